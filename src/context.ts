@@ -1,0 +1,76 @@
+// How output behaves, decided once: JSON or text, color, interactivity, progress.
+// In JSON mode stdout carries exactly one document; everything human goes to stderr.
+import type { Writable } from 'node:stream';
+import { Chalk, type ChalkInstance } from 'chalk';
+import { redact } from './pg/redact.js';
+
+export interface OutputOptions {
+  json?: boolean;
+  color?: boolean;
+  debug?: boolean;
+}
+
+export interface Progress {
+  update(text: string): void;
+  succeed(text: string): void;
+  fail(text: string): void;
+  stop(): void;
+}
+
+export class Context {
+  readonly json: boolean;
+  readonly color: boolean;
+  readonly interactive: boolean;
+  readonly debug: boolean;
+  readonly c: ChalkInstance;
+
+  constructor(
+    opts: OutputOptions = {},
+    readonly stdout: Writable & { isTTY?: boolean } = process.stdout,
+    readonly stderr: Writable & { isTTY?: boolean } = process.stderr,
+    env: NodeJS.ProcessEnv = process.env,
+  ) {
+    this.json = Boolean(opts.json);
+    this.debug = Boolean(opts.debug);
+    const ci = Boolean(env.CI) && env.CI !== 'false';
+    this.interactive = Boolean(process.stdin.isTTY && stderr.isTTY) && !ci;
+    const noColor = env.NO_COLOR !== undefined && env.NO_COLOR !== '';
+    this.color = opts.color !== false && !noColor && !this.json && Boolean(stdout.isTTY) && env.TERM !== 'dumb';
+    this.c = new Chalk({ level: this.color ? 1 : 0 });
+  }
+
+  /** A line of the command's main output (text mode). */
+  out(text = ''): void {
+    this.stdout.write(redact(text) + '\n');
+  }
+
+  /** Human-facing notes: on stderr so that stdout stays machine-readable. */
+  note(text: string): void {
+    this.stderr.write(redact(text) + '\n');
+  }
+
+  printJson(doc: unknown): void {
+    this.stdout.write(redact(JSON.stringify(doc, null, 2)) + '\n');
+  }
+
+  /** A spinner on an interactive terminal; plain stderr lines otherwise (never in JSON mode). */
+  async progress(text: string): Promise<Progress> {
+    if (this.interactive && !this.json && this.stderr.isTTY) {
+      const { default: ora } = await import('ora');
+      const spinner = ora({ text, stream: this.stderr, color: 'cyan', isEnabled: true }).start();
+      return {
+        update: (t) => (spinner.text = t),
+        succeed: (t) => spinner.succeed(t),
+        fail: (t) => spinner.fail(t),
+        stop: () => spinner.stop(),
+      };
+    }
+    const quiet = this.json;
+    return {
+      update: () => undefined,
+      succeed: (t) => !quiet && this.note(t),
+      fail: (t) => !quiet && this.note(t),
+      stop: () => undefined,
+    };
+  }
+}

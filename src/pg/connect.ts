@@ -1,0 +1,154 @@
+// Opening connections: psql-compatible parameters in, an operator-readable error out.
+import { readFileSync } from 'node:fs';
+import pg from 'pg';
+import pgpass from 'pgpass';
+import { ExitCode, PgrevokeError } from '../errors.js';
+import { describeConn, type ConnParams } from './conninfo.js';
+import { redact, registerSecret } from './redact.js';
+
+export type Client = pg.Client;
+
+function sslConfig(p: ConnParams): pg.ClientConfig['ssl'] {
+  switch (p.sslmode) {
+    case undefined:
+    case 'disable':
+    case 'allow':
+    case 'prefer':
+      return false;
+    case 'require':
+      return { rejectUnauthorized: false };
+    case 'verify-ca':
+    case 'verify-full':
+      return {
+        rejectUnauthorized: true,
+        ca: p.sslrootcert ? readFileSync(p.sslrootcert, 'utf8') : undefined,
+        cert: p.sslcert ? readFileSync(p.sslcert, 'utf8') : undefined,
+        key: p.sslkey ? readFileSync(p.sslkey, 'utf8') : undefined,
+        // verify-ca checks the chain only, like libpq
+        checkServerIdentity: p.sslmode === 'verify-ca' ? () => undefined : undefined,
+      };
+    default:
+      throw new PgrevokeError(`invalid sslmode value: "${p.sslmode}"`, {
+        hint: 'use disable, allow, prefer, require, verify-ca or verify-full',
+      });
+  }
+}
+
+function pgpassLookup(p: ConnParams): Promise<string | undefined> {
+  return new Promise((resolve) => {
+    pgpass({ host: p.host.startsWith('/') ? 'localhost' : p.host, port: p.port, database: p.database, user: p.user }, resolve);
+  });
+}
+
+export function clientConfig(p: ConnParams, database = p.database): pg.ClientConfig {
+  registerSecret(p.password);
+  return {
+    host: p.host,
+    port: p.port,
+    user: p.user,
+    database,
+    password: p.password ?? (async () => (await pgpassLookup(p)) ?? ''),
+    ssl: sslConfig(p),
+    connectionTimeoutMillis: p.connectTimeout > 0 ? p.connectTimeout * 1000 : undefined,
+    application_name: p.applicationName,
+    options: p.options,
+  };
+}
+
+/** Turn any connection or query failure into one readable line with SQLSTATE and hint. */
+export function toOperatorError(err: unknown, p: ConnParams, doing = 'connect to'): PgrevokeError {
+  if (err instanceof PgrevokeError) return err;
+  const e = err as { code?: string; message?: string; hint?: string; detail?: string };
+  const where = describeConn(p);
+  const msg = redact(e.message ?? String(err));
+  const code = e.code;
+  const net = (sqlstate: string, text: string, hint: string) =>
+    new PgrevokeError(`could not ${doing} ${where}: ${text}`, { sqlstate, hint, cause: err });
+  switch (code) {
+    case 'ECONNREFUSED':
+      return net('08001', 'connection refused', 'is the server running on that host and accepting TCP/IP connections on that port?');
+    case 'ENOTFOUND':
+    case 'EAI_AGAIN':
+      return net('08001', `could not translate host name "${p.host}" to address`, 'check the host name (PGHOST, --host or the DSN)');
+    case 'ETIMEDOUT':
+    case 'EHOSTUNREACH':
+    case 'ENETUNREACH':
+      return net('08001', 'host unreachable', 'check the address and any firewall between you and the server');
+    case 'ENOENT':
+      return net('08001', `no server socket in ${p.host}`, 'is the server running locally? set --host or PGHOST');
+    case 'ECONNRESET':
+      return net('08006', 'connection reset by the server', 'the server closed the connection; check its log');
+    case '28P01':
+      return new PgrevokeError(`${msg} (${where})`, {
+        sqlstate: code,
+        hint: 'check the password (PGPASSWORD, ~/.pgpass or the DSN)',
+        cause: err,
+      });
+    case '28000':
+      return new PgrevokeError(`${msg} (${where})`, {
+        sqlstate: code,
+        hint: e.hint ?? 'pg_hba.conf or the role itself refuses this login',
+        cause: err,
+      });
+    case '3D000':
+      return new PgrevokeError(`${msg} (${where})`, {
+        sqlstate: code,
+        hint: 'name an existing database with --dbname or PGDATABASE',
+        cause: err,
+      });
+    case '42501':
+      return new PgrevokeError(msg, {
+        sqlstate: code,
+        hint: e.hint ?? 'the connected user lacks a privilege this needs; connect as a superuser',
+        cause: err,
+      });
+    case '53300':
+      return new PgrevokeError(`${msg} (${where})`, {
+        sqlstate: code,
+        hint: 'the server is out of connection slots; use a superuser (reserved slots) or free connections',
+        cause: err,
+      });
+    default:
+      break;
+  }
+  if (/timeout/i.test(msg) && !code)
+    return net('08001', 'timeout expired', 'the server did not answer within the connect timeout (--connect-timeout, PGCONNECT_TIMEOUT)');
+  if (/does not support SSL/i.test(msg)) return net('08001', msg, 'use sslmode=disable or prefer, or enable SSL on the server');
+  if (/password/i.test(msg) && /must be a string|SASL/i.test(msg))
+    return new PgrevokeError(`could not ${doing} ${where}: the server asked for a password and none was supplied`, {
+      sqlstate: '28P01',
+      hint: 'set PGPASSWORD, add it to ~/.pgpass, or put it in the DSN',
+      cause: err,
+    });
+  return new PgrevokeError(code && /^[0-9A-Z]{5}$/.test(code) ? msg : `could not ${doing} ${where}: ${msg}`, {
+    sqlstate: code && /^[0-9A-Z]{5}$/.test(code) ? code : undefined,
+    hint: e.hint,
+    exitCode: ExitCode.USAGE,
+    cause: err,
+  });
+}
+
+export async function connect(p: ConnParams, database = p.database): Promise<Client> {
+  const attempt = async (cfg: pg.ClientConfig) => {
+    const client = new pg.Client(cfg);
+    // a dropped connection must not crash the process with an unhandled 'error' event
+    client.on('error', () => undefined);
+    await client.connect();
+    return client;
+  };
+  const cfg = clientConfig(p, database);
+  try {
+    if ((p.sslmode === 'prefer' || p.sslmode === undefined) && !p.host.startsWith('/')) {
+      // libpq's default "prefer": try TLS first, fall back to plain
+      try {
+        return await attempt({ ...cfg, ssl: { rejectUnauthorized: false } });
+      } catch (err) {
+        if (!/does not support SSL/i.test(String((err as Error).message))) throw err;
+        return await attempt(cfg);
+      }
+    }
+    return await attempt(cfg);
+  } catch (err) {
+    throw toOperatorError(err, { ...p, database });
+  }
+}

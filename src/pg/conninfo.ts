@@ -1,0 +1,156 @@
+// Connection parameters resolved the way psql does it:
+// flags > --dsn (or DATABASE_URL) > service file entry > PG* environment > defaults.
+import { existsSync, readFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { parse as parseIni } from 'ini';
+import { parse as parseUri } from 'pg-connection-string';
+import { usageError } from '../errors.js';
+
+export interface ConnParams {
+  host: string;
+  port: number;
+  user: string;
+  database: string;
+  password?: string;
+  sslmode?: string;
+  sslrootcert?: string;
+  sslcert?: string;
+  sslkey?: string;
+  connectTimeout: number;
+  applicationName: string;
+  options?: string;
+}
+
+export interface ConnFlags {
+  dsn?: string;
+  host?: string;
+  port?: string | number;
+  username?: string;
+  dbname?: string;
+  connectTimeout?: string | number;
+}
+
+type Params = Partial<Record<string, string>>;
+
+const KEYS = new Set([
+  'host',
+  'hostaddr',
+  'port',
+  'user',
+  'password',
+  'dbname',
+  'sslmode',
+  'sslrootcert',
+  'sslcert',
+  'sslkey',
+  'connect_timeout',
+  'application_name',
+  'service',
+  'options',
+  'passfile',
+]);
+
+/** Parse libpq's keyword=value form: `host=db port=5432 user='a b'`. */
+export function parseKeywordValue(dsn: string): Params {
+  const out: Params = {};
+  const re = /\s*([A-Za-z_]+)\s*=\s*('((?:[^'\\]|\\.)*)'|(?:[^\s\\]|\\.)+)?/gy;
+  let m: RegExpExecArray | null;
+  let pos = 0;
+  while (pos < dsn.length && (m = re.exec(dsn))) {
+    pos = re.lastIndex;
+    const key = m[1]!;
+    if (!KEYS.has(key)) throw usageError(`invalid connection option "${key}"`, 'see the libpq connection keywords');
+    const raw = m[3] ?? m[2] ?? '';
+    out[key] = raw.replace(/\\(.)/g, '$1');
+  }
+  if (dsn.slice(pos).trim())
+    throw usageError(`could not parse the connection string near "${dsn.slice(pos, pos + 20).replace(/password\S*/i, '…')}"`);
+  return out;
+}
+
+function parseDsn(dsn: string): Params {
+  if (/^postgres(ql)?:\/\//i.test(dsn)) {
+    let parsed: ReturnType<typeof parseUri>;
+    try {
+      parsed = parseUri(dsn);
+    } catch {
+      throw usageError('could not parse the connection URI', 'expected postgresql://user@host:port/dbname');
+    }
+    const out: Params = {};
+    const set = (k: string, v: unknown) => {
+      if (v !== undefined && v !== null && v !== '') out[k] = String(v);
+    };
+    set('host', parsed.host);
+    set('port', parsed.port);
+    set('user', parsed.user);
+    set('password', parsed.password);
+    set('dbname', parsed.database);
+    set('application_name', parsed.application_name);
+    set('options', parsed.options);
+    const extra = parsed as Record<string, unknown>;
+    for (const k of ['sslmode', 'sslrootcert', 'sslcert', 'sslkey', 'connect_timeout', 'service']) set(k, extra[k]);
+    return out;
+  }
+  if (dsn.includes('=')) return parseKeywordValue(dsn);
+  // psql treats a bare word as a database name
+  return { dbname: dsn };
+}
+
+function serviceParams(service: string, env: NodeJS.ProcessEnv): Params {
+  const files = [
+    env.PGSERVICEFILE ?? path.join(os.homedir(), '.pg_service.conf'),
+    path.join(env.PGSYSCONFDIR ?? '/etc/postgresql-common', 'pg_service.conf'),
+  ];
+  for (const file of files) {
+    if (!existsSync(file)) continue;
+    const parsed = parseIni(readFileSync(file, 'utf8')) as Record<string, Record<string, string>>;
+    const section = parsed[service];
+    if (section) return { ...section };
+  }
+  throw usageError(`definition of service "${service}" not found`, `looked in ${files.join(' and ')}`);
+}
+
+function defaultHost(port: number): string {
+  for (const dir of ['/var/run/postgresql', '/tmp']) {
+    if (existsSync(path.join(dir, `.s.PGSQL.${port}`))) return dir;
+  }
+  return 'localhost';
+}
+
+export function resolveConnParams(flags: ConnFlags = {}, env: NodeJS.ProcessEnv = process.env): ConnParams {
+  const dsnText = flags.dsn ?? env.DATABASE_URL;
+  const dsn = dsnText ? parseDsn(dsnText) : {};
+  const serviceName = dsn.service ?? env.PGSERVICE;
+  const svc = serviceName ? serviceParams(serviceName, env) : {};
+  const pick = (key: string, envName: string, flag?: string | number): string | undefined =>
+    flag !== undefined && flag !== '' ? String(flag) : (dsn[key] ?? svc[key] ?? env[envName] ?? undefined);
+
+  const portText = pick('port', 'PGPORT', flags.port) ?? '5432';
+  const port = Number(portText);
+  if (!Number.isInteger(port) || port < 1 || port > 65535) throw usageError(`invalid port number: "${portText}"`);
+  const user = pick('user', 'PGUSER', flags.username) ?? os.userInfo().username;
+  const timeoutText = pick('connect_timeout', 'PGCONNECT_TIMEOUT', flags.connectTimeout) ?? '10';
+  const connectTimeout = Number(timeoutText);
+  if (!Number.isFinite(connectTimeout) || connectTimeout < 0) throw usageError(`invalid connect timeout: "${timeoutText}"`);
+  return {
+    host: pick('host', 'PGHOST', flags.host) ?? pick('hostaddr', 'PGHOSTADDR') ?? defaultHost(port),
+    port,
+    user,
+    database: pick('dbname', 'PGDATABASE', flags.dbname) ?? user,
+    password: dsn.password ?? svc.password ?? env.PGPASSWORD,
+    sslmode: pick('sslmode', 'PGSSLMODE'),
+    sslrootcert: pick('sslrootcert', 'PGSSLROOTCERT'),
+    sslcert: pick('sslcert', 'PGSSLCERT'),
+    sslkey: pick('sslkey', 'PGSSLKEY'),
+    connectTimeout,
+    applicationName: pick('application_name', 'PGAPPNAME') ?? 'pgrevoke',
+    options: pick('options', 'PGOPTIONS'),
+  };
+}
+
+/** host:port/db as user — never with the password. */
+export function describeConn(p: ConnParams): string {
+  const host = p.host.startsWith('/') ? `socket ${p.host}` : p.host;
+  return `${p.user}@${host}:${p.port}/${p.database}`;
+}
