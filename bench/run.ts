@@ -1,0 +1,21 @@
+// npm run bench [-- NAME...]: run the benchmarks and rewrite their sections of BENCHMARKS.md.
+import { benchInspect } from './inspect.js';
+import { writeSection } from './lib.js';
+
+const BENCHES: Record<string, () => Promise<string>> = {
+  inspect: benchInspect,
+};
+
+const wanted = process.argv.slice(2).filter((a) => !a.startsWith('-'));
+for (const name of wanted.length ? wanted : Object.keys(BENCHES)) {
+  const bench = BENCHES[name];
+  if (!bench) {
+    console.error(`unknown benchmark ${name}; known: ${Object.keys(BENCHES).join(', ')}`);
+    process.exitCode = 2;
+    continue;
+  }
+  console.error(`bench ${name}...`);
+  const section = await bench();
+  writeSection(name, section);
+  console.log(section);
+}

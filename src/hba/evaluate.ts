@@ -1,0 +1,427 @@
+// First-match evaluation of pg_hba rules (as pg_hba_file_rules shows them) for one role.
+// Pure: no I/O. Mirrors check_hba(), check_db(), check_role() and check_ip() in
+// src/backend/libpq/hba.c (PG14..18); what cannot be reproduced client-side is reported
+// as "undecidable because ..." instead of guessed.
+import ipaddr from 'ipaddr.js';
+import type { HbaDecision, HbaOutcome, HbaRule, HbaScenario, ShadowedReject } from './types.js';
+
+export interface HbaEvalInput {
+  rules: HbaRule[];
+  /** Exact role name (pg_roles.rolname). */
+  role: string;
+  /** Names of roles the target is a member of, direct or inherited (not itself); superusers are not implicit members. */
+  memberOf: string[];
+  /** The role has the REPLICATION attribute: also evaluate physical replication connections. */
+  replication: boolean;
+  /** Databases the role could connect to. */
+  databases: string[];
+  /** Client addresses seen on its sessions; generic remote and loopback addresses are added here. */
+  addresses: { address: string; label: string }[];
+  /** False when the server runs with ssl = off: no connection can be SSL, so only non-SSL TCP scenarios are evaluated. Default true. */
+  sslPossible?: boolean;
+  /** PG16+: a database/user token starting with '/' is a regular expression; PG<=15: a literal name. Default true. */
+  regexTokens?: boolean;
+}
+
+/** A scenario as evaluated; `replication` tells a physical replication connection from a database literally named "replication". */
+export interface HbaEvalScenario extends HbaScenario {
+  replication: boolean;
+}
+
+export interface HbaEvalResult {
+  decisions: HbaDecision[];
+  shadowedRejects: ShadowedReject[];
+}
+
+/** Addresses always evaluated besides the ones seen on the role's sessions (documentation ranges, RFC 5737 / RFC 3849). */
+export const GENERIC_ADDRESSES: readonly { address: string; label: string }[] = [
+  { address: '203.0.113.7', label: 'generic remote IPv4' },
+  { address: '2001:db8::7', label: 'generic remote IPv6' },
+  { address: '127.0.0.1', label: 'loopback IPv4' },
+  { address: '::1', label: 'loopback IPv6' },
+];
+
+/** Auth methods for which an expired VALID UNTIL refuses the login. */
+export const PASSWORD_METHODS: ReadonlySet<string> = new Set(['md5', 'scram-sha-256', 'password']);
+
+/**
+ * Does this pg_hba_file_rules error make PostgreSQL refuse the whole file on reload?
+ * "hostssl record cannot match because SSL is disabled" (and the hostgssenc / no-GSS-build
+ * variant) are reported in the view but the line is still loaded (it just never matches),
+ * so the reload goes through. Every other error makes load_hba() keep the previous rules.
+ * The view's error text is not translated, so matching it is stable.
+ */
+export function isBlockingHbaError(error: string): boolean {
+  return !/ record cannot match because /.test(error);
+}
+
+type Tri = { kind: 'yes' } | { kind: 'no' } | { kind: 'maybe'; reason: string };
+const YES: Tri = { kind: 'yes' };
+const NO: Tri = { kind: 'no' };
+const maybe = (reason: string): Tri => ({ kind: 'maybe', reason });
+
+interface Ctx {
+  role: string;
+  memberOf: ReadonlySet<string>;
+  regexTokens: boolean;
+}
+
+/** Rules that PostgreSQL tries, in the order it tries them. */
+export function orderedRules(rules: HbaRule[]): HbaRule[] {
+  return rules
+    .filter((r) => r.error === null)
+    .map((r, i) => ({ r, i }))
+    .sort((a, b) => (a.r.ruleNumber ?? a.r.lineNumber) - (b.r.ruleNumber ?? b.r.lineNumber) || a.i - b.i)
+    .map(({ r }) => r);
+}
+
+function lineRef(rule: HbaRule): string {
+  return `line ${rule.lineNumber}`;
+}
+
+function parseIp(text: string): ipaddr.IPv4 | ipaddr.IPv6 | null {
+  const bare = text.replace(/\/\d+$/, '').replace(/%.*$/, '');
+  try {
+    if (ipaddr.IPv6.isValid(bare)) return ipaddr.IPv6.parse(bare);
+    if (ipaddr.IPv4.isValidFourPartDecimal(bare)) return ipaddr.IPv4.parse(bare);
+  } catch {
+    /* fall through */
+  }
+  return null;
+}
+
+/** The rule's address range, or why it is not a plain IP range. */
+type RuleRange =
+  | { kind: 'all' }
+  | { kind: 'range'; addr: ipaddr.IPv4 | ipaddr.IPv6; mask: ipaddr.IPv4 | ipaddr.IPv6; prefix: number | null }
+  | { kind: 'samehost' | 'samenet' | 'hostname' | 'unparsable' | 'none'; text: string };
+
+function ruleRange(rule: HbaRule): RuleRange {
+  const a = rule.address;
+  if (a === null) return { kind: 'none', text: '' };
+  if (a === 'all') return { kind: 'all' };
+  if (a === 'samehost' || a === 'samenet') return { kind: a, text: a };
+  if (rule.netmask !== null) {
+    const addr = parseIp(a);
+    const mask = parseIp(rule.netmask);
+    if (!addr || !mask || addr.kind() !== mask.kind()) return { kind: 'unparsable', text: `${a} ${rule.netmask}` };
+    return { kind: 'range', addr, mask, prefix: mask.prefixLengthFromSubnetMask() };
+  }
+  // The view always shows a numeric address with its netmask; be lenient with a CIDR or a bare address.
+  if (ipaddr.isValidCIDR(a)) {
+    const [addr, prefix] = ipaddr.parseCIDR(a);
+    const mask = addr.kind() === 'ipv4' ? ipaddr.IPv4.subnetMaskFromPrefixLength(prefix) : ipaddr.IPv6.subnetMaskFromPrefixLength(prefix);
+    return { kind: 'range', addr, mask, prefix };
+  }
+  const bare = parseIp(a);
+  if (bare) {
+    const bits = bare.kind() === 'ipv4' ? 32 : 128;
+    const mask = bare.kind() === 'ipv4' ? ipaddr.IPv4.subnetMaskFromPrefixLength(bits) : ipaddr.IPv6.subnetMaskFromPrefixLength(bits);
+    return { kind: 'range', addr: bare, mask, prefix: bits };
+  }
+  return { kind: 'hostname', text: a };
+}
+
+/** pg_range_sockaddr(): same family, and the masked bits equal. */
+function inRange(client: ipaddr.IPv4 | ipaddr.IPv6, range: Extract<RuleRange, { kind: 'range' }>): boolean {
+  // An IPv4 rule never matches an IPv6 client, IPv4-mapped or not (check_ip compares families).
+  if (client.kind() !== range.addr.kind()) return false;
+  if (range.prefix !== null) return client.match(range.addr, range.prefix);
+  // Non-contiguous netmask (allowed in the address + mask form): compare byte by byte under the mask.
+  const c = client.toByteArray();
+  const r = range.addr.toByteArray();
+  const m = range.mask.toByteArray();
+  return c.every((byte, i) => ((byte ^ (r[i] ?? 0)) & (m[i] ?? 0)) === 0);
+}
+
+function matchType(rule: HbaRule, s: HbaEvalScenario): Tri {
+  switch (rule.type) {
+    case 'local':
+      return s.transport === 'local' ? YES : NO;
+    case 'host':
+      return s.transport === 'host' ? YES : NO;
+    case 'hostssl':
+      return s.transport === 'host' && s.ssl ? YES : NO;
+    case 'hostnossl':
+      return s.transport === 'host' && !s.ssl ? YES : NO;
+    case 'hostgssenc':
+      // An SSL connection is never GSS-encrypted; a non-SSL one may or may not be.
+      if (s.transport !== 'host' || s.ssl) return NO;
+      return maybe(
+        `undecidable because the GSS encryption state of a future connection is unknown: ` +
+          `a GSS-encrypted connection would match ${lineRef(rule)} (hostgssenc), one without GSS encryption would skip it`,
+      );
+    case 'hostnogssenc':
+      return s.transport === 'host' ? YES : NO;
+    default:
+      return NO;
+  }
+}
+
+function matchAddress(rule: HbaRule, s: HbaEvalScenario, client: ipaddr.IPv4 | ipaddr.IPv6 | null): Tri {
+  if (s.transport === 'local') return YES;
+  const range = ruleRange(rule);
+  switch (range.kind) {
+    case 'all':
+      return YES;
+    case 'none':
+      return NO;
+    case 'samehost':
+    case 'samenet':
+      return maybe(
+        `undecidable because ${lineRef(rule)} uses ${range.kind}, which depends on the server's network interfaces, which SQL cannot list`,
+      );
+    case 'hostname':
+      return maybe(
+        `undecidable because ${lineRef(rule)} names the host "${range.text}": host-name matching depends on reverse and forward DNS at connection time`,
+      );
+    case 'unparsable':
+      return maybe(`undecidable because the address of ${lineRef(rule)} ("${range.text}") could not be parsed`);
+    case 'range':
+      if (client === null) return maybe(`undecidable because the client address "${s.address ?? ''}" could not be parsed`);
+      return inRange(client, range) ? YES : NO;
+  }
+}
+
+const regexReason = (rule: HbaRule, field: string) =>
+  `undecidable because the rule uses a PostgreSQL regular expression (${lineRef(rule)}, ${field} field), which is not evaluated client-side`;
+
+/** check_db(). */
+function matchDatabase(rule: HbaRule, s: HbaEvalScenario, ctx: Ctx): Tri {
+  let result = NO;
+  for (const tok of rule.database) {
+    if (s.replication) {
+      // physical replication connections can only match the replication keyword
+      if (tok === 'replication') return YES;
+      continue;
+    }
+    if (tok === 'all') return YES;
+    if (tok === 'sameuser') {
+      if (s.database === ctx.role) return YES;
+      continue;
+    }
+    if (tok === 'samerole' || tok === 'samegroup') {
+      // is_member(): the role itself counts (is_member_of_role_nosuper returns true for member == role)
+      if (s.database === ctx.role || ctx.memberOf.has(s.database)) return YES;
+      continue;
+    }
+    if (tok === 'replication') continue; // never matches a non-replication connection
+    if (ctx.regexTokens && tok.startsWith('/')) {
+      result = maybe(regexReason(rule, 'database'));
+      continue;
+    }
+    if (tok === s.database) return YES;
+  }
+  return result;
+}
+
+/** check_role(). */
+function matchUser(rule: HbaRule, ctx: Ctx): Tri {
+  let result = NO;
+  for (const tok of rule.userName) {
+    if (tok.startsWith('+')) {
+      const group = tok.slice(1);
+      // is_member(): direct or inherited membership, or the role itself; superuser does not count
+      if (group === ctx.role || ctx.memberOf.has(group)) return YES;
+      continue;
+    }
+    if (tok === 'all') return YES;
+    if (ctx.regexTokens && tok.startsWith('/')) {
+      result = maybe(regexReason(rule, 'user'));
+      continue;
+    }
+    if (tok === ctx.role) return YES;
+  }
+  return result;
+}
+
+/** Does one rule match one scenario? yes / no / maybe (with every reason it might). */
+function matchRule(rule: HbaRule, s: HbaEvalScenario, client: ipaddr.IPv4 | ipaddr.IPv6 | null, ctx: Ctx): Tri {
+  const parts = [matchType(rule, s), matchAddress(rule, s, client), matchDatabase(rule, s, ctx), matchUser(rule, ctx)];
+  if (parts.some((p) => p.kind === 'no')) return NO;
+  const reasons = parts.flatMap((p) => (p.kind === 'maybe' ? [p.reason] : []));
+  return reasons.length ? maybe(reasons.join('; ')) : YES;
+}
+
+interface Walk {
+  outcome: HbaOutcome;
+  rule: HbaRule | null;
+  index: number;
+  reason: string | null;
+}
+
+function walk(rules: HbaRule[], s: HbaEvalScenario, ctx: Ctx): Walk {
+  const client = s.address === null ? null : parseIp(s.address);
+  for (let i = 0; i < rules.length; i++) {
+    const rule = rules[i]!;
+    const m = matchRule(rule, s, client, ctx);
+    if (m.kind === 'no') continue;
+    if (m.kind === 'maybe') return { outcome: 'undecidable', rule, index: i, reason: m.reason };
+    if (rule.authMethod === 'reject') return { outcome: 'reject', rule, index: i, reason: null };
+    let reason: string | null = null;
+    if (rule.type === 'hostnogssenc' && !s.ssl) {
+      reason = `${lineRef(rule)} is hostnogssenc: it decides connections without GSS encryption; a GSS-encrypted connection would skip it`;
+    }
+    return { outcome: 'allow', rule, index: i, reason };
+  }
+  return { outcome: 'no_match', rule: null, index: rules.length, reason: 'no line matches, so PostgreSQL rejects the connection' };
+}
+
+function normalizeAddress(address: string): string {
+  const ip = parseIp(address);
+  return ip ? ip.toNormalizedString() : address;
+}
+
+function buildScenarios(input: HbaEvalInput): HbaEvalScenario[] {
+  const seen = new Set<string>();
+  const addresses: { address: string; label: string }[] = [];
+  for (const a of [...input.addresses, ...GENERIC_ADDRESSES]) {
+    const key = normalizeAddress(a.address);
+    if (seen.has(key)) continue;
+    seen.add(key);
+    addresses.push(a);
+  }
+  const sslStates = input.sslPossible === false ? [false] : [false, true];
+  const targets: { database: string; replication: boolean }[] = input.databases.map((database) => ({ database, replication: false }));
+  if (input.replication) targets.push({ database: 'replication', replication: true });
+
+  const out: HbaEvalScenario[] = [];
+  for (const t of targets) {
+    out.push({
+      transport: 'local',
+      ssl: false,
+      gss: false,
+      database: t.database,
+      address: null,
+      addressLabel: null,
+      replication: t.replication,
+    });
+    for (const a of addresses) {
+      for (const ssl of sslStates) {
+        out.push({
+          transport: 'host',
+          ssl,
+          gss: false,
+          database: t.database,
+          address: a.address,
+          addressLabel: a.label,
+          replication: t.replication,
+        });
+      }
+    }
+  }
+  return out;
+}
+
+/** One address inside each reject rule's own range, so a reject aimed at a network no session came from is still checked. */
+function rejectRangeScenarios(rules: HbaRule[], input: HbaEvalInput, base: HbaEvalScenario[]): HbaEvalScenario[] {
+  const known = new Set(base.filter((s) => s.address !== null).map((s) => normalizeAddress(s.address!)));
+  const sslStates = input.sslPossible === false ? [false] : [false, true];
+  const targets = [...new Set(base.map((s) => `${s.replication ? 'r' : 'd'}:${s.database}`))].map((k) => ({
+    replication: k.startsWith('r:'),
+    database: k.slice(2),
+  }));
+  const out: HbaEvalScenario[] = [];
+  for (const rule of rules) {
+    if (rule.authMethod !== 'reject') continue;
+    const range = ruleRange(rule);
+    if (range.kind !== 'range') continue;
+    const bytes = range.addr.toByteArray().map((b, i) => b & (range.mask.toByteArray()[i] ?? 0));
+    const address = ipaddr.fromByteArray(bytes).toString();
+    if (known.has(normalizeAddress(address))) continue;
+    known.add(normalizeAddress(address));
+    const label = `an address inside the range of ${lineRef(rule)}`;
+    for (const t of targets) {
+      for (const ssl of sslStates) {
+        out.push({ transport: 'host', ssl, gss: false, database: t.database, address, addressLabel: label, replication: t.replication });
+      }
+    }
+  }
+  return out;
+}
+
+export function evaluateHba(input: HbaEvalInput): HbaEvalResult {
+  const rules = orderedRules(input.rules);
+  const ctx: Ctx = {
+    role: input.role,
+    memberOf: new Set(input.memberOf.filter((m) => m !== input.role)),
+    regexTokens: input.regexTokens ?? true,
+  };
+  const scenarios = buildScenarios(input);
+
+  const decisions: HbaDecision[] = [];
+  const walks: { s: HbaEvalScenario; w: Walk }[] = [];
+  for (const s of scenarios) {
+    const w = walk(rules, s, ctx);
+    walks.push({ s, w });
+    const decided = w.outcome === 'allow' || w.outcome === 'reject';
+    decisions.push({
+      scenario: s,
+      outcome: w.outcome,
+      line: decided ? w.rule!.lineNumber : null,
+      fileName: decided ? w.rule!.fileName : null,
+      authMethod: decided ? w.rule!.authMethod : null,
+      reason: w.reason,
+    });
+  }
+  for (const s of rejectRangeScenarios(rules, input, scenarios)) walks.push({ s, w: walk(rules, s, ctx) });
+
+  // A reject rule that would match, but an earlier non-reject rule matches first.
+  const shadowedRejects: ShadowedReject[] = [];
+  const seenPairs = new Set<string>();
+  for (const { s, w } of walks) {
+    if (w.outcome !== 'allow' || !w.rule) continue;
+    const client = s.address === null ? null : parseIp(s.address);
+    for (let i = w.index + 1; i < rules.length; i++) {
+      const r = rules[i]!;
+      if (r.authMethod !== 'reject') continue;
+      if (matchRule(r, s, client, ctx).kind !== 'yes') continue;
+      const key = `${r.fileName ?? ''}:${r.lineNumber}|${w.rule.fileName ?? ''}:${w.rule.lineNumber}`;
+      if (seenPairs.has(key)) continue;
+      seenPairs.add(key);
+      shadowedRejects.push({
+        rejectLine: r.lineNumber,
+        shadowingLine: w.rule.lineNumber,
+        shadowingAuthMethod: w.rule.authMethod,
+        scenario: s,
+      });
+    }
+  }
+  return { decisions, shadowedRejects };
+}
+
+function isReplicationScenario(s: HbaScenario): boolean {
+  return (s as Partial<HbaEvalScenario>).replication === true;
+}
+
+/** "TCP connections to database "app" from 203.0.113.7 (generic remote IPv4) without SSL". */
+export function describeScenario(s: HbaScenario): string {
+  const what = isReplicationScenario(s) ? 'physical replication connections' : `connections to database ${quoteName(s.database)}`;
+  if (s.transport === 'local') return `local (Unix-socket) ${what}`;
+  const from = s.address === null ? '' : ` from ${s.address}${s.addressLabel ? ` (${s.addressLabel})` : ''}`;
+  return `TCP ${what}${from} ${s.ssl ? 'with SSL' : 'without SSL'}`;
+}
+
+/** A rule as it would read in pg_hba.conf: "host all all 0.0.0.0/0 scram-sha-256". */
+export function describeRule(rule: HbaRule): string {
+  const parts = [rule.type ?? '?', rule.database.map(hbaToken).join(','), rule.userName.map(hbaToken).join(',')];
+  if (rule.type !== 'local' && rule.address !== null) {
+    const range = ruleRange(rule);
+    if (range.kind === 'range' && range.prefix !== null && rule.netmask !== null) parts.push(`${range.addr.toString()}/${range.prefix}`);
+    else if (rule.netmask !== null) parts.push(rule.address, rule.netmask);
+    else parts.push(rule.address);
+  }
+  parts.push(rule.authMethod ?? '?');
+  for (const opt of rule.options ?? []) parts.push(opt);
+  return parts.join(' ');
+}
+
+/** Quote a name for display (and for pg_hba.conf): double quotes, embedded quotes doubled. */
+export function quoteName(name: string): string {
+  return `"${name.replace(/"/g, '""')}"`;
+}
+
+/** A token as written in pg_hba.conf: keywords and plain names bare, anything else quoted. */
+function hbaToken(tok: string): string {
+  return /^[+/]?[A-Za-z0-9_.\-$^*\\[\]()|?]+$/.test(tok) ? tok : quoteName(tok);
+}

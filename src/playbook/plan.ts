@@ -1,0 +1,372 @@
+// A plan is data: the playbook's steps made concrete against the real server state, read-only
+// (like pg-boss's dry-run), so the SQL it shows is the SQL apply would run.
+import { readFile } from 'node:fs/promises';
+import { collectPrepared } from '../checks/prepared-xacts.js';
+import type { OperatorFacts, PreparedXact, Queryable, RoleInfo, ServerFacts } from '../checks/types.js';
+import { ExitCode, PgrevokeError } from '../errors.js';
+import { resolveRole } from '../inspect/resolve-role.js';
+import type { ConnParams } from '../pg/conninfo.js';
+import { ident } from '../pg/quote.js';
+import { collectOperator, collectServer } from '../pg/server.js';
+import { hasBlock, hbaInexpressible, hbaQuote, locallyWritable } from './hba-file.js';
+import type { LoadedPlaybook, StepAction } from './load.js';
+import {
+  contain,
+  disableSubscription,
+  dropOwned,
+  dropRole,
+  LOCKS_REMAINING,
+  reassignOwned,
+  RELOAD_CONF,
+  restoreRole,
+  rollbackPrepared,
+  settleRound,
+  STILL_BLOCKED,
+  terminate,
+} from './sql.js';
+
+export const PLAN_SCHEMA_VERSION = 1;
+
+/** Roles below this OID are created by initdb (the bootstrap superuser, pg_* roles): never a target. */
+const FIRST_NORMAL_OID = 16384;
+
+export const NO_FILE_ACCESS = 'no file access: managed service or remote server; NOLOGIN is the lever';
+
+export const HBA_ERRORS_SQL = `SELECT line_number, error FROM pg_hba_file_rules WHERE error IS NOT NULL ORDER BY line_number`;
+
+/** The reject rules for the targets as the server now reads the file ($1 text[] of role names). */
+export const HBA_OURS_SQL = `SELECT line_number, type, user_name FROM pg_hba_file_rules
+WHERE auth_method = 'reject' AND error IS NULL AND user_name && $1::text[] ORDER BY line_number`;
+
+export interface PlanRole {
+  name: string;
+  oid: number;
+  /** Attributes before the cutoff, so that a later restore can undo it. */
+  before: { canLogin: boolean; superuser: boolean; createRole: boolean; connectionLimit: number; validUntil: string | null };
+  /** Undo of the attribute changes (the old password cannot come back). */
+  restoreSql: string;
+}
+
+export interface PlanStep {
+  index: number;
+  action: StepAction;
+  node: string;
+  database: string | null;
+  /** The role this step acts on; null when it acts on every target at once. */
+  role: string | null;
+  /** Statements in the form they may be shown (a rotated password as '*****'). */
+  sql: string[];
+  reason: string;
+  /** Known at plan time to be skipped, and why. */
+  skip: string | null;
+  /** The prepared transaction, subscription or HBA file the step is about. */
+  gid?: string;
+  subscription?: string;
+  file?: string;
+}
+
+export interface PlanOptions {
+  rotatePassword: boolean;
+  stripPrivileges: boolean;
+  settle: { timeoutS: number; hiddenGraceMs: number; intervalMs: number };
+  reassignTo: string | null;
+  hbaFile: string | null;
+}
+
+export interface Plan {
+  schemaVersion: typeof PLAN_SCHEMA_VERSION;
+  playbook: { name: string; file: string; reason: string; description: string | null };
+  node: string;
+  createdAt: string;
+  server: { version: string; major: number; inRecovery: boolean };
+  operator: OperatorFacts;
+  roles: PlanRole[];
+  options: PlanOptions;
+  steps: PlanStep[];
+  /** What the operator should know before applying (nothing here stops the cutoff). */
+  warnings: string[];
+}
+
+export interface PlanInput {
+  roles: string[];
+  rotatePassword?: boolean;
+  reassignTo?: string | null;
+  hbaFile?: string | null;
+  settleTimeoutS?: number;
+  hiddenGraceMs?: number;
+}
+
+/** The live facts the plan was made from; apply keeps using them (never serialized). */
+export interface PlanState {
+  server: ServerFacts;
+  targets: RoleInfo[];
+  prepared: (PreparedXact & { role: string })[];
+  subscriptions: { role: string; name: string; database: string; enabled: boolean }[];
+  ownedDatabases: { role: string; databases: string[]; shared: boolean }[];
+  hba: { file: string | null; skip: string | null; perRole: Record<string, string | null>; present: string[] };
+}
+
+/** How the file edit shows in plans and logs (the lines themselves carry a time: they go in the detail). */
+export function hbaNote(roles: string[], file: string): string {
+  return `-- prepend reject lines for ${roles.map(hbaQuote).join(', ')} to ${file}`;
+}
+
+export function nodeLabel(p: ConnParams): string {
+  return p.host.startsWith('/') ? `${p.host}:${p.port}` : `${p.host}:${p.port}`;
+}
+
+export const SUBSCRIPTIONS_SQL = `SELECT s.subname::text AS name, d.datname::text AS database, s.subenabled AS enabled
+FROM pg_subscription s JOIN pg_database d ON d.oid = s.subdbid WHERE s.subowner = $1::oid ORDER BY 2, 1`;
+
+// dbid 0 = shared objects (databases, tablespaces): REASSIGN OWNED in any one database covers them.
+export const OWNED_DATABASES_SQL = `SELECT DISTINCT d.datname::text AS database, sd.dbid = 0 AS shared
+FROM pg_shdepend sd LEFT JOIN pg_database d ON d.oid = sd.dbid
+WHERE sd.refclassid = 'pg_authid'::regclass AND sd.refobjid = $1::oid AND sd.deptype <> 'p'`;
+
+const SERVER_HBA_CONTENT_SQL = `SELECT pg_read_file(current_setting('hba_file')) AS content`;
+
+async function hbaDecision(q: Queryable, server: ServerFacts, op: OperatorFacts, explicit: string | null, targets: RoleInfo[]): Promise<PlanState['hba']> {
+  const perRole = Object.fromEntries(targets.map((t) => [t.name, hbaInexpressible(t.name, server.major)]));
+  const file = explicit ?? server.hbaFile;
+  const skip = (reason: string) => ({ file, skip: reason, perRole, present: [] as string[] });
+  if (!file) return skip(`${NO_FILE_ACCESS} (hba_file is not visible to ${op.user})`);
+  if (!op.reload || !op.readHba) return skip(`${NO_FILE_ACCESS} (${op.user} cannot reload the configuration or read pg_hba_file_rules: needs superuser)`);
+  const local = await locallyWritable(file);
+  if (local) return skip(explicit ? `--hba-file: ${local}` : `${NO_FILE_ACCESS} (${local})`);
+  if (!explicit) {
+    // the same path on this machine is not proof that it is the server's file: compare the bytes
+    try {
+      const [mine, theirs] = await Promise.all([readFile(file, 'utf8'), q.query<{ content: string }>(SERVER_HBA_CONTENT_SQL)]);
+      if (theirs.rows[0]?.content !== mine) return skip(`${NO_FILE_ACCESS} (${file} here differs from the server's file: a different machine)`);
+    } catch {
+      return skip(`${NO_FILE_ACCESS} (the server's pg_hba.conf could not be read to compare)`);
+    }
+  }
+  if (targets.every((t) => perRole[t.name])) return skip(`no target role can be written in pg_hba.conf: ${Object.values(perRole).join('; ')}`);
+  let content: string;
+  try {
+    content = await readFile(file, 'utf8');
+  } catch (err) {
+    return skip(`${file} cannot be read: ${(err as Error).message}`);
+  }
+  const present = targets.filter((t) => !perRole[t.name] && hasBlock(content, t.name)).map((t) => t.name);
+  if (targets.every((t) => perRole[t.name] || present.includes(t.name)))
+    return { file, skip: `a pgrevoke reject block for each target is already in ${file}`, perRole, present };
+  return { file, skip: null, perRole, present };
+}
+
+/** Read-only: resolve every target, read what the plan needs, refuse what must not be done (exit 2). */
+export async function collectPlanState(params: ConnParams, q: Queryable, input: PlanInput): Promise<{ state: PlanState; operator: OperatorFacts }> {
+  if (input.roles.length === 0) throw new PgrevokeError('name at least one role', { exitCode: ExitCode.USAGE });
+  const server = await collectServer(q);
+  const names = [...new Set(input.roles)];
+  const targets: RoleInfo[] = [];
+  for (const name of names) targets.push(await resolveRole(q, name));
+  const operators = await Promise.all(targets.map((t) => collectOperator(q, t.oid)));
+  const operator: OperatorFacts = { ...operators[0]!, memberOfTarget: operators.every((o) => o.memberOfTarget) };
+  for (const t of targets) {
+    if (t.oid < FIRST_NORMAL_OID)
+      throw new PgrevokeError(`refusing to cut off ${JSON.stringify(t.name)}: it is a built-in role (oid ${t.oid})`, { exitCode: ExitCode.USAGE });
+    if (t.name === operator.user)
+      throw new PgrevokeError(`refusing to cut off ${JSON.stringify(t.name)}: it is the role you are connected as`, {
+        exitCode: ExitCode.USAGE,
+        hint: 'connect as another superuser',
+      });
+  }
+  if (input.reassignTo !== undefined && input.reassignTo !== null) {
+    const to = await resolveRole(q, input.reassignTo);
+    if (targets.some((t) => t.oid === to.oid)) throw new PgrevokeError('--reassign-to cannot be one of the roles being cut off', { exitCode: ExitCode.USAGE });
+  }
+  const prepared: PlanState['prepared'] = [];
+  const subscriptions: PlanState['subscriptions'] = [];
+  const ownedDatabases: PlanState['ownedDatabases'] = [];
+  for (const t of targets) {
+    prepared.push(...(await collectPrepared(q, t.name)).map((p) => ({ ...p, role: t.name })));
+    const subs = await q.query<{ name: string; database: string; enabled: boolean }>(SUBSCRIPTIONS_SQL, [t.oid]);
+    subscriptions.push(...subs.rows.map((s) => ({ ...s, role: t.name })));
+    const owned = await q.query<{ database: string | null; shared: boolean }>(OWNED_DATABASES_SQL, [t.oid]);
+    ownedDatabases.push({
+      role: t.name,
+      databases: owned.rows.filter((r) => !r.shared && r.database).map((r) => r.database!),
+      shared: owned.rows.some((r) => r.shared),
+    });
+  }
+  const hba = await hbaDecision(q, server, operator, input.hbaFile ?? null, targets);
+  return { state: { server, targets, prepared, subscriptions, ownedDatabases, hba }, operator };
+}
+
+/** What this operator cannot do, as a refusal before anything changes (exit 2), or null. */
+export function preflight(plan: Plan, state: PlanState): PgrevokeError | null {
+  const op = plan.operator;
+  const who = op.user;
+  if (state.server.inRecovery)
+    return new PgrevokeError('connected to a standby: ALTER ROLE cannot run here', {
+      exitCode: ExitCode.USAGE,
+      hint: 'run cutoff on the primary (sessions on standbys must be terminated there too)',
+    });
+  const supers = state.targets.filter((t) => t.superuser).map((t) => JSON.stringify(t.name));
+  if (!op.superuser && supers.length)
+    return new PgrevokeError(`${who} cannot cut off ${supers.join(', ')}: altering or terminating a superuser role needs superuser`, {
+      sqlstate: '42501',
+      exitCode: ExitCode.USAGE,
+      hint: 'connect as a superuser',
+    });
+  if (!op.superuser && !op.createRole)
+    return new PgrevokeError(`${who} cannot set a role NOLOGIN: ALTER ROLE needs superuser or CREATEROLE`, {
+      sqlstate: '42501',
+      exitCode: ExitCode.USAGE,
+      hint: 'connect as a superuser (or a role with CREATEROLE and pg_signal_backend)',
+    });
+  if (!op.superuser && !op.signalBackend && !op.memberOfTarget)
+    return new PgrevokeError(`${who} cannot terminate the role's sessions: pg_terminate_backend needs superuser, pg_signal_backend or membership in the role`, {
+      sqlstate: '42501',
+      exitCode: ExitCode.USAGE,
+      hint: 'GRANT pg_signal_backend TO the operator, or connect as a superuser',
+    });
+  return null;
+}
+
+export interface BuildOptions {
+  /** The time written into HBA markers and the plan. */
+  now?: Date;
+}
+
+/** Pure: the playbook's steps against the collected state. */
+export function buildPlan(playbook: LoadedPlaybook, state: PlanState, operator: OperatorFacts, params: ConnParams, input: PlanInput, opts: BuildOptions = {}): Plan {
+  const node = nodeLabel(params);
+  const major = state.server.major;
+  const targets = state.targets;
+  const oids = targets.map((t) => t.oid);
+  const names = targets.map((t) => t.name);
+  const containStep = playbook.steps.find((s) => s.action === 'contain');
+  const settleStep = playbook.steps.find((s) => s.action === 'settle');
+  const reassignStep = playbook.steps.find((s) => s.action === 'reassign_owned');
+  const options: PlanOptions = {
+    rotatePassword: Boolean(input.rotatePassword) || (containStep?.action === 'contain' && containStep.rotate_password),
+    stripPrivileges: containStep?.action === 'contain' ? containStep.strip_privileges : true,
+    settle: {
+      timeoutS: input.settleTimeoutS ?? (settleStep?.action === 'settle' ? settleStep.timeout_s : 10),
+      hiddenGraceMs: input.hiddenGraceMs ?? (settleStep?.action === 'settle' ? settleStep.hidden_grace_ms : 250),
+      intervalMs: settleStep?.action === 'settle' ? settleStep.interval_ms : 20,
+    },
+    reassignTo: input.reassignTo ?? (reassignStep?.action === 'reassign_owned' ? reassignStep.to : null),
+    hbaFile: state.hba.file,
+  };
+  if (reassignStep && !options.reassignTo)
+    throw new PgrevokeError(`playbook ${playbook.name} reassigns the role's objects: say to whom with --reassign-to ROLE`, { exitCode: ExitCode.USAGE });
+
+  const steps: PlanStep[] = [];
+  const add = (s: Omit<PlanStep, 'index' | 'node' | 'skip'> & { skip?: string | null }) => steps.push({ index: steps.length, node, skip: null, ...s });
+  const warnings: string[] = [];
+  if (!operator.superuser)
+    warnings.push(`${operator.user} is not a superuser: a backend still hidden after the grace period cannot be terminated (it has no role yet); exposure would remain`);
+
+  for (const ps of playbook.steps) {
+    switch (ps.action) {
+      case 'snapshot':
+        add({ action: 'snapshot', database: null, role: null, sql: [], reason: 'read-only forensics before anything changes: sessions, hidden backends, locks, blocking, prepared transactions' });
+        break;
+      case 'hba_reject': {
+        const file = state.hba.file ?? undefined;
+        if (state.hba.skip) {
+          add({ action: 'hba_reject', database: null, role: null, sql: [], reason: 'stop new logins at pg_hba.conf', skip: state.hba.skip, file });
+          break;
+        }
+        const writable = names.filter((n) => !state.hba.perRole[n] && !state.hba.present.includes(n));
+        for (const n of names.filter((x) => state.hba.perRole[x])) warnings.push(`HBA step skipped for ${JSON.stringify(n)}: ${state.hba.perRole[n]}`);
+        add({
+          action: 'hba_reject',
+          database: null,
+          role: null,
+          file,
+          sql: [hbaNote(writable, file!), RELOAD_CONF, HBA_ERRORS_SQL, HBA_OURS_SQL],
+          reason: 'stop new logins at pg_hba.conf (first match wins: the block goes at the top); checked in pg_hba_file_rules, restored on error',
+        });
+        break;
+      }
+      case 'contain': {
+        const stmt = contain(targets, major, { strip: options.stripPrivileges, rotatePassword: options.rotatePassword });
+        add({
+          action: 'contain',
+          database: null,
+          role: null,
+          sql: [stmt.display],
+          reason: 'one simple-query round trip: NOLOGIN commits before any session is terminated; the terminate statement returns the forensic snapshot; hidden backends are listed right after the commit',
+        });
+        break;
+      }
+      case 'settle':
+        add({
+          action: 'settle',
+          database: null,
+          role: null,
+          sql: [settleRound(oids, major)],
+          reason: `every ${options.settle.intervalMs} ms: terminate by OID again, re-scan hidden backends, re-check LOGIN; until no backend twice in a row and every hidden suspect is resolved (hidden grace ${options.settle.hiddenGraceMs} ms, timeout ${options.settle.timeoutS} s)`,
+        });
+        break;
+      case 'rollback_prepared':
+        if (state.prepared.length === 0)
+          add({ action: 'rollback_prepared', database: null, role: null, sql: [], reason: 'prepared transactions outlive every session and keep their locks', skip: 'no prepared transaction of the role (checked again after containment)' });
+        for (const p of state.prepared)
+          add({ action: 'rollback_prepared', database: p.database, role: p.role, gid: p.gid, sql: [rollbackPrepared(p.gid)], reason: `prepared ${p.prepared}, holds ${p.locks} lock(s); must run in its database` });
+        break;
+      case 'check_locks':
+        add({ action: 'check_locks', database: null, role: null, sql: [LOCKS_REMAINING, STILL_BLOCKED], reason: "read-only: no lock of the role's former backends or prepared transactions remains; which blocked sessions were released" });
+        break;
+      case 'disable_subscriptions':
+        if (state.subscriptions.length === 0)
+          add({ action: 'disable_subscriptions', database: null, role: null, sql: [], reason: 'an apply worker keeps replicating as the owner after NOLOGIN', skip: 'the role owns no subscription (checked again after containment)' });
+        for (const s of state.subscriptions)
+          add({
+            action: 'disable_subscriptions',
+            database: s.database,
+            role: s.role,
+            subscription: s.name,
+            sql: [disableSubscription(s.name), terminate(oids)],
+            reason: `${s.enabled ? 'enabled' : 'already disabled'}; its apply worker runs as the owner; then end any worker restarted meanwhile`,
+          });
+        break;
+      case 'reassign_owned':
+      case 'drop_owned':
+        for (const o of state.ownedDatabases) {
+          const dbs = [...o.databases];
+          if (o.shared && dbs.length === 0) dbs.push(params.database);
+          if (ps.action === 'drop_owned' && dbs.length === 0) dbs.push(params.database);
+          if (dbs.length === 0)
+            add({ action: ps.action, database: null, role: o.role, sql: [], reason: 'pg_shdepend lists no object of the role', skip: 'the role owns nothing and holds no privileges' });
+          for (const db of dbs)
+            add({
+              action: ps.action,
+              database: db,
+              role: o.role,
+              sql: [ps.action === 'reassign_owned' ? reassignOwned(o.role, options.reassignTo!) : dropOwned(o.role)],
+              reason: ps.action === 'reassign_owned' ? `objects of the role in ${ident(db)} go to ${ident(options.reassignTo!)}` : `privileges granted to the role in ${ident(db)} are revoked`,
+            });
+        }
+        break;
+      case 'drop_role':
+        for (const t of targets) add({ action: 'drop_role', database: null, role: t.name, sql: [dropRole(t.name)], reason: 'the role is gone; its OID is kept in the report' });
+        break;
+      case 'verify':
+        add({ action: 'verify', database: null, role: null, sql: [], reason: 'read-only: the same collection and evaluation as pgrevoke inspect, per role' });
+        break;
+    }
+  }
+  return {
+    schemaVersion: PLAN_SCHEMA_VERSION,
+    playbook: { name: playbook.name, file: playbook.file, reason: playbook.reason, description: playbook.description ?? null },
+    node,
+    createdAt: (opts.now ?? new Date()).toISOString(),
+    server: { version: state.server.version, major: state.server.major, inRecovery: state.server.inRecovery },
+    operator,
+    roles: targets.map((t) => ({
+      name: t.name,
+      oid: t.oid,
+      before: { canLogin: t.canLogin, superuser: t.superuser, createRole: t.createRole, connectionLimit: t.connectionLimit, validUntil: t.validUntil },
+      restoreSql: restoreRole(t),
+    })),
+    options,
+    steps,
+    warnings,
+  };
+}

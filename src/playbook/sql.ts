@@ -1,0 +1,191 @@
+// The only place cutoff's write SQL is built. Pure builders: identifiers through ident(), values
+// through literal() (DDL and the one simple-query round trip cannot take parameters), OIDs and
+// pids validated as integers before they are spliced into array literals.
+import { createHash, createHmac, pbkdf2Sync, randomBytes } from 'node:crypto';
+import { hiddenBackendsSql } from '../checks/hidden-backends.js';
+import { ACTIVITY_COLUMNS } from '../checks/sessions.js';
+import { ident, literal } from '../pg/quote.js';
+import { registerSecret } from '../pg/redact.js';
+
+/** A statement to execute and the form that may be shown (they differ only where a secret sits). */
+export interface Statement {
+  sql: string;
+  display: string;
+}
+
+export const MASK = "'*****'";
+
+function plain(sql: string): Statement {
+  return { sql, display: sql };
+}
+
+function checkOid(n: number): number {
+  if (!Number.isInteger(n) || n <= 0 || n > 0xffffffff) throw new Error(`invalid OID: ${String(n)}`);
+  return n;
+}
+
+function checkPid(n: number): number {
+  if (!Number.isInteger(n) || n <= 0 || n > 0x7fffffff) throw new Error(`invalid pid: ${String(n)}`);
+  return n;
+}
+
+/** `'{1,2}'::oid[]` from validated integers. */
+export function oidArray(oids: readonly number[]): string {
+  if (oids.length === 0) throw new Error('no role OIDs given');
+  return `'{${oids.map(checkOid).join(',')}}'::oid[]`;
+}
+
+export function pidArray(pids: readonly number[]): string {
+  if (pids.length === 0) throw new Error('no pids given');
+  return `'{${pids.map(checkPid).join(',')}}'::int[]`;
+}
+
+export interface NologinTarget {
+  name: string;
+  superuser: boolean;
+  createRole: boolean;
+}
+
+/**
+ * One ALTER ROLE per target. A superuser or CREATEROLE target also loses those attributes: a live
+ * superuser session could otherwise switch LOGIN back on before it is terminated.
+ */
+export function nologin(targets: readonly NologinTarget[], opts: { strip?: boolean } = {}): string[] {
+  const strip = opts.strip ?? true;
+  return targets.map((t) => {
+    const extra = strip && (t.superuser || t.createRole) ? ' NOSUPERUSER NOCREATEROLE' : '';
+    return `ALTER ROLE ${ident(t.name)} NOLOGIN CONNECTION LIMIT 0${extra}`;
+  });
+}
+
+/** Undo for nologin(): the attributes recorded before the cutoff (the old password cannot come back). */
+export function restoreRole(t: NologinTarget & { canLogin: boolean; connectionLimit: number }): string {
+  const parts = [t.canLogin ? 'LOGIN' : 'NOLOGIN', `CONNECTION LIMIT ${Number.isInteger(t.connectionLimit) ? t.connectionLimit : -1}`];
+  if (t.superuser) parts.push('SUPERUSER');
+  if (t.createRole) parts.push('CREATEROLE');
+  return `ALTER ROLE ${ident(t.name)} ${parts.join(' ')}`;
+}
+
+/**
+ * A SCRAM-SHA-256 verifier (RFC 5802/7677, PostgreSQL's stored format) for a password: the server
+ * accepts it as is, so the cleartext never leaves this process, not even into a server log.
+ */
+export function scramVerifier(password: string, salt: Buffer = randomBytes(16), iterations = 4096): string {
+  const salted = pbkdf2Sync(password, salt, iterations, 32, 'sha256');
+  const clientKey = createHmac('sha256', salted).update('Client Key').digest();
+  const storedKey = createHash('sha256').update(clientKey).digest();
+  const serverKey = createHmac('sha256', salted).update('Server Key').digest();
+  return `SCRAM-SHA-256$${iterations}:${salt.toString('base64')}$${storedKey.toString('base64')}:${serverKey.toString('base64')}`;
+}
+
+/**
+ * A new random password (32 bytes, base64url) nobody is told: it only makes the old one useless.
+ * The statement carries its SCRAM verifier; the shown form carries `'*****'`.
+ */
+export function rotatePassword(role: string, password: string = randomBytes(32).toString('base64url')): Statement {
+  registerSecret(password);
+  const verifier = scramVerifier(password);
+  registerSecret(verifier);
+  return { sql: `ALTER ROLE ${ident(role)} PASSWORD ${literal(verifier)}`, display: `ALTER ROLE ${ident(role)} PASSWORD ${MASK}` };
+}
+
+/**
+ * Terminate every backend of the roles and return its forensic row from the same statement, so the
+ * snapshot is what was running at the moment it was ended.
+ */
+export function terminate(oids: readonly number[]): string {
+  return `SELECT ${ACTIVITY_COLUMNS}, pg_terminate_backend(a.pid) AS terminated
+FROM pg_stat_activity a
+WHERE a.usesysid = ANY(${oidArray(oids)}) AND a.pid <> pg_backend_pid()`;
+}
+
+/** Backends past authentication but not yet attributable (postgres-facts.md section 3). */
+export function hiddenScan(major: number): string {
+  return hiddenBackendsSql(major).trim();
+}
+
+/** Each role's login-relevant attributes, by OID (a rename does not hide it). */
+export function roleState(oids: readonly number[]): string {
+  return `SELECT oid::int8 AS oid, rolname, rolcanlogin, rolsuper, rolcreaterole, rolconnlimit
+FROM pg_roles WHERE oid = ANY(${oidArray(oids)})`;
+}
+
+/**
+ * Terminate hidden backends by pid, unless one has meanwhile become visible as a role other than
+ * the targets (it was a bystander still logging in).
+ */
+export function terminatePids(pids: readonly number[], oids: readonly number[]): string {
+  return `SELECT p.pid, pg_terminate_backend(p.pid) AS terminated
+FROM unnest(${pidArray(pids)}) AS p(pid)
+WHERE NOT EXISTS (SELECT 1 FROM pg_stat_activity a
+                  WHERE a.pid = p.pid AND a.usesysid IS NOT NULL AND a.usesysid <> ALL(${oidArray(oids)}))`;
+}
+
+function join(parts: string[]): string {
+  return parts.join(';\n');
+}
+
+export interface ContainOptions {
+  strip?: boolean;
+  rotatePassword?: boolean;
+}
+
+/**
+ * The critical round trip, one simple-query string: the ALTERs commit before any session is
+ * terminated (an explicit COMMIT inside a multi-statement simple query commits what precedes it),
+ * the terminate statement carries the snapshot, and the hidden set H0 is taken right after.
+ * Results: one per ALTER, then COMMIT, then the terminated rows, then the hidden backends.
+ */
+export function contain(targets: readonly (NologinTarget & { oid: number })[], major: number, opts: ContainOptions = {}): Statement {
+  const alters = nologin(targets, { strip: opts.strip }).map(plain);
+  if (opts.rotatePassword) alters.push(...targets.map((t) => rotatePassword(t.name)));
+  const tail = ['COMMIT', terminate(targets.map((t) => t.oid)), hiddenScan(major)];
+  return {
+    sql: join([...alters.map((a) => a.sql), ...tail]),
+    display: join([...alters.map((a) => a.display), ...tail]),
+  };
+}
+
+/** One settle-loop round trip: terminate by OID again, re-scan hidden backends, re-read the roles. */
+export function settleRound(oids: readonly number[], major: number): string {
+  return join([terminate(oids), hiddenScan(major), roleState(oids)]);
+}
+
+/** Re-apply NOLOGIN after someone switched LOGIN back on; the hidden scan after the COMMIT adds suspects. */
+export function reapply(targets: readonly NologinTarget[], major: number, opts: { strip?: boolean } = {}): string {
+  return join([...nologin(targets, opts), 'COMMIT', hiddenScan(major)]);
+}
+
+export function rollbackPrepared(gid: string): string {
+  return `ROLLBACK PREPARED ${literal(gid)}`;
+}
+
+export function disableSubscription(name: string): string {
+  return `ALTER SUBSCRIPTION ${ident(name)} DISABLE`;
+}
+
+export function reassignOwned(role: string, to: string): string {
+  return `REASSIGN OWNED BY ${ident(role)} TO ${ident(to)}`;
+}
+
+export function dropOwned(role: string): string {
+  return `DROP OWNED BY ${ident(role)}`;
+}
+
+export function dropRole(role: string): string {
+  return `DROP ROLE ${ident(role)}`;
+}
+
+export const RELOAD_CONF = 'SELECT pg_reload_conf()';
+
+/** Locks still held by the role's former backends ($1 int[]) or its prepared transactions (owner $2 text[]). */
+export const LOCKS_REMAINING = `SELECT l.pid, l.locktype, l.mode, l.virtualtransaction, d.datname AS database,
+       px.gid AS prepared_gid
+FROM pg_locks l
+LEFT JOIN pg_database d ON d.oid = l.database
+LEFT JOIN pg_prepared_xacts px ON l.pid IS NULL AND l.virtualtransaction = '-1/' || px.transaction::text
+WHERE (l.pid = ANY($1::int[]) AND l.pid <> pg_backend_pid()) OR (px.gid IS NOT NULL AND px.owner = ANY($2::text[]))`;
+
+/** Which of the sessions blocked before ($1 int[]) still wait on a lock, and on whom. */
+export const STILL_BLOCKED = `SELECT a.pid, a.usename, a.wait_event_type, pg_blocking_pids(a.pid) AS blocked_by
+FROM pg_stat_activity a WHERE a.pid = ANY($1::int[]) AND a.wait_event_type = 'Lock'`;

@@ -1,0 +1,76 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { describeConn, parseKeywordValue, resolveConnParams } from '../../src/pg/conninfo.js';
+import { ident, literal } from '../../src/pg/quote.js';
+import { redact, registerSecret } from '../../src/pg/redact.js';
+import { PgrevokeError } from '../../src/errors.js';
+
+describe('connection parameters, psql rules', () => {
+  it('parses key=value strings with quoting and escapes', () => {
+    expect(parseKeywordValue(`host=db.example port=6432 user='o\\'k' dbname='my db' password=s\\ cret`)).toEqual({
+      host: 'db.example',
+      port: '6432',
+      user: "o'k",
+      dbname: 'my db',
+      password: 's cret',
+    });
+  });
+
+  it('rejects unknown keywords without echoing the password', () => {
+    expect(() => parseKeywordValue('host=a nope=1 password=zzz')).toThrow(/invalid connection option "nope"/);
+  });
+
+  it('flags beat the DSN, the DSN beats the environment', () => {
+    const env = { PGHOST: 'envhost', PGPORT: '7000', PGUSER: 'envuser', PGDATABASE: 'envdb', PGPASSWORD: 'envpw' };
+    const p = resolveConnParams({ dsn: 'postgresql://dsnuser:dsnpw@dsnhost:6000/dsndb', port: '5999' }, env);
+    expect(p).toMatchObject({ host: 'dsnhost', port: 5999, user: 'dsnuser', database: 'dsndb', password: 'dsnpw' });
+    const q = resolveConnParams({}, env);
+    expect(q).toMatchObject({ host: 'envhost', port: 7000, user: 'envuser', database: 'envdb', password: 'envpw' });
+  });
+
+  it('DATABASE_URL is used when no --dsn is given', () => {
+    expect(resolveConnParams({}, { DATABASE_URL: 'postgres://u@h:1234/d' })).toMatchObject({ host: 'h', port: 1234, user: 'u', database: 'd' });
+  });
+
+  it('a service entry fills in below the DSN and above the environment', () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'svc-'));
+    const file = path.join(dir, 'pg_service.conf');
+    writeFileSync(file, '[prod]\nhost=svc-host\nport=6543\ndbname=svcdb\nuser=svcuser\n');
+    const p = resolveConnParams({}, { PGSERVICE: 'prod', PGSERVICEFILE: file, PGHOST: 'ignored', PGUSER: 'ignored' });
+    expect(p).toMatchObject({ host: 'svc-host', port: 6543, database: 'svcdb', user: 'svcuser' });
+    expect(() => resolveConnParams({}, { PGSERVICE: 'nope', PGSERVICEFILE: file, PGSYSCONFDIR: dir })).toThrow(/service "nope" not found/);
+  });
+
+  it('a bad port or timeout is a usage error', () => {
+    expect(() => resolveConnParams({ port: 'abc' }, {})).toThrow(PgrevokeError);
+    expect(() => resolveConnParams({ connectTimeout: '-1' }, {})).toThrow(/connect timeout/);
+  });
+
+  it('describes a connection without its password', () => {
+    const p = resolveConnParams({ dsn: 'postgresql://u:pw@h:1/d' }, {});
+    expect(describeConn(p)).toBe('u@h:1/d');
+  });
+});
+
+describe('quoting and redaction', () => {
+  it('quotes identifiers exactly, never folding case', () => {
+    expect(ident('UPPER')).toBe('"UPPER"');
+    expect(ident('a"b')).toBe('"a""b"');
+    expect(ident(`Robert'); DROP TABLE x;--`)).toBe(`"Robert'); DROP TABLE x;--"`);
+    expect(ident('Ünï 𝔐')).toBe('"Ünï 𝔐"');
+  });
+
+  it('quotes literals, using E-strings for backslashes', () => {
+    expect(literal("it's")).toBe(`'it''s'`);
+    expect(literal('a\\b')).toBe(`E'a\\\\b'`);
+  });
+
+  it('masks passwords in URIs, key=value strings and registered secrets', () => {
+    registerSecret('hunter2-registered');
+    expect(redact('postgresql://u:hunter2@h/d')).toBe('postgresql://u:*****@h/d');
+    expect(redact("host=h password='a b' user=u")).toBe('host=h password=***** user=u');
+    expect(redact('oops hunter2-registered leaked')).toBe('oops ***** leaked');
+  });
+});
