@@ -5,7 +5,7 @@ import { EmbeddedCluster } from '../src/embedded/cluster.js';
 import { connect } from '../src/pg/connect.js';
 import { resolveConnParams } from '../src/pg/conninfo.js';
 import { inspectRole } from '../src/inspect/index.js';
-import { BIN, machine, median, runProcess, timeIt, writeSection } from './lib.js';
+import { BIN, machine, median, runProcess, timeIt } from './lib.js';
 
 const ROUNDS = 15;
 

@@ -96,14 +96,18 @@ export const locksCheck: Check = {
   evaluate(f) {
     if (f.blocking.length === 0) return [];
     const blocked = [...new Set(f.blocking.map((b) => b.blockedPid))];
-    const by = f.blocking.map((b) => `${b.blockedPid} (${b.blockedUser ?? '?'}) waits on ${b.blockerGid ? `prepared xact '${b.blockerGid}'` : `pid ${b.blockerPid}`}`);
+    const by = f.blocking.map(
+      (b) =>
+        `${b.blockedPid} (${b.blockedUser ?? '?'}) waits on ${b.blockerGid ? `prepared xact '${b.blockerGid}'` : `pid ${b.blockerPid}`}`,
+    );
     return [
       {
         id: 'locks.blocking',
         severity: 'high',
         title: `${blocked.length} other session(s) blocked by the role's locks`,
         detail: by.slice(0, 10).join('; ') + (by.length > 10 ? '; ...' : ''),
-        remediation: 'terminating the role\u2019s sessions and rolling back its prepared transactions releases these locks (pgrevoke cutoff)',
+        remediation:
+          'terminating the role\u2019s sessions and rolling back its prepared transactions releases these locks (pgrevoke cutoff)',
         exposure: false,
       },
     ];

@@ -2,7 +2,14 @@
 import type { Check, Finding } from './types.js';
 
 export const operatorCheck: Check = {
-  ids: ['operator.cannot_alter_role', 'operator.cannot_signal', 'operator.cannot_terminate_superuser', 'operator.no_hba_access', 'operator.cannot_reload', 'operator.on_standby'],
+  ids: [
+    'operator.cannot_alter_role',
+    'operator.cannot_signal',
+    'operator.cannot_terminate_superuser',
+    'operator.no_hba_access',
+    'operator.cannot_reload',
+    'operator.on_standby',
+  ],
   evaluate(f) {
     const o = f.operator;
     const out: Finding[] = [];
@@ -13,7 +20,9 @@ export const operatorCheck: Check = {
         'operator.cannot_alter_role',
         'high',
         `${o.user} cannot set the role NOLOGIN`,
-        f.role.superuser ? 'altering a superuser role needs superuser' : 'ALTER ROLE needs superuser or CREATEROLE (with ADMIN on the role in PG16+)',
+        f.role.superuser
+          ? 'altering a superuser role needs superuser'
+          : 'ALTER ROLE needs superuser or CREATEROLE (with ADMIN on the role in PG16+)',
         'run cutoff as a superuser, or as a role with CREATEROLE',
       );
     if (!o.superuser && !o.signalBackend && !o.memberOfTarget)
@@ -29,7 +38,9 @@ export const operatorCheck: Check = {
         'operator.cannot_terminate_superuser',
         'high',
         `${o.user} cannot terminate superuser-owned or not-yet-authenticated backends`,
-        f.role.superuser ? 'the target is a superuser: only a superuser may signal its backends' : 'hidden backends have no role yet: only a superuser may signal them',
+        f.role.superuser
+          ? 'the target is a superuser: only a superuser may signal its backends'
+          : 'hidden backends have no role yet: only a superuser may signal them',
         'connect as a superuser for the cutoff',
       );
     if (!o.readHba)
@@ -41,7 +52,13 @@ export const operatorCheck: Check = {
         'use NOLOGIN as the lever, or run with superuser and --hba-file',
       );
     if (!o.reload)
-      add('operator.cannot_reload', 'medium', `${o.user} cannot reload the configuration`, 'pg_reload_conf() needs superuser by default', 'reload as a superuser after editing pg_hba.conf');
+      add(
+        'operator.cannot_reload',
+        'medium',
+        `${o.user} cannot reload the configuration`,
+        'pg_reload_conf() needs superuser by default',
+        'reload as a superuser after editing pg_hba.conf',
+      );
     if (f.server.inRecovery)
       add(
         'operator.on_standby',

@@ -11,10 +11,14 @@ LEFT JOIN pg_locks x ON x.pid IS NULL AND x.locktype = 'transactionid' AND x.tra
 WHERE p.owner = $1 ORDER BY p.prepared`;
 
 export async function collectPrepared(q: Queryable, roleName: string): Promise<PreparedXact[]> {
-  const { rows } = await q.query<{ gid: string; database: string; transaction: string; prepared: string; age_seconds: number; locks: number }>(
-    PREPARED_SQL,
-    [roleName],
-  );
+  const { rows } = await q.query<{
+    gid: string;
+    database: string;
+    transaction: string;
+    prepared: string;
+    age_seconds: number;
+    locks: number;
+  }>(PREPARED_SQL, [roleName]);
   return rows.map((r) => ({
     gid: r.gid,
     database: r.database,

@@ -66,7 +66,13 @@ GROUP BY 1, 2, 3, 4 ORDER BY 5, 1, 2`;
 
 export async function collectMemberships(q: Queryable, roleOid: number): Promise<RoleMemberships> {
   type Row = { role: string; member: string; grantor: string | null; admin_option: boolean; depth: number };
-  const conv = (r: Row): Membership => ({ role: r.role, member: r.member, grantor: r.grantor, adminOption: r.admin_option, depth: r.depth });
+  const conv = (r: Row): Membership => ({
+    role: r.role,
+    member: r.member,
+    grantor: r.grantor,
+    adminOption: r.admin_option,
+    depth: r.depth,
+  });
   const up = await q.query<Row>(MEMBERSHIP_SQL('up'), [roleOid]);
   const down = await q.query<Row>(MEMBERSHIP_SQL('down'), [roleOid]);
   return { memberOf: up.rows.map(conv), members: down.rows.map(conv) };
@@ -125,9 +131,30 @@ export const roleCheck: Check = {
       'a superuser session can undo NOLOGIN, edit HBA through SQL, and leave persistence anywhere',
       'terminate its sessions first, then ALTER ROLE ... NOSUPERUSER NOLOGIN, and audit ALTER SYSTEM and event triggers',
     );
-    attr('role.createrole', r.createRole, 'high', 'role has CREATEROLE', 'it can create or alter other roles', 'ALTER ROLE ... NOCREATEROLE; review roles it created');
-    attr('role.replication', r.replication, 'high', 'role has REPLICATION', 'it can stream all data through a walsender', 'ALTER ROLE ... NOREPLICATION; check pg_replication_slots');
-    attr('role.bypassrls', r.bypassRls, 'medium', 'role has BYPASSRLS', 'row-level security does not apply to it', 'ALTER ROLE ... NOBYPASSRLS');
+    attr(
+      'role.createrole',
+      r.createRole,
+      'high',
+      'role has CREATEROLE',
+      'it can create or alter other roles',
+      'ALTER ROLE ... NOCREATEROLE; review roles it created',
+    );
+    attr(
+      'role.replication',
+      r.replication,
+      'high',
+      'role has REPLICATION',
+      'it can stream all data through a walsender',
+      'ALTER ROLE ... NOREPLICATION; check pg_replication_slots',
+    );
+    attr(
+      'role.bypassrls',
+      r.bypassRls,
+      'medium',
+      'role has BYPASSRLS',
+      'row-level security does not apply to it',
+      'ALTER ROLE ... NOBYPASSRLS',
+    );
     if (f.memberships.members.length > 0) {
       const names = f.memberships.members.map((m) => m.member);
       out.push({

@@ -7,7 +7,15 @@ import { collectPersistence, persistenceCheck } from '../checks/persistence/inde
 import { collectPrepared, preparedXactsCheck } from '../checks/prepared-xacts.js';
 import { collectMemberships, roleCheck } from '../checks/role.js';
 import { collectSessions, sessionsCheck } from '../checks/sessions.js';
-import { SEVERITY_ORDER, type Check, type Finding, type Queryable, type RoleFacts, type RoleInfo, type ServerFacts } from '../checks/types.js';
+import {
+  SEVERITY_ORDER,
+  type Check,
+  type Finding,
+  type Queryable,
+  type RoleFacts,
+  type RoleInfo,
+  type ServerFacts,
+} from '../checks/types.js';
 import { collectOperator, collectServer } from '../pg/server.js';
 import type { ConnParams } from '../pg/conninfo.js';
 import { resolveRole } from './resolve-role.js';
@@ -15,7 +23,16 @@ import { resolveRole } from './resolve-role.js';
 export const INSPECT_SCHEMA_VERSION = 1;
 
 /** Every check, in report order. One file each; ids are documented in the README. */
-export const CHECKS: Check[] = [roleCheck, sessionsCheck, hiddenBackendsCheck, locksCheck, preparedXactsCheck, hbaCheck, persistenceCheck, operatorCheck];
+export const CHECKS: Check[] = [
+  roleCheck,
+  sessionsCheck,
+  hiddenBackendsCheck,
+  locksCheck,
+  preparedXactsCheck,
+  hbaCheck,
+  persistenceCheck,
+  operatorCheck,
+];
 
 export type Verdict = 'exposed' | 'contained';
 
@@ -45,20 +62,33 @@ export interface InspectReport extends Evaluation {
 
 /** Pure: findings from every check, most severe first; exposed when any finding is an exposure. */
 export function evaluate(facts: RoleFacts): Evaluation {
-  const findings = CHECKS.flatMap((c) => c.evaluate(facts)).sort((a, b) => SEVERITY_ORDER.indexOf(a.severity) - SEVERITY_ORDER.indexOf(b.severity));
+  const findings = CHECKS.flatMap((c) => c.evaluate(facts)).sort(
+    (a, b) => SEVERITY_ORDER.indexOf(a.severity) - SEVERITY_ORDER.indexOf(b.severity),
+  );
   return { verdict: findings.some((f) => f.exposure) ? 'exposed' : 'contained', findings };
 }
 
 const DATABASES_SQL = `SELECT datname FROM pg_database WHERE datallowconn AND NOT datistemplate ORDER BY datname`;
 
 /** Collect every fact about a role that is already resolved, on an open connection. */
-export async function collectFacts(params: ConnParams, q: Queryable, server: ServerFacts, role: RoleInfo, opts: InspectOptions = {}): Promise<RoleFacts> {
+export async function collectFacts(
+  params: ConnParams,
+  q: Queryable,
+  server: ServerFacts,
+  role: RoleInfo,
+  opts: InspectOptions = {},
+): Promise<RoleFacts> {
   // Persistence opens its own per-database connections; run it beside the main sequence.
   // Settled at once so that a failure there is not an unhandled rejection while the main sequence runs.
-  const persistence = collectPersistence(params, q, { roleOid: role.oid, roleName: role.name }, {
-    allDatabases: Boolean(opts.allDatabases),
-    concurrency: opts.concurrency ?? 4,
-  }).then(
+  const persistence = collectPersistence(
+    params,
+    q,
+    { roleOid: role.oid, roleName: role.name },
+    {
+      allDatabases: Boolean(opts.allDatabases),
+      concurrency: opts.concurrency ?? 4,
+    },
+  ).then(
     (value) => ({ value, error: undefined }),
     (error: unknown) => ({ value: undefined, error }),
   );

@@ -27,7 +27,10 @@ LIMIT 200`;
 export async function suggestRoles(q: Queryable, name: string): Promise<string[]> {
   const { rows } = await q.query<{ rolname: string }>(CANDIDATES_SQL, [name]);
   return rows
-    .map((r) => ({ name: r.rolname, d: r.rolname.toLowerCase() === name.toLowerCase() ? 0 : distance(r.rolname.toLowerCase(), name.toLowerCase()) }))
+    .map((r) => ({
+      name: r.rolname,
+      d: r.rolname.toLowerCase() === name.toLowerCase() ? 0 : distance(r.rolname.toLowerCase(), name.toLowerCase()),
+    }))
     .filter((c) => c.d <= Math.max(2, Math.floor(name.length / 3)) || c.name.toLowerCase().includes(name.toLowerCase()))
     .sort((a, b) => a.d - b.d || a.name.localeCompare(b.name))
     .slice(0, 5)

@@ -9,9 +9,13 @@ SELECT version() AS version,
        (SELECT setting FROM pg_settings WHERE name = 'data_directory') AS data_directory`;
 
 export async function collectServer(q: Queryable): Promise<ServerFacts> {
-  const { rows } = await q.query<{ version: string; num: number; in_recovery: boolean; hba_file: string | null; data_directory: string | null }>(
-    SERVER_SQL,
-  );
+  const { rows } = await q.query<{
+    version: string;
+    num: number;
+    in_recovery: boolean;
+    hba_file: string | null;
+    data_directory: string | null;
+  }>(SERVER_SQL);
   const r = rows[0]!;
   return {
     version: r.version,

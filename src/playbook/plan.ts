@@ -112,7 +112,7 @@ export function hbaNote(roles: string[], file: string): string {
 }
 
 export function nodeLabel(p: ConnParams): string {
-  return p.host.startsWith('/') ? `${p.host}:${p.port}` : `${p.host}:${p.port}`;
+  return `${p.host}:${p.port}`;
 }
 
 export const SUBSCRIPTIONS_SQL = `SELECT s.subname::text AS name, d.datname::text AS database, s.subenabled AS enabled

@@ -12,7 +12,11 @@ export function renderInspect(r: InspectReport, c: ChalkInstance): string {
   const out: string[] = [];
   const verdict = r.verdict === 'exposed' ? c.red.bold('EXPOSED') : c.green.bold('CONTAINED');
   out.push(`${c.bold('Role')} ${JSON.stringify(r.role.name)} (oid ${r.role.oid}): ${verdict}`);
-  out.push(c.dim(`${r.server.version.split(' on ')[0]}${r.server.inRecovery ? ', standby' : ''}; operator ${r.operator.user}${r.operator.superuser ? ' (superuser)' : ''}`));
+  out.push(
+    c.dim(
+      `${r.server.version.split(' on ')[0]}${r.server.inRecovery ? ', standby' : ''}; operator ${r.operator.user}${r.operator.superuser ? ' (superuser)' : ''}`,
+    ),
+  );
   out.push('');
 
   out.push(c.bold('Role attributes'));
@@ -69,7 +73,13 @@ export function renderInspect(r: InspectReport, c: ChalkInstance): string {
     );
   if (r.hiddenBackends.length) {
     out.push(c.bold(`Hidden backends (${r.hiddenBackends.length}): past authentication, not yet in pg_stat_activity, role unknown`));
-    out.push(table(['pid', 'seen via', 'started', 'client'], r.hiddenBackends.map((h) => [h.pid, h.via, h.backendStart?.slice(0, 19), h.clientAddr]), c));
+    out.push(
+      table(
+        ['pid', 'seen via', 'started', 'client'],
+        r.hiddenBackends.map((h) => [h.pid, h.via, h.backendStart?.slice(0, 19), h.clientAddr]),
+        c,
+      ),
+    );
   }
   if (r.locks.length) {
     const granted = r.locks.filter((l) => l.granted && l.locktype !== 'virtualxid' && l.locktype !== 'transactionid');
@@ -78,7 +88,9 @@ export function renderInspect(r: InspectReport, c: ChalkInstance): string {
       out.push(
         table(
           ['holder', 'type', 'mode', 'database', 'relation'],
-          granted.slice(0, 30).map((l) => [l.preparedGid ? `prepared '${l.preparedGid}'` : l.pid, l.locktype, l.mode, l.database, l.relation]),
+          granted
+            .slice(0, 30)
+            .map((l) => [l.preparedGid ? `prepared '${l.preparedGid}'` : l.pid, l.locktype, l.mode, l.database, l.relation]),
           c,
         ),
       );
@@ -102,7 +114,13 @@ export function renderInspect(r: InspectReport, c: ChalkInstance): string {
   }
   if (r.preparedTransactions.length) {
     out.push(c.bold(`Prepared transactions (${r.preparedTransactions.length})`));
-    out.push(table(['gid', 'database', 'xid', 'age', 'locks'], r.preparedTransactions.map((p) => [p.gid, p.database, p.transaction, seconds(p.ageSeconds), p.locks]), c));
+    out.push(
+      table(
+        ['gid', 'database', 'xid', 'age', 'locks'],
+        r.preparedTransactions.map((p) => [p.gid, p.database, p.transaction, seconds(p.ageSeconds), p.locks]),
+        c,
+      ),
+    );
   }
 
   out.push(c.bold('pg_hba.conf'));
@@ -119,11 +137,22 @@ export function renderInspect(r: InspectReport, c: ChalkInstance): string {
     ].filter(Boolean);
     if (notes.length) out.push(`  ${notes.join('; ')}`);
     // one row per outcome/line/transport, so that many databases do not flood the screen
-    const groups = new Map<string, { outcome: string; line: string; method: string; transport: string; dbs: Set<string>; addrs: Set<string>; reason: string }>();
+    const groups = new Map<
+      string,
+      { outcome: string; line: string; method: string; transport: string; dbs: Set<string>; addrs: Set<string>; reason: string }
+    >();
     for (const d of r.hba.decisions) {
       const transport = d.scenario.transport === 'local' ? 'local' : `host${d.scenario.ssl ? ' ssl' : ' nossl'}`;
       const key = `${d.outcome}|${d.line}|${transport}|${d.reason ?? ''}`;
-      const g = groups.get(key) ?? { outcome: d.outcome, line: d.line === null ? '-' : String(d.line), method: d.authMethod ?? '', transport, dbs: new Set(), addrs: new Set(), reason: d.reason ?? '' };
+      const g = groups.get(key) ?? {
+        outcome: d.outcome,
+        line: d.line === null ? '-' : String(d.line),
+        method: d.authMethod ?? '',
+        transport,
+        dbs: new Set(),
+        addrs: new Set(),
+        reason: d.reason ?? '',
+      };
       g.dbs.add(d.scenario.database);
       if (d.scenario.address) g.addrs.add(d.scenario.address);
       groups.set(key, g);
@@ -148,8 +177,15 @@ export function renderInspect(r: InspectReport, c: ChalkInstance): string {
   const items = r.persistence.items;
   out.push(c.bold(`Persistence (${items.length} item(s) in ${r.persistence.databasesScanned.length} database(s) scanned)`));
   if (items.length)
-    out.push(table(['kind', 'database', 'object', 'active', 'detail'], items.map((i) => [i.kind, i.database ?? '(cluster)', truncate(i.name, 40), yes(i.active), truncate(i.detail, 50)]), c));
-  for (const e of r.persistence.errors) out.push(c.yellow(`  could not scan ${e.database}: ${e.message}${e.sqlstate ? ` [${e.sqlstate}]` : ''}`));
+    out.push(
+      table(
+        ['kind', 'database', 'object', 'active', 'detail'],
+        items.map((i) => [i.kind, i.database ?? '(cluster)', truncate(i.name, 40), yes(i.active), truncate(i.detail, 50)]),
+        c,
+      ),
+    );
+  for (const e of r.persistence.errors)
+    out.push(c.yellow(`  could not scan ${e.database}: ${e.message}${e.sqlstate ? ` [${e.sqlstate}]` : ''}`));
 
   out.push('');
   out.push(c.bold(`Findings (${r.findings.length})`));

@@ -179,12 +179,6 @@ describe.each(MAJORS)('persistence on PostgreSQL %i', (major) => {
 
   it('finds every staged vector of mallory, each in its database', async () => {
     const facts = await collect(mallory);
-      console.log(
-        JSON.stringify(facts, null, 1),
-        evaluate(facts)
-          .map((f) => `${f.id} ${f.severity} ${f.title}\n${f.detail}\n${f.remediation}`)
-          .join('\n\n'),
-      );
     expect(facts.databasesScanned).toEqual(['appdb']);
     expect(facts.errors).toEqual([expect.objectContaining({ database: 'lockeddb', sqlstate: '28000' })]);
 

@@ -31,7 +31,12 @@ describe('connection parameters, psql rules', () => {
   });
 
   it('DATABASE_URL is used when no --dsn is given', () => {
-    expect(resolveConnParams({}, { DATABASE_URL: 'postgres://u@h:1234/d' })).toMatchObject({ host: 'h', port: 1234, user: 'u', database: 'd' });
+    expect(resolveConnParams({}, { DATABASE_URL: 'postgres://u@h:1234/d' })).toMatchObject({
+      host: 'h',
+      port: 1234,
+      user: 'u',
+      database: 'd',
+    });
   });
 
   it('a service entry fills in below the DSN and above the environment', () => {

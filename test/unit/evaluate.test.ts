@@ -24,7 +24,14 @@ describe('evaluate (pure)', () => {
     const f = quietFacts();
     Object.assign(f.role, { canLogin: true, expired: true, validUntil: '2020-01-01 00:00:00+00' });
     f.hba.decisions = [
-      { scenario: { transport: 'host', ssl: false, gss: false, database: 'app', address: '203.0.113.7', addressLabel: 'generic' }, outcome: 'allow', line: 2, fileName: null, authMethod: 'scram-sha-256', reason: null },
+      {
+        scenario: { transport: 'host', ssl: false, gss: false, database: 'app', address: '203.0.113.7', addressLabel: 'generic' },
+        outcome: 'allow',
+        line: 2,
+        fileName: null,
+        authMethod: 'scram-sha-256',
+        reason: null,
+      },
     ];
     expect(evaluate(f).verdict).toBe('contained');
   });
@@ -33,7 +40,14 @@ describe('evaluate (pure)', () => {
     const f = quietFacts();
     Object.assign(f.role, { canLogin: true, expired: true, validUntil: '2020-01-01 00:00:00+00' });
     f.hba.decisions = [
-      { scenario: { transport: 'local', ssl: false, gss: false, database: 'app', address: null, addressLabel: null }, outcome: 'allow', line: 1, fileName: null, authMethod: 'trust', reason: null },
+      {
+        scenario: { transport: 'local', ssl: false, gss: false, database: 'app', address: null, addressLabel: null },
+        outcome: 'allow',
+        line: 1,
+        fileName: null,
+        authMethod: 'trust',
+        reason: null,
+      },
     ];
     const login = evaluate(f).findings.find((x) => x.id === 'role.can_login')!;
     expect(login.exposure).toBe(true);
@@ -50,7 +64,11 @@ describe('evaluate (pure)', () => {
   it('sessions and prepared transactions are exposures; hidden backends and blocking are not by themselves', () => {
     expect(evaluate(quietFacts({ sessions: [SESSION] })).verdict).toBe('exposed');
     expect(
-      evaluate(quietFacts({ preparedTransactions: [{ gid: 'g1', database: 'app', transaction: '700', prepared: 'now', ageSeconds: 12, locks: 3 }] })).verdict,
+      evaluate(
+        quietFacts({
+          preparedTransactions: [{ gid: 'g1', database: 'app', transaction: '700', prepared: 'now', ageSeconds: 12, locks: 3 }],
+        }),
+      ).verdict,
     ).toBe('exposed');
     const f = quietFacts({ hiddenBackends: [{ pid: 9, via: 'virtualxid', backendStart: null, clientAddr: null }] });
     expect(evaluate(f).verdict).toBe('contained');
@@ -58,7 +76,9 @@ describe('evaluate (pure)', () => {
   });
 
   it('prepared transaction remediation runs ROLLBACK PREPARED in its database with quoting', () => {
-    const f = quietFacts({ preparedTransactions: [{ gid: "it's", database: 'My DB', transaction: '1', prepared: 'now', ageSeconds: 1, locks: 0 }] });
+    const f = quietFacts({
+      preparedTransactions: [{ gid: "it's", database: 'My DB', transaction: '1', prepared: 'now', ageSeconds: 1, locks: 0 }],
+    });
     const px = evaluate(f).findings.find((x) => x.id === 'prepared_xacts')!;
     expect(px.remediation).toBe(`in "My DB": ROLLBACK PREPARED 'it''s'`);
   });
@@ -71,8 +91,24 @@ describe('evaluate (pure)', () => {
   it('locks.blocking names the waiter and the blocker, pid or prepared gid', () => {
     const f = quietFacts({
       blocking: [
-        { blockedPid: 77, blockedUser: 'alice', blockedDatabase: 'app', blockedQuery: 'UPDATE', waitingSeconds: 3, blockerPid: 4242, blockerGid: null },
-        { blockedPid: 78, blockedUser: 'bob', blockedDatabase: 'app', blockedQuery: 'UPDATE', waitingSeconds: 3, blockerPid: null, blockerGid: 'g1' },
+        {
+          blockedPid: 77,
+          blockedUser: 'alice',
+          blockedDatabase: 'app',
+          blockedQuery: 'UPDATE',
+          waitingSeconds: 3,
+          blockerPid: 4242,
+          blockerGid: null,
+        },
+        {
+          blockedPid: 78,
+          blockedUser: 'bob',
+          blockedDatabase: 'app',
+          blockedQuery: 'UPDATE',
+          waitingSeconds: 3,
+          blockerPid: null,
+          blockerGid: 'g1',
+        },
       ],
     });
     const b = evaluate(f).findings.find((x) => x.id === 'locks.blocking')!;
@@ -83,7 +119,16 @@ describe('evaluate (pure)', () => {
   it('operator findings follow what the operator lacks', () => {
     const f = quietFacts();
     f.role.superuser = true;
-    f.operator = { user: 'oncall', superuser: false, createRole: true, signalBackend: false, memberOfTarget: false, readHba: false, reload: false, statFile: false };
+    f.operator = {
+      user: 'oncall',
+      superuser: false,
+      createRole: true,
+      signalBackend: false,
+      memberOfTarget: false,
+      readHba: false,
+      reload: false,
+      statFile: false,
+    };
     expect(ids(f)).toEqual(
       expect.arrayContaining([
         'operator.cannot_alter_role',
@@ -116,13 +161,27 @@ describe('inspect renderers', () => {
     expect(text).toContain('COPY (SELECT * FROM customers)');
     expect(text).not.toContain('x'.repeat(100));
     expect(text).toContain('fix:');
-    expect(text).not.toMatch(/\u001b\[/);
+    expect(text).not.toContain('\u001b[');
   });
 
   it('JSON: the documented keys, and the query kept whole', () => {
     const report = toReport(quietFacts({ sessions: [SESSION] }));
     expect(Object.keys(report).sort()).toEqual(
-      ['blocking', 'findings', 'hba', 'hiddenBackends', 'locks', 'operator', 'persistence', 'preparedTransactions', 'role', 'schemaVersion', 'server', 'sessions', 'verdict'].sort(),
+      [
+        'blocking',
+        'findings',
+        'hba',
+        'hiddenBackends',
+        'locks',
+        'operator',
+        'persistence',
+        'preparedTransactions',
+        'role',
+        'schemaVersion',
+        'server',
+        'sessions',
+        'verdict',
+      ].sort(),
     );
     expect(report.sessions[0]!.query).toBe(SESSION.query);
   });

@@ -1,0 +1,707 @@
+// apply: the only writer. Walks a plan through an Executor (real or dry-run), step by step, and
+// returns the report. Containment first (one round trip), then the settle loop that closes the
+// post-authentication race, then what outlives sessions, then verification.
+import { readFile } from 'node:fs/promises';
+import { collectHiddenBackends } from '../checks/hidden-backends.js';
+import { isBlockingHbaError } from '../hba/evaluate.js';
+import { collectBlocking, collectLocks } from '../checks/locks.js';
+import { collectPrepared } from '../checks/prepared-xacts.js';
+import { toRoleInfo } from '../checks/role.js';
+import { collectSessions, sessionsCheck } from '../checks/sessions.js';
+import type { BlockingRow, Finding, HiddenBackend, LockRow, PreparedXact, Queryable, RoleFacts, RoleInfo, SessionRow } from '../checks/types.js';
+import { collectFacts, evaluate, type Verdict } from '../inspect/index.js';
+import type { ConnParams } from '../pg/conninfo.js';
+import { redact } from '../pg/redact.js';
+import type { Executor, ResultSet } from './executor.js';
+import { withBlocks } from './hba-file.js';
+import {
+  HBA_ERRORS_SQL,
+  HBA_OURS_SQL,
+  hbaNote,
+  OWNED_DATABASES_SQL,
+  SUBSCRIPTIONS_SQL,
+  type Plan,
+  type PlanRole,
+  type PlanState,
+  type PlanStep,
+} from './plan.js';
+import {
+  contain,
+  disableSubscription,
+  dropOwned,
+  LOCKS_REMAINING,
+  reapply,
+  reassignOwned,
+  RELOAD_CONF,
+  rollbackPrepared,
+  roleState,
+  settleRound,
+  STILL_BLOCKED,
+  terminate,
+  terminatePids,
+} from './sql.js';
+
+export const CUTOFF_SCHEMA_VERSION = 1;
+
+export type StepStatus = 'planned' | 'done' | 'skipped' | 'failed';
+
+export interface ReportStep extends PlanStep {
+  status: StepStatus;
+  startedAt: string | null;
+  durationMs: number | null;
+  detail: string | null;
+}
+
+export interface TerminatedSession {
+  pid: number;
+  /** The target it ran as (null for a hidden backend: SQL cannot tell). */
+  role: string | null;
+  user: string | null;
+  database: string | null;
+  client: string | null;
+  application: string | null;
+  backendType: string | null;
+  state: string | null;
+  backendStart: string | null;
+  xactStart: string | null;
+  query: string | null;
+  /** Terminated while still hidden (post-authentication window), by pid. */
+  hidden: boolean;
+  /** pg_terminate_backend answered true (false: it had already gone). */
+  signalled: boolean;
+  at: string;
+}
+
+export interface Suspect {
+  pid: number;
+  via: string;
+  firstSeen: string;
+  resolution: 'open' | 'left' | 'terminated' | 'unresolved';
+  detail: string | null;
+}
+
+export interface SettleReport {
+  iterations: number;
+  durationMs: number;
+  timedOut: boolean;
+  /** Hidden right after the NOLOGIN commit (H0), plus those after a re-applied NOLOGIN. */
+  suspects: Suspect[];
+  /** Someone switched LOGIN (or SUPERUSER) back on during the loop: NOLOGIN was applied again. */
+  reapplied: { at: string; role: string; detail: string }[];
+  /** Roles that vanished (dropped) while the loop ran. */
+  dropped: string[];
+}
+
+export interface Snapshot {
+  takenAt: string;
+  sessions: SessionRow[];
+  hiddenBackends: HiddenBackend[];
+  locks: (LockRow & { role: string })[];
+  blocking: (BlockingRow & { role: string })[];
+  preparedTransactions: (PreparedXact & { role: string })[];
+}
+
+export interface LocksReport {
+  remaining: Record<string, unknown>[];
+  released: { pid: number; user: string | null; blockedBy: string }[];
+  stillBlocked: { pid: number; user: string | null; blockedBy: number[] }[];
+}
+
+export interface Verification {
+  role: string;
+  oid: number;
+  verdict: Verdict;
+  findings: Finding[];
+  /** The role's attributes after the cutoff (null: it no longer exists). */
+  after: Pick<RoleInfo, 'canLogin' | 'superuser' | 'createRole' | 'connectionLimit'> | null;
+}
+
+export interface CutoffReport {
+  schemaVersion: typeof CUTOFF_SCHEMA_VERSION;
+  roles: PlanRole[];
+  playbook: Plan['playbook'];
+  dryRun: boolean;
+  node: string;
+  server: Plan['server'];
+  operator: { user: string; osUser: string; host: string; superuser: boolean };
+  reasonText: string | null;
+  startedAt: string;
+  finishedAt: string | null;
+  steps: ReportStep[];
+  snapshot: Snapshot | null;
+  terminated: TerminatedSession[];
+  settle: SettleReport | null;
+  locks: LocksReport | null;
+  hba: { file: string; backup: string | null; lines: string[] } | null;
+  verification: Verification[];
+  /** Plain sentences: what access may remain. Empty when contained and verified. */
+  exposure: string[];
+  warnings: string[];
+  interrupted: boolean;
+  exitCode: number;
+}
+
+/** A SIGINT/SIGTERM seen during apply: the current statement finishes, then everything stops. */
+export class Interrupt {
+  interrupted = false;
+  private wake: (() => void) | null = null;
+
+  trigger(): void {
+    this.interrupted = true;
+    this.wake?.();
+  }
+
+  /** Sleep that a signal cuts short. */
+  sleep(ms: number): Promise<void> {
+    if (this.interrupted) return Promise.resolve();
+    return new Promise((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        this.wake = null;
+        resolve();
+      };
+      const timer = setTimeout(done, ms);
+      this.wake = done;
+    });
+  }
+}
+
+class Interrupted extends Error {}
+class StepSkipped extends Error {}
+
+export interface ApplyDeps {
+  plan: Plan;
+  state: PlanState;
+  exec: Executor;
+  /** Read-only queries on the main connection (collection, verification): both modes run these. */
+  reader: Queryable;
+  params: ConnParams;
+  operator: { user: string; osUser: string; host: string; superuser: boolean };
+  reasonText?: string | null;
+  interrupt?: Interrupt;
+  /** Progress (text mode prints it on stderr). */
+  onStep?: (step: ReportStep, phase: 'start' | 'end') => void;
+  now?: () => Date;
+}
+
+function sqlError(err: unknown): string {
+  const e = err as { message?: string; code?: string; detail?: string; hint?: string };
+  const parts = [redact(e.message ?? String(err))];
+  if (e.code && /^[0-9A-Z]{5}$/.test(e.code)) parts.push(`[SQLSTATE ${e.code}]`);
+  if (e.detail) parts.push(`detail: ${redact(e.detail)}`);
+  return parts.join(' ');
+}
+
+const ROLE_BY_OID_SQL = `
+SELECT oid::text AS oid, rolname, rolsuper, rolinherit, rolcreaterole, rolcreatedb, rolcanlogin, rolreplication,
+       rolbypassrls, rolconnlimit, rolvaliduntil::text AS rolvaliduntil,
+       (rolvaliduntil IS NOT NULL AND rolvaliduntil < now()) AS expired
+FROM pg_roles WHERE oid = $1::oid`;
+
+function n(v: unknown): number {
+  return Number(v);
+}
+
+function s(v: unknown): string | null {
+  return v === null || v === undefined ? null : String(v);
+}
+
+export async function apply(deps: ApplyDeps): Promise<CutoffReport> {
+  const { plan, state, exec, reader } = deps;
+  const clock = deps.now ?? (() => new Date());
+  const interrupt = deps.interrupt ?? new Interrupt();
+  const dry = exec.dryRun;
+  const major = state.server.major;
+  const targets = state.targets;
+  const oids = targets.map((t) => t.oid);
+  const nameByOid = new Map(targets.map((t) => [t.oid, t.name]));
+
+  const report: CutoffReport = {
+    schemaVersion: CUTOFF_SCHEMA_VERSION,
+    roles: plan.roles,
+    playbook: plan.playbook,
+    dryRun: dry,
+    node: plan.node,
+    server: plan.server,
+    operator: deps.operator,
+    reasonText: deps.reasonText ?? null,
+    startedAt: clock().toISOString(),
+    finishedAt: null,
+    steps: plan.steps.map((st) => ({ ...st, status: 'planned', startedAt: null, durationMs: null, detail: null })),
+    snapshot: null,
+    terminated: [],
+    settle: null,
+    locks: null,
+    hba: null,
+    verification: [],
+    exposure: [],
+    warnings: [...plan.warnings],
+    interrupted: false,
+    exitCode: 0,
+  };
+
+  let changed = false;
+  const seen = new Set<number>();
+  const recordTerminated = (rows: Record<string, unknown>[], hidden: boolean, hiddenInfo?: Map<number, HiddenBackend>) => {
+    let added = 0;
+    for (const r of rows) {
+      const pid = n(r.pid);
+      if (seen.has(pid)) continue;
+      seen.add(pid);
+      added++;
+      const info = hiddenInfo?.get(pid);
+      report.terminated.push({
+        pid,
+        role: r.usesysid === undefined || r.usesysid === null ? null : (nameByOid.get(n(r.usesysid)) ?? null),
+        user: s(r.usename),
+        database: s(r.datname),
+        client: s(r.client_addr) ?? info?.clientAddr ?? null,
+        application: s(r.application_name),
+        backendType: s(r.backend_type),
+        state: s(r.state),
+        backendStart: s(r.backend_start) ?? info?.backendStart ?? null,
+        xactStart: s(r.xact_start),
+        query: s(r.query),
+        hidden,
+        signalled: r.terminated === true,
+        at: clock().toISOString(),
+      });
+    }
+    return added;
+  };
+
+  // settle-loop state, started by the contain step
+  const suspects = new Map<number, Suspect & { since: number; sent: boolean; info: HiddenBackend }>();
+  let cleanScans = 0;
+  const addSuspects = (rows: Record<string, unknown>[]) => {
+    const t = Date.now();
+    for (const r of rows) {
+      const pid = n(r.pid);
+      if (suspects.has(pid)) continue;
+      const info: HiddenBackend = { pid, via: r.via === 'starting' ? 'starting' : 'virtualxid', backendStart: s(r.backend_start), clientAddr: s(r.client_addr) };
+      suspects.set(pid, { pid, via: info.via, firstSeen: new Date(t).toISOString(), resolution: 'open', detail: null, since: t, sent: false, info });
+    }
+  };
+
+  // ---- step handlers: each returns the detail; throws to fail, StepSkipped to skip ----
+
+  const snapshot = async (): Promise<string> => {
+    const snap: Snapshot = { takenAt: clock().toISOString(), sessions: [], hiddenBackends: [], locks: [], blocking: [], preparedTransactions: [] };
+    for (const t of targets) {
+      snap.sessions.push(...(await collectSessions(reader, t.oid)));
+      snap.locks.push(...(await collectLocks(reader, t.oid, t.name)).map((l) => ({ ...l, role: t.name })));
+      snap.blocking.push(...(await collectBlocking(reader, t.oid, t.name)).map((b) => ({ ...b, role: t.name })));
+      snap.preparedTransactions.push(...(await collectPrepared(reader, t.name)).map((p) => ({ ...p, role: t.name })));
+    }
+    snap.hiddenBackends = await collectHiddenBackends(reader, major);
+    report.snapshot = snap;
+    return `${snap.sessions.length} session(s), ${snap.hiddenBackends.length} hidden backend(s), ${snap.locks.length} lock(s), ${snap.blocking.length} blocked session(s), ${snap.preparedTransactions.length} prepared transaction(s)`;
+  };
+
+  const hbaStep = async (step: ReportStep): Promise<string> => {
+    const file = step.file!;
+    const roles = targets.map((t) => t.name).filter((r) => !state.hba.perRole[r] && !state.hba.present.includes(r));
+    const note = hbaNote(roles, file);
+    const rolesArray = [roles];
+    if (dry) {
+      await exec.writeFile(step, file, '', note);
+      await exec.run(step, RELOAD_CONF);
+      await exec.run(step, HBA_ERRORS_SQL);
+      await exec.run(step, HBA_OURS_SQL, { values: rolesArray });
+      return `would prepend a reject block for ${roles.length} role(s) to ${file}, reload, and check pg_hba_file_rules`;
+    }
+    const before = await reader.query<{ line_number: number; error: string }>(HBA_ERRORS_SQL);
+    const blockingBefore = before.rows.filter((r) => isBlockingHbaError(r.error));
+    if (blockingBefore.length)
+      throw new StepSkipped(
+        `${file} already has error rows (${blockingBefore.map((r) => `line ${r.line_number}: ${r.error}`).join('; ')}): a reload would be refused as a whole, so the reject block could not take effect; fix the file first`,
+      );
+    const content = await readFile(file, 'utf8');
+    const at = clock();
+    const next = withBlocks(content, roles, at);
+    if (!next) throw new StepSkipped(`a pgrevoke reject block for each target is already in ${file}`);
+    const lines = next.content.split('\n').slice(0, next.added.length * 4);
+    const written = await exec.writeFile(step, file, next.content, note);
+    changed = true;
+    report.hba = { file, backup: written?.backup ?? null, lines };
+    await exec.run(step, RELOAD_CONF);
+    const errors = (await exec.run(step, HBA_ERRORS_SQL))[0]?.rows ?? [];
+    const blocking = errors.filter((r) => isBlockingHbaError(String(r.error)));
+    if (blocking.length) {
+      const text = blocking.map((r) => `line ${String(r.line_number)}: ${String(r.error)}`).join('; ');
+      if (written) {
+        await exec.restoreFile(step, file, written.backup, `-- restore ${file} from ${written.backup}`);
+        await exec.run(step, RELOAD_CONF);
+      }
+      throw new Error(`pg_hba_file_rules shows error rows after the edit (${text}); the backup was restored and the configuration reloaded`);
+    }
+    const ours = (await exec.run(step, HBA_OURS_SQL, { values: rolesArray }))[0]?.rows ?? [];
+    const missing = roles.filter((r) => !ours.some((o) => (o.user_name as string[] | null)?.includes(r)));
+    if (missing.length)
+      throw new Error(`the server's pg_hba_file_rules does not show the reject lines for ${missing.map((m) => JSON.stringify(m)).join(', ')}: is ${file} the server's hba_file?`);
+    const lineNos = ours.map((o) => n(o.line_number));
+    return `prepended ${lines.length} line(s) to ${file} (reject rules now at line(s) ${lineNos.join(', ')}); backup ${written?.backup ?? '-'}; reloaded; no error rows`;
+  };
+
+  const containStep = async (step: ReportStep): Promise<string> => {
+    const stmt = contain(targets, major, { strip: plan.options.stripPrivileges, rotatePassword: plan.options.rotatePassword });
+    let results: ResultSet[];
+    try {
+      results = await exec.run(step, stmt);
+    } catch (err) {
+      // did the COMMIT go through before the failure? (an error after it leaves the ALTERs committed)
+      const now = await reader.query<{ oid: string; rolcanlogin: boolean }>(roleState(oids)).catch(() => ({ rows: [] }));
+      const committed = targets.every((t) => t.canLogin === false || now.rows.some((r) => n(r.oid) === t.oid && !r.rolcanlogin));
+      const anyWasLogin = targets.some((t) => t.canLogin);
+      if (committed && anyWasLogin) {
+        changed = true;
+        throw new Error(`NOLOGIN committed, then terminating failed: ${sqlError(err)}`);
+      }
+      throw new Error(`nothing was committed: ${sqlError(err)}`);
+    }
+    if (dry) {
+      cleanScans = 1;
+      return 'would commit NOLOGIN, then terminate every backend of the role(s) and list hidden backends';
+    }
+    changed = true;
+    const term = results[results.length - 2]?.rows ?? [];
+    const hidden = results[results.length - 1]?.rows ?? [];
+    recordTerminated(term, false);
+    addSuspects(hidden);
+    cleanScans = term.length === 0 ? 1 : 0;
+    return `NOLOGIN committed for ${targets.length} role(s)${plan.options.rotatePassword ? ', password rotated' : ''}; terminated ${term.length} backend(s) in the same round trip; ${hidden.length} hidden backend(s) right after the commit (suspects)`;
+  };
+
+  const settleStep = async (step: ReportStep): Promise<string> => {
+    const { timeoutS, hiddenGraceMs, intervalMs } = plan.options.settle;
+    const t0 = Date.now();
+    const deadline = t0 + timeoutS * 1000;
+    const settle: SettleReport = { iterations: 0, durationMs: 0, timedOut: false, suspects: [], reapplied: [], dropped: [] };
+    report.settle = settle;
+    const finish = () => {
+      settle.durationMs = Date.now() - t0;
+      settle.suspects = [...suspects.values()].map(({ pid, via, firstSeen, resolution, detail }) => ({ pid, via, firstSeen, resolution, detail }));
+    };
+    const dropped = new Set<string>();
+    try {
+      for (;;) {
+        if (interrupt.interrupted) throw new Interrupted();
+        const res = await exec.run(step, settleRound(oids, major));
+        settle.iterations++;
+        const term = res[0]?.rows ?? [];
+        const hidden = res[1]?.rows ?? [];
+        const roles = res[2]?.rows ?? [];
+        recordTerminated(term, false);
+        const visible = new Set(term.map((r) => n(r.pid)));
+        const hiddenNow = new Set(hidden.map((r) => n(r.pid)));
+        const now = Date.now();
+        const kill: number[] = [];
+        for (const sp of suspects.values()) {
+          if (sp.resolution !== 'open') continue;
+          if (!hiddenNow.has(sp.pid) && !visible.has(sp.pid)) {
+            sp.resolution = sp.sent ? 'terminated' : 'left';
+            sp.detail = sp.sent
+              ? `terminated while still hidden, ${now - sp.since} ms after it was first seen`
+              : `no longer hidden after ${now - sp.since} ms: it was refused or left, or it is another role's session`;
+          } else if (hiddenNow.has(sp.pid) && !sp.sent && now - sp.since >= hiddenGraceMs) {
+            if (deps.operator.superuser) kill.push(sp.pid);
+            else sp.detail = `still hidden after the ${hiddenGraceMs} ms grace period; only a superuser can terminate a backend that has no role yet`;
+          }
+        }
+        if (kill.length && !dry) {
+          const rows = (await exec.run(step, terminatePids(kill, oids)))[0]?.rows ?? [];
+          const infos = new Map([...suspects.values()].map((x) => [x.pid, x.info]));
+          for (const r of rows) {
+            const sp = suspects.get(n(r.pid));
+            if (sp && r.terminated === true) sp.sent = true;
+          }
+          recordTerminated(
+            rows.filter((r) => r.terminated === true),
+            true,
+            infos,
+          );
+        }
+        let flipped: RoleInfo[] = [];
+        if (!dry) {
+          for (const t of targets) {
+            const row = roles.find((r) => n(r.oid) === t.oid);
+            if (!row) {
+              if (!dropped.has(t.name)) {
+                dropped.add(t.name);
+                settle.dropped.push(t.name);
+              }
+              continue;
+            }
+            const strip = plan.options.stripPrivileges && (t.superuser || t.createRole);
+            if (row.rolcanlogin === true || n(row.rolconnlimit) !== 0 || (strip && (row.rolsuper === true || row.rolcreaterole === true)))
+              flipped.push({ ...t, name: String(row.rolname), superuser: t.superuser, createRole: t.createRole });
+          }
+          if (flipped.length) {
+            const out = await exec.run(step, reapply(flipped, major, { strip: plan.options.stripPrivileges }));
+            addSuspects(out[out.length - 1]?.rows ?? []);
+            for (const f of flipped)
+              settle.reapplied.push({
+                at: clock().toISOString(),
+                role: f.name,
+                detail: 'LOGIN (or SUPERUSER/CREATEROLE, or the connection limit) was switched back on during the cutoff, presumably from a live session of the role: NOLOGIN applied again',
+              });
+          }
+        } else flipped = [];
+        cleanScans = term.length === 0 && flipped.length === 0 ? cleanScans + 1 : 0;
+        const open = [...suspects.values()].filter((x) => x.resolution === 'open');
+        if (cleanScans >= 2 && open.length === 0) break;
+        if (Date.now() >= deadline) {
+          settle.timedOut = true;
+          for (const x of open) {
+            x.resolution = 'unresolved';
+            x.detail = x.detail ?? `still hidden when the ${timeoutS} s settle timeout ran out`;
+          }
+          break;
+        }
+        await interrupt.sleep(intervalMs);
+      }
+    } finally {
+      finish();
+    }
+    if (dry) return 'would repeat until no backend of the role is seen twice in a row and every hidden suspect is resolved';
+    const unresolved = settle.suspects.filter((x) => x.resolution === 'unresolved');
+    if (settle.timedOut) {
+      if (cleanScans < 2) report.exposure.push(`backends of the role were still seen when the ${timeoutS} s settle timeout ran out`);
+      for (const u of unresolved) report.exposure.push(`hidden backend ${u.pid} (role unknown) was not resolved: ${u.detail}`);
+    }
+    for (const r of settle.reapplied) report.warnings.push(`${JSON.stringify(r.role)}: ${r.detail}`);
+    const sum = (k: Suspect['resolution']) => settle.suspects.filter((x) => x.resolution === k).length;
+    return (
+      `${settle.iterations} round(s) in ${settle.durationMs} ms; ${report.terminated.length} backend(s) terminated in all; ` +
+      `suspects: ${settle.suspects.length} (${sum('left')} left, ${sum('terminated')} terminated while hidden, ${unresolved.length} unresolved)` +
+      (settle.reapplied.length ? `; NOLOGIN re-applied ${settle.reapplied.length} time(s)` : '') +
+      (settle.timedOut ? '; TIMED OUT' : '')
+    );
+  };
+
+  // Steps for objects found again after containment (an attacker may have made new ones meanwhile).
+  const refreshed = new Set<string>();
+  const refresh = async (action: ReportStep['action'], index: number) => {
+    if (refreshed.has(action)) return;
+    refreshed.add(action);
+    const have = report.steps.filter((x) => x.action === action);
+    const make = (x: Partial<PlanStep> & Pick<PlanStep, 'sql' | 'database' | 'role' | 'reason'>): ReportStep => ({
+      index: 0,
+      action,
+      node: plan.node,
+      skip: null,
+      ...x,
+      status: 'planned',
+      startedAt: null,
+      durationMs: null,
+      detail: 'found after containment (not in the plan)',
+    });
+    const extra: ReportStep[] = [];
+    if (action === 'rollback_prepared') {
+      for (const t of targets)
+        for (const p of await collectPrepared(reader, t.name))
+          if (!have.some((h) => h.gid === p.gid))
+            extra.push(make({ database: p.database, role: t.name, gid: p.gid, sql: [rollbackPrepared(p.gid)], reason: 'prepared after the plan was made' }));
+    } else if (action === 'disable_subscriptions') {
+      for (const t of targets)
+        for (const sub of (await reader.query<{ name: string; database: string }>(SUBSCRIPTIONS_SQL, [t.oid])).rows)
+          if (!have.some((h) => h.subscription === sub.name && h.database === sub.database))
+            extra.push(make({ database: sub.database, role: t.name, subscription: sub.name, sql: [disableSubscription(sub.name), terminate(oids)], reason: 'created after the plan was made' }));
+    } else if (action === 'reassign_owned' || action === 'drop_owned') {
+      for (const t of targets)
+        for (const o of (await reader.query<{ database: string | null; shared: boolean }>(OWNED_DATABASES_SQL, [t.oid])).rows)
+          if (o.database && !o.shared && !have.some((h) => h.role === t.name && h.database === o.database))
+            extra.push(
+              make({
+                database: o.database,
+                role: t.name,
+                sql: [action === 'reassign_owned' ? reassignOwned(t.name, plan.options.reassignTo!) : dropOwned(t.name)],
+                reason: 'objects appeared in this database after the plan was made',
+              }),
+            );
+    }
+    if (!extra.length) return;
+    const last = Math.max(index, ...have.map((h) => report.steps.indexOf(h)));
+    report.steps.splice(last + 1, 0, ...extra);
+    report.steps.forEach((x, i) => (x.index = i));
+  };
+
+  const rollbackStep = async (step: ReportStep): Promise<string> => {
+    try {
+      await exec.run(step, rollbackPrepared(step.gid!));
+    } catch (err) {
+      if ((err as { code?: string }).code === '42704') throw new StepSkipped(`prepared transaction '${step.gid}' no longer exists (committed or rolled back meanwhile)`);
+      throw err;
+    }
+    if (dry) return `would roll back '${step.gid}' in ${step.database}`;
+    changed = true;
+    return `rolled back '${step.gid}' in ${step.database}; its locks are released`;
+  };
+
+  const checkLocks = async (step: ReportStep): Promise<string> => {
+    const former = [...new Set([...(report.snapshot?.sessions.map((x) => x.pid) ?? []), ...report.terminated.map((t) => t.pid)])];
+    const blockedBefore = [...new Set(report.snapshot?.blocking.map((b) => b.blockedPid) ?? [])];
+    const remaining = (await exec.run(step, LOCKS_REMAINING, { values: [former, targets.map((t) => t.name)] }))[0]?.rows ?? [];
+    const still = (await exec.run(step, STILL_BLOCKED, { values: [blockedBefore] }))[0]?.rows ?? [];
+    if (dry) return 'would confirm that no lock of the role remains and list the sessions it had blocked';
+    const formerSet = new Set(former);
+    const stillBlocked = still
+      .map((r) => ({ pid: n(r.pid), user: s(r.usename), blockedBy: ((r.blocked_by as number[] | null) ?? []).map(n) }))
+      .filter((r) => r.blockedBy.some((p) => formerSet.has(p) || (p === 0 && remaining.some((x) => x.prepared_gid))));
+    const released = (report.snapshot?.blocking ?? [])
+      .filter((b) => !stillBlocked.some((x) => x.pid === b.blockedPid))
+      .map((b) => ({ pid: b.blockedPid, user: b.blockedUser, blockedBy: b.blockerGid ? `prepared '${b.blockerGid}'` : `pid ${b.blockerPid}` }));
+    report.locks = { remaining, released, stillBlocked };
+    if (remaining.length) report.exposure.push(`${remaining.length} lock(s) of the role's former backends or prepared transactions remain`);
+    if (stillBlocked.length) report.exposure.push(`session(s) ${stillBlocked.map((x) => x.pid).join(', ')} are still blocked by the role`);
+    return (
+      `${remaining.length === 0 ? 'no lock of the role remains' : `${remaining.length} lock(s) remain`}; ` +
+      `${released.length} blocked session(s) released${released.length ? ` (${[...new Set(released.map((r) => r.pid))].join(', ')})` : ''}` +
+      (stillBlocked.length ? `; still blocked: ${stillBlocked.map((x) => x.pid).join(', ')}` : '')
+    );
+  };
+
+  const disableStep = async (step: ReportStep): Promise<string> => {
+    await exec.run(step, disableSubscription(step.subscription!));
+    if (!dry) changed = true;
+    const rows = (await exec.run(step, terminate(oids), { database: null }))[0]?.rows ?? [];
+    recordTerminated(rows, false);
+    if (dry) return `would disable subscription ${step.subscription} in ${step.database}`;
+    return `disabled ${step.subscription} in ${step.database}${rows.length ? `; terminated ${rows.length} restarted worker(s)` : ''}`;
+  };
+
+  const simpleWrite = async (step: ReportStep): Promise<string> => {
+    for (const sql of step.sql) await exec.run(step, sql);
+    if (dry) return `would run in ${step.database ?? plan.node}`;
+    changed = true;
+    return `done${step.database ? ` in ${step.database}` : ''}`;
+  };
+
+  const verify = async (): Promise<string> => {
+    if (dry) return 'would collect and evaluate each role as pgrevoke inspect does';
+    const out: string[] = [];
+    for (const t of targets) {
+      const row = (await reader.query<Parameters<typeof toRoleInfo>[0]>(ROLE_BY_OID_SQL, [t.oid])).rows[0];
+      let v: Verification;
+      if (!row) {
+        const sessions = await collectSessions(reader, t.oid);
+        const findings = sessionsCheck.evaluate({ sessions } as RoleFacts);
+        v = { role: t.name, oid: t.oid, verdict: findings.some((f) => f.exposure) ? 'exposed' : 'contained', findings, after: null };
+      } else {
+        const info = toRoleInfo(row);
+        const facts = await collectFacts(deps.params, reader, state.server, info, { concurrency: 4 });
+        const ev = evaluate(facts);
+        v = {
+          role: t.name,
+          oid: t.oid,
+          verdict: ev.verdict,
+          findings: ev.findings,
+          after: { canLogin: info.canLogin, superuser: info.superuser, createRole: info.createRole, connectionLimit: info.connectionLimit },
+        };
+      }
+      report.verification.push(v);
+      const exposures = v.findings.filter((f) => f.exposure);
+      for (const f of exposures) report.exposure.push(`${JSON.stringify(t.name)}: ${f.id}: ${f.title}`);
+      out.push(`${JSON.stringify(t.name)} ${v.verdict}${exposures.length ? ` (${exposures.map((f) => f.id).join(', ')})` : ''}`);
+    }
+    return out.join('; ');
+  };
+
+  // ---- the walk ----
+  let failedAt: ReportStep | null = null;
+  for (let i = 0; i < report.steps.length; i++) {
+    const step = report.steps[i]!;
+    if (interrupt.interrupted) {
+      report.interrupted = true;
+      break;
+    }
+    if (step.skip) {
+      step.status = 'skipped';
+      step.detail = step.skip;
+      if (['rollback_prepared', 'disable_subscriptions', 'reassign_owned', 'drop_owned'].includes(step.action)) await refresh(step.action, i);
+      continue;
+    }
+    if (['rollback_prepared', 'disable_subscriptions', 'reassign_owned', 'drop_owned'].includes(step.action)) await refresh(step.action, i);
+    // a contain failure leaves nothing to settle; stop containment-dependent work
+    if (failedAt?.action === 'contain' && step.action !== 'verify') {
+      step.status = 'skipped';
+      step.detail = 'not run: the contain step failed';
+      continue;
+    }
+    const started = clock();
+    step.startedAt = started.toISOString();
+    const t0 = performance.now();
+    deps.onStep?.(step, 'start');
+    try {
+      let detail: string;
+      switch (step.action) {
+        case 'snapshot':
+          detail = await snapshot();
+          break;
+        case 'hba_reject':
+          detail = await hbaStep(step);
+          break;
+        case 'contain':
+          detail = await containStep(step);
+          break;
+        case 'settle':
+          detail = await settleStep(step);
+          break;
+        case 'rollback_prepared':
+          detail = await rollbackStep(step);
+          break;
+        case 'check_locks':
+          detail = await checkLocks(step);
+          break;
+        case 'disable_subscriptions':
+          detail = await disableStep(step);
+          break;
+        case 'reassign_owned':
+        case 'drop_owned':
+        case 'drop_role':
+          detail = await simpleWrite(step);
+          break;
+        case 'verify':
+          detail = await verify();
+          break;
+      }
+      step.status = dry && step.action !== 'snapshot' ? 'planned' : 'done';
+      step.detail = detail;
+    } catch (err) {
+      if (err instanceof Interrupted) {
+        step.status = 'failed';
+        step.detail = 'interrupted (SIGINT/SIGTERM) before this step finished';
+        report.interrupted = true;
+      } else if (err instanceof StepSkipped) {
+        step.status = 'skipped';
+        step.detail = err.message;
+      } else {
+        step.status = 'failed';
+        step.detail = sqlError(err);
+        failedAt = failedAt ?? step;
+      }
+    }
+    step.durationMs = Math.round(performance.now() - t0);
+    deps.onStep?.(step, 'end');
+    if (report.interrupted) break;
+  }
+  if (report.interrupted) {
+    for (const st of report.steps)
+      if (st.status === 'planned' && st.startedAt === null) {
+        st.status = 'skipped';
+        st.detail = 'interrupted';
+      }
+  }
+  report.finishedAt = clock().toISOString();
+  report.exitCode = exitCodeFor(report, changed);
+  return report;
+}
+
+/** 0 contained and verified; 1 ran, exposure remains; 2 nothing changed (refused, failed before any change); 3 failed or interrupted partway. */
+export function exitCodeFor(report: Pick<CutoffReport, 'interrupted' | 'steps' | 'dryRun' | 'exposure'>, changed: boolean): number {
+  if (report.interrupted) return 3;
+  if (report.steps.some((x) => x.status === 'failed')) return changed ? 3 : 2;
+  if (report.dryRun) return 0;
+  if (report.exposure.length) return 1;
+  return 0;
+}
