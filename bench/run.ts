@@ -1,9 +1,11 @@
 // npm run bench [-- NAME...]: run the benchmarks and rewrite their sections of BENCHMARKS.md.
+import { benchCutoff } from './cutoff.js';
 import { benchInspect } from './inspect.js';
 import { writeSection } from './lib.js';
 
 const BENCHES: Record<string, () => Promise<string>> = {
   inspect: benchInspect,
+  cutoff: benchCutoff,
 };
 
 const wanted = process.argv.slice(2).filter((a) => !a.startsWith('-'));

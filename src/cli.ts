@@ -55,6 +55,58 @@ program
   .option('--concurrency <n>', 'databases scanned at once', '4')
   .action(action(() => import('./commands/inspect.js')));
 
+program
+  .command('cutoff')
+  .description('contain roles now: stop new logins, end every session, release what outlives them, verify')
+  .argument('<role...>', 'exact role names as in pg_roles.rolname (case-sensitive); several are handled together')
+  .option('--playbook <name|path>', 'compromised-credential (default), offboarding, contain-only, or a YAML file')
+  .option('--dry-run', 'read the real state, print the plan and its SQL, change nothing')
+  .option('--yes', 'apply without asking (required when there is no terminal)')
+  .option('--hba-file <path>', "the server's pg_hba.conf on this machine (default: current_setting('hba_file') when it is local and writable)")
+  .option('--rotate-password', 'also set a random password nobody is told')
+  .option('--reassign-to <role>', "offboarding: the role that receives the target's objects")
+  .option('--settle-timeout <seconds>', 'stop settling after this long; exposure remains (default 10)')
+  .option('--hidden-grace <ms>', 'terminate a hidden suspect still hidden after this long (default 250)')
+  .option('--report <file>', 'also write the JSON report here (mode 0600)')
+  .option('--markdown <file>', 'write a markdown ticket summary here (mode 0600)')
+  .option('--audit-log <file>', 'append one JSON line per action (created with mode 0600)')
+  .option('--reason <text>', 'why, in your words: recorded in the report and the audit log')
+  .action(action(() => import('./commands/cutoff.js')));
+
+program
+  .command('sessions')
+  .description('every session on the server, filtered (read-only); hidden post-authentication backends listed apart')
+  .option('--user <name>', 'only sessions of this login role (exact name; repeatable)', (v: string, p: string[] = []) => [...p, v])
+  .option('--database <name>', 'only sessions in this database (exact name; repeatable)', (v: string, p: string[] = []) => [...p, v])
+  .option('--state <state>', "active, idle, 'idle in transaction', ... (repeatable)", (v: string, p: string[] = []) => [...p, v])
+  .option('--application <name>', 'only this application_name (exact match; repeatable)', (v: string, p: string[] = []) => [...p, v])
+  .option('--client <addr|cidr>', 'only clients at this address or in this CIDR (repeatable)', (v: string, p: string[] = []) => [...p, v])
+  .option('--idle-longer-than <duration>', 'only sessions idle (or idle in transaction) longer than this: 30s, 5m, 1h')
+  .option('--sort <column>', 'pid, user, database, started, idle (longest first) or xact_age (oldest first)', 'started')
+  .option('--all', 'also list non-client backends (checkpointer, autovacuum, background workers)')
+  .option('--watch [seconds]', 'redraw every N seconds (default 2) on a terminal; Ctrl+C ends it')
+  .action(action(() => import('./commands/sessions.js')));
+
+program
+  .command('kill')
+  .description('terminate (or --cancel the query of) exactly the named sessions')
+  .argument('<pid...>', 'backend pids, as listed by pgrevoke sessions')
+  .option('--cancel', 'cancel the running query only (pg_cancel_backend); the session stays')
+  .option('--wait-ms <ms>', 'wait this long for each terminated backend to exit (0: do not wait)', '5000')
+  .option('--force', 'also signal non-client backends (checkpointer, autovacuum, background workers)')
+  .option('--yes', 'act without asking (required when there is no terminal)')
+  .option('--audit-log <file>', 'append one JSON line per pid signalled (created with mode 0600)')
+  .option('--reason <text>', 'why, in your words: recorded in the audit log')
+  .action(action(() => import('./commands/kill.js')));
+
+program
+  .command('demo')
+  .description('stage a compromise on an embedded PostgreSQL and contain it, end to end')
+  .option('--major <n>', 'PostgreSQL major for the embedded server (18 ships with pgrevoke)')
+  .option('--attack-sessions <n>', 'attacker sessions in the exfiltration loop', '20')
+  .option('--keep', 'keep the cluster data and the reports afterwards')
+  .action(action(() => import('./commands/demo.js')));
+
 function fail(err: unknown, debug: boolean): ExitCode {
   if (err instanceof CommanderError) {
     // commander already printed its message (or help/version)

@@ -1,4 +1,5 @@
 // What every database command does first: resolve parameters psql-style and connect once.
+import os from 'node:os';
 import type { GlobalOptions } from '../cli.js';
 import { connect, type Client } from '../pg/connect.js';
 import { resolveConnParams, type ConnParams } from '../pg/conninfo.js';
@@ -24,4 +25,13 @@ export async function openSession(g: GlobalOptions): Promise<Session> {
   const params = paramsFrom(g);
   const client = await connect(params);
   return { params, client, close: () => client.end().catch(() => undefined) };
+}
+
+/** The OS account running pgrevoke, for audit lines. */
+export function osUserName(): string {
+  try {
+    return os.userInfo().username;
+  } catch {
+    return process.env.USER ?? String(process.getuid?.() ?? 'unknown');
+  }
 }

@@ -47,6 +47,8 @@ export type StepStatus = 'planned' | 'done' | 'skipped' | 'failed';
 
 export interface ReportStep extends PlanStep {
   status: StepStatus;
+  /** Distinct statements the executor ran for this step, in order (a dry run: would have run). */
+  executed: string[];
   startedAt: string | null;
   durationMs: number | null;
   detail: string | null;
@@ -227,7 +229,7 @@ export async function apply(deps: ApplyDeps): Promise<CutoffReport> {
     reasonText: deps.reasonText ?? null,
     startedAt: clock().toISOString(),
     finishedAt: null,
-    steps: plan.steps.map((st) => ({ ...st, status: 'planned', startedAt: null, durationMs: null, detail: null })),
+    steps: plan.steps.map((st) => ({ ...st, status: 'planned', executed: [], startedAt: null, durationMs: null, detail: null })),
     snapshot: null,
     terminated: [],
     settle: null,
@@ -492,6 +494,7 @@ export async function apply(deps: ApplyDeps): Promise<CutoffReport> {
       skip: null,
       ...x,
       status: 'planned',
+      executed: [],
       startedAt: null,
       durationMs: null,
       detail: 'found after containment (not in the plan)',
@@ -608,6 +611,7 @@ export async function apply(deps: ApplyDeps): Promise<CutoffReport> {
   };
 
   // ---- the walk ----
+  const DYNAMIC = new Set<ReportStep['action']>(['rollback_prepared', 'disable_subscriptions', 'reassign_owned', 'drop_owned']);
   let failedAt: ReportStep | null = null;
   for (let i = 0; i < report.steps.length; i++) {
     const step = report.steps[i]!;
@@ -615,13 +619,18 @@ export async function apply(deps: ApplyDeps): Promise<CutoffReport> {
       report.interrupted = true;
       break;
     }
+    if (DYNAMIC.has(step.action)) {
+      try {
+        await refresh(step.action, i);
+      } catch (err) {
+        report.warnings.push(`could not look for ${step.action} targets found after containment: ${sqlError(err)}`);
+      }
+    }
     if (step.skip) {
       step.status = 'skipped';
       step.detail = step.skip;
-      if (['rollback_prepared', 'disable_subscriptions', 'reassign_owned', 'drop_owned'].includes(step.action)) await refresh(step.action, i);
       continue;
     }
-    if (['rollback_prepared', 'disable_subscriptions', 'reassign_owned', 'drop_owned'].includes(step.action)) await refresh(step.action, i);
     // a contain failure leaves nothing to settle; stop containment-dependent work
     if (failedAt?.action === 'contain' && step.action !== 'verify') {
       step.status = 'skipped';
@@ -631,6 +640,7 @@ export async function apply(deps: ApplyDeps): Promise<CutoffReport> {
     const started = clock();
     step.startedAt = started.toISOString();
     const t0 = performance.now();
+    const logFrom = exec.log.length;
     deps.onStep?.(step, 'start');
     try {
       let detail: string;
@@ -682,6 +692,7 @@ export async function apply(deps: ApplyDeps): Promise<CutoffReport> {
       }
     }
     step.durationMs = Math.round(performance.now() - t0);
+    step.executed = [...new Set(exec.log.slice(logFrom).map((l) => l.sql))];
     deps.onStep?.(step, 'end');
     if (report.interrupted) break;
   }
@@ -695,6 +706,34 @@ export async function apply(deps: ApplyDeps): Promise<CutoffReport> {
   report.finishedAt = clock().toISOString();
   report.exitCode = exitCodeFor(report, changed);
   return report;
+}
+
+/** The report of a cutoff refused before anything changed (privileges, standby): every step skipped, exit 2. */
+export function refusedReport(plan: Plan, operator: CutoffReport['operator'], why: string, reasonText: string | null, dryRun: boolean): CutoffReport {
+  const now = new Date().toISOString();
+  return {
+    schemaVersion: CUTOFF_SCHEMA_VERSION,
+    roles: plan.roles,
+    playbook: plan.playbook,
+    dryRun,
+    node: plan.node,
+    server: plan.server,
+    operator,
+    reasonText,
+    startedAt: now,
+    finishedAt: now,
+    steps: plan.steps.map((st) => ({ ...st, status: 'skipped', executed: [], startedAt: null, durationMs: null, detail: `refused before any change: ${why}` })),
+    snapshot: null,
+    terminated: [],
+    settle: null,
+    locks: null,
+    hba: null,
+    verification: [],
+    exposure: [],
+    warnings: [...plan.warnings],
+    interrupted: false,
+    exitCode: 2,
+  };
 }
 
 /** 0 contained and verified; 1 ran, exposure remains; 2 nothing changed (refused, failed before any change); 3 failed or interrupted partway. */

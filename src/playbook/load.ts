@@ -59,6 +59,17 @@ export const PlaybookSchema = z
       if (afterContain.includes(s.action) && containAt >= 0 && i < containAt)
         ctx.addIssue({ code: 'custom', path: ['steps', i, 'action'], message: `"${s.action}" must come after "contain"` });
     });
+    // pg_reload_conf() signals every backend; the signal cuts short the sleep of one in the
+    // post-authentication window, which then runs as the role before it can be terminated.
+    const hba = at('hba_reject');
+    const settleAt = at('settle');
+    const mustFollow = settleAt >= 0 ? settleAt : containAt;
+    if (hba >= 0 && mustFollow >= 0 && hba < mustFollow)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['steps', hba, 'action'],
+        message: `"hba_reject" must come after "${settleAt >= 0 ? 'settle' : 'contain'}": the configuration reload wakes backends sleeping in the post-authentication window, which would then run as the role`,
+      });
     const drop = at('drop_role');
     if (drop >= 0 && (at('reassign_owned') < 0 || at('drop_owned') < 0 || at('reassign_owned') > drop || at('drop_owned') > drop))
       ctx.addIssue({ code: 'custom', path: ['steps', drop, 'action'], message: '"drop_role" needs "reassign_owned" and "drop_owned" before it' });

@@ -104,6 +104,8 @@ export interface PlanState {
   subscriptions: { role: string; name: string; database: string; enabled: boolean }[];
   ownedDatabases: { role: string; databases: string[]; shared: boolean }[];
   hba: { file: string | null; skip: string | null; perRole: Record<string, string | null>; present: string[] };
+  /** Targets the operator holds ADMIN OPTION on (PG16+: a CREATEROLE operator may alter only those). */
+  adminOf: string[];
 }
 
 /** How the file edit shows in plans and logs (the lines themselves carry a time: they go in the detail). */
@@ -192,7 +194,12 @@ export async function collectPlanState(params: ConnParams, q: Queryable, input: 
     });
   }
   const hba = await hbaDecision(q, server, operator, input.hbaFile ?? null, targets);
-  return { state: { server, targets, prepared, subscriptions, ownedDatabases, hba }, operator };
+  const adminOf: string[] = [];
+  for (const t of targets) {
+    const r = await q.query<{ admin: boolean }>(`SELECT pg_has_role(current_user, $1::oid, 'MEMBER WITH ADMIN OPTION') AS admin`, [t.oid]);
+    if (r.rows[0]?.admin) adminOf.push(t.name);
+  }
+  return { state: { server, targets, prepared, subscriptions, ownedDatabases, hba, adminOf }, operator };
 }
 
 /** What this operator cannot do, as a refusal before anything changes (exit 2), or null. */
@@ -211,17 +218,24 @@ export function preflight(plan: Plan, state: PlanState): PgrevokeError | null {
       exitCode: ExitCode.USAGE,
       hint: 'connect as a superuser',
     });
+  if (!op.superuser && !op.signalBackend && !op.memberOfTarget)
+    return new PgrevokeError(`${who} cannot terminate the role's sessions: pg_terminate_backend needs superuser, pg_signal_backend or membership in the role`, {
+      sqlstate: '42501',
+      exitCode: ExitCode.USAGE,
+      hint: 'GRANT pg_signal_backend TO the operator, or connect as a superuser',
+    });
   if (!op.superuser && !op.createRole)
     return new PgrevokeError(`${who} cannot set a role NOLOGIN: ALTER ROLE needs superuser or CREATEROLE`, {
       sqlstate: '42501',
       exitCode: ExitCode.USAGE,
       hint: 'connect as a superuser (or a role with CREATEROLE and pg_signal_backend)',
     });
-  if (!op.superuser && !op.signalBackend && !op.memberOfTarget)
-    return new PgrevokeError(`${who} cannot terminate the role's sessions: pg_terminate_backend needs superuser, pg_signal_backend or membership in the role`, {
+  const noAdmin = state.targets.filter((t) => !state.adminOf.includes(t.name)).map((t) => JSON.stringify(t.name));
+  if (!op.superuser && state.server.major >= 16 && noAdmin.length)
+    return new PgrevokeError(`${who} cannot alter ${noAdmin.join(', ')}: since PostgreSQL 16 a CREATEROLE role may alter only roles it holds ADMIN OPTION on`, {
       sqlstate: '42501',
       exitCode: ExitCode.USAGE,
-      hint: 'GRANT pg_signal_backend TO the operator, or connect as a superuser',
+      hint: 'connect as a superuser, or GRANT the role TO the operator WITH ADMIN OPTION',
     });
   return null;
 }

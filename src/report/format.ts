@@ -46,10 +46,11 @@ export function severityLabel(s: Severity, c: ChalkInstance): string {
 export function renderFindings(findings: Finding[], c: ChalkInstance): string[] {
   if (findings.length === 0) return [c.green('No findings.')];
   const out: string[] = [];
+  const indent = (text: string) => text.replace(/\n/g, '\n         ');
   for (const f of findings) {
     out.push(`${severityLabel(f.severity, c)} ${c.bold(f.id)}  ${f.title}`);
-    out.push(`         ${f.detail}`);
-    out.push(`         ${c.dim('fix:')} ${f.remediation}`);
+    out.push(`         ${indent(f.detail)}`);
+    out.push(`         ${c.dim('fix:')} ${indent(f.remediation)}`);
   }
   return out;
 }

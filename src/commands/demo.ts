@@ -1,0 +1,167 @@
+// pgrevoke demo: an embedded PostgreSQL, a staged compromise, then the real commands a responder
+// would run (inspect, cutoff, inspect again), and proof from the attacker's side. Exit 0 only if
+// containment was verified: cutoff exit 0, verdict contained, no attacker query after the cutoff,
+// and the bystander unharmed.
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { GlobalOptions } from '../cli.js';
+import { Context } from '../context.js';
+import { DEMO_BYSTANDER, DEMO_ROLE, stageCompromise } from '../demo/stage.js';
+import { DEFAULT_MAJOR, EmbeddedCluster } from '../embedded/cluster.js';
+import { ExitCode, usageError } from '../errors.js';
+
+const BIN = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../bin/pgrevoke.js');
+
+interface DemoFlags {
+  major?: string;
+  keep?: boolean;
+  attackSessions?: string;
+}
+
+interface Child {
+  code: number | null;
+  stdout: string;
+}
+
+export interface DemoProof {
+  cutoffExit: number | null;
+  verdictAfter: string | null;
+  attackerQueriesBefore: number;
+  attackerQueriesAfterCutoff: number;
+  lastAttackerQueryMsAfterCutoffStart: number | null;
+  refusedLogins: number;
+  bystanderUnblocked: boolean;
+  bystanderAlive: boolean;
+  contained: boolean;
+}
+
+function runChild(args: string[], env: NodeJS.ProcessEnv, capture: boolean): Promise<Child> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [BIN, ...args], { env, stdio: ['ignore', capture ? 'pipe' : 'inherit', capture ? 'pipe' : 'inherit'] });
+    let stdout = '';
+    child.stdout?.on('data', (d) => (stdout += d));
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code, stdout }));
+  });
+}
+
+export async function run([flags]: unknown[], g: GlobalOptions): Promise<ExitCode> {
+  const ctx = new Context(g);
+  const f = flags as DemoFlags;
+  const major = f.major ? Number(f.major) : DEFAULT_MAJOR;
+  const sessions = f.attackSessions ? Number(f.attackSessions) : 20;
+  if (!Number.isInteger(major) || major < 14 || major > 18) throw usageError(`invalid --major: "${f.major}"`, 'one of 14, 15, 16, 17, 18 (18 ships with pgrevoke)');
+  if (!Number.isInteger(sessions) || sessions < 1 || sessions > 500) throw usageError(`invalid --attack-sessions: "${f.attackSessions}"`, 'from 1 to 500');
+  const say = (text: string) => !ctx.json && ctx.note(text);
+  const heading = (text: string) => say(`\n${ctx.c.bold.cyan(text)}`);
+
+  const work = mkdtempSync(path.join(os.tmpdir(), 'pgrevoke-demo-'));
+  const cluster = new EmbeddedCluster({ major, password: `demo-${Math.random().toString(36).slice(2)}` });
+  let staged: Awaited<ReturnType<typeof stageCompromise>> | undefined;
+  const results: Record<string, unknown> = {};
+  try {
+    const p = await ctx.progress(`starting an embedded PostgreSQL ${major}`);
+    try {
+      await cluster.start();
+    } catch (err) {
+      p.fail('could not start the embedded PostgreSQL');
+      throw err;
+    }
+    p.succeed(`embedded PostgreSQL ${major} on 127.0.0.1:${cluster.port} (data in ${cluster.dataDir})`);
+
+    const s = await ctx.progress('staging a compromise');
+    staged = await stageCompromise(cluster, { attackSessions: sessions });
+    s.succeed(
+      `staged: ${sessions} "${DEMO_ROLE}" sessions exfiltrating customers every 20 ms (reconnecting when cut), a row lock blocking "${DEMO_BYSTANDER}", ` +
+        `a prepared transaction, a reject rule shadowed by an earlier pg_hba.conf line, a SECURITY DEFINER function`,
+    );
+
+    const env: NodeJS.ProcessEnv = {
+      ...process.env,
+      PGHOST: '127.0.0.1',
+      PGPORT: String(cluster.port),
+      PGUSER: 'postgres',
+      PGDATABASE: 'postgres',
+      PGPASSWORD: cluster.password,
+      DATABASE_URL: '',
+    };
+    delete env.DATABASE_URL;
+    delete env.PGSERVICE;
+    const json = ctx.json ? ['--json'] : [];
+    const step = async (label: string, args: string[]) => {
+      heading(`$ pgrevoke ${args.join(' ')}`);
+      const r = await runChild([...args, ...json], env, ctx.json);
+      results[label] = ctx.json ? JSON.parse(r.stdout || 'null') : { exitCode: r.code };
+      return r;
+    };
+
+    await step('inspectBefore', ['inspect', DEMO_ROLE]);
+    const before = staged.attacker.stats.successes;
+    const reportFile = path.join(work, 'cutoff-report.json');
+    const t0 = performance.now();
+    const cut = await step('cutoff', [
+      'cutoff',
+      DEMO_ROLE,
+      '--yes',
+      '--hba-file',
+      cluster.hbaFile,
+      '--report',
+      reportFile,
+      '--markdown',
+      path.join(work, 'incident.md'),
+      '--audit-log',
+      path.join(work, 'audit.jsonl'),
+    ]);
+    const afterCut = staged.attacker.stats.successes;
+    // watch the attacker for a while: any query that still succeeds has escaped
+    await new Promise((r) => setTimeout(r, 1500));
+    const escaped = staged.attacker.stats.successes - afterCut;
+    const verify = await runChild(['inspect', DEMO_ROLE, '--json'], env, true);
+    const verdictAfter = (JSON.parse(verify.stdout || '{}') as { verdict?: string }).verdict ?? null;
+    heading(`$ pgrevoke inspect ${DEMO_ROLE}    # verification`);
+    if (!ctx.json) await runChild(['inspect', DEMO_ROLE], env, false);
+    results.inspectAfter = ctx.json ? JSON.parse(verify.stdout || 'null') : { verdict: verdictAfter };
+
+    const bystanderUnblocked = await Promise.race([staged.blockedUpdate, new Promise<boolean>((r) => setTimeout(() => r(false), 2000))]);
+    const bystanderAlive = await staged.bystander.query('SELECT 1').then(
+      () => true,
+      () => false,
+    );
+    const last = staged.attacker.stats.lastSuccessAt;
+    const proof: DemoProof = {
+      cutoffExit: cut.code,
+      verdictAfter,
+      attackerQueriesBefore: before,
+      attackerQueriesAfterCutoff: escaped,
+      lastAttackerQueryMsAfterCutoffStart: last === null ? null : Math.max(0, Math.round(last - t0)),
+      refusedLogins: staged.attacker.stats.refusals,
+      bystanderUnblocked,
+      bystanderAlive,
+      contained: cut.code === 0 && verdictAfter === 'contained' && escaped === 0 && bystanderUnblocked && bystanderAlive,
+    };
+
+    if (ctx.json) ctx.printJson({ schemaVersion: 1, demo: true, major, reportFile, ...results, proof });
+    else {
+      heading('Proof, from the attacker\u2019s side');
+      const ok = (b: boolean) => (b ? ctx.c.green('yes') : ctx.c.red('NO'));
+      ctx.out(`attacker queries before the cutoff:        ${proof.attackerQueriesBefore}`);
+      ctx.out(`last attacker query, after cutoff started:  ${proof.lastAttackerQueryMsAfterCutoffStart ?? '-'} ms`);
+      ctx.out(`attacker queries in the 1.5 s after:        ${escaped} escaped`);
+      ctx.out(`attacker logins refused since:              ${proof.refusedLogins}`);
+      ctx.out(`bystander's blocked UPDATE went through:    ${ok(bystanderUnblocked)}`);
+      ctx.out(`bystander's session still alive:            ${ok(bystanderAlive)}`);
+      ctx.out(`verdict after:                              ${verdictAfter}`);
+      ctx.out(`report: ${reportFile}${f.keep ? '' : ' (removed on exit; --keep to keep it)'}`);
+      ctx.out(proof.contained ? ctx.c.green.bold('CONTAINED and verified.') : ctx.c.red.bold('NOT contained: see above.'));
+    }
+    return proof.contained ? ExitCode.OK : ExitCode.EXPOSED;
+  } finally {
+    await staged?.teardown();
+    if (f.keep) say(`kept: cluster data ${cluster.baseDir} (stopped), reports ${work}`);
+    await (f.keep ? cluster.stop() : cluster.destroy());
+    if (!f.keep) rmSync(work, { recursive: true, force: true });
+  }
+}

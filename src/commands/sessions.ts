@@ -1,0 +1,80 @@
+// pgrevoke sessions: every session on the server (read-only), filtered in SQL; --watch redraws it.
+import type { GlobalOptions } from '../cli.js';
+import { Context } from '../context.js';
+import { ExitCode, usageError } from '../errors.js';
+import { describeConn } from '../pg/conninfo.js';
+import { collectServer } from '../pg/server.js';
+import { renderSessions } from '../report/sessions.js';
+import { filtersFromOptions, parseWatch, type SessionsOptions } from '../sessions/filters.js';
+import { listSessions, seesAllActivity } from '../sessions/list.js';
+import { openSession } from './common.js';
+
+interface SessionsFlags extends SessionsOptions {
+  watch?: boolean | string;
+}
+
+const CLEAR = '\x1b[H\x1b[2J';
+
+export async function run([flags]: unknown[], g: GlobalOptions): Promise<ExitCode> {
+  const ctx = new Context(g);
+  const f = flags as SessionsFlags;
+  const filters = filtersFromOptions(f);
+  const watch = parseWatch(f.watch);
+  if (watch !== null && ctx.json)
+    throw usageError(
+      '--watch redraws a table on a terminal and does not combine with --json',
+      'run --json without --watch, in a loop if need be',
+    );
+  if (watch !== null && !ctx.stdout.isTTY)
+    throw usageError(
+      '--watch needs a terminal: stdout is not one',
+      'run without --watch to print the sessions once, or with --json for scripts',
+    );
+
+  const { params, client, close } = await openSession(g);
+  try {
+    const server = await collectServer(client);
+    const limited = !(await seesAllActivity(client));
+    if (watch === null) {
+      const doc = await listSessions(client, filters, { major: server.major });
+      if (ctx.json) {
+        ctx.printJson(doc);
+        if (limited)
+          ctx.note("pgrevoke: note: without superuser or pg_read_all_stats, other roles' sessions show no state, client or query");
+      } else ctx.out(renderSessions(doc, ctx.c, { limited }));
+      return ExitCode.OK;
+    }
+
+    // Ctrl+C ends the watch normally: exit 0, connection closed by the finally below
+    let stopped = false;
+    let wake: (() => void) | null = null;
+    const onSignal = () => {
+      stopped = true;
+      wake?.();
+    };
+    // mutated
+    try {
+      while (!stopped) {
+        const doc = await listSessions(client, filters, { major: server.major });
+        if (stopped) break;
+        const head = ctx.c.dim(
+          `every ${watch}s: pgrevoke sessions on ${describeConn(params)}   ${new Date().toISOString().slice(11, 19)} UTC   (Ctrl+C to stop)`,
+        );
+        ctx.out(`${CLEAR}${head}\n${renderSessions(doc, ctx.c, { limited })}`);
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(resolve, watch * 1000);
+          wake = () => {
+            clearTimeout(timer);
+            resolve();
+          };
+        });
+        wake = null;
+      }
+    } finally {
+      process.off('SIGINT', onSignal);
+    }
+    return ExitCode.OK;
+  } finally {
+    await close();
+  }
+}

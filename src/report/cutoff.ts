@@ -1,0 +1,196 @@
+// Renderers over one cutoff report: the text the operator watches, the markdown for the ticket,
+// the audit lines, and the private (0600) files they go to.
+import { promises as fs } from 'node:fs';
+import path from 'node:path';
+import type { ChalkInstance } from 'chalk';
+import type { CutoffReport, ReportStep } from '../playbook/apply.js';
+import type { Plan } from '../playbook/plan.js';
+import { redact } from '../pg/redact.js';
+import { AUDIT_REASONS, type AuditEntry, type AuditReason } from './audit.js';
+import { renderFindings, table, truncate } from './format.js';
+
+export const EXIT_MEANING: Record<number, string> = {
+  0: 'contained and verified',
+  1: 'the playbook ran, but exposure remains',
+  2: 'nothing was changed',
+  3: 'a step failed or was interrupted partway: see the steps',
+};
+
+function statusLabel(st: ReportStep['status'], c: ChalkInstance): string {
+  const label = st.toUpperCase().padEnd(7);
+  switch (st) {
+    case 'done':
+      return c.green(label);
+    case 'failed':
+      return c.red.bold(label);
+    case 'skipped':
+      return c.yellow(label);
+    default:
+      return c.cyan(label);
+  }
+}
+
+function where(st: Pick<ReportStep, 'database' | 'role'>): string {
+  const parts = [st.role !== null ? `role ${JSON.stringify(st.role)}` : null, st.database !== null ? `db ${JSON.stringify(st.database)}` : null].filter(Boolean);
+  return parts.length ? ` (${parts.join(', ')})` : '';
+}
+
+function indent(text: string, by = '      '): string {
+  return text
+    .split('\n')
+    .map((l) => by + l)
+    .join('\n');
+}
+
+/** The plan as the operator confirms it (and as --dry-run shows it): every step with its SQL. */
+export function renderPlan(plan: Plan, c: ChalkInstance): string {
+  const out: string[] = [];
+  out.push(`${c.bold('Cutoff plan')} ${plan.playbook.name} on ${plan.node} (PostgreSQL ${plan.server.major}), operator ${plan.operator.user}${plan.operator.superuser ? ' (superuser)' : ''}`);
+  out.push(`roles: ${plan.roles.map((r) => `${JSON.stringify(r.name)} (oid ${r.oid}${r.before.superuser ? ', superuser' : ''})`).join(', ')}`);
+  for (const st of plan.steps) {
+    out.push(`${String(st.index + 1).padStart(2)}. ${c.bold(st.action)}${where(st)}${st.skip ? c.yellow(` skipped: ${st.skip}`) : ''}`);
+    out.push(c.dim(indent(st.reason, '    ')));
+    for (const sql of st.sql) out.push(indent(`${sql};`));
+  }
+  for (const w of plan.warnings) out.push(c.yellow(`warning: ${w}`));
+  return out.join('\n');
+}
+
+export function renderCutoff(r: CutoffReport, c: ChalkInstance): string {
+  const out: string[] = [];
+  const title = r.dryRun ? c.cyan.bold('DRY RUN') : r.exitCode === 0 ? c.green.bold('CONTAINED') : r.exitCode === 1 ? c.red.bold('EXPOSED') : c.red.bold('INCOMPLETE');
+  out.push(`${c.bold('Cutoff')} ${r.roles.map((x) => JSON.stringify(x.name)).join(', ')} on ${r.node}, playbook ${r.playbook.name}: ${title}`);
+  out.push(c.dim(`operator ${r.operator.user} (${r.operator.osUser}@${r.operator.host}); ${r.startedAt} .. ${r.finishedAt ?? '?'}`));
+  out.push('');
+  for (const st of r.steps) {
+    const ms = st.durationMs === null ? '' : c.dim(` ${st.durationMs} ms`);
+    out.push(`${statusLabel(st.status, c)} ${c.bold(st.action)}${where(st)}${ms}`);
+    if (st.detail) out.push(indent(st.detail));
+    if (r.dryRun) for (const sql of st.sql) out.push(indent(`${sql};`, '        '));
+  }
+  if (r.terminated.length) {
+    out.push('');
+    out.push(c.bold(`Terminated (${r.terminated.length})`));
+    out.push(
+      table(
+        ['pid', 'role', 'database', 'client', 'application', 'started', 'hidden', 'query'],
+        r.terminated.slice(0, 50).map((t) => [t.pid, t.role ?? '?', t.database, t.client ?? 'local', truncate(t.application, 20), t.backendStart?.slice(0, 19), t.hidden ? 'yes' : '', truncate(t.query, 40)]),
+        c,
+      ),
+    );
+    if (r.terminated.length > 50) out.push(c.dim(`... and ${r.terminated.length - 50} more (all in the JSON report)`));
+  }
+  for (const v of r.verification) {
+    out.push('');
+    out.push(`${c.bold('Verification')} ${JSON.stringify(v.role)}: ${v.verdict === 'contained' ? c.green.bold('CONTAINED') : c.red.bold('EXPOSED')}`);
+    out.push(...renderFindings(v.findings, c));
+  }
+  if (r.warnings.length) {
+    out.push('');
+    for (const w of r.warnings) out.push(c.yellow(`warning: ${w}`));
+  }
+  if (r.exposure.length) {
+    out.push('');
+    out.push(c.red.bold('Exposure remains:'));
+    for (const e of r.exposure) out.push(`  - ${e}`);
+  }
+  out.push('');
+  out.push(`exit ${r.exitCode}: ${r.dryRun && r.exitCode === 0 ? 'dry run, nothing was changed' : (EXIT_MEANING[r.exitCode] ?? '')}${r.interrupted ? ' (interrupted)' : ''}`);
+  return out.join('\n');
+}
+
+function mdCell(v: unknown): string {
+  const text = v === null || v === undefined ? '' : String(v);
+  return text.replace(/\|/g, '\\|').replace(/\s+/g, ' ').trim();
+}
+
+function mdTable(head: string[], rows: unknown[][]): string[] {
+  return [`| ${head.join(' | ')} |`, `|${head.map(() => '---').join('|')}|`, ...rows.map((r) => `| ${r.map(mdCell).join(' | ')} |`)];
+}
+
+/** A ticket summary: what was done, to whom, by whom, when, and what remains. */
+export function renderMarkdown(r: CutoffReport): string {
+  const out: string[] = [];
+  const roles = r.roles.map((x) => `\`${x.name.replace(/`/g, "'")}\``).join(', ');
+  out.push(`# pgrevoke cutoff: ${roles}${r.dryRun ? ' (dry run)' : ''}`);
+  out.push('');
+  out.push(`- **Outcome:** exit ${r.exitCode}, ${EXIT_MEANING[r.exitCode] ?? ''}${r.interrupted ? ' (interrupted)' : ''}`);
+  out.push(`- **Node:** ${r.node} (PostgreSQL ${r.server.major})`);
+  out.push(`- **Playbook:** ${r.playbook.name} (reason: ${r.playbook.reason})`);
+  out.push(`- **Operator:** ${r.operator.user} as ${r.operator.osUser}@${r.operator.host}`);
+  if (r.reasonText) out.push(`- **Reason given:** ${mdCell(r.reasonText)}`);
+  out.push(`- **Started:** ${r.startedAt}; **finished:** ${r.finishedAt ?? '-'}`);
+  out.push(`- **Sessions terminated:** ${r.terminated.length} (${r.terminated.filter((t) => t.hidden).length} while hidden)`);
+  out.push('');
+  out.push('## Roles');
+  out.push('');
+  out.push(...mdTable(['role', 'oid', 'before', 'after', 'restore (attributes only)'], r.roles.map((x) => {
+    const v = r.verification.find((y) => y.oid === x.oid);
+    const b = x.before;
+    const after = v ? (v.after ? `login ${v.after.canLogin ? 'yes' : 'no'}, superuser ${v.after.superuser ? 'yes' : 'no'}` : 'dropped') : '-';
+    return [x.name, x.oid, `login ${b.canLogin ? 'yes' : 'no'}, superuser ${b.superuser ? 'yes' : 'no'}, createrole ${b.createRole ? 'yes' : 'no'}`, after, `\`${x.restoreSql}\``];
+  })));
+  out.push('');
+  out.push('## Steps');
+  out.push('');
+  out.push(...mdTable(['#', 'action', 'where', 'status', 'ms', 'detail'], r.steps.map((s) => [s.index + 1, s.action, [s.role, s.database].filter(Boolean).join(' / '), s.status, s.durationMs ?? '', s.detail ?? ''])));
+  if (r.terminated.length) {
+    out.push('');
+    out.push('## Terminated sessions');
+    out.push('');
+    out.push(...mdTable(['pid', 'user', 'database', 'client', 'application', 'started', 'hidden', 'query'], r.terminated.map((t) => [t.pid, t.user ?? '?', t.database, t.client ?? 'local', t.application, t.backendStart, t.hidden ? 'yes' : '', truncate(t.query, 80)])));
+  }
+  if (r.verification.length) {
+    out.push('');
+    out.push('## Verification');
+    for (const v of r.verification) {
+      out.push('');
+      out.push(`**${mdCell(v.role)}: ${v.verdict}**`);
+      for (const f of v.findings) out.push(`- \`${f.id}\` (${f.severity}${f.exposure ? ', exposure' : ''}): ${mdCell(f.title)}`);
+    }
+  }
+  if (r.exposure.length) {
+    out.push('');
+    out.push('## Exposure remaining');
+    out.push('');
+    for (const e of r.exposure) out.push(`- ${mdCell(e)}`);
+  }
+  if (r.warnings.length) {
+    out.push('');
+    out.push('## Warnings');
+    out.push('');
+    for (const w of r.warnings) out.push(`- ${mdCell(w)}`);
+  }
+  return redact(out.join('\n')) + '\n';
+}
+
+/** One audit line per action and target; planned steps (a dry run) are not actions. */
+export function auditEntries(r: CutoffReport, note?: string | null): AuditEntry[] {
+  const reason: AuditReason = (AUDIT_REASONS as readonly string[]).includes(r.playbook.reason) ? (r.playbook.reason as AuditReason) : 'compromise';
+  const out: AuditEntry[] = [];
+  for (const st of r.steps) {
+    if (st.status === 'planned') continue;
+    const targets = st.role !== null ? [st.role] : r.roles.map((x) => x.name);
+    for (const target of targets)
+      out.push({
+        time: st.startedAt ?? r.finishedAt ?? r.startedAt,
+        node: r.node,
+        operator: { dbUser: r.operator.user, osUser: r.operator.osUser, host: r.operator.host },
+        target,
+        action: st.action,
+        reason,
+        result: st.status,
+        detail: st.detail,
+        ...(note ? { note } : {}),
+      });
+  }
+  return out;
+}
+
+/** Write a file only its owner can read (reports hold query texts), atomically. */
+export async function writePrivate(file: string, content: string): Promise<void> {
+  const tmp = path.join(path.dirname(path.resolve(file)), `.${path.basename(file)}.${process.pid}.tmp`);
+  await fs.writeFile(tmp, redact(content), { mode: 0o600 });
+  await fs.chmod(tmp, 0o600);
+  await fs.rename(tmp, file);
+}

@@ -1,0 +1,189 @@
+// pgrevoke sessions: option parsing and the one pure filter -> SQL builder. Values only ever travel as
+// parameters; the only text spliced into the SQL comes from fixed tables in this file.
+import ipaddr from 'ipaddr.js';
+import { ACTIVITY_COLUMNS } from '../checks/sessions.js';
+import { usageError } from '../errors.js';
+
+export const SORT_KEYS = ['pid', 'user', 'database', 'started', 'idle', 'xact_age'] as const;
+export type SortKey = (typeof SORT_KEYS)[number];
+
+/** The values pg_stat_activity.state takes (PG14..18; 'starting' is PG18). */
+export const STATES = [
+  'active',
+  'idle',
+  'idle in transaction',
+  'idle in transaction (aborted)',
+  'fastpath function call',
+  'disabled',
+  'starting',
+] as const;
+
+/** States in which a session waits for its client: what --idle-longer-than and "idle for" measure. */
+export const IDLE_STATES = ['idle', 'idle in transaction', 'idle in transaction (aborted)'] as const;
+
+/** Backends that are client connections; everything else (checkpointer, autovacuum, ...) needs --all. */
+export const CLIENT_BACKEND_TYPES = ['client backend', 'walsender'] as const;
+
+export interface SessionFilters {
+  /** Exact login role names (pg_stat_activity.usename); any of them. */
+  users: string[];
+  databases: string[];
+  states: string[];
+  /** Exact application_name values. */
+  applications: string[];
+  /** Normalized `address/prefix` strings; a session matches when its client address is inside any. */
+  clients: string[];
+  /** Only sessions idle (see IDLE_STATES) for longer than this many seconds. */
+  idleLongerThanS: number | null;
+  /** Include non-client backends (checkpointer, autovacuum, background workers...). */
+  all: boolean;
+  sort: SortKey;
+}
+
+export const NO_FILTERS: SessionFilters = {
+  users: [],
+  databases: [],
+  states: [],
+  applications: [],
+  clients: [],
+  idleLongerThanS: null,
+  all: false,
+  sort: 'started',
+};
+
+const UNITS: Record<string, number> = { ms: 0.001, s: 1, m: 60, h: 3600, d: 86400 };
+
+/** `30s`, `5m`, `1h30m`, `250ms`, `2d`; a bare number is seconds. Returns seconds. */
+export function parseDuration(text: string, flag = 'duration'): number {
+  const t = text.trim();
+  const fail = () => usageError(`invalid ${flag}: "${text}"`, 'use a number with a unit: 500ms, 30s, 5m, 1h, 2d (or combined: 1h30m)');
+  if (/^\d+(\.\d+)?$/.test(t)) return Number(t);
+  if (!/^(\d+(\.\d+)?(ms|s|m|h|d))+$/.test(t)) throw fail();
+  let total = 0;
+  for (const m of t.matchAll(/(\d+(?:\.\d+)?)(ms|s|m|h|d)/g)) total += Number(m[1]) * UNITS[m[2]!]!;
+  if (!Number.isFinite(total)) throw fail();
+  return total;
+}
+
+export function parseSort(text: string | undefined): SortKey {
+  if (text === undefined) return 'started';
+  if ((SORT_KEYS as readonly string[]).includes(text)) return text as SortKey;
+  throw usageError(`invalid --sort: "${text}"`, `one of ${SORT_KEYS.join(', ')}`);
+}
+
+export function parseState(text: string): string {
+  if ((STATES as readonly string[]).includes(text)) return text;
+  throw usageError(`invalid --state: "${text}"`, `one of ${STATES.map((s) => `'${s}'`).join(', ')}`);
+}
+
+/** An address or CIDR range -> `address/prefix` (what the inet `<<=` test and the client-side match use). */
+export function parseClient(text: string): string {
+  const t = text.trim();
+  try {
+    if (ipaddr.isValidCIDR(t)) {
+      const [addr, prefix] = ipaddr.parseCIDR(t);
+      if (addr.kind() === 'ipv4' && !ipaddr.IPv4.isValidFourPartDecimal(t.replace(/\/\d+$/, ''))) throw new Error('short form');
+      return `${addr.toString()}/${prefix}`;
+    }
+    if (ipaddr.IPv6.isValid(t)) return `${ipaddr.IPv6.parse(t).toString()}/128`;
+    if (ipaddr.IPv4.isValidFourPartDecimal(t)) return `${ipaddr.IPv4.parse(t).toString()}/32`;
+  } catch {
+    /* fall through */
+  }
+  throw usageError(`invalid --client: "${text}"`, 'an IP address or a CIDR range, e.g. 10.1.2.3, 10.0.0.0/8, ::1, fd00::/8');
+}
+
+/** Client-side twin of the SQL `client_addr <<= ANY(...)` test, for rows that did not come through it. */
+export function clientMatches(addr: string | null, ranges: readonly string[]): boolean {
+  if (ranges.length === 0) return true;
+  if (addr === null || !ipaddr.isValid(addr)) return false;
+  const a = ipaddr.parse(addr);
+  return ranges.some((r) => {
+    const [net, prefix] = ipaddr.parseCIDR(r);
+    return net.kind() === a.kind() && a.match(net, prefix);
+  });
+}
+
+const ORDER_BY: Record<SortKey, string> = {
+  pid: 'a.pid',
+  user: 'a.usename NULLS LAST, a.pid',
+  database: 'a.datname NULLS LAST, a.pid',
+  started: 'a.backend_start NULLS LAST, a.pid',
+  // longest idle first; sessions that are not idle last
+  idle: 'idle_seconds DESC NULLS LAST, a.pid',
+  // oldest open transaction first
+  xact_age: 'a.xact_start NULLS LAST, a.pid',
+};
+
+const list = (xs: readonly string[]) => xs.map((x) => `'${x}'`).join(', ');
+
+export interface BuiltQuery {
+  text: string;
+  values: unknown[];
+}
+
+/** The pg_stat_activity listing for these filters: fixed SQL text, values as parameters. */
+export function buildSessionsQuery(f: SessionFilters): BuiltQuery {
+  const values: unknown[] = [];
+  const param = (v: unknown, cast: string) => {
+    values.push(v);
+    return `$${values.length}::${cast}`;
+  };
+  const where = ['a.pid <> pg_backend_pid()'];
+  if (!f.all)
+    // an operator without pg_read_all_stats sees other roles' backends with a NULL backend_type:
+    // a row with a role is a client of that role; role-less NULL rows are background processes
+    where.push(`(a.backend_type IN (${list(CLIENT_BACKEND_TYPES)}) OR (a.backend_type IS NULL AND a.usesysid IS NOT NULL))`);
+  if (f.users.length) where.push(`a.usename::text = ANY(${param(f.users, 'text[]')})`);
+  if (f.databases.length) where.push(`a.datname::text = ANY(${param(f.databases, 'text[]')})`);
+  if (f.states.length) where.push(`a.state = ANY(${param(f.states, 'text[]')})`);
+  if (f.applications.length) where.push(`a.application_name = ANY(${param(f.applications, 'text[]')})`);
+  if (f.clients.length) where.push(`a.client_addr <<= ANY(${param(f.clients, 'inet[]')})`);
+  if (f.idleLongerThanS !== null)
+    where.push(
+      `a.state IN (${list(IDLE_STATES)}) AND a.state_change < clock_timestamp() - ${param(f.idleLongerThanS, 'float8')} * interval '1 second'`,
+    );
+  // GREATEST ignores NULLs, hence the CASEs: no transaction / not idle must stay NULL, not 0
+  const text = `SELECT ${ACTIVITY_COLUMNS},
+  CASE WHEN a.state IN (${list(IDLE_STATES)}) THEN GREATEST(0, EXTRACT(epoch FROM clock_timestamp() - a.state_change))::float8 END AS idle_seconds,
+  CASE WHEN a.xact_start IS NOT NULL THEN GREATEST(0, EXTRACT(epoch FROM clock_timestamp() - a.xact_start))::float8 END AS xact_seconds
+FROM pg_stat_activity a
+WHERE ${where.join('\n  AND ')}
+ORDER BY ${ORDER_BY[f.sort]}`;
+  return { text, values };
+}
+
+/** The command-line options of `pgrevoke sessions`, as commander hands them over. */
+export interface SessionsOptions {
+  user?: string[];
+  database?: string[];
+  state?: string[];
+  application?: string[];
+  client?: string[];
+  idleLongerThan?: string;
+  sort?: string;
+  all?: boolean;
+}
+
+export function filtersFromOptions(o: SessionsOptions): SessionFilters {
+  const idle = o.idleLongerThan === undefined ? null : parseDuration(o.idleLongerThan, '--idle-longer-than');
+  return {
+    users: o.user ?? [],
+    databases: o.database ?? [],
+    states: (o.state ?? []).map(parseState),
+    applications: o.application ?? [],
+    clients: (o.client ?? []).map(parseClient),
+    idleLongerThanS: idle,
+    all: Boolean(o.all),
+    sort: parseSort(o.sort),
+  };
+}
+
+/** `--watch` alone = every 2 s; `--watch 5` or `--watch 500ms` otherwise; null without --watch. */
+export function parseWatch(value: boolean | string | undefined): number | null {
+  if (value === undefined || value === false) return null;
+  if (value === true) return 2;
+  const s = parseDuration(value, '--watch');
+  if (s < 0.1 || s > 3600) throw usageError(`invalid --watch: "${value}"`, 'an interval from 0.1 s to 1 h, e.g. --watch 5');
+  return s;
+}

@@ -1,0 +1,303 @@
+// pgrevoke kill <pid...>: look every pid up, refuse what must not be signalled, then signal exactly
+// those pids, one statement each so that one refusal (42501) does not abort the others.
+import type pg from 'pg';
+import { collectHiddenBackends } from '../checks/hidden-backends.js';
+import { ACTIVITY_COLUMNS, type ActivityRow } from '../checks/sessions.js';
+import type { Queryable } from '../checks/types.js';
+import { ExitCode, PgrevokeError, usageError } from '../errors.js';
+import type { AuditEntry, AuditOperator } from '../report/audit.js';
+import { CLIENT_BACKEND_TYPES } from './filters.js';
+
+export const KILL_SCHEMA_VERSION = 1;
+
+export type KillAction = 'terminate' | 'cancel';
+
+/** What was known about a pid just before it was signalled. */
+export interface KillTarget {
+  pid: number;
+  found: boolean;
+  /** Past authentication but not (yet) in pg_stat_activity: role unknown. */
+  hidden: boolean;
+  user: string | null;
+  userOid: number | null;
+  /** The backend's role is a superuser; null when unknown. */
+  userSuperuser: boolean | null;
+  database: string | null;
+  clientAddr: string | null;
+  clientPort: number | null;
+  applicationName: string | null;
+  /** null when the operator may not see it (not superuser / pg_read_all_stats) or for a hidden backend on PG<=17. */
+  backendType: string | null;
+  state: string | null;
+  query: string | null;
+}
+
+/** done: signalled (terminate: and exited); not_found / gone: no such backend (before / when signalled). */
+export type KillStatus = 'done' | 'not_found' | 'gone' | 'denied' | 'failed';
+
+export interface KillResult {
+  pid: number;
+  found: boolean;
+  hidden: boolean;
+  action: KillAction;
+  ok: boolean;
+  user: string | null;
+  database: string | null;
+  error?: string;
+  /** Not in the JSON document: drives the exit code and the audit log. */
+  status: KillStatus;
+  /** When the signal was sent (ISO); null when nothing was sent. */
+  at: string | null;
+  /** The server's own words (a WARNING or error), when there were any. */
+  serverMessage: string | null;
+}
+
+const MAX_PID = 2 ** 31 - 1;
+
+/** Plain positive integers only, each once, in the order given. `NODE:PID` is a later feature. */
+export function parsePids(args: readonly string[]): number[] {
+  if (args.length === 0) throw usageError('name at least one pid', 'pgrevoke sessions lists them');
+  const out: number[] = [];
+  for (const raw of args) {
+    const t = String(raw).trim();
+    if (t.includes(':'))
+      throw usageError(
+        `multi-node targets are not supported yet: "${raw}"`,
+        'name plain pids of the server you connect to (--dsn, --host)',
+      );
+    if (!/^\d+$/.test(t) || Number(t) < 1 || Number(t) > MAX_PID) throw usageError(`invalid pid: "${raw}"`, 'a pid is a positive integer');
+    const pid = Number(t);
+    if (!out.includes(pid)) out.push(pid);
+  }
+  return out;
+}
+
+const LOOKUP_SQL = `SELECT ${ACTIVITY_COLUMNS}, r.rolsuper AS user_super
+FROM pg_stat_activity a LEFT JOIN pg_roles r ON r.oid = a.usesysid
+WHERE a.pid = ANY($1::int[]) AND a.pid <> pg_backend_pid()`;
+
+/** Each pid as pg_stat_activity and the hidden-backend scan see it now, in the order given. */
+export async function lookupTargets(q: Queryable, pids: readonly number[], major: number): Promise<KillTarget[]> {
+  const { rows } = await q.query<ActivityRow & { user_super: boolean | null }>(LOOKUP_SQL, [pids]);
+  const byPid = new Map(rows.map((r) => [r.pid, r]));
+  const hidden = new Set((await collectHiddenBackends(q, major)).map((h) => h.pid));
+  return pids.map((pid) => {
+    const r = byPid.get(pid);
+    const isHidden = hidden.has(pid);
+    return {
+      pid,
+      found: Boolean(r) || isHidden,
+      hidden: isHidden,
+      user: isHidden ? null : (r?.usename ?? null),
+      userOid: isHidden || !r?.usesysid ? null : Number(r.usesysid),
+      userSuperuser: isHidden ? null : (r?.user_super ?? null),
+      database: r?.datname ?? null,
+      clientAddr: r?.client_addr ?? null,
+      clientPort: r?.client_port ?? null,
+      applicationName: r?.application_name ?? null,
+      backendType: isHidden ? 'client backend' : (r?.backend_type ?? null),
+      state: r?.state ?? null,
+      query: r?.query ?? null,
+    };
+  });
+}
+
+/** Non-client backends (checkpointer, autovacuum, replication launcher...) are signalled only with --force. */
+export function refuseNonClient(targets: readonly KillTarget[], force: boolean): PgrevokeError | null {
+  if (force) return null;
+  const bad = targets.filter(
+    (t) => t.found && t.backendType !== null && !(CLIENT_BACKEND_TYPES as readonly string[]).includes(t.backendType),
+  );
+  if (bad.length === 0) return null;
+  const what = bad.map((t) => `pid ${t.pid} (${t.backendType})`).join(', ');
+  return usageError(
+    `refusing to signal ${what}: not a client session; nothing was signalled`,
+    'these are server processes, not sessions; pass --force to signal them anyway (PostgreSQL restarts most of them, and ignores signals to the checkpointer and other auxiliary processes)',
+  );
+}
+
+function describe(t: KillTarget): string {
+  if (t.hidden) return 'a backend in the post-authentication window, role unknown';
+  if (t.userOid === null) return `a ${t.backendType ?? 'backend'} that runs without a role`;
+  return `a session of ${t.userSuperuser ? 'superuser ' : ''}role ${JSON.stringify(t.user ?? `oid ${t.userOid}`)}`;
+}
+
+/** What the operator needs to signal this backend, in one sentence (postgres-facts.md, section 4). */
+export function permissionMessage(t: KillTarget, action: KillAction): string {
+  const head = `permission denied to ${action} pid ${t.pid} (${describe(t)})`;
+  if (t.hidden || t.userOid === null) return `${head}: only a superuser may signal it`;
+  if (t.userSuperuser) return `${head}: only a superuser may signal a superuser's backend`;
+  const role = JSON.stringify(t.user ?? `oid ${t.userOid}`);
+  return `${head}: it takes a superuser, the role ${role} itself or a member of it, or a member of pg_signal_backend`;
+}
+
+export interface SignalOptions {
+  action: KillAction;
+  /** terminate: wait this long for the process to exit (PG14+); 0 = do not wait. */
+  waitMs: number;
+  major: number;
+}
+
+function signalSql(o: SignalOptions): { text: string; values: (pid: number) => unknown[] } {
+  if (o.action === 'cancel') return { text: 'SELECT pg_cancel_backend($1::int) AS ok', values: (pid) => [pid] };
+  if (o.major >= 14) return { text: 'SELECT pg_terminate_backend($1::int, $2::bigint) AS ok', values: (pid) => [pid, o.waitMs] };
+  return { text: 'SELECT pg_terminate_backend($1::int) AS ok', values: (pid) => [pid] };
+}
+
+const NOT_A_BACKEND = /is not a PostgreSQL (server|backend) process/i;
+
+/** Signal each found target, one statement each; missing ones are reported, never signalled. */
+export async function signalTargets(client: pg.Client, targets: readonly KillTarget[], o: SignalOptions): Promise<KillResult[]> {
+  const sql = signalSql(o);
+  const results: KillResult[] = [];
+  for (const t of targets) {
+    const base = { pid: t.pid, found: t.found, hidden: t.hidden, action: o.action, user: t.user, database: t.database };
+    if (!t.found) {
+      results.push({ ...base, ok: false, error: `session not found: pid ${t.pid}`, status: 'not_found', at: null, serverMessage: null });
+      continue;
+    }
+    const warnings: string[] = [];
+    const onNotice = (n: { severity?: string; message?: string }) => {
+      if (n.severity === 'WARNING' || n.severity === 'ERROR') warnings.push(n.message ?? '');
+    };
+    client.on('notice', onNotice);
+    const at = new Date().toISOString();
+    try {
+      const { rows } = await client.query<{ ok: boolean }>(sql.text, sql.values(t.pid));
+      const warning = warnings.join('; ') || null;
+      if (rows[0]?.ok) {
+        results.push({ ...base, ok: true, status: 'done', at, serverMessage: warning });
+      } else if (warning && /permission|must be (a superuser|a member)/i.test(warning)) {
+        results.push({ ...base, ok: false, error: permissionMessage(t, o.action), status: 'denied', at, serverMessage: warning });
+      } else if (warning && NOT_A_BACKEND.test(warning)) {
+        // the pid ended in between, or it is an auxiliary process (checkpointer...) that SQL cannot signal
+        const still = await client.query('SELECT 1 FROM pg_stat_activity WHERE pid = $1::int', [t.pid]);
+        results.push(
+          still.rows.length
+            ? {
+                ...base,
+                ok: false,
+                error: `pid ${t.pid} (${t.backendType ?? 'unknown type'}) cannot be signalled from SQL`,
+                status: 'failed',
+                at,
+                serverMessage: warning,
+              }
+            : {
+                ...base,
+                ok: false,
+                error: `session not found: pid ${t.pid} ended before it was signalled`,
+                status: 'gone',
+                at,
+                serverMessage: warning,
+              },
+        );
+      } else if (warning && /did not terminate within/i.test(warning)) {
+        results.push({
+          ...base,
+          ok: false,
+          error: `pid ${t.pid} was signalled but had not exited after ${o.waitMs} ms`,
+          status: 'failed',
+          at,
+          serverMessage: warning,
+        });
+      } else {
+        results.push({
+          ...base,
+          ok: false,
+          error: warning ?? `pg_${o.action === 'cancel' ? 'cancel' : 'terminate'}_backend returned false`,
+          status: 'failed',
+          at,
+          serverMessage: warning,
+        });
+      }
+    } catch (err) {
+      const e = err as { code?: string; message?: string };
+      if (e.code === '42501')
+        results.push({ ...base, ok: false, error: permissionMessage(t, o.action), status: 'denied', at, serverMessage: e.message ?? null });
+      else results.push({ ...base, ok: false, error: e.message ?? String(err), status: 'failed', at, serverMessage: e.message ?? null });
+    } finally {
+      client.off('notice', onNotice);
+    }
+  }
+  return results;
+}
+
+/**
+ * 0 every pid signalled; 1 some pid did not exist (the rest were); 2 privilege missing and nothing was
+ * signalled; 3 a signal failed or timed out, or privilege was missing for some pids after others were signalled.
+ */
+export function killExitCode(results: readonly KillResult[]): ExitCode {
+  const has = (s: KillStatus) => results.some((r) => r.status === s);
+  if (has('failed')) return ExitCode.PARTIAL;
+  if (has('denied')) return has('done') ? ExitCode.PARTIAL : ExitCode.USAGE;
+  if (has('not_found') || has('gone')) return ExitCode.EXPOSED;
+  return ExitCode.OK;
+}
+
+/** The JSON document: `{ schemaVersion, results }`, one result per pid named. */
+export function killDoc(results: readonly KillResult[]) {
+  return {
+    schemaVersion: KILL_SCHEMA_VERSION,
+    results: results.map((r) => ({
+      pid: r.pid,
+      found: r.found,
+      hidden: r.hidden,
+      action: r.action,
+      ok: r.ok,
+      user: r.user,
+      database: r.database,
+      ...(r.error !== undefined ? { error: r.error } : {}),
+    })),
+  };
+}
+
+/** The session an audit line is about (the shared AuditEntry names only its role, in `target`). */
+export interface AuditSession {
+  pid: number;
+  user: string | null;
+  database: string | null;
+  client: string | null;
+  application: string | null;
+  query: string | null;
+}
+
+export type KillAuditEntry = AuditEntry & { session: AuditSession };
+
+/** One line per pid a signal was sent to (denied attempts included); missing pids are not actions. */
+export function killAuditEntries(
+  results: readonly KillResult[],
+  targets: readonly KillTarget[],
+  who: { node: string; operator: AuditOperator; note?: string | null },
+): KillAuditEntry[] {
+  const byPid = new Map(targets.map((t) => [t.pid, t]));
+  const out: KillAuditEntry[] = [];
+  for (const r of results) {
+    if (r.at === null) continue;
+    const t = byPid.get(r.pid);
+    out.push({
+      time: r.at,
+      node: who.node,
+      operator: who.operator,
+      // the login role; '' when unknown (a hidden backend, or one without a role): no role has an empty name
+      target: r.user ?? '',
+      action: r.action,
+      reason: 'admin_kill',
+      result: r.ok ? 'done' : 'failed',
+      detail: r.ok ? r.serverMessage : [r.error, r.serverMessage].filter(Boolean).join(': server said: ') || null,
+      ...(who.note ? { note: who.note } : {}),
+      session: {
+        pid: r.pid,
+        user: r.user,
+        database: r.database,
+        client: t?.clientAddr
+          ? `${t.clientAddr}${t.clientPort !== null && t.clientPort >= 0 ? `:${t.clientPort}` : ''}`
+          : t?.clientPort === -1
+            ? 'local'
+            : null,
+        application: t?.applicationName ?? null,
+        query: t?.query ?? null,
+      },
+    });
+  }
+  return out;
+}

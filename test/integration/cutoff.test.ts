@@ -1,0 +1,531 @@
+// cutoff against staged compromises on real servers, run as a user would: the CLI as a subprocess,
+// its stdout JSON and exit code asserted, and the server checked afterwards.
+import { spawn } from 'node:child_process';
+import { readFileSync, statSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { hiddenBackendsSql } from '../../src/checks/hidden-backends.js';
+import { apply } from '../../src/playbook/apply.js';
+import { DryRunExecutor, PgExecutor } from '../../src/playbook/executor.js';
+import { loadPlaybook } from '../../src/playbook/load.js';
+import { buildPlan, collectPlanState } from '../../src/playbook/plan.js';
+import { resolveConnParams } from '../../src/pg/conninfo.js';
+import { ident } from '../../src/pg/quote.js';
+import { runCli, type CliResult } from '../helpers/cli.js';
+import { MAJORS, startCluster, type TestCluster } from '../helpers/cluster.js';
+
+const HBA = ['local all all trust', 'host all postgres 127.0.0.1/32 scram-sha-256', 'host all all 127.0.0.1/32 scram-sha-256'].join('\n') + '\n';
+const HOSTILE = `Robert'); DROP TABLE accounts;--`;
+const QUOTED = 'a"b';
+const UNICODE = 'ÜNI 𝔐';
+const BIN = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../bin/pgrevoke.js');
+
+interface Json {
+  [k: string]: unknown;
+}
+type Step = { action: string; status: string; detail: string | null; sql: string[]; executed: string[]; database: string | null; role: string | null };
+
+async function waitFor<T>(fn: () => Promise<T | undefined | false | null>, ms = 15_000, what = 'condition'): Promise<T> {
+  const end = Date.now() + ms;
+  for (;;) {
+    const v = await fn();
+    if (v) return v;
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+function doc(r: CliResult): Json {
+  try {
+    return JSON.parse(r.stdout) as Json;
+  } catch {
+    throw new Error(`stdout is not one JSON document (exit ${r.code}):\n${r.stdout}\nstderr:\n${r.stderr}`);
+  }
+}
+
+const steps = (d: Json) => d.steps as Step[];
+const step = (d: Json, action: string) => steps(d).find((s) => s.action === action)!;
+
+describe.each(MAJORS)('cutoff on PostgreSQL %i', (major) => {
+  let cl: TestCluster;
+  const tmp = mkdtempSync(path.join(os.tmpdir(), 'pgrevoke-cutoff-test-'));
+  const pending: pg.Client[] = [];
+
+  const cutoff = (args: string[], env: NodeJS.ProcessEnv = {}, dsn = cl.dsn()) => runCli(['cutoff', ...args, '--dsn', dsn], env, { timeoutMs: 90_000 });
+  const createRole = (name: string, extra = '') => cl.sql(`CREATE ROLE ${ident(name)} LOGIN PASSWORD 'pw-${name.length}' ${extra}`);
+  const as = (name: string, db = 'postgres') => cl.connectAs(name, `pw-${name.length}`, db);
+  const pidOf = async (c: pg.Client) => (await c.query<{ p: number }>('SELECT pg_backend_pid() AS p')).rows[0]!.p;
+  const alive = async (pid: number) => (await cl.sql<{ n: number }>('SELECT count(*)::int AS n FROM pg_stat_activity WHERE pid = $1', [pid]))[0]!.n === 1;
+  const canLogin = async (name: string) => (await cl.sql<{ l: boolean }>('SELECT rolcanlogin AS l FROM pg_roles WHERE rolname = $1', [name]))[0]?.l;
+  const sessionsOf = async (name: string) =>
+    (await cl.sql<{ n: number }>('SELECT count(*)::int AS n FROM pg_stat_activity WHERE usesysid = (SELECT oid FROM pg_roles WHERE rolname = $1)', [name]))[0]!.n;
+  const hidden = async () => (await cl.sql<{ pid: number }>(hiddenBackendsSql(major))).map((r) => r.pid);
+  const lockWaiters = async () => (await cl.sql<{ n: number }>(`SELECT count(*)::int AS n FROM pg_stat_activity WHERE wait_event_type = 'Lock'`))[0]!.n;
+
+  beforeAll(async () => {
+    cl = await startCluster(major);
+    await cl.writeDataFile('pg_hba.conf', HBA);
+    await cl.sql('SELECT pg_reload_conf()');
+    await cl.sql('CREATE TABLE accounts (id int PRIMARY KEY, balance int)');
+    await cl.sql('INSERT INTO accounts SELECT g, 100 FROM generate_series(1, 50) g');
+    await cl.sql('CREATE TABLE loot (v text)');
+    await cl.sql('GRANT ALL ON accounts, loot TO PUBLIC');
+    await createRole('alice');
+  });
+
+  afterAll(async () => {
+    for (const c of pending) void c.end().catch(() => undefined);
+    await cl?.destroyAll();
+  });
+
+  it('(c) rolls back a prepared transaction, releases the locks it and a session held, writes report, markdown and audit (0600)', async () => {
+    await createRole('px_owner');
+    const s1 = await as('px_owner');
+    const s1pid = await pidOf(s1);
+    await s1.query('BEGIN');
+    await s1.query('SELECT * FROM accounts WHERE id = 1 FOR UPDATE');
+    const s2 = await as('px_owner');
+    const s2pid = await pidOf(s2);
+    await s2.query('BEGIN');
+    await s2.query('UPDATE accounts SET balance = balance + 1 WHERE id = 2');
+    await s2.query(`PREPARE TRANSACTION 'px-1'`);
+    const a1 = await as('alice');
+    const a2 = await as('alice');
+    const a1pid = await pidOf(a1);
+    const a2pid = await pidOf(a2);
+    const blocked1 = a1.query('UPDATE accounts SET balance = 0 WHERE id = 1');
+    const blocked2 = a2.query('UPDATE accounts SET balance = 0 WHERE id = 2');
+    await waitFor(async () => (await lockWaiters()) >= 2, 10_000, 'two blocked bystanders');
+
+    const report = path.join(tmp, 'c-report.json');
+    const md = path.join(tmp, 'c-ticket.md');
+    const audit = path.join(tmp, 'c-audit.log');
+    const r = await cutoff(['px_owner', '--yes', '--json', '--report', report, '--markdown', md, '--audit-log', audit, '--reason', 'ticket SEC-1']);
+    expect(r.code, r.stderr).toBe(0);
+    const d = doc(r);
+    expect(Object.keys(d)).toEqual(
+      expect.arrayContaining(['schemaVersion', 'roles', 'playbook', 'dryRun', 'operator', 'startedAt', 'finishedAt', 'steps', 'snapshot', 'terminated', 'verification', 'exitCode']),
+    );
+    expect(d).toMatchObject({ schemaVersion: 1, dryRun: false, exitCode: 0, playbook: { name: 'compromised-credential', reason: 'compromise' } });
+    expect(d.operator).toMatchObject({ user: 'postgres', osUser: expect.any(String), host: os.hostname() });
+    expect(steps(d).map((s) => [s.action, s.status])).toEqual([
+      ['snapshot', 'done'],
+      ['contain', 'done'],
+      ['settle', 'done'],
+      ['hba_reject', 'done'],
+      ['rollback_prepared', 'done'],
+      ['check_locks', 'done'],
+      ['disable_subscriptions', 'skipped'],
+      ['verify', 'done'],
+    ]);
+    for (const s of steps(d).filter((x) => x.status === 'done')) expect(s).toMatchObject({ startedAt: expect.any(String), durationMs: expect.any(Number) });
+    const snap = d.snapshot as Json;
+    expect((snap.preparedTransactions as Json[]).map((p) => p.gid)).toEqual(['px-1']);
+    expect((snap.blocking as Json[]).map((b) => b.blockedPid).sort()).toEqual([a1pid, a2pid].sort());
+    expect((snap.sessions as Json[]).map((x) => x.pid).sort()).toEqual([s1pid, s2pid].sort());
+    const term = d.terminated as Json[];
+    expect(term.map((t) => t.pid).sort()).toEqual([s1pid, s2pid].sort());
+    expect(term.find((t) => t.pid === s1pid)).toMatchObject({ user: 'px_owner', database: 'postgres', client: '127.0.0.1', query: 'SELECT * FROM accounts WHERE id = 1 FOR UPDATE', hidden: false });
+    expect(step(d, 'rollback_prepared')).toMatchObject({ database: 'postgres', role: 'px_owner', executed: [`ROLLBACK PREPARED 'px-1'`] });
+    const locks = d.locks as Json;
+    expect(locks.remaining).toEqual([]);
+    expect((locks.released as Json[]).map((x) => x.pid).sort()).toEqual([a1pid, a2pid].sort());
+    expect(d.verification).toEqual([expect.objectContaining({ role: 'px_owner', verdict: 'contained' })]);
+    // the bystanders' UPDATEs complete: the row locks are gone
+    await expect(Promise.all([blocked1, blocked2])).resolves.toHaveLength(2);
+    expect(await cl.sql(`SELECT gid FROM pg_prepared_xacts`)).toEqual([]);
+    expect(await alive(s1pid)).toBe(false);
+    expect(await canLogin('px_owner')).toBe(false);
+
+    // report file = stdout; files 0600; markdown ticket; one audit line per action
+    expect(JSON.parse(readFileSync(report, 'utf8'))).toEqual(d);
+    for (const f of [report, md, audit]) expect(statSync(f).mode & 0o777).toBe(0o600);
+    const ticket = readFileSync(md, 'utf8');
+    expect(ticket).toContain('# pgrevoke cutoff: `px_owner`');
+    expect(ticket).toContain('ticket SEC-1');
+    expect(ticket).toContain(String(s1pid));
+    const lines = readFileSync(audit, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Json);
+    expect(lines.map((l) => l.action)).toEqual(['snapshot', 'contain', 'settle', 'hba_reject', 'rollback_prepared', 'check_locks', 'disable_subscriptions', 'verify']);
+    for (const l of lines) {
+      expect(Object.keys(l).sort()).toEqual(['action', 'detail', 'node', 'note', 'operator', 'reason', 'result', 'target', 'time']);
+      expect(l).toMatchObject({ target: 'px_owner', reason: 'compromise', node: `127.0.0.1:${cl.port}`, note: 'ticket SEC-1', operator: { dbUser: 'postgres' } });
+    }
+    expect(lines.find((l) => l.action === 'rollback_prepared')!.result).toBe('done');
+    const everything = r.stdout + r.stderr + readFileSync(report, 'utf8') + ticket + readFileSync(audit, 'utf8');
+    expect(everything).not.toContain(cl.password);
+    expect(everything).not.toContain('pw-8');
+  });
+
+  it('(d) ends only the target: "UPPER" and a role that is a member of nothing keep their sessions; --rotate-password never shows', async () => {
+    await createRole('upper');
+    await createRole('UPPER');
+    await createRole('loner');
+    const t1 = await as('upper');
+    const t2 = await as('upper');
+    const targetPids = [await pidOf(t1), await pidOf(t2)];
+    const b1 = await as('UPPER');
+    const b2 = await as('loner');
+    const bystanders = [await pidOf(b1), await pidOf(b2)];
+    const pwBefore = (await cl.sql<{ p: string }>(`SELECT rolpassword AS p FROM pg_authid WHERE rolname = 'upper'`))[0]!.p;
+
+    const r = await cutoff(['upper', '--yes', '--json', '--rotate-password']);
+    expect(r.code, r.stderr).toBe(0);
+    const d = doc(r);
+    expect((d.terminated as Json[]).map((t) => t.pid).sort()).toEqual(targetPids.sort());
+    for (const pid of bystanders) expect(await alive(pid)).toBe(true);
+    expect((await b1.query('SELECT current_user AS u')).rows[0].u).toBe('UPPER');
+    expect((await b2.query('SELECT current_user AS u')).rows[0].u).toBe('loner');
+    expect(await canLogin('UPPER')).toBe(true);
+    expect(await cl.sql(`SELECT rolcanlogin, rolconnlimit FROM pg_roles WHERE rolname = 'upper'`)).toEqual([{ rolcanlogin: false, rolconnlimit: 0 }]);
+    await expect(t1.query('SELECT 1')).rejects.toThrow();
+
+    const pwAfter = (await cl.sql<{ p: string }>(`SELECT rolpassword AS p FROM pg_authid WHERE rolname = 'upper'`))[0]!.p;
+    expect(pwAfter).not.toBe(pwBefore);
+    expect(pwAfter).toMatch(/^SCRAM-SHA-256\$4096:/);
+    const contain = step(d, 'contain');
+    expect(contain.executed[0]).toContain(`ALTER ROLE "upper" PASSWORD '*****'`);
+    expect(r.stdout + r.stderr).not.toContain(pwAfter.split('$')[2]!.split(':')[0]!); // not even the verifier
+    expect(r.stdout).not.toMatch(/PASSWORD 'SCRAM/);
+  });
+
+  it('(e) cuts off hostile and unicode names together, one ALTER each in the same round trip; nothing else changes', async () => {
+    const names = [HOSTILE, QUOTED, UNICODE];
+    const pids: number[] = [];
+    for (const n of names) {
+      await createRole(n);
+      pids.push(await pidOf(await as(n)));
+    }
+    const rolesBefore = await cl.sql<{ rolname: string; rolcanlogin: boolean }>(`SELECT rolname, rolcanlogin FROM pg_roles ORDER BY rolname`);
+    const r = await cutoff([...names, '--yes', '--json']);
+    expect(r.code, r.stderr).toBe(0);
+    const d = doc(r);
+    expect((d.roles as Json[]).map((x) => x.name)).toEqual(names);
+    const rt = step(d, 'contain').executed;
+    expect(rt).toHaveLength(1);
+    expect(rt[0]).toContain(`ALTER ROLE "Robert'); DROP TABLE accounts;--" NOLOGIN CONNECTION LIMIT 0;\nALTER ROLE "a""b" NOLOGIN CONNECTION LIMIT 0;\nALTER ROLE "ÜNI 𝔐" NOLOGIN CONNECTION LIMIT 0;\nCOMMIT;`);
+    expect((d.terminated as Json[]).map((t) => t.pid).sort()).toEqual([...pids].sort());
+    expect((d.verification as Json[]).map((v) => v.verdict)).toEqual(['contained', 'contained', 'contained']);
+    for (const pid of pids) expect(await alive(pid)).toBe(false);
+    const rolesAfter = await cl.sql<{ rolname: string; rolcanlogin: boolean }>(`SELECT rolname, rolcanlogin FROM pg_roles ORDER BY rolname`);
+    expect(rolesAfter).toEqual(rolesBefore.map((x) => (names.includes(x.rolname) ? { ...x, rolcanlogin: false } : x)));
+    expect(await cl.sql(`SELECT count(*)::int AS n FROM accounts`)).toEqual([{ n: 50 }]);
+    // the HBA lines for those names parse, and name them exactly
+    expect(await cl.sql(`SELECT line_number, error FROM pg_hba_file_rules WHERE error IS NOT NULL`)).toEqual([]);
+    const rejects = await cl.sql<{ user_name: string[] }>(`SELECT user_name FROM pg_hba_file_rules WHERE auth_method = 'reject'`);
+    for (const n of names) expect(rejects.filter((x) => x.user_name.length === 1 && x.user_name[0] === n)).toHaveLength(2);
+  });
+
+  it('(f) --dry-run reads the real state, prints the SQL and changes nothing; its statements are the ones apply runs', async () => {
+    await createRole('dry_target');
+    const s = await as('dry_target');
+    const spid = await pidOf(s);
+    const p = await as('dry_target');
+    await p.query('BEGIN');
+    await p.query('UPDATE accounts SET balance = 7 WHERE id = 5');
+    await p.query(`PREPARE TRANSACTION 'dry-1'`);
+    const hbaBefore = readFileSync(cl.hbaFile);
+    const loadTime = async () => {
+      const c = await cl.connectAs('postgres', cl.password);
+      const t = (await c.query<{ t: string }>('SELECT pg_conf_load_time()::text AS t')).rows[0]!.t;
+      await c.end();
+      return t;
+    };
+    const loadedBefore = await loadTime();
+
+    const text = await cutoff(['dry_target', '--dry-run']);
+    expect(text.code, text.stderr).toBe(0);
+    expect(text.stdout).toContain('DRY RUN');
+    expect(text.stdout).toContain('ALTER ROLE "dry_target" NOLOGIN CONNECTION LIMIT 0;');
+    expect(text.stdout).toContain("ROLLBACK PREPARED 'dry-1';");
+    expect(text.stdout).toContain('pg_terminate_backend(a.pid)');
+    const j = await cutoff(['dry_target', '--dry-run', '--json']);
+    expect(j.code, j.stderr).toBe(0);
+    const d = doc(j);
+    expect(d.dryRun).toBe(true);
+    expect(d.terminated).toEqual([]);
+    expect(steps(d).map((x) => x.status)).toEqual(['done', 'planned', 'planned', 'planned', 'planned', 'planned', 'skipped', 'planned']);
+    expect(((d.snapshot as Json).sessions as Json[]).map((x) => x.pid)).toContain(spid); // it read the real state
+
+    expect(await canLogin('dry_target')).toBe(true);
+    expect(await alive(spid)).toBe(true);
+    expect((await s.query('SELECT 1 AS x')).rows).toEqual([{ x: 1 }]);
+    expect(readFileSync(cl.hbaFile).equals(hbaBefore)).toBe(true);
+    expect(await loadTime()).toBe(loadedBefore);
+    expect(await cl.sql(`SELECT gid FROM pg_prepared_xacts WHERE gid = 'dry-1'`)).toEqual([{ gid: 'dry-1' }]);
+    await cl.sql(`ROLLBACK PREPARED 'dry-1'`);
+
+    // the same plan, applied: statement for statement what the dry run showed (a role without sessions: no loop extras)
+    await createRole('quiet');
+    const q = await as('quiet');
+    await q.query('BEGIN');
+    await q.query('UPDATE accounts SET balance = 8 WHERE id = 6');
+    await q.query(`PREPARE TRANSACTION 'quiet-1'`);
+    await q.end();
+    await waitFor(async () => (await sessionsOf('quiet')) === 0, 5000, 'quiet to disconnect');
+    const dry = doc(await cutoff(['quiet', '--dry-run', '--json']));
+    const real = await cutoff(['quiet', '--yes', '--json']);
+    expect(real.code, real.stderr).toBe(0);
+    const done = doc(real);
+    const shape = (x: Json) => steps(x).map((st) => ({ action: st.action, database: st.database, executed: st.executed }));
+    expect(shape(done)).toEqual(shape(dry));
+    expect(steps(dry).map((st) => st.executed)).toEqual(steps(dry).map((st) => (st.status === 'skipped' ? [] : st.action === 'verify' || st.action === 'snapshot' ? [] : st.sql)));
+    expect(step(done, 'rollback_prepared').executed).toEqual([`ROLLBACK PREPARED 'quiet-1'`]);
+  });
+
+  it('(f) library: the dry-run executor records exactly the statements the real executor runs', async () => {
+    await createRole('quiet_lib');
+    const c = await as('quiet_lib');
+    await c.query('BEGIN');
+    await c.query('UPDATE accounts SET balance = 9 WHERE id = 9');
+    await c.query(`PREPARE TRANSACTION 'lib-1'`);
+    await c.end();
+    await waitFor(async () => (await sessionsOf('quiet_lib')) === 0, 5000, 'quiet_lib to disconnect');
+    const params = resolveConnParams({ dsn: cl.dsn() }, {});
+    const client = new pg.Client({ host: '127.0.0.1', port: cl.port, user: 'postgres', password: cl.password, database: 'postgres' });
+    await client.connect();
+    try {
+      const playbook = loadPlaybook();
+      const input = { roles: ['quiet_lib'] };
+      const run = async (exec: DryRunExecutor | PgExecutor) => {
+        const { state, operator } = await collectPlanState(params, client, input);
+        const plan = buildPlan(playbook, state, operator, params, input);
+        const report = await apply({ plan, state, exec, reader: client, params, operator: { user: 'postgres', osUser: 'test', host: 'test', superuser: true } });
+        return { report, log: exec.log.map((l) => ({ action: l.action, database: l.database, sql: l.sql })) };
+      };
+      const dry = await run(new DryRunExecutor());
+      expect(await canLogin('quiet_lib')).toBe(true);
+      const exec = new PgExecutor(params, client);
+      const real = await run(exec);
+      await exec.close();
+      expect(real.report.exitCode).toBe(0);
+      expect(real.log).toEqual(dry.log);
+      expect(real.log.map((l) => l.action)).toEqual(['contain', 'settle', 'hba_reject', 'hba_reject', 'hba_reject', 'hba_reject', 'rollback_prepared', 'check_locks', 'check_locks']);
+      expect(await canLogin('quiet_lib')).toBe(false);
+    } finally {
+      await client.end();
+    }
+  });
+
+  it('(g) without a terminal and without --yes or --dry-run: exit 2 and nothing changes', async () => {
+    await createRole('nontty');
+    const s = await as('nontty');
+    const spid = await pidOf(s);
+    const hbaBefore = readFileSync(cl.hbaFile);
+    const r = await cutoff(['nontty']);
+    expect(r.code).toBe(2);
+    expect(r.stdout).toBe('');
+    expect(r.stderr).toMatch(/--yes/);
+    expect(r.stderr).toMatch(/--dry-run/);
+    expect(await canLogin('nontty')).toBe(true);
+    expect(await alive(spid)).toBe(true);
+    expect(readFileSync(cl.hbaFile).equals(hbaBefore)).toBe(true);
+  });
+
+  it('unknown roles are exit 2 before anything changes, even next to a real one', async () => {
+    await createRole('real_one');
+    const r = await cutoff(['real_one', 'Real_One_typo', '--yes']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain('role "Real_One_typo" does not exist');
+    expect(await canLogin('real_one')).toBe(true);
+    const bad = await cutoff(['real_one', '--yes', '--settle-timeout', 'soon']);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toContain('invalid --settle-timeout');
+  });
+
+  it('(h) operators without the privileges are refused before any change, with a report', async () => {
+    await cl.sql(`CREATE ROLE weak LOGIN PASSWORD 'weak-pw' CREATEROLE`);
+    await cl.sql(`CREATE ROLE oncall LOGIN PASSWORD 'oncall-pw' CREATEROLE IN ROLE pg_signal_backend`);
+    await createRole('h_plain');
+    await createRole('h_super', 'SUPERUSER');
+    const plain = await as('h_plain');
+    const sup = await as('h_super');
+    const plainPid = await pidOf(plain);
+    const supPid = await pidOf(sup);
+
+    // no superuser, no pg_signal_backend
+    const weak = await cutoff(['h_plain', '--yes', '--json'], {}, cl.url('weak', 'weak-pw'));
+    expect(weak.code).toBe(2);
+    expect(weak.stderr).toMatch(/weak cannot terminate the role's sessions/);
+    expect(weak.stderr).toContain('42501');
+    expect(doc(weak)).toMatchObject({ exitCode: 2 });
+    expect(steps(doc(weak)).every((s) => s.status === 'skipped' && /refused before any change/.test(s.detail ?? ''))).toBe(true);
+    expect(await canLogin('h_plain')).toBe(true);
+    expect(await alive(plainPid)).toBe(true);
+
+    // pg_signal_backend but not superuser, against a superuser
+    const report = path.join(tmp, 'h-report.json');
+    const oc = await cutoff(['h_super', '--yes', '--json', '--report', report], {}, cl.url('oncall', 'oncall-pw'));
+    expect(oc.code).not.toBe(0);
+    expect(oc.code).toBe(2);
+    expect(oc.stderr).toMatch(/needs superuser/);
+    const saved = JSON.parse(readFileSync(report, 'utf8')) as Json;
+    expect(saved).toMatchObject({ exitCode: 2, terminated: [] });
+    expect(steps(saved).every((s) => s.status === 'skipped')).toBe(true);
+    expect(await cl.sql(`SELECT rolcanlogin, rolsuper FROM pg_roles WHERE rolname = 'h_super'`)).toEqual([{ rolcanlogin: true, rolsuper: true }]);
+    expect(await alive(supPid)).toBe(true);
+
+    if (major >= 16) {
+      // PG16+: CREATEROLE alone may not alter a role it has no ADMIN OPTION on
+      const noAdmin = await cutoff(['h_plain', '--yes', '--json'], {}, cl.url('oncall', 'oncall-pw'));
+      expect(noAdmin.code).toBe(2);
+      expect(noAdmin.stderr).toContain('ADMIN OPTION');
+      expect(await canLogin('h_plain')).toBe(true);
+      await cl.sql(`GRANT h_plain TO oncall WITH ADMIN OPTION`);
+    }
+    // CREATEROLE + pg_signal_backend is enough for a plain role; the HBA step needs superuser and says so
+    const ok = await cutoff(['h_plain', '--yes', '--json'], {}, cl.url('oncall', 'oncall-pw'));
+    expect(ok.code, ok.stderr).toBe(0);
+    const d = doc(ok);
+    expect((d.terminated as Json[]).map((t) => t.pid)).toEqual([plainPid]);
+    expect(step(d, 'hba_reject')).toMatchObject({ status: 'skipped', detail: expect.stringContaining('no file access') });
+    expect(await canLogin('h_plain')).toBe(false);
+    expect(await alive(plainPid)).toBe(false);
+  });
+
+  it('(i) SIGINT during the settle loop: the statement finishes, the report is written with the rest skipped, exit 3', async () => {
+    await createRole('sig_target');
+    const h = new pg.Client({ host: '127.0.0.1', port: cl.port, user: 'sig_target', password: 'pw-10', database: 'postgres', options: '-c post_auth_delay=30' });
+    h.on('error', () => undefined);
+    pending.push(h);
+    void h.connect().catch(() => undefined);
+    await waitFor(async () => (await hidden()).length > 0, 10_000, 'a hidden backend');
+    const before = await hidden();
+
+    const report = path.join(tmp, 'i-report.json');
+    const child = spawn(process.execPath, [BIN, 'cutoff', 'sig_target', '--yes', '--json', '--hidden-grace', '600000', '--settle-timeout', '120', '--report', report, '--dsn', cl.dsn()], {
+      env: { PATH: process.env.PATH, HOME: process.env.HOME, NO_COLOR: '1' },
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (x) => (stdout += x));
+    child.stderr.on('data', (x) => (stderr += x));
+    const exited = new Promise<number | null>((resolve) => child.on('close', resolve));
+    await waitFor(async () => (await canLogin('sig_target')) === false, 20_000, 'NOLOGIN to commit');
+    await new Promise((r) => setTimeout(r, 400)); // well inside the settle loop (grace 600 s)
+    child.kill('SIGINT');
+    const code = await exited;
+    expect(code, stderr).toBe(3);
+    const d = JSON.parse(stdout) as Json;
+    const saved = JSON.parse(readFileSync(report, 'utf8')) as Json;
+    expect(saved).toEqual(d);
+    expect(d).toMatchObject({ interrupted: true, exitCode: 3 });
+    expect(steps(d).map((s) => [s.action, s.status])).toEqual([
+      ['snapshot', 'done'],
+      ['contain', 'done'],
+      ['settle', 'failed'],
+      ['hba_reject', 'skipped'],
+      ['rollback_prepared', 'skipped'],
+      ['check_locks', 'skipped'],
+      ['disable_subscriptions', 'skipped'],
+      ['verify', 'skipped'],
+    ]);
+    expect(step(d, 'settle').detail).toMatch(/interrupted/);
+    expect(step(d, 'verify').detail).toBe('interrupted');
+    expect(((d.settle as Json).suspects as Json[]).map((x) => x.pid)).toEqual(expect.arrayContaining(before));
+    await cl.sql(`SELECT pg_terminate_backend(pid) FROM unnest($1::int[]) AS pid`, [before]);
+  });
+
+  it('(j) --hba-file: the block goes on top, rejects first, parses; a rerun adds nothing and does not fail; the harness lines still work', async () => {
+    await createRole('hba_target');
+    const r = await cutoff(['hba_target', '--yes', '--json', '--hba-file', cl.hbaFile]);
+    expect(r.code, r.stderr).toBe(0);
+    const text = readFileSync(cl.hbaFile, 'utf8');
+    expect(text.split('\n').slice(0, 4)).toEqual([
+      expect.stringMatching(/^# pgrevoke cutoff BEGIN "hba_target" \d{4}-\d\d-\d\dT/),
+      'local all,replication "hba_target" reject',
+      'host all,replication "hba_target" all reject',
+      '# pgrevoke cutoff END "hba_target"',
+    ]);
+    const rules = await cl.sql<{ line_number: number; user_name: string[]; auth_method: string; error: string | null }>(
+      `SELECT line_number, user_name, auth_method, error FROM pg_hba_file_rules ORDER BY line_number`,
+    );
+    expect(rules.filter((x) => x.error)).toEqual([]);
+    const first = rules.filter((x) => x.user_name.includes('hba_target') || x.user_name.includes('all'));
+    expect(first.slice(0, 2).map((x) => [x.line_number, x.auth_method])).toEqual([
+      [2, 'reject'],
+      [3, 'reject'],
+    ]);
+    // in force: the server refuses the role at pg_hba.conf, before even looking at NOLOGIN
+    const c = new pg.Client({ host: '127.0.0.1', port: cl.port, user: 'hba_target', password: 'pw-10', database: 'postgres' });
+    await expect(c.connect()).rejects.toThrow(/pg_hba\.conf rejects connection/);
+
+    const again = await cutoff(['hba_target', '--yes', '--json', '--hba-file', cl.hbaFile]);
+    expect(again.code, again.stderr).toBe(0);
+    expect(step(doc(again), 'hba_reject')).toMatchObject({ status: 'skipped', detail: expect.stringContaining('already') });
+    expect(step(doc(again), 'contain').status).toBe('done');
+    expect(readFileSync(cl.hbaFile, 'utf8').match(/BEGIN "hba_target"/g)).toHaveLength(1);
+
+    // harness lines: the superuser over TCP with its password, and anyone over the socket
+    const su = new pg.Client({ host: '127.0.0.1', port: cl.port, user: 'postgres', password: cl.password, database: 'postgres' });
+    await su.connect();
+    expect((await su.query('SELECT 1 AS x')).rows).toEqual([{ x: 1 }]);
+    await su.end();
+    const local = new pg.Client({ host: cl.socketDir, port: cl.port, user: 'alice', database: 'postgres' });
+    await local.connect();
+    expect((await local.query('SELECT current_user AS u')).rows).toEqual([{ u: 'alice' }]);
+    await local.end();
+  });
+
+  it('disables the subscriptions the role owns (their apply worker runs as it)', async () => {
+    await createRole('subowner', 'SUPERUSER');
+    await cl.sql('CREATE DATABASE subdb');
+    await cl.sql('CREATE PUBLICATION pub_all FOR TABLE accounts');
+    await cl.sql(`SELECT pg_create_logical_replication_slot('sub_slot', 'pgoutput')`);
+    const sub = await cl.connectAs('postgres', cl.password, 'subdb');
+    await sub.query('CREATE TABLE accounts (id int PRIMARY KEY, balance int)');
+    await sub.query(
+      `CREATE SUBSCRIPTION "Sub One" CONNECTION 'host=127.0.0.1 port=${cl.port} user=postgres password=${cl.password} dbname=postgres' PUBLICATION pub_all WITH (connect = false, slot_name = 'sub_slot')`,
+    );
+    await sub.query(`ALTER SUBSCRIPTION "Sub One" OWNER TO subowner`);
+    await sub.query(`ALTER SUBSCRIPTION "Sub One" ENABLE`);
+    await waitFor(async () => (await sessionsOf('subowner')) > 0, 20_000, 'the apply worker to run as subowner');
+
+    const r = await cutoff(['subowner', '--yes', '--json']);
+    expect(r.code, r.stderr).toBe(0);
+    const d = doc(r);
+    expect(step(d, 'disable_subscriptions')).toMatchObject({ status: 'done', database: 'subdb', role: 'subowner', executed: expect.arrayContaining(['ALTER SUBSCRIPTION "Sub One" DISABLE']) });
+    expect(step(d, 'contain').executed[0]).toContain('NOSUPERUSER NOCREATEROLE');
+    expect((d.roles as Json[])[0]).toMatchObject({ before: { superuser: true, canLogin: true }, restoreSql: 'ALTER ROLE "subowner" LOGIN CONNECTION LIMIT -1 SUPERUSER' });
+    expect(await cl.sql(`SELECT subenabled FROM pg_subscription WHERE subname = 'Sub One'`)).toEqual([{ subenabled: false }]);
+    expect(await cl.sql(`SELECT rolsuper, rolcanlogin FROM pg_roles WHERE rolname = 'subowner'`)).toEqual([{ rolsuper: false, rolcanlogin: false }]);
+    await new Promise((res) => setTimeout(res, 500));
+    expect(await sessionsOf('subowner')).toBe(0);
+    expect(r.stdout + r.stderr).not.toContain(cl.password);
+  });
+
+  it('offboarding: reassigns and drops what the role owns in every database that holds it, then drops the role', async () => {
+    await createRole('leaver');
+    await cl.sql('CREATE DATABASE appdb');
+    const app = await cl.connectAs('postgres', cl.password, 'appdb');
+    await app.query('CREATE TABLE ledger (id int)');
+    await app.query('ALTER TABLE ledger OWNER TO leaver');
+    await app.query('CREATE TABLE shared (id int)');
+    await app.query('GRANT SELECT ON shared TO leaver');
+    const s = await as('leaver', 'appdb');
+    const spid = await pidOf(s);
+
+    const missing = await cutoff(['leaver', '--playbook', 'offboarding', '--yes']);
+    expect(missing.code).toBe(2);
+    expect(missing.stderr).toContain('--reassign-to');
+    expect(await canLogin('leaver')).toBe(true);
+
+    const r = await cutoff(['leaver', '--playbook', 'offboarding', '--reassign-to', 'alice', '--yes', '--json']);
+    expect(r.code, r.stderr).toBe(0);
+    const d = doc(r);
+    expect(d.playbook).toMatchObject({ name: 'offboarding', reason: 'offboarding' });
+    expect(steps(d).filter((x) => ['reassign_owned', 'drop_owned', 'drop_role'].includes(x.action)).map((x) => [x.action, x.database, x.status, x.executed])).toEqual([
+      ['reassign_owned', 'appdb', 'done', ['REASSIGN OWNED BY "leaver" TO "alice"']],
+      ['drop_owned', 'appdb', 'done', ['DROP OWNED BY "leaver"']],
+      ['drop_role', null, 'done', ['DROP ROLE "leaver"']],
+    ]);
+    expect((d.terminated as Json[]).map((t) => t.pid)).toEqual([spid]);
+    expect(d.verification).toEqual([expect.objectContaining({ role: 'leaver', verdict: 'contained', after: null })]);
+    expect(await cl.sql(`SELECT 1 FROM pg_roles WHERE rolname = 'leaver'`)).toEqual([]);
+    expect((await app.query(`SELECT tableowner FROM pg_tables WHERE tablename = 'ledger'`)).rows).toEqual([{ tableowner: 'alice' }]);
+  });
+});

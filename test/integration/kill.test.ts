@@ -1,0 +1,224 @@
+// pgrevoke kill against real servers, run as a user would: the CLI as a subprocess.
+import { promises as fs } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { hiddenBackendsSql } from '../../src/checks/hidden-backends.js';
+import { runCli } from '../helpers/cli.js';
+import { MAJORS, startCluster, type TestCluster } from '../helpers/cluster.js';
+
+interface Result {
+  pid: number;
+  found: boolean;
+  hidden: boolean;
+  action: string;
+  ok: boolean;
+  user: string | null;
+  database: string | null;
+  error?: string;
+}
+interface Doc {
+  schemaVersion: number;
+  results: Result[];
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const pidOf = async (c: pg.Client): Promise<number> => (await c.query<{ p: number }>('SELECT pg_backend_pid() AS p')).rows[0]!.p;
+/** A pid no process has: above the default pid_max of 4194304 yet a valid int4. */
+const NO_SUCH_PID = 2_000_000_000;
+
+describe.each(MAJORS)('kill on PostgreSQL %i', (major) => {
+  let cl: TestCluster;
+  let dir = '';
+
+  const alive = async (pid: number) => (await cl.sql('SELECT 1 FROM pg_stat_activity WHERE pid = $1', [pid])).length === 1;
+  const bob = async () => {
+    const c = await cl.connectAs('bob', 'pw-bob', 'postgres', { application_name: 'bob-app' });
+    return { c, pid: await pidOf(c) };
+  };
+  const kill = (args: string[], dsn = cl.dsn()) => runCli(['kill', '--dsn', dsn, ...args]);
+
+  beforeAll(async () => {
+    cl = await startCluster(major);
+    await cl.sql(`CREATE ROLE bob LOGIN PASSWORD 'pw-bob'`);
+    await cl.sql(`CREATE ROLE eve LOGIN PASSWORD 'pw-eve'`);
+    await cl.sql(`CREATE ROLE oncall LOGIN PASSWORD 'pw-oncall' IN ROLE pg_signal_backend`);
+    dir = await fs.mkdtemp(path.join(os.tmpdir(), 'pgrevoke-kill-'));
+  });
+
+  afterAll(async () => {
+    await cl?.destroyAll();
+    if (dir) await fs.rm(dir, { recursive: true, force: true });
+  });
+
+  it('terminates exactly the named session; its siblings of the same role stay and can query', async () => {
+    const [victim, s1, s2] = [await bob(), await bob(), await bob()];
+    const r = await kill([String(victim.pid), '--yes', '--json']);
+    expect(r.code).toBe(0);
+    const doc = JSON.parse(r.stdout) as Doc;
+    expect(doc).toEqual({
+      schemaVersion: 1,
+      results: [{ pid: victim.pid, found: true, hidden: false, action: 'terminate', ok: true, user: 'bob', database: 'postgres' }],
+    });
+    // pg_terminate_backend(pid, 5000) waited for the exit: gone at once
+    expect(await alive(victim.pid)).toBe(false);
+    await expect(victim.c.query('SELECT 1')).rejects.toThrow();
+    for (const s of [s1, s2]) {
+      expect(await alive(s.pid)).toBe(true);
+      expect((await s.c.query<{ n: number }>('SELECT 41 + 1 AS n')).rows[0]!.n).toBe(42);
+    }
+  });
+
+  it('text mode says what it did', async () => {
+    const s = await bob();
+    const r = await kill([String(s.pid), '--yes']);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain(`terminated pid ${s.pid} (bob@postgres)`);
+    expect(await alive(s.pid)).toBe(false);
+  });
+
+  it('--cancel cancels the running query; the session survives', async () => {
+    const s = await bob();
+    const running = s.c.query('SELECT pg_sleep(30)').then(
+      () => 'finished',
+      (e: { code?: string }) => e.code,
+    );
+    for (let i = 0; i < 200 && !(await cl.sql(`SELECT 1 FROM pg_stat_activity WHERE pid = $1 AND state = 'active'`, [s.pid])).length; i++)
+      await sleep(20);
+    const started = Date.now();
+    const r = await kill([String(s.pid), '--cancel', '--yes', '--json']);
+    expect(r.code).toBe(0);
+    expect((JSON.parse(r.stdout) as Doc).results[0]).toMatchObject({ pid: s.pid, action: 'cancel', ok: true });
+    expect(await running).toBe('57014'); // query_canceled
+    expect(Date.now() - started).toBeLessThan(20_000);
+    expect(await alive(s.pid)).toBe(true);
+    expect((await s.c.query<{ n: number }>('SELECT 1 AS n')).rows[0]!.n).toBe(1);
+  });
+
+  it('a pid that does not exist: "session not found", exit 1; the other pids are still processed', async () => {
+    const s = await bob();
+    const r = await kill([String(NO_SUCH_PID), String(s.pid), '--yes', '--json']);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain(`session not found: pid ${NO_SUCH_PID}`);
+    const doc = JSON.parse(r.stdout) as Doc;
+    expect(doc.results).toEqual([
+      { pid: NO_SUCH_PID, found: false, hidden: false, action: 'terminate', ok: false, user: null, database: null, error: `session not found: pid ${NO_SUCH_PID}` },
+      { pid: s.pid, found: true, hidden: false, action: 'terminate', ok: true, user: 'bob', database: 'postgres' },
+    ]);
+    expect(await alive(s.pid)).toBe(false);
+  });
+
+  it('refuses a server process (the checkpointer) without --force: exit 2, nothing signalled', async () => {
+    const ckpt = (await cl.sql<{ pid: number }>(`SELECT pid FROM pg_stat_activity WHERE backend_type = 'checkpointer'`))[0]!.pid;
+    const s = await bob();
+    const r = await kill([String(s.pid), String(ckpt), '--yes']);
+    expect(r.code).toBe(2);
+    expect(r.stdout).toBe('');
+    expect(r.stderr).toContain(`pid ${ckpt} (checkpointer): not a client session`);
+    expect(r.stderr).toContain('--force');
+    expect(await alive(s.pid)).toBe(true);
+    expect(await alive(ckpt)).toBe(true);
+    // with --force it is attempted; PostgreSQL does not let SQL signal an auxiliary process
+    const forced = await kill([String(ckpt), '--yes', '--force', '--json']);
+    expect(forced.code).toBe(3);
+    expect((JSON.parse(forced.stdout) as Doc).results[0]).toMatchObject({ pid: ckpt, found: true, ok: false });
+    expect(await alive(ckpt)).toBe(true);
+  });
+
+  it('a non-superuser without pg_signal_backend: exit 2 naming what is needed; the session survives', async () => {
+    const s = await bob();
+    const r = await kill([String(s.pid), '--yes'], cl.url('eve', 'pw-eve'));
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain(`permission denied to terminate pid ${s.pid}`);
+    expect(r.stderr).toContain('superuser');
+    expect(r.stderr).toContain('pg_signal_backend');
+    expect(await alive(s.pid)).toBe(true);
+    expect((await s.c.query<{ n: number }>('SELECT 1 AS n')).rows[0]!.n).toBe(1);
+
+    // a superuser's session: only a superuser will do, even with pg_signal_backend
+    const superPid = (await cl.sql<{ p: number }>('SELECT pg_backend_pid() AS p'))[0]!.p;
+    const su = await kill([String(superPid), '--yes', '--json'], cl.url('oncall', 'pw-oncall'));
+    expect(su.code).toBe(2);
+    expect((JSON.parse(su.stdout) as Doc).results[0]!.error).toContain("only a superuser may signal a superuser's backend");
+    expect(await alive(superPid)).toBe(true);
+
+    // pg_signal_backend is enough for an ordinary role's session
+    const ok = await kill([String(s.pid), '--yes'], cl.url('oncall', 'pw-oncall'));
+    expect(ok.code).toBe(0);
+    expect(await alive(s.pid)).toBe(false);
+  });
+
+  it('without a terminal and without --yes: exit 2, nothing killed', async () => {
+    const s = await bob();
+    const r = await kill([String(s.pid)]);
+    expect(r.code).toBe(2);
+    expect(r.stdout).toBe('');
+    expect(r.stderr).toContain('--yes');
+    expect(await alive(s.pid)).toBe(true);
+    expect((await s.c.query<{ n: number }>('SELECT 1 AS n')).rows[0]!.n).toBe(1);
+  });
+
+  it('NODE:PID targets are refused for now: exit 2', async () => {
+    const s = await bob();
+    const r = await kill([`primary:${s.pid}`, '--yes']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain('multi-node targets are not supported yet');
+    expect(await alive(s.pid)).toBe(true);
+  });
+
+  it('--audit-log: one 0600 JSON line per pid signalled, reason admin_kill plus the free text', async () => {
+    const [a, b] = [await bob(), await bob()];
+    await a.c.query('SELECT 12345 AS marker');
+    const file = path.join(dir, 'audit.jsonl');
+    const r = await kill([String(a.pid), String(b.pid), String(NO_SUCH_PID), '--yes', '--audit-log', file, '--reason', 'ticket SEC-42']);
+    expect(r.code).toBe(1); // one pid did not exist
+    expect((await fs.stat(file)).mode & 0o777).toBe(0o600);
+    const lines = (await fs.readFile(file, 'utf8')).trim().split('\n');
+    expect(lines).toHaveLength(2);
+    const entries = lines.map((l) => JSON.parse(l) as Record<string, unknown>);
+    expect(entries.map((e) => (e.session as { pid: number }).pid)).toEqual([a.pid, b.pid]);
+    for (const e of entries) {
+      expect(e).toMatchObject({
+        node: `127.0.0.1:${cl.port}`,
+        operator: { dbUser: 'postgres', osUser: os.userInfo().username, host: os.hostname() },
+        target: 'bob',
+        action: 'terminate',
+        reason: 'admin_kill',
+        note: 'ticket SEC-42',
+        result: 'done',
+      });
+      expect(new Date(e.time as string).getTime()).toBeGreaterThan(Date.now() - 60_000);
+      expect(e.session).toMatchObject({ user: 'bob', database: 'postgres', application: 'bob-app' });
+      expect((e.session as { client: string }).client).toMatch(/^127\.0\.0\.1:\d+$/);
+    }
+    expect((entries[0]!.session as { query: string }).query).toBe('SELECT 12345 AS marker');
+    expect(await alive(a.pid)).toBe(false);
+    expect(await alive(b.pid)).toBe(false);
+  });
+
+  it('terminates a backend held in the post-authentication window (superuser), shown as role unknown', async () => {
+    const hidden = new pg.Client({ host: '127.0.0.1', port: cl.port, user: 'bob', password: 'pw-bob', database: 'postgres', options: '-c post_auth_delay=120' });
+    hidden.on('error', () => undefined);
+    void hidden.connect().catch(() => undefined);
+    let pid = 0;
+    for (let i = 0; i < 300 && !pid; i++) {
+      const rows = await cl.sql<{ pid: number }>(hiddenBackendsSql(major));
+      if (rows.length) pid = rows[0]!.pid;
+      else await sleep(50);
+    }
+    expect(pid).toBeGreaterThan(0);
+    const r = await kill([String(pid), '--yes', '--json']);
+    expect(r.code).toBe(0);
+    expect((JSON.parse(r.stdout) as Doc).results[0]).toEqual({
+      pid,
+      found: true,
+      hidden: true,
+      action: 'terminate',
+      ok: true,
+      user: null,
+      database: null,
+    });
+    expect((await cl.sql(hiddenBackendsSql(major))).length).toBe(0);
+  });
+});
