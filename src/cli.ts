@@ -100,6 +100,17 @@ program
   .action(action(() => import('./commands/kill.js')));
 
 program
+  .command('verify')
+  .description('CI gate: fail while any revoked role can still get in (exit 0 contained, 1 exposed, 2 could not tell)')
+  .argument('[roles...]', 'exact role names')
+  .option('--roles-file <file>', 'one exact role name per line; blank lines and # comments allowed')
+  .option('--strict', 'also require no owned objects and no memberships (offboarding)')
+  .option('--junit <file>', 'write a JUnit XML report: one test case per role and check')
+  .option('--probe', 'prove rejection with a real login as each role')
+  .option('--probe-password-env <var>', 'environment variable holding the credential --probe tries')
+  .action(action(() => import('./commands/verify.js')));
+
+program
   .command('demo')
   .description('stage a compromise on an embedded PostgreSQL and contain it, end to end')
   .option('--major <n>', 'PostgreSQL major for the embedded server (18 ships with pgrevoke)')

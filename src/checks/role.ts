@@ -1,5 +1,6 @@
 // The role itself: can it still log in, what attributes make it dangerous, who can act as it.
-import { hbaAllowsWithoutPassword } from './hba.js';
+import { rejectedEverywhere } from '../hba/evaluate.js';
+import { hbaAllowsWithoutPassword, notInForceCaveat } from './hba.js';
 import type { Check, Finding, Membership, Queryable, RoleFacts, RoleInfo, RoleMemberships } from './types.js';
 
 const ROLE_SQL = `
@@ -78,11 +79,34 @@ export async function collectMemberships(q: Queryable, roleOid: number): Promise
   return { memberOf: up.rows.map(conv), members: down.rows.map(conv) };
 }
 
+/** Why HBA alone keeps the role out, or null when it does not (or cannot be shown to). */
+export function loginBlockedByHba(f: RoleFacts): string | null {
+  if (!f.hba.readable || notInForceCaveat(f.hba) !== null) return null;
+  const r = rejectedEverywhere({
+    rules: f.hba.rules,
+    role: f.role.name,
+    memberOf: f.memberships.memberOf.map((m) => m.role),
+    replication: f.role.replication,
+    regexTokens: f.server.major >= 16,
+  });
+  return r.rejected ? r.reason : null;
+}
+
 function canLoginFinding(f: RoleFacts): Finding | null {
   const r = f.role;
   if (!r.canLogin) return null;
   const base = { id: 'role.can_login', remediation: `pgrevoke cutoff ${JSON.stringify(r.name)} (or ALTER ROLE ... NOLOGIN)` };
   if (!r.expired) {
+    const hba = loginBlockedByHba(f);
+    if (hba)
+      return {
+        ...base,
+        severity: 'low',
+        title: 'role has LOGIN, but every pg_hba.conf path rejects it',
+        detail: `${hba}; HBA is per node and one edit away from admitting it again`,
+        remediation: `ALTER ROLE ${JSON.stringify(r.name)} NOLOGIN as well (pgrevoke cutoff does both)`,
+        exposure: false,
+      };
     return {
       ...base,
       severity: 'critical',

@@ -52,7 +52,7 @@ export async function run([flags]: unknown[], g: GlobalOptions): Promise<ExitCod
       stopped = true;
       wake?.();
     };
-    // mutated
+    process.on('SIGINT', onSignal);
     try {
       while (!stopped) {
         const doc = await listSessions(client, filters, { major: server.major });

@@ -425,3 +425,40 @@ export function quoteName(name: string): string {
 function hbaToken(tok: string): string {
   return /^[+/]?[A-Za-z0-9_.\-$^*\\[\]()|?]+$/.test(tok) ? tok : quoteName(tok);
 }
+
+/**
+ * Does every pg_hba.conf path reject the role? Decided over the rules themselves, not over sample
+ * addresses: a non-reject line that may match the role counts unless earlier reject lines for the
+ * role already cover its whole transport (local, or TCP for its address family) for every database.
+ * Conservative: anything undecidable counts as a way in.
+ */
+export function rejectedEverywhere(input: Pick<HbaEvalInput, 'rules' | 'role' | 'memberOf' | 'replication' | 'regexTokens'>): {
+  rejected: boolean;
+  reason: string;
+} {
+  const ctx: Ctx = {
+    role: input.role,
+    memberOf: new Set(input.memberOf.filter((m) => m !== input.role)),
+    regexTokens: input.regexTokens ?? true,
+  };
+  const covered = { local: false, ipv4: false, ipv6: false };
+  for (const rule of orderedRules(input.rules)) {
+    const user = matchUser(rule, ctx);
+    if (user.kind === 'no') continue;
+    const range = ruleRange(rule);
+    const families: ('ipv4' | 'ipv6')[] = range.kind === 'range' ? [range.addr.kind()] : ['ipv4', 'ipv6'];
+    if (rule.authMethod === 'reject') {
+      const everyDb = rule.database.includes('all') && (!input.replication || rule.database.includes('replication'));
+      if (user.kind !== 'yes' || !everyDb) continue;
+      if (rule.type === 'local') covered.local = true;
+      if (rule.type === 'host') {
+        if (range.kind === 'all') covered.ipv4 = covered.ipv6 = true;
+        else if (range.kind === 'range' && range.prefix === 0) covered[range.addr.kind()] = true;
+      }
+      continue;
+    }
+    const open = rule.type === 'local' ? !covered.local : families.some((f) => !covered[f]);
+    if (open) return { rejected: false, reason: `${lineRef(rule)} (${describeRule(rule)}) may admit it` };
+  }
+  return { rejected: true, reason: 'every pg_hba.conf line that could match the role rejects it' };
+}

@@ -1,7 +1,9 @@
 // pgrevoke kill against real servers, run as a user would: the CLI as a subprocess.
+import { spawn } from 'node:child_process';
 import { promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { hiddenBackendsSql } from '../../src/checks/hidden-backends.js';
@@ -25,6 +27,25 @@ interface Doc {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const pidOf = async (c: pg.Client): Promise<number> => (await c.query<{ p: number }>('SELECT pg_backend_pid() AS p')).rows[0]!.p;
+const BIN = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../bin/pgrevoke.js');
+
+/** Run the CLI on a pseudo-terminal (script(1)), answer its prompt, return exit code and screen. */
+async function onTerminal(args: string[], answer: string): Promise<{ code: number | null; screen: string }> {
+  const cmd = ['exec', ...[process.execPath, BIN, ...args].map((a) => `'${a.replace(/'/g, `'\\''`)}'`)].join(' ');
+  const child = spawn('script', ['-qfec', cmd, '/dev/null'], {
+    env: { PATH: process.env.PATH, HOME: process.env.HOME, NO_COLOR: '1', TERM: 'xterm' },
+  });
+  let screen = '';
+  child.stdout.on('data', (d) => (screen += d));
+  const exited = new Promise<number | null>((resolve) => child.on('close', resolve));
+  const end = Date.now() + 20_000;
+  while (!screen.includes('(y/N)') && Date.now() < end) await sleep(50);
+  child.stdin.write(answer);
+  const code = await Promise.race([exited, sleep(15_000).then(() => -1)]);
+  if (code === -1) child.kill('SIGKILL');
+  return { code, screen };
+}
+
 /** A pid no process has: above the default pid_max of 4194304 yet a valid int4. */
 const NO_SUCH_PID = 2_000_000_000;
 
@@ -103,7 +124,16 @@ describe.each(MAJORS)('kill on PostgreSQL %i', (major) => {
     expect(r.stderr).toContain(`session not found: pid ${NO_SUCH_PID}`);
     const doc = JSON.parse(r.stdout) as Doc;
     expect(doc.results).toEqual([
-      { pid: NO_SUCH_PID, found: false, hidden: false, action: 'terminate', ok: false, user: null, database: null, error: `session not found: pid ${NO_SUCH_PID}` },
+      {
+        pid: NO_SUCH_PID,
+        found: false,
+        hidden: false,
+        action: 'terminate',
+        ok: false,
+        user: null,
+        database: null,
+        error: `session not found: pid ${NO_SUCH_PID}`,
+      },
       { pid: s.pid, found: true, hidden: false, action: 'terminate', ok: true, user: 'bob', database: 'postgres' },
     ]);
     expect(await alive(s.pid)).toBe(false);
@@ -159,6 +189,20 @@ describe.each(MAJORS)('kill on PostgreSQL %i', (major) => {
     expect((await s.c.query<{ n: number }>('SELECT 1 AS n')).rows[0]!.n).toBe(1);
   });
 
+  it('on a terminal it shows the sessions and asks first: "n" kills nothing (exit 2), "y" kills', async () => {
+    const s = await bob();
+    const no = await onTerminal(['kill', '--dsn', cl.dsn(), String(s.pid)], 'n\r');
+    expect(no.screen).toContain('Terminate this session?');
+    expect(no.screen).toContain('bob-app');
+    expect(no.screen).toContain('nothing was signalled');
+    expect(no.code).toBe(2);
+    expect(await alive(s.pid)).toBe(true);
+    const yes = await onTerminal(['kill', '--dsn', cl.dsn(), String(s.pid)], 'y\r');
+    expect(yes.code).toBe(0);
+    expect(yes.screen).toContain(`terminated pid ${s.pid}`);
+    expect(await alive(s.pid)).toBe(false);
+  });
+
   it('NODE:PID targets are refused for now: exit 2', async () => {
     const s = await bob();
     const r = await kill([`primary:${s.pid}`, '--yes']);
@@ -198,7 +242,14 @@ describe.each(MAJORS)('kill on PostgreSQL %i', (major) => {
   });
 
   it('terminates a backend held in the post-authentication window (superuser), shown as role unknown', async () => {
-    const hidden = new pg.Client({ host: '127.0.0.1', port: cl.port, user: 'bob', password: 'pw-bob', database: 'postgres', options: '-c post_auth_delay=120' });
+    const hidden = new pg.Client({
+      host: '127.0.0.1',
+      port: cl.port,
+      user: 'bob',
+      password: 'pw-bob',
+      database: 'postgres',
+      options: '-c post_auth_delay=120',
+    });
     hidden.on('error', () => undefined);
     void hidden.connect().catch(() => undefined);
     let pid = 0;

@@ -168,7 +168,12 @@ describe.each(MAJORS)('sessions on PostgreSQL %i', (major) => {
   });
 
   it('refuses bad options with exit 2', async () => {
-    for (const args of [['--sort', 'usename'], ['--idle-longer-than', 'soon'], ['--state', 'Idle'], ['--client', 'example.com']]) {
+    for (const args of [
+      ['--sort', 'usename'],
+      ['--idle-longer-than', 'soon'],
+      ['--state', 'Idle'],
+      ['--client', 'example.com'],
+    ]) {
       const r = await runCli(['sessions', '--dsn', cl.dsn(), ...args]);
       expect(r.code).toBe(2);
       expect(r.stdout).toBe('');
@@ -183,7 +188,21 @@ describe.each(MAJORS)('sessions on PostgreSQL %i', (major) => {
     expect(r.stdout).toContain('SELECT pg_sleep(600)');
     expect(r.stdout).toContain('\u2026');
     expect(r.stdout).not.toContain('end-of-long-query');
-    for (const col of ['pid', 'user', 'database', 'client', 'application', 'backend type', 'started', 'idle for', 'state', 'xact age', 'wait', 'query_id', 'query'])
+    for (const col of [
+      'pid',
+      'user',
+      'database',
+      'client',
+      'application',
+      'backend type',
+      'started',
+      'idle for',
+      'state',
+      'xact age',
+      'wait',
+      'query_id',
+      'query',
+    ])
       expect(r.stdout).toContain(col);
   });
 
@@ -200,7 +219,9 @@ describe.each(MAJORS)('sessions on PostgreSQL %i', (major) => {
     const cmd = ['exec', process.execPath, BIN, 'sessions', '--dsn', cl.dsn(), '--user', 'app2', '--watch', '0.2']
       .map((a, i) => (i === 0 ? a : `'${a.replace(/'/g, `'\\''`)}'`))
       .join(' ');
-    const child = spawn('script', ['-qfec', cmd, '/dev/null'], { env: { PATH: process.env.PATH, HOME: process.env.HOME, NO_COLOR: '1', TERM: 'xterm' } });
+    const child = spawn('script', ['-qfec', cmd, '/dev/null'], {
+      env: { PATH: process.env.PATH, HOME: process.env.HOME, NO_COLOR: '1', TERM: 'xterm' },
+    });
     let out = '';
     child.stdout.on('data', (d) => (out += d));
     const exited = new Promise<number | null>((resolve) => child.on('close', resolve));

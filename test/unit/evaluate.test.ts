@@ -12,12 +12,44 @@ describe('evaluate (pure)', () => {
     expect(evaluate(quietFacts())).toEqual({ verdict: 'contained', findings: [] });
   });
 
+  const allowAll = {
+    lineNumber: 1,
+    ruleNumber: null,
+    fileName: null,
+    type: 'host',
+    database: ['all'],
+    userName: ['all'],
+    address: 'all',
+    netmask: null,
+    authMethod: 'scram-sha-256',
+    options: null,
+    error: null,
+  };
+
   it('a role that can log in is exposed', () => {
     const f = quietFacts();
     f.role.canLogin = true;
+    f.hba.rules = [allowAll];
     const e = evaluate(f);
     expect(e.verdict).toBe('exposed');
     expect(e.findings[0]).toMatchObject({ id: 'role.can_login', severity: 'critical', exposure: true });
+  });
+
+  it('LOGIN with every HBA path rejecting it is contained, but flagged low', () => {
+    const f = quietFacts();
+    f.role.canLogin = true;
+    f.hba.rules = [{ ...allowAll, userName: ['mallory'], authMethod: 'reject' }, { ...allowAll, lineNumber: 2, type: 'local', address: null }, { ...allowAll, lineNumber: 3 }];
+    f.hba.rules[1]!.authMethod = 'reject';
+    f.hba.rules[1]!.userName = ['mallory'];
+    const e = evaluate(f);
+    expect(e.verdict).toBe('contained');
+    expect(e.findings[0]).toMatchObject({ id: 'role.can_login', severity: 'low', exposure: false });
+    // the same rules with a pending reload prove nothing
+    f.hba.reloadPending = true;
+    expect(evaluate(f).verdict).toBe('exposed');
+    // and unreadable HBA proves nothing either
+    f.hba = { ...f.hba, reloadPending: false, readable: false };
+    expect(evaluate(f).verdict).toBe('exposed');
   });
 
   it('an expired role is contained when HBA admits it only through password methods', () => {

@@ -255,7 +255,9 @@ describe('kill: pids, refusals, messages, exit codes', () => {
 
   it('names what is needed when permission is missing', () => {
     expect(permissionMessage(target({}), 'terminate')).toMatch(/superuser.*"bob".*member of it.*pg_signal_backend/);
-    expect(permissionMessage(target({ user: 'postgres', userSuperuser: true }), 'cancel')).toContain("only a superuser may signal a superuser's backend");
+    expect(permissionMessage(target({ user: 'postgres', userSuperuser: true }), 'cancel')).toContain(
+      "only a superuser may signal a superuser's backend",
+    );
     expect(permissionMessage(target({ hidden: true, user: null, userOid: null }), 'terminate')).toContain('only a superuser');
   });
 
@@ -270,12 +272,24 @@ describe('kill: pids, refusals, messages, exit codes', () => {
   });
 
   it('JSON: schemaVersion 1, one result per pid, error only on failures', () => {
-    const doc = killDoc([result({}), result({ pid: 5, found: false, ok: false, status: 'not_found', error: 'session not found: pid 5', at: null })]);
+    const doc = killDoc([
+      result({}),
+      result({ pid: 5, found: false, ok: false, status: 'not_found', error: 'session not found: pid 5', at: null }),
+    ]);
     expect(doc).toEqual({
       schemaVersion: 1,
       results: [
         { pid: 100, found: true, hidden: false, action: 'terminate', ok: true, user: 'bob', database: 'app' },
-        { pid: 5, found: false, hidden: false, action: 'terminate', ok: false, user: 'bob', database: 'app', error: 'session not found: pid 5' },
+        {
+          pid: 5,
+          found: false,
+          hidden: false,
+          action: 'terminate',
+          ok: false,
+          user: 'bob',
+          database: 'app',
+          error: 'session not found: pid 5',
+        },
       ],
     });
   });
@@ -285,7 +299,13 @@ describe('kill: pids, refusals, messages, exit codes', () => {
       [
         result({}),
         result({ pid: 5, found: false, ok: false, status: 'not_found', at: null }),
-        result({ pid: 6, ok: false, status: 'denied', error: 'permission denied', serverMessage: 'permission denied to terminate process' }),
+        result({
+          pid: 6,
+          ok: false,
+          status: 'denied',
+          error: 'permission denied',
+          serverMessage: 'permission denied to terminate process',
+        }),
       ],
       [target({}), target({ pid: 6, clientAddr: null, clientPort: -1 })],
       { node: 'db:5432', operator: { dbUser: 'ops', osUser: 'alice', host: 'laptop' }, note: 'ticket 42' },

@@ -1,0 +1,81 @@
+// pgrevoke verify <role...> | --roles-file FILE: the CI gate. Exit 0 all contained, 1 any exposed,
+// 2 when it could not tell (connection, auth, privilege, unreadable catalog). Never 0 on an error.
+import { readFileSync, writeFileSync } from 'node:fs';
+import type { GlobalOptions } from '../cli.js';
+import { Context } from '../context.js';
+import { ExitCode, usageError } from '../errors.js';
+import { table, truncate } from '../report/format.js';
+import { githubAnnotations, renderJunit } from '../report/junit.js';
+import { verifyRoles, type VerifyReport } from '../verify/index.js';
+import { openSession } from './common.js';
+
+interface VerifyFlags {
+  rolesFile?: string;
+  strict?: boolean;
+  junit?: string;
+  probe?: boolean;
+  probePasswordEnv?: string;
+}
+
+/** One exact role name per line; blank lines and # comments are skipped. */
+export function parseRolesFile(text: string): string[] {
+  return text
+    .split('\n')
+    .map((l) => l.replace(/\r$/, '').trim())
+    .filter((l) => l !== '' && !l.startsWith('#'));
+}
+
+function render(report: VerifyReport, ctx: Context): string {
+  const paint = (s: string) => (s === 'pass' || s === 'contained' ? ctx.c.green(s) : s === 'fail' || s === 'exposed' ? ctx.c.red(s) : ctx.c.yellow(s));
+  const names = [...new Set(report.roles.flatMap((r) => r.checks.map((c) => c.name)))];
+  const rows = report.roles.map((r) => [r.role, paint(r.status), ...names.map((n) => paint(r.checks.find((c) => c.name === n)?.status ?? '-'))]);
+  const out = [table(['role', 'status', ...names], rows, ctx.c)];
+  for (const r of report.roles)
+    for (const c of r.checks.filter((x) => x.status !== 'pass')) {
+      out.push(`${paint(c.status === 'fail' ? 'FAIL' : 'ERROR')} ${JSON.stringify(r.role)} ${c.name}: ${truncate(c.message, 400)}`);
+      if (c.remediation) out.push(`     fix: ${c.remediation}`);
+    }
+  const n = report.roles.length;
+  const exposed = report.roles.filter((r) => r.status === 'exposed').length;
+  const unknown = report.roles.filter((r) => r.status === 'unknown').length;
+  out.push(`${n} role(s): ${n - exposed - unknown} contained, ${exposed} exposed, ${unknown} undetermined`);
+  return out.join('\n');
+}
+
+export async function run([roleArgs, flags]: unknown[], g: GlobalOptions): Promise<ExitCode> {
+  const ctx = new Context(g);
+  const f = flags as VerifyFlags;
+  const roles = [...((roleArgs as string[] | undefined) ?? [])];
+  if (f.rolesFile) {
+    let text: string;
+    try {
+      text = readFileSync(f.rolesFile, 'utf8');
+    } catch (err) {
+      throw usageError(`cannot read the roles file ${f.rolesFile}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+    }
+    roles.push(...parseRolesFile(text));
+  }
+  if (roles.length === 0) throw usageError('no roles to verify', 'name roles as arguments or pass --roles-file FILE');
+  let probePassword: string | undefined;
+  if (f.probe) {
+    const v = f.probePasswordEnv;
+    if (!v) throw usageError('--probe needs --probe-password-env VAR', 'the credential to try comes from an environment variable, never the command line');
+    probePassword = process.env[v];
+    if (probePassword === undefined) throw usageError(`environment variable ${v} is not set`, '--probe tries a real login with the credential in that variable');
+  }
+  const { params, client, close } = await openSession(g);
+  try {
+    const report = await verifyRoles(params, client, [...new Set(roles)], { strict: f.strict, probePassword });
+    if (f.junit) writeFileSync(f.junit, renderJunit(report));
+    if (process.env.GITHUB_ACTIONS === 'true') {
+      const lines = githubAnnotations(report);
+      // workflow commands are read from the job log; keep stdout pure in JSON mode
+      for (const l of lines) (ctx.json ? ctx.stderr : ctx.stdout).write(`${l}\n`);
+    }
+    if (ctx.json) ctx.printJson(report);
+    else ctx.out(render(report, ctx));
+    return report.status === 'exposed' ? ExitCode.EXPOSED : report.status === 'unknown' ? ExitCode.USAGE : ExitCode.OK;
+  } finally {
+    await close();
+  }
+}
