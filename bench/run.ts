@@ -1,11 +1,13 @@
 // npm run bench [-- NAME...]: run the benchmarks and rewrite their sections of BENCHMARKS.md.
 import { benchCutoff } from './cutoff.js';
+import { benchGuard } from './guard.js';
 import { benchInspect } from './inspect.js';
 import { writeSection } from './lib.js';
 
 const BENCHES: Record<string, () => Promise<string>> = {
   inspect: benchInspect,
   cutoff: benchCutoff,
+  guard: benchGuard,
 };
 
 const wanted = process.argv.slice(2).filter((a) => !a.startsWith('-'));

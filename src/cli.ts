@@ -111,6 +111,55 @@ program
   .action(action(() => import('./commands/verify.js')));
 
 program
+  .command('guard')
+  .description('watch the cluster and end, within a second, every session whose role was revoked, denied or idle too long')
+  .option(
+    '--target <dsn>',
+    'a node to guard (repeatable: primary and standbys); default: the connection options',
+    (v: string, p: string[] = []) => [...p, v],
+  )
+  .option('--deny <role>', 'end every session of this role on sight (exact name; repeatable)', (v: string, p: string[] = []) => [...p, v])
+  .option('--deny-file <file>', 'more denied roles: one exact name per line, # comments; re-read when it changes and on SIGHUP')
+  .option(
+    '--exclude-role <role>',
+    'never touch sessions of this role, whatever the reason (exact name; repeatable)',
+    (v: string, p: string[] = []) => [...p, v],
+  )
+  .option(
+    '--idle-timeout <db=seconds>',
+    "end sessions of database DB idle (state 'idle') longer than this (repeatable; 30s, 5m...)",
+    (v: string, p: string[] = []) => [...p, v],
+  )
+  .option(
+    '--idle-timeout-role <role=seconds>',
+    'the same per login role; a role setting wins over its database (0 = none)',
+    (v: string, p: string[] = []) => [...p, v],
+  )
+  .option(
+    '--idle-in-transaction-timeout <db=seconds>',
+    'end sessions idle inside a transaction (also aborted) longer than this (repeatable)',
+    (v: string, p: string[] = []) => [...p, v],
+  )
+  .option(
+    '--idle-in-transaction-timeout-role <role=seconds>',
+    'the same per login role; a role setting wins over its database (0 = none)',
+    (v: string, p: string[] = []) => [...p, v],
+  )
+  .option('--interval <ms>', 'milliseconds between passes on each node', '200')
+  .option('--dry-run', 'report what would be terminated (terminated: false); terminate nothing')
+  .option('--once', 'one pass, then exit: 0 nothing found, 1 acted (or would have)')
+  .option('--audit-log <file>', 'append one JSON line per session ended (created with mode 0600)')
+  .addHelpText(
+    'after',
+    `
+Reasons (stable strings in the audit log and the JSON lines): role_nologin, role_dropped, role_expired
+(VALID UNTIL passed, whatever the auth method), denylisted, idle_timeout (idle or idle in transaction).
+With --json, stdout is JSON Lines: one object per session event ({"event":"kill"|"would_kill"|"denied",...}).
+Status (connected, reconnecting, reloaded) goes to stderr. SIGTERM/SIGINT stop it (exit 0); SIGHUP re-reads --deny-file.`,
+  )
+  .action(action(() => import('./commands/guard.js')));
+
+program
   .command('demo')
   .description('stage a compromise on an embedded PostgreSQL and contain it, end to end')
   .option('--major <n>', 'PostgreSQL major for the embedded server (18 ships with pgrevoke)')

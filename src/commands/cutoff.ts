@@ -53,7 +53,8 @@ async function writeOutputs(ctx: Context, report: CutoffReport, f: CutoffFlags):
   };
   if (f.report) await attempt(`report ${f.report}`, () => writePrivate(f.report!, JSON.stringify(report, null, 2) + '\n'));
   if (f.markdown) await attempt(`markdown ${f.markdown}`, () => writePrivate(f.markdown!, renderMarkdown(report)));
-  if (f.auditLog && !report.dryRun) await attempt(`audit log ${f.auditLog}`, () => appendAudit(f.auditLog!, auditEntries(report, f.reason)));
+  if (f.auditLog && !report.dryRun)
+    await attempt(`audit log ${f.auditLog}`, () => appendAudit(f.auditLog!, auditEntries(report, f.reason)));
   if (ctx.json) ctx.printJson(report);
   else ctx.out(renderCutoff(report, ctx.c));
   for (const p of problems) ctx.note(`pgrevoke: ${p}`);
@@ -73,7 +74,10 @@ export async function run([roles, flags]: unknown[], g: GlobalOptions): Promise<
   };
   const playbook = loadPlaybook(f.playbook);
   if (!f.dryRun && !f.yes && !ctx.interactive)
-    throw usageError('refusing to cut off without confirmation: there is no terminal to ask on, and nothing was changed', 'pass --yes to apply the playbook, or --dry-run to see what it would do');
+    throw usageError(
+      'refusing to cut off without confirmation: there is no terminal to ask on, and nothing was changed',
+      'pass --yes to apply the playbook, or --dry-run to see what it would do',
+    );
 
   const { params, client, close } = await openSession(g);
   try {
@@ -93,7 +97,13 @@ export async function run([roles, flags]: unknown[], g: GlobalOptions): Promise<
       const { confirm } = await import('@inquirer/prompts');
       let ok = false;
       try {
-        ok = await confirm({ message: `Apply playbook ${plan.playbook.name} to ${plan.roles.map((r) => JSON.stringify(r.name)).join(', ')} now?`, default: false }, { output: process.stderr });
+        ok = await confirm(
+          {
+            message: `Apply playbook ${plan.playbook.name} to ${plan.roles.map((r) => JSON.stringify(r.name)).join(', ')} now?`,
+            default: false,
+          },
+          { output: process.stderr },
+        );
       } catch {
         ok = false; // Ctrl+C at the prompt
       }
@@ -123,7 +133,10 @@ export async function run([roles, flags]: unknown[], g: GlobalOptions): Promise<
         reasonText: f.reason ?? null,
         interrupt,
         onStep: (step, phase) => {
-          if (phase === 'start' && !ctx.json) ctx.note(`pgrevoke: ${step.action}${step.role !== null ? ` ${JSON.stringify(step.role)}` : ''}${step.database !== null ? ` in ${JSON.stringify(step.database)}` : ''} ...`);
+          if (phase === 'start' && !ctx.json)
+            ctx.note(
+              `pgrevoke: ${step.action}${step.role !== null ? ` ${JSON.stringify(step.role)}` : ''}${step.database !== null ? ` in ${JSON.stringify(step.database)}` : ''} ...`,
+            );
         },
       });
     } finally {

@@ -8,7 +8,17 @@ import { collectBlocking, collectLocks } from '../checks/locks.js';
 import { collectPrepared } from '../checks/prepared-xacts.js';
 import { toRoleInfo } from '../checks/role.js';
 import { collectSessions, sessionsCheck } from '../checks/sessions.js';
-import type { BlockingRow, Finding, HiddenBackend, LockRow, PreparedXact, Queryable, RoleFacts, RoleInfo, SessionRow } from '../checks/types.js';
+import type {
+  BlockingRow,
+  Finding,
+  HiddenBackend,
+  LockRow,
+  PreparedXact,
+  Queryable,
+  RoleFacts,
+  RoleInfo,
+  SessionRow,
+} from '../checks/types.js';
 import { collectFacts, evaluate, type Verdict } from '../inspect/index.js';
 import type { ConnParams } from '../pg/conninfo.js';
 import { redact } from '../pg/redact.js';
@@ -129,6 +139,8 @@ export interface CutoffReport {
   reasonText: string | null;
   startedAt: string;
   finishedAt: string | null;
+  /** Server time right after NOLOGIN committed: every backend forked later is refused. */
+  committedAt: string | null;
   steps: ReportStep[];
   snapshot: Snapshot | null;
   terminated: TerminatedSession[];
@@ -229,6 +241,7 @@ export async function apply(deps: ApplyDeps): Promise<CutoffReport> {
     reasonText: deps.reasonText ?? null,
     startedAt: clock().toISOString(),
     finishedAt: null,
+    committedAt: null,
     steps: plan.steps.map((st) => ({ ...st, status: 'planned', executed: [], startedAt: null, durationMs: null, detail: null })),
     snapshot: null,
     terminated: [],
@@ -280,15 +293,36 @@ export async function apply(deps: ApplyDeps): Promise<CutoffReport> {
     for (const r of rows) {
       const pid = n(r.pid);
       if (suspects.has(pid)) continue;
-      const info: HiddenBackend = { pid, via: r.via === 'starting' ? 'starting' : 'virtualxid', backendStart: s(r.backend_start), clientAddr: s(r.client_addr) };
-      suspects.set(pid, { pid, via: info.via, firstSeen: new Date(t).toISOString(), resolution: 'open', detail: null, since: t, sent: false, info });
+      const info: HiddenBackend = {
+        pid,
+        via: r.via === 'starting' ? 'starting' : 'virtualxid',
+        backendStart: s(r.backend_start),
+        clientAddr: s(r.client_addr),
+      };
+      suspects.set(pid, {
+        pid,
+        via: info.via,
+        firstSeen: new Date(t).toISOString(),
+        resolution: 'open',
+        detail: null,
+        since: t,
+        sent: false,
+        info,
+      });
     }
   };
 
   // ---- step handlers: each returns the detail; throws to fail, StepSkipped to skip ----
 
   const snapshot = async (): Promise<string> => {
-    const snap: Snapshot = { takenAt: clock().toISOString(), sessions: [], hiddenBackends: [], locks: [], blocking: [], preparedTransactions: [] };
+    const snap: Snapshot = {
+      takenAt: clock().toISOString(),
+      sessions: [],
+      hiddenBackends: [],
+      locks: [],
+      blocking: [],
+      preparedTransactions: [],
+    };
     for (const t of targets) {
       snap.sessions.push(...(await collectSessions(reader, t.oid)));
       snap.locks.push(...(await collectLocks(reader, t.oid, t.name)).map((l) => ({ ...l, role: t.name })));
@@ -312,6 +346,11 @@ export async function apply(deps: ApplyDeps): Promise<CutoffReport> {
       await exec.run(step, HBA_OURS_SQL, { values: rolesArray });
       return `would prepend a reject block for ${roles.length} role(s) to ${file}, reload, and check pg_hba_file_rules`;
     }
+    const open = [...suspects.values()].filter((x) => x.resolution === 'open' || x.resolution === 'unresolved');
+    if (open.length)
+      throw new StepSkipped(
+        `hidden backend(s) ${open.map((x) => x.pid).join(', ')} are still unresolved: a configuration reload signals every backend and would wake them, and they would run as the role at once`,
+      );
     const before = await reader.query<{ line_number: number; error: string }>(HBA_ERRORS_SQL);
     const blockingBefore = before.rows.filter((r) => isBlockingHbaError(r.error));
     if (blockingBefore.length)
@@ -335,12 +374,16 @@ export async function apply(deps: ApplyDeps): Promise<CutoffReport> {
         await exec.restoreFile(step, file, written.backup, `-- restore ${file} from ${written.backup}`);
         await exec.run(step, RELOAD_CONF);
       }
-      throw new Error(`pg_hba_file_rules shows error rows after the edit (${text}); the backup was restored and the configuration reloaded`);
+      throw new Error(
+        `pg_hba_file_rules shows error rows after the edit (${text}); the backup was restored and the configuration reloaded`,
+      );
     }
     const ours = (await exec.run(step, HBA_OURS_SQL, { values: rolesArray }))[0]?.rows ?? [];
     const missing = roles.filter((r) => !ours.some((o) => (o.user_name as string[] | null)?.includes(r)));
     if (missing.length)
-      throw new Error(`the server's pg_hba_file_rules does not show the reject lines for ${missing.map((m) => JSON.stringify(m)).join(', ')}: is ${file} the server's hba_file?`);
+      throw new Error(
+        `the server's pg_hba_file_rules does not show the reject lines for ${missing.map((m) => JSON.stringify(m)).join(', ')}: is ${file} the server's hba_file?`,
+      );
     const lineNos = ours.map((o) => n(o.line_number));
     return `prepended ${lines.length} line(s) to ${file} (reject rules now at line(s) ${lineNos.join(', ')}); backup ${written?.backup ?? '-'}; reloaded; no error rows`;
   };
@@ -357,9 +400,9 @@ export async function apply(deps: ApplyDeps): Promise<CutoffReport> {
       const anyWasLogin = targets.some((t) => t.canLogin);
       if (committed && anyWasLogin) {
         changed = true;
-        throw new Error(`NOLOGIN committed, then terminating failed: ${sqlError(err)}`);
+        throw new Error(`NOLOGIN committed, then terminating failed: ${sqlError(err)}`, { cause: err });
       }
-      throw new Error(`nothing was committed: ${sqlError(err)}`);
+      throw new Error(`nothing was committed: ${sqlError(err)}`, { cause: err });
     }
     if (dry) {
       cleanScans = 1;
@@ -368,6 +411,7 @@ export async function apply(deps: ApplyDeps): Promise<CutoffReport> {
     changed = true;
     const term = results[results.length - 2]?.rows ?? [];
     const hidden = results[results.length - 1]?.rows ?? [];
+    report.committedAt = s(results[results.length - 3]?.rows[0]?.committed_at);
     recordTerminated(term, false);
     addSuspects(hidden);
     cleanScans = term.length === 0 ? 1 : 0;
@@ -382,7 +426,13 @@ export async function apply(deps: ApplyDeps): Promise<CutoffReport> {
     report.settle = settle;
     const finish = () => {
       settle.durationMs = Date.now() - t0;
-      settle.suspects = [...suspects.values()].map(({ pid, via, firstSeen, resolution, detail }) => ({ pid, via, firstSeen, resolution, detail }));
+      settle.suspects = [...suspects.values()].map(({ pid, via, firstSeen, resolution, detail }) => ({
+        pid,
+        via,
+        firstSeen,
+        resolution,
+        detail,
+      }));
     };
     const dropped = new Set<string>();
     try {
@@ -407,7 +457,8 @@ export async function apply(deps: ApplyDeps): Promise<CutoffReport> {
               : `no longer hidden after ${now - sp.since} ms: it was refused or left, or it is another role's session`;
           } else if (hiddenNow.has(sp.pid) && !sp.sent && now - sp.since >= hiddenGraceMs) {
             if (deps.operator.superuser) kill.push(sp.pid);
-            else sp.detail = `still hidden after the ${hiddenGraceMs} ms grace period; only a superuser can terminate a backend that has no role yet`;
+            else
+              sp.detail = `still hidden after the ${hiddenGraceMs} ms grace period; only a superuser can terminate a backend that has no role yet`;
           }
         }
         if (kill.length && !dry) {
@@ -423,7 +474,7 @@ export async function apply(deps: ApplyDeps): Promise<CutoffReport> {
             infos,
           );
         }
-        let flipped: RoleInfo[] = [];
+        const flipped: RoleInfo[] = [];
         if (!dry) {
           for (const t of targets) {
             const row = roles.find((r) => n(r.oid) === t.oid);
@@ -445,10 +496,11 @@ export async function apply(deps: ApplyDeps): Promise<CutoffReport> {
               settle.reapplied.push({
                 at: clock().toISOString(),
                 role: f.name,
-                detail: 'LOGIN (or SUPERUSER/CREATEROLE, or the connection limit) was switched back on during the cutoff, presumably from a live session of the role: NOLOGIN applied again',
+                detail:
+                  'LOGIN (or SUPERUSER/CREATEROLE, or the connection limit) was switched back on during the cutoff, presumably from a live session of the role: NOLOGIN applied again',
               });
           }
-        } else flipped = [];
+        }
         cleanScans = term.length === 0 && flipped.length === 0 ? cleanScans + 1 : 0;
         const open = [...suspects.values()].filter((x) => x.resolution === 'open');
         if (cleanScans >= 2 && open.length === 0) break;
@@ -504,12 +556,28 @@ export async function apply(deps: ApplyDeps): Promise<CutoffReport> {
       for (const t of targets)
         for (const p of await collectPrepared(reader, t.name))
           if (!have.some((h) => h.gid === p.gid))
-            extra.push(make({ database: p.database, role: t.name, gid: p.gid, sql: [rollbackPrepared(p.gid)], reason: 'prepared after the plan was made' }));
+            extra.push(
+              make({
+                database: p.database,
+                role: t.name,
+                gid: p.gid,
+                sql: [rollbackPrepared(p.gid)],
+                reason: 'prepared after the plan was made',
+              }),
+            );
     } else if (action === 'disable_subscriptions') {
       for (const t of targets)
         for (const sub of (await reader.query<{ name: string; database: string }>(SUBSCRIPTIONS_SQL, [t.oid])).rows)
           if (!have.some((h) => h.subscription === sub.name && h.database === sub.database))
-            extra.push(make({ database: sub.database, role: t.name, subscription: sub.name, sql: [disableSubscription(sub.name), terminate(oids)], reason: 'created after the plan was made' }));
+            extra.push(
+              make({
+                database: sub.database,
+                role: t.name,
+                subscription: sub.name,
+                sql: [disableSubscription(sub.name), terminate(oids)],
+                reason: 'created after the plan was made',
+              }),
+            );
     } else if (action === 'reassign_owned' || action === 'drop_owned') {
       for (const t of targets)
         for (const o of (await reader.query<{ database: string | null; shared: boolean }>(OWNED_DATABASES_SQL, [t.oid])).rows)
@@ -533,7 +601,8 @@ export async function apply(deps: ApplyDeps): Promise<CutoffReport> {
     try {
       await exec.run(step, rollbackPrepared(step.gid!));
     } catch (err) {
-      if ((err as { code?: string }).code === '42704') throw new StepSkipped(`prepared transaction '${step.gid}' no longer exists (committed or rolled back meanwhile)`);
+      if ((err as { code?: string }).code === '42704')
+        throw new StepSkipped(`prepared transaction '${step.gid}' no longer exists (committed or rolled back meanwhile)`);
       throw err;
     }
     if (dry) return `would roll back '${step.gid}' in ${step.database}`;
@@ -553,7 +622,11 @@ export async function apply(deps: ApplyDeps): Promise<CutoffReport> {
       .filter((r) => r.blockedBy.some((p) => formerSet.has(p) || (p === 0 && remaining.some((x) => x.prepared_gid))));
     const released = (report.snapshot?.blocking ?? [])
       .filter((b) => !stillBlocked.some((x) => x.pid === b.blockedPid))
-      .map((b) => ({ pid: b.blockedPid, user: b.blockedUser, blockedBy: b.blockerGid ? `prepared '${b.blockerGid}'` : `pid ${b.blockerPid}` }));
+      .map((b) => ({
+        pid: b.blockedPid,
+        user: b.blockedUser,
+        blockedBy: b.blockerGid ? `prepared '${b.blockerGid}'` : `pid ${b.blockerPid}`,
+      }));
     report.locks = { remaining, released, stillBlocked };
     if (remaining.length) report.exposure.push(`${remaining.length} lock(s) of the role's former backends or prepared transactions remain`);
     if (stillBlocked.length) report.exposure.push(`session(s) ${stillBlocked.map((x) => x.pid).join(', ')} are still blocked by the role`);
@@ -709,7 +782,13 @@ export async function apply(deps: ApplyDeps): Promise<CutoffReport> {
 }
 
 /** The report of a cutoff refused before anything changed (privileges, standby): every step skipped, exit 2. */
-export function refusedReport(plan: Plan, operator: CutoffReport['operator'], why: string, reasonText: string | null, dryRun: boolean): CutoffReport {
+export function refusedReport(
+  plan: Plan,
+  operator: CutoffReport['operator'],
+  why: string,
+  reasonText: string | null,
+  dryRun: boolean,
+): CutoffReport {
   const now = new Date().toISOString();
   return {
     schemaVersion: CUTOFF_SCHEMA_VERSION,
@@ -722,7 +801,15 @@ export function refusedReport(plan: Plan, operator: CutoffReport['operator'], wh
     reasonText,
     startedAt: now,
     finishedAt: now,
-    steps: plan.steps.map((st) => ({ ...st, status: 'skipped', executed: [], startedAt: null, durationMs: null, detail: `refused before any change: ${why}` })),
+    committedAt: null,
+    steps: plan.steps.map((st) => ({
+      ...st,
+      status: 'skipped',
+      executed: [],
+      startedAt: null,
+      durationMs: null,
+      detail: `refused before any change: ${why}`,
+    })),
     snapshot: null,
     terminated: [],
     settle: null,

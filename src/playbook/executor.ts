@@ -98,7 +98,12 @@ export class DryRunExecutor implements Executor {
 
   async run(step: PlanStep, stmt: Statement | string, opts: { database?: string | null } = {}): Promise<ResultSet[]> {
     const s = toStatement(stmt);
-    this.log.push({ step: step.index, action: step.action, database: opts.database === undefined ? step.database : opts.database, sql: s.display });
+    this.log.push({
+      step: step.index,
+      action: step.action,
+      database: opts.database === undefined ? step.database : opts.database,
+      sql: s.display,
+    });
     return [];
   }
 

@@ -31,7 +31,12 @@ export function endMarker(role: string): string {
 /** The lines for one role. `all,replication` also covers physical replication connections. */
 export function rejectBlock(role: string, at: Date): string[] {
   const r = hbaQuote(role);
-  return [`${beginMarker(role)} ${at.toISOString()}`, `local all,replication ${r} reject`, `host all,replication ${r} all reject`, endMarker(role)];
+  return [
+    `${beginMarker(role)} ${at.toISOString()}`,
+    `local all,replication ${r} reject`,
+    `host all,replication ${r} all reject`,
+    endMarker(role),
+  ];
 }
 
 /** A block for this exact role is already in the file (its BEGIN marker starts a line). */

@@ -54,8 +54,17 @@ export const PlaybookSchema = z
     const containAt = contains[0] ?? -1;
     p.steps.forEach((s, i) => {
       const dup = p.steps.findIndex((o) => o.action === s.action);
-      if (dup !== i && s.action !== 'contain') ctx.addIssue({ code: 'custom', path: ['steps', i, 'action'], message: `"${s.action}" appears twice` });
-      const afterContain = ['settle', 'rollback_prepared', 'check_locks', 'disable_subscriptions', 'reassign_owned', 'drop_owned', 'drop_role'];
+      if (dup !== i && s.action !== 'contain')
+        ctx.addIssue({ code: 'custom', path: ['steps', i, 'action'], message: `"${s.action}" appears twice` });
+      const afterContain = [
+        'settle',
+        'rollback_prepared',
+        'check_locks',
+        'disable_subscriptions',
+        'reassign_owned',
+        'drop_owned',
+        'drop_role',
+      ];
       if (afterContain.includes(s.action) && containAt >= 0 && i < containAt)
         ctx.addIssue({ code: 'custom', path: ['steps', i, 'action'], message: `"${s.action}" must come after "contain"` });
     });
@@ -72,7 +81,11 @@ export const PlaybookSchema = z
       });
     const drop = at('drop_role');
     if (drop >= 0 && (at('reassign_owned') < 0 || at('drop_owned') < 0 || at('reassign_owned') > drop || at('drop_owned') > drop))
-      ctx.addIssue({ code: 'custom', path: ['steps', drop, 'action'], message: '"drop_role" needs "reassign_owned" and "drop_owned" before it' });
+      ctx.addIssue({
+        code: 'custom',
+        path: ['steps', drop, 'action'],
+        message: '"drop_role" needs "reassign_owned" and "drop_owned" before it',
+      });
   });
 export type Playbook = z.infer<typeof PlaybookSchema>;
 
@@ -140,7 +153,8 @@ export function parsePlaybook(text: string, file: string): LoadedPlaybook {
 export function resolvePlaybookPath(nameOrPath: string = DEFAULT_PLAYBOOK): string {
   const looksLikePath = nameOrPath.includes('/') || /\.ya?ml$/i.test(nameOrPath);
   if (looksLikePath) return path.resolve(nameOrPath);
-  if (!/^[a-z0-9][a-z0-9_-]*$/i.test(nameOrPath)) throw new PgrevokeError(`invalid playbook name "${nameOrPath}"`, { hint: 'give a shipped name or a path' });
+  if (!/^[a-z0-9][a-z0-9_-]*$/i.test(nameOrPath))
+    throw new PgrevokeError(`invalid playbook name "${nameOrPath}"`, { hint: 'give a shipped name or a path' });
   return path.join(PLAYBOOK_DIR, `${nameOrPath}.yaml`);
 }
 

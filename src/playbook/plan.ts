@@ -127,24 +127,33 @@ WHERE sd.refclassid = 'pg_authid'::regclass AND sd.refobjid = $1::oid AND sd.dep
 
 const SERVER_HBA_CONTENT_SQL = `SELECT pg_read_file(current_setting('hba_file')) AS content`;
 
-async function hbaDecision(q: Queryable, server: ServerFacts, op: OperatorFacts, explicit: string | null, targets: RoleInfo[]): Promise<PlanState['hba']> {
+async function hbaDecision(
+  q: Queryable,
+  server: ServerFacts,
+  op: OperatorFacts,
+  explicit: string | null,
+  targets: RoleInfo[],
+): Promise<PlanState['hba']> {
   const perRole = Object.fromEntries(targets.map((t) => [t.name, hbaInexpressible(t.name, server.major)]));
   const file = explicit ?? server.hbaFile;
   const skip = (reason: string) => ({ file, skip: reason, perRole, present: [] as string[] });
   if (!file) return skip(`${NO_FILE_ACCESS} (hba_file is not visible to ${op.user})`);
-  if (!op.reload || !op.readHba) return skip(`${NO_FILE_ACCESS} (${op.user} cannot reload the configuration or read pg_hba_file_rules: needs superuser)`);
+  if (!op.reload || !op.readHba)
+    return skip(`${NO_FILE_ACCESS} (${op.user} cannot reload the configuration or read pg_hba_file_rules: needs superuser)`);
   const local = await locallyWritable(file);
   if (local) return skip(explicit ? `--hba-file: ${local}` : `${NO_FILE_ACCESS} (${local})`);
   if (!explicit) {
     // the same path on this machine is not proof that it is the server's file: compare the bytes
     try {
       const [mine, theirs] = await Promise.all([readFile(file, 'utf8'), q.query<{ content: string }>(SERVER_HBA_CONTENT_SQL)]);
-      if (theirs.rows[0]?.content !== mine) return skip(`${NO_FILE_ACCESS} (${file} here differs from the server's file: a different machine)`);
+      if (theirs.rows[0]?.content !== mine)
+        return skip(`${NO_FILE_ACCESS} (${file} here differs from the server's file: a different machine)`);
     } catch {
       return skip(`${NO_FILE_ACCESS} (the server's pg_hba.conf could not be read to compare)`);
     }
   }
-  if (targets.every((t) => perRole[t.name])) return skip(`no target role can be written in pg_hba.conf: ${Object.values(perRole).join('; ')}`);
+  if (targets.every((t) => perRole[t.name]))
+    return skip(`no target role can be written in pg_hba.conf: ${Object.values(perRole).join('; ')}`);
   let content: string;
   try {
     content = await readFile(file, 'utf8');
@@ -158,7 +167,11 @@ async function hbaDecision(q: Queryable, server: ServerFacts, op: OperatorFacts,
 }
 
 /** Read-only: resolve every target, read what the plan needs, refuse what must not be done (exit 2). */
-export async function collectPlanState(params: ConnParams, q: Queryable, input: PlanInput): Promise<{ state: PlanState; operator: OperatorFacts }> {
+export async function collectPlanState(
+  params: ConnParams,
+  q: Queryable,
+  input: PlanInput,
+): Promise<{ state: PlanState; operator: OperatorFacts }> {
   if (input.roles.length === 0) throw new PgrevokeError('name at least one role', { exitCode: ExitCode.USAGE });
   const server = await collectServer(q);
   const names = [...new Set(input.roles)];
@@ -168,7 +181,9 @@ export async function collectPlanState(params: ConnParams, q: Queryable, input: 
   const operator: OperatorFacts = { ...operators[0]!, memberOfTarget: operators.every((o) => o.memberOfTarget) };
   for (const t of targets) {
     if (t.oid < FIRST_NORMAL_OID)
-      throw new PgrevokeError(`refusing to cut off ${JSON.stringify(t.name)}: it is a built-in role (oid ${t.oid})`, { exitCode: ExitCode.USAGE });
+      throw new PgrevokeError(`refusing to cut off ${JSON.stringify(t.name)}: it is a built-in role (oid ${t.oid})`, {
+        exitCode: ExitCode.USAGE,
+      });
     if (t.name === operator.user)
       throw new PgrevokeError(`refusing to cut off ${JSON.stringify(t.name)}: it is the role you are connected as`, {
         exitCode: ExitCode.USAGE,
@@ -177,7 +192,8 @@ export async function collectPlanState(params: ConnParams, q: Queryable, input: 
   }
   if (input.reassignTo !== undefined && input.reassignTo !== null) {
     const to = await resolveRole(q, input.reassignTo);
-    if (targets.some((t) => t.oid === to.oid)) throw new PgrevokeError('--reassign-to cannot be one of the roles being cut off', { exitCode: ExitCode.USAGE });
+    if (targets.some((t) => t.oid === to.oid))
+      throw new PgrevokeError('--reassign-to cannot be one of the roles being cut off', { exitCode: ExitCode.USAGE });
   }
   const prepared: PlanState['prepared'] = [];
   const subscriptions: PlanState['subscriptions'] = [];
@@ -219,11 +235,14 @@ export function preflight(plan: Plan, state: PlanState): PgrevokeError | null {
       hint: 'connect as a superuser',
     });
   if (!op.superuser && !op.signalBackend && !op.memberOfTarget)
-    return new PgrevokeError(`${who} cannot terminate the role's sessions: pg_terminate_backend needs superuser, pg_signal_backend or membership in the role`, {
-      sqlstate: '42501',
-      exitCode: ExitCode.USAGE,
-      hint: 'GRANT pg_signal_backend TO the operator, or connect as a superuser',
-    });
+    return new PgrevokeError(
+      `${who} cannot terminate the role's sessions: pg_terminate_backend needs superuser, pg_signal_backend or membership in the role`,
+      {
+        sqlstate: '42501',
+        exitCode: ExitCode.USAGE,
+        hint: 'GRANT pg_signal_backend TO the operator, or connect as a superuser',
+      },
+    );
   if (!op.superuser && !op.createRole)
     return new PgrevokeError(`${who} cannot set a role NOLOGIN: ALTER ROLE needs superuser or CREATEROLE`, {
       sqlstate: '42501',
@@ -232,11 +251,14 @@ export function preflight(plan: Plan, state: PlanState): PgrevokeError | null {
     });
   const noAdmin = state.targets.filter((t) => !state.adminOf.includes(t.name)).map((t) => JSON.stringify(t.name));
   if (!op.superuser && state.server.major >= 16 && noAdmin.length)
-    return new PgrevokeError(`${who} cannot alter ${noAdmin.join(', ')}: since PostgreSQL 16 a CREATEROLE role may alter only roles it holds ADMIN OPTION on`, {
-      sqlstate: '42501',
-      exitCode: ExitCode.USAGE,
-      hint: 'connect as a superuser, or GRANT the role TO the operator WITH ADMIN OPTION',
-    });
+    return new PgrevokeError(
+      `${who} cannot alter ${noAdmin.join(', ')}: since PostgreSQL 16 a CREATEROLE role may alter only roles it holds ADMIN OPTION on`,
+      {
+        sqlstate: '42501',
+        exitCode: ExitCode.USAGE,
+        hint: 'connect as a superuser, or GRANT the role TO the operator WITH ADMIN OPTION',
+      },
+    );
   return null;
 }
 
@@ -246,7 +268,14 @@ export interface BuildOptions {
 }
 
 /** Pure: the playbook's steps against the collected state. */
-export function buildPlan(playbook: LoadedPlaybook, state: PlanState, operator: OperatorFacts, params: ConnParams, input: PlanInput, opts: BuildOptions = {}): Plan {
+export function buildPlan(
+  playbook: LoadedPlaybook,
+  state: PlanState,
+  operator: OperatorFacts,
+  params: ConnParams,
+  input: PlanInput,
+  opts: BuildOptions = {},
+): Plan {
   const node = nodeLabel(params);
   const major = state.server.major;
   const targets = state.targets;
@@ -267,34 +296,55 @@ export function buildPlan(playbook: LoadedPlaybook, state: PlanState, operator: 
     hbaFile: state.hba.file,
   };
   if (reassignStep && !options.reassignTo)
-    throw new PgrevokeError(`playbook ${playbook.name} reassigns the role's objects: say to whom with --reassign-to ROLE`, { exitCode: ExitCode.USAGE });
+    throw new PgrevokeError(`playbook ${playbook.name} reassigns the role's objects: say to whom with --reassign-to ROLE`, {
+      exitCode: ExitCode.USAGE,
+    });
 
   const steps: PlanStep[] = [];
-  const add = (s: Omit<PlanStep, 'index' | 'node' | 'skip'> & { skip?: string | null }) => steps.push({ index: steps.length, node, skip: null, ...s });
+  const add = (s: Omit<PlanStep, 'index' | 'node' | 'skip'> & { skip?: string | null }) =>
+    steps.push({ index: steps.length, node, skip: null, ...s });
   const warnings: string[] = [];
   if (!operator.superuser)
-    warnings.push(`${operator.user} is not a superuser: a backend still hidden after the grace period cannot be terminated (it has no role yet); exposure would remain`);
+    warnings.push(
+      `${operator.user} is not a superuser: a backend still hidden after the grace period cannot be terminated (it has no role yet); exposure would remain`,
+    );
 
   for (const ps of playbook.steps) {
     switch (ps.action) {
       case 'snapshot':
-        add({ action: 'snapshot', database: null, role: null, sql: [], reason: 'read-only forensics before anything changes: sessions, hidden backends, locks, blocking, prepared transactions' });
+        add({
+          action: 'snapshot',
+          database: null,
+          role: null,
+          sql: [],
+          reason: 'read-only forensics before anything changes: sessions, hidden backends, locks, blocking, prepared transactions',
+        });
         break;
       case 'hba_reject': {
         const file = state.hba.file ?? undefined;
         if (state.hba.skip) {
-          add({ action: 'hba_reject', database: null, role: null, sql: [], reason: 'stop new logins at pg_hba.conf', skip: state.hba.skip, file });
+          add({
+            action: 'hba_reject',
+            database: null,
+            role: null,
+            sql: [],
+            reason: 'stop new logins at pg_hba.conf',
+            skip: state.hba.skip,
+            file,
+          });
           break;
         }
         const writable = names.filter((n) => !state.hba.perRole[n] && !state.hba.present.includes(n));
-        for (const n of names.filter((x) => state.hba.perRole[x])) warnings.push(`HBA step skipped for ${JSON.stringify(n)}: ${state.hba.perRole[n]}`);
+        for (const n of names.filter((x) => state.hba.perRole[x]))
+          warnings.push(`HBA step skipped for ${JSON.stringify(n)}: ${state.hba.perRole[n]}`);
         add({
           action: 'hba_reject',
           database: null,
           role: null,
           file,
           sql: [hbaNote(writable, file!), RELOAD_CONF, HBA_ERRORS_SQL, HBA_OURS_SQL],
-          reason: 'stop new logins at pg_hba.conf (first match wins: the block goes at the top); checked in pg_hba_file_rules, restored on error',
+          reason:
+            'stop new logins at pg_hba.conf (first match wins: the block goes at the top); checked in pg_hba_file_rules, restored on error',
         });
         break;
       }
@@ -305,7 +355,8 @@ export function buildPlan(playbook: LoadedPlaybook, state: PlanState, operator: 
           database: null,
           role: null,
           sql: [stmt.display],
-          reason: 'one simple-query round trip: NOLOGIN commits before any session is terminated; the terminate statement returns the forensic snapshot; hidden backends are listed right after the commit',
+          reason:
+            'one simple-query round trip: NOLOGIN commits before any session is terminated; the terminate statement returns the forensic snapshot; hidden backends are listed right after the commit',
         });
         break;
       }
@@ -320,16 +371,43 @@ export function buildPlan(playbook: LoadedPlaybook, state: PlanState, operator: 
         break;
       case 'rollback_prepared':
         if (state.prepared.length === 0)
-          add({ action: 'rollback_prepared', database: null, role: null, sql: [], reason: 'prepared transactions outlive every session and keep their locks', skip: 'no prepared transaction of the role (checked again after containment)' });
+          add({
+            action: 'rollback_prepared',
+            database: null,
+            role: null,
+            sql: [],
+            reason: 'prepared transactions outlive every session and keep their locks',
+            skip: 'no prepared transaction of the role (checked again after containment)',
+          });
         for (const p of state.prepared)
-          add({ action: 'rollback_prepared', database: p.database, role: p.role, gid: p.gid, sql: [rollbackPrepared(p.gid)], reason: `prepared ${p.prepared}, holds ${p.locks} lock(s); must run in its database` });
+          add({
+            action: 'rollback_prepared',
+            database: p.database,
+            role: p.role,
+            gid: p.gid,
+            sql: [rollbackPrepared(p.gid)],
+            reason: `prepared ${p.prepared}, holds ${p.locks} lock(s); must run in its database`,
+          });
         break;
       case 'check_locks':
-        add({ action: 'check_locks', database: null, role: null, sql: [LOCKS_REMAINING, STILL_BLOCKED], reason: "read-only: no lock of the role's former backends or prepared transactions remains; which blocked sessions were released" });
+        add({
+          action: 'check_locks',
+          database: null,
+          role: null,
+          sql: [LOCKS_REMAINING, STILL_BLOCKED],
+          reason: "read-only: no lock of the role's former backends or prepared transactions remains; which blocked sessions were released",
+        });
         break;
       case 'disable_subscriptions':
         if (state.subscriptions.length === 0)
-          add({ action: 'disable_subscriptions', database: null, role: null, sql: [], reason: 'an apply worker keeps replicating as the owner after NOLOGIN', skip: 'the role owns no subscription (checked again after containment)' });
+          add({
+            action: 'disable_subscriptions',
+            database: null,
+            role: null,
+            sql: [],
+            reason: 'an apply worker keeps replicating as the owner after NOLOGIN',
+            skip: 'the role owns no subscription (checked again after containment)',
+          });
         for (const s of state.subscriptions)
           add({
             action: 'disable_subscriptions',
@@ -347,22 +425,45 @@ export function buildPlan(playbook: LoadedPlaybook, state: PlanState, operator: 
           if (o.shared && dbs.length === 0) dbs.push(params.database);
           if (ps.action === 'drop_owned' && dbs.length === 0) dbs.push(params.database);
           if (dbs.length === 0)
-            add({ action: ps.action, database: null, role: o.role, sql: [], reason: 'pg_shdepend lists no object of the role', skip: 'the role owns nothing and holds no privileges' });
+            add({
+              action: ps.action,
+              database: null,
+              role: o.role,
+              sql: [],
+              reason: 'pg_shdepend lists no object of the role',
+              skip: 'the role owns nothing and holds no privileges',
+            });
           for (const db of dbs)
             add({
               action: ps.action,
               database: db,
               role: o.role,
               sql: [ps.action === 'reassign_owned' ? reassignOwned(o.role, options.reassignTo!) : dropOwned(o.role)],
-              reason: ps.action === 'reassign_owned' ? `objects of the role in ${ident(db)} go to ${ident(options.reassignTo!)}` : `privileges granted to the role in ${ident(db)} are revoked`,
+              reason:
+                ps.action === 'reassign_owned'
+                  ? `objects of the role in ${ident(db)} go to ${ident(options.reassignTo!)}`
+                  : `privileges granted to the role in ${ident(db)} are revoked`,
             });
         }
         break;
       case 'drop_role':
-        for (const t of targets) add({ action: 'drop_role', database: null, role: t.name, sql: [dropRole(t.name)], reason: 'the role is gone; its OID is kept in the report' });
+        for (const t of targets)
+          add({
+            action: 'drop_role',
+            database: null,
+            role: t.name,
+            sql: [dropRole(t.name)],
+            reason: 'the role is gone; its OID is kept in the report',
+          });
         break;
       case 'verify':
-        add({ action: 'verify', database: null, role: null, sql: [], reason: 'read-only: the same collection and evaluation as pgrevoke inspect, per role' });
+        add({
+          action: 'verify',
+          database: null,
+          role: null,
+          sql: [],
+          reason: 'read-only: the same collection and evaluation as pgrevoke inspect, per role',
+        });
         break;
     }
   }
@@ -376,7 +477,13 @@ export function buildPlan(playbook: LoadedPlaybook, state: PlanState, operator: 
     roles: targets.map((t) => ({
       name: t.name,
       oid: t.oid,
-      before: { canLogin: t.canLogin, superuser: t.superuser, createRole: t.createRole, connectionLimit: t.connectionLimit, validUntil: t.validUntil },
+      before: {
+        canLogin: t.canLogin,
+        superuser: t.superuser,
+        createRole: t.createRole,
+        connectionLimit: t.connectionLimit,
+        validUntil: t.validUntil,
+      },
       restoreSql: restoreRole(t),
     })),
     options,

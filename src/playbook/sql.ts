@@ -125,6 +125,8 @@ function join(parts: string[]): string {
   return parts.join(';\n');
 }
 
+export const COMMITTED_AT = 'SELECT clock_timestamp()::text AS committed_at';
+
 export interface ContainOptions {
   strip?: boolean;
   rotatePassword?: boolean;
@@ -134,12 +136,13 @@ export interface ContainOptions {
  * The critical round trip, one simple-query string: the ALTERs commit before any session is
  * terminated (an explicit COMMIT inside a multi-statement simple query commits what precedes it),
  * the terminate statement carries the snapshot, and the hidden set H0 is taken right after.
- * Results: one per ALTER, then COMMIT, then the terminated rows, then the hidden backends.
+ * Results: one per ALTER, then COMMIT, then the server time right after the commit (every backend
+ * forked later is refused), then the terminated rows, then the hidden backends.
  */
 export function contain(targets: readonly (NologinTarget & { oid: number })[], major: number, opts: ContainOptions = {}): Statement {
   const alters = nologin(targets, { strip: opts.strip }).map(plain);
   if (opts.rotatePassword) alters.push(...targets.map((t) => rotatePassword(t.name)));
-  const tail = ['COMMIT', terminate(targets.map((t) => t.oid)), hiddenScan(major)];
+  const tail = ['COMMIT', COMMITTED_AT, terminate(targets.map((t) => t.oid)), hiddenScan(major)];
   return {
     sql: join([...alters.map((a) => a.sql), ...tail]),
     display: join([...alters.map((a) => a.display), ...tail]),

@@ -31,7 +31,10 @@ function statusLabel(st: ReportStep['status'], c: ChalkInstance): string {
 }
 
 function where(st: Pick<ReportStep, 'database' | 'role'>): string {
-  const parts = [st.role !== null ? `role ${JSON.stringify(st.role)}` : null, st.database !== null ? `db ${JSON.stringify(st.database)}` : null].filter(Boolean);
+  const parts = [
+    st.role !== null ? `role ${JSON.stringify(st.role)}` : null,
+    st.database !== null ? `db ${JSON.stringify(st.database)}` : null,
+  ].filter(Boolean);
   return parts.length ? ` (${parts.join(', ')})` : '';
 }
 
@@ -45,8 +48,12 @@ function indent(text: string, by = '      '): string {
 /** The plan as the operator confirms it (and as --dry-run shows it): every step with its SQL. */
 export function renderPlan(plan: Plan, c: ChalkInstance): string {
   const out: string[] = [];
-  out.push(`${c.bold('Cutoff plan')} ${plan.playbook.name} on ${plan.node} (PostgreSQL ${plan.server.major}), operator ${plan.operator.user}${plan.operator.superuser ? ' (superuser)' : ''}`);
-  out.push(`roles: ${plan.roles.map((r) => `${JSON.stringify(r.name)} (oid ${r.oid}${r.before.superuser ? ', superuser' : ''})`).join(', ')}`);
+  out.push(
+    `${c.bold('Cutoff plan')} ${plan.playbook.name} on ${plan.node} (PostgreSQL ${plan.server.major}), operator ${plan.operator.user}${plan.operator.superuser ? ' (superuser)' : ''}`,
+  );
+  out.push(
+    `roles: ${plan.roles.map((r) => `${JSON.stringify(r.name)} (oid ${r.oid}${r.before.superuser ? ', superuser' : ''})`).join(', ')}`,
+  );
   for (const st of plan.steps) {
     out.push(`${String(st.index + 1).padStart(2)}. ${c.bold(st.action)}${where(st)}${st.skip ? c.yellow(` skipped: ${st.skip}`) : ''}`);
     out.push(c.dim(indent(st.reason, '    ')));
@@ -58,8 +65,16 @@ export function renderPlan(plan: Plan, c: ChalkInstance): string {
 
 export function renderCutoff(r: CutoffReport, c: ChalkInstance): string {
   const out: string[] = [];
-  const title = r.dryRun ? c.cyan.bold('DRY RUN') : r.exitCode === 0 ? c.green.bold('CONTAINED') : r.exitCode === 1 ? c.red.bold('EXPOSED') : c.red.bold('INCOMPLETE');
-  out.push(`${c.bold('Cutoff')} ${r.roles.map((x) => JSON.stringify(x.name)).join(', ')} on ${r.node}, playbook ${r.playbook.name}: ${title}`);
+  const title = r.dryRun
+    ? c.cyan.bold('DRY RUN')
+    : r.exitCode === 0
+      ? c.green.bold('CONTAINED')
+      : r.exitCode === 1
+        ? c.red.bold('EXPOSED')
+        : c.red.bold('INCOMPLETE');
+  out.push(
+    `${c.bold('Cutoff')} ${r.roles.map((x) => JSON.stringify(x.name)).join(', ')} on ${r.node}, playbook ${r.playbook.name}: ${title}`,
+  );
   out.push(c.dim(`operator ${r.operator.user} (${r.operator.osUser}@${r.operator.host}); ${r.startedAt} .. ${r.finishedAt ?? '?'}`));
   out.push('');
   for (const st of r.steps) {
@@ -74,7 +89,18 @@ export function renderCutoff(r: CutoffReport, c: ChalkInstance): string {
     out.push(
       table(
         ['pid', 'role', 'database', 'client', 'application', 'started', 'hidden', 'query'],
-        r.terminated.slice(0, 50).map((t) => [t.pid, t.role ?? '?', t.database, t.client ?? 'local', truncate(t.application, 20), t.backendStart?.slice(0, 19), t.hidden ? 'yes' : '', truncate(t.query, 40)]),
+        r.terminated
+          .slice(0, 50)
+          .map((t) => [
+            t.pid,
+            t.role ?? '?',
+            t.database,
+            t.client ?? 'local',
+            truncate(t.application, 20),
+            t.backendStart?.slice(0, 19),
+            t.hidden ? 'yes' : '',
+            truncate(t.query, 40),
+          ]),
         c,
       ),
     );
@@ -82,7 +108,9 @@ export function renderCutoff(r: CutoffReport, c: ChalkInstance): string {
   }
   for (const v of r.verification) {
     out.push('');
-    out.push(`${c.bold('Verification')} ${JSON.stringify(v.role)}: ${v.verdict === 'contained' ? c.green.bold('CONTAINED') : c.red.bold('EXPOSED')}`);
+    out.push(
+      `${c.bold('Verification')} ${JSON.stringify(v.role)}: ${v.verdict === 'contained' ? c.green.bold('CONTAINED') : c.red.bold('EXPOSED')}`,
+    );
     out.push(...renderFindings(v.findings, c));
   }
   if (r.warnings.length) {
@@ -95,7 +123,9 @@ export function renderCutoff(r: CutoffReport, c: ChalkInstance): string {
     for (const e of r.exposure) out.push(`  - ${e}`);
   }
   out.push('');
-  out.push(`exit ${r.exitCode}: ${r.dryRun && r.exitCode === 0 ? 'dry run, nothing was changed' : (EXIT_MEANING[r.exitCode] ?? '')}${r.interrupted ? ' (interrupted)' : ''}`);
+  out.push(
+    `exit ${r.exitCode}: ${r.dryRun && r.exitCode === 0 ? 'dry run, nothing was changed' : (EXIT_MEANING[r.exitCode] ?? '')}${r.interrupted ? ' (interrupted)' : ''}`,
+  );
   return out.join('\n');
 }
 
@@ -124,21 +154,62 @@ export function renderMarkdown(r: CutoffReport): string {
   out.push('');
   out.push('## Roles');
   out.push('');
-  out.push(...mdTable(['role', 'oid', 'before', 'after', 'restore (attributes only)'], r.roles.map((x) => {
-    const v = r.verification.find((y) => y.oid === x.oid);
-    const b = x.before;
-    const after = v ? (v.after ? `login ${v.after.canLogin ? 'yes' : 'no'}, superuser ${v.after.superuser ? 'yes' : 'no'}` : 'dropped') : '-';
-    return [x.name, x.oid, `login ${b.canLogin ? 'yes' : 'no'}, superuser ${b.superuser ? 'yes' : 'no'}, createrole ${b.createRole ? 'yes' : 'no'}`, after, `\`${x.restoreSql}\``];
-  })));
+  out.push(
+    ...mdTable(
+      ['role', 'oid', 'before', 'after', 'restore (attributes only)'],
+      r.roles.map((x) => {
+        const v = r.verification.find((y) => y.oid === x.oid);
+        const b = x.before;
+        const after = v
+          ? v.after
+            ? `login ${v.after.canLogin ? 'yes' : 'no'}, superuser ${v.after.superuser ? 'yes' : 'no'}`
+            : 'dropped'
+          : '-';
+        return [
+          x.name,
+          x.oid,
+          `login ${b.canLogin ? 'yes' : 'no'}, superuser ${b.superuser ? 'yes' : 'no'}, createrole ${b.createRole ? 'yes' : 'no'}`,
+          after,
+          `\`${x.restoreSql}\``,
+        ];
+      }),
+    ),
+  );
   out.push('');
   out.push('## Steps');
   out.push('');
-  out.push(...mdTable(['#', 'action', 'where', 'status', 'ms', 'detail'], r.steps.map((s) => [s.index + 1, s.action, [s.role, s.database].filter(Boolean).join(' / '), s.status, s.durationMs ?? '', s.detail ?? ''])));
+  out.push(
+    ...mdTable(
+      ['#', 'action', 'where', 'status', 'ms', 'detail'],
+      r.steps.map((s) => [
+        s.index + 1,
+        s.action,
+        [s.role, s.database].filter(Boolean).join(' / '),
+        s.status,
+        s.durationMs ?? '',
+        s.detail ?? '',
+      ]),
+    ),
+  );
   if (r.terminated.length) {
     out.push('');
     out.push('## Terminated sessions');
     out.push('');
-    out.push(...mdTable(['pid', 'user', 'database', 'client', 'application', 'started', 'hidden', 'query'], r.terminated.map((t) => [t.pid, t.user ?? '?', t.database, t.client ?? 'local', t.application, t.backendStart, t.hidden ? 'yes' : '', truncate(t.query, 80)])));
+    out.push(
+      ...mdTable(
+        ['pid', 'user', 'database', 'client', 'application', 'started', 'hidden', 'query'],
+        r.terminated.map((t) => [
+          t.pid,
+          t.user ?? '?',
+          t.database,
+          t.client ?? 'local',
+          t.application,
+          t.backendStart,
+          t.hidden ? 'yes' : '',
+          truncate(t.query, 80),
+        ]),
+      ),
+    );
   }
   if (r.verification.length) {
     out.push('');
@@ -166,7 +237,9 @@ export function renderMarkdown(r: CutoffReport): string {
 
 /** One audit line per action and target; planned steps (a dry run) are not actions. */
 export function auditEntries(r: CutoffReport, note?: string | null): AuditEntry[] {
-  const reason: AuditReason = (AUDIT_REASONS as readonly string[]).includes(r.playbook.reason) ? (r.playbook.reason as AuditReason) : 'compromise';
+  const reason: AuditReason = (AUDIT_REASONS as readonly string[]).includes(r.playbook.reason)
+    ? (r.playbook.reason as AuditReason)
+    : 'compromise';
   const out: AuditEntry[] = [];
   for (const st of r.steps) {
     if (st.status === 'planned') continue;

@@ -37,12 +37,17 @@ describe.each(MAJORS)('cutoff races on PostgreSQL %i', (major) => {
   let cl: TestCluster;
   const tmp = mkdtempSync(path.join(os.tmpdir(), 'pgrevoke-storm-test-'));
   const cutoff = (args: string[]) => runCli(['cutoff', ...args, '--dsn', cl.dsn()], {}, { timeoutMs: 90_000 });
-  const oidOf = async (name: string) => Number((await cl.sql<{ oid: string }>('SELECT oid::text AS oid FROM pg_roles WHERE rolname = $1', [name]))[0]!.oid);
-  const backendsOf = async (oid: number) => (await cl.sql<{ n: number }>('SELECT count(*)::int AS n FROM pg_stat_activity WHERE usesysid = $1', [oid]))[0]!.n;
+  const oidOf = async (name: string) =>
+    Number((await cl.sql<{ oid: string }>('SELECT oid::text AS oid FROM pg_roles WHERE rolname = $1', [name]))[0]!.oid);
+  const backendsOf = async (oid: number) =>
+    (await cl.sql<{ n: number }>('SELECT count(*)::int AS n FROM pg_stat_activity WHERE usesysid = $1', [oid]))[0]!.n;
 
   beforeAll(async () => {
     cl = await startCluster(major);
-    await cl.writeDataFile('pg_hba.conf', ['local all all trust', 'host all postgres 127.0.0.1/32 scram-sha-256', 'host all all 127.0.0.1/32 scram-sha-256'].join('\n') + '\n');
+    await cl.writeDataFile(
+      'pg_hba.conf',
+      ['local all all trust', 'host all postgres 127.0.0.1/32 scram-sha-256', 'host all all 127.0.0.1/32 scram-sha-256'].join('\n') + '\n',
+    );
     await cl.sql('SELECT pg_reload_conf()');
     await cl.sql('CREATE TABLE accounts (id int PRIMARY KEY, balance int)');
     await cl.sql('INSERT INTO accounts SELECT g, 100 FROM generate_series(1, 300) g');
@@ -103,10 +108,13 @@ describe.each(MAJORS)('cutoff races on PostgreSQL %i', (major) => {
     };
     const loops = Array.from({ length: CLIENTS }, (_, i) => attacker(i));
     try {
-      await waitFor(async () => logins >= CLIENTS && locked.size === HOLDERS && (await backendsOf(oid)) >= (CLIENTS - CHURNERS) * 0.8, 60_000, 'the storm to be connected');
+      await waitFor(
+        async () => logins >= CLIENTS && locked.size === HOLDERS && (await backendsOf(oid)) >= (CLIENTS - CHURNERS) * 0.8,
+        60_000,
+        'the storm to be connected',
+      );
       const report = path.join(tmp, 'storm.json');
       const r = await cutoff(['storm', '--yes', '--json', '--report', report]);
-      process.stderr.write(`storm PG${major}: ${logins} logins, cutoff ${JSON.stringify((doc(r).steps as Json[]).map((s) => [s.action, s.durationMs]))}, settle ${JSON.stringify({ ...(doc(r).settle as Json), suspects: ((doc(r).settle as Json).suspects as Json[]).length })}\n`);
       const after = successes;
       expect(r.code, r.stderr + r.stdout.slice(0, 2000)).toBe(0);
       const d = doc(r);
@@ -114,6 +122,14 @@ describe.each(MAJORS)('cutoff races on PostgreSQL %i', (major) => {
       expect((d.terminated as Json[]).length).toBeGreaterThanOrEqual((CLIENTS - CHURNERS) * 0.8);
       expect(((d.snapshot as Json).locks as Json[]).some((l) => l.locktype === 'tuple' || l.locktype === 'transactionid')).toBe(true);
       expect(d.verification).toEqual([expect.objectContaining({ role: 'storm', verdict: 'contained' })]);
+      // NOLOGIN committed before anything was terminated: no backend forked after the commit got in
+      const starts = (d.terminated as Json[]).map((t) => t.backendStart).filter((x): x is string => typeof x === 'string');
+      expect(starts.length).toBeGreaterThan(0);
+      const late = await cl.sql<{ n: number }>(`SELECT count(*)::int AS n FROM unnest($1::timestamptz[]) AS s WHERE s >= $2::timestamptz`, [
+        starts,
+        d.committedAt,
+      ]);
+      expect(late).toEqual([{ n: 0 }]);
       // for a whole second: no backend of the role, and the attacker gets nothing done
       const end = Date.now() + 1000;
       let polls = 0;
@@ -140,7 +156,14 @@ describe.each(MAJORS)('cutoff races on PostgreSQL %i', (major) => {
     await cl.sql(`CREATE ROLE sleeper_ctl LOGIN PASSWORD 'sleeper-pw'`);
     const outcome: Record<string, string> = {};
     const attack = (user: string) => {
-      const c = new pg.Client({ host: '127.0.0.1', port: cl.port, user, password: 'sleeper-pw', database: 'postgres', options: '-c post_auth_delay=5' });
+      const c = new pg.Client({
+        host: '127.0.0.1',
+        port: cl.port,
+        user,
+        password: 'sleeper-pw',
+        database: 'postgres',
+        options: '-c post_auth_delay=5',
+      });
       c.on('error', () => undefined);
       void c
         .connect()
@@ -154,16 +177,22 @@ describe.each(MAJORS)('cutoff races on PostgreSQL %i', (major) => {
     const hiddenPids = async () => (await cl.sql<{ pid: number }>(hiddenBackendsSql(major))).map((x) => x.pid);
 
     attack('sleeper');
-    const [pid] = await waitFor(async () => {
-      const h = await hiddenPids();
-      return h.length ? h : null;
-    }, 10_000, 'the hidden backend');
+    const [pid] = await waitFor(
+      async () => {
+        const h = await hiddenPids();
+        return h.length ? h : null;
+      },
+      10_000,
+      'the hidden backend',
+    );
     const t0 = Date.now();
     const r = await cutoff(['sleeper', '--yes', '--json']);
     expect(r.code, r.stderr).toBe(0);
     const d = doc(r);
     const settle = d.settle as Json;
-    expect(settle.suspects).toEqual([expect.objectContaining({ pid, resolution: 'terminated', via: major >= 18 ? 'starting' : 'virtualxid' })]);
+    expect(settle.suspects).toEqual([
+      expect.objectContaining({ pid, resolution: 'terminated', via: major >= 18 ? 'starting' : 'virtualxid' }),
+    ]);
     expect(d.terminated).toEqual([expect.objectContaining({ pid, hidden: true, signalled: true })]);
     expect(Date.now() - t0).toBeLessThan(5000); // it did not just wait for the delay to pass
 

@@ -18,7 +18,8 @@ import { ident } from '../../src/pg/quote.js';
 import { runCli, type CliResult } from '../helpers/cli.js';
 import { MAJORS, startCluster, type TestCluster } from '../helpers/cluster.js';
 
-const HBA = ['local all all trust', 'host all postgres 127.0.0.1/32 scram-sha-256', 'host all all 127.0.0.1/32 scram-sha-256'].join('\n') + '\n';
+const HBA =
+  ['local all all trust', 'host all postgres 127.0.0.1/32 scram-sha-256', 'host all all 127.0.0.1/32 scram-sha-256'].join('\n') + '\n';
 const HOSTILE = `Robert'); DROP TABLE accounts;--`;
 const QUOTED = 'a"b';
 const UNICODE = 'ÜNI 𝔐';
@@ -27,7 +28,15 @@ const BIN = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../bi
 interface Json {
   [k: string]: unknown;
 }
-type Step = { action: string; status: string; detail: string | null; sql: string[]; executed: string[]; database: string | null; role: string | null };
+type Step = {
+  action: string;
+  status: string;
+  detail: string | null;
+  sql: string[];
+  executed: string[];
+  database: string | null;
+  role: string | null;
+};
 
 async function waitFor<T>(fn: () => Promise<T | undefined | false | null>, ms = 15_000, what = 'condition'): Promise<T> {
   const end = Date.now() + ms;
@@ -55,16 +64,25 @@ describe.each(MAJORS)('cutoff on PostgreSQL %i', (major) => {
   const tmp = mkdtempSync(path.join(os.tmpdir(), 'pgrevoke-cutoff-test-'));
   const pending: pg.Client[] = [];
 
-  const cutoff = (args: string[], env: NodeJS.ProcessEnv = {}, dsn = cl.dsn()) => runCli(['cutoff', ...args, '--dsn', dsn], env, { timeoutMs: 90_000 });
+  const cutoff = (args: string[], env: NodeJS.ProcessEnv = {}, dsn = cl.dsn()) =>
+    runCli(['cutoff', ...args, '--dsn', dsn], env, { timeoutMs: 90_000 });
   const createRole = (name: string, extra = '') => cl.sql(`CREATE ROLE ${ident(name)} LOGIN PASSWORD 'pw-${name.length}' ${extra}`);
   const as = (name: string, db = 'postgres') => cl.connectAs(name, `pw-${name.length}`, db);
   const pidOf = async (c: pg.Client) => (await c.query<{ p: number }>('SELECT pg_backend_pid() AS p')).rows[0]!.p;
-  const alive = async (pid: number) => (await cl.sql<{ n: number }>('SELECT count(*)::int AS n FROM pg_stat_activity WHERE pid = $1', [pid]))[0]!.n === 1;
-  const canLogin = async (name: string) => (await cl.sql<{ l: boolean }>('SELECT rolcanlogin AS l FROM pg_roles WHERE rolname = $1', [name]))[0]?.l;
+  const alive = async (pid: number) =>
+    (await cl.sql<{ n: number }>('SELECT count(*)::int AS n FROM pg_stat_activity WHERE pid = $1', [pid]))[0]!.n === 1;
+  const canLogin = async (name: string) =>
+    (await cl.sql<{ l: boolean }>('SELECT rolcanlogin AS l FROM pg_roles WHERE rolname = $1', [name]))[0]?.l;
   const sessionsOf = async (name: string) =>
-    (await cl.sql<{ n: number }>('SELECT count(*)::int AS n FROM pg_stat_activity WHERE usesysid = (SELECT oid FROM pg_roles WHERE rolname = $1)', [name]))[0]!.n;
+    (
+      await cl.sql<{ n: number }>(
+        'SELECT count(*)::int AS n FROM pg_stat_activity WHERE usesysid = (SELECT oid FROM pg_roles WHERE rolname = $1)',
+        [name],
+      )
+    )[0]!.n;
   const hidden = async () => (await cl.sql<{ pid: number }>(hiddenBackendsSql(major))).map((r) => r.pid);
-  const lockWaiters = async () => (await cl.sql<{ n: number }>(`SELECT count(*)::int AS n FROM pg_stat_activity WHERE wait_event_type = 'Lock'`))[0]!.n;
+  const lockWaiters = async () =>
+    (await cl.sql<{ n: number }>(`SELECT count(*)::int AS n FROM pg_stat_activity WHERE wait_event_type = 'Lock'`))[0]!.n;
 
   beforeAll(async () => {
     cl = await startCluster(major);
@@ -80,6 +98,31 @@ describe.each(MAJORS)('cutoff on PostgreSQL %i', (major) => {
   afterAll(async () => {
     for (const c of pending) void c.end().catch(() => undefined);
     await cl?.destroyAll();
+  });
+
+  it('the simple-query facts the round trip stands on: one result per statement, and COMMIT commits what precedes it at once', async () => {
+    await createRole('rt_probe');
+    const c = await cl.connectAs('postgres', cl.password);
+    const other = await cl.connectAs('postgres', cl.password);
+    const running = c.query(`ALTER ROLE rt_probe NOLOGIN; COMMIT; SELECT pg_sleep(0.8), 1 AS a; SELECT 2 AS b`) as unknown as Promise<
+      pg.QueryResult[]
+    >;
+    await new Promise((r) => setTimeout(r, 300));
+    // while the statement after the COMMIT is still running, another session already sees NOLOGIN
+    expect(await other.query(`SELECT rolcanlogin FROM pg_roles WHERE rolname = 'rt_probe'`).then((x) => x.rows)).toEqual([
+      { rolcanlogin: false },
+    ]);
+    const results = await running;
+    expect(Array.isArray(results)).toBe(true);
+    expect(results.map((x) => x.command)).toEqual(['ALTER', 'COMMIT', 'SELECT', 'SELECT']);
+    expect(results[3]!.rows).toEqual([{ b: 2 }]);
+    // an error after the COMMIT leaves it committed; an error before it leaves nothing
+    await cl.sql('ALTER ROLE rt_probe LOGIN');
+    await expect(c.query(`ALTER ROLE rt_probe NOLOGIN; COMMIT; SELECT 1/0`)).rejects.toThrow(/division by zero/);
+    expect(await canLogin('rt_probe')).toBe(false);
+    await cl.sql('ALTER ROLE rt_probe LOGIN');
+    await expect(c.query(`ALTER ROLE rt_probe NOLOGIN; SELECT 1/0; COMMIT`)).rejects.toThrow(/division by zero/);
+    expect(await canLogin('rt_probe')).toBe(true);
   });
 
   it('(c) rolls back a prepared transaction, releases the locks it and a session held, writes report, markdown and audit (0600)', async () => {
@@ -104,13 +147,43 @@ describe.each(MAJORS)('cutoff on PostgreSQL %i', (major) => {
     const report = path.join(tmp, 'c-report.json');
     const md = path.join(tmp, 'c-ticket.md');
     const audit = path.join(tmp, 'c-audit.log');
-    const r = await cutoff(['px_owner', '--yes', '--json', '--report', report, '--markdown', md, '--audit-log', audit, '--reason', 'ticket SEC-1']);
+    const r = await cutoff([
+      'px_owner',
+      '--yes',
+      '--json',
+      '--report',
+      report,
+      '--markdown',
+      md,
+      '--audit-log',
+      audit,
+      '--reason',
+      'ticket SEC-1',
+    ]);
     expect(r.code, r.stderr).toBe(0);
     const d = doc(r);
     expect(Object.keys(d)).toEqual(
-      expect.arrayContaining(['schemaVersion', 'roles', 'playbook', 'dryRun', 'operator', 'startedAt', 'finishedAt', 'steps', 'snapshot', 'terminated', 'verification', 'exitCode']),
+      expect.arrayContaining([
+        'schemaVersion',
+        'roles',
+        'playbook',
+        'dryRun',
+        'operator',
+        'startedAt',
+        'finishedAt',
+        'steps',
+        'snapshot',
+        'terminated',
+        'verification',
+        'exitCode',
+      ]),
     );
-    expect(d).toMatchObject({ schemaVersion: 1, dryRun: false, exitCode: 0, playbook: { name: 'compromised-credential', reason: 'compromise' } });
+    expect(d).toMatchObject({
+      schemaVersion: 1,
+      dryRun: false,
+      exitCode: 0,
+      playbook: { name: 'compromised-credential', reason: 'compromise' },
+    });
     expect(d.operator).toMatchObject({ user: 'postgres', osUser: expect.any(String), host: os.hostname() });
     expect(steps(d).map((s) => [s.action, s.status])).toEqual([
       ['snapshot', 'done'],
@@ -122,14 +195,21 @@ describe.each(MAJORS)('cutoff on PostgreSQL %i', (major) => {
       ['disable_subscriptions', 'skipped'],
       ['verify', 'done'],
     ]);
-    for (const s of steps(d).filter((x) => x.status === 'done')) expect(s).toMatchObject({ startedAt: expect.any(String), durationMs: expect.any(Number) });
+    for (const s of steps(d).filter((x) => x.status === 'done'))
+      expect(s).toMatchObject({ startedAt: expect.any(String), durationMs: expect.any(Number) });
     const snap = d.snapshot as Json;
     expect((snap.preparedTransactions as Json[]).map((p) => p.gid)).toEqual(['px-1']);
     expect((snap.blocking as Json[]).map((b) => b.blockedPid).sort()).toEqual([a1pid, a2pid].sort());
     expect((snap.sessions as Json[]).map((x) => x.pid).sort()).toEqual([s1pid, s2pid].sort());
     const term = d.terminated as Json[];
     expect(term.map((t) => t.pid).sort()).toEqual([s1pid, s2pid].sort());
-    expect(term.find((t) => t.pid === s1pid)).toMatchObject({ user: 'px_owner', database: 'postgres', client: '127.0.0.1', query: 'SELECT * FROM accounts WHERE id = 1 FOR UPDATE', hidden: false });
+    expect(term.find((t) => t.pid === s1pid)).toMatchObject({
+      user: 'px_owner',
+      database: 'postgres',
+      client: '127.0.0.1',
+      query: 'SELECT * FROM accounts WHERE id = 1 FOR UPDATE',
+      hidden: false,
+    });
     expect(step(d, 'rollback_prepared')).toMatchObject({ database: 'postgres', role: 'px_owner', executed: [`ROLLBACK PREPARED 'px-1'`] });
     const locks = d.locks as Json;
     expect(locks.remaining).toEqual([]);
@@ -148,11 +228,29 @@ describe.each(MAJORS)('cutoff on PostgreSQL %i', (major) => {
     expect(ticket).toContain('# pgrevoke cutoff: `px_owner`');
     expect(ticket).toContain('ticket SEC-1');
     expect(ticket).toContain(String(s1pid));
-    const lines = readFileSync(audit, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Json);
-    expect(lines.map((l) => l.action)).toEqual(['snapshot', 'contain', 'settle', 'hba_reject', 'rollback_prepared', 'check_locks', 'disable_subscriptions', 'verify']);
+    const lines = readFileSync(audit, 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as Json);
+    expect(lines.map((l) => l.action)).toEqual([
+      'snapshot',
+      'contain',
+      'settle',
+      'hba_reject',
+      'rollback_prepared',
+      'check_locks',
+      'disable_subscriptions',
+      'verify',
+    ]);
     for (const l of lines) {
       expect(Object.keys(l).sort()).toEqual(['action', 'detail', 'node', 'note', 'operator', 'reason', 'result', 'target', 'time']);
-      expect(l).toMatchObject({ target: 'px_owner', reason: 'compromise', node: `127.0.0.1:${cl.port}`, note: 'ticket SEC-1', operator: { dbUser: 'postgres' } });
+      expect(l).toMatchObject({
+        target: 'px_owner',
+        reason: 'compromise',
+        node: `127.0.0.1:${cl.port}`,
+        note: 'ticket SEC-1',
+        operator: { dbUser: 'postgres' },
+      });
     }
     expect(lines.find((l) => l.action === 'rollback_prepared')!.result).toBe('done');
     const everything = r.stdout + r.stderr + readFileSync(report, 'utf8') + ticket + readFileSync(audit, 'utf8');
@@ -180,7 +278,9 @@ describe.each(MAJORS)('cutoff on PostgreSQL %i', (major) => {
     expect((await b1.query('SELECT current_user AS u')).rows[0].u).toBe('UPPER');
     expect((await b2.query('SELECT current_user AS u')).rows[0].u).toBe('loner');
     expect(await canLogin('UPPER')).toBe(true);
-    expect(await cl.sql(`SELECT rolcanlogin, rolconnlimit FROM pg_roles WHERE rolname = 'upper'`)).toEqual([{ rolcanlogin: false, rolconnlimit: 0 }]);
+    expect(await cl.sql(`SELECT rolcanlogin, rolconnlimit FROM pg_roles WHERE rolname = 'upper'`)).toEqual([
+      { rolcanlogin: false, rolconnlimit: 0 },
+    ]);
     await expect(t1.query('SELECT 1')).rejects.toThrow();
 
     const pwAfter = (await cl.sql<{ p: string }>(`SELECT rolpassword AS p FROM pg_authid WHERE rolname = 'upper'`))[0]!.p;
@@ -199,18 +299,24 @@ describe.each(MAJORS)('cutoff on PostgreSQL %i', (major) => {
       await createRole(n);
       pids.push(await pidOf(await as(n)));
     }
-    const rolesBefore = await cl.sql<{ rolname: string; rolcanlogin: boolean }>(`SELECT rolname, rolcanlogin FROM pg_roles ORDER BY rolname`);
+    const rolesBefore = await cl.sql<{ rolname: string; rolcanlogin: boolean }>(
+      `SELECT rolname, rolcanlogin FROM pg_roles ORDER BY rolname`,
+    );
     const r = await cutoff([...names, '--yes', '--json']);
     expect(r.code, r.stderr).toBe(0);
     const d = doc(r);
     expect((d.roles as Json[]).map((x) => x.name)).toEqual(names);
     const rt = step(d, 'contain').executed;
     expect(rt).toHaveLength(1);
-    expect(rt[0]).toContain(`ALTER ROLE "Robert'); DROP TABLE accounts;--" NOLOGIN CONNECTION LIMIT 0;\nALTER ROLE "a""b" NOLOGIN CONNECTION LIMIT 0;\nALTER ROLE "ÜNI 𝔐" NOLOGIN CONNECTION LIMIT 0;\nCOMMIT;`);
+    expect(rt[0]).toContain(
+      `ALTER ROLE "Robert'); DROP TABLE accounts;--" NOLOGIN CONNECTION LIMIT 0;\nALTER ROLE "a""b" NOLOGIN CONNECTION LIMIT 0;\nALTER ROLE "ÜNI 𝔐" NOLOGIN CONNECTION LIMIT 0;\nCOMMIT;`,
+    );
     expect((d.terminated as Json[]).map((t) => t.pid).sort()).toEqual([...pids].sort());
     expect((d.verification as Json[]).map((v) => v.verdict)).toEqual(['contained', 'contained', 'contained']);
     for (const pid of pids) expect(await alive(pid)).toBe(false);
-    const rolesAfter = await cl.sql<{ rolname: string; rolcanlogin: boolean }>(`SELECT rolname, rolcanlogin FROM pg_roles ORDER BY rolname`);
+    const rolesAfter = await cl.sql<{ rolname: string; rolcanlogin: boolean }>(
+      `SELECT rolname, rolcanlogin FROM pg_roles ORDER BY rolname`,
+    );
     expect(rolesAfter).toEqual(rolesBefore.map((x) => (names.includes(x.rolname) ? { ...x, rolcanlogin: false } : x)));
     expect(await cl.sql(`SELECT count(*)::int AS n FROM accounts`)).toEqual([{ n: 50 }]);
     // the HBA lines for those names parse, and name them exactly
@@ -272,7 +378,9 @@ describe.each(MAJORS)('cutoff on PostgreSQL %i', (major) => {
     const done = doc(real);
     const shape = (x: Json) => steps(x).map((st) => ({ action: st.action, database: st.database, executed: st.executed }));
     expect(shape(done)).toEqual(shape(dry));
-    expect(steps(dry).map((st) => st.executed)).toEqual(steps(dry).map((st) => (st.status === 'skipped' ? [] : st.action === 'verify' || st.action === 'snapshot' ? [] : st.sql)));
+    expect(steps(dry).map((st) => st.executed)).toEqual(
+      steps(dry).map((st) => (st.status === 'skipped' ? [] : st.action === 'verify' || st.action === 'snapshot' ? [] : st.sql)),
+    );
     expect(step(done, 'rollback_prepared').executed).toEqual([`ROLLBACK PREPARED 'quiet-1'`]);
   });
 
@@ -293,7 +401,14 @@ describe.each(MAJORS)('cutoff on PostgreSQL %i', (major) => {
       const run = async (exec: DryRunExecutor | PgExecutor) => {
         const { state, operator } = await collectPlanState(params, client, input);
         const plan = buildPlan(playbook, state, operator, params, input);
-        const report = await apply({ plan, state, exec, reader: client, params, operator: { user: 'postgres', osUser: 'test', host: 'test', superuser: true } });
+        const report = await apply({
+          plan,
+          state,
+          exec,
+          reader: client,
+          params,
+          operator: { user: 'postgres', osUser: 'test', host: 'test', superuser: true },
+        });
         return { report, log: exec.log.map((l) => ({ action: l.action, database: l.database, sql: l.sql })) };
       };
       const dry = await run(new DryRunExecutor());
@@ -303,7 +418,17 @@ describe.each(MAJORS)('cutoff on PostgreSQL %i', (major) => {
       await exec.close();
       expect(real.report.exitCode).toBe(0);
       expect(real.log).toEqual(dry.log);
-      expect(real.log.map((l) => l.action)).toEqual(['contain', 'settle', 'hba_reject', 'hba_reject', 'hba_reject', 'hba_reject', 'rollback_prepared', 'check_locks', 'check_locks']);
+      expect(real.log.map((l) => l.action)).toEqual([
+        'contain',
+        'settle',
+        'hba_reject',
+        'hba_reject',
+        'hba_reject',
+        'hba_reject',
+        'rollback_prepared',
+        'check_locks',
+        'check_locks',
+      ]);
       expect(await canLogin('quiet_lib')).toBe(false);
     } finally {
       await client.end();
@@ -365,7 +490,9 @@ describe.each(MAJORS)('cutoff on PostgreSQL %i', (major) => {
     const saved = JSON.parse(readFileSync(report, 'utf8')) as Json;
     expect(saved).toMatchObject({ exitCode: 2, terminated: [] });
     expect(steps(saved).every((s) => s.status === 'skipped')).toBe(true);
-    expect(await cl.sql(`SELECT rolcanlogin, rolsuper FROM pg_roles WHERE rolname = 'h_super'`)).toEqual([{ rolcanlogin: true, rolsuper: true }]);
+    expect(await cl.sql(`SELECT rolcanlogin, rolsuper FROM pg_roles WHERE rolname = 'h_super'`)).toEqual([
+      { rolcanlogin: true, rolsuper: true },
+    ]);
     expect(await alive(supPid)).toBe(true);
 
     if (major >= 16) {
@@ -388,7 +515,14 @@ describe.each(MAJORS)('cutoff on PostgreSQL %i', (major) => {
 
   it('(i) SIGINT during the settle loop: the statement finishes, the report is written with the rest skipped, exit 3', async () => {
     await createRole('sig_target');
-    const h = new pg.Client({ host: '127.0.0.1', port: cl.port, user: 'sig_target', password: 'pw-10', database: 'postgres', options: '-c post_auth_delay=30' });
+    const h = new pg.Client({
+      host: '127.0.0.1',
+      port: cl.port,
+      user: 'sig_target',
+      password: 'pw-10',
+      database: 'postgres',
+      options: '-c post_auth_delay=30',
+    });
     h.on('error', () => undefined);
     pending.push(h);
     void h.connect().catch(() => undefined);
@@ -396,10 +530,28 @@ describe.each(MAJORS)('cutoff on PostgreSQL %i', (major) => {
     const before = await hidden();
 
     const report = path.join(tmp, 'i-report.json');
-    const child = spawn(process.execPath, [BIN, 'cutoff', 'sig_target', '--yes', '--json', '--hidden-grace', '600000', '--settle-timeout', '120', '--report', report, '--dsn', cl.dsn()], {
-      env: { PATH: process.env.PATH, HOME: process.env.HOME, NO_COLOR: '1' },
-      stdio: ['pipe', 'pipe', 'pipe'],
-    });
+    const child = spawn(
+      process.execPath,
+      [
+        BIN,
+        'cutoff',
+        'sig_target',
+        '--yes',
+        '--json',
+        '--hidden-grace',
+        '600000',
+        '--settle-timeout',
+        '120',
+        '--report',
+        report,
+        '--dsn',
+        cl.dsn(),
+      ],
+      {
+        env: { PATH: process.env.PATH, HOME: process.env.HOME, NO_COLOR: '1' },
+        stdio: ['pipe', 'pipe', 'pipe'],
+      },
+    );
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (x) => (stdout += x));
@@ -428,6 +580,126 @@ describe.each(MAJORS)('cutoff on PostgreSQL %i', (major) => {
     expect(step(d, 'verify').detail).toBe('interrupted');
     expect(((d.settle as Json).suspects as Json[]).map((x) => x.pid)).toEqual(expect.arrayContaining(before));
     await cl.sql(`SELECT pg_terminate_backend(pid) FROM unnest($1::int[]) AS pid`, [before]);
+  });
+
+  it('LOGIN switched back on from elsewhere during the cutoff is switched off again and reported', async () => {
+    await createRole('flip_target');
+    await createRole('flip_bystander');
+    await cl.sql(`CREATE ROLE accomplice SUPERUSER LOGIN PASSWORD 'acc-pw'`);
+    // a bystander parked in the post-authentication window keeps the settle loop busy for the grace period
+    const parked = new pg.Client({
+      host: '127.0.0.1',
+      port: cl.port,
+      user: 'flip_bystander',
+      password: 'pw-14',
+      database: 'postgres',
+      options: '-c post_auth_delay=30',
+    });
+    parked.on('error', () => undefined);
+    pending.push(parked);
+    void parked.connect().catch(() => undefined);
+    await waitFor(async () => (await hidden()).length > 0, 10_000, 'a hidden backend');
+    const acc = await cl.connectAs('accomplice', 'acc-pw');
+    let flips = 0;
+    let stopAt = 0;
+    let stop = false;
+    const flipper = (async () => {
+      // as soon as NOLOGIN is seen, switch LOGIN back on, again and again for 300 ms
+      while (!stop && (stopAt === 0 || Date.now() < stopAt)) {
+        const { rows } = await acc.query<{ l: boolean }>(`SELECT rolcanlogin AS l FROM pg_roles WHERE rolname = 'flip_target'`);
+        if (rows[0]?.l === false) {
+          await acc.query(`ALTER ROLE flip_target LOGIN`);
+          flips++;
+          if (stopAt === 0) stopAt = Date.now() + 300;
+        }
+        await new Promise((r) => setTimeout(r, 2));
+      }
+    })();
+    const r = await cutoff(['flip_target', '--yes', '--json', '--hidden-grace', '1500']);
+    stop = true;
+    await flipper;
+    expect(flips).toBeGreaterThan(0);
+    expect(r.code, r.stderr).toBe(0);
+    const d = doc(r);
+    const reapplied = (d.settle as Json).reapplied as Json[];
+    expect(reapplied.length).toBeGreaterThan(0);
+    expect(reapplied[0]).toMatchObject({ role: 'flip_target', detail: expect.stringContaining('NOLOGIN applied again') });
+    expect((d.warnings as string[]).some((w) => w.includes('switched back on'))).toBe(true);
+    expect(step(d, 'settle').executed).toEqual(
+      expect.arrayContaining([expect.stringMatching(/^ALTER ROLE "flip_target" NOLOGIN CONNECTION LIMIT 0;\nCOMMIT;/)]),
+    );
+    expect(await canLogin('flip_target')).toBe(false);
+    expect(d.verification).toEqual([expect.objectContaining({ verdict: 'contained' })]);
+  });
+
+  it('a hidden backend a non-superuser operator cannot terminate leaves exposure: exit 1, listed', async () => {
+    await createRole('hide_np');
+    if (major >= 16) await cl.sql(`GRANT hide_np TO oncall WITH ADMIN OPTION`);
+    const h = new pg.Client({
+      host: '127.0.0.1',
+      port: cl.port,
+      user: 'hide_np',
+      password: 'pw-7',
+      database: 'postgres',
+      options: '-c post_auth_delay=30',
+    });
+    h.on('error', () => undefined);
+    pending.push(h);
+    void h.connect().catch(() => undefined);
+    const [pid] = await waitFor(
+      async () => {
+        const x = await hidden();
+        return x.length ? x : null;
+      },
+      10_000,
+      'a hidden backend',
+    );
+    const r = await cutoff(['hide_np', '--yes', '--json', '--settle-timeout', '1'], {}, cl.url('oncall', 'oncall-pw'));
+    expect(r.code, r.stderr).toBe(1);
+    const d = doc(r);
+    expect(d.exitCode).toBe(1);
+    expect((d.settle as Json).timedOut).toBe(true);
+    expect((d.settle as Json).suspects).toEqual([
+      expect.objectContaining({ pid, resolution: 'unresolved', detail: expect.stringContaining('only a superuser') }),
+    ]);
+    expect((d.exposure as string[]).some((e) => e.includes(`hidden backend ${pid}`))).toBe(true);
+    expect(await hidden()).toContain(pid); // still there, still hidden: that is the exposure
+    expect(await canLogin('hide_np')).toBe(false);
+    await cl.sql('SELECT pg_terminate_backend($1)', [pid]);
+  });
+
+  it('with a hidden suspect still unresolved, the HBA reload is held back (it would wake the suspect)', async () => {
+    await createRole('held_back');
+    const h = new pg.Client({
+      host: '127.0.0.1',
+      port: cl.port,
+      user: 'held_back',
+      password: 'pw-9',
+      database: 'postgres',
+      options: '-c post_auth_delay=30',
+    });
+    h.on('error', () => undefined);
+    pending.push(h);
+    void h.connect().catch(() => undefined);
+    const [pid] = await waitFor(
+      async () => {
+        const x = await hidden();
+        return x.length ? x : null;
+      },
+      10_000,
+      'a hidden backend',
+    );
+    const hbaBefore = readFileSync(cl.hbaFile);
+    const r = await cutoff(['held_back', '--yes', '--json', '--hidden-grace', '600000', '--settle-timeout', '0.5']);
+    expect(r.code, r.stderr).toBe(1);
+    const d = doc(r);
+    expect(step(d, 'hba_reject')).toMatchObject({
+      status: 'skipped',
+      detail: expect.stringContaining(`hidden backend(s) ${pid} are still unresolved`),
+    });
+    expect(readFileSync(cl.hbaFile).equals(hbaBefore)).toBe(true);
+    expect(await hidden()).toContain(pid); // not woken
+    await cl.sql('SELECT pg_terminate_backend($1)', [pid]);
   });
 
   it('(j) --hba-file: the block goes on top, rejects first, parses; a rerun adds nothing and does not fail; the harness lines still work', async () => {
@@ -471,6 +743,74 @@ describe.each(MAJORS)('cutoff on PostgreSQL %i', (major) => {
     await local.end();
   });
 
+  it('a pg_hba.conf that already has error rows is left alone (a reload would be refused anyway); containment goes on', async () => {
+    await createRole('hba_broken');
+    const s = await as('hba_broken');
+    const spid = await pidOf(s);
+    const good = readFileSync(cl.hbaFile, 'utf8');
+    await cl.writeDataFile('pg_hba.conf', `${good}hots all all 127.0.0.1/32 trust\n`);
+    try {
+      const broken = readFileSync(cl.hbaFile);
+      const r = await cutoff(['hba_broken', '--yes', '--json']);
+      expect(r.code, r.stderr).toBe(0);
+      const d = doc(r);
+      expect(step(d, 'hba_reject')).toMatchObject({
+        status: 'skipped',
+        detail: expect.stringMatching(/already has error rows \(line \d+: invalid connection type "hots"\)/),
+      });
+      expect(step(d, 'hba_reject').executed).toEqual([]);
+      expect(readFileSync(cl.hbaFile).equals(broken)).toBe(true);
+      expect(await alive(spid)).toBe(false);
+      expect(await canLogin('hba_broken')).toBe(false);
+    } finally {
+      await cl.writeDataFile('pg_hba.conf', good);
+      await cl.sql('SELECT pg_reload_conf()');
+    }
+  });
+
+  it('on a terminal it shows the plan and asks; "no" changes nothing, "yes" applies', async () => {
+    await createRole('tty_target');
+    const s = await as('tty_target');
+    const spid = await pidOf(s);
+    const sh = (x: string) => `'${x.replace(/'/g, `'\\''`)}'`;
+    const onTty = (answer: string) =>
+      new Promise<{ code: number | null; out: string }>((resolve, reject) => {
+        // `script` gives the CLI a pseudo-terminal: stdin and stderr are TTYs, as for an operator
+        const cmd = [process.execPath, BIN, 'cutoff', 'tty_target', '--dsn', cl.dsn()].map(sh).join(' ');
+        const child = spawn('script', ['-q', '-e', '-c', cmd, '/dev/null'], {
+          env: { PATH: process.env.PATH, HOME: process.env.HOME, NO_COLOR: '1', TERM: 'dumb' },
+          stdio: ['pipe', 'pipe', 'pipe'],
+        });
+        let out = '';
+        let answered = false;
+        const timer = setTimeout(() => child.kill('SIGKILL'), 60_000);
+        child.stdout.on('data', (x) => {
+          out += x;
+          if (!answered && out.includes('(y/N)')) {
+            answered = true;
+            child.stdin.write(`${answer}\r`);
+          }
+        });
+        child.on('error', reject);
+        child.on('close', (code) => {
+          clearTimeout(timer);
+          resolve({ code, out });
+        });
+      });
+    const no = await onTty('n');
+    expect(no.out).toContain('Cutoff plan compromised-credential');
+    expect(no.out).toContain('ALTER ROLE "tty_target" NOLOGIN CONNECTION LIMIT 0;');
+    expect(no.out).toContain('nothing was changed');
+    expect(no.code).toBe(2);
+    expect(await canLogin('tty_target')).toBe(true);
+    expect(await alive(spid)).toBe(true);
+    const yes = await onTty('y');
+    expect(yes.code, yes.out).toBe(0);
+    expect(yes.out).toContain('CONTAINED');
+    expect(await canLogin('tty_target')).toBe(false);
+    expect(await alive(spid)).toBe(false);
+  });
+
   it('disables the subscriptions the role owns (their apply worker runs as it)', async () => {
     await createRole('subowner', 'SUPERUSER');
     await cl.sql('CREATE DATABASE subdb');
@@ -488,11 +828,21 @@ describe.each(MAJORS)('cutoff on PostgreSQL %i', (major) => {
     const r = await cutoff(['subowner', '--yes', '--json']);
     expect(r.code, r.stderr).toBe(0);
     const d = doc(r);
-    expect(step(d, 'disable_subscriptions')).toMatchObject({ status: 'done', database: 'subdb', role: 'subowner', executed: expect.arrayContaining(['ALTER SUBSCRIPTION "Sub One" DISABLE']) });
+    expect(step(d, 'disable_subscriptions')).toMatchObject({
+      status: 'done',
+      database: 'subdb',
+      role: 'subowner',
+      executed: expect.arrayContaining(['ALTER SUBSCRIPTION "Sub One" DISABLE']),
+    });
     expect(step(d, 'contain').executed[0]).toContain('NOSUPERUSER NOCREATEROLE');
-    expect((d.roles as Json[])[0]).toMatchObject({ before: { superuser: true, canLogin: true }, restoreSql: 'ALTER ROLE "subowner" LOGIN CONNECTION LIMIT -1 SUPERUSER' });
+    expect((d.roles as Json[])[0]).toMatchObject({
+      before: { superuser: true, canLogin: true },
+      restoreSql: 'ALTER ROLE "subowner" LOGIN CONNECTION LIMIT -1 SUPERUSER',
+    });
     expect(await cl.sql(`SELECT subenabled FROM pg_subscription WHERE subname = 'Sub One'`)).toEqual([{ subenabled: false }]);
-    expect(await cl.sql(`SELECT rolsuper, rolcanlogin FROM pg_roles WHERE rolname = 'subowner'`)).toEqual([{ rolsuper: false, rolcanlogin: false }]);
+    expect(await cl.sql(`SELECT rolsuper, rolcanlogin FROM pg_roles WHERE rolname = 'subowner'`)).toEqual([
+      { rolsuper: false, rolcanlogin: false },
+    ]);
     await new Promise((res) => setTimeout(res, 500));
     expect(await sessionsOf('subowner')).toBe(0);
     expect(r.stdout + r.stderr).not.toContain(cl.password);
@@ -518,7 +868,11 @@ describe.each(MAJORS)('cutoff on PostgreSQL %i', (major) => {
     expect(r.code, r.stderr).toBe(0);
     const d = doc(r);
     expect(d.playbook).toMatchObject({ name: 'offboarding', reason: 'offboarding' });
-    expect(steps(d).filter((x) => ['reassign_owned', 'drop_owned', 'drop_role'].includes(x.action)).map((x) => [x.action, x.database, x.status, x.executed])).toEqual([
+    expect(
+      steps(d)
+        .filter((x) => ['reassign_owned', 'drop_owned', 'drop_role'].includes(x.action))
+        .map((x) => [x.action, x.database, x.status, x.executed]),
+    ).toEqual([
       ['reassign_owned', 'appdb', 'done', ['REASSIGN OWNED BY "leaver" TO "alice"']],
       ['drop_owned', 'appdb', 'done', ['DROP OWNED BY "leaver"']],
       ['drop_role', null, 'done', ['DROP ROLE "leaver"']],

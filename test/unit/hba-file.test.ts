@@ -4,7 +4,16 @@ import { mkdtempSync, readFileSync, statSync, writeFileSync, chmodSync } from 'n
 import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { hasBlock, hbaInexpressible, hbaQuote, locallyWritable, rejectBlock, replaceFile, restoreFile, withBlocks } from '../../src/playbook/hba-file.js';
+import {
+  hasBlock,
+  hbaInexpressible,
+  hbaQuote,
+  locallyWritable,
+  rejectBlock,
+  replaceFile,
+  restoreFile,
+  withBlocks,
+} from '../../src/playbook/hba-file.js';
 
 const AT = new Date('2030-01-02T03:04:05.000Z');
 

@@ -39,13 +39,26 @@ describe('shipped playbooks', () => {
   it('the default is compromise: contain, settle, then HBA (after settle), prepared, locks, subscriptions, verify', () => {
     const pb = loadPlaybook();
     expect(pb.reason).toBe('compromise');
-    expect(pb.steps.map((s) => s.action)).toEqual(['snapshot', 'contain', 'settle', 'hba_reject', 'rollback_prepared', 'check_locks', 'disable_subscriptions', 'verify']);
+    expect(pb.steps.map((s) => s.action)).toEqual([
+      'snapshot',
+      'contain',
+      'settle',
+      'hba_reject',
+      'rollback_prepared',
+      'check_locks',
+      'disable_subscriptions',
+      'verify',
+    ]);
     const settle = pb.steps.find((s) => s.action === 'settle');
     expect(settle).toMatchObject({ timeout_s: 10, hidden_grace_ms: 250, interval_ms: 20 });
   });
 
   it('offboarding ends with reassign, drop owned, drop role, verify; contain-only touches nothing else', () => {
-    expect(loadPlaybook('offboarding').steps.map((s) => s.action).slice(-4)).toEqual(['reassign_owned', 'drop_owned', 'drop_role', 'verify']);
+    expect(
+      loadPlaybook('offboarding')
+        .steps.map((s) => s.action)
+        .slice(-4),
+    ).toEqual(['reassign_owned', 'drop_owned', 'drop_role', 'verify']);
     expect(loadPlaybook('offboarding').reason).toBe('offboarding');
     expect(loadPlaybook('contain-only').steps.map((s) => s.action)).toEqual(['snapshot', 'contain', 'settle', 'verify']);
   });
@@ -104,8 +117,12 @@ describe('parsePlaybook', () => {
   });
 
   it('requires exactly one contain step', () => {
-    expect(fails(GOOD.replace('  - action: contain\n', '')).message).toMatch(/^invalid playbook pb\.yaml:4: steps: a playbook needs one "contain" step/);
-    expect(fails(GOOD.replace('  - action: verify', '  - action: contain')).message).toMatch(/^invalid playbook pb\.yaml:8: steps\[3\]\.action: only one "contain" step/);
+    expect(fails(GOOD.replace('  - action: contain\n', '')).message).toMatch(
+      /^invalid playbook pb\.yaml:4: steps: a playbook needs one "contain" step/,
+    );
+    expect(fails(GOOD.replace('  - action: verify', '  - action: contain')).message).toMatch(
+      /^invalid playbook pb\.yaml:8: steps\[3\]\.action: only one "contain" step/,
+    );
   });
 
   it('refuses HBA before settle: the reload would wake a backend in the post-authentication window', () => {

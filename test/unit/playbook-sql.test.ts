@@ -30,7 +30,12 @@ import {
 const HOSTILE = `Robert'); DROP TABLE x;--`;
 const QUOTE = 'a"b';
 const UNI = 'ÜNI 𝔐';
-const plain = (name: string, extra: Partial<{ superuser: boolean; createRole: boolean }> = {}) => ({ name, superuser: false, createRole: false, ...extra });
+const plain = (name: string, extra: Partial<{ superuser: boolean; createRole: boolean }> = {}) => ({
+  name,
+  superuser: false,
+  createRole: false,
+  ...extra,
+});
 
 describe('nologin', () => {
   it('is one ALTER ROLE per target, names always quoted and never folded', () => {
@@ -62,7 +67,9 @@ describe('nologin', () => {
     expect(restoreRole({ name: QUOTE, canLogin: true, connectionLimit: -1, superuser: true, createRole: false })).toBe(
       'ALTER ROLE "a""b" LOGIN CONNECTION LIMIT -1 SUPERUSER',
     );
-    expect(restoreRole({ name: 'x', canLogin: false, connectionLimit: 5, superuser: false, createRole: true })).toBe('ALTER ROLE "x" NOLOGIN CONNECTION LIMIT 5 CREATEROLE');
+    expect(restoreRole({ name: 'x', canLogin: false, connectionLimit: 5, superuser: false, createRole: true })).toBe(
+      'ALTER ROLE "x" NOLOGIN CONNECTION LIMIT 5 CREATEROLE',
+    );
   });
 });
 
@@ -71,7 +78,9 @@ describe('rotatePassword', () => {
     const a = rotatePassword(HOSTILE);
     const b = rotatePassword(HOSTILE);
     expect(a.display).toBe(`ALTER ROLE "Robert'); DROP TABLE x;--" PASSWORD ${MASK}`);
-    expect(a.sql).toMatch(/^ALTER ROLE "Robert'\); DROP TABLE x;--" PASSWORD 'SCRAM-SHA-256\$4096:[A-Za-z0-9+/=]+\$[A-Za-z0-9+/=]+:[A-Za-z0-9+/=]+'$/);
+    expect(a.sql).toMatch(
+      /^ALTER ROLE "Robert'\); DROP TABLE x;--" PASSWORD 'SCRAM-SHA-256\$4096:[A-Za-z0-9+/=]+\$[A-Za-z0-9+/=]+:[A-Za-z0-9+/=]+'$/,
+    );
     expect(a.sql).not.toBe(b.sql); // fresh password and salt every time
     // the verifier is registered as a secret: nothing rendered can carry it
     const verifier = /'(SCRAM[^']+)'/.exec(a.sql)![1]!;
@@ -128,13 +137,14 @@ describe('the critical round trip', () => {
     { name: HOSTILE, oid: 16391, superuser: true, createRole: false },
   ];
 
-  it('is ALTERs, COMMIT, terminate (all OIDs at once), hidden scan: one simple-query text', () => {
+  it('is ALTERs, COMMIT, the commit time, terminate (all OIDs at once), hidden scan: one simple-query text', () => {
     const c = contain(targets, 15);
     expect(c.sql).toBe(c.display);
     expect(c.sql.split(';\n')).toEqual([
       'ALTER ROLE "upper" NOLOGIN CONNECTION LIMIT 0',
       `ALTER ROLE "Robert'); DROP TABLE x;--" NOLOGIN CONNECTION LIMIT 0 NOSUPERUSER NOCREATEROLE`,
       'COMMIT',
+      'SELECT clock_timestamp()::text AS committed_at',
       terminate([16390, 16391]),
       hiddenScan(15),
     ]);
@@ -156,7 +166,9 @@ describe('the critical round trip', () => {
 
   it('settle round and re-apply have fixed texts', () => {
     expect(settleRound([1], 14)).toBe(`${terminate([1])};\n${hiddenScan(14)};\n${roleState([1])}`);
-    expect(reapply([plain('a"b', { superuser: true })], 14)).toBe(`ALTER ROLE "a""b" NOLOGIN CONNECTION LIMIT 0 NOSUPERUSER NOCREATEROLE;\nCOMMIT;\n${hiddenScan(14)}`);
+    expect(reapply([plain('a"b', { superuser: true })], 14)).toBe(
+      `ALTER ROLE "a""b" NOLOGIN CONNECTION LIMIT 0 NOSUPERUSER NOCREATEROLE;\nCOMMIT;\n${hiddenScan(14)}`,
+    );
   });
 });
 

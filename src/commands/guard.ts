@@ -1,0 +1,133 @@
+// pgrevoke guard: the thin CLI layer over src/guard. Flags -> config, events -> stdout (kills) and
+// stderr (status), signals (SIGTERM/SIGINT stop with exit 0, SIGHUP reloads the deny file), and
+// the exit status of --once (0 nothing found, 1 acted or would have, 2 could not tell, 3 some nodes failed).
+import os from 'node:os';
+import type { GlobalOptions } from '../cli.js';
+import { Context } from '../context.js';
+import { ExitCode, usageError } from '../errors.js';
+import { Guard, type GuardConfig, type GuardEvent, type GuardNode } from '../guard/index.js';
+import { parseInterval, parseRoleNames, timeoutRules } from '../guard/options.js';
+import { nodeLabel } from '../playbook/plan.js';
+import { resolveConnParams, type ConnParams } from '../pg/conninfo.js';
+import { redact } from '../pg/redact.js';
+import { guardJson, guardLine, guardStatus } from '../report/guard.js';
+import { osUserName, paramsFrom } from './common.js';
+
+interface GuardFlags {
+  target?: string[];
+  deny?: string[];
+  denyFile?: string;
+  excludeRole?: string[];
+  idleTimeout?: string[];
+  idleTimeoutRole?: string[];
+  idleInTransactionTimeout?: string[];
+  idleInTransactionTimeoutRole?: string[];
+  interval?: string;
+  dryRun?: boolean;
+  once?: boolean;
+  auditLog?: string;
+}
+
+/** The guard's backend is easy to tell apart in pg_stat_activity unless the operator named it. */
+function withAppName(p: ConnParams): ConnParams {
+  return p.applicationName === 'pgrevoke' ? { ...p, applicationName: 'pgrevoke-guard' } : p;
+}
+
+export function guardNodes(f: GuardFlags, g: GlobalOptions): GuardNode[] {
+  let params: ConnParams[];
+  if (!f.target?.length) params = [paramsFrom(g)];
+  else {
+    if (g.dsn || g.host || g.port)
+      throw usageError(
+        '--target names the nodes: it does not combine with --dsn, --host or --port',
+        "put each node's host and port in its --target (user, database and connect timeout flags apply to every target)",
+      );
+    params = f.target.map((dsn) => resolveConnParams({ dsn, username: g.username, dbname: g.dbname, connectTimeout: g.connectTimeout }));
+  }
+  const nodes = params.map((p) => ({ name: nodeLabel(p), params: withAppName(p) }));
+  const names = nodes.map((n) => n.name);
+  const dup = names.find((n, i) => names.indexOf(n) !== i);
+  if (dup) throw usageError(`node ${dup} is named twice`, 'each --target must be a different host:port');
+  return nodes;
+}
+
+export function guardConfig(f: GuardFlags, g: GlobalOptions): GuardConfig {
+  return {
+    nodes: guardNodes(f, g),
+    deny: parseRoleNames(f.deny, '--deny'),
+    denyFile: f.denyFile ?? null,
+    exclude: parseRoleNames(f.excludeRole, '--exclude-role'),
+    idle: timeoutRules(f.idleTimeout, f.idleTimeoutRole, '--idle-timeout'),
+    idleInTransaction: timeoutRules(f.idleInTransactionTimeout, f.idleInTransactionTimeoutRole, '--idle-in-transaction-timeout'),
+    intervalMs: parseInterval(f.interval),
+    dryRun: Boolean(f.dryRun),
+    auditLog: f.auditLog ?? null,
+    operator: { osUser: osUserName(), host: os.hostname() },
+  };
+}
+
+function summary(cfg: GuardConfig): string {
+  const t = (r: GuardConfig['idle']) => r.databases.size + r.roles.size;
+  const bits = [
+    `${cfg.nodes.length} node(s) (${cfg.nodes.map((n) => n.name).join(', ')})`,
+    `every ${cfg.intervalMs} ms`,
+    `deny ${cfg.deny.length}${cfg.denyFile ? ` + file ${cfg.denyFile}` : ''}`,
+    `exclude ${cfg.exclude.length}`,
+    `idle timeouts ${t(cfg.idle)}`,
+    `idle-in-transaction timeouts ${t(cfg.idleInTransaction)}`,
+  ];
+  return `pgrevoke guard: ${cfg.dryRun ? 'DRY RUN (nothing is terminated): ' : ''}watching ${bits.join(', ')}`;
+}
+
+export async function run([flags]: unknown[], g: GlobalOptions): Promise<ExitCode> {
+  const ctx = new Context(g);
+  const f = flags as GuardFlags;
+  const cfg = guardConfig(f, g);
+
+  const onEvent = (e: GuardEvent) => {
+    if (e.type === 'kill' || e.type === 'denied') {
+      if (ctx.json) ctx.stdout.write(redact(JSON.stringify(guardJson(e))) + '\n');
+      else ctx.out(guardLine(e, ctx.c));
+      return;
+    }
+    const line = guardStatus(e);
+    if (line) ctx.note(line);
+  };
+  const guard = new Guard(cfg, onEvent);
+  await guard.init();
+
+  if (f.once) {
+    const results = await guard.once();
+    const failed = results.filter((r) => r.error);
+    for (const r of failed)
+      ctx.note(`pgrevoke guard: error: ${r.node}: ${r.error!.message}${r.error!.sqlstate ? ` [SQLSTATE ${r.error!.sqlstate}]` : ''}`);
+    if (failed.length === results.length) throw failed[0]!.error!;
+    if (failed.length) return ExitCode.PARTIAL;
+    return results.some((r) => r.found > 0) ? ExitCode.EXPOSED : ExitCode.OK;
+  }
+
+  ctx.note(summary(cfg));
+  let signals = 0;
+  const onStop = (sig: NodeJS.Signals) => {
+    signals++;
+    if (signals > 1) {
+      ctx.note(`pgrevoke guard: ${sig} again: exiting at once`);
+      process.exit(ExitCode.PARTIAL);
+    }
+    ctx.note(`pgrevoke guard: ${sig}: stopping`);
+    void guard.stop();
+  };
+  const onHup = () => void guard.reload('signal');
+  process.on('SIGTERM', onStop);
+  process.on('SIGINT', onStop);
+  process.on('SIGHUP', onHup);
+  try {
+    await guard.run();
+  } finally {
+    process.off('SIGTERM', onStop);
+    process.off('SIGINT', onStop);
+    process.off('SIGHUP', onHup);
+  }
+  ctx.note('pgrevoke guard: stopped');
+  return ExitCode.OK;
+}

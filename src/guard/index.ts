@@ -1,0 +1,538 @@
+// pgrevoke guard as a library: one loop per node, each tick one statement that finds and terminates
+// every session that must end (src/guard/sql.ts). Never touches console or process: everything it
+// has to say is an event; the CLI layer (src/commands/guard.ts) renders events and owns signals.
+import { promises as fs } from 'node:fs';
+import { ExitCode, PgrevokeError, usageError } from '../errors.js';
+import { connect as pgConnect } from '../pg/connect.js';
+import type { ConnParams } from '../pg/conninfo.js';
+import { redact } from '../pg/redact.js';
+import { appendAudit, type AuditEntry, type AuditReason } from '../report/audit.js';
+import type { AuditSession } from '../sessions/kill.js';
+import { parseDenyFile } from './options.js';
+import { GUARD_SETUP, guardTick, NO_TIMEOUTS, type GuardRow, type GuardRules, type GuardSetupRow, type TimeoutRules } from './sql.js';
+
+/** The part of a pg Client the guard uses (a fake one in unit tests). */
+export interface GuardClient {
+  query<R extends object>(config: { name?: string; text: string; values?: unknown[]; query_timeout?: number }): Promise<{ rows: R[] }>;
+  end(): Promise<void>;
+  /** pg reports a connection that dies between statements here (57P01 on a restart...). */
+  on?(event: 'error', listener: (err: Error) => void): unknown;
+}
+
+export interface GuardNode {
+  /** host:port, as in audit lines of every command. */
+  name: string;
+  params: ConnParams;
+}
+
+export interface GuardConfig {
+  nodes: readonly GuardNode[];
+  /** --deny names (the deny file's names are added to them). */
+  deny: readonly string[];
+  denyFile: string | null;
+  exclude: readonly string[];
+  idle: TimeoutRules;
+  idleInTransaction: TimeoutRules;
+  intervalMs: number;
+  dryRun: boolean;
+  auditLog: string | null;
+  /** Who runs the guard, for audit lines (the database user is read per node). */
+  operator: { osUser: string; host: string };
+  /** Reconnect delays: doubling from minMs, capped at maxMs. */
+  backoff?: { minMs: number; maxMs: number };
+  /** Client-side limit for one statement (the server-side statement_timeout is 5 s). */
+  queryTimeoutMs?: number;
+  /** Injected in unit tests; default: src/pg/connect.ts. */
+  connect?: (p: ConnParams) => Promise<GuardClient>;
+}
+
+/** One session the guard ended, would end (dry run) or may not end (permissions). */
+export interface GuardKill {
+  time: string;
+  node: string;
+  pid: number;
+  role: string | null;
+  usesysid: number;
+  database: string | null;
+  client: string | null;
+  application: string | null;
+  backendType: string | null;
+  state: string | null;
+  backendStart: string | null;
+  reason: AuditReason;
+  detail: string;
+  query: string | null;
+  terminated: boolean;
+  dryRun: boolean;
+}
+
+export type GuardEvent =
+  | { type: 'kill'; kill: GuardKill }
+  | { type: 'denied'; kill: GuardKill; message: string }
+  | { type: 'connected'; node: string; user: string; version: string; standby: boolean; superuser: boolean; afterFailures: number }
+  | { type: 'reconnecting'; node: string; error: string; lost: boolean; attempt: number; delayMs: number }
+  | { type: 'reloaded'; source: 'signal' | 'file'; deny: number; added: string[]; removed: string[] }
+  | { type: 'warning'; node: string | null; message: string }
+  | { type: 'error'; node: string | null; message: string };
+
+export type GuardListener = (e: GuardEvent) => void;
+
+export interface PassResult {
+  node: string;
+  /** Sessions reported (killed, would be killed, or could not be killed). */
+  found: number;
+  error: PgrevokeError | null;
+}
+
+/** The audit line of a guard action: the shared entry plus the session it ended. */
+export type GuardAuditEntry = AuditEntry & {
+  session: AuditSession & { usesysid: number; state: string | null; backendType: string | null; backendStart: string | null };
+};
+
+/** SQLSTATEs that at start mean "the configuration is wrong", not "the server is not there yet". */
+const FATAL_AT_START = new Set(['28P01', '28000', '3D000', '42501']);
+
+export function isFatalAtStart(err: unknown): boolean {
+  return err instanceof PgrevokeError && err.sqlstate !== undefined && FATAL_AT_START.has(err.sqlstate);
+}
+
+export function backoffDelay(attempt: number, minMs = 100, maxMs = 5000): number {
+  return Math.min(maxMs, minMs * 2 ** Math.min(attempt, 20));
+}
+
+function fmtSeconds(s: number): string {
+  return Number.isInteger(s) ? `${s}s` : `${s.toFixed(s < 10 ? 1 : 0)}s`;
+}
+
+/** Why, in words, for the audit line and the human output. */
+export function describeReason(r: GuardRow): string {
+  switch (r.reason) {
+    case 'role_dropped':
+      return `role oid ${r.usesysid} no longer exists (dropped)`;
+    case 'role_nologin':
+      return 'role has NOLOGIN';
+    case 'role_expired':
+      return `role VALID UNTIL ${r.valid_until ?? '?'} has passed`;
+    case 'denylisted':
+      return 'role is on the deny list';
+    case 'idle_timeout': {
+      const where = r.limit_source === 'role' ? `role ${JSON.stringify(r.role)}` : `database ${JSON.stringify(r.database)}`;
+      return `${r.state ?? 'idle'} for ${fmtSeconds(r.idle_seconds ?? 0)}, limit ${fmtSeconds(r.limit_seconds ?? 0)} (${where})`;
+    }
+  }
+}
+
+export function toKill(r: GuardRow, node: string, time: string, dryRun: boolean): GuardKill {
+  return {
+    time,
+    node,
+    pid: r.pid,
+    role: r.role,
+    usesysid: Number(r.usesysid),
+    database: r.database,
+    client: r.client,
+    application: r.application,
+    backendType: r.backend_type,
+    state: r.state,
+    backendStart: r.backend_start,
+    reason: r.reason,
+    detail: describeReason(r),
+    query: r.query,
+    terminated: r.terminated,
+    dryRun,
+  };
+}
+
+export function guardAuditEntry(k: GuardKill, operator: AuditEntry['operator'], result: 'done' | 'denied', note?: string): GuardAuditEntry {
+  return {
+    time: k.time,
+    node: k.node,
+    operator,
+    // the login role; '' when it was dropped (no role has an empty name): usesysid says which it was
+    target: k.role ?? '',
+    action: 'terminate',
+    reason: k.reason,
+    result,
+    detail: note ? `${k.detail}; ${note}` : k.detail,
+    session: {
+      pid: k.pid,
+      user: k.role,
+      usesysid: k.usesysid,
+      database: k.database,
+      client: k.client,
+      application: k.application,
+      state: k.state,
+      backendType: k.backendType,
+      backendStart: k.backendStart,
+      query: k.query,
+    },
+  };
+}
+
+function deniedMessage(k: GuardKill): string {
+  if (k.role === null) return 'permission denied: the session of a dropped role takes a superuser or a member of pg_signal_backend';
+  const role = JSON.stringify(k.role);
+  return `permission denied: a session of role ${role} takes a superuser, a member of ${role} or of pg_signal_backend (a superuser's session: a superuser)`;
+}
+
+function errText(err: unknown): string {
+  const e = err as { message?: string; sqlstate?: string; code?: string };
+  const code = e.sqlstate ?? (e.code && /^[0-9A-Z]{5}$/.test(e.code) ? e.code : undefined);
+  return redact(`${e.message ?? String(err)}${code ? ` [SQLSTATE ${code}]` : ''}`);
+}
+
+interface NodeState {
+  node: GuardNode;
+  client: GuardClient | null;
+  connectedOnce: boolean;
+  failures: number;
+  user: string;
+  /** What ended the connection while no statement ran (the next one only says "not queryable"). */
+  lostWith: unknown;
+  /** `pid:backend_start` of sessions already reported, mapped to what was reported. */
+  seen: Map<string, string>;
+}
+
+export class Guard {
+  private readonly cfg: GuardConfig;
+  private readonly emit: GuardListener;
+  private fileDeny: string[] = [];
+  private fileStamp = '';
+  private lastFileCheck = 0;
+  private fileCheck: Promise<void> | null = null;
+  private stopped = false;
+  private stopWaiters = new Set<() => void>();
+  private auditChain: Promise<void> = Promise.resolve();
+  private running: Promise<void> | null = null;
+
+  constructor(cfg: GuardConfig, listener: GuardListener) {
+    this.cfg = cfg;
+    this.emit = (e) => {
+      try {
+        listener(e);
+      } catch {
+        /* a listener's failure must not stop the guard */
+      }
+    };
+    if (cfg.nodes.length === 0) throw usageError('nothing to guard: no node given');
+  }
+
+  /** The rules in force now: --deny plus the deny file as last read. */
+  rules(): GuardRules {
+    return {
+      deny: [...new Set([...this.cfg.deny, ...this.fileDeny])],
+      exclude: this.cfg.exclude,
+      idle: this.cfg.idle ?? NO_TIMEOUTS,
+      idleInTransaction: this.cfg.idleInTransaction ?? NO_TIMEOUTS,
+    };
+  }
+
+  /** Check what can be checked before touching a server: the deny file reads, the audit log opens. */
+  async init(): Promise<void> {
+    if (this.cfg.denyFile) {
+      try {
+        await this.readDenyFile();
+      } catch (err) {
+        throw usageError(
+          `cannot read the deny file ${this.cfg.denyFile}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`,
+        );
+      }
+    }
+    if (this.cfg.auditLog) {
+      try {
+        await (await fs.open(this.cfg.auditLog, 'a', 0o600)).close();
+      } catch (err) {
+        throw usageError(`cannot write the audit log ${this.cfg.auditLog}: ${(err as Error).message}`);
+      }
+    }
+  }
+
+  private async readDenyFile(): Promise<{ added: string[]; removed: string[] }> {
+    const file = this.cfg.denyFile!;
+    const st = await fs.stat(file);
+    const text = await fs.readFile(file, 'utf8');
+    const names = parseDenyFile(text);
+    const added = names.filter((n) => !this.fileDeny.includes(n));
+    const removed = this.fileDeny.filter((n) => !names.includes(n));
+    this.fileDeny = names;
+    this.fileStamp = `${st.ino}:${st.size}:${st.mtimeMs}`;
+    return { added, removed };
+  }
+
+  /** Re-read the deny file now (SIGHUP). A file that cannot be read keeps the names last read. */
+  async reload(source: 'signal' | 'file' = 'signal'): Promise<void> {
+    if (!this.cfg.denyFile) {
+      this.emit({ type: 'reloaded', source, deny: this.rules().deny.length, added: [], removed: [] });
+      return;
+    }
+    try {
+      const { added, removed } = await this.readDenyFile();
+      this.emit({ type: 'reloaded', source, deny: this.rules().deny.length, added, removed });
+    } catch (err) {
+      this.emit({
+        type: 'error',
+        node: null,
+        message: `cannot reload the deny file ${this.cfg.denyFile}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}; keeping the ${this.fileDeny.length} name(s) read before`,
+      });
+    }
+  }
+
+  /** At most once per interval, whatever the number of nodes: reload when the file changed. */
+  private refreshDenyFile(): Promise<void> {
+    const file = this.cfg.denyFile;
+    if (!file) return Promise.resolve();
+    if (this.fileCheck) return this.fileCheck;
+    if (Date.now() - this.lastFileCheck < this.cfg.intervalMs) return Promise.resolve();
+    this.lastFileCheck = Date.now();
+    this.fileCheck = (async () => {
+      try {
+        const st = await fs.stat(file);
+        if (`${st.ino}:${st.size}:${st.mtimeMs}` !== this.fileStamp) await this.reload('file');
+      } catch (err) {
+        const stamp = `missing:${(err as NodeJS.ErrnoException).code ?? ''}`;
+        if (this.fileStamp !== stamp) {
+          this.fileStamp = stamp;
+          this.emit({
+            type: 'error',
+            node: null,
+            message: `cannot read the deny file ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}; keeping the ${this.fileDeny.length} name(s) read before`,
+          });
+        }
+      } finally {
+        this.fileCheck = null;
+      }
+    })();
+    return this.fileCheck;
+  }
+
+  private sleep(ms: number): Promise<void> {
+    if (this.stopped) return Promise.resolve();
+    return new Promise((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        this.stopWaiters.delete(done);
+        resolve();
+      };
+      const timer = setTimeout(done, ms);
+      this.stopWaiters.add(done);
+    });
+  }
+
+  private async open(n: NodeState): Promise<void> {
+    const connect = this.cfg.connect ?? ((p: ConnParams) => pgConnect(p) as Promise<GuardClient>);
+    const pending = connect(n.node.params);
+    // stop() must not wait for a connect to a black-holed host
+    let onStop: () => void = () => undefined;
+    const stoppedWhile = new Promise<null>((resolve) => {
+      onStop = () => resolve(null);
+      this.stopWaiters.add(onStop);
+    });
+    let client: GuardClient | null;
+    try {
+      client = await Promise.race([pending, stoppedWhile]);
+    } finally {
+      this.stopWaiters.delete(onStop);
+    }
+    if (client === null) {
+      pending.then((c) => c.end()).catch(() => undefined);
+      return;
+    }
+    try {
+      const { rows } = await client.query<GuardSetupRow>({ text: GUARD_SETUP, query_timeout: this.queryTimeout() });
+      const s = rows[0]!;
+      n.user = s.user;
+      if (!n.connectedOnce) {
+        if (!s.superuser && !s.read_all_stats)
+          this.emit({
+            type: 'warning',
+            node: n.node.name,
+            message: `${s.user} is neither superuser nor a member of pg_read_all_stats: other roles' sessions show no state, so idle timeouts cannot apply to them`,
+          });
+        if (!s.superuser && !s.signal_backend)
+          this.emit({
+            type: 'warning',
+            node: n.node.name,
+            message: `${s.user} is neither superuser nor a member of pg_signal_backend: it can terminate only sessions of roles it is a member of`,
+          });
+        else if (!s.superuser)
+          this.emit({
+            type: 'warning',
+            node: n.node.name,
+            message: `${s.user} is not a superuser: superusers' sessions cannot be terminated (they are reported as denied)`,
+          });
+      }
+      this.emit({
+        type: 'connected',
+        node: n.node.name,
+        user: s.user,
+        version: s.version,
+        standby: s.standby,
+        superuser: s.superuser,
+        afterFailures: n.failures,
+      });
+    } catch (err) {
+      await client.end().catch(() => undefined);
+      throw err;
+    }
+    n.lostWith = null;
+    client.on?.('error', (err) => (n.lostWith ??= err));
+    n.client = client;
+    n.connectedOnce = true;
+    n.failures = 0;
+    n.seen.clear();
+  }
+
+  private queryTimeout(): number {
+    return this.cfg.queryTimeoutMs ?? Math.max(10_000, 5 * this.cfg.intervalMs);
+  }
+
+  private async drop(n: NodeState): Promise<void> {
+    const c = n.client;
+    n.client = null;
+    if (c) await c.end().catch(() => undefined);
+  }
+
+  private audit(entries: GuardAuditEntry[]): void {
+    const file = this.cfg.auditLog;
+    if (!file || entries.length === 0) return;
+    this.auditChain = this.auditChain.then(() =>
+      appendAudit(file, entries).catch((err) =>
+        this.emit({ type: 'error', node: null, message: `could not write the audit log ${file}: ${(err as Error).message}` }),
+      ),
+    );
+  }
+
+  /** One pass on one connected node: one statement; returns how many sessions it reported. */
+  private async tick(n: NodeState): Promise<number> {
+    await this.refreshDenyFile();
+    const q = guardTick(this.rules(), { dryRun: this.cfg.dryRun });
+    const { rows } = await n.client!.query<GuardRow>({ ...q, query_timeout: this.queryTimeout() });
+    const time = new Date().toISOString();
+    const seen = new Map<string, string>();
+    const entries: GuardAuditEntry[] = [];
+    const operator = { dbUser: n.user, osUser: this.cfg.operator.osUser, host: this.cfg.operator.host };
+    let reported = 0;
+    for (const r of rows) {
+      const key = `${r.pid}:${r.backend_start ?? ''}`;
+      const kill = toKill(r, n.node.name, time, this.cfg.dryRun);
+      const what = this.cfg.dryRun ? `dry:${r.reason}` : !r.may_signal ? 'denied' : r.terminated ? 'killed' : 'gone';
+      // a backend still exiting is signalled again, but reported once; one that exited before the
+      // signal (pg_terminate_backend false) is not an action at all
+      const before = n.seen.get(key);
+      if (what !== 'gone') seen.set(key, before === 'killed' ? 'killed' : what);
+      if (what === 'gone' || before === what || (before === 'killed' && what !== 'denied')) continue;
+      reported++;
+      if (what === 'denied') {
+        const message = deniedMessage(kill);
+        this.emit({ type: 'denied', kill, message });
+        if (!this.cfg.dryRun) entries.push(guardAuditEntry(kill, operator, 'denied', message));
+      } else {
+        this.emit({ type: 'kill', kill });
+        if (!this.cfg.dryRun) entries.push(guardAuditEntry(kill, operator, 'done'));
+      }
+    }
+    n.seen = seen;
+    this.audit(entries);
+    return reported;
+  }
+
+  private newNode(node: GuardNode): NodeState {
+    return { node, client: null, connectedOnce: false, failures: 0, user: '', lostWith: null, seen: new Map() };
+  }
+
+  private async loop(n: NodeState): Promise<void> {
+    const min = this.cfg.backoff?.minMs ?? 100;
+    const max = this.cfg.backoff?.maxMs ?? 5000;
+    try {
+      while (!this.stopped) {
+        if (!n.client) {
+          try {
+            await this.open(n);
+          } catch (err) {
+            if (this.stopped) break;
+            if (!n.connectedOnce && isFatalAtStart(err)) throw err;
+            const delayMs = backoffDelay(n.failures, min, max);
+            n.failures++;
+            this.emit({ type: 'reconnecting', node: n.node.name, error: errText(err), lost: false, attempt: n.failures, delayMs });
+            await this.sleep(delayMs);
+          }
+          continue;
+        }
+        const started = Date.now();
+        try {
+          await this.tick(n);
+        } catch (err) {
+          await this.drop(n);
+          if (this.stopped) break;
+          const delayMs = backoffDelay(n.failures, min, max);
+          n.failures++;
+          const error = errText(n.lostWith ?? err);
+          this.emit({ type: 'reconnecting', node: n.node.name, error, lost: true, attempt: n.failures, delayMs });
+          await this.sleep(delayMs);
+          continue;
+        }
+        await this.sleep(Math.max(0, this.cfg.intervalMs - (Date.now() - started)));
+      }
+    } finally {
+      await this.drop(n);
+    }
+  }
+
+  /**
+   * Guard every node until stop(). Transient failures (server down, restarting, connection lost)
+   * never end it: each node reconnects with exponential backoff. A node that refuses the guard's
+   * credentials or database before it was ever connected is a configuration error: every node is
+   * stopped and run() rejects with it (exit 2).
+   */
+  run(): Promise<void> {
+    if (this.running) return this.running;
+    this.running = (async () => {
+      const fatal: unknown[] = [];
+      await Promise.all(
+        this.cfg.nodes.map((node) =>
+          this.loop(this.newNode(node)).catch((err: unknown) => {
+            fatal.push(err);
+            this.halt();
+          }),
+        ),
+      );
+      await this.auditChain;
+      const first = fatal[0];
+      if (first !== undefined) throw first instanceof PgrevokeError ? first : new PgrevokeError(errText(first), { cause: first });
+    })();
+    return this.running;
+  }
+
+  /** One pass over every node (connect, one statement, close); errors are per node. */
+  async once(): Promise<PassResult[]> {
+    const results = await Promise.all(
+      this.cfg.nodes.map(async (node): Promise<PassResult> => {
+        const n = this.newNode(node);
+        try {
+          await this.open(n);
+          if (!n.client) return { node: node.name, found: 0, error: new PgrevokeError('stopped before connecting') };
+          return { node: node.name, found: await this.tick(n), error: null };
+        } catch (err) {
+          const e = err instanceof PgrevokeError ? err : new PgrevokeError(errText(err), { cause: err, exitCode: ExitCode.USAGE });
+          return { node: node.name, found: 0, error: e };
+        } finally {
+          await this.drop(n);
+        }
+      }),
+    );
+    await this.auditChain;
+    return results;
+  }
+
+  private halt(): void {
+    this.stopped = true;
+    for (const w of [...this.stopWaiters]) w();
+  }
+
+  /** Stop every loop, close every connection, flush the audit log. */
+  async stop(): Promise<void> {
+    this.halt();
+    if (this.running) await this.running.catch(() => undefined);
+    await this.auditChain;
+  }
+}

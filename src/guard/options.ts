@@ -1,0 +1,66 @@
+// `pgrevoke guard` option parsing: pure, unit-tested, usage errors with hints.
+import { usageError } from '../errors.js';
+import { parseDuration } from '../sessions/filters.js';
+import type { TimeoutRules } from './sql.js';
+
+export const DEFAULT_INTERVAL_MS = 200;
+
+/**
+ * `NAME=SECONDS`, split at the LAST `=` so that a name may itself contain `=`. SECONDS takes the
+ * duration syntax of `pgrevoke sessions` (a bare number is seconds; 500ms, 30s, 5m, 1h, 1h30m);
+ * 0 means "no limit" (a role entry of 0 exempts that role from its database's limit).
+ */
+export function parseNameSeconds(text: string, flag: string): [string, number] {
+  const i = text.lastIndexOf('=');
+  const what = flag.endsWith('-role') ? 'ROLE' : 'DATABASE';
+  if (i <= 0 || i === text.length - 1)
+    throw usageError(`invalid ${flag}: "${text}"`, `expected ${what}=SECONDS, e.g. ${flag} ${what === 'ROLE' ? 'app' : 'postgres'}=5m`);
+  const name = text.slice(0, i);
+  const seconds = parseDuration(text.slice(i + 1), flag);
+  return [name, seconds];
+}
+
+/** Repeated NAME=SECONDS flags into a map; a later entry for the same exact name replaces an earlier one. */
+export function parseTimeouts(values: readonly string[] | undefined, flag: string): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const v of values ?? []) {
+    const [name, s] = parseNameSeconds(v, flag);
+    out.set(name, s);
+  }
+  return out;
+}
+
+export function timeoutRules(byDatabase: readonly string[] | undefined, byRole: readonly string[] | undefined, flag: string): TimeoutRules {
+  return { databases: parseTimeouts(byDatabase, flag), roles: parseTimeouts(byRole, `${flag}-role`) };
+}
+
+/** --interval MS: an integer from 10 to 60000. */
+export function parseInterval(text: string | undefined): number {
+  if (text === undefined) return DEFAULT_INTERVAL_MS;
+  const t = text.trim();
+  const v = Number(t);
+  if (!/^\d+$/.test(t) || v < 10 || v > 60_000)
+    throw usageError(`invalid --interval: "${text}"`, `milliseconds between passes, from 10 to 60000 (default ${DEFAULT_INTERVAL_MS})`);
+  return v;
+}
+
+/** Exact role names, deduplicated in order; an empty name is a mistake, not a role. */
+export function parseRoleNames(values: readonly string[] | undefined, flag: string): string[] {
+  const out: string[] = [];
+  for (const v of values ?? []) {
+    if (v === '') throw usageError(`invalid ${flag}: an empty role name`, 'role names are exact, as in pg_roles.rolname');
+    if (!out.includes(v)) out.push(v);
+  }
+  return out;
+}
+
+/** The deny file: one exact role name per line; blank lines and lines starting with # are skipped. */
+export function parseDenyFile(text: string): string[] {
+  const out: string[] = [];
+  for (const raw of text.split('\n')) {
+    const l = raw.replace(/\r$/, '').trim();
+    if (l === '' || l.startsWith('#')) continue;
+    if (!out.includes(l)) out.push(l);
+  }
+  return out;
+}

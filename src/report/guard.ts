@@ -1,0 +1,82 @@
+// pgrevoke guard's output: one line per event. Kills go to stdout (a human line, or with --json one
+// JSON object per line: JSON Lines, the one command whose --json is a stream, not a document);
+// status (connected, reconnecting, reloaded, warnings) goes to stderr.
+import type { ChalkInstance } from 'chalk';
+import type { GuardEvent, GuardKill } from '../guard/index.js';
+import { truncate } from './format.js';
+
+export const GUARD_EVENT_VERSION = 1;
+
+/** The JSON Lines object for a session event: `event` is kill, would_kill or denied. */
+export function guardJson(e: Extract<GuardEvent, { type: 'kill' | 'denied' }>): Record<string, unknown> {
+  const k = e.kill;
+  const event = e.type === 'denied' ? 'denied' : k.dryRun ? 'would_kill' : 'kill';
+  return {
+    v: GUARD_EVENT_VERSION,
+    event,
+    time: k.time,
+    node: k.node,
+    pid: k.pid,
+    role: k.role,
+    usesysid: k.usesysid,
+    database: k.database,
+    client: k.client,
+    application: k.application,
+    backendType: k.backendType,
+    state: k.state,
+    backendStart: k.backendStart,
+    reason: k.reason,
+    detail: k.detail,
+    query: k.query,
+    terminated: k.terminated,
+    dryRun: k.dryRun,
+    ...(e.type === 'denied' ? { error: e.message } : {}),
+  };
+}
+
+const q = (s: string | null) => (s === null ? '-' : JSON.stringify(s));
+
+/** `2026-11-23T20:00:00.123Z 127.0.0.1:5432 kill pid 123 role "x" db "app" app "psql" client ... reason role_nologin (...) query: ...` */
+export function guardLine(e: Extract<GuardEvent, { type: 'kill' | 'denied' }>, c: ChalkInstance): string {
+  const k: GuardKill = e.kill;
+  const verb = e.type === 'denied' ? c.yellow('cannot-kill') : k.dryRun ? c.cyan('would-kill') : c.red('kill');
+  const role = k.role === null ? `(dropped, oid ${k.usesysid})` : q(k.role);
+  const parts = [
+    k.time,
+    k.node,
+    verb,
+    `pid ${k.pid}`,
+    `role ${role}`,
+    `db ${q(k.database)}`,
+    `app ${q(k.application || null)}`,
+    `client ${k.client ?? '-'}`,
+    `reason ${k.reason} (${k.detail})`,
+  ];
+  if (e.type === 'denied') parts.push(`error: ${e.message}`);
+  parts.push(`query: ${truncate(k.query, 200) || '-'}`);
+  return parts.join(' ');
+}
+
+/** A stderr line for a status event; null for session events. */
+export function guardStatus(e: GuardEvent): string | null {
+  const at = (node: string | null) => (node ? `${node}: ` : '');
+  switch (e.type) {
+    case 'kill':
+    case 'denied':
+      return null;
+    case 'connected':
+      return `pgrevoke guard: ${at(e.node)}${e.afterFailures ? 'reconnected' : 'connected'} as ${e.user} (PostgreSQL ${e.version}, ${
+        e.standby ? 'standby' : 'primary'
+      })`;
+    case 'reconnecting':
+      return `pgrevoke guard: ${at(e.node)}${e.lost ? 'connection lost' : 'cannot connect'}: ${e.error}; reconnecting in ${e.delayMs} ms (attempt ${e.attempt})`;
+    case 'reloaded':
+      return `pgrevoke guard: reloaded (${e.source === 'signal' ? 'SIGHUP' : 'deny file changed'}): ${e.deny} role(s) denied${
+        e.added.length ? `; added ${e.added.map((n) => JSON.stringify(n)).join(', ')}` : ''
+      }${e.removed.length ? `; removed ${e.removed.map((n) => JSON.stringify(n)).join(', ')}` : ''}`;
+    case 'warning':
+      return `pgrevoke guard: warning: ${at(e.node)}${e.message}`;
+    case 'error':
+      return `pgrevoke guard: error: ${at(e.node)}${e.message}`;
+  }
+}
