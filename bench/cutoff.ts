@@ -30,7 +30,14 @@ async function waitUntil(pred: () => boolean | Promise<boolean>, ms: number): Pr
   return false;
 }
 
-async function trial(cl: EmbeddedCluster, admin: pg.Client, attacker: Attacker, cmd: string, args: string[], env: NodeJS.ProcessEnv): Promise<Trial> {
+async function trial(
+  cl: EmbeddedCluster,
+  admin: pg.Client,
+  attacker: Attacker,
+  cmd: string,
+  args: string[],
+  env: NodeJS.ProcessEnv,
+): Promise<Trial> {
   await admin.query(`ALTER ROLE mallory LOGIN CONNECTION LIMIT -1`);
   // steady state: every attacker session connected and querying
   await waitUntil(async () => {
@@ -72,7 +79,15 @@ export async function benchCutoff(): Promise<string> {
   await admin.query(`CREATE ROLE mallory LOGIN PASSWORD 'm'`);
   await admin.query(`CREATE TABLE loot AS SELECT g AS id FROM generate_series(1, 100) g`);
   await admin.query(`GRANT SELECT ON loot TO mallory`);
-  const attacker = new Attacker({ host: '127.0.0.1', port: cl.port, user: 'mallory', password: 'm', sessions: SESSIONS, intervalMs: INTERVAL_MS, query: 'SELECT count(*) FROM loot' });
+  const attacker = new Attacker({
+    host: '127.0.0.1',
+    port: cl.port,
+    user: 'mallory',
+    password: 'm',
+    sessions: SESSIONS,
+    intervalMs: INTERVAL_MS,
+    query: 'SELECT count(*) FROM loot',
+  });
   attacker.start();
   const env = { ...process.env, PGPASSWORD: cl.password, NO_COLOR: '1' };
   const runbookSql = `ALTER ROLE mallory NOLOGIN; SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = 'mallory';`;
@@ -80,9 +95,40 @@ export async function benchCutoff(): Promise<string> {
   const tool: Trial[] = [];
   try {
     for (let i = 0; i < TRIALS; i++) {
-      if (PSQL) runbook.push(await trial(cl, admin, attacker, PSQL, ['-X', '-q', '-h', '127.0.0.1', '-p', String(cl.port), '-U', 'postgres', '-d', 'postgres', '-c', runbookSql], env));
+      if (PSQL)
+        runbook.push(
+          await trial(
+            cl,
+            admin,
+            attacker,
+            PSQL,
+            ['-X', '-q', '-h', '127.0.0.1', '-p', String(cl.port), '-U', 'postgres', '-d', 'postgres', '-c', runbookSql],
+            env,
+          ),
+        );
       tool.push(
-        await trial(cl, admin, attacker, process.execPath, [BIN, 'cutoff', 'mallory', '--yes', '--json', '--playbook', 'contain-only', '-h', '127.0.0.1', '-p', String(cl.port), '-U', 'postgres'], env),
+        await trial(
+          cl,
+          admin,
+          attacker,
+          process.execPath,
+          [
+            BIN,
+            'cutoff',
+            'mallory',
+            '--yes',
+            '--json',
+            '--playbook',
+            'contain-only',
+            '-h',
+            '127.0.0.1',
+            '-p',
+            String(cl.port),
+            '-U',
+            'postgres',
+          ],
+          env,
+        ),
       );
     }
   } finally {
@@ -105,4 +151,3 @@ ${summary('`pgrevoke cutoff --playbook contain-only --yes`', tool)}
 
 Ratio pgrevoke / runbook (median containment): **${ratio}x** (target <= 1.0x, zero escaped sessions).`;
 }
-

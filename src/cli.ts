@@ -62,7 +62,10 @@ program
   .option('--playbook <name|path>', 'compromised-credential (default), offboarding, contain-only, or a YAML file')
   .option('--dry-run', 'read the real state, print the plan and its SQL, change nothing')
   .option('--yes', 'apply without asking (required when there is no terminal)')
-  .option('--hba-file <path>', "the server's pg_hba.conf on this machine (default: current_setting('hba_file') when it is local and writable)")
+  .option(
+    '--hba-file <path>',
+    "the server's pg_hba.conf on this machine (default: current_setting('hba_file') when it is local and writable)",
+  )
   .option('--rotate-password', 'also set a random password nobody is told')
   .option('--reassign-to <role>', "offboarding: the role that receives the target's objects")
   .option('--settle-timeout <seconds>', 'stop settling after this long; exposure remains (default 10)')

@@ -40,7 +40,10 @@ export interface DemoProof {
 
 function runChild(args: string[], env: NodeJS.ProcessEnv, capture: boolean): Promise<Child> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, ...args], { env, stdio: ['ignore', capture ? 'pipe' : 'inherit', capture ? 'pipe' : 'inherit'] });
+    const child = spawn(process.execPath, [BIN, ...args], {
+      env,
+      stdio: ['ignore', capture ? 'pipe' : 'inherit', capture ? 'pipe' : 'inherit'],
+    });
     let stdout = '';
     child.stdout?.on('data', (d) => (stdout += d));
     child.on('error', reject);
@@ -53,8 +56,10 @@ export async function run([flags]: unknown[], g: GlobalOptions): Promise<ExitCod
   const f = flags as DemoFlags;
   const major = f.major ? Number(f.major) : DEFAULT_MAJOR;
   const sessions = f.attackSessions ? Number(f.attackSessions) : 20;
-  if (!Number.isInteger(major) || major < 14 || major > 18) throw usageError(`invalid --major: "${f.major}"`, 'one of 14, 15, 16, 17, 18 (18 ships with pgrevoke)');
-  if (!Number.isInteger(sessions) || sessions < 1 || sessions > 500) throw usageError(`invalid --attack-sessions: "${f.attackSessions}"`, 'from 1 to 500');
+  if (!Number.isInteger(major) || major < 14 || major > 18)
+    throw usageError(`invalid --major: "${f.major}"`, 'one of 14, 15, 16, 17, 18 (18 ships with pgrevoke)');
+  if (!Number.isInteger(sessions) || sessions < 1 || sessions > 500)
+    throw usageError(`invalid --attack-sessions: "${f.attackSessions}"`, 'from 1 to 500');
   const say = (text: string) => !ctx.json && ctx.note(text);
   const heading = (text: string) => say(`\n${ctx.c.bold.cyan(text)}`);
 

@@ -26,9 +26,14 @@ export function parseRolesFile(text: string): string[] {
 }
 
 function render(report: VerifyReport, ctx: Context): string {
-  const paint = (s: string) => (s === 'pass' || s === 'contained' ? ctx.c.green(s) : s === 'fail' || s === 'exposed' ? ctx.c.red(s) : ctx.c.yellow(s));
+  const paint = (s: string) =>
+    s === 'pass' || s === 'contained' ? ctx.c.green(s) : s === 'fail' || s === 'exposed' ? ctx.c.red(s) : ctx.c.yellow(s);
   const names = [...new Set(report.roles.flatMap((r) => r.checks.map((c) => c.name)))];
-  const rows = report.roles.map((r) => [r.role, paint(r.status), ...names.map((n) => paint(r.checks.find((c) => c.name === n)?.status ?? '-'))]);
+  const rows = report.roles.map((r) => [
+    r.role,
+    paint(r.status),
+    ...names.map((n) => paint(r.checks.find((c) => c.name === n)?.status ?? '-')),
+  ]);
   const out = [table(['role', 'status', ...names], rows, ctx.c)];
   for (const r of report.roles)
     for (const c of r.checks.filter((x) => x.status !== 'pass')) {
@@ -59,9 +64,14 @@ export async function run([roleArgs, flags]: unknown[], g: GlobalOptions): Promi
   let probePassword: string | undefined;
   if (f.probe) {
     const v = f.probePasswordEnv;
-    if (!v) throw usageError('--probe needs --probe-password-env VAR', 'the credential to try comes from an environment variable, never the command line');
+    if (!v)
+      throw usageError(
+        '--probe needs --probe-password-env VAR',
+        'the credential to try comes from an environment variable, never the command line',
+      );
     probePassword = process.env[v];
-    if (probePassword === undefined) throw usageError(`environment variable ${v} is not set`, '--probe tries a real login with the credential in that variable');
+    if (probePassword === undefined)
+      throw usageError(`environment variable ${v} is not set`, '--probe tries a real login with the credential in that variable');
   }
   const { params, client, close } = await openSession(g);
   try {

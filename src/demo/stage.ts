@@ -44,7 +44,9 @@ export async function stageCompromise(cluster: EmbeddedCluster, opts: { attackSe
   await admin.query(`CREATE TABLE customers (id int PRIMARY KEY, email text, card text)`);
   await admin.query(`INSERT INTO customers SELECT g, 'user' || g || '@example.com', '4111-' || g FROM generate_series(1, 100) g`);
   await admin.query(`GRANT SELECT, UPDATE ON customers TO ${DEMO_ROLE}, ${DEMO_BYSTANDER}`);
-  await admin.query(`CREATE FUNCTION export_customers() RETURNS SETOF customers LANGUAGE sql SECURITY DEFINER AS 'SELECT * FROM customers'`);
+  await admin.query(
+    `CREATE FUNCTION export_customers() RETURNS SETOF customers LANGUAGE sql SECURITY DEFINER AS 'SELECT * FROM customers'`,
+  );
   await admin.query(`ALTER FUNCTION export_customers() OWNER TO ${DEMO_ROLE}`);
 
   // a lock held by the attacker, blocking the bystander's update

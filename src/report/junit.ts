@@ -44,6 +44,9 @@ export function githubAnnotations(report: VerifyReport): string[] {
   return report.roles.flatMap((r) =>
     r.checks
       .filter((c) => c.status !== 'pass')
-      .map((c) => `::error title=${prop(`pgrevoke verify: ${r.role} ${c.name}`)}::${esc(`${c.message}${c.remediation ? ` -- fix: ${c.remediation}` : ''}`)}`),
+      .map(
+        (c) =>
+          `::error title=${prop(`pgrevoke verify: ${r.role} ${c.name}`)}::${esc(`${c.message}${c.remediation ? ` -- fix: ${c.remediation}` : ''}`)}`,
+      ),
   );
 }

@@ -88,10 +88,17 @@ export function judge(facts: RoleFacts, strict: boolean): VerifyCheck[] {
   const problems: string[] = [];
   if (facts.sessions.length) problems.push(`${facts.sessions.length} session(s): pids ${facts.sessions.map((s) => s.pid).join(', ')}`);
   if (facts.preparedTransactions.length)
-    problems.push(`${facts.preparedTransactions.length} prepared transaction(s): ${facts.preparedTransactions.map((p) => `'${p.gid}' in ${p.database}`).join(', ')}`);
+    problems.push(
+      `${facts.preparedTransactions.length} prepared transaction(s): ${facts.preparedTransactions.map((p) => `'${p.gid}' in ${p.database}`).join(', ')}`,
+    );
   out.push(
     problems.length
-      ? check('sessions', 'fail', problems.join('; '), `pgrevoke cutoff ${quoted} terminates the sessions and rolls back the prepared transactions`)
+      ? check(
+          'sessions',
+          'fail',
+          problems.join('; '),
+          `pgrevoke cutoff ${quoted} terminates the sessions and rolls back the prepared transactions`,
+        )
       : check('sessions', 'pass', 'no sessions, no prepared transactions'),
   );
 
@@ -112,7 +119,10 @@ export function judge(facts: RoleFacts, strict: boolean): VerifyCheck[] {
       check(
         'runs_as',
         'fail',
-        [...active.map((i) => `${i.kind.replace('_', ' ')} ${i.name}${i.database ? ` in ${i.database}` : ''}`), ...walsenders.map((w) => `walsender pid ${w.pid}`)].join('; '),
+        [
+          ...active.map((i) => `${i.kind.replace('_', ' ')} ${i.name}${i.database ? ` in ${i.database}` : ''}`),
+          ...walsenders.map((w) => `walsender pid ${w.pid}`),
+        ].join('; '),
         'ALTER SUBSCRIPTION ... DISABLE, terminate walsenders, unschedule cron jobs (pgrevoke cutoff disables subscriptions)',
       ),
     );
@@ -122,12 +132,24 @@ export function judge(facts: RoleFacts, strict: boolean): VerifyCheck[] {
     const owned = facts.persistence.items.filter((i) => i.kind !== 'granted_roles' && !RUNS_AS.includes(i.kind));
     out.push(
       owned.length
-        ? check('owned_objects', 'fail', owned.map((i) => `${i.kind.replace('_', ' ')}: ${i.name}${i.database ? ` in ${i.database}` : ''}`).join('; '), `REASSIGN OWNED BY ${quoted} ... and DROP OWNED in each database (pgrevoke cutoff --playbook offboarding)`)
+        ? check(
+            'owned_objects',
+            'fail',
+            owned.map((i) => `${i.kind.replace('_', ' ')}: ${i.name}${i.database ? ` in ${i.database}` : ''}`).join('; '),
+            `REASSIGN OWNED BY ${quoted} ... and DROP OWNED in each database (pgrevoke cutoff --playbook offboarding)`,
+          )
         : check('owned_objects', 'pass', 'owns nothing'),
     );
     const m = facts.memberships;
-    const list = [...m.memberOf.filter((x) => x.depth === 1).map((x) => `member of ${x.role}`), ...m.members.filter((x) => x.depth === 1).map((x) => `${x.member} is a member`)];
-    out.push(list.length ? check('memberships', 'fail', list.join('; '), `REVOKE the memberships, or DROP ROLE ${quoted}`) : check('memberships', 'pass', 'no memberships'));
+    const list = [
+      ...m.memberOf.filter((x) => x.depth === 1).map((x) => `member of ${x.role}`),
+      ...m.members.filter((x) => x.depth === 1).map((x) => `${x.member} is a member`),
+    ];
+    out.push(
+      list.length
+        ? check('memberships', 'fail', list.join('; '), `REVOKE the memberships, or DROP ROLE ${quoted}`)
+        : check('memberships', 'pass', 'no memberships'),
+    );
   }
   return out;
 }
@@ -143,7 +165,12 @@ export async function probe(params: ConnParams, role: string, password: string):
   try {
     const c = await connect({ ...params, user: role, password, applicationName: 'pgrevoke-probe' });
     await c.end().catch(() => undefined);
-    return check('probe', 'fail', `logged in as ${JSON.stringify(role)} with the supplied credential`, `pgrevoke cutoff ${JSON.stringify(role)}`);
+    return check(
+      'probe',
+      'fail',
+      `logged in as ${JSON.stringify(role)} with the supplied credential`,
+      `pgrevoke cutoff ${JSON.stringify(role)}`,
+    );
   } catch (err) {
     const e = err as { sqlstate?: string; message?: string };
     const refused = e.sqlstate === '28000' || e.sqlstate === '28P01';
@@ -183,6 +210,10 @@ export async function verifyRoles(params: ConnParams, q: Queryable, names: strin
     if (opts.probePassword !== undefined) checks.push(await probe(params, name, opts.probePassword));
     roles.push({ role: name, exists: Boolean(role), oid: role?.oid ?? null, status: statusOf(checks), checks });
   }
-  const status: RoleStatus = roles.some((r) => r.status === 'exposed') ? 'exposed' : roles.some((r) => r.status === 'unknown') ? 'unknown' : 'contained';
+  const status: RoleStatus = roles.some((r) => r.status === 'exposed')
+    ? 'exposed'
+    : roles.some((r) => r.status === 'unknown')
+      ? 'unknown'
+      : 'contained';
   return { schemaVersion: VERIFY_SCHEMA_VERSION, server, strict: Boolean(opts.strict), status, roles };
 }

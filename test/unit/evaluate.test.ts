@@ -38,7 +38,11 @@ describe('evaluate (pure)', () => {
   it('LOGIN with every HBA path rejecting it is contained, but flagged low', () => {
     const f = quietFacts();
     f.role.canLogin = true;
-    f.hba.rules = [{ ...allowAll, userName: ['mallory'], authMethod: 'reject' }, { ...allowAll, lineNumber: 2, type: 'local', address: null }, { ...allowAll, lineNumber: 3 }];
+    f.hba.rules = [
+      { ...allowAll, userName: ['mallory'], authMethod: 'reject' },
+      { ...allowAll, lineNumber: 2, type: 'local', address: null },
+      { ...allowAll, lineNumber: 3 },
+    ];
     f.hba.rules[1]!.authMethod = 'reject';
     f.hba.rules[1]!.userName = ['mallory'];
     const e = evaluate(f);
