@@ -1,51 +1,7 @@
 // The role itself: can it still log in, what attributes make it dangerous, who can act as it.
 import { rejectedEverywhere } from '../hba/evaluate.js';
 import { hbaAllowsWithoutPassword, notInForceCaveat } from './hba.js';
-import type { Check, Finding, Membership, Queryable, RoleFacts, RoleInfo, RoleMemberships } from './types.js';
-
-const ROLE_SQL = `
-SELECT oid::text AS oid, rolname, rolsuper, rolinherit, rolcreaterole, rolcreatedb, rolcanlogin, rolreplication,
-       rolbypassrls, rolconnlimit, rolvaliduntil::text AS rolvaliduntil,
-       (rolvaliduntil IS NOT NULL AND rolvaliduntil < now()) AS expired
-FROM pg_roles WHERE rolname = $1`;
-
-interface RoleRow {
-  oid: string;
-  rolname: string;
-  rolsuper: boolean;
-  rolinherit: boolean;
-  rolcreaterole: boolean;
-  rolcreatedb: boolean;
-  rolcanlogin: boolean;
-  rolreplication: boolean;
-  rolbypassrls: boolean;
-  rolconnlimit: number;
-  rolvaliduntil: string | null;
-  expired: boolean;
-}
-
-export function toRoleInfo(r: RoleRow): RoleInfo {
-  return {
-    oid: Number(r.oid),
-    name: r.rolname,
-    superuser: r.rolsuper,
-    inherit: r.rolinherit,
-    createRole: r.rolcreaterole,
-    createDb: r.rolcreatedb,
-    canLogin: r.rolcanlogin,
-    replication: r.rolreplication,
-    bypassRls: r.rolbypassrls,
-    connectionLimit: r.rolconnlimit,
-    validUntil: r.rolvaliduntil,
-    expired: r.expired,
-  };
-}
-
-/** The role by its exact name, or null. */
-export async function findRole(q: Queryable, name: string): Promise<RoleInfo | null> {
-  const { rows } = await q.query<RoleRow>(ROLE_SQL, [name]);
-  return rows[0] ? toRoleInfo(rows[0]) : null;
-}
+import type { Check, Finding, Membership, Queryable, RoleFacts, RoleMemberships } from './types.js';
 
 // Walk pg_auth_members ourselves: pg_has_role() is true for everything when the caller is superuser.
 const MEMBERSHIP_SQL = (direction: 'up' | 'down') => {

@@ -5,11 +5,10 @@ import { Context } from '../context.js';
 import { ExitCode, usageError } from '../errors.js';
 import { apply, Interrupt, refusedReport, type CutoffReport } from '../playbook/apply.js';
 import { DryRunExecutor, PgExecutor } from '../playbook/executor.js';
-import { loadPlaybook } from '../playbook/load.js';
+import type { LoadedPlaybook } from '../playbook/load.js';
 import { buildPlan, collectPlanState, preflight, type PlanInput } from '../playbook/plan.js';
-import { appendAudit } from '../report/audit.js';
-import { auditEntries, renderCutoff, renderMarkdown, renderPlan, writePrivate } from '../report/cutoff.js';
-import { openSession } from './common.js';
+import { trace } from '../util/trace.js';
+import { openSession, type Session } from './common.js';
 
 export interface CutoffFlags {
   playbook?: string;
@@ -43,6 +42,11 @@ function osUser(): string {
 }
 
 async function writeOutputs(ctx: Context, report: CutoffReport, f: CutoffFlags): Promise<void> {
+  // renderers and the audit writer load after containment, off the critical path
+  const [{ appendAudit }, { auditEntries, renderCutoff, renderMarkdown, writePrivate }] = await Promise.all([
+    import('../report/audit.js'),
+    import('../report/cutoff.js'),
+  ]);
   const problems: string[] = [];
   const attempt = async (what: string, fn: () => Promise<void>) => {
     try {
@@ -72,17 +76,25 @@ export async function run([roles, flags]: unknown[], g: GlobalOptions): Promise<
     settleTimeoutS: number(f.settleTimeout, '--settle-timeout', { min: 0.1, max: 3600 }),
     hiddenGraceMs: number(f.hiddenGrace, '--hidden-grace', { integer: true, min: 0, max: 3_600_000 }),
   };
-  const playbook = loadPlaybook(f.playbook);
   if (!f.dryRun && !f.yes && !ctx.interactive)
     throw usageError(
       'refusing to cut off without confirmation: there is no terminal to ask on, and nothing was changed',
       'pass --yes to apply the playbook, or --dry-run to see what it would do',
     );
 
-  const { params, client, close } = await openSession(g);
+  // Time to containment counts from process start: connect while the playbook (YAML + schema) loads.
+  const [pb, conn] = await Promise.allSettled([import('../playbook/load.js').then((m) => m.loadPlaybook(f.playbook)), openSession(g)]);
+  if (pb.status === 'rejected' || conn.status === 'rejected') {
+    if (conn.status === 'fulfilled') await conn.value.close();
+    throw pb.status === 'rejected' ? pb.reason : (conn as PromiseRejectedResult).reason;
+  }
+  const playbook: LoadedPlaybook = pb.value;
+  trace('connected, playbook loaded');
+  const { params, client, close }: Session = conn.value;
   try {
     const { state, operator } = await collectPlanState(params, client, input);
     const plan = buildPlan(playbook, state, operator, params, input);
+    trace('plan built');
     const who = { user: operator.user, osUser: osUser(), host: os.hostname(), superuser: operator.superuser };
 
     const refusal = preflight(plan, state);
@@ -93,6 +105,7 @@ export async function run([roles, flags]: unknown[], g: GlobalOptions): Promise<
     }
 
     if (!f.dryRun && !f.yes) {
+      const { renderPlan } = await import('../report/cutoff.js');
       ctx.note(renderPlan(plan, ctx.c));
       const { confirm } = await import('@inquirer/prompts');
       let ok = false;
@@ -133,6 +146,7 @@ export async function run([roles, flags]: unknown[], g: GlobalOptions): Promise<
         reasonText: f.reason ?? null,
         interrupt,
         onStep: (step, phase) => {
+          trace(`${step.action} ${phase}`);
           if (phase === 'start' && !ctx.json)
             ctx.note(
               `pgrevoke: ${step.action}${step.role !== null ? ` ${JSON.stringify(step.role)}` : ''}${step.database !== null ? ` in ${JSON.stringify(step.database)}` : ''} ...`,

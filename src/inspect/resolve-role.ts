@@ -1,5 +1,5 @@
 // Exact role lookup; an unknown name gets near matches (a different case, a typo) as a hint.
-import { findRole } from '../checks/role.js';
+import { findRole } from '../pg/roles.js';
 import type { Queryable, RoleInfo } from '../checks/types.js';
 import { ExitCode, PgrevokeError } from '../errors.js';
 

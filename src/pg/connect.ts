@@ -128,6 +128,11 @@ export function toOperatorError(err: unknown, p: ConnParams, doing = 'connect to
   });
 }
 
+/** Sockets and loopback addresses: TLS protects nothing there. */
+export function isLoopback(host: string): boolean {
+  return host.startsWith('/') || host === 'localhost' || /^127\./.test(host) || host === '::1' || host === '[::1]';
+}
+
 export async function connect(p: ConnParams, database = p.database): Promise<Client> {
   const attempt = async (cfg: pg.ClientConfig) => {
     const client = new pg.Client(cfg);
@@ -138,7 +143,7 @@ export async function connect(p: ConnParams, database = p.database): Promise<Cli
   };
   const cfg = clientConfig(p, database);
   try {
-    if ((p.sslmode === 'prefer' || p.sslmode === undefined) && !p.host.startsWith('/')) {
+    if (p.sslmode === 'prefer' || (p.sslmode === undefined && !isLoopback(p.host))) {
       // libpq's default "prefer": try TLS first, fall back to plain
       try {
         return await attempt({ ...cfg, ssl: { rejectUnauthorized: false } });

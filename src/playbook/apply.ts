@@ -3,10 +3,10 @@
 // post-authentication race, then what outlives sessions, then verification.
 import { readFile } from 'node:fs/promises';
 import { collectHiddenBackends } from '../checks/hidden-backends.js';
-import { isBlockingHbaError } from '../hba/evaluate.js';
+import { isBlockingHbaError } from '../hba/file-errors.js';
 import { collectBlocking, collectLocks } from '../checks/locks.js';
 import { collectPrepared } from '../checks/prepared-xacts.js';
-import { toRoleInfo } from '../checks/role.js';
+import { ROLE_BY_OID_SQL, toRoleInfo } from '../pg/roles.js';
 import { collectSessions, sessionsCheck } from '../checks/sessions.js';
 import type {
   BlockingRow,
@@ -19,7 +19,7 @@ import type {
   RoleInfo,
   SessionRow,
 } from '../checks/types.js';
-import { collectFacts, evaluate, type Verdict } from '../inspect/index.js';
+import type { Verdict } from '../inspect/index.js';
 import type { ConnParams } from '../pg/conninfo.js';
 import { redact } from '../pg/redact.js';
 import type { Executor, ResultSet } from './executor.js';
@@ -206,11 +206,7 @@ function sqlError(err: unknown): string {
   return parts.join(' ');
 }
 
-const ROLE_BY_OID_SQL = `
-SELECT oid::text AS oid, rolname, rolsuper, rolinherit, rolcreaterole, rolcreatedb, rolcanlogin, rolreplication,
-       rolbypassrls, rolconnlimit, rolvaliduntil::text AS rolvaliduntil,
-       (rolvaliduntil IS NOT NULL AND rolvaliduntil < now()) AS expired
-FROM pg_roles WHERE oid = $1::oid`;
+
 
 function n(v: unknown): number {
   return Number(v);
@@ -665,6 +661,8 @@ export async function apply(deps: ApplyDeps): Promise<CutoffReport> {
         v = { role: t.name, oid: t.oid, verdict: findings.some((f) => f.exposure) ? 'exposed' : 'contained', findings, after: null };
       } else {
         const info = toRoleInfo(row);
+        // loaded here, after containment: the full inspect is not on the critical path
+        const { collectFacts, evaluate } = await import('../inspect/index.js');
         const facts = await collectFacts(deps.params, reader, state.server, info, { concurrency: 4 });
         const ev = evaluate(facts);
         v = {

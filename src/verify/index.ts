@@ -1,7 +1,7 @@
 // verify: is each revoked role contained? Reuses inspect's collection and evaluation; adds only
 // the per-check verdicts a CI gate needs (login, sessions, runs-as, and with --strict, ownership).
-import { findRole } from '../checks/role.js';
 import { loginBlockedByHba } from '../checks/role.js';
+import { findRole } from '../pg/roles.js';
 import { hbaAllowsWithoutPassword } from '../checks/hba.js';
 import { ACTIVITY_COLUMNS, toSession, type ActivityRow } from '../checks/sessions.js';
 import type { PersistenceKind, Queryable, RoleFacts, ServerFacts, SessionRow } from '../checks/types.js';

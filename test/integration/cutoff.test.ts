@@ -396,7 +396,7 @@ describe.each(MAJORS)('cutoff on PostgreSQL %i', (major) => {
     const client = new pg.Client({ host: '127.0.0.1', port: cl.port, user: 'postgres', password: cl.password, database: 'postgres' });
     await client.connect();
     try {
-      const playbook = loadPlaybook();
+      const playbook = await loadPlaybook();
       const input = { roles: ['quiet_lib'] };
       const run = async (exec: DryRunExecutor | PgExecutor) => {
         const { state, operator } = await collectPlanState(params, client, input);

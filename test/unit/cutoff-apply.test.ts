@@ -8,7 +8,7 @@ import type { OperatorFacts, Queryable, RoleInfo } from '../../src/checks/types.
 import { apply } from '../../src/playbook/apply.js';
 import type { Executor, Recorded, ResultSet } from '../../src/playbook/executor.js';
 import { replaceFile, restoreFile } from '../../src/playbook/hba-file.js';
-import { parsePlaybook } from '../../src/playbook/load.js';
+import { parsePlaybook } from '../../src/playbook/schema.js';
 import { buildPlan, HBA_ERRORS_SQL, type PlanState, type PlanStep } from '../../src/playbook/plan.js';
 import type { Statement } from '../../src/playbook/sql.js';
 import { resolveConnParams } from '../../src/pg/conninfo.js';

@@ -1,10 +1,11 @@
 // Playbooks as data: the shipped ones load, and a broken one is an exit-2 error naming file, line and field.
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { PgrevokeError } from '../../src/errors.js';
-import { loadPlaybook, parsePlaybook, resolvePlaybookPath, shippedPlaybooks } from '../../src/playbook/load.js';
+import { loadPlaybook, resolvePlaybookPath, sha256, shippedPlaybooks } from '../../src/playbook/load.js';
+import { parsePlaybook } from '../../src/playbook/schema.js';
 
 function fails(text: string): PgrevokeError {
   try {
@@ -27,17 +28,17 @@ steps:
 `;
 
 describe('shipped playbooks', () => {
-  it('all load and validate', () => {
+  it('all load and validate', async () => {
     for (const name of shippedPlaybooks()) {
-      const pb = loadPlaybook(name);
+      const pb = await loadPlaybook(name);
       expect(pb.name).toBe(name);
       expect(pb.file).toBe(resolvePlaybookPath(name));
       expect(pb.steps.filter((s) => s.action === 'contain')).toHaveLength(1);
     }
   });
 
-  it('the default is compromise: contain, settle, then HBA (after settle), prepared, locks, subscriptions, verify', () => {
-    const pb = loadPlaybook();
+  it('the default is compromise: contain, settle, then HBA (after settle), prepared, locks, subscriptions, verify', async () => {
+    const pb = await loadPlaybook();
     expect(pb.reason).toBe('compromise');
     expect(pb.steps.map((s) => s.action)).toEqual([
       'snapshot',
@@ -53,23 +54,28 @@ describe('shipped playbooks', () => {
     expect(settle).toMatchObject({ timeout_s: 10, hidden_grace_ms: 250, interval_ms: 20 });
   });
 
-  it('offboarding ends with reassign, drop owned, drop role, verify; contain-only touches nothing else', () => {
-    expect(
-      loadPlaybook('offboarding')
-        .steps.map((s) => s.action)
-        .slice(-4),
-    ).toEqual(['reassign_owned', 'drop_owned', 'drop_role', 'verify']);
-    expect(loadPlaybook('offboarding').reason).toBe('offboarding');
-    expect(loadPlaybook('contain-only').steps.map((s) => s.action)).toEqual(['snapshot', 'contain', 'settle', 'verify']);
+  it('offboarding ends with reassign, drop owned, drop role, verify; contain-only touches nothing else', async () => {
+    const off = await loadPlaybook('offboarding');
+    expect(off.steps.map((s) => s.action).slice(-4)).toEqual(['reassign_owned', 'drop_owned', 'drop_role', 'verify']);
+    expect(off.reason).toBe('offboarding');
+    expect((await loadPlaybook('contain-only')).steps.map((s) => s.action)).toEqual(['snapshot', 'contain', 'settle', 'verify']);
   });
 
-  it('an unknown name or a missing file is exit 2', () => {
-    expect(() => loadPlaybook('nope')).toThrow(/playbook not found/);
-    expect(() => loadPlaybook('../etc')).toThrow(PgrevokeError);
-    try {
-      loadPlaybook('nope');
-    } catch (err) {
-      expect((err as PgrevokeError).exitCode).toBe(2);
+  it('an unknown name or a missing file is exit 2', async () => {
+    await expect(loadPlaybook('nope')).rejects.toThrow(/playbook not found/);
+    await expect(loadPlaybook('../etc')).rejects.toThrow(PgrevokeError);
+    await expect(loadPlaybook('nope')).rejects.toMatchObject({ exitCode: 2 });
+  });
+
+  it('the build compiles every shipped playbook to the same data the YAML parses to, keyed by its hash', () => {
+    const compiledFile = path.resolve(path.dirname(new URL(import.meta.url).pathname), '../../dist/playbooks.json');
+    const compiled = JSON.parse(readFileSync(compiledFile, 'utf8')) as Record<string, { sha256: string; playbook: unknown }>;
+    expect(Object.keys(compiled).sort()).toEqual(shippedPlaybooks().map((n) => `${n}.yaml`).sort());
+    for (const name of shippedPlaybooks()) {
+      const file = resolvePlaybookPath(name);
+      const text = readFileSync(file, 'utf8');
+      const { file: _f, ...fresh } = parsePlaybook(text, file);
+      expect(compiled[`${name}.yaml`]).toEqual({ sha256: sha256(text), playbook: fresh });
     }
   });
 });
@@ -81,13 +87,13 @@ describe('parsePlaybook', () => {
     expect(pb.steps[2]).toEqual({ action: 'settle', timeout_s: 3, hidden_grace_ms: 250, interval_ms: 20 });
   });
 
-  it('reads a playbook from a path', () => {
+  it('reads a playbook from a path', async () => {
     const dir = mkdtempSync(path.join(os.tmpdir(), 'pgrevoke-pb-'));
     const file = path.join(dir, 'custom.yaml');
     writeFileSync(file, GOOD);
-    expect(loadPlaybook(file).name).toBe('mine');
+    expect((await loadPlaybook(file)).name).toBe('mine');
     writeFileSync(file, GOOD.replace('timeout_s: 3', 'timeout_s: -3'));
-    expect(() => loadPlaybook(file)).toThrow(`invalid playbook ${file}:7: steps[2].timeout_s`);
+    await expect(loadPlaybook(file)).rejects.toThrow(`invalid playbook ${file}:7: steps[2].timeout_s`);
   });
 
   it('names the line and field of a wrong value', () => {
