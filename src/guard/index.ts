@@ -287,7 +287,12 @@ export class Guard {
     this.fileCheck = (async () => {
       try {
         const st = await fs.stat(file);
-        if (`${st.ino}:${st.size}:${st.mtimeMs}` !== this.fileStamp) await this.reload('file');
+        const stamp = `${st.ino}:${st.size}:${st.mtimeMs}`;
+        if (stamp !== this.fileStamp) {
+          // a file that changed but cannot be read is reported once, not at every tick
+          this.fileStamp = stamp;
+          await this.reload('file');
+        }
       } catch (err) {
         const stamp = `missing:${(err as NodeJS.ErrnoException).code ?? ''}`;
         if (this.fileStamp !== stamp) {

@@ -315,6 +315,26 @@ describe('Guard', () => {
     expect(g.rules().deny).toEqual(['eve', 'trudy']);
   });
 
+  it('a deny file that changed but cannot be read is reported once, not at every tick', async () => {
+    const file = path.join(dir, 'deny');
+    await fs.writeFile(file, 'mallory\n');
+    const server = new FakeServer();
+    const events: GuardEvent[] = [];
+    const g = new Guard(config(server, { denyFile: file }), (e) => events.push(e));
+    await g.init();
+    const running = g.run();
+    await fs.rm(file);
+    await fs.mkdir(file); // stat works, reading fails (EISDIR)
+    await until(() => events.some((e) => e.type === 'error'));
+    const ticks = server.statements.length;
+    await until(() => server.statements.length > ticks + 10);
+    await g.stop();
+    await running;
+    expect(events.filter((e) => e.type === 'error')).toHaveLength(1);
+    expect(events.find((e) => e.type === 'error')).toMatchObject({ message: expect.stringContaining('EISDIR') });
+    expect(g.rules().deny).toEqual(['mallory']);
+  });
+
   it('init() refuses an unreadable deny file and an unwritable audit log (usage errors)', async () => {
     const server = new FakeServer();
     await expect(new Guard(config(server, { denyFile: path.join(dir, 'nope') }), () => undefined).init()).rejects.toThrow(
