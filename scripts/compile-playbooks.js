@@ -10,7 +10,9 @@ import { sha256 } from '../dist/playbook/load.js';
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const dir = path.join(root, 'playbooks');
 const out = {};
-for (const name of readdirSync(dir).filter((f) => f.endsWith('.yaml')).sort()) {
+for (const name of readdirSync(dir)
+  .filter((f) => f.endsWith('.yaml'))
+  .sort()) {
   const text = readFileSync(path.join(dir, name), 'utf8');
   const { file: _file, ...playbook } = parsePlaybook(text, path.join(dir, name));
   out[name] = { sha256: sha256(text), playbook };

@@ -103,6 +103,15 @@ program
   .action(action(() => import('./commands/kill.js')));
 
 program
+  .command('restore')
+  .description('undo a cutoff after a false alarm: LOGIN, connection limit, attributes, the HBA block, a reload')
+  .argument('<role>', 'exact role name')
+  .requiredOption('--from <report>', 'the JSON report written by cutoff --report')
+  .option('--dry-run', 'show exactly what would run; change nothing')
+  .option('--yes', 'do not ask (required without a terminal)')
+  .action(action(() => import('./commands/restore.js')));
+
+program
   .command('verify')
   .description('CI gate: fail while any revoked role can still get in (exit 0 contained, 1 exposed, 2 could not tell)')
   .argument('[roles...]', 'exact role names')

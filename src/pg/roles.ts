@@ -46,4 +46,3 @@ export async function findRole(q: Queryable, name: string): Promise<RoleInfo | n
   const { rows } = await q.query<RoleRow>(ROLE_SQL, [name]);
   return rows[0] ? toRoleInfo(rows[0]) : null;
 }
-

@@ -206,8 +206,6 @@ function sqlError(err: unknown): string {
   return parts.join(' ');
 }
 
-
-
 function n(v: unknown): number {
   return Number(v);
 }

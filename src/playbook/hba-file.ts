@@ -112,3 +112,13 @@ export async function restoreFile(file: string, backup: string): Promise<void> {
   await copyPreserving(backup, tmp, st.mode, st.uid, st.gid);
   await fs.rename(tmp, file);
 }
+
+/** The file without this role's block (BEGIN line through its END line); null when there is none. */
+export function withoutBlock(content: string, role: string): string | null {
+  const lines = content.split('\n');
+  const begin = lines.findIndex((l) => l === beginMarker(role) || l.startsWith(`${beginMarker(role)} `));
+  if (begin < 0) return null;
+  const end = lines.findIndex((l, i) => i > begin && l === endMarker(role));
+  if (end < 0) return null; // a block someone edited by hand: leave the file alone
+  return [...lines.slice(0, begin), ...lines.slice(end + 1)].join('\n');
+}

@@ -141,4 +141,3 @@ export function parsePlaybook(text: string, file: string): LoadedPlaybook {
   }
   return { ...result.data, file };
 }
-

@@ -70,7 +70,11 @@ describe('shipped playbooks', () => {
   it('the build compiles every shipped playbook to the same data the YAML parses to, keyed by its hash', () => {
     const compiledFile = path.resolve(path.dirname(new URL(import.meta.url).pathname), '../../dist/playbooks.json');
     const compiled = JSON.parse(readFileSync(compiledFile, 'utf8')) as Record<string, { sha256: string; playbook: unknown }>;
-    expect(Object.keys(compiled).sort()).toEqual(shippedPlaybooks().map((n) => `${n}.yaml`).sort());
+    expect(Object.keys(compiled).sort()).toEqual(
+      shippedPlaybooks()
+        .map((n) => `${n}.yaml`)
+        .sort(),
+    );
     for (const name of shippedPlaybooks()) {
       const file = resolvePlaybookPath(name);
       const text = readFileSync(file, 'utf8');

@@ -1,0 +1,81 @@
+// restore: undo what a cutoff changed, for a false alarm. The SQL is rebuilt from the report's
+// recorded attributes by the same builders (never taken as text from the file: a report is data).
+import { readFileSync } from 'node:fs';
+import { ExitCode, PgrevokeError } from '../errors.js';
+import { withoutBlock } from './hba-file.js';
+import { RELOAD_CONF, restoreRole } from './sql.js';
+
+export interface RestoreSource {
+  schemaVersion: number;
+  dryRun: boolean;
+  roles: {
+    name: string;
+    oid: number;
+    before: { canLogin: boolean; superuser: boolean; createRole: boolean; connectionLimit: number; validUntil: string | null };
+  }[];
+  hba: { file: string; backup: string | null; lines: string[] } | null;
+  steps: { action: string; status: string; detail: string | null; sql: string[] }[];
+}
+
+export interface RestorePlan {
+  role: string;
+  oid: number;
+  statements: string[];
+  hba: { file: string; content: string } | null;
+  /** What a restore cannot bring back. */
+  notes: string[];
+}
+
+function bad(message: string, hint?: string): PgrevokeError {
+  return new PgrevokeError(message, { exitCode: ExitCode.USAGE, hint });
+}
+
+export function readReport(file: string): RestoreSource {
+  let doc: unknown;
+  try {
+    doc = JSON.parse(readFileSync(file, 'utf8'));
+  } catch (err) {
+    throw bad(`cannot read the cutoff report ${file}: ${(err as Error).message}`, 'pass the file written by cutoff --report');
+  }
+  const r = doc as Partial<RestoreSource>;
+  if (r.schemaVersion !== 1 || !Array.isArray(r.roles) || !Array.isArray(r.steps))
+    throw bad(`${file} is not a pgrevoke cutoff report (schemaVersion 1)`, 'pass the file written by cutoff --report');
+  return r as RestoreSource;
+}
+
+/** Pure: the statements and file change that undo the cutoff of one role. */
+export function planRestore(report: RestoreSource, role: string, currentOid: number | null, hbaContent: string | null): RestorePlan {
+  if (report.dryRun) throw bad('that report is of a dry run: nothing was changed, so there is nothing to restore');
+  const entry = report.roles.find((r) => r.name === role);
+  if (!entry)
+    throw bad(
+      `the report does not cover role ${JSON.stringify(role)}`,
+      `it covers ${report.roles.map((r) => JSON.stringify(r.name)).join(', ')}`,
+    );
+  if (currentOid === null)
+    throw bad(`role ${JSON.stringify(role)} no longer exists`, 'a playbook that dropped it cannot be undone by restore');
+  if (currentOid !== entry.oid)
+    throw bad(
+      `role ${JSON.stringify(role)} now has OID ${currentOid}, not ${entry.oid} as in the report`,
+      'it was dropped and recreated since: restore refuses to guess',
+    );
+  const b = entry.before;
+  const notes: string[] = [];
+  const done = (action: string) => report.steps.some((s) => s.action === action && s.status === 'done');
+  if (report.steps.some((s) => s.action === 'contain' && s.sql.some((q) => q.includes("PASSWORD '*****'"))))
+    notes.push('the password was rotated: the old one cannot come back; set a new one with ALTER ROLE ... PASSWORD');
+  if (done('rollback_prepared')) notes.push('rolled-back prepared transactions cannot be restored');
+  notes.push('terminated sessions stay terminated: clients must reconnect');
+  if (done('disable_subscriptions')) notes.push('disabled subscriptions stay disabled: ALTER SUBSCRIPTION ... ENABLE after review');
+  let hba: RestorePlan['hba'] = null;
+  if (report.hba?.file) {
+    const next = hbaContent === null ? null : withoutBlock(hbaContent, role);
+    if (next !== null) hba = { file: report.hba.file, content: next };
+    else notes.push(`no pgrevoke block for ${JSON.stringify(role)} in ${report.hba.file} (already removed, or edited by hand)`);
+  }
+  const statements = [
+    restoreRole({ name: role, canLogin: b.canLogin, connectionLimit: b.connectionLimit, superuser: b.superuser, createRole: b.createRole }),
+  ];
+  if (hba) statements.push(RELOAD_CONF);
+  return { role, oid: entry.oid, statements, hba, notes };
+}

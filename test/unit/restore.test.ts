@@ -1,0 +1,57 @@
+import { describe, expect, it } from 'vitest';
+import { rejectBlock, withBlocks, withoutBlock } from '../../src/playbook/hba-file.js';
+import { planRestore, type RestoreSource } from '../../src/playbook/restore.js';
+
+const at = new Date('2026-11-23T20:00:00Z');
+const report = (over: Partial<RestoreSource> = {}): RestoreSource => ({
+  schemaVersion: 1,
+  dryRun: false,
+  roles: [
+    { name: 'a"b', oid: 16400, before: { canLogin: true, superuser: true, createRole: false, connectionLimit: 5, validUntil: null } },
+  ],
+  hba: { file: '/data/pg_hba.conf', backup: '/data/pg_hba.conf.bak', lines: [] },
+  steps: [
+    {
+      action: 'contain',
+      status: 'done',
+      detail: null,
+      sql: [`ALTER ROLE "a""b" NOLOGIN CONNECTION LIMIT 0 NOSUPERUSER NOCREATEROLE PASSWORD '*****'`],
+    },
+    { action: 'rollback_prepared', status: 'done', detail: null, sql: [] },
+  ],
+  ...over,
+});
+
+describe('restore planning (pure)', () => {
+  const hba = withBlocks('local all all trust\n', ['a"b', 'other'], at)!.content;
+
+  it('rebuilds the attributes from the report with the quoting helper, and removes only that role\u2019s HBA block', () => {
+    const plan = planRestore(report(), 'a"b', 16400, hba);
+    expect(plan.statements).toEqual(['ALTER ROLE "a""b" LOGIN CONNECTION LIMIT 5 SUPERUSER', 'SELECT pg_reload_conf()']);
+    expect(plan.hba!.content).not.toContain('"a""b" reject');
+    expect(plan.hba!.content).toContain('"other" reject');
+    expect(plan.hba!.content).toContain('local all all trust');
+  });
+
+  it('says what cannot come back', () => {
+    const notes = planRestore(report(), 'a"b', 16400, hba).notes.join('\n');
+    expect(notes).toContain('password was rotated');
+    expect(notes).toContain('prepared transactions cannot be restored');
+  });
+
+  it('refuses a dry-run report, an uncovered role, a dropped or recreated role', () => {
+    expect(() => planRestore(report({ dryRun: true }), 'a"b', 16400, hba)).toThrow(/dry run/);
+    expect(() => planRestore(report(), 'zed', 16400, hba)).toThrow(/does not cover role "zed"/);
+    expect(() => planRestore(report(), 'a"b', null, hba)).toThrow(/no longer exists/);
+    expect(() => planRestore(report(), 'a"b', 17000, hba)).toThrow(/now has OID 17000, not 16400/);
+  });
+
+  it('without a block (removed, or hand-edited) it touches no file and says so', () => {
+    const plan = planRestore(report(), 'a"b', 16400, 'local all all trust\n');
+    expect(plan.hba).toBeNull();
+    expect(plan.statements).toHaveLength(1);
+    expect(plan.notes.join('\n')).toContain('no pgrevoke block');
+    const handEdited = rejectBlock('a"b', at).slice(0, 3).join('\n') + '\nlocal all all trust\n';
+    expect(withoutBlock(handEdited, 'a"b')).toBeNull();
+  });
+});
