@@ -7,6 +7,7 @@ import { ExitCode, usageError } from '../errors.js';
 import { table, truncate } from '../report/format.js';
 import { githubAnnotations, renderJunit } from '../report/junit.js';
 import { verifyRoles, type VerifyReport } from '../verify/index.js';
+import { parseRolesFile } from '../util/roles-file.js';
 import { openSession } from './common.js';
 
 interface VerifyFlags {
@@ -15,14 +16,6 @@ interface VerifyFlags {
   junit?: string;
   probe?: boolean;
   probePasswordEnv?: string;
-}
-
-/** One exact role name per line; blank lines and # comments are skipped. */
-export function parseRolesFile(text: string): string[] {
-  return text
-    .split('\n')
-    .map((l) => l.replace(/\r$/, '').trim())
-    .filter((l) => l !== '' && !l.startsWith('#'));
 }
 
 function render(report: VerifyReport, ctx: Context): string {

@@ -54,13 +54,5 @@ export function parseRoleNames(values: readonly string[] | undefined, flag: stri
   return out;
 }
 
-/** The deny file: one exact role name per line; blank lines and lines starting with # are skipped. */
-export function parseDenyFile(text: string): string[] {
-  const out: string[] = [];
-  for (const raw of text.split('\n')) {
-    const l = raw.replace(/\r$/, '').trim();
-    if (l === '' || l.startsWith('#')) continue;
-    if (!out.includes(l)) out.push(l);
-  }
-  return out;
-}
+/** The deny file: the same format as verify's --roles-file. */
+export { parseRolesFile as parseDenyFile } from '../util/roles-file.js';
