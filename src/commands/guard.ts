@@ -4,14 +4,12 @@
 import os from 'node:os';
 import type { GlobalOptions } from '../cli.js';
 import { Context } from '../context.js';
-import { ExitCode, usageError } from '../errors.js';
+import { ExitCode } from '../errors.js';
 import { Guard, type GuardConfig, type GuardEvent, type GuardNode } from '../guard/index.js';
 import { parseInterval, parseRoleNames, timeoutRules } from '../guard/options.js';
-import { nodeLabel } from '../playbook/plan.js';
-import { resolveConnParams, type ConnParams } from '../pg/conninfo.js';
 import { redact } from '../pg/redact.js';
 import { guardJson, guardLine, guardStatus } from '../report/guard.js';
-import { osUserName, paramsFrom } from './common.js';
+import { osUserName, targetNodes } from './common.js';
 
 interface GuardFlags {
   target?: string[];
@@ -29,26 +27,8 @@ interface GuardFlags {
 }
 
 /** The guard's backend is easy to tell apart in pg_stat_activity unless the operator named it. */
-function withAppName(p: ConnParams): ConnParams {
-  return p.applicationName === 'pgrevoke' ? { ...p, applicationName: 'pgrevoke-guard' } : p;
-}
-
 export function guardNodes(f: GuardFlags, g: GlobalOptions): GuardNode[] {
-  let params: ConnParams[];
-  if (!f.target?.length) params = [paramsFrom(g)];
-  else {
-    if (g.dsn || g.host || g.port)
-      throw usageError(
-        '--target names the nodes: it does not combine with --dsn, --host or --port',
-        "put each node's host and port in its --target (user, database and connect timeout flags apply to every target)",
-      );
-    params = f.target.map((dsn) => resolveConnParams({ dsn, username: g.username, dbname: g.dbname, connectTimeout: g.connectTimeout }));
-  }
-  const nodes = params.map((p) => ({ name: nodeLabel(p), params: withAppName(p) }));
-  const names = nodes.map((n) => n.name);
-  const dup = names.find((n, i) => names.indexOf(n) !== i);
-  if (dup) throw usageError(`node ${dup} is named twice`, 'each --target must be a different host:port');
-  return nodes;
+  return targetNodes(f.target, g, 'pgrevoke-guard');
 }
 
 export function guardConfig(f: GuardFlags, g: GlobalOptions): GuardConfig {

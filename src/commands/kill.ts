@@ -1,11 +1,12 @@
 // pgrevoke kill <pid...>: terminate (or --cancel) exactly the named sessions. Thin: pids -> lookup ->
-// refuse / confirm -> signal -> audit -> report.
+// refuse / confirm -> signal -> audit -> report. With several --target nodes every pid is NODE:PID
+// (pids are per server); each node gets its own connection, and one unreachable node fails only its pids.
 import { promises as fs } from 'node:fs';
 import os from 'node:os';
 import type { GlobalOptions } from '../cli.js';
 import { Context } from '../context.js';
-import { ExitCode, usageError } from '../errors.js';
-import { nodeLabel } from '../playbook/plan.js';
+import { ExitCode, PgrevokeError, usageError } from '../errors.js';
+import { connect, type Client } from '../pg/connect.js';
 import { collectServer } from '../pg/server.js';
 import { appendAudit } from '../report/audit.js';
 import { renderKillResults, renderKillTargets } from '../report/sessions.js';
@@ -14,14 +15,19 @@ import {
   killDoc,
   killExitCode,
   lookupTargets,
-  parsePids,
+  parseNodePids,
   refuseNonClient,
   signalTargets,
+  unreachableResults,
   type KillAction,
+  type KillResult,
+  type KillTarget,
+  type NodePid,
 } from '../sessions/kill.js';
-import { openSession, osUserName } from './common.js';
+import { osUserName, targetNodes, type TargetNode } from './common.js';
 
 interface KillFlags {
+  target?: string[];
   cancel?: boolean;
   waitMs?: string;
   force?: boolean;
@@ -38,10 +44,50 @@ function parseWaitMs(text: string | undefined): number {
   return v;
 }
 
+/**
+ * The nodes to act on: guard's --target parsing, validation and host:port labels (nodeLabel), as is.
+ * Only the application_name differs: guard names its backends pgrevoke-guard by default, kill's stay pgrevoke.
+ */
+export function killNodes(f: Pick<KillFlags, 'target'>, g: GlobalOptions): TargetNode[] {
+  return targetNodes(f.target, g, 'pgrevoke');
+}
+
+/** One node's connection and what it said about its pids, or why it could not be asked. */
+interface NodeState {
+  node: TargetNode;
+  pids: number[];
+  client: Client | null;
+  major: number;
+  dbUser: string;
+  targets: KillTarget[];
+  error: PgrevokeError | null;
+}
+
+async function openNode(node: TargetNode, pids: number[], qualify: boolean): Promise<NodeState> {
+  const st: NodeState = { node, pids, client: null, major: 0, dbUser: '', targets: [], error: null };
+  try {
+    st.client = await connect(node.params);
+    const server = await collectServer(st.client);
+    st.major = server.major;
+    st.dbUser = (await st.client.query<{ u: string }>('SELECT current_user AS u')).rows[0]!.u;
+    st.targets = await lookupTargets(st.client, pids, server.major, { node: node.name, qualify });
+  } catch (err) {
+    st.error = err instanceof PgrevokeError ? err : new PgrevokeError((err as Error)?.message ?? String(err), { cause: err });
+    await st.client?.end().catch(() => undefined);
+    st.client = null;
+  }
+  return st;
+}
+
 export async function run([pidArgs, flags]: unknown[], g: GlobalOptions): Promise<ExitCode> {
   const ctx = new Context(g);
   const f = flags as KillFlags;
-  const pids = parsePids((pidArgs as unknown[]).map(String));
+  const nodes = killNodes(f, g);
+  const refs = parseNodePids(
+    (pidArgs as unknown[]).map(String),
+    nodes.map((n) => n.name),
+  );
+  const qualify = nodes.length > 1;
   const action: KillAction = f.cancel ? 'cancel' : 'terminate';
   const waitMs = parseWaitMs(f.waitMs);
   if (!f.yes && !ctx.interactive)
@@ -58,15 +104,30 @@ export async function run([pidArgs, flags]: unknown[], g: GlobalOptions): Promis
     }
   } else if (f.reason) ctx.note('pgrevoke: note: --reason is recorded only in the audit log (--audit-log FILE)');
 
-  const { params, client, close } = await openSession(g);
+  // only the nodes some pid names are connected to, all at once
+  const involved = nodes.filter((n) => refs.some((r) => r.node === n.name));
+  const states = await Promise.all(
+    involved.map((n) =>
+      openNode(
+        n,
+        refs.filter((r) => r.node === n.name).map((r) => r.pid),
+        qualify,
+      ),
+    ),
+  );
   try {
-    const server = await collectServer(client);
-    const targets = await lookupTargets(client, pids, server.major);
+    // one node (no --target, or one): its connection error is the command's error, as before
+    if (!qualify && states[0]?.error) throw states[0].error;
+    const up = states.filter((s) => s.client);
+    const down = states.filter((s) => !s.client);
+    const targets = up.flatMap((s) => s.targets);
     const refusal = refuseNonClient(targets, Boolean(f.force));
     if (refusal) throw refusal;
 
     const found = targets.filter((t) => t.found);
     if (found.length && !f.yes) {
+      for (const s of down)
+        ctx.note(`pgrevoke: warning: node ${s.node.name} is unreachable, its pids will not be signalled: ${s.error!.message}`);
       ctx.note(renderKillTargets(found, ctx.c));
       const { confirm } = await import('@inquirer/prompts');
       let ok = false;
@@ -85,14 +146,20 @@ export async function run([pidArgs, flags]: unknown[], g: GlobalOptions): Promis
       }
     }
 
-    const dbUser = (await client.query<{ u: string }>('SELECT current_user AS u')).rows[0]!.u;
-    const results = await signalTargets(client, targets, { action, waitMs, major: server.major });
+    const perNode = await Promise.all([
+      ...up.map((s) => signalTargets(s.client!, s.targets, { action, waitMs, major: s.major })),
+      ...down.map((s) => unreachableResults(s.pids, { node: s.node.name, qualify }, action, s.error!.message)),
+    ]);
+    const key = (r: NodePid) => `${r.node}\n${r.pid}`;
+    const byKey = new Map(perNode.flat().map((r) => [key(r), r]));
+    // in the order the pids were named
+    const results: KillResult[] = refs.map((r) => byKey.get(key(r))!);
     let code = killExitCode(results);
 
+    const dbUsers = new Map(up.map((s) => [s.node.name, s.dbUser]));
     if (f.auditLog) {
       const entries = killAuditEntries(results, targets, {
-        node: nodeLabel(params),
-        operator: { dbUser, osUser: osUserName(), host: os.hostname() },
+        operator: (node) => ({ dbUser: dbUsers.get(node) ?? '', osUser: osUserName(), host: os.hostname() }),
         note: f.reason ?? null,
       });
       try {
@@ -107,12 +174,14 @@ export async function run([pidArgs, flags]: unknown[], g: GlobalOptions): Promis
     if (ctx.json) ctx.printJson(killDoc(results));
     else if (done.length) ctx.out(done.join('\n'));
     for (const line of failed) ctx.note(`pgrevoke: error: ${line}`);
-    if (results.some((r) => r.status === 'denied'))
+    for (const s of down) if (s.error!.hint) ctx.note(`hint: ${qualify ? `node ${s.node.name}: ` : ''}${s.error!.hint}`);
+    const deniedOn = [...new Set(results.filter((r) => r.status === 'denied').map((r) => dbUsers.get(r.node) ?? ''))];
+    for (const dbUser of deniedOn)
       ctx.note(
         `hint: connect as a superuser, or GRANT pg_signal_backend TO ${JSON.stringify(dbUser)} (which still cannot signal superusers' backends)`,
       );
     return code;
   } finally {
-    await close();
+    await Promise.all(states.map((s) => s.client?.end().catch(() => undefined)));
   }
 }

@@ -19,11 +19,8 @@ export interface GuardClient {
   on?(event: 'error', listener: (err: Error) => void): unknown;
 }
 
-export interface GuardNode {
-  /** host:port, as in audit lines of every command. */
-  name: string;
-  params: ConnParams;
-}
+/** host:port and its connection parameters (see targetNodes in src/commands/common.ts). */
+export type GuardNode = { name: string; params: ConnParams };
 
 export interface GuardConfig {
   nodes: readonly GuardNode[];

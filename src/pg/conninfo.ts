@@ -149,6 +149,11 @@ export function resolveConnParams(flags: ConnFlags = {}, env: NodeJS.ProcessEnv 
   };
 }
 
+/** A node's name in reports, audit lines and NODE:PID: host:port. */
+export function nodeLabel(p: Pick<ConnParams, 'host' | 'port'>): string {
+  return `${p.host}:${p.port}`;
+}
+
 /** host:port/db as user — never with the password. */
 export function describeConn(p: ConnParams): string {
   const host = p.host.startsWith('/') ? `socket ${p.host}` : p.host;

@@ -5,7 +5,9 @@ import { collectPrepared } from '../checks/prepared-xacts.js';
 import type { OperatorFacts, PreparedXact, Queryable, RoleInfo, ServerFacts } from '../checks/types.js';
 import { ExitCode, PgrevokeError } from '../errors.js';
 import { resolveRole } from '../inspect/resolve-role.js';
-import type { ConnParams } from '../pg/conninfo.js';
+import { nodeLabel, type ConnParams } from '../pg/conninfo.js';
+
+export { nodeLabel };
 import { ident } from '../pg/quote.js';
 import { collectOperator, collectServer } from '../pg/server.js';
 import { hasBlock, hbaInexpressible, hbaQuote, locallyWritable } from './hba-file.js';
@@ -111,10 +113,6 @@ export interface PlanState {
 /** How the file edit shows in plans and logs (the lines themselves carry a time: they go in the detail). */
 export function hbaNote(roles: string[], file: string): string {
   return `-- prepend reject lines for ${roles.map(hbaQuote).join(', ')} to ${file}`;
-}
-
-export function nodeLabel(p: ConnParams): string {
-  return `${p.host}:${p.port}`;
 }
 
 export const SUBSCRIPTIONS_SQL = `SELECT s.subname::text AS name, d.datname::text AS database, s.subenabled AS enabled

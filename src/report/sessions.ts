@@ -62,14 +62,14 @@ export function renderSessions(doc: SessionsDoc, c: ChalkInstance, opts: { limit
   return out.join('\n');
 }
 
-/** What is about to be signalled: shown before the confirmation prompt. */
+/** What is about to be signalled: shown before the confirmation prompt (pids as NODE:PID with several nodes). */
 export function renderKillTargets(targets: readonly KillTarget[], c: ChalkInstance): string {
   return table(
     ['pid', 'user', 'database', 'client', 'application', 'backend type', 'state', 'query'],
     targets
       .filter((t) => t.found)
       .map((t) => [
-        t.pid,
+        t.ref,
         t.hidden ? c.yellow('post-authentication, role unknown') : t.user,
         t.database,
         clientLabel(t.clientAddr, t.clientPort),
@@ -89,8 +89,8 @@ export function renderKillResults(results: readonly KillResult[], c: ChalkInstan
   for (const r of results) {
     const who = r.hidden ? 'post-authentication, role unknown' : [r.user, r.database].filter(Boolean).join('@');
     const verb = r.action === 'cancel' ? 'cancelled the query of' : 'terminated';
-    if (r.ok) done.push(`${c.green('ok')} ${verb} pid ${r.pid}${who ? ` (${who})` : ''}`);
-    else failed.push(r.error ?? `pid ${r.pid}: failed`);
+    if (r.ok) done.push(`${c.green('ok')} ${verb} pid ${r.ref}${who ? ` (${who})` : ''}`);
+    else failed.push(r.error ?? `pid ${r.ref}: failed`);
   }
   return { done, failed };
 }

@@ -12,8 +12,18 @@ export const KILL_SCHEMA_VERSION = 1;
 
 export type KillAction = 'terminate' | 'cancel';
 
+/** A pid on one node (pids are per server): what `kill` is asked to signal. */
+export interface NodePid {
+  /** The node's label, host:port (nodeLabel). */
+  node: string;
+  pid: number;
+}
+
 /** What was known about a pid just before it was signalled. */
 export interface KillTarget {
+  node: string;
+  /** How messages name it: the bare pid, or NODE:PID when several nodes are in play. */
+  ref: string;
   pid: number;
   found: boolean;
   /** Past authentication but not (yet) in pg_stat_activity: role unknown. */
@@ -32,10 +42,16 @@ export interface KillTarget {
   query: string | null;
 }
 
-/** done: signalled (terminate: and exited); not_found / gone: no such backend (before / when signalled). */
-export type KillStatus = 'done' | 'not_found' | 'gone' | 'denied' | 'failed';
+/**
+ * done: signalled (terminate: and exited); not_found / gone: no such backend (before / when signalled);
+ * unreachable: its node could not be connected to (or looked up), so it was never signalled.
+ */
+export type KillStatus = 'done' | 'not_found' | 'gone' | 'denied' | 'failed' | 'unreachable';
 
 export interface KillResult {
+  node: string;
+  /** As in KillTarget.ref; not in the JSON document. */
+  ref: string;
   pid: number;
   found: boolean;
   hidden: boolean;
@@ -54,20 +70,55 @@ export interface KillResult {
 
 const MAX_PID = 2 ** 31 - 1;
 
-/** Plain positive integers only, each once, in the order given. `NODE:PID` is a later feature. */
-export function parsePids(args: readonly string[]): number[] {
+/** How messages name a pid: bare with one node, NODE:PID with several. */
+export function pidRef(node: string, pid: number, qualify: boolean): string {
+  return qualify ? `${node}:${pid}` : String(pid);
+}
+
+/** The node a NODE:PID names: its exact label, or for an IPv6 host the bracketed form `[::1]:5432`. */
+function matchNode(text: string, nodes: readonly string[]): string | undefined {
+  if (nodes.includes(text)) return text;
+  const m = /^\[([^\]]*)\]:(\d+)$/.exec(text);
+  if (m) return nodes.find((n) => n === `${m[1]}:${m[2]}`);
+  return undefined;
+}
+
+/**
+ * `PID` or `NODE:PID` (split at the LAST ':', so that `127.0.0.1:5432:1234`, `::1:5432:99` and
+ * `[::1]:5432:99` work), each once, in the order given. `nodes` are the labels (host:port) of the
+ * nodes connected to, at least one; with several, every pid must name its node, since pids are per server.
+ */
+export function parseNodePids(args: readonly string[], nodes: readonly string[]): NodePid[] {
   if (args.length === 0) throw usageError('name at least one pid', 'pgrevoke sessions lists them');
-  const out: number[] = [];
+  if (nodes.length === 0) throw new PgrevokeError('no node to act on');
+  const list = nodes.join(', ');
+  const out: NodePid[] = [];
   for (const raw of args) {
     const t = String(raw).trim();
-    if (t.includes(':'))
-      throw usageError(
-        `multi-node targets are not supported yet: "${raw}"`,
-        'name plain pids of the server you connect to (--dsn, --host)',
-      );
-    if (!/^\d+$/.test(t) || Number(t) < 1 || Number(t) > MAX_PID) throw usageError(`invalid pid: "${raw}"`, 'a pid is a positive integer');
-    const pid = Number(t);
-    if (!out.includes(pid)) out.push(pid);
+    const i = t.lastIndexOf(':');
+    const pidText = i < 0 ? t : t.slice(i + 1);
+    if (!/^\d+$/.test(pidText) || Number(pidText) < 1 || Number(pidText) > MAX_PID)
+      throw usageError(`invalid pid: "${raw}"`, `a pid is a positive integer${nodes.length > 1 ? ', named as NODE:PID' : ''}`);
+    const pid = Number(pidText);
+    let node: string;
+    if (i < 0) {
+      if (nodes.length > 1)
+        throw usageError(
+          `pid ${pid} is ambiguous: qualify it as NODE:PID (nodes: ${list})`,
+          `pids are per server; e.g. ${nodes[0]}:${pid}`,
+        );
+      node = nodes[0]!;
+    } else {
+      const nodeText = t.slice(0, i);
+      const found = matchNode(nodeText, nodes);
+      if (found === undefined)
+        throw usageError(
+          `unknown node "${nodeText}" in "${raw}" (nodes: ${list})`,
+          'a node is named host:port, exactly as --target (or the connection options) give it',
+        );
+      node = found;
+    }
+    if (!out.some((o) => o.node === node && o.pid === pid)) out.push({ node, pid });
   }
   return out;
 }
@@ -76,8 +127,13 @@ const LOOKUP_SQL = `SELECT ${ACTIVITY_COLUMNS}, r.rolsuper AS user_super
 FROM pg_stat_activity a LEFT JOIN pg_roles r ON r.oid = a.usesysid
 WHERE a.pid = ANY($1::int[]) AND a.pid <> pg_backend_pid()`;
 
-/** Each pid as pg_stat_activity and the hidden-backend scan see it now, in the order given. */
-export async function lookupTargets(q: Queryable, pids: readonly number[], major: number): Promise<KillTarget[]> {
+/** Each pid (of node `at.node`) as pg_stat_activity and the hidden-backend scan see it now, in the order given. */
+export async function lookupTargets(
+  q: Queryable,
+  pids: readonly number[],
+  major: number,
+  at: { node: string; qualify?: boolean },
+): Promise<KillTarget[]> {
   const { rows } = await q.query<ActivityRow & { user_super: boolean | null }>(LOOKUP_SQL, [pids]);
   const byPid = new Map(rows.map((r) => [r.pid, r]));
   const hidden = new Set((await collectHiddenBackends(q, major)).map((h) => h.pid));
@@ -85,6 +141,8 @@ export async function lookupTargets(q: Queryable, pids: readonly number[], major
     const r = byPid.get(pid);
     const isHidden = hidden.has(pid);
     return {
+      node: at.node,
+      ref: pidRef(at.node, pid, Boolean(at.qualify)),
       pid,
       found: Boolean(r) || isHidden,
       hidden: isHidden,
@@ -109,7 +167,7 @@ export function refuseNonClient(targets: readonly KillTarget[], force: boolean):
     (t) => t.found && t.backendType !== null && !(CLIENT_BACKEND_TYPES as readonly string[]).includes(t.backendType),
   );
   if (bad.length === 0) return null;
-  const what = bad.map((t) => `pid ${t.pid} (${t.backendType})`).join(', ');
+  const what = bad.map((t) => `pid ${t.ref} (${t.backendType})`).join(', ');
   return usageError(
     `refusing to signal ${what}: not a client session; nothing was signalled`,
     'these are server processes, not sessions; pass --force to signal them anyway (PostgreSQL restarts most of them, and ignores signals to the checkpointer and other auxiliary processes)',
@@ -124,7 +182,7 @@ function describe(t: KillTarget): string {
 
 /** What the operator needs to signal this backend, in one sentence (postgres-facts.md, section 4). */
 export function permissionMessage(t: KillTarget, action: KillAction): string {
-  const head = `permission denied to ${action} pid ${t.pid} (${describe(t)})`;
+  const head = `permission denied to ${action} pid ${t.ref} (${describe(t)})`;
   if (t.hidden || t.userOid === null) return `${head}: only a superuser may signal it`;
   if (t.userSuperuser) return `${head}: only a superuser may signal a superuser's backend`;
   const role = JSON.stringify(t.user ?? `oid ${t.userOid}`);
@@ -151,9 +209,18 @@ export async function signalTargets(client: pg.Client, targets: readonly KillTar
   const sql = signalSql(o);
   const results: KillResult[] = [];
   for (const t of targets) {
-    const base = { pid: t.pid, found: t.found, hidden: t.hidden, action: o.action, user: t.user, database: t.database };
+    const base = {
+      node: t.node,
+      ref: t.ref,
+      pid: t.pid,
+      found: t.found,
+      hidden: t.hidden,
+      action: o.action,
+      user: t.user,
+      database: t.database,
+    };
     if (!t.found) {
-      results.push({ ...base, ok: false, error: `session not found: pid ${t.pid}`, status: 'not_found', at: null, serverMessage: null });
+      results.push({ ...base, ok: false, error: `session not found: pid ${t.ref}`, status: 'not_found', at: null, serverMessage: null });
       continue;
     }
     const warnings: string[] = [];
@@ -177,7 +244,7 @@ export async function signalTargets(client: pg.Client, targets: readonly KillTar
             ? {
                 ...base,
                 ok: false,
-                error: `pid ${t.pid} (${t.backendType ?? 'unknown type'}) cannot be signalled from SQL`,
+                error: `pid ${t.ref} (${t.backendType ?? 'unknown type'}) cannot be signalled from SQL`,
                 status: 'failed',
                 at,
                 serverMessage: warning,
@@ -185,7 +252,7 @@ export async function signalTargets(client: pg.Client, targets: readonly KillTar
             : {
                 ...base,
                 ok: false,
-                error: `session not found: pid ${t.pid} ended before it was signalled`,
+                error: `session not found: pid ${t.ref} ended before it was signalled`,
                 status: 'gone',
                 at,
                 serverMessage: warning,
@@ -195,7 +262,7 @@ export async function signalTargets(client: pg.Client, targets: readonly KillTar
         results.push({
           ...base,
           ok: false,
-          error: `pid ${t.pid} was signalled but had not exited after ${o.waitMs} ms`,
+          error: `pid ${t.ref} was signalled but had not exited after ${o.waitMs} ms`,
           status: 'failed',
           at,
           serverMessage: warning,
@@ -222,23 +289,52 @@ export async function signalTargets(client: pg.Client, targets: readonly KillTar
   return results;
 }
 
+/** The pids of a node that could not be reached (or looked up): each fails, none was signalled. */
+export function unreachableResults(
+  pids: readonly number[],
+  at: { node: string; qualify?: boolean },
+  action: KillAction,
+  reason: string,
+): KillResult[] {
+  return pids.map((pid) => {
+    const ref = pidRef(at.node, pid, Boolean(at.qualify));
+    return {
+      node: at.node,
+      ref,
+      pid,
+      found: false,
+      hidden: false,
+      action,
+      ok: false,
+      user: null,
+      database: null,
+      error: `pid ${ref} was not signalled: node ${at.node} is unreachable: ${reason}`,
+      status: 'unreachable',
+      at: null,
+      serverMessage: null,
+    };
+  });
+}
+
 /**
- * 0 every pid signalled; 1 some pid did not exist (the rest were); 2 privilege missing and nothing was
- * signalled; 3 a signal failed or timed out, or privilege was missing for some pids after others were signalled.
+ * 0 every pid signalled; 1 some pid did not exist (the rest were); 2 privilege missing, or a node
+ * unreachable, and nothing was signalled; 3 a signal failed or timed out, or privilege was missing (or a
+ * node unreachable) for some pids after others were signalled.
  */
 export function killExitCode(results: readonly KillResult[]): ExitCode {
   const has = (s: KillStatus) => results.some((r) => r.status === s);
   if (has('failed')) return ExitCode.PARTIAL;
-  if (has('denied')) return has('done') ? ExitCode.PARTIAL : ExitCode.USAGE;
+  if (has('denied') || has('unreachable')) return has('done') ? ExitCode.PARTIAL : ExitCode.USAGE;
   if (has('not_found') || has('gone')) return ExitCode.EXPOSED;
   return ExitCode.OK;
 }
 
-/** The JSON document: `{ schemaVersion, results }`, one result per pid named. */
+/** The JSON document: `{ schemaVersion, results }`, one result per pid named, each with its node (host:port). */
 export function killDoc(results: readonly KillResult[]) {
   return {
     schemaVersion: KILL_SCHEMA_VERSION,
     results: results.map((r) => ({
+      node: r.node,
       pid: r.pid,
       found: r.found,
       hidden: r.hidden,
@@ -263,21 +359,25 @@ export interface AuditSession {
 
 export type KillAuditEntry = AuditEntry & { session: AuditSession };
 
-/** One line per pid a signal was sent to (denied attempts included); missing pids are not actions. */
+/**
+ * One line per pid a signal was sent to (denied attempts included), on the result's node; missing pids
+ * and pids of unreachable nodes are not actions. `operator` may differ per node (its current_user).
+ */
 export function killAuditEntries(
   results: readonly KillResult[],
   targets: readonly KillTarget[],
-  who: { node: string; operator: AuditOperator; note?: string | null },
+  who: { operator: AuditOperator | ((node: string) => AuditOperator); note?: string | null },
 ): KillAuditEntry[] {
-  const byPid = new Map(targets.map((t) => [t.pid, t]));
+  const key = (node: string, pid: number) => `${node}\n${pid}`;
+  const byPid = new Map(targets.map((t) => [key(t.node, t.pid), t]));
   const out: KillAuditEntry[] = [];
   for (const r of results) {
     if (r.at === null) continue;
-    const t = byPid.get(r.pid);
+    const t = byPid.get(key(r.node, r.pid));
     out.push({
       time: r.at,
-      node: who.node,
-      operator: who.operator,
+      node: r.node,
+      operator: typeof who.operator === 'function' ? who.operator(r.node) : who.operator,
       // the login role; '' when unknown (a hidden backend, or one without a role): no role has an empty name
       target: r.user ?? '',
       action: r.action,

@@ -1,6 +1,7 @@
 // pgrevoke kill against real servers, run as a user would: the CLI as a subprocess.
 import { spawn } from 'node:child_process';
 import { promises as fs } from 'node:fs';
+import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -11,6 +12,7 @@ import { runCli } from '../helpers/cli.js';
 import { MAJORS, startCluster, type TestCluster } from '../helpers/cluster.js';
 
 interface Result {
+  node: string;
   pid: number;
   found: boolean;
   hidden: boolean;
@@ -59,6 +61,7 @@ describe.each(MAJORS)('kill on PostgreSQL %i', (major) => {
     return { c, pid: await pidOf(c) };
   };
   const kill = (args: string[], dsn = cl.dsn()) => runCli(['kill', '--dsn', dsn, ...args]);
+  const node = () => `127.0.0.1:${cl.port}`;
 
   beforeAll(async () => {
     cl = await startCluster(major);
@@ -80,7 +83,9 @@ describe.each(MAJORS)('kill on PostgreSQL %i', (major) => {
     const doc = JSON.parse(r.stdout) as Doc;
     expect(doc).toEqual({
       schemaVersion: 1,
-      results: [{ pid: victim.pid, found: true, hidden: false, action: 'terminate', ok: true, user: 'bob', database: 'postgres' }],
+      results: [
+        { node: node(), pid: victim.pid, found: true, hidden: false, action: 'terminate', ok: true, user: 'bob', database: 'postgres' },
+      ],
     });
     // pg_terminate_backend(pid, 5000) waited for the exit: gone at once
     expect(await alive(victim.pid)).toBe(false);
@@ -125,6 +130,7 @@ describe.each(MAJORS)('kill on PostgreSQL %i', (major) => {
     const doc = JSON.parse(r.stdout) as Doc;
     expect(doc.results).toEqual([
       {
+        node: node(),
         pid: NO_SUCH_PID,
         found: false,
         hidden: false,
@@ -134,7 +140,7 @@ describe.each(MAJORS)('kill on PostgreSQL %i', (major) => {
         database: null,
         error: `session not found: pid ${NO_SUCH_PID}`,
       },
-      { pid: s.pid, found: true, hidden: false, action: 'terminate', ok: true, user: 'bob', database: 'postgres' },
+      { node: node(), pid: s.pid, found: true, hidden: false, action: 'terminate', ok: true, user: 'bob', database: 'postgres' },
     ]);
     expect(await alive(s.pid)).toBe(false);
   });
@@ -203,12 +209,16 @@ describe.each(MAJORS)('kill on PostgreSQL %i', (major) => {
     expect(await alive(s.pid)).toBe(false);
   });
 
-  it('NODE:PID targets are refused for now: exit 2', async () => {
+  it('NODE:PID naming the one node works; naming another node is exit 2 listing the node', async () => {
     const s = await bob();
     const r = await kill([`primary:${s.pid}`, '--yes']);
     expect(r.code).toBe(2);
-    expect(r.stderr).toContain('multi-node targets are not supported yet');
+    expect(r.stderr).toContain(`unknown node "primary" in "primary:${s.pid}" (nodes: ${node()})`);
     expect(await alive(s.pid)).toBe(true);
+    const ok = await kill([`${node()}:${s.pid}`, '--yes', '--json']);
+    expect(ok.code).toBe(0);
+    expect((JSON.parse(ok.stdout) as Doc).results[0]).toMatchObject({ node: node(), pid: s.pid, ok: true });
+    expect(await alive(s.pid)).toBe(false);
   });
 
   it('--audit-log: one 0600 JSON line per pid signalled, reason admin_kill plus the free text', async () => {
@@ -262,6 +272,7 @@ describe.each(MAJORS)('kill on PostgreSQL %i', (major) => {
     const r = await kill([String(pid), '--yes', '--json']);
     expect(r.code).toBe(0);
     expect((JSON.parse(r.stdout) as Doc).results[0]).toEqual({
+      node: node(),
       pid,
       found: true,
       hidden: true,
@@ -271,5 +282,125 @@ describe.each(MAJORS)('kill on PostgreSQL %i', (major) => {
       database: null,
     });
     expect((await cl.sql(hiddenBackendsSql(major))).length).toBe(0);
+  });
+});
+
+/** A TCP port nothing listens on (bound, then released). */
+async function freePort(): Promise<number> {
+  const srv = net.createServer();
+  await new Promise<void>((resolve) => srv.listen(0, '127.0.0.1', resolve));
+  const port = (srv.address() as net.AddressInfo).port;
+  await new Promise((resolve) => srv.close(resolve));
+  return port;
+}
+
+describe.each(MAJORS.slice(0, 1))('kill across two nodes (--target) on PostgreSQL %i', (major) => {
+  let a: TestCluster;
+  let b: TestCluster;
+  let dir = '';
+  const label = (c: TestCluster) => `127.0.0.1:${c.port}`;
+  const alive = async (c: TestCluster, pid: number) => (await c.sql('SELECT 1 FROM pg_stat_activity WHERE pid = $1', [pid])).length === 1;
+  const bob = async (c: TestCluster) => {
+    const client = await c.connectAs('bob', 'pw-bob', 'postgres', { application_name: 'bob-app' });
+    return { c: client, pid: await pidOf(client) };
+  };
+  const kill = (args: string[], targets = [a.dsn(), b.dsn()]) => runCli(['kill', ...targets.flatMap((t) => ['--target', t]), ...args]);
+
+  beforeAll(async () => {
+    [a, b] = await Promise.all([startCluster(major), startCluster(major)]);
+    for (const c of [a, b]) await c.sql(`CREATE ROLE bob LOGIN PASSWORD 'pw-bob'`);
+    dir = await fs.mkdtemp(path.join(os.tmpdir(), 'pgrevoke-kill2-'));
+  });
+
+  afterAll(async () => {
+    await Promise.all([a?.destroyAll(), b?.destroyAll()]);
+    if (dir) await fs.rm(dir, { recursive: true, force: true });
+  });
+
+  it('B:PID ends exactly that session on B; the sessions on A stay, even one named by the same pid on B', async () => {
+    const [a1, a2, b1, b2] = [await bob(a), await bob(a), await bob(b), await bob(b)];
+    const file = path.join(dir, 'audit.jsonl');
+    const r = await kill(['--yes', '--json', '--audit-log', file, `${label(b)}:${b1.pid}`]);
+    expect(r.code).toBe(0);
+    expect(JSON.parse(r.stdout)).toEqual({
+      schemaVersion: 1,
+      results: [
+        { node: label(b), pid: b1.pid, found: true, hidden: false, action: 'terminate', ok: true, user: 'bob', database: 'postgres' },
+      ],
+    });
+    expect(await alive(b, b1.pid)).toBe(false);
+    expect(await alive(b, b2.pid)).toBe(true);
+    for (const s of [a1, a2]) {
+      expect(await alive(a, s.pid)).toBe(true);
+      expect((await s.c.query<{ n: number }>('SELECT 1 AS n')).rows[0]!.n).toBe(1);
+    }
+    const audit = (await fs.readFile(file, 'utf8'))
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { node: string; session: { pid: number } });
+    expect(audit.map((e) => [e.node, e.session.pid])).toEqual([[label(b), b1.pid]]);
+
+    // A's pid named on B: there is no such backend on B (pids are per server); A's session is untouched
+    const wrong = await kill(['--yes', '--json', `${label(b)}:${a1.pid}`]);
+    expect(wrong.code).toBe(1);
+    expect(wrong.stderr).toContain(`session not found: pid ${label(b)}:${a1.pid}`);
+    expect(await alive(a, a1.pid)).toBe(true);
+
+    // one pid on each node, in one run; text output names NODE:PID
+    const both = await kill(['--yes', `${label(a)}:${a2.pid}`, `${label(b)}:${b2.pid}`]);
+    expect(both.code).toBe(0);
+    expect(both.stdout).toContain(`terminated pid ${label(a)}:${a2.pid} (bob@postgres)`);
+    expect(both.stdout).toContain(`terminated pid ${label(b)}:${b2.pid} (bob@postgres)`);
+    expect(await alive(a, a2.pid)).toBe(false);
+    expect(await alive(b, b2.pid)).toBe(false);
+    expect(await alive(a, a1.pid)).toBe(true);
+  });
+
+  it('on a terminal the confirmation lists NODE:PID; "n" signals nothing', async () => {
+    const s = await bob(b);
+    const no = await onTerminal(['kill', '--target', a.dsn(), '--target', b.dsn(), `${label(b)}:${s.pid}`], 'n\r');
+    expect(no.screen).toContain(`${label(b)}:${s.pid}`);
+    expect(no.screen).toContain('Terminate this session?');
+    expect(no.code).toBe(2);
+    expect(await alive(b, s.pid)).toBe(true);
+  });
+
+  it('a plain pid with two targets is ambiguous: exit 2 listing the node labels; nothing signalled', async () => {
+    const s = await bob(a);
+    const r = await kill(['--yes', String(s.pid)]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain(`pid ${s.pid} is ambiguous: qualify it as NODE:PID (nodes: ${label(a)}, ${label(b)})`);
+    expect(await alive(a, s.pid)).toBe(true);
+  });
+
+  it('an unknown node is exit 2 listing the labels; --target does not combine with --dsn', async () => {
+    const s = await bob(a);
+    const r = await kill(['--yes', `127.0.0.1:1:${s.pid}`]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain(`unknown node "127.0.0.1:1" in "127.0.0.1:1:${s.pid}" (nodes: ${label(a)}, ${label(b)})`);
+    const mixed = await runCli(['kill', '--dsn', a.dsn(), '--target', b.dsn(), '--yes', `${label(b)}:${s.pid}`]);
+    expect(mixed.code).toBe(2);
+    expect(mixed.stderr).toContain('does not combine');
+    expect(await alive(a, s.pid)).toBe(true);
+  });
+
+  it('an unreachable node fails its own pids; the others are signalled: exit 3, or 2 when nothing was', async () => {
+    const down = `postgresql://postgres:x@127.0.0.1:${await freePort()}/postgres`;
+    const downLabel = down.replace(/^.*@(.*)\/postgres$/, '$1');
+    const s = await bob(a);
+    const r = await kill(['--yes', '--json', `${downLabel}:42`, `${label(a)}:${s.pid}`], [down, a.dsn()]);
+    expect(r.code).toBe(3);
+    const doc = JSON.parse(r.stdout) as Doc;
+    expect(doc.results.map((x) => [x.node, x.pid, x.ok])).toEqual([
+      [downLabel, 42, false],
+      [label(a), s.pid, true],
+    ]);
+    expect(doc.results[0]!.error).toContain(`pid ${downLabel}:42 was not signalled: node ${downLabel} is unreachable`);
+    expect(r.stderr).toContain('connection refused');
+    expect(await alive(a, s.pid)).toBe(false);
+
+    const none = await kill(['--yes', `${downLabel}:42`], [down, a.dsn()]);
+    expect(none.code).toBe(2);
+    expect(none.stderr).toContain(`pid ${downLabel}:42 was not signalled`);
   });
 });

@@ -17,7 +17,7 @@ import {
   killAuditEntries,
   killDoc,
   killExitCode,
-  parsePids,
+  parseNodePids,
   permissionMessage,
   refuseNonClient,
   type KillResult,
@@ -191,6 +191,8 @@ describe('filtersFromOptions', () => {
 });
 
 const target = (over: Partial<KillTarget>): KillTarget => ({
+  node: 'db:5432',
+  ref: String(over.pid ?? 100),
   pid: 100,
   found: true,
   hidden: false,
@@ -208,6 +210,8 @@ const target = (over: Partial<KillTarget>): KillTarget => ({
 });
 
 const result = (over: Partial<KillResult>): KillResult => ({
+  node: 'db:5432',
+  ref: String(over.pid ?? 100),
   pid: 100,
   found: true,
   hidden: false,
@@ -222,17 +226,18 @@ const result = (over: Partial<KillResult>): KillResult => ({
 });
 
 describe('kill: pids, refusals, messages, exit codes', () => {
-  it('takes plain positive integers, once each, in order', () => {
-    expect(parsePids(['12', '7', '12', ' 9 '])).toEqual([12, 7, 9]);
-    expect(usage(() => parsePids(['1a'])).message).toContain('invalid pid');
-    usage(() => parsePids(['0']));
-    usage(() => parsePids(['-3']));
-    usage(() => parsePids(['2147483648']));
-    usage(() => parsePids([]));
+  it('takes plain positive integers, once each, in order (one node)', () => {
+    const pids = (args: string[]) => parseNodePids(args, ['db:5432']).map((r) => r.pid);
+    expect(pids(['12', '7', '12', ' 9 '])).toEqual([12, 7, 9]);
+    expect(usage(() => pids(['1a'])).message).toContain('invalid pid');
+    usage(() => pids(['0']));
+    usage(() => pids(['-3']));
+    usage(() => pids(['2147483648']));
+    usage(() => pids([]));
   });
 
-  it('refuses NODE:PID with a clear message', () => {
-    expect(usage(() => parsePids(['12', 'primary:42'])).message).toContain('multi-node targets are not supported yet');
+  it('refuses NODE:PID naming a node it is not connected to', () => {
+    expect(usage(() => parseNodePids(['12', 'primary:42'], ['db:5432'])).message).toContain('unknown node "primary"');
   });
 
   it('refuses non-client backends unless forced; client backends, walsenders, hidden and unseen types pass', () => {
@@ -269,9 +274,15 @@ describe('kill: pids, refusals, messages, exit codes', () => {
     expect(killExitCode([result({ status: 'denied', ok: false }), result({ status: 'not_found', ok: false })])).toBe(ExitCode.USAGE);
     expect(killExitCode([result({ status: 'denied', ok: false }), result({})])).toBe(ExitCode.PARTIAL);
     expect(killExitCode([result({ status: 'failed', ok: false })])).toBe(ExitCode.PARTIAL);
+    // a node that could not be reached: partial when something was signalled elsewhere, else 2
+    expect(killExitCode([result({ status: 'unreachable', ok: false, at: null })])).toBe(ExitCode.USAGE);
+    expect(killExitCode([result({ status: 'unreachable', ok: false, at: null }), result({ status: 'not_found', ok: false })])).toBe(
+      ExitCode.USAGE,
+    );
+    expect(killExitCode([result({ status: 'unreachable', ok: false, at: null }), result({})])).toBe(ExitCode.PARTIAL);
   });
 
-  it('JSON: schemaVersion 1, one result per pid, error only on failures', () => {
+  it('JSON: schemaVersion 1, one result per pid with its node, error only on failures', () => {
     const doc = killDoc([
       result({}),
       result({ pid: 5, found: false, ok: false, status: 'not_found', error: 'session not found: pid 5', at: null }),
@@ -279,8 +290,9 @@ describe('kill: pids, refusals, messages, exit codes', () => {
     expect(doc).toEqual({
       schemaVersion: 1,
       results: [
-        { pid: 100, found: true, hidden: false, action: 'terminate', ok: true, user: 'bob', database: 'app' },
+        { node: 'db:5432', pid: 100, found: true, hidden: false, action: 'terminate', ok: true, user: 'bob', database: 'app' },
         {
+          node: 'db:5432',
           pid: 5,
           found: false,
           hidden: false,
@@ -308,7 +320,7 @@ describe('kill: pids, refusals, messages, exit codes', () => {
         }),
       ],
       [target({}), target({ pid: 6, clientAddr: null, clientPort: -1 })],
-      { node: 'db:5432', operator: { dbUser: 'ops', osUser: 'alice', host: 'laptop' }, note: 'ticket 42' },
+      { operator: { dbUser: 'ops', osUser: 'alice', host: 'laptop' }, note: 'ticket 42' },
     );
     expect(entries).toHaveLength(2);
     expect(entries[0]).toEqual({
