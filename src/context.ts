@@ -55,7 +55,10 @@ export class Context {
 
   /** A spinner on an interactive terminal; plain stderr lines otherwise (never in JSON mode). */
   async progress(text: string): Promise<Progress> {
-    if (this.interactive && !this.json && this.stderr.isTTY) {
+    // ora needs a terminal width to redraw in place; a pty that reports 0 columns (script(1) without a
+    // size) makes it erase line after line forever, so such a terminal gets plain lines instead.
+    const columns = (this.stderr as { columns?: number }).columns ?? 0;
+    if (this.interactive && !this.json && this.stderr.isTTY && columns > 0) {
       const { default: ora } = await import('ora');
       const spinner = ora({ text, stream: this.stderr, color: 'cyan', isEnabled: true }).start();
       return {

@@ -67,6 +67,14 @@ export async function run([flags]: unknown[], g: GlobalOptions): Promise<ExitCod
   const cluster = new EmbeddedCluster({ major, password: `demo-${Math.random().toString(36).slice(2)}` });
   let staged: Awaited<ReturnType<typeof stageCompromise>> | undefined;
   const results: Record<string, unknown> = {};
+  // Ctrl+C: exit at once; the embedded cluster's exit hook stops the server and removes its data.
+  const onSignal = (sig: NodeJS.Signals) => {
+    ctx.note(`pgrevoke: ${sig}: stopping the embedded PostgreSQL and removing its data`);
+    rmSync(work, { recursive: true, force: true });
+    process.exit(ExitCode.PARTIAL); // interrupted: the table's code for a run cut short
+  };
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
   try {
     const p = await ctx.progress(`starting an embedded PostgreSQL ${major}`);
     try {
@@ -168,5 +176,7 @@ export async function run([flags]: unknown[], g: GlobalOptions): Promise<ExitCod
     if (f.keep) say(`kept: cluster data ${cluster.baseDir} (stopped), reports ${work}`);
     await (f.keep ? cluster.stop() : cluster.destroy());
     if (!f.keep) rmSync(work, { recursive: true, force: true });
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
   }
 }

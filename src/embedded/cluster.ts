@@ -4,7 +4,7 @@
 // the tests need several majors side by side.
 import { execFile, execFileSync, type ExecFileOptions } from 'node:child_process';
 import { createRequire } from 'node:module';
-import { promises as fs, constants as fsc, mkdtempSync } from 'node:fs';
+import { promises as fs, constants as fsc, mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import net from 'node:net';
@@ -105,6 +105,14 @@ export async function freePort(): Promise<number> {
   });
 }
 
+// Clusters this process started and has not destroyed: stopped synchronously on exit, so that an
+// interrupted demo or test run leaves no server behind (process.exit() after SIGINT gets here too).
+const live = new Set<EmbeddedCluster>();
+let exitHook = false;
+function stopAllOnExit(): void {
+  for (const c of live) c.destroySync();
+}
+
 export class EmbeddedCluster {
   readonly major: number;
   readonly password: string;
@@ -189,6 +197,11 @@ export class EmbeddedCluster {
 
   async start(): Promise<void> {
     if (!this.binDir) await this.init();
+    live.add(this);
+    if (!exitHook) {
+      exitHook = true;
+      process.once('exit', stopAllOnExit);
+    }
     await run(path.join(this.binDir, 'pg_ctl'), ['-D', this.dataDir, '-l', this.logFile, '-w', '-t', '60', 'start'], this.asUser());
   }
 
@@ -213,7 +226,20 @@ export class EmbeddedCluster {
   }
 
   async destroy(): Promise<void> {
+    live.delete(this);
     await this.stop('immediate');
     await fs.rm(this.baseDir, { recursive: true, force: true });
+  }
+
+  /** For the exit hook: no event loop left, so stop and remove synchronously. */
+  destroySync(): void {
+    live.delete(this);
+    try {
+      const as = this.user ? { uid: this.user.uid, gid: this.user.gid } : {};
+      execFileSync(path.join(this.binDir, 'pg_ctl'), ['-D', this.dataDir, '-w', '-m', 'immediate', 'stop'], { ...as, stdio: 'ignore' });
+    } catch {
+      /* not running */
+    }
+    rmSync(this.baseDir, { recursive: true, force: true });
   }
 }

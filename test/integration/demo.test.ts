@@ -1,4 +1,7 @@
 // The README's main-job command, run as a user would on a fresh clone: no Postgres set up by hand.
+import { spawnSync } from 'node:child_process';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { runCli } from '../helpers/cli.js';
 
@@ -32,6 +35,19 @@ describe('pgrevoke demo', () => {
     expect(doc.proof.attackerQueriesBefore).toBeGreaterThan(0);
     expect(doc.proof.attackerQueriesAfterCutoff).toBe(0);
     expect(doc.proof.contained).toBe(true);
+  });
+
+  it('on a terminal that reports no width (script(1) without a size) it prints plain progress and finishes', async () => {
+    // ora cannot redraw in place without a width; it used to flood the terminal with erase sequences and never finish
+    const bin = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../bin/pgrevoke.js');
+    const r = spawnSync('script', ['-qec', `${process.execPath} ${bin} demo --attack-sessions 5`, '/dev/null'], {
+      encoding: 'utf8',
+      timeout: 90_000,
+      env: { PATH: process.env.PATH, HOME: process.env.HOME, TERM: 'xterm' },
+    });
+    expect(r.status, r.stdout.slice(-2000)).toBe(0);
+    expect(r.stdout).toContain('CONTAINED and verified.');
+    expect(r.stdout.length).toBeLessThan(500_000);
   });
 
   it('rejects a bad --major with exit 2 before starting anything', async () => {
