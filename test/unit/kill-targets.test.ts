@@ -5,6 +5,10 @@ import { killNodes } from '../../src/commands/kill.js';
 import { ExitCode, PgrevokeError } from '../../src/errors.js';
 import { renderKillResults, renderKillTargets } from '../../src/report/sessions.js';
 import { Chalk } from 'chalk';
+import { killResult, killTarget } from '../fixtures/kill.js';
+
+const target = (over: Parameters<typeof killTarget>[0]) => killTarget(over, A, true);
+const result = (over: Parameters<typeof killResult>[0]) => killResult(over, A, true);
 import {
   killAuditEntries,
   killDoc,
@@ -12,8 +16,6 @@ import {
   parseNodePids,
   pidRef,
   unreachableResults,
-  type KillResult,
-  type KillTarget,
 } from '../../src/sessions/kill.js';
 
 function usage(fn: () => unknown): PgrevokeError {
@@ -116,41 +118,6 @@ describe('killNodes: --target as guard takes it', () => {
     expect(() => killNodes({ target: ['host=a'] }, { port: '5' })).toThrow(/does not combine/);
     expect(() => killNodes({ target: ['host=a port=1', 'postgresql://a:1/other'] }, {})).toThrow(/named twice/);
   });
-});
-
-const target = (over: Partial<KillTarget>): KillTarget => ({
-  node: A,
-  ref: `${over.node ?? A}:${over.pid ?? 100}`,
-  pid: 100,
-  found: true,
-  hidden: false,
-  user: 'bob',
-  userOid: 16384,
-  userSuperuser: false,
-  database: 'app',
-  clientAddr: '10.0.0.5',
-  clientPort: 51000,
-  applicationName: 'psql',
-  backendType: 'client backend',
-  state: 'idle',
-  query: 'SELECT 1',
-  ...over,
-});
-
-const result = (over: Partial<KillResult>): KillResult => ({
-  node: A,
-  ref: `${over.node ?? A}:${over.pid ?? 100}`,
-  pid: 100,
-  found: true,
-  hidden: false,
-  action: 'terminate',
-  ok: true,
-  user: 'bob',
-  database: 'app',
-  status: 'done',
-  at: '2024-01-01T00:00:00.000Z',
-  serverMessage: null,
-  ...over,
 });
 
 describe('results per node', () => {

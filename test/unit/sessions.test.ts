@@ -1,5 +1,6 @@
 // The pure parts of `sessions` and `kill`: option parsing, the filter -> SQL builder, exit codes, audit lines.
 import { describe, expect, it } from 'vitest';
+import { killResult, killTarget } from '../fixtures/kill.js';
 import { ExitCode, PgrevokeError } from '../../src/errors.js';
 import {
   buildSessionsQuery,
@@ -20,8 +21,6 @@ import {
   parseNodePids,
   permissionMessage,
   refuseNonClient,
-  type KillResult,
-  type KillTarget,
 } from '../../src/sessions/kill.js';
 
 function usage(fn: () => unknown): PgrevokeError {
@@ -190,40 +189,8 @@ describe('filtersFromOptions', () => {
   });
 });
 
-const target = (over: Partial<KillTarget>): KillTarget => ({
-  node: 'db:5432',
-  ref: String(over.pid ?? 100),
-  pid: 100,
-  found: true,
-  hidden: false,
-  user: 'bob',
-  userOid: 16384,
-  userSuperuser: false,
-  database: 'app',
-  clientAddr: '10.0.0.5',
-  clientPort: 51000,
-  applicationName: 'psql',
-  backendType: 'client backend',
-  state: 'idle',
-  query: 'SELECT 1',
-  ...over,
-});
-
-const result = (over: Partial<KillResult>): KillResult => ({
-  node: 'db:5432',
-  ref: String(over.pid ?? 100),
-  pid: 100,
-  found: true,
-  hidden: false,
-  action: 'terminate',
-  ok: true,
-  user: 'bob',
-  database: 'app',
-  status: 'done',
-  at: '2024-01-01T00:00:00.000Z',
-  serverMessage: null,
-  ...over,
-});
+const target = killTarget;
+const result = killResult;
 
 describe('kill: pids, refusals, messages, exit codes', () => {
   it('takes plain positive integers, once each, in order (one node)', () => {
