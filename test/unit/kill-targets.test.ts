@@ -9,14 +9,7 @@ import { killResult, killTarget } from '../fixtures/kill.js';
 
 const target = (over: Parameters<typeof killTarget>[0]) => killTarget(over, A, true);
 const result = (over: Parameters<typeof killResult>[0]) => killResult(over, A, true);
-import {
-  killAuditEntries,
-  killDoc,
-  killExitCode,
-  parseNodePids,
-  pidRef,
-  unreachableResults,
-} from '../../src/sessions/kill.js';
+import { killAuditEntries, killDoc, killExitCode, parseNodePids, pidRef, unreachableResults } from '../../src/sessions/kill.js';
 
 function usage(fn: () => unknown): PgrevokeError {
   try {

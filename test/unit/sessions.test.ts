@@ -14,14 +14,7 @@ import {
   parseWatch,
   SORT_KEYS,
 } from '../../src/sessions/filters.js';
-import {
-  killAuditEntries,
-  killDoc,
-  killExitCode,
-  parseNodePids,
-  permissionMessage,
-  refuseNonClient,
-} from '../../src/sessions/kill.js';
+import { killAuditEntries, killDoc, killExitCode, parseNodePids, permissionMessage, refuseNonClient } from '../../src/sessions/kill.js';
 
 function usage(fn: () => unknown): PgrevokeError {
   try {
