@@ -83,7 +83,11 @@ export async function run([roles, flags]: unknown[], g: GlobalOptions): Promise<
     );
 
   // Time to containment counts from process start: connect while the playbook (YAML + schema) loads.
-  const [pb, conn] = await Promise.allSettled([import('../playbook/load.js').then((m) => m.loadPlaybook(f.playbook)), openSession(g)]);
+  trace('cutoff module loaded');
+  const [pb, conn] = await Promise.allSettled([
+    import('../playbook/load.js').then((m) => m.loadPlaybook(f.playbook)).finally(() => trace('playbook loaded')),
+    openSession(g).finally(() => trace('session open')),
+  ]);
   if (pb.status === 'rejected' || conn.status === 'rejected') {
     if (conn.status === 'fulfilled') await conn.value.close();
     throw pb.status === 'rejected' ? pb.reason : (conn as PromiseRejectedResult).reason;
