@@ -74,14 +74,17 @@ export function binaryPackageDir(major: number): string {
 
 /** The unprivileged user must be able to execute the binaries; copy them out of an unreadable tree if not. */
 async function usableBinDir(major: number, user: OsUser | undefined): Promise<string> {
-  const native = path.join(binaryPackageDir(major), 'native');
+  const pkgDir = binaryPackageDir(major);
+  const native = path.join(pkgDir, 'native');
   const bin = path.join(native, 'bin');
   if (!user) return bin;
   try {
     await run(path.join(bin, 'postgres'), ['--version'], { uid: user.uid, gid: user.gid });
     return bin;
   } catch {
-    const copy = path.join(os.tmpdir(), `pgrevoke-native-${major}`);
+    // keyed by the package version, so that an upgraded package never runs stale binaries
+    const { version } = JSON.parse(await fs.readFile(path.join(pkgDir, 'package.json'), 'utf8')) as { version: string };
+    const copy = path.join(os.tmpdir(), `pgrevoke-native-${version}`);
     try {
       await fs.access(path.join(copy, 'bin', 'postgres'), fsc.X_OK);
     } catch {
