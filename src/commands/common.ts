@@ -2,7 +2,9 @@
 import os from 'node:os';
 import type { GlobalOptions } from '../cli.js';
 import { connect, type Client } from '../pg/connect.js';
-import { nodeLabel, resolveConnParams, type ConnParams } from '../pg/conninfo.js';
+import { nodeLabel, resolveConnParams, type ConnParams, type TargetNode } from '../pg/conninfo.js';
+
+export type { TargetNode };
 import { usageError } from '../errors.js';
 
 export interface Session {
@@ -35,12 +37,6 @@ export function osUserName(): string {
   } catch {
     return process.env.USER ?? String(process.getuid?.() ?? 'unknown');
   }
-}
-
-export interface TargetNode {
-  /** host:port, as in audit lines of every command. */
-  name: string;
-  params: ConnParams;
 }
 
 /**

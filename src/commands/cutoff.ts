@@ -8,7 +8,7 @@ import { DryRunExecutor, PgExecutor } from '../playbook/executor.js';
 import type { LoadedPlaybook } from '../playbook/load.js';
 import { buildPlan, collectPlanState, preflight, type PlanInput } from '../playbook/plan.js';
 import { trace } from '../util/trace.js';
-import { openSession, type Session } from './common.js';
+import { openSession, osUserName, type Session } from './common.js';
 
 export interface CutoffFlags {
   playbook?: string;
@@ -31,14 +31,6 @@ function number(text: string | undefined, flag: string, opts: { integer?: boolea
   if (!Number.isFinite(v) || v < opts.min || v > opts.max || (opts.integer && !Number.isInteger(v)))
     throw usageError(`invalid ${flag}: "${text}"`, `a${opts.integer ? 'n integer' : ' number'} from ${opts.min} to ${opts.max}`);
   return v;
-}
-
-function osUser(): string {
-  try {
-    return os.userInfo().username;
-  } catch {
-    return process.env.USER ?? String(process.getuid?.() ?? 'unknown');
-  }
 }
 
 async function writeOutputs(ctx: Context, report: CutoffReport, f: CutoffFlags): Promise<void> {
@@ -99,7 +91,7 @@ export async function run([roles, flags]: unknown[], g: GlobalOptions): Promise<
     const { state, operator } = await collectPlanState(params, client, input);
     const plan = buildPlan(playbook, state, operator, params, input);
     trace('plan built');
-    const who = { user: operator.user, osUser: osUser(), host: os.hostname(), superuser: operator.superuser };
+    const who = { user: operator.user, osUser: osUserName(), host: os.hostname(), superuser: operator.superuser };
 
     const refusal = preflight(plan, state);
     if (refusal) {

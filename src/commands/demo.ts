@@ -99,7 +99,6 @@ export async function run([flags]: unknown[], g: GlobalOptions): Promise<ExitCod
       PGUSER: 'postgres',
       PGDATABASE: 'postgres',
       PGPASSWORD: cluster.password,
-      DATABASE_URL: '',
     };
     delete env.DATABASE_URL;
     delete env.PGSERVICE;

@@ -4,7 +4,7 @@
 import { promises as fs } from 'node:fs';
 import { ExitCode, PgrevokeError, usageError } from '../errors.js';
 import { connect as pgConnect } from '../pg/connect.js';
-import type { ConnParams } from '../pg/conninfo.js';
+import type { ConnParams, TargetNode } from '../pg/conninfo.js';
 import { redact } from '../pg/redact.js';
 import { appendAudit, type AuditEntry, type AuditReason } from '../report/audit.js';
 import type { AuditSession } from '../sessions/kill.js';
@@ -20,7 +20,7 @@ export interface GuardClient {
 }
 
 /** host:port and its connection parameters (see targetNodes in src/commands/common.ts). */
-export type GuardNode = { name: string; params: ConnParams };
+export type GuardNode = TargetNode;
 
 export interface GuardConfig {
   nodes: readonly GuardNode[];

@@ -149,6 +149,13 @@ export function resolveConnParams(flags: ConnFlags = {}, env: NodeJS.ProcessEnv 
   };
 }
 
+/** A node a command acts on: its host:port name and its connection parameters. */
+export interface TargetNode {
+  /** host:port, as in audit lines of every command. */
+  name: string;
+  params: ConnParams;
+}
+
 /** A node's name in reports, audit lines and NODE:PID: host:port. */
 export function nodeLabel(p: Pick<ConnParams, 'host' | 'port'>): string {
   return `${p.host}:${p.port}`;

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { quietFacts } from '../fixtures/facts.js';
 import ipaddr from 'ipaddr.js';
 import { describeRule, evaluateHba, isBlockingHbaError, type HbaEvalInput, type HbaEvalScenario } from '../../src/hba/evaluate.js';
 import type { HbaDecision, HbaFacts, HbaRule } from '../../src/hba/types.js';
@@ -452,20 +453,8 @@ describe('helpers', () => {
 });
 
 function facts(hba: Partial<HbaFacts>, roleName = 'bob'): RoleFacts {
-  return {
-    role: { name: roleName } as RoleFacts['role'],
-    hba: {
-      readable: true,
-      unreadableReason: null,
-      file: '/data/pg_hba.conf',
-      rules: [],
-      fileErrors: [],
-      reloadPending: false,
-      decisions: [],
-      shadowedRejects: [],
-      ...hba,
-    },
-  } as RoleFacts;
+  const base = quietFacts();
+  return quietFacts({ role: { ...base.role, name: roleName }, hba: { ...base.hba, ...hba } });
 }
 
 describe('hbaCheck (pure)', () => {
