@@ -99,6 +99,8 @@ export async function benchCutoff(): Promise<string> {
   const runbookSql = `ALTER ROLE mallory NOLOGIN; SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = 'mallory';`;
   const runbook: Trial[] = [];
   const tool: Trial[] = [];
+  // the floor for any Node CLI: a bare `node -e 0` started and ended under the same attack
+  const nodeFloor: number[] = [];
   try {
     for (let i = 0; i < TRIALS; i++) {
       if (PSQL)
@@ -136,6 +138,9 @@ export async function benchCutoff(): Promise<string> {
           traced,
         ),
       );
+      const t0 = performance.now();
+      await runProcess(process.execPath, ['-e', '0'], env);
+      nodeFloor.push(performance.now() - t0);
     }
   } finally {
     await attacker.stop();
@@ -160,6 +165,9 @@ ${PSQL ? summary('psql runbook: `ALTER ROLE ... NOLOGIN; SELECT pg_terminate_bac
 ${summary('`pgrevoke cutoff --playbook contain-only --yes`', tool)}
 
 Ratio pgrevoke / runbook (median containment): **${ratio}x** (target <= 1.0x, zero escaped sessions).
+
+The floor for any Node.js CLI under the same attack: a bare \`node -e 0\` (start, nothing, exit) took
+${median(nodeFloor).toFixed(0)} ms median (${nodeFloor.map((x) => x.toFixed(0)).join(', ')} ms)${PSQL ? `, that is ${(median(nodeFloor) / median(runbook.map((t) => t.containmentMs))).toFixed(2)}x the runbook's whole containment time` : ''}.
 
 Where pgrevoke's time goes, from \`PGREVOKE_TRACE=1\` in the same trials (medians, ms since its process started; the
 process starts some ms after the spawn): connected and playbook loaded ${milestone('connected, playbook loaded')},

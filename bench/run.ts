@@ -1,5 +1,6 @@
 // npm run bench [-- NAME...]: run the benchmarks and rewrite their sections of BENCHMARKS.md.
 import { benchCutoff } from './cutoff.js';
+import { benchFleet } from './fleet.js';
 import { benchGuard } from './guard.js';
 import { benchInspect } from './inspect.js';
 import { writeSection } from './lib.js';
@@ -8,6 +9,7 @@ const BENCHES: Record<string, () => Promise<string>> = {
   inspect: benchInspect,
   cutoff: benchCutoff,
   guard: benchGuard,
+  fleet: benchFleet,
 };
 
 const wanted = process.argv.slice(2).filter((a) => !a.startsWith('-'));

@@ -31,6 +31,19 @@ function action(load: () => Promise<{ run: Runner }>) {
   };
 }
 
+const repeat = (v: string, p: string[] = []) => [...p, v];
+
+/** The node-selection flags every command that works across nodes shares. */
+function nodeOptions(cmd: Command, what: string, opts: { pgbouncer?: boolean; concurrency?: boolean } = {}): Command {
+  cmd
+    .option('--target <dsn>', `a node ${what} (repeatable: primary, standbys, other clusters); default: the connection options`, repeat)
+    .option('--fleet <file>', 'a YAML file naming clusters and their nodes (by DSN or service=), with tags')
+    .option('--only <tag>', 'with --fleet: only clusters with this tag or name (repeatable)', repeat);
+  if (opts.pgbouncer) cmd.option('--pgbouncer <dsn>', 'a PgBouncer admin console in front of the nodes (repeatable)', repeat);
+  if (opts.concurrency) cmd.option('--concurrency <n>', 'nodes worked on at once (default 16)');
+  return cmd;
+}
+
 const program = new Command('pgrevoke')
   .description('Cut a PostgreSQL role off for real: stop new logins, end every session, prove nothing is left.')
   .version(pkg.version, '-V, --version')
@@ -47,34 +60,43 @@ const program = new Command('pgrevoke')
   .showHelpAfterError('(run with --help for usage)')
   .exitOverride();
 
-program
-  .command('inspect')
-  .description('everything a role can still do, right now (read-only)')
-  .argument('<role>', 'exact role name as in pg_roles.rolname (case-sensitive)')
-  .option('--all-databases', "scan every database for persistence, not only those holding the role's objects")
-  .option('--concurrency <n>', 'databases scanned at once', '4')
+nodeOptions(
+  program
+    .command('inspect')
+    .description('everything a role can still do, right now (read-only)')
+    .argument('<role>', 'exact role name as in pg_roles.rolname (case-sensitive)')
+    .option('--all-databases', "scan every database for persistence, not only those holding the role's objects")
+    .option('--concurrency <n>', 'databases scanned at once (per node)', '4'),
+  'to inspect',
+  { pgbouncer: true },
+)
+  .option('--node-concurrency <n>', 'nodes inspected at once (default 16)')
   .action(action(() => import('./commands/inspect.js')));
 
-program
-  .command('cutoff')
-  .description('contain roles now: stop new logins, end every session, release what outlives them, verify')
-  .argument('<role...>', 'exact role names as in pg_roles.rolname (case-sensitive); several are handled together')
-  .option('--playbook <name|path>', 'compromised-credential (default), offboarding, contain-only, or a YAML file')
-  .option('--dry-run', 'read the real state, print the plan and its SQL, change nothing')
-  .option('--yes', 'apply without asking (required when there is no terminal)')
-  .option(
-    '--hba-file <path>',
-    "the server's pg_hba.conf on this machine (default: current_setting('hba_file') when it is local and writable)",
-  )
-  .option('--rotate-password', 'also set a random password nobody is told')
-  .option('--reassign-to <role>', "offboarding: the role that receives the target's objects")
-  .option('--settle-timeout <seconds>', 'stop settling after this long; exposure remains (default 10)')
-  .option('--hidden-grace <ms>', 'terminate a hidden suspect still hidden after this long (default 250)')
-  .option('--report <file>', 'also write the JSON report here (mode 0600)')
-  .option('--markdown <file>', 'write a markdown ticket summary here (mode 0600)')
-  .option('--audit-log <file>', 'append one JSON line per action (created with mode 0600)')
-  .option('--reason <text>', 'why, in your words: recorded in the report and the audit log')
-  .action(action(() => import('./commands/cutoff.js')));
+nodeOptions(
+  program
+    .command('cutoff')
+    .description('contain roles now: stop new logins, end every session, release what outlives them, verify')
+    .argument('<role...>', 'exact role names as in pg_roles.rolname (case-sensitive); several are handled together')
+    .option('--playbook <name|path>', 'compromised-credential (default), offboarding, contain-only, or a YAML file')
+    .option('--dry-run', 'read the real state, print the plan and its SQL, change nothing')
+    .option('--yes', 'apply without asking (required when there is no terminal)')
+    .option(
+      '--hba-file <path>',
+      "the server's pg_hba.conf on this machine (default: current_setting('hba_file') when it is local and writable)",
+    )
+    .option('--rotate-password', 'also set a random password nobody is told')
+    .option('--reassign-to <role>', "offboarding: the role that receives the target's objects")
+    .option('--settle-timeout <seconds>', 'stop settling after this long; exposure remains (default 10)')
+    .option('--hidden-grace <ms>', 'terminate a hidden suspect still hidden after this long (default 250)')
+    .option('--report <file>', 'also write the JSON report here (mode 0600)')
+    .option('--markdown <file>', 'write a markdown ticket summary here (mode 0600)')
+    .option('--audit-log <file>', 'append one JSON line per action (created with mode 0600)')
+    .option('--reason <text>', 'why, in your words: recorded in the report and the audit log')
+    .option('--pgbouncer-kill-pool', 'PgBouncer without KILL_CLIENT: KILL the databases the role uses (also drops bystanders there)'),
+  'to cut off on',
+  { pgbouncer: true, concurrency: true },
+).action(action(() => import('./commands/cutoff.js')));
 
 program
   .command('sessions')
@@ -116,25 +138,22 @@ program
   .option('--yes', 'do not ask (required without a terminal)')
   .action(action(() => import('./commands/restore.js')));
 
-program
-  .command('verify')
-  .description('CI gate: fail while any revoked role can still get in (exit 0 contained, 1 exposed, 2 could not tell)')
-  .argument('[roles...]', 'exact role names')
-  .option('--roles-file <file>', 'one exact role name per line; blank lines and # comments allowed')
-  .option('--strict', 'also require no owned objects and no memberships (offboarding)')
-  .option('--junit <file>', 'write a JUnit XML report: one test case per role and check')
-  .option('--probe', 'prove rejection with a real login as each role')
-  .option('--probe-password-env <var>', 'environment variable holding the credential --probe tries')
-  .action(action(() => import('./commands/verify.js')));
+nodeOptions(
+  program
+    .command('verify')
+    .description('CI gate: fail while any revoked role can still get in (exit 0 contained, 1 exposed, 2 could not tell)')
+    .argument('[roles...]', 'exact role names')
+    .option('--roles-file <file>', 'one exact role name per line; blank lines and # comments allowed')
+    .option('--strict', 'also require no owned objects and no memberships (offboarding)')
+    .option('--junit <file>', 'write a JUnit XML report: one test case per role and check')
+    .option('--probe', 'prove rejection with a real login as each role')
+    .option('--probe-password-env <var>', 'environment variable holding the credential --probe tries'),
+  'to verify (a role is contained only when it is contained on every node)',
+  { concurrency: true },
+).action(action(() => import('./commands/verify.js')));
 
-program
-  .command('guard')
+nodeOptions(program.command('guard'), 'to guard')
   .description('watch the cluster and end, within a second, every session whose role was revoked, denied or idle too long')
-  .option(
-    '--target <dsn>',
-    'a node to guard (repeatable: primary and standbys); default: the connection options',
-    (v: string, p: string[] = []) => [...p, v],
-  )
   .option('--deny <role>', 'end every session of this role on sight (exact name; repeatable)', (v: string, p: string[] = []) => [...p, v])
   .option('--deny-file <file>', 'more denied roles: one exact name per line, # comments; re-read when it changes and on SIGHUP')
   .option(

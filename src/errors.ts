@@ -37,3 +37,10 @@ export class PgrevokeError extends Error {
 export function usageError(message: string, hint?: string): PgrevokeError {
   return new PgrevokeError(message, { exitCode: ExitCode.USAGE, hint });
 }
+
+/** An error as one line for a report: message, SQLSTATE and hint (what `pgrevoke: error:` prints). */
+export function describeError(err: unknown): string {
+  const e = err as { message?: string; sqlstate?: string; code?: string; hint?: string };
+  const state = e.sqlstate ?? (typeof e.code === 'string' && /^[0-9A-Z]{5}$/.test(e.code) ? e.code : undefined);
+  return `${e.message ?? String(err)}${state ? ` [SQLSTATE ${state}]` : ''}${e.hint ? ` (hint: ${e.hint})` : ''}`;
+}

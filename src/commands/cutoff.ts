@@ -5,10 +5,23 @@ import { Context } from '../context.js';
 import { ExitCode, usageError } from '../errors.js';
 import { apply, Interrupt, refusedReport, type CutoffReport } from '../playbook/apply.js';
 import { DryRunExecutor, PgExecutor } from '../playbook/executor.js';
-import type { LoadedPlaybook } from '../playbook/load.js';
-import { buildPlan, collectPlanState, preflight, type PlanInput } from '../playbook/plan.js';
+import {
+  applyAll,
+  fleetExitCode,
+  nodeLine,
+  outcomeOf,
+  preflightAll,
+  prepareNode,
+  type FleetCutoffReport,
+  type PreparedNode,
+} from '../playbook/fleet.js';
+import { connectAll } from '../pg/nodes.js';
+import type { PgbouncerSection } from '../pgbouncer/section.js';
+import type { Plan, PlanInput } from '../playbook/plan.js';
+import { mapBounded } from '../util/pool.js';
 import { trace } from '../util/trace.js';
-import { openSession, osUserName, type Session } from './common.js';
+import { resolveTargets } from '../fleet/targets.js';
+import { osUserName } from './common.js';
 
 export interface CutoffFlags {
   playbook?: string;
@@ -23,6 +36,12 @@ export interface CutoffFlags {
   markdown?: string;
   auditLog?: string;
   reason?: string;
+  target?: string[];
+  pgbouncerKillPool?: boolean;
+  fleet?: string;
+  only?: string[];
+  pgbouncer?: string[];
+  concurrency?: string;
 }
 
 function number(text: string | undefined, flag: string, opts: { integer?: boolean; min: number; max: number }): number | undefined {
@@ -33,12 +52,16 @@ function number(text: string | undefined, flag: string, opts: { integer?: boolea
   return v;
 }
 
-async function writeOutputs(ctx: Context, report: CutoffReport, f: CutoffFlags): Promise<void> {
+type AnyReport = CutoffReport | FleetCutoffReport;
+
+async function writeOutputs(ctx: Context, report: AnyReport, f: CutoffFlags): Promise<void> {
   // renderers and the audit writer load after containment, off the critical path
-  const [{ appendAudit }, { auditEntries, renderCutoff, renderMarkdown, writePrivate }] = await Promise.all([
-    import('../report/audit.js'),
-    import('../report/cutoff.js'),
-  ]);
+  const [
+    { appendAudit },
+    { auditEntries, auditReasonOf, pgbouncerAuditEntries, renderCutoff, renderMarkdown, renderFleet, renderFleetMarkdown, writePrivate },
+  ] = await Promise.all([import('../report/audit.js'), import('../report/cutoff.js')]);
+  const fleet = 'kind' in report;
+  const nodeReports = fleet ? report.nodes.flatMap((n) => (n.report ? [n.report] : [])) : [report];
   const problems: string[] = [];
   const attempt = async (what: string, fn: () => Promise<void>) => {
     try {
@@ -48,12 +71,37 @@ async function writeOutputs(ctx: Context, report: CutoffReport, f: CutoffFlags):
     }
   };
   if (f.report) await attempt(`report ${f.report}`, () => writePrivate(f.report!, JSON.stringify(report, null, 2) + '\n'));
-  if (f.markdown) await attempt(`markdown ${f.markdown}`, () => writePrivate(f.markdown!, renderMarkdown(report)));
+  if (f.markdown)
+    await attempt(`markdown ${f.markdown}`, () => writePrivate(f.markdown!, fleet ? renderFleetMarkdown(report) : renderMarkdown(report)));
   if (f.auditLog && !report.dryRun)
-    await attempt(`audit log ${f.auditLog}`, () => appendAudit(f.auditLog!, auditEntries(report, f.reason)));
+    await attempt(`audit log ${f.auditLog}`, () =>
+      appendAudit(f.auditLog!, [
+        ...nodeReports.flatMap((r) => auditEntries(r, f.reason)),
+        ...(fleet ? pgbouncerAuditEntries(report, auditReasonOf(nodeReports[0]?.playbook.reason), f.reason) : []),
+      ]),
+    );
   if (ctx.json) ctx.printJson(report);
-  else ctx.out(renderCutoff(report, ctx.c));
+  else ctx.out(fleet ? renderFleet(report, ctx.c) : renderCutoff(report, ctx.c));
   for (const p of problems) ctx.note(`pgrevoke: ${p}`);
+}
+
+async function confirmPlans(ctx: Context, plans: Plan[]): Promise<boolean> {
+  const { renderPlan } = await import('../report/cutoff.js');
+  for (const plan of plans) ctx.note(renderPlan(plan, ctx.c));
+  const { confirm } = await import('@inquirer/prompts');
+  const first = plans[0]!;
+  const where = plans.length > 1 ? ` on ${plans.length} nodes` : '';
+  try {
+    return await confirm(
+      {
+        message: `Apply playbook ${first.playbook.name} to ${first.roles.map((r) => JSON.stringify(r.name)).join(', ')}${where} now?`,
+        default: false,
+      },
+      { output: process.stderr },
+    );
+  } catch {
+    return false; // Ctrl+C at the prompt
+  }
 }
 
 export async function run([roles, flags]: unknown[], g: GlobalOptions): Promise<ExitCode> {
@@ -68,61 +116,106 @@ export async function run([roles, flags]: unknown[], g: GlobalOptions): Promise<
     settleTimeoutS: number(f.settleTimeout, '--settle-timeout', { min: 0.1, max: 3600 }),
     hiddenGraceMs: number(f.hiddenGrace, '--hidden-grace', { integer: true, min: 0, max: 3_600_000 }),
   };
+  const concurrency = number(f.concurrency, '--concurrency', { integer: true, min: 1, max: 256 }) ?? 16;
   if (!f.dryRun && !f.yes && !ctx.interactive)
     throw usageError(
       'refusing to cut off without confirmation: there is no terminal to ask on, and nothing was changed',
       'pass --yes to apply the playbook, or --dry-run to see what it would do',
     );
+  const { nodes: targets, pgbouncers } = resolveTargets(f, g, 'pgrevoke');
+  const fleet = targets.length > 1 || Boolean(f.fleet) || pgbouncers.length > 0;
+  if (fleet && f.hbaFile)
+    throw usageError(
+      '--hba-file names one file: it does not combine with several nodes',
+      "each node's own hba_file is used when this host can write it",
+    );
 
   // Time to containment counts from process start: connect while the playbook (YAML + schema) loads.
   trace('cutoff module loaded');
-  const [pb, conn] = await Promise.allSettled([
-    import('../playbook/load.js').then((m) => m.loadPlaybook(f.playbook)).finally(() => trace('playbook loaded')),
-    openSession(g).finally(() => trace('session open')),
+  const [pb, clients] = await Promise.all([
+    import('../playbook/load.js')
+      .then((m) => m.loadPlaybook(f.playbook))
+      .then(
+        (p) => p,
+        (err: unknown) => (err instanceof Error ? err : new Error(String(err))),
+      )
+      .finally(() => trace('playbook loaded')),
+    connectAll(targets).finally(() => trace('session open')),
   ]);
-  if (pb.status === 'rejected' || conn.status === 'rejected') {
-    if (conn.status === 'fulfilled') await conn.value.close();
-    throw pb.status === 'rejected' ? pb.reason : (conn as PromiseRejectedResult).reason;
-  }
-  const playbook: LoadedPlaybook = pb.value;
-  trace('connected, playbook loaded');
-  const { params, client, close }: Session = conn.value;
+  const closeAll = () => Promise.all(clients.map((c) => (c instanceof Error ? undefined : c.end().catch(() => undefined))));
   try {
-    const { state, operator } = await collectPlanState(params, client, input);
-    const plan = buildPlan(playbook, state, operator, params, input);
+    if (pb instanceof Error) throw pb;
+    if (!fleet && clients[0] instanceof Error) throw clients[0];
+    trace('connected, playbook loaded');
+    const prepared = await mapBounded(targets, concurrency, async (t) => {
+      const c = clients[targets.indexOf(t)]!;
+      if (c instanceof Error) return c;
+      return prepareNode(t, c, pb, input, { fleet }).catch((err: unknown) => (err instanceof Error ? err : new Error(String(err))));
+    });
+    if (!fleet && prepared[0] instanceof Error) throw prepared[0];
+    const live = prepared.filter((p): p is PreparedNode => !(p instanceof Error));
+    preflightAll(live);
     trace('plan built');
-    const who = { user: operator.user, osUser: osUserName(), host: os.hostname(), superuser: operator.superuser };
+    const who = (n: PreparedNode) => ({
+      user: n.operator.user,
+      osUser: osUserName(),
+      host: os.hostname(),
+      superuser: n.operator.superuser,
+    });
+    const fleetReport = (
+      results: Map<PreparedNode, CutoffReport | Error>,
+      startedAt: string,
+      pgbouncer: PgbouncerSection[] = [],
+    ): FleetCutoffReport => {
+      const nodes = targets.map((t, i) => {
+        const p = prepared[i]!;
+        return p instanceof Error ? outcomeOf(t, null, p, !(clients[i] instanceof Error)) : outcomeOf(t, p, results.get(p) ?? null);
+      });
+      return {
+        schemaVersion: 1,
+        kind: 'fleet',
+        roles: [...new Set(names)],
+        playbook: pb.name,
+        dryRun: Boolean(f.dryRun),
+        operator: { osUser: osUserName(), host: os.hostname() },
+        reasonText: f.reason ?? null,
+        startedAt,
+        finishedAt: new Date().toISOString(),
+        nodes,
+        pgbouncer,
+        exposure: nodes.flatMap((n) => [
+          ...(n.report?.exposure ?? []).map((e) => `${n.node}: ${e}`),
+          ...(n.status === 'unreachable' || n.status === 'refused' || n.status === 'failed'
+            ? [`${n.node}: not contained (${n.status}): ${n.error ?? ''}`]
+            : []),
+        ]),
+        exitCode: fleetExitCode(nodes, pgbouncer),
+      };
+    };
 
-    const refusal = preflight(plan, state);
-    if (refusal) {
-      const report = refusedReport(plan, who, refusal.message, f.reason ?? null, Boolean(f.dryRun));
+    const single = fleet ? null : live[0]!;
+    if (single?.refusal) {
+      await writeOutputs(ctx, refusedReport(single.plan, who(single), single.refusal.message, f.reason ?? null, Boolean(f.dryRun)), f);
+      throw single.refusal;
+    }
+    const runnable = live.filter((n) => !n.refusal);
+    if (fleet && runnable.length === 0) {
+      const report = fleetReport(new Map(), new Date().toISOString());
       await writeOutputs(ctx, report, f);
-      throw refusal;
+      return report.exitCode as ExitCode;
+    }
+    if (
+      !f.dryRun &&
+      !f.yes &&
+      !(await confirmPlans(
+        ctx,
+        runnable.map((n) => n.plan),
+      ))
+    ) {
+      ctx.note('pgrevoke: not confirmed; nothing was changed');
+      return ExitCode.USAGE;
     }
 
-    if (!f.dryRun && !f.yes) {
-      const { renderPlan } = await import('../report/cutoff.js');
-      ctx.note(renderPlan(plan, ctx.c));
-      const { confirm } = await import('@inquirer/prompts');
-      let ok = false;
-      try {
-        ok = await confirm(
-          {
-            message: `Apply playbook ${plan.playbook.name} to ${plan.roles.map((r) => JSON.stringify(r.name)).join(', ')} now?`,
-            default: false,
-          },
-          { output: process.stderr },
-        );
-      } catch {
-        ok = false; // Ctrl+C at the prompt
-      }
-      if (!ok) {
-        ctx.note('pgrevoke: not confirmed; nothing was changed');
-        return ExitCode.USAGE;
-      }
-    }
-
-    const exec = f.dryRun ? new DryRunExecutor() : new PgExecutor(params, client);
     const interrupt = new Interrupt();
     const onSignal = (sig: NodeJS.Signals) => {
       if (!interrupt.interrupted) ctx.note(`pgrevoke: ${sig}: finishing the current statement, then writing the report`);
@@ -130,33 +223,67 @@ export async function run([roles, flags]: unknown[], g: GlobalOptions): Promise<
     };
     process.on('SIGINT', onSignal);
     process.on('SIGTERM', onSignal);
-    let report: CutoffReport;
+    const startedAt = new Date().toISOString();
+    let results: Map<PreparedNode, CutoffReport | Error>;
     try {
-      report = await apply({
-        plan,
-        state,
-        exec,
-        reader: client,
-        params,
-        operator: who,
-        reasonText: f.reason ?? null,
-        interrupt,
-        onStep: (step, phase) => {
-          trace(`${step.action} ${phase}`);
-          if (phase === 'start' && !ctx.json)
-            ctx.note(
-              `pgrevoke: ${step.action}${step.role !== null ? ` ${JSON.stringify(step.role)}` : ''}${step.database !== null ? ` in ${JSON.stringify(step.database)}` : ''} ...`,
-            );
-        },
+      results = await applyAll(runnable, concurrency, async (n, hooks) => {
+        const exec = f.dryRun ? new DryRunExecutor() : new PgExecutor(n.target.params, n.client);
+        try {
+          const report = await apply({
+            plan: n.plan,
+            state: n.state,
+            exec,
+            reader: n.client,
+            params: n.target.params,
+            operator: who(n),
+            reasonText: f.reason ?? null,
+            interrupt,
+            ...hooks,
+            onStep: (step, phase) => {
+              if (fleet) return;
+              trace(`${step.action} ${phase}`);
+              if (phase === 'start' && !ctx.json)
+                ctx.note(
+                  `pgrevoke: ${step.action}${step.role !== null ? ` ${JSON.stringify(step.role)}` : ''}${step.database !== null ? ` in ${JSON.stringify(step.database)}` : ''} ...`,
+                );
+            },
+          });
+          // text mode: one line of progress per node
+          if (fleet && !ctx.json) ctx.note(`pgrevoke: ${nodeLine(outcomeOf(n.target, n, report))}`);
+          return report;
+        } finally {
+          await exec.close();
+        }
       });
     } finally {
       process.off('SIGINT', onSignal);
       process.off('SIGTERM', onSignal);
-      await exec.close();
     }
+    if (!fleet) {
+      const r = results.get(single!)!;
+      if (r instanceof Error) throw r;
+      await writeOutputs(ctx, r, f);
+      return r.exitCode as ExitCode;
+    }
+    // PgBouncer after the nodes: its RECONNECT must find NOLOGIN committed, or the pool logs the role back in
+    const { cutoffSection } = await import('../pgbouncer/section.js');
+    const sections = await Promise.all(
+      pgbouncers.map((t) => cutoffSection(t, [...new Set(names)], { killPool: Boolean(f.pgbouncerKillPool), dryRun: Boolean(f.dryRun) })),
+    );
+    for (const s of sections) if (!ctx.json) ctx.note(`pgrevoke: ${s.node}: ${s.status}${s.error ? `, ${s.error}` : ''}`);
+    const report = fleetReport(results, startedAt, sections);
+    report.exposure.push(
+      ...sections.flatMap((s) =>
+        s.status === 'unreachable'
+          ? [`${s.node}: not reached: ${s.error ?? ''}`]
+          : s.status === 'exposed'
+            ? s.notDone.map((n) => `${s.node}: ${n}`)
+            : [],
+      ),
+    );
     await writeOutputs(ctx, report, f);
     return report.exitCode as ExitCode;
   } finally {
-    await close();
+    await closeAll();
   }
 }

@@ -9,10 +9,13 @@ import { Guard, type GuardConfig, type GuardEvent, type GuardNode } from '../gua
 import { parseInterval, parseRoleNames, timeoutRules } from '../guard/options.js';
 import { redact } from '../pg/redact.js';
 import { guardJson, guardLine, guardStatus } from '../report/guard.js';
-import { osUserName, targetNodes } from './common.js';
+import { resolveTargets } from '../fleet/targets.js';
+import { osUserName } from './common.js';
 
 interface GuardFlags {
   target?: string[];
+  fleet?: string;
+  only?: string[];
   deny?: string[];
   denyFile?: string;
   excludeRole?: string[];
@@ -28,7 +31,10 @@ interface GuardFlags {
 
 /** The guard's backend is easy to tell apart in pg_stat_activity unless the operator named it. */
 export function guardNodes(f: GuardFlags, g: GlobalOptions): GuardNode[] {
-  return targetNodes(f.target, g, 'pgrevoke-guard');
+  return resolveTargets({ target: f.target, fleet: f.fleet, only: f.only }, g, 'pgrevoke-guard').nodes.map(({ name, params }) => ({
+    name,
+    params,
+  }));
 }
 
 export function guardConfig(f: GuardFlags, g: GlobalOptions): GuardConfig {

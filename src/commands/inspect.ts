@@ -1,31 +1,105 @@
 // pgrevoke inspect <role>: read-only; exit 0 whenever the inspection ran, whatever the verdict.
+// Several nodes (--target, --fleet): one section per node; 3 when some could not be inspected.
 import type { GlobalOptions } from '../cli.js';
 import { Context } from '../context.js';
-import { ExitCode } from '../errors.js';
-import { inspectRole } from '../inspect/index.js';
+import { ExitCode, usageError } from '../errors.js';
+import { inspectRole, type InspectReport } from '../inspect/index.js';
+import { nodeRole, nodesExitCode, runOnNodes, type NodeResult } from '../pg/nodes.js';
 import { renderInspect } from '../report/inspect-text.js';
-import { openSession } from './common.js';
+import { renderPgbouncer } from '../report/pgbouncer.js';
+import type { PgbouncerSection } from '../pgbouncer/section.js';
+import { resolveTargets } from '../fleet/targets.js';
+import { connect } from '../pg/connect.js';
 
 interface InspectFlags {
   allDatabases?: boolean;
   concurrency?: string;
+  nodeConcurrency?: string;
+  target?: string[];
+  fleet?: string;
+  only?: string[];
+  pgbouncer?: string[];
+}
+
+export interface FleetInspectReport {
+  schemaVersion: 1;
+  kind: 'fleet';
+  role: string;
+  /** exposed on any node wins; unknown when a node could not be inspected and none is exposed. */
+  verdict: 'exposed' | 'contained' | 'unknown';
+  nodes: (NodeResult<InspectReport> & { role: 'primary' | 'standby' | null })[];
+  /** Each PgBouncer console: the role's pooled clients, the servers behind them, findings. */
+  pgbouncer: PgbouncerSection[];
+}
+
+function count(text: string | undefined, flag: string, fallback: number): number {
+  if (text === undefined) return fallback;
+  const v = Number(text);
+  if (!Number.isInteger(v) || v < 1 || v > 256) throw usageError(`invalid ${flag}: "${text}"`, 'an integer from 1 to 256');
+  return v;
 }
 
 export async function run([role, flags]: unknown[], g: GlobalOptions): Promise<ExitCode> {
   const ctx = new Context(g);
   const opts = flags as InspectFlags;
-  const concurrency = Number(opts.concurrency ?? 4);
-  const { params, client, close } = await openSession(g);
-  try {
-    const progress = await ctx.progress(`inspecting ${JSON.stringify(role)}`);
-    const report = await inspectRole(params, client, String(role), {
-      allDatabases: opts.allDatabases,
-      concurrency: Number.isInteger(concurrency) && concurrency > 0 ? concurrency : 4,
-    }).finally(() => progress.stop());
-    if (ctx.json) ctx.printJson(report);
-    else ctx.out(renderInspect(report, ctx.c));
-    return ExitCode.OK;
-  } finally {
-    await close();
+  const inspectOpts = { allDatabases: opts.allDatabases, concurrency: count(opts.concurrency, '--concurrency', 4) };
+  const { nodes: targets, pgbouncers } = resolveTargets(opts, g, 'pgrevoke');
+  if (targets.length === 1 && !opts.fleet && pgbouncers.length === 0) {
+    const { params } = targets[0]!;
+    const client = await connect(params);
+    const close = () => client.end().catch(() => undefined);
+    try {
+      const progress = await ctx.progress(`inspecting ${JSON.stringify(role)}`);
+      const report = await inspectRole(params, client, String(role), inspectOpts).finally(() => progress.stop());
+      if (ctx.json) ctx.printJson(report);
+      else ctx.out(renderInspect(report, ctx.c));
+      return ExitCode.OK;
+    } finally {
+      await close();
+    }
   }
+
+  const progress = await ctx.progress(`inspecting ${JSON.stringify(role)} on ${targets.length} nodes`);
+  const { inspectSection } = await import('../pgbouncer/section.js');
+  const [results, sections] = await Promise.all([
+    runOnNodes(targets, count(opts.nodeConcurrency, '--node-concurrency', 16), async (t, client) => ({
+      role: await nodeRole(client),
+      report: await inspectRole(t.params, client, String(role), inspectOpts),
+    })),
+    Promise.all(pgbouncers.map((t) => inspectSection(t, [String(role)]))),
+  ]).finally(() => progress.stop());
+  const nodes = results.map(({ value, ...r }) => ({ ...r, role: value?.role ?? null, value: value?.report ?? null }));
+  const report: FleetInspectReport = {
+    schemaVersion: 1,
+    kind: 'fleet',
+    role: String(role),
+    verdict:
+      nodes.some((n) => n.value?.verdict === 'exposed') || sections.some((s) => s.status === 'exposed')
+        ? 'exposed'
+        : nodes.every((n) => n.value) && sections.every((s) => s.inspection)
+          ? 'contained'
+          : 'unknown',
+    nodes,
+    pgbouncer: sections,
+  };
+  if (ctx.json) ctx.printJson(report);
+  else {
+    const out: string[] = [];
+    for (const n of nodes) {
+      out.push(ctx.c.bold(`== ${n.node}${n.role ? ` (${n.role})` : ''} ==`));
+      out.push(n.value ? renderInspect(n.value, ctx.c) : ctx.c.red(`${n.status}: ${n.error ?? ''}`));
+      out.push('');
+    }
+    for (const s of sections) out.push(renderPgbouncer(s, ctx.c), '');
+    const verdict = report.verdict.toUpperCase();
+    out.push(
+      `${JSON.stringify(report.role)} on ${nodes.length} nodes: ${report.verdict === 'contained' ? ctx.c.green.bold(verdict) : ctx.c.red.bold(verdict)}` +
+        ` (${nodes.filter((n) => n.value?.verdict === 'exposed').length} exposed, ${nodes.filter((n) => !n.value).length} not inspected)`,
+    );
+    ctx.out(out.join('\n'));
+  }
+  return (
+    nodesExitCode([...nodes, ...sections.map((s) => ({ status: s.inspection ? ('ok' as const) : ('unreachable' as const) }))]) ??
+    ExitCode.OK
+  );
 }

@@ -6,9 +6,11 @@ import { Context } from '../context.js';
 import { ExitCode, usageError } from '../errors.js';
 import { table, truncate } from '../report/format.js';
 import { githubAnnotations, renderJunit } from '../report/junit.js';
-import { verifyRoles, type VerifyReport } from '../verify/index.js';
+import { verifyRoles, VERIFY_SCHEMA_VERSION, type RoleStatus, type RoleVerification, type VerifyReport } from '../verify/index.js';
+import { nodeRole, nodesExitCode, runOnNodes, type NodeResult } from '../pg/nodes.js';
 import { parseRolesFile } from '../util/roles-file.js';
-import { openSession } from './common.js';
+import { resolveTargets } from '../fleet/targets.js';
+import { connect } from '../pg/connect.js';
 
 interface VerifyFlags {
   rolesFile?: string;
@@ -16,6 +18,42 @@ interface VerifyFlags {
   junit?: string;
   probe?: boolean;
   probePasswordEnv?: string;
+  target?: string[];
+  fleet?: string;
+  only?: string[];
+  pgbouncer?: string[];
+  concurrency?: string;
+}
+
+export interface FleetVerifyReport {
+  schemaVersion: typeof VERIFY_SCHEMA_VERSION;
+  kind: 'fleet';
+  strict: boolean;
+  /** A role is contained only when it is contained on every node; a node not checked makes it unknown. */
+  status: RoleStatus;
+  roles: { role: string; status: RoleStatus; nodes: Record<string, RoleStatus> }[];
+  nodes: (NodeResult<VerifyReport> & { role: 'primary' | 'standby' | null })[];
+}
+
+/** One VerifyReport over every node (role names suffixed "@ node"): the JUnit and annotation view. */
+function flatten(f: FleetVerifyReport): VerifyReport {
+  const roles: RoleVerification[] = f.nodes.flatMap((n) =>
+    n.value
+      ? n.value.roles.map((r) => ({ ...r, role: `${r.role} @ ${n.node}` }))
+      : f.roles.map((r) => ({
+          role: `${r.role} @ ${n.node}`,
+          exists: false,
+          oid: null,
+          status: 'unknown' as const,
+          checks: [{ name: 'login' as const, status: 'error' as const, message: `node ${n.status}: ${n.error ?? ''}`, remediation: null }],
+        })),
+  );
+  const server = f.nodes.find((n) => n.value)?.value?.server ?? null;
+  return { schemaVersion: f.schemaVersion, server: server!, strict: f.strict, status: f.status, roles };
+}
+
+function worst(statuses: RoleStatus[]): RoleStatus {
+  return statuses.includes('exposed') ? 'exposed' : statuses.includes('unknown') ? 'unknown' : 'contained';
 }
 
 function render(report: VerifyReport, ctx: Context): string {
@@ -66,7 +104,46 @@ export async function run([roleArgs, flags]: unknown[], g: GlobalOptions): Promi
     if (probePassword === undefined)
       throw usageError(`environment variable ${v} is not set`, '--probe tries a real login with the credential in that variable');
   }
-  const { params, client, close } = await openSession(g);
+  const targets = resolveTargets(f, g, 'pgrevoke').nodes;
+  if (targets.length > 1 || f.fleet) {
+    const concurrency = Number(f.concurrency ?? 16);
+    if (!Number.isInteger(concurrency) || concurrency < 1)
+      throw usageError(`invalid --concurrency: "${f.concurrency}"`, 'a positive integer');
+    const names = [...new Set(roles)];
+    const results = await runOnNodes(targets, concurrency, async (t, client) => ({
+      role: await nodeRole(client),
+      report: await verifyRoles(t.params, client, names, { strict: f.strict, probePassword }),
+    }));
+    const nodes = results.map(({ value, ...r }) => ({ ...r, role: value?.role ?? null, value: value?.report ?? null }));
+    const perRole = names.map((role) => {
+      const byNode = Object.fromEntries(
+        nodes.map((n) => [n.node, n.value?.roles.find((r) => r.role === role)?.status ?? ('unknown' as RoleStatus)]),
+      );
+      return { role, status: worst(Object.values(byNode)), nodes: byNode };
+    });
+    const fleet: FleetVerifyReport = {
+      schemaVersion: VERIFY_SCHEMA_VERSION,
+      kind: 'fleet',
+      strict: Boolean(f.strict),
+      status: worst(perRole.map((r) => r.status)),
+      roles: perRole,
+      nodes,
+    };
+    const flat = flatten(fleet);
+    if (f.junit) writeFileSync(f.junit, renderJunit(flat));
+    if (process.env.GITHUB_ACTIONS === 'true')
+      for (const l of githubAnnotations(flat)) (ctx.json ? ctx.stderr : ctx.stdout).write(`${l}\n`);
+    if (ctx.json) ctx.printJson(fleet);
+    else {
+      ctx.out(render(flat, ctx));
+      for (const n of nodes.filter((x) => !x.value)) ctx.out(ctx.c.red(`node ${n.node} not verified (${n.status}): ${n.error ?? ''}`));
+    }
+    if (fleet.status === 'exposed') return ExitCode.EXPOSED;
+    return nodesExitCode(nodes) ?? (fleet.status === 'unknown' ? ExitCode.USAGE : ExitCode.OK);
+  }
+  const { params } = targets[0]!;
+  const client = await connect(params);
+  const close = () => client.end().catch(() => undefined);
   try {
     const report = await verifyRoles(params, client, [...new Set(roles)], { strict: f.strict, probePassword });
     if (f.junit) writeFileSync(f.junit, renderJunit(report));

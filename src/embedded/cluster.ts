@@ -4,7 +4,7 @@
 // the tests need several majors side by side.
 import { execFile, execFileSync, type ExecFileOptions } from 'node:child_process';
 import { createRequire } from 'node:module';
-import { promises as fs, constants as fsc, mkdtempSync, rmSync } from 'node:fs';
+import { promises as fs, constants as fsc, existsSync, mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import net from 'node:net';
@@ -28,6 +28,12 @@ export interface ClusterOptions {
   /** Extra postgresql.conf lines. */
   settings?: Record<string, string | number>;
   port?: number;
+  /**
+   * Start as a hot standby of this (running) cluster instead of running initdb: pg_basebackup -R
+   * -X stream from it, then this cluster's own port and socket directory. The major and the
+   * superuser password are the primary's.
+   */
+  standbyOf?: EmbeddedCluster;
 }
 
 interface OsUser {
@@ -46,7 +52,7 @@ function run(file: string, args: string[], opts: ExecFileOptions = {}): Promise<
 }
 
 /** PostgreSQL refuses to run as root: pick (or create) an unprivileged OS user. */
-function serverUser(): OsUser | undefined {
+export function serverUser(): OsUser | undefined {
   if (process.getuid?.() !== 0) return undefined;
   for (const name of ['postgres', 'pgrevoke']) {
     try {
@@ -96,6 +102,30 @@ async function usableBinDir(major: number, user: OsUser | undefined): Promise<st
   }
 }
 
+/** Debian's client tools for a major (pg_basebackup is not in the embedded packages). */
+export const CLIENT_BIN_DIR = (major: number): string => `/usr/lib/postgresql/${major}/bin`;
+
+/**
+ * pg_basebackup of the server's major: it works against servers of its own major or older, so a
+ * newer installed one is taken when the same major is missing.
+ */
+export function pgBasebackupPath(major: number): string {
+  for (let m = major; m <= major + 10; m++) {
+    const file = path.join(CLIENT_BIN_DIR(m), 'pg_basebackup');
+    if (existsSync(file)) return file;
+  }
+  throw new Error(
+    `pg_basebackup for PostgreSQL ${major} not found (looked for ${path.join(CLIENT_BIN_DIR(major), 'pg_basebackup')} and newer majors): ` +
+      `apt-get install postgresql-client-${major}`,
+  );
+}
+
+/** The environment for a client tool: no PG* variable of ours may redirect it, the password travels in PGPASSWORD. */
+function clientEnv(password: string): NodeJS.ProcessEnv {
+  const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('PG')));
+  return { ...env, PGPASSWORD: password, PGCONNECT_TIMEOUT: '30' };
+}
+
 export async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const srv = net.createServer();
@@ -127,10 +157,16 @@ export class EmbeddedCluster {
   private binDir = '';
   private user: OsUser | undefined;
   private settings: Record<string, string | number>;
+  /** The cluster this one streams from, when it is a standby. */
+  readonly primary: EmbeddedCluster | undefined;
 
   constructor(opts: ClusterOptions = {}) {
-    this.major = opts.major ?? DEFAULT_MAJOR;
-    this.password = opts.password ?? 'pgrevoke-demo';
+    this.primary = opts.standbyOf;
+    if (this.primary && opts.major !== undefined && opts.major !== this.primary.major)
+      throw new Error(`a standby runs the primary's major (${this.primary.major}), not ${opts.major}`);
+    this.major = this.primary?.major ?? opts.major ?? DEFAULT_MAJOR;
+    // the standby is a copy of the primary's data: its superuser password is the primary's
+    this.password = this.primary?.password ?? opts.password ?? 'pgrevoke-demo';
     this.settings = opts.settings ?? {};
     this.port = opts.port ?? 0;
     this.baseDir = mkdtempSync(path.join(os.tmpdir(), `pgrevoke-pg${this.major}-`));
@@ -158,6 +194,7 @@ export class EmbeddedCluster {
     this.binDir = await usableBinDir(this.major, this.user);
     if (!this.port) this.port = await freePort();
     await fs.mkdir(this.socketDir, { recursive: true });
+    if (this.primary) return this.initStandby(this.primary);
     const pwfile = path.join(this.baseDir, 'pw');
     await fs.writeFile(pwfile, `${this.password}\n`, { mode: 0o600 });
     if (this.user) await run('chown', ['-R', `${this.user.uid}:${this.user.gid}`, this.baseDir]);
@@ -196,6 +233,47 @@ export class EmbeddedCluster {
     };
     const lines = Object.entries(conf).map(([k, v]) => `${k} = ${v}`);
     await fs.appendFile(path.join(this.dataDir, 'postgresql.conf'), `\n# pgrevoke embedded\n${lines.join('\n')}\n`);
+  }
+
+  /**
+   * A hot standby's data directory: pg_basebackup from the running primary, as the server's OS
+   * user (-R writes primary_conninfo and standby.signal), then this cluster's own port and socket
+   * directory in postgresql.auto.conf, which overrides the postgresql.conf copied from the primary.
+   */
+  private async initStandby(primary: EmbeddedCluster): Promise<void> {
+    if (!primary.port) throw new Error('the primary must be started before its standby');
+    const basebackup = pgBasebackupPath(this.major);
+    if (this.user) await run('chown', ['-R', `${this.user.uid}:${this.user.gid}`, this.baseDir]);
+    await fs.chmod(this.baseDir, 0o755);
+    await run(
+      basebackup,
+      [
+        '-h',
+        '127.0.0.1',
+        '-p',
+        String(primary.port),
+        '-U',
+        'postgres',
+        '-D',
+        this.dataDir,
+        '-R',
+        '-X',
+        'stream',
+        '-c',
+        'fast',
+        '--no-sync',
+        '--no-password',
+      ],
+      { ...this.asUser(), env: clientEnv(primary.password) },
+    );
+    const conf: Record<string, string | number> = {
+      port: this.port,
+      unix_socket_directories: `'${this.socketDir}'`,
+      hot_standby: 'on',
+      ...this.settings,
+    };
+    const lines = Object.entries(conf).map(([k, v]) => `${k} = ${v}`);
+    await fs.appendFile(path.join(this.dataDir, 'postgresql.auto.conf'), `# pgrevoke embedded standby\n${lines.join('\n')}\n`);
   }
 
   async start(): Promise<void> {

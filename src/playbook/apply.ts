@@ -37,12 +37,14 @@ import {
 } from './plan.js';
 import {
   contain,
+  containStandby,
   disableSubscription,
   dropOwned,
   LOCKS_REMAINING,
   reapply,
   reassignOwned,
   RELOAD_CONF,
+  REPLAY_POSITION,
   rollbackPrepared,
   roleState,
   settleRound,
@@ -65,6 +67,8 @@ export interface ReportStep extends PlanStep {
 }
 
 export interface TerminatedSession {
+  /** The node it ran on (a fleet report holds several). */
+  node: string;
   pid: number;
   /** The target it ran as (null for a hidden backend: SQL cannot tell). */
   role: string | null;
@@ -119,6 +123,17 @@ export interface LocksReport {
   stillBlocked: { pid: number; user: string | null; blockedBy: number[] }[];
 }
 
+/** A standby's wait for the primary's NOLOGIN commit to be replayed. */
+export interface ReplayReport {
+  /** The primary's WAL insert position right after the commit (null: the primary never committed). */
+  target: string | null;
+  replayed: string | null;
+  /** Bytes still to replay at the last look (0 once caught up). */
+  lagBytes: number | null;
+  caughtUp: boolean;
+  waitedMs: number;
+}
+
 export interface Verification {
   role: string;
   oid: number;
@@ -141,6 +156,10 @@ export interface CutoffReport {
   finishedAt: string | null;
   /** Server time right after NOLOGIN committed: every backend forked later is refused. */
   committedAt: string | null;
+  /** The primary's WAL insert position right after that commit (what standbys wait to replay). */
+  commitLsn: string | null;
+  /** Standby only: the wait for the primary's commit to be replayed here. */
+  replay: ReplayReport | null;
   steps: ReportStep[];
   snapshot: Snapshot | null;
   terminated: TerminatedSession[];
@@ -193,6 +212,10 @@ export interface ApplyDeps {
   operator: { user: string; osUser: string; host: string; superuser: boolean };
   reasonText?: string | null;
   interrupt?: Interrupt;
+  /** Standby: resolves to the primary's commit position (null: the primary did not commit). */
+  replayTarget?: Promise<string | null>;
+  /** Primary: called once NOLOGIN has committed, with the position standbys must replay. */
+  onCommitted?: (lsn: string | null) => void;
   /** Progress (text mode prints it on stderr). */
   onStep?: (step: ReportStep, phase: 'start' | 'end') => void;
   now?: () => Date;
@@ -220,6 +243,7 @@ export async function apply(deps: ApplyDeps): Promise<CutoffReport> {
   const interrupt = deps.interrupt ?? new Interrupt();
   const dry = exec.dryRun;
   const major = state.server.major;
+  const standby = state.server.inRecovery;
   const targets = state.targets;
   const oids = targets.map((t) => t.oid);
   const nameByOid = new Map(targets.map((t) => [t.oid, t.name]));
@@ -236,6 +260,8 @@ export async function apply(deps: ApplyDeps): Promise<CutoffReport> {
     startedAt: clock().toISOString(),
     finishedAt: null,
     committedAt: null,
+    commitLsn: null,
+    replay: null,
     steps: plan.steps.map((st) => ({ ...st, status: 'planned', executed: [], startedAt: null, durationMs: null, detail: null })),
     snapshot: null,
     terminated: [],
@@ -260,6 +286,7 @@ export async function apply(deps: ApplyDeps): Promise<CutoffReport> {
       added++;
       const info = hiddenInfo?.get(pid);
       report.terminated.push({
+        node: plan.node,
         pid,
         role: r.usesysid === undefined || r.usesysid === null ? null : (nameByOid.get(n(r.usesysid)) ?? null),
         user: s(r.usename),
@@ -382,7 +409,55 @@ export async function apply(deps: ApplyDeps): Promise<CutoffReport> {
     return `prepended ${lines.length} line(s) to ${file} (reject rules now at line(s) ${lineNos.join(', ')}); backup ${written?.backup ?? '-'}; reloaded; no error rows`;
   };
 
+  const awaitReplay = async (step: ReportStep): Promise<string> => {
+    const { timeoutS } = plan.options.settle;
+    if (dry) {
+      await exec.run(step, REPLAY_POSITION, { values: ['<primary WAL position after the NOLOGIN commit>'] });
+      return "would wait until this standby has replayed the primary's NOLOGIN commit";
+    }
+    const t0 = Date.now();
+    const target = (await deps.replayTarget) ?? null;
+    const replay: ReplayReport = { target, replayed: null, lagBytes: null, caughtUp: false, waitedMs: 0 };
+    report.replay = replay;
+    if (target === null) {
+      replay.waitedMs = Date.now() - t0;
+      report.exposure.push('the primary did not commit NOLOGIN: this standby still accepts new logins of the role');
+      throw new Error('the primary did not commit NOLOGIN (see its section): nothing to wait for; terminating here anyway');
+    }
+    const deadline = Date.now() + timeoutS * 1000;
+    for (;;) {
+      const row = (await exec.run(step, REPLAY_POSITION, { values: [target] }))[0]?.rows[0] ?? {};
+      replay.replayed = s(row.replayed);
+      replay.lagBytes = row.lag_bytes === null || row.lag_bytes === undefined ? null : n(row.lag_bytes);
+      replay.caughtUp = row.caught_up === true;
+      replay.waitedMs = Date.now() - t0;
+      if (replay.caughtUp || interrupt.interrupted || Date.now() >= deadline) break;
+      await interrupt.sleep(10);
+    }
+    if (interrupt.interrupted && !replay.caughtUp) throw new Interrupted();
+    if (!replay.caughtUp) {
+      report.exposure.push(
+        `this standby had not replayed the primary's NOLOGIN after ${timeoutS} s (${replay.lagBytes ?? '?'} bytes behind): it may still accept new logins of the role`,
+      );
+      return `replay at ${replay.replayed ?? '?'}, still ${replay.lagBytes ?? '?'} bytes behind ${target} after ${replay.waitedMs} ms; terminating anyway`;
+    }
+    return `replayed ${target} after ${replay.waitedMs} ms (replay at ${replay.replayed ?? '?'})`;
+  };
+
   const containStep = async (step: ReportStep): Promise<string> => {
+    if (standby) {
+      const results = await exec.run(step, containStandby(oids, major));
+      if (dry) {
+        cleanScans = 1;
+        return 'would terminate every backend of the role(s) on this standby and list hidden backends';
+      }
+      changed = true;
+      const term = results[0]?.rows ?? [];
+      recordTerminated(term, false);
+      addSuspects(results[1]?.rows ?? []);
+      cleanScans = term.length === 0 ? 1 : 0;
+      return `standby: terminated ${term.length} backend(s); ${results[1]?.rows.length ?? 0} hidden backend(s) (suspects)`;
+    }
     const stmt = contain(targets, major, { strip: plan.options.stripPrivileges, rotatePassword: plan.options.rotatePassword });
     let results: ResultSet[];
     try {
@@ -405,7 +480,10 @@ export async function apply(deps: ApplyDeps): Promise<CutoffReport> {
     changed = true;
     const term = results[results.length - 2]?.rows ?? [];
     const hidden = results[results.length - 1]?.rows ?? [];
-    report.committedAt = s(results[results.length - 3]?.rows[0]?.committed_at);
+    const committed = results[results.length - 3]?.rows[0];
+    report.committedAt = s(committed?.committed_at);
+    report.commitLsn = s(committed?.commit_lsn);
+    deps.onCommitted?.(report.commitLsn);
     recordTerminated(term, false);
     addSuspects(hidden);
     cleanScans = term.length === 0 ? 1 : 0;
@@ -483,7 +561,15 @@ export async function apply(deps: ApplyDeps): Promise<CutoffReport> {
             if (row.rolcanlogin === true || n(row.rolconnlimit) !== 0 || (strip && (row.rolsuper === true || row.rolcreaterole === true)))
               flipped.push({ ...t, name: String(row.rolname), superuser: t.superuser, createRole: t.createRole });
           }
-          if (flipped.length) {
+          if (flipped.length && standby) {
+            // read-only here: the primary re-applies, and the loop goes on until that is replayed
+            for (const f of flipped.filter((x) => !settle.reapplied.some((r) => r.role === x.name)))
+              settle.reapplied.push({
+                at: clock().toISOString(),
+                role: f.name,
+                detail: 'standby: the role can still log in here (NOLOGIN not replayed yet, or switched back on at the primary)',
+              });
+          } else if (flipped.length) {
             const out = await exec.run(step, reapply(flipped, major, { strip: plan.options.stripPrivileges }));
             addSuspects(out[out.length - 1]?.rows ?? []);
             for (const f of flipped)
@@ -522,7 +608,11 @@ export async function apply(deps: ApplyDeps): Promise<CutoffReport> {
     return (
       `${settle.iterations} round(s) in ${settle.durationMs} ms; ${report.terminated.length} backend(s) terminated in all; ` +
       `suspects: ${settle.suspects.length} (${sum('left')} left, ${sum('terminated')} terminated while hidden, ${unresolved.length} unresolved)` +
-      (settle.reapplied.length ? `; NOLOGIN re-applied ${settle.reapplied.length} time(s)` : '') +
+      (settle.reapplied.length
+        ? standby
+          ? '; waited for NOLOGIN to be replayed here'
+          : `; NOLOGIN re-applied ${settle.reapplied.length} time(s)`
+        : '') +
       (settle.timedOut ? '; TIMED OUT' : '')
     );
   };
@@ -607,7 +697,9 @@ export async function apply(deps: ApplyDeps): Promise<CutoffReport> {
   const checkLocks = async (step: ReportStep): Promise<string> => {
     const former = [...new Set([...(report.snapshot?.sessions.map((x) => x.pid) ?? []), ...report.terminated.map((t) => t.pid)])];
     const blockedBefore = [...new Set(report.snapshot?.blocking.map((b) => b.blockedPid) ?? [])];
-    const remaining = (await exec.run(step, LOCKS_REMAINING, { values: [former, targets.map((t) => t.name)] }))[0]?.rows ?? [];
+    // a standby's prepared transactions are the primary's, rolled back there and replayed here
+    const owners = standby ? [] : targets.map((t) => t.name);
+    const remaining = (await exec.run(step, LOCKS_REMAINING, { values: [former, owners] }))[0]?.rows ?? [];
     const still = (await exec.run(step, STILL_BLOCKED, { values: [blockedBefore] }))[0]?.rows ?? [];
     if (dry) return 'would confirm that no lock of the role remains and list the sessions it had blocked';
     const formerSet = new Set(former);
@@ -688,7 +780,7 @@ export async function apply(deps: ApplyDeps): Promise<CutoffReport> {
       report.interrupted = true;
       break;
     }
-    if (DYNAMIC.has(step.action)) {
+    if (DYNAMIC.has(step.action) && !standby) {
       try {
         await refresh(step.action, i);
       } catch (err) {
@@ -719,6 +811,9 @@ export async function apply(deps: ApplyDeps): Promise<CutoffReport> {
           break;
         case 'hba_reject':
           detail = await hbaStep(step);
+          break;
+        case 'await_replay':
+          detail = await awaitReplay(step);
           break;
         case 'contain':
           detail = await containStep(step);
@@ -798,6 +893,8 @@ export function refusedReport(
     startedAt: now,
     finishedAt: now,
     committedAt: null,
+    commitLsn: null,
+    replay: null,
     steps: plan.steps.map((st) => ({
       ...st,
       status: 'skipped',

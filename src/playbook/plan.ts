@@ -14,12 +14,14 @@ import { hasBlock, hbaInexpressible, hbaQuote, locallyWritable } from './hba-fil
 import type { LoadedPlaybook, StepAction } from './load.js';
 import {
   contain,
+  containStandby,
   disableSubscription,
   dropOwned,
   dropRole,
   LOCKS_REMAINING,
   reassignOwned,
   RELOAD_CONF,
+  REPLAY_POSITION,
   restoreRole,
   rollbackPrepared,
   settleRound,
@@ -49,9 +51,14 @@ export interface PlanRole {
   restoreSql: string;
 }
 
+/** A playbook action, or one the plan adds on its own (a standby waits for replay before containing). */
+export type PlanAction = StepAction | 'await_replay';
+
+export const STANDBY_DDL = 'standby: read-only; this runs on the primary and reaches this node by replay';
+
 export interface PlanStep {
   index: number;
-  action: StepAction;
+  action: PlanAction;
   node: string;
   database: string | null;
   /** The role this step acts on; null when it acts on every target at once. */
@@ -217,13 +224,14 @@ export async function collectPlanState(
 }
 
 /** What this operator cannot do, as a refusal before anything changes (exit 2), or null. */
-export function preflight(plan: Plan, state: PlanState): PgrevokeError | null {
+export function preflight(plan: Plan, state: PlanState, opts: { primaryInRun?: boolean } = {}): PgrevokeError | null {
   const op = plan.operator;
   const who = op.user;
-  if (state.server.inRecovery)
-    return new PgrevokeError('connected to a standby: ALTER ROLE cannot run here', {
+  const standby = state.server.inRecovery;
+  if (standby && !opts.primaryInRun)
+    return new PgrevokeError('connected to a standby, and its primary is not among the targets: NOLOGIN cannot be applied here', {
       exitCode: ExitCode.USAGE,
-      hint: 'run cutoff on the primary (sessions on standbys must be terminated there too)',
+      hint: "name the primary too (--target PRIMARY --target STANDBY, or both in --fleet): the standby's sessions are ended once it has replayed the primary's NOLOGIN",
     });
   const supers = state.targets.filter((t) => t.superuser).map((t) => JSON.stringify(t.name));
   if (!op.superuser && supers.length)
@@ -241,14 +249,14 @@ export function preflight(plan: Plan, state: PlanState): PgrevokeError | null {
         hint: 'GRANT pg_signal_backend TO the operator, or connect as a superuser',
       },
     );
-  if (!op.superuser && !op.createRole)
+  if (!op.superuser && !op.createRole && !standby)
     return new PgrevokeError(`${who} cannot set a role NOLOGIN: ALTER ROLE needs superuser or CREATEROLE`, {
       sqlstate: '42501',
       exitCode: ExitCode.USAGE,
       hint: 'connect as a superuser (or a role with CREATEROLE and pg_signal_backend)',
     });
   const noAdmin = state.targets.filter((t) => !state.adminOf.includes(t.name)).map((t) => JSON.stringify(t.name));
-  if (!op.superuser && state.server.major >= 16 && noAdmin.length)
+  if (!op.superuser && !standby && state.server.major >= 16 && noAdmin.length)
     return new PgrevokeError(
       `${who} cannot alter ${noAdmin.join(', ')}: since PostgreSQL 16 a CREATEROLE role may alter only roles it holds ADMIN OPTION on`,
       {
@@ -263,6 +271,8 @@ export function preflight(plan: Plan, state: PlanState): PgrevokeError | null {
 export interface BuildOptions {
   /** The time written into HBA markers and the plan. */
   now?: Date;
+  /** The node's name in a fleet (default host:port). */
+  node?: string;
 }
 
 /** Pure: the playbook's steps against the collected state. */
@@ -274,8 +284,9 @@ export function buildPlan(
   input: PlanInput,
   opts: BuildOptions = {},
 ): Plan {
-  const node = nodeLabel(params);
+  const node = opts.node ?? nodeLabel(params);
   const major = state.server.major;
+  const standby = state.server.inRecovery;
   const targets = state.targets;
   const oids = targets.map((t) => t.oid);
   const names = targets.map((t) => t.name);
@@ -347,6 +358,25 @@ export function buildPlan(
         break;
       }
       case 'contain': {
+        if (standby) {
+          add({
+            action: 'await_replay',
+            database: null,
+            role: null,
+            sql: [REPLAY_POSITION],
+            reason:
+              "standby: NOLOGIN reaches this node by WAL replay; wait until it has replayed the primary's position after the commit, so that new logins here are refused before any session is terminated (lag reported)",
+          });
+          add({
+            action: 'contain',
+            database: null,
+            role: null,
+            sql: [containStandby(oids, major).display],
+            reason:
+              'standby: one round trip: terminate every backend of the role with the forensic snapshot, then list hidden backends (no ALTER here: it came by replay)',
+          });
+          break;
+        }
         const stmt = contain(targets, major, { strip: options.stripPrivileges, rotatePassword: options.rotatePassword });
         add({
           action: 'contain',
@@ -368,24 +398,25 @@ export function buildPlan(
         });
         break;
       case 'rollback_prepared':
-        if (state.prepared.length === 0)
+        if (standby || state.prepared.length === 0)
           add({
             action: 'rollback_prepared',
             database: null,
             role: null,
             sql: [],
             reason: 'prepared transactions outlive every session and keep their locks',
-            skip: 'no prepared transaction of the role (checked again after containment)',
+            skip: standby ? STANDBY_DDL : 'no prepared transaction of the role (checked again after containment)',
           });
-        for (const p of state.prepared)
-          add({
-            action: 'rollback_prepared',
-            database: p.database,
-            role: p.role,
-            gid: p.gid,
-            sql: [rollbackPrepared(p.gid)],
-            reason: `prepared ${p.prepared}, holds ${p.locks} lock(s); must run in its database`,
-          });
+        if (!standby)
+          for (const p of state.prepared)
+            add({
+              action: 'rollback_prepared',
+              database: p.database,
+              role: p.role,
+              gid: p.gid,
+              sql: [rollbackPrepared(p.gid)],
+              reason: `prepared ${p.prepared}, holds ${p.locks} lock(s); must run in its database`,
+            });
         break;
       case 'check_locks':
         add({
@@ -397,27 +428,32 @@ export function buildPlan(
         });
         break;
       case 'disable_subscriptions':
-        if (state.subscriptions.length === 0)
+        if (standby || state.subscriptions.length === 0)
           add({
             action: 'disable_subscriptions',
             database: null,
             role: null,
             sql: [],
             reason: 'an apply worker keeps replicating as the owner after NOLOGIN',
-            skip: 'the role owns no subscription (checked again after containment)',
+            skip: standby ? STANDBY_DDL : 'the role owns no subscription (checked again after containment)',
           });
-        for (const s of state.subscriptions)
-          add({
-            action: 'disable_subscriptions',
-            database: s.database,
-            role: s.role,
-            subscription: s.name,
-            sql: [disableSubscription(s.name), terminate(oids)],
-            reason: `${s.enabled ? 'enabled' : 'already disabled'}; its apply worker runs as the owner; then end any worker restarted meanwhile`,
-          });
+        if (!standby)
+          for (const s of state.subscriptions)
+            add({
+              action: 'disable_subscriptions',
+              database: s.database,
+              role: s.role,
+              subscription: s.name,
+              sql: [disableSubscription(s.name), terminate(oids)],
+              reason: `${s.enabled ? 'enabled' : 'already disabled'}; its apply worker runs as the owner; then end any worker restarted meanwhile`,
+            });
         break;
       case 'reassign_owned':
       case 'drop_owned':
+        if (standby) {
+          add({ action: ps.action, database: null, role: null, sql: [], reason: 'objects are catalog rows', skip: STANDBY_DDL });
+          break;
+        }
         for (const o of state.ownedDatabases) {
           const dbs = [...o.databases];
           if (o.shared && dbs.length === 0) dbs.push(params.database);
@@ -445,14 +481,16 @@ export function buildPlan(
         }
         break;
       case 'drop_role':
-        for (const t of targets)
-          add({
-            action: 'drop_role',
-            database: null,
-            role: t.name,
-            sql: [dropRole(t.name)],
-            reason: 'the role is gone; its OID is kept in the report',
-          });
+        if (standby) add({ action: 'drop_role', database: null, role: null, sql: [], reason: 'roles are cluster-wide', skip: STANDBY_DDL });
+        else
+          for (const t of targets)
+            add({
+              action: 'drop_role',
+              database: null,
+              role: t.name,
+              sql: [dropRole(t.name)],
+              reason: 'the role is gone; its OID is kept in the report',
+            });
         break;
       case 'verify':
         add({

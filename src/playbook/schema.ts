@@ -1,8 +1,7 @@
 // The playbook schema and the YAML parser: source ranges are kept so that an invalid playbook is a
 // usage error (exit 2) naming the file, the line and the field.
-import { isMap, isNode, isPair, isScalar, LineCounter, parseDocument, type Document, type Node } from 'yaml';
 import { z } from 'zod';
-import { ExitCode, PgrevokeError } from '../errors.js';
+import { parseYamlWith } from '../util/yaml.js';
 import { AUDIT_REASONS } from '../report/audit.js';
 
 const step = <A extends string, S extends z.ZodRawShape>(action: A, shape: S) =>
@@ -87,57 +86,8 @@ export interface LoadedPlaybook extends Playbook {
   file: string;
 }
 
-function lineOf(lc: LineCounter, offset: number): number {
-  return lc.linePos(offset).line;
-}
-
-/** The YAML node for a zod issue path: the deepest one that exists (a missing key points at its map). */
-function nodeFor(doc: Document, issuePath: readonly PropertyKey[], unknownKey?: string): Node | null {
-  let p = [...issuePath].map((k) => (typeof k === 'symbol' ? String(k) : k)) as (string | number)[];
-  for (;;) {
-    const node = p.length === 0 ? doc.contents : doc.getIn(p, true);
-    if (isNode(node)) {
-      if (unknownKey !== undefined && isMap(node)) {
-        const pair = node.items.find((it) => isPair(it) && isScalar(it.key) && it.key.value === unknownKey);
-        if (pair && isNode(pair.key)) return pair.key;
-      }
-      return node;
-    }
-    if (p.length === 0) return null;
-    p = p.slice(0, -1);
-  }
-}
-
-function fieldName(issuePath: readonly PropertyKey[], key?: string): string {
-  const parts = [...issuePath.map((k) => (typeof k === 'number' ? `[${k}]` : `.${String(k)}`)), ...(key ? [`.${key}`] : [])];
-  const text = parts.join('').replace(/^\./, '');
-  return text || '(top level)';
-}
-
-function invalid(file: string, line: number | null, field: string, message: string): PgrevokeError {
-  return new PgrevokeError(`invalid playbook ${file}${line ? `:${line}` : ''}: ${field}: ${message}`, {
-    exitCode: ExitCode.USAGE,
-    hint: 'see the shipped playbooks in playbooks/',
-  });
-}
-
 /** Parse and validate playbook text; errors name file, line and field. */
 export function parsePlaybook(text: string, file: string): LoadedPlaybook {
-  const lineCounter = new LineCounter();
-  const doc = parseDocument(text, { lineCounter, keepSourceTokens: false, prettyErrors: false, uniqueKeys: true });
-  if (doc.errors.length) {
-    const e = doc.errors[0]!;
-    const line = e.linePos?.[0]?.line ?? lineOf(lineCounter, e.pos[0]);
-    throw invalid(file, line, 'YAML', e.message.split('\n')[0]!);
-  }
-  const result = PlaybookSchema.safeParse(doc.toJS());
-  if (!result.success) {
-    const issue = result.error.issues[0]!;
-    const unknownKey = issue.code === 'unrecognized_keys' ? issue.keys[0] : undefined;
-    const node = nodeFor(doc, issue.path, unknownKey);
-    const line = node?.range ? lineOf(lineCounter, node.range[0]) : null;
-    const message = issue.code === 'unrecognized_keys' ? `unknown field "${unknownKey}"` : issue.message;
-    throw invalid(file, line, fieldName(issue.path, unknownKey), message);
-  }
-  return { ...result.data, file };
+  const playbook = parseYamlWith(text, file, PlaybookSchema, { what: 'playbook', hint: 'see the shipped playbooks in playbooks/' });
+  return { ...playbook, file };
 }

@@ -125,7 +125,16 @@ function join(parts: string[]): string {
   return parts.join(';\n');
 }
 
-export const COMMITTED_AT = 'SELECT clock_timestamp()::text AS committed_at';
+// The insert position, not pg_current_wal_lsn(): with synchronous_commit = off the commit record may
+// not be written yet, and a standby that has replayed up to here has replayed the commit.
+export const COMMITTED_AT = 'SELECT clock_timestamp()::text AS committed_at, pg_current_wal_insert_lsn()::text AS commit_lsn';
+
+/**
+ * Flush the NOLOGIN commit at once even where synchronous_commit is off (so standbys receive it
+ * without waiting for the WAL writer), but never wait for a synchronous standby: one that is down
+ * would hang the containment statement.
+ */
+export const SYNC_LOCAL = 'SET LOCAL synchronous_commit = local';
 
 export interface ContainOptions {
   strip?: boolean;
@@ -144,10 +153,23 @@ export function contain(targets: readonly (NologinTarget & { oid: number })[], m
   if (opts.rotatePassword) alters.push(...targets.map((t) => rotatePassword(t.name)));
   const tail = ['COMMIT', COMMITTED_AT, terminate(targets.map((t) => t.oid)), hiddenScan(major)];
   return {
-    sql: join([...alters.map((a) => a.sql), ...tail]),
-    display: join([...alters.map((a) => a.display), ...tail]),
+    sql: join([SYNC_LOCAL, ...alters.map((a) => a.sql), ...tail]),
+    display: join([SYNC_LOCAL, ...alters.map((a) => a.display), ...tail]),
   };
 }
+
+/**
+ * The standby's containment round trip: no ALTER (a standby is read-only; NOLOGIN arrives by replay,
+ * which await_replay waited for), terminate with the snapshot columns, then the hidden set H0.
+ */
+export function containStandby(oids: readonly number[], major: number): Statement {
+  return plain(join([terminate(oids), hiddenScan(major)]));
+}
+
+/** Where a standby's replay stands against the primary's position after the NOLOGIN commit ($1). */
+export const REPLAY_POSITION = `SELECT pg_last_wal_replay_lsn()::text AS replayed,
+       pg_last_wal_replay_lsn() >= $1::pg_lsn AS caught_up,
+       GREATEST(pg_wal_lsn_diff($1::pg_lsn, pg_last_wal_replay_lsn()), 0)::float8 AS lag_bytes`;
 
 /** One settle-loop round trip: terminate by OID again, re-scan hidden backends, re-read the roles. */
 export function settleRound(oids: readonly number[], major: number): string {

@@ -4,10 +4,12 @@ import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import type { ChalkInstance } from 'chalk';
 import type { CutoffReport, ReportStep } from '../playbook/apply.js';
+import type { FleetCutoffReport, NodeOutcome } from '../playbook/fleet.js';
 import type { Plan } from '../playbook/plan.js';
 import { redact } from '../pg/redact.js';
 import { AUDIT_REASONS, type AuditEntry, type AuditReason } from './audit.js';
 import { renderFindings, table, truncate } from './format.js';
+import { renderPgbouncer } from './pgbouncer.js';
 
 export const EXIT_MEANING: Record<number, string> = {
   0: 'contained and verified',
@@ -235,11 +237,97 @@ export function renderMarkdown(r: CutoffReport): string {
   return redact(out.join('\n')) + '\n';
 }
 
+function nodeStatus(o: NodeOutcome, c: ChalkInstance): string {
+  const label = o.status.toUpperCase();
+  return o.status === 'contained' ? c.green.bold(label) : o.status === 'planned' ? c.cyan(label) : c.red.bold(label);
+}
+
+const FLEET_HEAD = ['node', 'cluster', 'role', 'status', 'terminated', 'replay wait', 'error'];
+
+function fleetRows(r: FleetCutoffReport, paint: (o: NodeOutcome) => string): (string | number)[][] {
+  return r.nodes.map((o) => [
+    o.node,
+    o.cluster ?? '',
+    o.role ?? '?',
+    paint(o),
+    o.report?.terminated.length ?? '',
+    o.report?.replay
+      ? `${o.report.replay.waitedMs} ms${o.report.replay.caughtUp ? '' : ` (${o.report.replay.lagBytes ?? '?'} bytes behind)`}`
+      : '',
+    o.error ?? '',
+  ]);
+}
+
+/** Several nodes: a summary table, then each node's own report. */
+export function renderFleet(r: FleetCutoffReport, c: ChalkInstance): string {
+  const out: string[] = [];
+  out.push(
+    `${c.bold('Cutoff')} ${r.roles.map((x) => JSON.stringify(x)).join(', ')} on ${r.nodes.length} nodes, playbook ${r.playbook}${r.dryRun ? ` ${c.cyan.bold('DRY RUN')}` : ''}`,
+  );
+  out.push(
+    table(
+      FLEET_HEAD,
+      fleetRows(r, (o) => nodeStatus(o, c)),
+      c,
+    ),
+  );
+  for (const o of r.nodes) {
+    if (!o.report) continue;
+    out.push('');
+    out.push(c.bold(`== ${o.node} (${o.role ?? '?'}) ==`));
+    out.push(renderCutoff(o.report, c));
+  }
+  for (const s of r.pgbouncer) out.push('', renderPgbouncer(s, c));
+  if (r.exposure.length) {
+    out.push('');
+    out.push(c.red.bold('Not contained:'));
+    for (const e of r.exposure) out.push(`  - ${e}`);
+  }
+  out.push('');
+  out.push(`exit ${r.exitCode}: ${r.dryRun && r.exitCode === 0 ? 'dry run, nothing was changed' : (EXIT_MEANING[r.exitCode] ?? '')}`);
+  return out.join('\n');
+}
+
+export function renderFleetMarkdown(r: FleetCutoffReport): string {
+  const out: string[] = [];
+  out.push(
+    `# pgrevoke cutoff: ${r.roles.map((x) => `\`${x.replace(/`/g, "'")}\``).join(', ')} on ${r.nodes.length} nodes${r.dryRun ? ' (dry run)' : ''}`,
+  );
+  out.push('');
+  out.push(`- **Outcome:** exit ${r.exitCode}, ${EXIT_MEANING[r.exitCode] ?? ''}`);
+  out.push(`- **Operator:** ${r.operator.osUser}@${r.operator.host}; **started** ${r.startedAt}, **finished** ${r.finishedAt}`);
+  out.push('');
+  out.push(
+    ...mdTable(
+      FLEET_HEAD,
+      fleetRows(r, (o) => o.status),
+    ),
+  );
+  for (const o of r.nodes) {
+    if (!o.report) continue;
+    out.push('');
+    // each node's summary, one heading level down
+    out.push(renderMarkdown(o.report).replace(/^#/gm, '##').trimEnd());
+  }
+  for (const s of r.pgbouncer) {
+    out.push('');
+    out.push(`## ${s.node}: ${s.status}${s.error ? ` (${mdCell(s.error)})` : ''}`);
+    out.push('');
+    if (s.actions.length)
+      out.push(
+        ...mdTable(
+          ['command', 'status', 'detail'],
+          s.actions.map((a) => [a.command, a.status, a.detail ?? '']),
+        ),
+      );
+    for (const n of s.notDone) out.push(`- not done: ${mdCell(n)}`);
+  }
+  return redact(out.join('\n')) + '\n';
+}
+
 /** One audit line per action and target; planned steps (a dry run) are not actions. */
 export function auditEntries(r: CutoffReport, note?: string | null): AuditEntry[] {
-  const reason: AuditReason = (AUDIT_REASONS as readonly string[]).includes(r.playbook.reason)
-    ? (r.playbook.reason as AuditReason)
-    : 'compromise';
+  const reason = auditReasonOf(r.playbook.reason);
   const out: AuditEntry[] = [];
   for (const st of r.steps) {
     if (st.status === 'planned') continue;
@@ -258,6 +346,32 @@ export function auditEntries(r: CutoffReport, note?: string | null): AuditEntry[
       });
   }
   return out;
+}
+
+/** A playbook's reason as an audit reason (the schema enforces the vocabulary; 'compromise' otherwise). */
+export function auditReasonOf(reason: string | undefined): AuditReason {
+  return reason !== undefined && (AUDIT_REASONS as readonly string[]).includes(reason) ? (reason as AuditReason) : 'compromise';
+}
+
+/** Audit lines for the commands run on PgBouncer consoles (node = the console). */
+export function pgbouncerAuditEntries(r: FleetCutoffReport, reason: AuditReason, note?: string | null): AuditEntry[] {
+  return r.pgbouncer.flatMap((s) =>
+    s.actions
+      .filter((a) => a.status !== 'planned')
+      .flatMap((a) =>
+        r.roles.map((target) => ({
+          time: r.finishedAt,
+          node: s.node,
+          operator: { dbUser: s.inspection ? 'console' : '-', osUser: r.operator.osUser, host: r.operator.host },
+          target,
+          action: `pgbouncer_${a.kind}`,
+          reason,
+          result: a.status,
+          detail: `${a.command}${a.detail ? `: ${a.detail}` : ''}`,
+          ...(note ? { note } : {}),
+        })),
+      ),
+  );
 }
 
 /** Write a file only its owner can read (reports hold query texts), atomically. */

@@ -8,6 +8,12 @@ export const MAJORS: number[] = (process.env.PGREVOKE_TEST_MAJORS ?? '14,18')
   .map((s) => Number(s.trim()))
   .filter((n) => Number.isInteger(n) && n > 0);
 
+/**
+ * The major standby tests run on: pg_basebackup comes from Debian's postgresql-client-15 (the
+ * embedded packages have none) and works against servers of its own major or older.
+ */
+export const STANDBY_MAJOR = 15;
+
 export interface TestCluster extends EmbeddedCluster {
   /** A superuser client (closed by destroy()). */
   admin: pg.Client;
@@ -20,24 +26,73 @@ export interface TestCluster extends EmbeddedCluster {
   destroyAll(): Promise<void>;
 }
 
-export async function startCluster(major: number, settings: Record<string, string | number> = {}): Promise<TestCluster> {
-  const cluster = new EmbeddedCluster({ major, password: 'super-secret-pw', settings }) as TestCluster;
-  await cluster.start();
+/** Start the cluster and give it the conveniences: admin client, sql, connectAs, dsn, destroyAll. */
+async function started(cluster: EmbeddedCluster): Promise<TestCluster> {
+  const c = cluster as TestCluster;
+  await c.start();
   const clients: pg.Client[] = [];
   const open = async (cfg: pg.ClientConfig) => {
-    const c = new pg.Client({ host: '127.0.0.1', port: cluster.port, ...cfg });
-    c.on('error', () => undefined);
-    await c.connect();
-    clients.push(c);
-    return c;
+    const client = new pg.Client({ host: '127.0.0.1', port: c.port, ...cfg });
+    client.on('error', () => undefined);
+    await client.connect();
+    clients.push(client);
+    return client;
   };
-  cluster.admin = await open({ user: 'postgres', password: cluster.password, database: 'postgres' });
-  cluster.sql = async (text, values) => (await cluster.admin.query(text, values)).rows as never;
-  cluster.connectAs = (user, password, database = 'postgres', extra = {}) => open({ user, password, database, ...extra });
-  cluster.dsn = (database = 'postgres') => cluster.url('postgres', cluster.password, database);
-  cluster.destroyAll = async () => {
-    await Promise.all(clients.map((c) => c.end().catch(() => undefined)));
-    await cluster.destroy();
+  c.admin = await open({ user: 'postgres', password: c.password, database: 'postgres' });
+  c.sql = async (text, values) => (await c.admin.query(text, values)).rows as never;
+  c.connectAs = (user, password, database = 'postgres', extra = {}) => open({ user, password, database, ...extra });
+  c.dsn = (database = 'postgres') => c.url('postgres', c.password, database);
+  c.destroyAll = async () => {
+    await Promise.all(clients.map((client) => client.end().catch(() => undefined)));
+    await c.destroy();
   };
-  return cluster;
+  return c;
+}
+
+export async function startCluster(major: number, settings: Record<string, string | number> = {}): Promise<TestCluster> {
+  return started(new EmbeddedCluster({ major, password: 'super-secret-pw', settings }));
+}
+
+/**
+ * A hot standby streaming from `primary` (pg_basebackup -R -X stream), read-only, with the same
+ * superuser password. Destroy it before or after the primary: each destroyAll() is independent.
+ */
+export async function startStandby(primary: TestCluster, settings: Record<string, string | number> = {}): Promise<TestCluster> {
+  return started(new EmbeddedCluster({ standbyOf: primary, settings }));
+}
+
+/** An LSN ("16/B374D848") as a byte position. */
+export function lsnBytes(lsn: string): bigint {
+  const [hi, lo] = lsn.split('/');
+  return (BigInt(`0x${hi}`) << 32n) | BigInt(`0x${lo}`);
+}
+
+/**
+ * Wait until `standby` has replayed everything committed on `primary` so far; returns the LSN.
+ *
+ * The embedded clusters run with synchronous_commit=off: COMMIT returns once its record is
+ * inserted into the WAL buffers, before it is written, so pg_current_wal_lsn() (the write
+ * position) is still behind the commit record; the walwriter writes it within wal_writer_delay
+ * and only then is it streamed. The position to wait for is pg_current_wal_insert_lsn(). At a
+ * page boundary the insert position points past the page header, while replay reports the end of
+ * the last record, i.e. the page start: the target is moved back over the header then.
+ */
+export async function waitForReplay(primary: TestCluster, standby: TestCluster, timeoutMs = 30_000): Promise<string> {
+  const [row] = await primary.sql<{ lsn: string; block: string; segment: string }>(
+    `SELECT pg_current_wal_insert_lsn()::text AS lsn, current_setting('wal_block_size') AS block,
+            (SELECT setting FROM pg_settings WHERE name = 'wal_segment_size') AS segment`,
+  );
+  let target = lsnBytes(row!.lsn);
+  const block = BigInt(row!.block);
+  const segment = BigInt(row!.segment);
+  // XLogPageHeaderData is 24 bytes, the long header at a segment start 40
+  if (target % segment === 40n) target -= 40n;
+  else if (target % block === 24n) target -= 24n;
+  const end = Date.now() + timeoutMs;
+  for (;;) {
+    const [r] = await standby.sql<{ replayed: string | null }>('SELECT pg_last_wal_replay_lsn()::text AS replayed');
+    if (r?.replayed && lsnBytes(r.replayed) >= target) return r.replayed;
+    if (Date.now() > end) throw new Error(`standby replayed ${r?.replayed ?? 'nothing'} after ${timeoutMs} ms, waiting for ${row!.lsn}`);
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
 }

@@ -63,10 +63,13 @@ function report(extra: Partial<CutoffReport> = {}): CutoffReport {
     startedAt: '2030-01-01T00:00:00.000Z',
     finishedAt: '2030-01-01T00:00:01.000Z',
     committedAt: '2030-01-01 00:00:00.5+00',
+    commitLsn: '0/3000148',
+    replay: null,
     steps,
     snapshot: null,
     terminated: [
       {
+        node: 'db1:5432',
         pid: 4242,
         role: 'a|b',
         user: 'a|b',

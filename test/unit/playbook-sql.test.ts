@@ -141,10 +141,11 @@ describe('the critical round trip', () => {
     const c = contain(targets, 15);
     expect(c.sql).toBe(c.display);
     expect(c.sql.split(';\n')).toEqual([
+      'SET LOCAL synchronous_commit = local',
       'ALTER ROLE "upper" NOLOGIN CONNECTION LIMIT 0',
       `ALTER ROLE "Robert'); DROP TABLE x;--" NOLOGIN CONNECTION LIMIT 0 NOSUPERUSER NOCREATEROLE`,
       'COMMIT',
-      'SELECT clock_timestamp()::text AS committed_at',
+      'SELECT clock_timestamp()::text AS committed_at, pg_current_wal_insert_lsn()::text AS commit_lsn',
       terminate([16390, 16391]),
       hiddenScan(15),
     ]);
@@ -153,7 +154,8 @@ describe('the critical round trip', () => {
   it('puts the password rotation before the COMMIT and masks it in the shown form', () => {
     const c = contain(targets, 18, { rotatePassword: true });
     const shown = c.display.split(';\n');
-    expect(shown.slice(0, 5)).toEqual([
+    expect(shown.slice(0, 6)).toEqual([
+      'SET LOCAL synchronous_commit = local',
       'ALTER ROLE "upper" NOLOGIN CONNECTION LIMIT 0',
       `ALTER ROLE "Robert'); DROP TABLE x;--" NOLOGIN CONNECTION LIMIT 0 NOSUPERUSER NOCREATEROLE`,
       `ALTER ROLE "upper" PASSWORD '*****'`,

@@ -1,0 +1,67 @@
+// Reading several nodes at once: connect to each, run the same function, keep going when one fails.
+// Every command that works across nodes (inspect, verify, cutoff) starts here.
+import { describeError } from '../errors.js';
+import { mapBounded } from '../util/pool.js';
+import { connect, type Client } from './connect.js';
+import type { ConnParams } from './conninfo.js';
+
+export interface NodeTarget {
+  name: string;
+  params: ConnParams;
+  /** The fleet file's cluster name (null: given with --target or the connection options). */
+  cluster: string | null;
+}
+
+export interface NodeResult<R> {
+  node: string;
+  cluster: string | null;
+  /** unreachable: no connection; failed: connected, then the work failed. */
+  status: 'ok' | 'unreachable' | 'failed';
+  /** One line: message, SQLSTATE, hint. */
+  error: string | null;
+  value: R | null;
+}
+
+export const NODE_ROLE_SQL = 'SELECT pg_is_in_recovery() AS standby';
+
+/** primary or standby, as the node itself says (pg_is_in_recovery()). */
+export async function nodeRole(client: Client): Promise<'primary' | 'standby'> {
+  const { rows } = await client.query<{ standby: boolean }>(NODE_ROLE_SQL);
+  return rows[0]?.standby ? 'standby' : 'primary';
+}
+
+/** Connect to every node at once; an unreachable node is an Error in its slot, not an exception. */
+export async function connectAll(targets: NodeTarget[]): Promise<(Client | Error)[]> {
+  return Promise.all(targets.map((t) => connect(t.params).catch((err: unknown) => (err instanceof Error ? err : new Error(String(err))))));
+}
+
+/** Run fn on every node, at most `concurrency` at once; each connection is closed afterwards. */
+export async function runOnNodes<R>(
+  targets: NodeTarget[],
+  concurrency: number,
+  fn: (target: NodeTarget, client: Client) => Promise<R>,
+): Promise<NodeResult<R>[]> {
+  return mapBounded(targets, concurrency, async (t): Promise<NodeResult<R>> => {
+    const base = { node: t.name, cluster: t.cluster };
+    let client: Client;
+    try {
+      client = await connect(t.params);
+    } catch (err) {
+      return { ...base, status: 'unreachable', error: describeError(err), value: null };
+    }
+    try {
+      return { ...base, status: 'ok', error: null, value: await fn(t, client) };
+    } catch (err) {
+      return { ...base, status: 'failed', error: describeError(err), value: null };
+    } finally {
+      await client.end().catch(() => undefined);
+    }
+  });
+}
+
+/** 2 when every node failed; 3 when some did (partial); else null: the command's own verdict decides. */
+export function nodesExitCode(results: Pick<NodeResult<unknown>, 'status'>[]): 2 | 3 | null {
+  const bad = results.filter((r) => r.status !== 'ok').length;
+  if (bad === 0) return null;
+  return bad === results.length ? 2 : 3;
+}

@@ -1,0 +1,209 @@
+// Cutoff over several nodes: each node gets its own plan and report (the single-node code path, run
+// once per node). Primaries contain first; each standby waits for its primary's NOLOGIN commit to be
+// replayed before it terminates. Nodes run concurrently; one that fails does not stop the others.
+import type { OperatorFacts } from '../checks/types.js';
+import type { Client } from '../pg/connect.js';
+import type { NodeTarget } from '../pg/nodes.js';
+import type { PgbouncerSection } from '../pgbouncer/section.js';
+import { findRole } from '../pg/roles.js';
+import { describeError } from '../errors.js';
+import { mapBounded } from '../util/pool.js';
+import type { CutoffReport } from './apply.js';
+import type { LoadedPlaybook } from './load.js';
+import { buildPlan, collectPlanState, preflight, type Plan, type PlanInput, type PlanState } from './plan.js';
+
+/** A node that answered and has a plan (refusal set when it must not be changed). */
+export interface PreparedNode {
+  target: NodeTarget;
+  client: Client;
+  state: PlanState;
+  plan: Plan;
+  operator: OperatorFacts;
+  /** pg_control_system(): a standby shares its primary's (null when not readable). */
+  systemIdentifier: string | null;
+  refusal: Error | null;
+}
+
+export type NodeStatus = 'contained' | 'exposed' | 'planned' | 'partial' | 'absent' | 'refused' | 'unreachable' | 'failed';
+
+/** In a fleet, a cluster where none of the roles exists has nothing to cut off. */
+export class RolesAbsent extends Error {}
+
+export interface NodeOutcome {
+  node: string;
+  cluster: string | null;
+  /** Detected with pg_is_in_recovery() (null: never reached). */
+  role: 'primary' | 'standby' | null;
+  status: NodeStatus;
+  /** Why it was not changed, or what failed (SQLSTATE and hint included). */
+  error: string | null;
+  report: CutoffReport | null;
+}
+
+export interface FleetCutoffReport {
+  schemaVersion: 1;
+  kind: 'fleet';
+  roles: string[];
+  playbook: string;
+  dryRun: boolean;
+  operator: { osUser: string; host: string };
+  reasonText: string | null;
+  startedAt: string;
+  finishedAt: string;
+  /** One section per node, in the order they were named. */
+  nodes: NodeOutcome[];
+  /** Each PgBouncer console (--pgbouncer, or the fleet file's): run after NOLOGIN committed. */
+  pgbouncer: PgbouncerSection[];
+  /** Every node's remaining exposure, prefixed with the node name. */
+  exposure: string[];
+  exitCode: number;
+}
+
+const SYSTEM_ID_SQL = 'SELECT system_identifier::text AS id FROM pg_control_system()';
+
+/** Read-only, per node: resolve the roles, read the state, build the plan. */
+export async function prepareNode(
+  target: NodeTarget,
+  client: Client,
+  playbook: LoadedPlaybook,
+  input: PlanInput,
+  opts: { fleet: boolean },
+): Promise<PreparedNode> {
+  let here = input;
+  if (opts.fleet) {
+    // a role that exists on some clusters only: cut it off where it exists
+    const found = await Promise.all(input.roles.map((r) => findRole(client, r)));
+    const roles = input.roles.filter((_, i) => found[i]);
+    if (roles.length === 0)
+      throw new RolesAbsent(`none of the roles exists here (${input.roles.map((r) => JSON.stringify(r)).join(', ')})`);
+    here = { ...input, roles };
+  }
+  const { state, operator } = await collectPlanState(target.params, client, here);
+  const plan = buildPlan(playbook, state, operator, target.params, here, { node: target.name });
+  let systemIdentifier: string | null = null;
+  if (opts.fleet)
+    systemIdentifier = await client
+      .query<{ id: string }>(SYSTEM_ID_SQL)
+      .then((r) => r.rows[0]?.id ?? null)
+      .catch(() => null);
+  return { target, client, state, plan, operator, systemIdentifier, refusal: null };
+}
+
+/** Which primary a standby follows: same system identifier, else same fleet cluster. */
+export function primaryOf(standby: PreparedNode, nodes: PreparedNode[]): PreparedNode | null {
+  const primaries = nodes.filter((p) => !p.state.server.inRecovery);
+  return (
+    primaries.find((p) => standby.systemIdentifier !== null && p.systemIdentifier === standby.systemIdentifier) ??
+    primaries.find((p) => standby.target.cluster !== null && p.target.cluster === standby.target.cluster) ??
+    null
+  );
+}
+
+/** Set each node's refusal: privileges, a standby without its primary. */
+export function preflightAll(nodes: PreparedNode[]): void {
+  for (const n of nodes)
+    n.refusal = preflight(n.plan, n.state, { primaryInRun: n.state.server.inRecovery && primaryOf(n, nodes) !== null });
+}
+
+interface Deferred {
+  promise: Promise<string | null>;
+  resolve: (lsn: string | null) => void;
+}
+
+function deferred(): Deferred {
+  let resolve!: (lsn: string | null) => void;
+  const promise = new Promise<string | null>((r) => (resolve = r));
+  return { promise, resolve };
+}
+
+/**
+ * Apply every node's plan, primaries first (a standby's slot waits on its primary's commit, so
+ * primaries must never queue behind standbys), at most `concurrency` at once.
+ */
+export async function applyAll(
+  nodes: PreparedNode[],
+  concurrency: number,
+  run: (
+    n: PreparedNode,
+    hooks: { replayTarget?: Promise<string | null>; onCommitted?: (lsn: string | null) => void },
+  ) => Promise<CutoffReport>,
+): Promise<Map<PreparedNode, CutoffReport | Error>> {
+  const commits = new Map<PreparedNode, Deferred>();
+  const live = nodes.filter((n) => !n.refusal);
+  for (const n of live) if (!n.state.server.inRecovery) commits.set(n, deferred());
+  const ordered = [...live.filter((n) => !n.state.server.inRecovery), ...live.filter((n) => n.state.server.inRecovery)];
+  const results = new Map<PreparedNode, CutoffReport | Error>();
+  await mapBounded(ordered, concurrency, async (n) => {
+    const own = commits.get(n);
+    const primary = n.state.server.inRecovery ? primaryOf(n, live) : null;
+    try {
+      results.set(
+        n,
+        await run(n, {
+          onCommitted: own ? (lsn) => own.resolve(lsn) : undefined,
+          replayTarget: primary ? commits.get(primary)!.promise : n.state.server.inRecovery ? Promise.resolve(null) : undefined,
+        }),
+      );
+    } catch (err) {
+      results.set(n, err instanceof Error ? err : new Error(String(err)));
+    } finally {
+      own?.resolve(null); // never committed: its standbys stop waiting
+    }
+  });
+  return results;
+}
+
+export function outcomeOf(
+  target: NodeTarget,
+  prepared: PreparedNode | null,
+  result: CutoffReport | Error | null,
+  reached = true,
+): NodeOutcome {
+  const base = {
+    node: target.name,
+    cluster: target.cluster,
+    role: prepared ? (prepared.state.server.inRecovery ? ('standby' as const) : ('primary' as const)) : null,
+  };
+  if (!prepared) {
+    const status: NodeStatus = !reached ? 'unreachable' : result instanceof RolesAbsent ? 'absent' : 'failed';
+    return { ...base, status, error: result instanceof Error ? describeError(result) : null, report: null };
+  }
+  if (prepared.refusal) return { ...base, status: 'refused', error: describeError(prepared.refusal), report: null };
+  if (result instanceof Error || result === null)
+    return { ...base, status: 'failed', error: result ? describeError(result) : 'not run', report: null };
+  const status: NodeStatus =
+    result.exitCode === 0
+      ? result.dryRun
+        ? 'planned'
+        : 'contained'
+      : result.exitCode === 1
+        ? 'exposed'
+        : result.exitCode === 2
+          ? 'failed'
+          : 'partial';
+  return { ...base, status, error: null, report: result };
+}
+
+/** 2 when no node could be acted on; 3 when some nodes failed (partial); else 1 if exposure remains; else 0. */
+export function fleetExitCode(nodes: NodeOutcome[], pgbouncer: Pick<PgbouncerSection, 'status'>[] = []): number {
+  if (nodes.every((n) => n.status === 'absent')) return 2;
+  if (pgbouncer.some((p) => p.status === 'unreachable')) return 3;
+  const bad = nodes.filter((n) => n.status === 'refused' || n.status === 'unreachable' || n.status === 'failed' || n.status === 'partial');
+  const acted = nodes.filter((n) => n.status !== 'absent');
+  if (bad.length === acted.length && bad.every((n) => n.status !== 'partial')) return 2;
+  if (bad.length) return 3;
+  if (nodes.some((n) => n.status === 'exposed') || pgbouncer.some((p) => p.status === 'exposed')) return 1;
+  return 0;
+}
+
+/** One line per node: what text-mode progress prints when a node is done. */
+export function nodeLine(o: NodeOutcome): string {
+  const r = o.report;
+  const parts = [`${o.node}${o.role ? ` (${o.role})` : ''}: ${o.status}`];
+  if (r) parts.push(`${r.terminated.length} terminated`);
+  if (r?.replay)
+    parts.push(`replay waited ${r.replay.waitedMs} ms${r.replay.caughtUp ? '' : `, ${r.replay.lagBytes ?? '?'} bytes behind`}`);
+  if (r?.startedAt && r.finishedAt) parts.push(`${Date.parse(r.finishedAt) - Date.parse(r.startedAt)} ms`);
+  if (o.error) parts.push(o.error);
+  return parts.join(', ');
+}

@@ -1,0 +1,172 @@
+// A fleet file naming three clusters, one of them down: the other two are contained, the exit code
+// is 3, and the report names the down one. verify and inspect over the same fleet; --only selects.
+import { promises as fs, readFileSync, statSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import type pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { freePort } from '../../src/embedded/cluster.js';
+import { runCli } from '../helpers/cli.js';
+import { MAJORS, startCluster, type TestCluster } from '../helpers/cluster.js';
+
+const ROLE = 'Eve ünïcode';
+const PW = 'pw-eve';
+
+async function canQuery(c: pg.Client): Promise<boolean> {
+  try {
+    await c.query('SELECT 1');
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+interface FleetDoc {
+  kind: string;
+  exitCode: number;
+  exposure: string[];
+  nodes: {
+    node: string;
+    cluster: string;
+    role: string | null;
+    status: string;
+    error: string | null;
+    report: { terminated: { node: string }[] } | null;
+  }[];
+}
+
+describe('cutoff, verify and inspect over a fleet file with one cluster down', () => {
+  const clusters: TestCluster[] = [];
+  let dir = '';
+  let fleetFile = '';
+  let downPort = 0;
+
+  beforeAll(async () => {
+    // two majors side by side: the fleet is not one version
+    for (const major of [MAJORS[0]!, MAJORS[MAJORS.length - 1]!]) {
+      const cl = await startCluster(major);
+      await cl.sql(`CREATE ROLE "${ROLE}" LOGIN PASSWORD '${PW}'`);
+      await cl.sql(`CREATE ROLE bob LOGIN PASSWORD 'pw-bob'`);
+      clusters.push(cl);
+    }
+    downPort = await freePort(); // nothing listens here
+    dir = await fs.mkdtemp(path.join(os.tmpdir(), 'pgrevoke-fleet-'));
+    fleetFile = path.join(dir, 'fleet.yaml');
+    await fs.writeFile(
+      fleetFile,
+      `# three clusters; "legacy" is down
+clusters:
+  - name: billing
+    tags: [prod, eu]
+    nodes:
+      - dsn: ${clusters[0]!.dsn()}
+        name: billing-1
+  - name: search
+    tags: [prod]
+    nodes:
+      - ${clusters[1]!.dsn()}
+  - name: legacy
+    tags: [old]
+    nodes:
+      - dsn: postgresql://postgres:super-secret-pw@127.0.0.1:${downPort}/postgres
+        name: legacy-1
+`,
+    );
+  }, 120_000);
+
+  afterAll(async () => {
+    for (const c of clusters) await c.destroyAll();
+    if (dir) await fs.rm(dir, { recursive: true, force: true });
+  });
+
+  it('inspect over the fleet: one section per node, the down one named, exit 3', async () => {
+    const res = await runCli(['inspect', ROLE, '--json', '--fleet', fleetFile]);
+    expect(res.code, res.stderr).toBe(3);
+    const doc = JSON.parse(res.stdout) as { kind: string; nodes: { node: string; cluster: string; status: string; error: string }[] };
+    expect(doc.nodes.map((n) => [n.node, n.cluster, n.status])).toEqual([
+      ['billing-1', 'billing', 'ok'],
+      [`127.0.0.1:${clusters[1]!.port}`, 'search', 'ok'],
+      ['legacy-1', 'legacy', 'unreachable'],
+    ]);
+    expect(doc.nodes[2]!.error).toMatch(/SQLSTATE 08/);
+    expect(res.stdout + res.stderr).not.toContain('super-secret-pw');
+  });
+
+  it('cutoff contains the two that answer, exits 3, and the report and audit log name every node', async () => {
+    const eves = [await clusters[0]!.connectAs(ROLE, PW), await clusters[0]!.connectAs(ROLE, PW), await clusters[1]!.connectAs(ROLE, PW)];
+    const bobs = [await clusters[0]!.connectAs('bob', 'pw-bob'), await clusters[1]!.connectAs('bob', 'pw-bob')];
+    const report = path.join(dir, 'report.json');
+    const audit = path.join(dir, 'audit.jsonl');
+    const res = await runCli([
+      'cutoff',
+      ROLE,
+      '--yes',
+      '--json',
+      '--fleet',
+      fleetFile,
+      '--playbook',
+      'contain-only',
+      '--report',
+      report,
+      '--audit-log',
+      audit,
+      '--reason',
+      'INC-7',
+    ]);
+    expect(res.code, res.stdout + res.stderr).toBe(3);
+    const doc = JSON.parse(res.stdout) as FleetDoc;
+    expect(doc.kind).toBe('fleet');
+    expect(doc.exitCode).toBe(3);
+    expect(doc.nodes.map((n) => [n.cluster, n.role, n.status])).toEqual([
+      ['billing', 'primary', 'contained'],
+      ['search', 'primary', 'contained'],
+      ['legacy', null, 'unreachable'],
+    ]);
+    expect(doc.exposure.join('\n')).toMatch(/legacy-1: not contained \(unreachable\)/);
+    for (const n of doc.nodes.slice(0, 2)) expect(n.report!.terminated.every((t) => t.node === n.node)).toBe(true);
+    for (const c of eves) expect(await canQuery(c)).toBe(false);
+    for (const c of bobs) expect(await canQuery(c)).toBe(true);
+    for (const cl of clusters)
+      expect((await cl.sql<{ rolcanlogin: boolean }>(`SELECT rolcanlogin FROM pg_roles WHERE rolname = $1`, [ROLE]))[0]!.rolcanlogin).toBe(
+        false,
+      );
+
+    // the same document on disk, owner-only; no password anywhere
+    expect(JSON.parse(readFileSync(report, 'utf8'))).toMatchObject({ kind: 'fleet', exitCode: 3 });
+    expect(statSync(report).mode & 0o077).toBe(0);
+    const lines = readFileSync(audit, 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { node: string; note: string });
+    expect(new Set(lines.map((l) => l.node))).toEqual(new Set(['billing-1', `127.0.0.1:${clusters[1]!.port}`]));
+    expect(lines.every((l) => l.note === 'INC-7')).toBe(true);
+    expect(res.stdout + res.stderr + readFileSync(report, 'utf8') + readFileSync(audit, 'utf8')).not.toContain('super-secret-pw');
+    // text progress: one line per node on stderr (not in JSON mode); checked with a dry run below
+  });
+
+  it('text mode prints one progress line per node', async () => {
+    const res = await runCli(['cutoff', ROLE, '--dry-run', '--fleet', fleetFile]);
+    expect(res.code).toBe(3);
+    const progress = res.stderr.split('\n').filter((l) => l.startsWith('pgrevoke: '));
+    expect(progress.filter((l) => /billing-1 \(primary\): planned/.test(l))).toHaveLength(1);
+    expect(progress.filter((l) => /\(primary\): planned/.test(l))).toHaveLength(2);
+    expect(res.stdout).toMatch(/legacy-1.*UNREACHABLE/);
+  });
+
+  it('verify over the fleet: 3 while a cluster is down; --only prod (the two reachable ones): 0', async () => {
+    const all = await runCli(['verify', ROLE, '--fleet', fleetFile]);
+    expect(all.code, all.stdout + all.stderr).toBe(3);
+    expect(all.stdout).toMatch(/legacy-1 not verified \(unreachable\)/);
+    const prod = await runCli(['verify', ROLE, '--json', '--fleet', fleetFile, '--only', 'prod']);
+    expect(prod.code, prod.stdout + prod.stderr).toBe(0);
+    const doc = JSON.parse(prod.stdout) as { status: string; nodes: { node: string }[] };
+    expect(doc.status).toBe('contained');
+    expect(doc.nodes).toHaveLength(2);
+  });
+
+  it('a role that exists on no node of the fleet: exit 2, nothing changed', async () => {
+    const res = await runCli(['cutoff', 'nobody-here', '--yes', '--fleet', fleetFile, '--only', 'prod']);
+    expect(res.code).toBe(2);
+    expect(res.stdout).toMatch(/billing-1 .*ABSENT/);
+  });
+});

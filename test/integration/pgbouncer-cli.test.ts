@@ -1,0 +1,132 @@
+// `pgrevoke inspect/cutoff --pgbouncer` as a user runs them, against a real PgBouncer in front of a
+// real PostgreSQL: the role's pooled clients are listed and cut, a bystander's pooled clients keep
+// working, and a pool that logs in as a shared user is reported as exposure (exit 1).
+import type pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runCli } from '../helpers/cli.js';
+import { MAJORS, startCluster, type TestCluster } from '../helpers/cluster.js';
+import { PGBOUNCER_ADMIN_PASSWORD, startPgbouncer, type TestPgbouncer } from '../helpers/pgbouncer.js';
+
+const MAJOR = MAJORS[0]!;
+const ROLE = 'Pooled Pete';
+const PW = 'pw-pete';
+
+async function canQuery(c: pg.Client): Promise<boolean> {
+  try {
+    await c.query('SELECT 1');
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+interface Section {
+  node: string;
+  status: string;
+  inspection: { clients: { user: string; database: string }[]; pools: { database: string; sharedUser: string | null }[] } | null;
+  actions: { command: string; status: string }[];
+  notDone: string[];
+}
+
+describe(`pgrevoke with --pgbouncer (PostgreSQL ${MAJOR})`, () => {
+  let cl: TestCluster;
+  let bouncer: TestPgbouncer;
+
+  beforeAll(async () => {
+    cl = await startCluster(MAJOR);
+    await cl.sql(`CREATE ROLE "${ROLE}" LOGIN PASSWORD '${PW}'`);
+    await cl.sql(`CREATE ROLE bob LOGIN PASSWORD 'pw-bob'`);
+    await cl.sql(`CREATE ROLE app_shared LOGIN PASSWORD 'pw-shared'`);
+    await cl.sql('CREATE DATABASE appdb');
+    bouncer = await startPgbouncer(cl, {
+      databases: [
+        { name: 'app', dbname: 'appdb', poolMode: 'transaction' },
+        { name: 'shared', dbname: 'appdb', forceUser: { user: 'app_shared', password: 'pw-shared' } },
+      ],
+      users: { [ROLE]: PW, bob: 'pw-bob' },
+      settings: { query_wait_timeout: 2 },
+    });
+  }, 60_000);
+
+  afterAll(async () => {
+    await bouncer?.stop();
+    await cl?.destroyAll();
+  });
+
+  it('inspect lists the role pooled clients and names the shared-user pool; cutoff cuts them, bob keeps working', async () => {
+    const mine = [await bouncer.connectAs(ROLE, PW, 'app'), await bouncer.connectAs(ROLE, PW, 'app')];
+    for (const c of mine) await c.query('SELECT 1');
+    const viaShared = await bouncer.connectAs(ROLE, PW, 'shared');
+    await viaShared.query('SELECT 1');
+    const bob = await bouncer.connectAs('bob', 'pw-bob', 'app');
+    await bob.query('SELECT 1');
+
+    const insp = await runCli(['inspect', ROLE, '--json', '--dsn', cl.dsn(), '--pgbouncer', bouncer.consoleDsn]);
+    expect(insp.code, insp.stderr).toBe(0);
+    const doc = JSON.parse(insp.stdout) as { kind: string; verdict: string; pgbouncer: Section[] };
+    expect(doc.kind).toBe('fleet');
+    expect(doc.verdict).toBe('exposed');
+    const s = doc.pgbouncer[0]!;
+    expect(
+      s
+        .inspection!.clients.filter((c) => c.user === ROLE)
+        .map((c) => c.database)
+        .sort(),
+    ).toEqual(['app', 'app', 'shared']);
+    expect(s.inspection!.clients.some((c) => c.user === 'bob')).toBe(false);
+    expect(s.inspection!.pools.find((p) => p.database === 'shared')?.sharedUser).toBe('app_shared');
+    expect(insp.stdout).not.toContain(PGBOUNCER_ADMIN_PASSWORD);
+
+    const cut = await runCli([
+      'cutoff',
+      ROLE,
+      '--yes',
+      '--json',
+      '--playbook',
+      'contain-only',
+      '--dsn',
+      cl.dsn(),
+      '--pgbouncer',
+      bouncer.consoleDsn,
+    ]);
+    // the shared pool still reaches PostgreSQL as app_shared: exposure remains, said plainly
+    expect(cut.code, cut.stdout + cut.stderr).toBe(1);
+    const rep = JSON.parse(cut.stdout) as { nodes: { status: string }[]; pgbouncer: Section[]; exposure: string[] };
+    expect(rep.nodes[0]!.status).toBe('contained');
+    const sec = rep.pgbouncer[0]!;
+    expect(sec.actions.find((a) => a.command === 'RECONNECT "app"')?.status).toBe('done');
+    expect(sec.actions.find((a) => a.command.startsWith('KILL_CLIENT'))?.status ?? 'skipped').toBe('skipped');
+    expect(rep.exposure.join('\n')).toMatch(/shared user app_shared/);
+    expect(cut.stdout).not.toContain(PGBOUNCER_ADMIN_PASSWORD);
+
+    for (const c of mine) expect(await canQuery(c)).toBe(false);
+    expect(await canQuery(bob)).toBe(true);
+    // the exposure is real: the shared pool still runs the role's queries
+    expect(await canQuery(viaShared)).toBe(true);
+    await Promise.all([...mine, viaShared, bob].map((c) => c.end().catch(() => undefined)));
+  });
+
+  it('an unreachable console: the nodes are still contained, the exit code is 3 and the report names it', async () => {
+    await cl.sql(`ALTER ROLE "${ROLE}" LOGIN CONNECTION LIMIT -1`);
+    const c = await cl.connectAs(ROLE, PW);
+    const res = await runCli([
+      'cutoff',
+      ROLE,
+      '--yes',
+      '--json',
+      '--playbook',
+      'contain-only',
+      '--dsn',
+      cl.dsn(),
+      '--pgbouncer',
+      `postgresql://pgb_admin:${PGBOUNCER_ADMIN_PASSWORD}@127.0.0.1:1/pgbouncer`,
+    ]);
+    expect(res.code, res.stdout + res.stderr).toBe(3);
+    const rep = JSON.parse(res.stdout) as { nodes: { status: string }[]; pgbouncer: Section[]; exposure: string[] };
+    expect(rep.nodes[0]!.status).toBe('contained');
+    expect(rep.pgbouncer[0]!.status).toBe('unreachable');
+    expect(rep.exposure.join('\n')).toMatch(/pgbouncer 127\.0\.0\.1:1: not reached/);
+    expect(res.stdout + res.stderr).not.toContain(PGBOUNCER_ADMIN_PASSWORD);
+    expect(await canQuery(c)).toBe(false);
+  });
+});

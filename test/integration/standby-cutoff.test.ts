@@ -1,0 +1,159 @@
+// A primary with a streaming standby (pg_basebackup), the role's sessions on both: one cutoff over
+// both nodes ends them all, bystanders on both survive, and verify over both passes.
+import type pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runCli } from '../helpers/cli.js';
+import { startCluster, startStandby, type TestCluster } from '../helpers/cluster.js';
+
+// pg_basebackup comes from Debian's postgresql-client-15: it backs up servers of its own major or older.
+const MAJOR = 15;
+const ROLE = 'Mallory "ops"';
+const PW = 'pw-m';
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+async function canQuery(c: pg.Client): Promise<boolean> {
+  try {
+    await c.query('SELECT 1');
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+interface NodeOut {
+  node: string;
+  role: string;
+  status: string;
+  report: {
+    node: string;
+    terminated: { node: string; user: string; pid: number }[];
+    replay: { caughtUp: boolean; target: string; waitedMs: number; lagBytes: number } | null;
+    commitLsn: string | null;
+    steps: { action: string; status: string; node: string; sql: string[]; executed: string[] }[];
+  } | null;
+}
+
+describe(`cutoff over a primary and its streaming standby (PostgreSQL ${MAJOR})`, () => {
+  let primary: TestCluster;
+  let standby: TestCluster;
+  const targets = () => ['--target', primary.dsn(), '--target', standby.dsn()];
+
+  beforeAll(async () => {
+    primary = await startCluster(MAJOR);
+    await primary.sql(`CREATE ROLE "Mallory ""ops""" LOGIN PASSWORD '${PW}'`);
+    await primary.sql(`CREATE ROLE alice LOGIN PASSWORD 'pw-a'`);
+    standby = await startStandby(primary);
+    // the roles must have replayed before anyone can log in on the standby
+    for (let i = 0; i < 100; i++) {
+      const rows = await standby.sql<{ n: number }>(`SELECT count(*)::int AS n FROM pg_roles WHERE rolname = $1`, [ROLE]);
+      if (rows[0]!.n === 1) break;
+      await sleep(50);
+    }
+  }, 120_000);
+
+  afterAll(async () => {
+    await standby?.destroyAll();
+    await primary?.destroyAll();
+  });
+
+  it('inspect and verify over both nodes see the sessions on the standby that the primary cannot see', async () => {
+    const onStandby = await standby.connectAs(ROLE, PW);
+    const insp = await runCli(['inspect', ROLE, '--json', ...targets()]);
+    expect(insp.code, insp.stderr).toBe(0);
+    const doc = JSON.parse(insp.stdout) as { kind: string; verdict: string; nodes: { role: string; value: { sessions: unknown[] } }[] };
+    expect(doc.kind).toBe('fleet');
+    expect(doc.nodes.map((n) => n.role)).toEqual(['primary', 'standby']);
+    expect(doc.nodes[1]!.value.sessions.length).toBeGreaterThanOrEqual(1);
+    const ver = await runCli(['verify', ROLE, ...targets()]);
+    expect(ver.code, ver.stdout + ver.stderr).toBe(1);
+    await onStandby.end();
+  });
+
+  it('dry run over both nodes shows a standby plan without DDL and changes nothing', async () => {
+    const res = await runCli(['cutoff', ROLE, '--dry-run', '--json', ...targets()]);
+    expect(res.code, res.stderr).toBe(0);
+    const doc = JSON.parse(res.stdout) as { kind: string; nodes: NodeOut[] };
+    const sb = doc.nodes.find((n) => n.role === 'standby')!.report!;
+    expect(sb.steps.map((s) => s.action)).toContain('await_replay');
+    expect(sb.steps.flatMap((s) => s.sql).join('\n')).not.toMatch(/ALTER ROLE/);
+    const pr = doc.nodes.find((n) => n.role === 'primary')!.report!;
+    expect(pr.steps.flatMap((s) => s.sql).join('\n')).toMatch(/ALTER ROLE "Mallory ""ops""" NOLOGIN/);
+    const rows = await primary.sql<{ rolcanlogin: boolean }>(`SELECT rolcanlogin FROM pg_roles WHERE rolname = $1`, [ROLE]);
+    expect(rows[0]!.rolcanlogin).toBe(true);
+  });
+
+  it('one cutoff ends the sessions on both nodes after the standby replayed NOLOGIN; bystanders survive; verify passes', async () => {
+    const mp = [await primary.connectAs(ROLE, PW), await primary.connectAs(ROLE, PW)];
+    const ms = [await standby.connectAs(ROLE, PW), await standby.connectAs(ROLE, PW), await standby.connectAs(ROLE, PW)];
+    const ap = await primary.connectAs('alice', 'pw-a');
+    const as = await standby.connectAs('alice', 'pw-a');
+
+    const res = await runCli(['cutoff', ROLE, '--yes', '--json', ...targets()]);
+    expect(res.code, res.stdout + res.stderr).toBe(0);
+    const doc = JSON.parse(res.stdout) as { kind: string; exitCode: number; nodes: NodeOut[] };
+    expect(doc.kind).toBe('fleet');
+    expect(doc.nodes.map((n) => [n.role, n.status])).toEqual([
+      ['primary', 'contained'],
+      ['standby', 'contained'],
+    ]);
+    const [p, s] = [doc.nodes[0]!.report!, doc.nodes[1]!.report!];
+    expect(p.commitLsn).toMatch(/^[0-9A-F]+\/[0-9A-F]+$/);
+    expect(s.replay?.caughtUp).toBe(true);
+    expect(s.replay?.target).toBe(p.commitLsn);
+    expect(s.replay?.lagBytes).toBe(0);
+    // every entry carries its node
+    expect(p.terminated.filter((t) => t.user === ROLE).length).toBeGreaterThanOrEqual(2);
+    expect(s.terminated.filter((t) => t.user === ROLE).length).toBeGreaterThanOrEqual(3);
+    expect(p.terminated.every((t) => t.node === doc.nodes[0]!.node)).toBe(true);
+    expect(s.terminated.every((t) => t.node === doc.nodes[1]!.node)).toBe(true);
+    expect(s.steps.every((st) => st.node === doc.nodes[1]!.node)).toBe(true);
+    // the standby never ran DDL
+    expect(s.steps.flatMap((st) => st.executed).join('\n')).not.toMatch(/ALTER|ROLLBACK PREPARED|REASSIGN|DROP/);
+
+    for (const c of [...mp, ...ms]) expect(await canQuery(c)).toBe(false);
+    expect(await canQuery(ap)).toBe(true);
+    expect(await canQuery(as)).toBe(true);
+    // new logins are refused on the standby too (replayed NOLOGIN and its own HBA block)
+    await expect(standby.connectAs(ROLE, PW)).rejects.toThrow();
+    const left = await standby.sql<{ n: number }>(`SELECT count(*)::int AS n FROM pg_stat_activity WHERE usename = $1`, [ROLE]);
+    expect(left[0]!.n).toBe(0);
+
+    const ver = await runCli(['verify', ROLE, '--json', ...targets()]);
+    expect(ver.code, ver.stdout + ver.stderr).toBe(0);
+    const vdoc = JSON.parse(ver.stdout) as { status: string; roles: { nodes: Record<string, string> }[] };
+    expect(vdoc.status).toBe('contained');
+    expect(Object.values(vdoc.roles[0]!.nodes)).toEqual(['contained', 'contained']);
+  });
+
+  it('guard over both nodes ends a session on the standby once NOLOGIN set on the primary has replayed', async () => {
+    await primary.sql(`CREATE ROLE gina LOGIN PASSWORD 'pw-g'`);
+    let c: pg.Client | null = null;
+    for (let i = 0; i < 100 && !c; i++) c = await standby.connectAs('gina', 'pw-g').catch(() => sleep(50).then(() => null));
+    expect(c).not.toBeNull();
+    await primary.sql(`ALTER ROLE gina NOLOGIN`);
+    for (let i = 0; i < 100; i++) {
+      const rows = await standby.sql<{ l: boolean }>(`SELECT rolcanlogin AS l FROM pg_roles WHERE rolname = 'gina'`);
+      if (rows[0]!.l === false) break;
+      await sleep(50);
+    }
+    const res = await runCli(['guard', '--once', '--json', ...targets()]);
+    expect(res.code, res.stderr).toBe(1);
+    const events = res.stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { event: string; node: string; role: string; reason: string });
+    expect(events).toEqual([
+      expect.objectContaining({ event: 'kill', node: `127.0.0.1:${standby.port}`, role: 'gina', reason: 'role_nologin' }),
+    ]);
+    expect(await canQuery(c!)).toBe(false);
+  });
+
+  it('a standby alone is refused (exit 2): its primary must be named too', async () => {
+    const res = await runCli(['cutoff', 'alice', '--yes', '--dsn', standby.dsn()]);
+    expect(res.code).toBe(2);
+    expect(res.stderr).toMatch(/standby, and its primary is not among the targets/);
+    const rows = await primary.sql<{ rolcanlogin: boolean }>(`SELECT rolcanlogin FROM pg_roles WHERE rolname = 'alice'`);
+    expect(rows[0]!.rolcanlogin).toBe(true);
+  });
+});
