@@ -134,6 +134,7 @@ program
   .description('undo a cutoff after a false alarm: LOGIN, connection limit, attributes, the HBA block, a reload')
   .argument('<role>', 'exact role name')
   .requiredOption('--from <report>', 'the JSON report written by cutoff --report')
+  .option('--node <name>', "a report over several nodes: the primary's section to undo (connect to that node)")
   .option('--dry-run', 'show exactly what would run; change nothing')
   .option('--yes', 'do not ask (required without a terminal)')
   .action(action(() => import('./commands/restore.js')));

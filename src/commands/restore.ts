@@ -14,6 +14,7 @@ import { openSession } from './common.js';
 
 interface RestoreFlags {
   from?: string;
+  node?: string;
   dryRun?: boolean;
   yes?: boolean;
 }
@@ -31,7 +32,7 @@ export async function run([role, flags]: unknown[], g: GlobalOptions): Promise<E
   const f = flags as RestoreFlags;
   const name = String(role);
   if (!f.from) throw usageError('restore needs --from REPORT', 'the JSON report that cutoff --report wrote');
-  const report = readReport(f.from);
+  const report = readReport(f.from, f.node);
   if (!f.dryRun && !f.yes && !ctx.interactive)
     throw usageError(
       'refusing to restore without confirmation: there is no terminal to ask on, and nothing was changed',

@@ -30,13 +30,30 @@ function bad(message: string, hint?: string): PgrevokeError {
   return new PgrevokeError(message, { exitCode: ExitCode.USAGE, hint });
 }
 
-export function readReport(file: string): RestoreSource {
+/**
+ * The cutoff report to undo: the file itself, or with a fleet report (several nodes) the section of
+ * `node`. A standby's section is refused: its LOGIN comes back by replay when the primary is restored.
+ */
+export function readReport(file: string, node?: string): RestoreSource {
   let doc: unknown;
   try {
     doc = JSON.parse(readFileSync(file, 'utf8'));
   } catch (err) {
     throw bad(`cannot read the cutoff report ${file}: ${(err as Error).message}`, 'pass the file written by cutoff --report');
   }
+  const fleet = doc as { kind?: string; nodes?: { node: string; role: string | null; report: unknown }[] };
+  if (fleet.kind === 'fleet' && Array.isArray(fleet.nodes)) {
+    const names = fleet.nodes.filter((n) => n.report).map((n) => `${n.node} (${n.role ?? '?'})`);
+    if (!node) throw bad(`${file} is a report over several nodes: say which one to restore`, `--node NAME, one of: ${names.join(', ')}`);
+    const section = fleet.nodes.find((n) => n.node === node);
+    if (!section?.report) throw bad(`${file} has no report for node ${JSON.stringify(node)}`, `one of: ${names.join(', ')}`);
+    if (section.role === 'standby')
+      throw bad(
+        `${node} is a standby: its LOGIN comes back by replay when the primary is restored`,
+        "restore the primary's section (--node PRIMARY); remove the standby's pgrevoke block from its pg_hba.conf by hand and reload it",
+      );
+    doc = section.report;
+  } else if (node) throw bad(`--node applies to a report over several nodes; ${file} covers one`);
   const r = doc as Partial<RestoreSource>;
   if (r.schemaVersion !== 1 || !Array.isArray(r.roles) || !Array.isArray(r.steps))
     throw bad(`${file} is not a pgrevoke cutoff report (schemaVersion 1)`, 'pass the file written by cutoff --report');

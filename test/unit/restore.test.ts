@@ -1,6 +1,9 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { rejectBlock, withBlocks, withoutBlock } from '../../src/playbook/hba-file.js';
-import { planRestore, type RestoreSource } from '../../src/playbook/restore.js';
+import { planRestore, readReport, type RestoreSource } from '../../src/playbook/restore.js';
 
 const at = new Date('2026-11-23T20:00:00Z');
 const report = (over: Partial<RestoreSource> = {}): RestoreSource => ({
@@ -53,5 +56,35 @@ describe('restore planning (pure)', () => {
     expect(plan.notes.join('\n')).toContain('no pgrevoke block');
     const handEdited = rejectBlock('a"b', at).slice(0, 3).join('\n') + '\nlocal all all trust\n';
     expect(withoutBlock(handEdited, 'a"b')).toBeNull();
+  });
+});
+
+describe('restore from a report over several nodes', () => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'pgrevoke-restore-'));
+  const file = path.join(dir, 'fleet.json');
+  writeFileSync(
+    file,
+    JSON.stringify({
+      schemaVersion: 1,
+      kind: 'fleet',
+      nodes: [
+        { node: 'db-1', role: 'primary', report: report() },
+        { node: 'db-2', role: 'standby', report: report() },
+        { node: 'db-3', role: null, report: null },
+      ],
+    }),
+  );
+
+  it('needs --node, names the nodes it could restore, and takes the primary section', () => {
+    expect(() => readReport(file)).toThrow(/several nodes: say which one/);
+    expect(() => readReport(file, 'db-9')).toThrow(/no report for node "db-9"/);
+    expect(readReport(file, 'db-1').roles[0]!.name).toBe('a"b');
+  });
+
+  it('refuses a standby section (LOGIN comes back by replay) and --node with a one-node report', () => {
+    expect(() => readReport(file, 'db-2')).toThrow(/db-2 is a standby/);
+    const single = path.join(dir, 'one.json');
+    writeFileSync(single, JSON.stringify(report()));
+    expect(() => readReport(single, 'db-1')).toThrow(/--node applies to a report over several nodes/);
   });
 });
