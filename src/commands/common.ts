@@ -3,7 +3,7 @@ import os from 'node:os';
 import type { GlobalOptions } from '../cli.js';
 import { connect, type Client } from '../pg/connect.js';
 import { resolveConnParams, type ConnParams, type TargetNode } from '../pg/conninfo.js';
-import { resolveTargets } from '../fleet/targets.js';
+import { targetsFrom } from '../fleet/targets.js';
 
 export type { TargetNode };
 
@@ -46,5 +46,5 @@ export function osUserName(): string {
  * default application_name, so the server shows who is connected.
  */
 export function targetNodes(targets: string[] | undefined, g: GlobalOptions, appName: string): TargetNode[] {
-  return resolveTargets({ target: targets }, g, appName).nodes.map(({ name, params }) => ({ name, params }));
+  return targetsFrom({ target: targets }, g, appName, null).nodes.map(({ name, params }) => ({ name, params }));
 }

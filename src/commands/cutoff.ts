@@ -122,7 +122,7 @@ export async function run([roles, flags]: unknown[], g: GlobalOptions): Promise<
       'refusing to cut off without confirmation: there is no terminal to ask on, and nothing was changed',
       'pass --yes to apply the playbook, or --dry-run to see what it would do',
     );
-  const { nodes: targets, pgbouncers } = resolveTargets(f, g, 'pgrevoke');
+  const { nodes: targets, pgbouncers } = await resolveTargets(f, g, 'pgrevoke');
   const fleet = targets.length > 1 || Boolean(f.fleet) || pgbouncers.length > 0;
   if (fleet && f.hbaFile)
     throw usageError(

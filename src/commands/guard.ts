@@ -30,16 +30,16 @@ interface GuardFlags {
 }
 
 /** The guard's backend is easy to tell apart in pg_stat_activity unless the operator named it. */
-export function guardNodes(f: GuardFlags, g: GlobalOptions): GuardNode[] {
-  return resolveTargets({ target: f.target, fleet: f.fleet, only: f.only }, g, 'pgrevoke-guard').nodes.map(({ name, params }) => ({
+export async function guardNodes(f: GuardFlags, g: GlobalOptions): Promise<GuardNode[]> {
+  return (await resolveTargets({ target: f.target, fleet: f.fleet, only: f.only }, g, 'pgrevoke-guard')).nodes.map(({ name, params }) => ({
     name,
     params,
   }));
 }
 
-export function guardConfig(f: GuardFlags, g: GlobalOptions): GuardConfig {
+export async function guardConfig(f: GuardFlags, g: GlobalOptions): Promise<GuardConfig> {
   return {
-    nodes: guardNodes(f, g),
+    nodes: await guardNodes(f, g),
     deny: parseRoleNames(f.deny, '--deny'),
     denyFile: f.denyFile ?? null,
     exclude: parseRoleNames(f.excludeRole, '--exclude-role'),
@@ -68,7 +68,7 @@ function summary(cfg: GuardConfig): string {
 export async function run([flags]: unknown[], g: GlobalOptions): Promise<ExitCode> {
   const ctx = new Context(g);
   const f = flags as GuardFlags;
-  const cfg = guardConfig(f, g);
+  const cfg = await guardConfig(f, g);
 
   const onEvent = (e: GuardEvent) => {
     if (e.type === 'kill' || e.type === 'denied') {

@@ -43,7 +43,7 @@ export async function run([role, flags]: unknown[], g: GlobalOptions): Promise<E
   const ctx = new Context(g);
   const opts = flags as InspectFlags;
   const inspectOpts = { allDatabases: opts.allDatabases, concurrency: count(opts.concurrency, '--concurrency', 4) };
-  const { nodes: targets, pgbouncers } = resolveTargets(opts, g, 'pgrevoke');
+  const { nodes: targets, pgbouncers } = await resolveTargets(opts, g, 'pgrevoke');
   if (targets.length === 1 && !opts.fleet && pgbouncers.length === 0) {
     const { params } = targets[0]!;
     const client = await connect(params);

@@ -104,7 +104,7 @@ export async function run([roleArgs, flags]: unknown[], g: GlobalOptions): Promi
     if (probePassword === undefined)
       throw usageError(`environment variable ${v} is not set`, '--probe tries a real login with the credential in that variable');
   }
-  const targets = resolveTargets(f, g, 'pgrevoke').nodes;
+  const targets = (await resolveTargets(f, g, 'pgrevoke')).nodes;
   if (targets.length > 1 || f.fleet) {
     const concurrency = Number(f.concurrency ?? 16);
     if (!Number.isInteger(concurrency) || concurrency < 1)

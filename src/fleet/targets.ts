@@ -4,7 +4,8 @@
 import type { GlobalOptions } from '../cli.js';
 import { usageError } from '../errors.js';
 import { nodeLabel, resolveConnParams, type ConnParams, type TargetNode } from '../pg/conninfo.js';
-import { loadFleet, resolveDsn, selectClusters } from './file.js';
+import { resolveDsn } from './dsn.js';
+import type { FleetCluster } from './file.js';
 
 export interface TargetOptions {
   target?: string[];
@@ -37,7 +38,18 @@ export interface ResolvedTargets {
  * --fleet. A node's name is its fleet name:, else host:port; two nodes with one name are refused.
  * `appName` replaces the default application_name, so the server shows who is connected.
  */
-export function resolveTargets(opts: TargetOptions, g: GlobalOptions, appName: string): ResolvedTargets {
+export async function resolveTargets(opts: TargetOptions, g: GlobalOptions, appName: string): Promise<ResolvedTargets> {
+  // the fleet parser (YAML, zod) loads only when there is a fleet file: --target is on cutoff's critical path
+  let clusters: FleetCluster[] | null = null;
+  if (opts.fleet) {
+    const { loadFleet, selectClusters } = await import('./file.js');
+    clusters = selectClusters(loadFleet(opts.fleet), opts.only);
+  }
+  return targetsFrom(opts, g, appName, clusters);
+}
+
+/** resolveTargets with the fleet's selected clusters already loaded (null: no --fleet). */
+export function targetsFrom(opts: TargetOptions, g: GlobalOptions, appName: string, clusters: FleetCluster[] | null): ResolvedTargets {
   const targets = opts.target ?? [];
   if (opts.only?.length && !opts.fleet) throw usageError('--only selects clusters from a fleet file: give --fleet FILE');
   if ((targets.length || opts.fleet) && (g.dsn || g.host || g.port))
@@ -59,9 +71,8 @@ export function resolveTargets(opts: TargetOptions, g: GlobalOptions, appName: s
     resolveDsn(dsn, `--pgbouncer #${i + 1}`);
     return { dsn, cluster: null };
   });
-  if (opts.fleet) {
-    const fleet = loadFleet(opts.fleet);
-    for (const c of selectClusters(fleet, opts.only)) {
+  if (clusters) {
+    for (const c of clusters) {
       c.nodes.forEach((n, i) =>
         nodes.push(node(resolve(n.conninfo, `cluster "${c.name}", node ${n.name ? `"${n.name}"` : `#${i + 1}`}`), n.name, c.name, c.tags)),
       );

@@ -8,7 +8,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { targetNodes } from '../../src/commands/common.js';
 import { ExitCode, PgrevokeError } from '../../src/errors.js';
 import { loadFleet, parseFleet, scrubDsnMessage, selectClusters, type Fleet } from '../../src/fleet/file.js';
-import { resolveTargets } from '../../src/fleet/targets.js';
+import { targetsFrom, type TargetOptions } from '../../src/fleet/targets.js';
 
 const dir = mkdtempSync(path.join(os.tmpdir(), 'pgrevoke-fleet-'));
 const savedEnv = { PGSERVICEFILE: process.env.PGSERVICEFILE, PGSERVICE: process.env.PGSERVICE };
@@ -230,6 +230,10 @@ describe('selectClusters (--only)', () => {
     expect(e.hint).toContain('known tags: eu, prod, us');
   });
 });
+
+// resolveTargets = targetsFrom after a lazy import of the fleet parser; the same, synchronously
+const resolveTargets = (opts: TargetOptions, g: Parameters<typeof targetsFrom>[1], app: string) =>
+  targetsFrom(opts, g, app, opts.fleet ? selectClusters(loadFleet(opts.fleet), opts.only) : null);
 
 describe('resolveTargets', () => {
   const file = () => fleetFile(EXAMPLE);

@@ -68,28 +68,28 @@ describe('role names and the deny file', () => {
 });
 
 describe('targets and config', () => {
-  it('defaults to the connection options; node names are host:port; the guard names its backend', () => {
-    const [n] = guardNodes({}, { dsn: 'postgresql://u@db1:6543/x' });
+  it('defaults to the connection options; node names are host:port; the guard names its backend', async () => {
+    const [n] = await guardNodes({}, { dsn: 'postgresql://u@db1:6543/x' });
     expect(n!.name).toBe('db1:6543');
     expect(n!.params.applicationName).toBe('pgrevoke-guard');
-    const [m] = guardNodes({}, { dsn: 'postgresql://u@db1:6543/x?application_name=mine' });
+    const [m] = await guardNodes({}, { dsn: 'postgresql://u@db1:6543/x?application_name=mine' });
     expect(m!.params.applicationName).toBe('mine');
   });
 
-  it('--target repeats, one node each; user and database flags apply to every target', () => {
-    const nodes = guardNodes({ target: ['host=a port=5432', 'postgresql://b:5433/app'] }, { username: 'guard' });
+  it('--target repeats, one node each; user and database flags apply to every target', async () => {
+    const nodes = await guardNodes({ target: ['host=a port=5432', 'postgresql://b:5433/app'] }, { username: 'guard' });
     expect(nodes.map((n) => n.name)).toEqual(['a:5432', 'b:5433']);
     expect(nodes.map((n) => n.params.user)).toEqual(['guard', 'guard']);
     expect(nodes[1]!.params.database).toBe('app');
   });
 
-  it('refuses --target with --dsn/--host/--port, and the same node twice', () => {
-    expect(() => guardNodes({ target: ['host=a'] }, { host: 'b' })).toThrow(/does not combine/);
-    expect(() => guardNodes({ target: ['host=a port=1', 'postgresql://a:1/other'] }, {})).toThrow(/named twice/);
+  it('refuses --target with --dsn/--host/--port, and the same node twice', async () => {
+    await expect(guardNodes({ target: ['host=a'] }, { host: 'b' })).rejects.toThrow(/does not combine/);
+    await expect(guardNodes({ target: ['host=a port=1', 'postgresql://a:1/other'] }, {})).rejects.toThrow(/named twice/);
   });
 
-  it('builds the whole config from flags', () => {
-    const cfg = guardConfig(
+  it('builds the whole config from flags', async () => {
+    const cfg = await guardConfig(
       {
         deny: ['m'],
         excludeRole: ['ops'],
