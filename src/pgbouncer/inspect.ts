@@ -27,37 +27,32 @@ import type { Finding } from '../checks/types.js';
 import { ADMIN_DATABASE, formatVersion, KILL_CLIENT_SINCE, openConsole, parseVersion, show, supportsKillClient } from './console.js';
 import type { ConsoleRow, PgbouncerConsole, PgbouncerVersion } from './console.js';
 
-export interface PgbouncerClient {
-  user: string;
+/** What SHOW CLIENTS and SHOW SERVERS rows have in common. */
+interface PgbouncerSocket {
   database: string;
   state: string | null;
   addr: string | null;
   port: number | null;
   connectTime: string | null;
   requestTime: string | null;
-  applicationName: string | null;
-  tls: string | null;
   /** The `id` column (PgBouncer >= 1.24), which KILL_CLIENT takes; null before. */
   id: string | null;
-  /** Socket address as `ptr`, and the linked server's `ptr` as `link` (all versions). */
+  /** Socket address as `ptr`, and the linked peer's `ptr` as `link` (all versions). */
   ptr: string | null;
   link: string | null;
+}
+
+export interface PgbouncerClient extends PgbouncerSocket {
+  user: string;
+  applicationName: string | null;
+  tls: string | null;
   /** A session on the admin console (database "pgbouncer"), not a pooled client. */
   console: boolean;
 }
 
-export interface PgbouncerServer {
+export interface PgbouncerServer extends PgbouncerSocket {
   /** The user PgBouncer logged in to PostgreSQL as. */
   user: string;
-  database: string;
-  state: string | null;
-  addr: string | null;
-  port: number | null;
-  connectTime: string | null;
-  requestTime: string | null;
-  id: string | null;
-  ptr: string | null;
-  link: string | null;
   /** The PostgreSQL backend pid behind it (`remote_pid`), when PgBouncer knows it. */
   remotePid: number | null;
   /** The role's client this server serves right now (its `ptr`), or null when idle / someone else's. */

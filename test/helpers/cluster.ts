@@ -96,3 +96,13 @@ export async function waitForReplay(primary: TestCluster, standby: TestCluster, 
     await new Promise((resolve) => setTimeout(resolve, 10));
   }
 }
+
+/** Whether a client can still run a query (false once its session was terminated or refused). */
+export async function canQuery(c: pg.Client): Promise<boolean> {
+  try {
+    await c.query('SELECT 1');
+    return true;
+  } catch {
+    return false;
+  }
+}

@@ -3,23 +3,13 @@
 import { promises as fs, readFileSync, statSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort } from '../../src/embedded/cluster.js';
 import { runCli } from '../helpers/cli.js';
-import { MAJORS, startCluster, type TestCluster } from '../helpers/cluster.js';
+import { canQuery, MAJORS, startCluster, type TestCluster } from '../helpers/cluster.js';
 
 const ROLE = 'Eve ünïcode';
 const PW = 'pw-eve';
-
-async function canQuery(c: pg.Client): Promise<boolean> {
-  try {
-    await c.query('SELECT 1');
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 interface FleetDoc {
   kind: string;

@@ -1,24 +1,14 @@
 // `pgrevoke inspect/cutoff --pgbouncer` as a user runs them, against a real PgBouncer in front of a
 // real PostgreSQL: the role's pooled clients are listed and cut, a bystander's pooled clients keep
 // working, and a pool that logs in as a shared user is reported as exposure (exit 1).
-import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCli } from '../helpers/cli.js';
-import { MAJORS, startCluster, type TestCluster } from '../helpers/cluster.js';
+import { canQuery, MAJORS, startCluster, type TestCluster } from '../helpers/cluster.js';
 import { PGBOUNCER_ADMIN_PASSWORD, startPgbouncer, type TestPgbouncer } from '../helpers/pgbouncer.js';
 
 const MAJOR = MAJORS[0]!;
 const ROLE = 'Pooled Pete';
 const PW = 'pw-pete';
-
-async function canQuery(c: pg.Client): Promise<boolean> {
-  try {
-    await c.query('SELECT 1');
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 interface Section {
   node: string;

@@ -3,7 +3,7 @@
 import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCli } from '../helpers/cli.js';
-import { startCluster, startStandby, type TestCluster } from '../helpers/cluster.js';
+import { canQuery, startCluster, startStandby, type TestCluster } from '../helpers/cluster.js';
 
 // pg_basebackup comes from Debian's postgresql-client-15: it backs up servers of its own major or older.
 const MAJOR = 15;
@@ -11,15 +11,6 @@ const ROLE = 'Mallory "ops"';
 const PW = 'pw-m';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-async function canQuery(c: pg.Client): Promise<boolean> {
-  try {
-    await c.query('SELECT 1');
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 interface NodeOut {
   node: string;

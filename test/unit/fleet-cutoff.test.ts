@@ -9,31 +9,12 @@ import { loadPlaybook } from '../../src/playbook/load.js';
 import { buildPlan, preflight, STANDBY_DDL, type PlanState } from '../../src/playbook/plan.js';
 import { REPLAY_POSITION } from '../../src/playbook/sql.js';
 import { resolveConnParams } from '../../src/pg/conninfo.js';
+import { quietFacts } from '../fixtures/facts.js';
 
-const role: RoleInfo = {
-  oid: 16500,
-  name: 'Ma"llory',
-  superuser: false,
-  inherit: true,
-  createRole: false,
-  createDb: false,
-  canLogin: true,
-  replication: false,
-  bypassRls: false,
-  connectionLimit: -1,
-  validUntil: null,
-  expired: false,
-};
-const operator: OperatorFacts = {
-  user: 'postgres',
-  superuser: true,
-  createRole: true,
-  signalBackend: true,
-  memberOfTarget: true,
-  readHba: true,
-  reload: true,
-  statFile: true,
-};
+// the shared quiet fixture, as a live superuser target named with a quote
+const base = quietFacts();
+const role: RoleInfo = { ...base.role, oid: 16500, name: 'Ma"llory', canLogin: true };
+const operator: OperatorFacts = base.operator;
 const params = resolveConnParams({ dsn: 'postgresql://postgres@db.example:5432/postgres' }, {});
 
 function state(inRecovery: boolean): PlanState {
@@ -108,71 +89,59 @@ describe('a standby plan', () => {
   });
 });
 
+/**
+ * apply() on a standby plan through an executor that answers like a quiet standby: the replay
+ * position from `replay(poll)`, empty terminate/hidden results, the role already NOLOGIN.
+ */
+async function applyOnStandby(replayTarget: string | null, replay: (poll: number) => Record<string, unknown>) {
+  const plan = await planFor(true, 'contain-only');
+  const exec = new DryRunExecutor();
+  let polls = 0;
+  Object.assign(exec, {
+    dryRun: false,
+    run: async (step: { index: number; action: string; database: string | null }, stmt: string | { display: string }) => {
+      const sql = typeof stmt === 'string' ? stmt : stmt.display;
+      exec.log.push({ step: step.index, action: step.action, database: step.database, sql });
+      if (sql === REPLAY_POSITION) return [{ command: 'SELECT', rowCount: 1, rows: [replay(++polls)] }];
+      return [
+        { command: 'SELECT', rowCount: 0, rows: [] },
+        { command: 'SELECT', rowCount: 0, rows: [] },
+        { command: 'SELECT', rowCount: 1, rows: [{ oid: role.oid, rolname: role.name, rolcanlogin: false, rolconnlimit: 0 }] },
+      ];
+    },
+  });
+  const report = await apply({
+    plan,
+    state: state(true),
+    exec,
+    reader: { query: async () => ({ rows: [] }) } as never,
+    params,
+    operator: { user: 'postgres', osUser: 'ops', host: 'box', superuser: true },
+    replayTarget: Promise.resolve(replayTarget),
+  });
+  return { report, polls, actions: exec.log.map((l) => l.action) };
+}
+
 describe('a standby apply', () => {
   it('polls the replay position until it reaches the primary commit, then terminates', async () => {
-    const plan = await planFor(true, 'contain-only');
-    let polls = 0;
-    const exec = new DryRunExecutor();
-    const real = Object.assign(exec, {
-      dryRun: false,
-      run: async (step: { index: number; action: string; database: string | null }, stmt: string | { display: string }) => {
-        const sql = typeof stmt === 'string' ? stmt : stmt.display;
-        exec.log.push({ step: step.index, action: step.action, database: step.database, sql });
-        if (sql === REPLAY_POSITION) {
-          polls++;
-          return [{ command: 'SELECT', rowCount: 1, rows: [{ replayed: '0/10', caught_up: polls >= 3, lag_bytes: polls >= 3 ? 0 : 96 }] }];
-        }
-        return [
-          { command: 'SELECT', rowCount: 0, rows: [] },
-          { command: 'SELECT', rowCount: 0, rows: [] },
-          { command: 'SELECT', rowCount: 1, rows: [{ oid: role.oid, rolname: role.name, rolcanlogin: false, rolconnlimit: 0 }] },
-        ];
-      },
-    });
-    const report = await apply({
-      plan,
-      state: state(true),
-      exec: real as never,
-      reader: { query: async () => ({ rows: [] }) } as never,
-      params,
-      operator: { user: 'postgres', osUser: 'ops', host: 'box', superuser: true },
-      replayTarget: Promise.resolve('0/10'),
-    });
+    const { report, polls, actions } = await applyOnStandby('0/10', (poll) => ({
+      replayed: '0/10',
+      caught_up: poll >= 3,
+      lag_bytes: poll >= 3 ? 0 : 96,
+    }));
     expect(polls).toBe(3);
     expect(report.replay).toMatchObject({ target: '0/10', caughtUp: true, lagBytes: 0 });
-    const order = exec.log.map((l) => l.action);
-    expect(order.lastIndexOf('await_replay')).toBeLessThan(order.indexOf('contain'));
+    expect(actions.lastIndexOf('await_replay')).toBeLessThan(actions.indexOf('contain'));
   });
 
   it('a primary that never committed: the wait fails at once, exposure is reported, the sessions are still terminated', async () => {
-    const plan = await planFor(true, 'contain-only');
-    const exec = new DryRunExecutor();
-    const ran: string[] = [];
-    Object.assign(exec, {
-      dryRun: false,
-      run: async (step: { action: string }) => {
-        ran.push(step.action);
-        return [
-          { command: 'SELECT', rowCount: 0, rows: [] },
-          { command: 'SELECT', rowCount: 0, rows: [] },
-          { command: 'SELECT', rowCount: 1, rows: [{ oid: role.oid, rolname: role.name, rolcanlogin: false, rolconnlimit: 0 }] },
-        ];
-      },
-    });
-    const report = await apply({
-      plan,
-      state: state(true),
-      exec,
-      reader: { query: async () => ({ rows: [] }) } as never,
-      params,
-      operator: { user: 'postgres', osUser: 'ops', host: 'box', superuser: true },
-      replayTarget: Promise.resolve(null),
-    });
+    const { report, polls, actions } = await applyOnStandby(null, () => ({}));
+    expect(polls).toBe(0);
     expect(report.steps.find((s) => s.action === 'await_replay')!.status).toBe('failed');
     expect(report.steps.find((s) => s.action === 'contain')!.status).toBe('done');
     expect(report.exposure.join('\n')).toMatch(/still accepts new logins/);
     expect(report.exitCode).toBe(3);
-    expect(ran).toContain('contain');
+    expect(actions).toContain('contain');
   });
 });
 

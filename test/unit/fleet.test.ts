@@ -6,9 +6,9 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { targetNodes } from '../../src/commands/common.js';
-import { ExitCode, PgrevokeError } from '../../src/errors.js';
 import { loadFleet, parseFleet, scrubDsnMessage, selectClusters, type Fleet } from '../../src/fleet/file.js';
 import { targetsFrom, type TargetOptions } from '../../src/fleet/targets.js';
+import { usage } from '../helpers/errors.js';
 
 const dir = mkdtempSync(path.join(os.tmpdir(), 'pgrevoke-fleet-'));
 const savedEnv = { PGSERVICEFILE: process.env.PGSERVICEFILE, PGSERVICE: process.env.PGSERVICE };
@@ -50,17 +50,6 @@ function fleetFile(text: string, name = 'fleet.yaml'): string {
   const file = path.join(dir, name);
   writeFileSync(file, text);
   return file;
-}
-
-function usage(fn: () => unknown): PgrevokeError {
-  try {
-    fn();
-  } catch (err) {
-    expect(err).toBeInstanceOf(PgrevokeError);
-    expect((err as PgrevokeError).exitCode).toBe(ExitCode.USAGE);
-    return err as PgrevokeError;
-  }
-  throw new Error('expected a usage error');
 }
 
 const invalid = (text: string) => usage(() => parseFleet(text, 'f.yaml'));

@@ -2,7 +2,7 @@
 // (guard's parsing and labels), results and audit lines per node.
 import { describe, expect, it } from 'vitest';
 import { killNodes } from '../../src/commands/kill.js';
-import { ExitCode, PgrevokeError } from '../../src/errors.js';
+import { ExitCode } from '../../src/errors.js';
 import { renderKillResults, renderKillTargets } from '../../src/report/sessions.js';
 import { Chalk } from 'chalk';
 import { killResult, killTarget } from '../fixtures/kill.js';
@@ -10,17 +10,7 @@ import { killResult, killTarget } from '../fixtures/kill.js';
 const target = (over: Parameters<typeof killTarget>[0]) => killTarget(over, A, true);
 const result = (over: Parameters<typeof killResult>[0]) => killResult(over, A, true);
 import { killAuditEntries, killDoc, killExitCode, parseNodePids, pidRef, unreachableResults } from '../../src/sessions/kill.js';
-
-function usage(fn: () => unknown): PgrevokeError {
-  try {
-    fn();
-  } catch (err) {
-    expect(err).toBeInstanceOf(PgrevokeError);
-    expect((err as PgrevokeError).exitCode).toBe(ExitCode.USAGE);
-    return err as PgrevokeError;
-  }
-  throw new Error('expected a usage error');
-}
+import { usage } from '../helpers/errors.js';
 
 const A = '10.0.0.1:5432';
 const B = '10.0.0.2:5433';

@@ -1,7 +1,7 @@
 // The pure parts of `sessions` and `kill`: option parsing, the filter -> SQL builder, exit codes, audit lines.
 import { describe, expect, it } from 'vitest';
 import { killResult, killTarget } from '../fixtures/kill.js';
-import { ExitCode, PgrevokeError } from '../../src/errors.js';
+import { ExitCode } from '../../src/errors.js';
 import {
   buildSessionsQuery,
   clientMatches,
@@ -15,17 +15,7 @@ import {
   SORT_KEYS,
 } from '../../src/sessions/filters.js';
 import { killAuditEntries, killDoc, killExitCode, parseNodePids, permissionMessage, refuseNonClient } from '../../src/sessions/kill.js';
-
-function usage(fn: () => unknown): PgrevokeError {
-  try {
-    fn();
-  } catch (err) {
-    expect(err).toBeInstanceOf(PgrevokeError);
-    expect((err as PgrevokeError).exitCode).toBe(ExitCode.USAGE);
-    return err as PgrevokeError;
-  }
-  throw new Error('expected a usage error');
-}
+import { usage } from '../helpers/errors.js';
 
 describe('parseDuration', () => {
   it.each([
