@@ -6,6 +6,7 @@ import { ExitCode, usageError } from '../errors.js';
 import { inspectRole, type InspectReport } from '../inspect/index.js';
 import { nodeRole, nodesExitCode, runOnNodes, type NodeResult } from '../pg/nodes.js';
 import { renderInspect } from '../report/inspect-text.js';
+import { stampNode } from '../report/node-stamp.js';
 import { renderPgbouncer } from '../report/pgbouncer.js';
 import type { PgbouncerSection } from '../pgbouncer/section.js';
 import { resolveTargets } from '../fleet/targets.js';
@@ -68,7 +69,11 @@ export async function run([role, flags]: unknown[], g: GlobalOptions): Promise<E
     })),
     Promise.all(pgbouncers.map((t) => inspectSection(t, [String(role)]))),
   ]).finally(() => progress.stop());
-  const nodes = results.map(({ value, ...r }) => ({ ...r, role: value?.role ?? null, value: value?.report ?? null }));
+  const nodes = results.map(({ value, ...r }) => ({
+    ...r,
+    role: value?.role ?? null,
+    value: value ? stampNode(value.report, r.node) : null,
+  }));
   const report: FleetInspectReport = {
     schemaVersion: 1,
     kind: 'fleet',

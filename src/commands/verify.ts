@@ -8,6 +8,7 @@ import { table, truncate } from '../report/format.js';
 import { githubAnnotations, renderJunit } from '../report/junit.js';
 import { verifyRoles, VERIFY_SCHEMA_VERSION, type RoleStatus, type RoleVerification, type VerifyReport } from '../verify/index.js';
 import { nodeRole, nodesExitCode, runOnNodes, type NodeResult } from '../pg/nodes.js';
+import { stampNode } from '../report/node-stamp.js';
 import { parseRolesFile } from '../util/roles-file.js';
 import { resolveTargets } from '../fleet/targets.js';
 import { connect } from '../pg/connect.js';
@@ -114,7 +115,11 @@ export async function run([roleArgs, flags]: unknown[], g: GlobalOptions): Promi
       role: await nodeRole(client),
       report: await verifyRoles(t.params, client, names, { strict: f.strict, probePassword }),
     }));
-    const nodes = results.map(({ value, ...r }) => ({ ...r, role: value?.role ?? null, value: value?.report ?? null }));
+    const nodes = results.map(({ value, ...r }) => ({
+      ...r,
+      role: value?.role ?? null,
+      value: value ? stampNode(value.report, r.node) : null,
+    }));
     const perRole = names.map((role) => {
       const byNode = Object.fromEntries(
         nodes.map((n) => [n.node, n.value?.roles.find((r) => r.role === role)?.status ?? ('unknown' as RoleStatus)]),

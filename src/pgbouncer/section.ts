@@ -1,6 +1,7 @@
 // One PgBouncer console's part of an inspect or cutoff report: what it showed, what was run on it,
 // what could not be done and why. A console that cannot be reached is a section, not an exception.
 import { describeError } from '../errors.js';
+import { stampNode } from '../report/node-stamp.js';
 import type { PgbouncerTarget } from '../fleet/targets.js';
 import { consoleParams, pgbouncerNodeLabel } from './console.js';
 import { applyPgbouncer, planPgbouncer, summarisePgbouncer, type PgbouncerResult } from './cutoff.js';
@@ -44,7 +45,7 @@ export async function inspectSection(t: PgbouncerTarget, roles: string[]): Promi
   try {
     const inspection = await inspectPgbouncer(t.dsn, roles);
     const exposed = inspection.findings.some((f) => f.exposure);
-    return {
+    const section: PgbouncerSection = {
       node: inspection.node,
       cluster: t.cluster,
       status: exposed ? 'exposed' : 'ok',
@@ -53,6 +54,7 @@ export async function inspectSection(t: PgbouncerTarget, roles: string[]): Promi
       actions: [],
       notDone: [],
     };
+    return stampNode(section, inspection.node);
   } catch (err) {
     return unreachable(t, err);
   }
@@ -72,5 +74,8 @@ export async function cutoffSection(
   }
   const actions = await applyPgbouncer(t.dsn, planPgbouncer(inspection, { killPool: opts.killPool }), opts.dryRun);
   const { notDone, exposed } = summarisePgbouncer(inspection, actions);
-  return { node: inspection.node, cluster: t.cluster, status: exposed ? 'exposed' : 'ok', error: null, inspection, actions, notDone };
+  return stampNode(
+    { node: inspection.node, cluster: t.cluster, status: exposed ? 'exposed' : 'ok', error: null, inspection, actions, notDone },
+    inspection.node,
+  );
 }

@@ -507,6 +507,7 @@ export async function apply(deps: ApplyDeps): Promise<CutoffReport> {
       }));
     };
     const dropped = new Set<string>();
+    let stillLogin: string[] = []; // standby: roles the last round still saw able to log in
     try {
       for (;;) {
         if (interrupt.interrupted) throw new Interrupted();
@@ -561,6 +562,7 @@ export async function apply(deps: ApplyDeps): Promise<CutoffReport> {
             if (row.rolcanlogin === true || n(row.rolconnlimit) !== 0 || (strip && (row.rolsuper === true || row.rolcreaterole === true)))
               flipped.push({ ...t, name: String(row.rolname), superuser: t.superuser, createRole: t.createRole });
           }
+          stillLogin = standby ? flipped.map((f) => f.name) : [];
           if (flipped.length && standby) {
             // read-only here: the primary re-applies, and the loop goes on until that is replayed
             for (const f of flipped.filter((x) => !settle.reapplied.some((r) => r.role === x.name)))
@@ -600,7 +602,12 @@ export async function apply(deps: ApplyDeps): Promise<CutoffReport> {
     if (dry) return 'would repeat until no backend of the role is seen twice in a row and every hidden suspect is resolved';
     const unresolved = settle.suspects.filter((x) => x.resolution === 'unresolved');
     if (settle.timedOut) {
-      if (cleanScans < 2) report.exposure.push(`backends of the role were still seen when the ${timeoutS} s settle timeout ran out`);
+      for (const r of stillLogin)
+        report.exposure.push(
+          `${JSON.stringify(r)} can still log in on this standby: NOLOGIN had not been replayed here when the ${timeoutS} s settle timeout ran out`,
+        );
+      if (cleanScans < 2 && stillLogin.length === 0)
+        report.exposure.push(`backends of the role were still seen when the ${timeoutS} s settle timeout ran out`);
       for (const u of unresolved) report.exposure.push(`hidden backend ${u.pid} (role unknown) was not resolved: ${u.detail}`);
     }
     for (const r of settle.reapplied) report.warnings.push(`${JSON.stringify(r.role)}: ${r.detail}`);

@@ -6,6 +6,7 @@ import type { Client } from '../pg/connect.js';
 import type { NodeTarget } from '../pg/nodes.js';
 import type { PgbouncerSection } from '../pgbouncer/section.js';
 import { findRole } from '../pg/roles.js';
+import { stampNode } from '../report/node-stamp.js';
 import { describeError } from '../errors.js';
 import { mapBounded } from '../util/pool.js';
 import type { CutoffReport } from './apply.js';
@@ -181,7 +182,7 @@ export function outcomeOf(
         : result.exitCode === 2
           ? 'failed'
           : 'partial';
-  return { ...base, status, error: null, report: result };
+  return { ...base, status, error: null, report: stampNode(result, target.name) };
 }
 
 /** 2 when no node could be acted on; 3 when some nodes failed (partial); else 1 if exposure remains; else 0. */

@@ -114,6 +114,18 @@ clusters:
     ]);
     expect(doc.exposure.join('\n')).toMatch(/legacy-1: not contained \(unreachable\)/);
     for (const n of doc.nodes.slice(0, 2)) expect(n.report!.terminated.every((t) => t.node === n.node)).toBe(true);
+    // every entry of a node's section names the node: rows copied out of the JSON still say where they came from
+    const unstamped = (v: unknown, node: string, inArray = false): number =>
+      Array.isArray(v)
+        ? v.reduce<number>((a, x) => a + unstamped(x, node, true), 0)
+        : v && typeof v === 'object'
+          ? (inArray && (v as { node?: string }).node !== node ? 1 : 0) +
+            Object.values(v).reduce<number>((a, x) => a + unstamped(x, node), 0)
+          : 0;
+    for (const n of doc.nodes.slice(0, 2)) {
+      expect(JSON.stringify(n.report)).toMatch(/"sessions":\[\{/);
+      expect(unstamped(n.report, n.node)).toBe(0);
+    }
     for (const c of eves) expect(await canQuery(c)).toBe(false);
     for (const c of bobs) expect(await canQuery(c)).toBe(true);
     for (const cl of clusters)

@@ -140,6 +140,47 @@ describe(`cutoff over a primary and its streaming standby (PostgreSQL ${MAJOR})`
     expect(await canQuery(c!)).toBe(false);
   });
 
+  it('a standby whose replay is paused: its sessions are still ended, the lag and the open door are reported (exit 1)', async () => {
+    await primary.sql(`CREATE ROLE lagger LOGIN PASSWORD 'pw-l'`);
+    let c: pg.Client | null = null;
+    for (let i = 0; i < 100 && !c; i++) c = await standby.connectAs('lagger', 'pw-l').catch(() => sleep(50).then(() => null));
+    expect(c).not.toBeNull();
+    await standby.sql('SELECT pg_wal_replay_pause()');
+    try {
+      const res = await runCli([
+        'cutoff',
+        'lagger',
+        '--yes',
+        '--json',
+        '--playbook',
+        'contain-only',
+        '--settle-timeout',
+        '1',
+        ...targets(),
+      ]);
+      expect(res.code, res.stdout + res.stderr).toBe(1);
+      const doc = JSON.parse(res.stdout) as { exposure: string[]; nodes: NodeOut[] };
+      expect(doc.nodes.map((n) => n.status)).toEqual(['contained', 'exposed']);
+      const s = doc.nodes[1]!.report!;
+      expect(s.replay?.caughtUp).toBe(false);
+      expect(s.replay?.lagBytes).toBeGreaterThan(0);
+      expect(s.terminated.map((t) => t.user)).toContain('lagger');
+      expect(doc.exposure.join('\n')).toMatch(/had not replayed the primary's NOLOGIN after 1 s \(\d+ bytes behind\)/);
+      expect(doc.exposure.join('\n')).toMatch(/"lagger" can still log in on this standby/);
+      expect(await canQuery(c!)).toBe(false);
+    } finally {
+      await standby.sql('SELECT pg_wal_replay_resume()');
+    }
+    // once replay resumes the standby refuses the role too, and verify over both passes
+    for (let i = 0; i < 100; i++) {
+      const rows = await standby.sql<{ l: boolean }>(`SELECT rolcanlogin AS l FROM pg_roles WHERE rolname = 'lagger'`);
+      if (rows[0]!.l === false) break;
+      await sleep(50);
+    }
+    const ver = await runCli(['verify', 'lagger', ...targets()]);
+    expect(ver.code, ver.stdout + ver.stderr).toBe(0);
+  });
+
   it('a standby alone is refused (exit 2): its primary must be named too', async () => {
     const res = await runCli(['cutoff', 'alice', '--yes', '--dsn', standby.dsn()]);
     expect(res.code).toBe(2);
