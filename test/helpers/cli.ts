@@ -30,3 +30,34 @@ export function runCli(args: string[], env: NodeJS.ProcessEnv = {}, opts: { time
     child.stdin.end(opts.input ?? '');
   });
 }
+
+/**
+ * Run the CLI on a pseudo-terminal (script(1): stdin and stderr are TTYs, as for an operator); when
+ * its "(y/N)" prompt shows, type `answer` (e.g. 'n\r'). Returns the exit code and all it printed.
+ */
+export function runOnTerminal(args: string[], answer: string, timeoutMs = 60_000): Promise<{ code: number | null; screen: string }> {
+  const sh = (x: string) => `'${x.replace(/'/g, `'\\''`)}'`;
+  // exec: no shell in between, which would itself react to the terminal's signals
+  const cmd = ['exec', ...[process.execPath, BIN, ...args].map(sh)].join(' ');
+  return new Promise((resolve, reject) => {
+    const child = spawn('script', ['-qfec', cmd, '/dev/null'], {
+      env: { PATH: process.env.PATH, HOME: process.env.HOME, NO_COLOR: '1', TERM: 'xterm' },
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
+    let screen = '';
+    let answered = false;
+    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+    child.stdout.on('data', (d) => {
+      screen += d;
+      if (!answered && screen.includes('(y/N)')) {
+        answered = true;
+        child.stdin.write(answer);
+      }
+    });
+    child.on('error', reject);
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      resolve({ code, screen });
+    });
+  });
+}

@@ -15,7 +15,7 @@ import { loadPlaybook } from '../../src/playbook/load.js';
 import { buildPlan, collectPlanState } from '../../src/playbook/plan.js';
 import { resolveConnParams } from '../../src/pg/conninfo.js';
 import { ident } from '../../src/pg/quote.js';
-import { runCli, type CliResult } from '../helpers/cli.js';
+import { runCli, runOnTerminal, type CliResult } from '../helpers/cli.js';
 import { MAJORS, startCluster, type TestCluster } from '../helpers/cluster.js';
 
 const HBA =
@@ -772,31 +772,10 @@ describe.each(MAJORS)('cutoff on PostgreSQL %i', (major) => {
     await createRole('tty_target');
     const s = await as('tty_target');
     const spid = await pidOf(s);
-    const sh = (x: string) => `'${x.replace(/'/g, `'\\''`)}'`;
-    const onTty = (answer: string) =>
-      new Promise<{ code: number | null; out: string }>((resolve, reject) => {
-        // `script` gives the CLI a pseudo-terminal: stdin and stderr are TTYs, as for an operator
-        const cmd = [process.execPath, BIN, 'cutoff', 'tty_target', '--dsn', cl.dsn()].map(sh).join(' ');
-        const child = spawn('script', ['-q', '-e', '-c', cmd, '/dev/null'], {
-          env: { PATH: process.env.PATH, HOME: process.env.HOME, NO_COLOR: '1', TERM: 'dumb' },
-          stdio: ['pipe', 'pipe', 'pipe'],
-        });
-        let out = '';
-        let answered = false;
-        const timer = setTimeout(() => child.kill('SIGKILL'), 60_000);
-        child.stdout.on('data', (x) => {
-          out += x;
-          if (!answered && out.includes('(y/N)')) {
-            answered = true;
-            child.stdin.write(`${answer}\r`);
-          }
-        });
-        child.on('error', reject);
-        child.on('close', (code) => {
-          clearTimeout(timer);
-          resolve({ code, out });
-        });
-      });
+    const onTty = async (answer: string) => {
+      const r = await runOnTerminal(['cutoff', 'tty_target', '--dsn', cl.dsn()], `${answer}\r`);
+      return { code: r.code, out: r.screen };
+    };
     const no = await onTty('n');
     expect(no.out).toContain('Cutoff plan compromised-credential');
     expect(no.out).toContain('ALTER ROLE "tty_target" NOLOGIN CONNECTION LIMIT 0;');

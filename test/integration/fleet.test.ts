@@ -5,7 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort } from '../../src/embedded/cluster.js';
-import { runCli } from '../helpers/cli.js';
+import { runCli, runOnTerminal } from '../helpers/cli.js';
 import { canQuery, MAJORS, startCluster, type TestCluster } from '../helpers/cluster.js';
 
 const ROLE = 'Eve ünïcode';
@@ -164,6 +164,18 @@ clusters:
     const doc = JSON.parse(prod.stdout) as { status: string; nodes: { node: string }[] };
     expect(doc.status).toBe('contained');
     expect(doc.nodes).toHaveLength(2);
+  });
+
+  it('on a terminal the plans of every node are shown before one question; "no" changes nothing anywhere', async () => {
+    for (const cl of clusters) await cl.sql(`ALTER ROLE bob LOGIN`);
+    const r = await runOnTerminal(['cutoff', 'bob', '--fleet', fleetFile, '--only', 'prod'], 'n\r');
+    expect(r.code, r.screen).toBe(2);
+    expect(r.screen.match(/Cutoff plan compromised-credential on /g)).toHaveLength(2);
+    expect(r.screen).toContain('on billing-1 (PostgreSQL');
+    expect(r.screen).toMatch(/to "bob" on 2 nodes now\?/);
+    expect(r.screen).toContain('nothing was changed');
+    for (const cl of clusters)
+      expect((await cl.sql<{ l: boolean }>(`SELECT rolcanlogin AS l FROM pg_roles WHERE rolname = 'bob'`))[0]!.l).toBe(true);
   });
 
   it('a role that exists on no node of the fleet: exit 2, nothing changed', async () => {

@@ -1,14 +1,12 @@
 // pgrevoke kill against real servers, run as a user would: the CLI as a subprocess.
-import { spawn } from 'node:child_process';
 import { promises as fs } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { hiddenBackendsSql } from '../../src/checks/hidden-backends.js';
-import { runCli } from '../helpers/cli.js';
+import { runCli, runOnTerminal } from '../helpers/cli.js';
 import { MAJORS, startCluster, type TestCluster } from '../helpers/cluster.js';
 
 interface Result {
@@ -29,24 +27,6 @@ interface Doc {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const pidOf = async (c: pg.Client): Promise<number> => (await c.query<{ p: number }>('SELECT pg_backend_pid() AS p')).rows[0]!.p;
-const BIN = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../bin/pgrevoke.js');
-
-/** Run the CLI on a pseudo-terminal (script(1)), answer its prompt, return exit code and screen. */
-async function onTerminal(args: string[], answer: string): Promise<{ code: number | null; screen: string }> {
-  const cmd = ['exec', ...[process.execPath, BIN, ...args].map((a) => `'${a.replace(/'/g, `'\\''`)}'`)].join(' ');
-  const child = spawn('script', ['-qfec', cmd, '/dev/null'], {
-    env: { PATH: process.env.PATH, HOME: process.env.HOME, NO_COLOR: '1', TERM: 'xterm' },
-  });
-  let screen = '';
-  child.stdout.on('data', (d) => (screen += d));
-  const exited = new Promise<number | null>((resolve) => child.on('close', resolve));
-  const end = Date.now() + 20_000;
-  while (!screen.includes('(y/N)') && Date.now() < end) await sleep(50);
-  child.stdin.write(answer);
-  const code = await Promise.race([exited, sleep(15_000).then(() => -1)]);
-  if (code === -1) child.kill('SIGKILL');
-  return { code, screen };
-}
 
 /** A pid no process has: above the default pid_max of 4194304 yet a valid int4. */
 const NO_SUCH_PID = 2_000_000_000;
@@ -197,13 +177,13 @@ describe.each(MAJORS)('kill on PostgreSQL %i', (major) => {
 
   it('on a terminal it shows the sessions and asks first: "n" kills nothing (exit 2), "y" kills', async () => {
     const s = await bob();
-    const no = await onTerminal(['kill', '--dsn', cl.dsn(), String(s.pid)], 'n\r');
+    const no = await runOnTerminal(['kill', '--dsn', cl.dsn(), String(s.pid)], 'n\r');
     expect(no.screen).toContain('Terminate this session?');
     expect(no.screen).toContain('bob-app');
     expect(no.screen).toContain('nothing was signalled');
     expect(no.code).toBe(2);
     expect(await alive(s.pid)).toBe(true);
-    const yes = await onTerminal(['kill', '--dsn', cl.dsn(), String(s.pid)], 'y\r');
+    const yes = await runOnTerminal(['kill', '--dsn', cl.dsn(), String(s.pid)], 'y\r');
     expect(yes.code).toBe(0);
     expect(yes.screen).toContain(`terminated pid ${s.pid}`);
     expect(await alive(s.pid)).toBe(false);
@@ -358,7 +338,7 @@ describe.each(MAJORS.slice(0, 1))('kill across two nodes (--target) on PostgreSQ
 
   it('on a terminal the confirmation lists NODE:PID; "n" signals nothing', async () => {
     const s = await bob(b);
-    const no = await onTerminal(['kill', '--target', a.dsn(), '--target', b.dsn(), `${label(b)}:${s.pid}`], 'n\r');
+    const no = await runOnTerminal(['kill', '--target', a.dsn(), '--target', b.dsn(), `${label(b)}:${s.pid}`], 'n\r');
     expect(no.screen).toContain(`${label(b)}:${s.pid}`);
     expect(no.screen).toContain('Terminate this session?');
     expect(no.code).toBe(2);
