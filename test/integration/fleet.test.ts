@@ -1,14 +1,19 @@
 // A fleet file naming three clusters, one of them down: the other two are contained, the exit code
 // is 3, and the report names the down one. verify and inspect over the same fleet; --only selects.
+import { spawn } from 'node:child_process';
 import { promises as fs, readFileSync, statSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort } from '../../src/embedded/cluster.js';
 import { runCli, runOnTerminal } from '../helpers/cli.js';
 import { canQuery, MAJORS, startCluster, type TestCluster } from '../helpers/cluster.js';
 
 const ROLE = 'Eve ünïcode';
+const BIN = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../bin/pgrevoke.js');
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const PW = 'pw-eve';
 
 interface FleetDoc {
@@ -176,6 +181,62 @@ clusters:
     expect(r.screen).toContain('nothing was changed');
     for (const cl of clusters)
       expect((await cl.sql<{ l: boolean }>(`SELECT rolcanlogin AS l FROM pg_roles WHERE rolname = 'bob'`))[0]!.l).toBe(true);
+  });
+
+  it('SIGINT while one node still settles: every node stops after its statement, the fleet report is written, exit 3', async () => {
+    for (const cl of clusters) await cl.sql(`CREATE ROLE sig LOGIN PASSWORD 'pw-sig'`);
+    // a backend of sig held in the post-authentication window on billing keeps its settle loop open
+    const hidden = new pg.Client({
+      host: '127.0.0.1',
+      port: clusters[0]!.port,
+      user: 'sig',
+      password: 'pw-sig',
+      database: 'postgres',
+      options: '-c post_auth_delay=30',
+    });
+    hidden.on('error', () => undefined);
+    void hidden.connect().catch(() => undefined);
+    await sleep(500);
+    const report = path.join(dir, 'sig-report.json');
+    const child = spawn(
+      process.execPath,
+      [
+        BIN,
+        'cutoff',
+        'sig',
+        '--yes',
+        '--json',
+        '--fleet',
+        fleetFile,
+        '--only',
+        'prod',
+        '--hidden-grace',
+        '600000',
+        '--settle-timeout',
+        '120',
+        '--report',
+        report,
+      ],
+      { env: { PATH: process.env.PATH, HOME: process.env.HOME, NO_COLOR: '1' }, stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    let stdout = '';
+    child.stdout.on('data', (x) => (stdout += x));
+    const exited = new Promise<number | null>((resolve) => child.on('close', resolve));
+    const nologin = async () =>
+      (
+        await Promise.all(clusters.map((cl) => cl.sql<{ l: boolean }>(`SELECT rolcanlogin AS l FROM pg_roles WHERE rolname = 'sig'`)))
+      ).every((r) => r[0]!.l === false);
+    for (let i = 0; i < 200 && !(await nologin()); i++) await sleep(50);
+    await sleep(400);
+    child.kill('SIGINT');
+    const code = await exited;
+    expect(code, stdout).toBe(3);
+    const doc = JSON.parse(stdout) as FleetDoc & { nodes: { report: { interrupted: boolean } | null }[] };
+    expect(JSON.parse(readFileSync(report, 'utf8'))).toEqual(doc);
+    expect(doc.nodes[0]).toMatchObject({ node: 'billing-1', status: 'partial' });
+    expect(doc.nodes[0]!.report!.interrupted).toBe(true);
+    expect(['contained', 'partial']).toContain(doc.nodes[1]!.status);
+    void hidden.end().catch(() => undefined); // its login is still asleep: do not wait for it
   });
 
   it('a role that exists on no node of the fleet: exit 2, nothing changed', async () => {
