@@ -4,7 +4,8 @@ import type { GlobalOptions } from '../cli.js';
 import { Context } from '../context.js';
 import { ExitCode, usageError } from '../errors.js';
 import { inspectRole, type InspectReport } from '../inspect/index.js';
-import { nodeRole, nodesExitCode, runOnNodes, type NodeResult } from '../pg/nodes.js';
+import { nodeRole, nodesExitCode, RoleAbsent, runOnNodes, type NodeResult } from '../pg/nodes.js';
+import { findRole } from '../pg/roles.js';
 import { renderInspect } from '../report/inspect-text.js';
 import { stampNode } from '../report/node-stamp.js';
 import { renderPgbouncer } from '../report/pgbouncer.js';
@@ -63,10 +64,10 @@ export async function run([role, flags]: unknown[], g: GlobalOptions): Promise<E
   const progress = await ctx.progress(`inspecting ${JSON.stringify(role)} on ${targets.length} nodes`);
   const { inspectSection } = await import('../pgbouncer/section.js');
   const [results, sections] = await Promise.all([
-    runOnNodes(targets, count(opts.nodeConcurrency, '--node-concurrency', 16), async (t, client) => ({
-      role: await nodeRole(client),
-      report: await inspectRole(t.params, client, String(role), inspectOpts),
-    })),
+    runOnNodes(targets, count(opts.nodeConcurrency, '--node-concurrency', 16), async (t, client) => {
+      if (!(await findRole(client, String(role)))) throw new RoleAbsent(`role ${JSON.stringify(role)} does not exist here`);
+      return { role: await nodeRole(client), report: await inspectRole(t.params, client, String(role), inspectOpts) };
+    }),
     Promise.all(pgbouncers.map((t) => inspectSection(t, [String(role)]))),
   ]).finally(() => progress.stop());
   const nodes = results.map(({ value, ...r }) => ({
@@ -81,7 +82,7 @@ export async function run([role, flags]: unknown[], g: GlobalOptions): Promise<E
     verdict:
       nodes.some((n) => n.value?.verdict === 'exposed') || sections.some((s) => s.status === 'exposed')
         ? 'exposed'
-        : nodes.every((n) => n.value) && sections.every((s) => s.inspection)
+        : nodes.every((n) => n.value || n.status === 'absent') && nodes.some((n) => n.value) && sections.every((s) => s.inspection)
           ? 'contained'
           : 'unknown',
     nodes,
@@ -99,7 +100,7 @@ export async function run([role, flags]: unknown[], g: GlobalOptions): Promise<E
     const verdict = report.verdict.toUpperCase();
     out.push(
       `${JSON.stringify(report.role)} on ${nodes.length} nodes: ${report.verdict === 'contained' ? ctx.c.green.bold(verdict) : ctx.c.red.bold(verdict)}` +
-        ` (${nodes.filter((n) => n.value?.verdict === 'exposed').length} exposed, ${nodes.filter((n) => !n.value).length} not inspected)`,
+        ` (${nodes.filter((n) => n.value?.verdict === 'exposed').length} exposed, ${nodes.filter((n) => n.status === 'absent').length} without the role, ${nodes.filter((n) => n.status === 'unreachable' || n.status === 'failed').length} not inspected)`,
     );
     ctx.out(out.join('\n'));
   }

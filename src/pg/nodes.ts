@@ -15,8 +15,8 @@ export interface NodeTarget {
 export interface NodeResult<R> {
   node: string;
   cluster: string | null;
-  /** unreachable: no connection; failed: connected, then the work failed. */
-  status: 'ok' | 'unreachable' | 'failed';
+  /** unreachable: no connection; failed: connected, then the work failed; absent: the role is not on this cluster. */
+  status: 'ok' | 'absent' | 'unreachable' | 'failed';
   /** One line: message, SQLSTATE, hint. */
   error: string | null;
   value: R | null;
@@ -52,6 +52,8 @@ export async function runOnNodes<R>(
     try {
       return { ...base, status: 'ok', error: null, value: await fn(t, client) };
     } catch (err) {
+      // a fleet's clusters need not all have the role: nothing to report there, and not a failure
+      if (err instanceof RoleAbsent) return { ...base, status: 'absent', error: err.message, value: null };
       return { ...base, status: 'failed', error: describeError(err), value: null };
     } finally {
       await client.end().catch(() => undefined);
@@ -59,9 +61,13 @@ export async function runOnNodes<R>(
   });
 }
 
+/** Thrown by a node's work when the role does not exist there. */
+export class RoleAbsent extends Error {}
+
 /** 2 when every node failed; 3 when some did (partial); else null: the command's own verdict decides. */
 export function nodesExitCode(results: Pick<NodeResult<unknown>, 'status'>[]): 2 | 3 | null {
-  const bad = results.filter((r) => r.status !== 'ok').length;
+  const bad = results.filter((r) => r.status === 'unreachable' || r.status === 'failed').length;
+  if (results.every((r) => r.status === 'absent')) return 2;
   if (bad === 0) return null;
   return bad === results.length ? 2 : 3;
 }

@@ -87,6 +87,17 @@ clusters:
     expect(res.stdout + res.stderr).not.toContain('super-secret-pw');
   });
 
+  it('a role on one cluster only: the other says absent, which is not a failure (inspect exit 0)', async () => {
+    await clusters[0]!.sql(`CREATE ROLE onlyhere LOGIN PASSWORD 'pw-o'`);
+    const res = await runCli(['inspect', 'onlyhere', '--json', '--fleet', fleetFile, '--only', 'prod']);
+    expect(res.code, res.stderr).toBe(0);
+    const doc = JSON.parse(res.stdout) as { verdict: string; nodes: { status: string }[] };
+    expect(doc.nodes.map((n) => n.status)).toEqual(['ok', 'absent']);
+    expect(doc.verdict).toBe('exposed'); // it can still log in on billing
+    const none = await runCli(['inspect', 'nobody-at-all', '--json', '--fleet', fleetFile, '--only', 'prod']);
+    expect(none.code).toBe(2);
+  });
+
   it('cutoff contains the two that answer, exits 3, and the report and audit log name every node', async () => {
     const eves = [await clusters[0]!.connectAs(ROLE, PW), await clusters[0]!.connectAs(ROLE, PW), await clusters[1]!.connectAs(ROLE, PW)];
     const bobs = [await clusters[0]!.connectAs('bob', 'pw-bob'), await clusters[1]!.connectAs('bob', 'pw-bob')];
@@ -237,6 +248,20 @@ clusters:
     expect(doc.nodes[0]!.report!.interrupted).toBe(true);
     expect(['contained', 'partial']).toContain(doc.nodes[1]!.status);
     void hidden.end().catch(() => undefined); // its login is still asleep: do not wait for it
+  });
+
+  it('guard --once over the fleet ends a NOLOGIN role session on the cluster it is on', async () => {
+    await clusters[1]!.sql(`CREATE ROLE gone LOGIN PASSWORD 'pw-g'`);
+    const c = await clusters[1]!.connectAs('gone', 'pw-g');
+    await clusters[1]!.sql(`ALTER ROLE gone NOLOGIN`);
+    const res = await runCli(['guard', '--once', '--json', '--fleet', fleetFile, '--only', 'prod']);
+    expect(res.code, res.stderr).toBe(1);
+    const events = res.stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { event: string; node: string; role: string });
+    expect(events).toEqual([expect.objectContaining({ event: 'kill', node: `127.0.0.1:${clusters[1]!.port}`, role: 'gone' })]);
+    expect(await canQuery(c)).toBe(false);
   });
 
   it('a role that exists on no node of the fleet: exit 2, nothing changed', async () => {
