@@ -4,7 +4,7 @@ import type { GlobalOptions } from '../cli.js';
 import { Context } from '../context.js';
 import { ExitCode, usageError } from '../errors.js';
 import { inspectRole, type InspectReport } from '../inspect/index.js';
-import { nodeRole, nodesExitCode, RoleAbsent, runOnNodes, type NodeResult } from '../pg/nodes.js';
+import { nodeDoneLine, nodeRole, nodesExitCode, RoleAbsent, runOnNodes, type NodeResult } from '../pg/nodes.js';
 import { findRole } from '../pg/roles.js';
 import { renderInspect } from '../report/inspect-text.js';
 import { stampNode } from '../report/node-stamp.js';
@@ -61,15 +61,22 @@ export async function run([role, flags]: unknown[], g: GlobalOptions): Promise<E
     }
   }
 
-  const progress = await ctx.progress(`inspecting ${JSON.stringify(role)} on ${targets.length} nodes`);
+  // text mode: one line of progress per node as it is done
+  const done = (r: NodeResult<{ role: string; report: InspectReport }>) =>
+    !ctx.json && ctx.note(nodeDoneLine(r, r.value ? `${r.value.role}, ${r.value.report.verdict}` : undefined));
   const { inspectSection } = await import('../pgbouncer/section.js');
   const [results, sections] = await Promise.all([
-    runOnNodes(targets, count(opts.nodeConcurrency, '--node-concurrency', 16), async (t, client) => {
-      if (!(await findRole(client, String(role)))) throw new RoleAbsent(`role ${JSON.stringify(role)} does not exist here`);
-      return { role: await nodeRole(client), report: await inspectRole(t.params, client, String(role), inspectOpts) };
-    }),
+    runOnNodes(
+      targets,
+      count(opts.nodeConcurrency, '--node-concurrency', 16),
+      async (t, client) => {
+        if (!(await findRole(client, String(role)))) throw new RoleAbsent(`role ${JSON.stringify(role)} does not exist here`);
+        return { role: await nodeRole(client), report: await inspectRole(t.params, client, String(role), inspectOpts) };
+      },
+      done,
+    ),
     Promise.all(pgbouncers.map((t) => inspectSection(t, [String(role)]))),
-  ]).finally(() => progress.stop());
+  ]);
   const nodes = results.map(({ value, ...r }) => ({
     ...r,
     role: value?.role ?? null,

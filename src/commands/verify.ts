@@ -7,7 +7,7 @@ import { ExitCode, usageError } from '../errors.js';
 import { table, truncate } from '../report/format.js';
 import { githubAnnotations, renderJunit } from '../report/junit.js';
 import { verifyRoles, VERIFY_SCHEMA_VERSION, type RoleStatus, type RoleVerification, type VerifyReport } from '../verify/index.js';
-import { nodeRole, nodesExitCode, runOnNodes, type NodeResult } from '../pg/nodes.js';
+import { nodeDoneLine, nodeRole, nodesExitCode, runOnNodes, type NodeResult } from '../pg/nodes.js';
 import { stampNode } from '../report/node-stamp.js';
 import { parseRolesFile } from '../util/roles-file.js';
 import { resolveTargets } from '../fleet/targets.js';
@@ -111,10 +111,16 @@ export async function run([roleArgs, flags]: unknown[], g: GlobalOptions): Promi
     if (!Number.isInteger(concurrency) || concurrency < 1)
       throw usageError(`invalid --concurrency: "${f.concurrency}"`, 'a positive integer');
     const names = [...new Set(roles)];
-    const results = await runOnNodes(targets, concurrency, async (t, client) => ({
-      role: await nodeRole(client),
-      report: await verifyRoles(t.params, client, names, { strict: f.strict, probePassword }),
-    }));
+    const results = await runOnNodes(
+      targets,
+      concurrency,
+      async (t, client) => ({
+        role: await nodeRole(client),
+        report: await verifyRoles(t.params, client, names, { strict: f.strict, probePassword }),
+      }),
+      // text mode: one line of progress per node as it is done
+      (r) => !ctx.json && ctx.note(nodeDoneLine(r, r.value ? `${r.value.role}, ${r.value.report.status}` : undefined)),
+    );
     const nodes = results.map(({ value, ...r }) => ({
       ...r,
       role: value?.role ?? null,

@@ -40,25 +40,37 @@ export async function runOnNodes<R>(
   targets: NodeTarget[],
   concurrency: number,
   fn: (target: NodeTarget, client: Client) => Promise<R>,
+  onDone?: (result: NodeResult<R>) => void,
 ): Promise<NodeResult<R>[]> {
-  return mapBounded(targets, concurrency, async (t): Promise<NodeResult<R>> => {
-    const base = { node: t.name, cluster: t.cluster };
-    let client: Client;
-    try {
-      client = await connect(t.params);
-    } catch (err) {
-      return { ...base, status: 'unreachable', error: describeError(err), value: null };
-    }
-    try {
-      return { ...base, status: 'ok', error: null, value: await fn(t, client) };
-    } catch (err) {
-      // a fleet's clusters need not all have the role: nothing to report there, and not a failure
-      if (err instanceof RoleAbsent) return { ...base, status: 'absent', error: err.message, value: null };
-      return { ...base, status: 'failed', error: describeError(err), value: null };
-    } finally {
-      await client.end().catch(() => undefined);
-    }
+  return mapBounded(targets, concurrency, async (t) => {
+    const result = await runOne(t, fn);
+    onDone?.(result);
+    return result;
   });
+}
+
+async function runOne<R>(t: NodeTarget, fn: (target: NodeTarget, client: Client) => Promise<R>): Promise<NodeResult<R>> {
+  const base = { node: t.name, cluster: t.cluster };
+  let client: Client;
+  try {
+    client = await connect(t.params);
+  } catch (err) {
+    return { ...base, status: 'unreachable', error: describeError(err), value: null };
+  }
+  try {
+    return { ...base, status: 'ok', error: null, value: await fn(t, client) };
+  } catch (err) {
+    // a fleet's clusters need not all have the role: nothing to report there, and not a failure
+    if (err instanceof RoleAbsent) return { ...base, status: 'absent', error: err.message, value: null };
+    return { ...base, status: 'failed', error: describeError(err), value: null };
+  } finally {
+    await client.end().catch(() => undefined);
+  }
+}
+
+/** Text mode's one line of progress for a node that is done. */
+export function nodeDoneLine(r: Pick<NodeResult<unknown>, 'node' | 'status' | 'error'>, what?: string): string {
+  return `pgrevoke: ${r.node}: ${r.status === 'ok' ? (what ?? 'done') : r.status}${r.status !== 'ok' && r.error ? `, ${r.error}` : ''}`;
 }
 
 /** Thrown by a node's work when the role does not exist there. */

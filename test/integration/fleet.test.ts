@@ -175,6 +175,11 @@ clusters:
     const all = await runCli(['verify', ROLE, '--fleet', fleetFile]);
     expect(all.code, all.stdout + all.stderr).toBe(3);
     expect(all.stdout).toMatch(/legacy-1 not verified \(unreachable\)/);
+    // text mode: one progress line per node on stderr
+    const lines = all.stderr.split('\n').filter((l) => l.startsWith('pgrevoke: '));
+    expect(lines).toHaveLength(3);
+    expect(lines.filter((l) => /^pgrevoke: billing-1: primary, contained$/.test(l))).toHaveLength(1);
+    expect(lines.filter((l) => /^pgrevoke: legacy-1: unreachable, /.test(l))).toHaveLength(1);
     const prod = await runCli(['verify', ROLE, '--json', '--fleet', fleetFile, '--only', 'prod']);
     expect(prod.code, prod.stdout + prod.stderr).toBe(0);
     const doc = JSON.parse(prod.stdout) as { status: string; nodes: { node: string }[] };
