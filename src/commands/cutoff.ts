@@ -274,11 +274,7 @@ export async function run([roles, flags]: unknown[], g: GlobalOptions): Promise<
     const report = fleetReport(results, startedAt, sections);
     report.exposure.push(
       ...sections.flatMap((s) =>
-        s.status === 'unreachable'
-          ? [`${s.node}: not reached: ${s.error ?? ''}`]
-          : s.status === 'exposed'
-            ? s.notDone.map((n) => `${s.node}: ${n}`)
-            : [],
+        s.status === 'unreachable' ? [`${s.node}: not reached: ${s.error ?? ''}`] : s.exposure.map((n) => `${s.node}: ${n}`),
       ),
     );
     await writeOutputs(ctx, report, f);

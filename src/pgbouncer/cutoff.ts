@@ -75,6 +75,8 @@ export interface PgbouncerSummary {
   notDone: string[];
   /** The role can still reach PostgreSQL through this PgBouncer (shared user, admin access, failures). */
   exposed: boolean;
+  /** The lines of notDone that are why it is exposed. */
+  exposure: string[];
 }
 
 const plural = (n: number, word: string) => `${n} ${word}${n === 1 ? '' : 's'}`;
@@ -286,12 +288,17 @@ export async function applyPgbouncer(
 
 export function summarisePgbouncer(i: PgbouncerInspection, results: PgbouncerResult[]): PgbouncerSummary {
   const notDone: string[] = [];
+  const exposure: string[] = [];
   let exposed = false;
+  const expose = (line: string) => {
+    exposed = true;
+    exposure.push(line);
+    notDone.push(line);
+  };
   const ok = (r: PgbouncerResult) => r.status === 'done' || r.status === 'planned';
   for (const r of results) {
     if (r.status === 'failed') {
-      exposed = true;
-      notDone.push(`${r.command} (${r.target}) failed: ${r.detail ?? 'unknown error'}${r.hint ? ` (${r.hint})` : ''}`);
+      expose(`${r.command} (${r.target}) failed: ${r.detail ?? 'unknown error'}${r.hint ? ` (${r.hint})` : ''}`);
     } else if (r.status === 'skipped') {
       notDone.push(`${r.command} (${r.target}) not run: ${r.detail}`);
     }
@@ -320,9 +327,8 @@ export function summarisePgbouncer(i: PgbouncerInspection, results: PgbouncerRes
     );
   }
   for (const p of sharedPools) {
-    exposed = true;
     const left = remaining.filter((c) => c.database === p.database).length;
-    notDone.push(
+    expose(
       `database ${p.database}: the pool logs in to PostgreSQL as shared user ${p.sharedUser}, so NOLOGIN and terminating backends do not cut the role there` +
         `${left ? ` (${plural(left, 'client')} of the role still connected)` : ''}; ` +
         `PgBouncer's own auth must refuse the role (${authWhere(i.auth)}): remove it from auth_file / make auth_query refuse it, then RELOAD`,
@@ -330,12 +336,9 @@ export function summarisePgbouncer(i: PgbouncerInspection, results: PgbouncerRes
   }
   const admin = i.roles.filter((r) => i.auth.adminUsers.includes(r));
   if (admin.length) {
-    exposed = true;
-    notDone.push(
-      `${admin.join(', ')} ${admin.length === 1 ? 'is' : 'are'} in admin_users of ${i.node}: remove from pgbouncer.ini and RELOAD`,
-    );
+    expose(`${admin.join(', ')} ${admin.length === 1 ? 'is' : 'are'} in admin_users of ${i.node}: remove from pgbouncer.ini and RELOAD`);
   }
   const stats = i.roles.filter((r) => i.auth.statsUsers.includes(r) && !admin.includes(r));
   if (stats.length) notDone.push(`${stats.join(', ')} may still read the console of ${i.node} (stats_users): remove and RELOAD`);
-  return { notDone, exposed };
+  return { notDone, exposed, exposure };
 }

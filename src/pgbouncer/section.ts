@@ -19,6 +19,8 @@ export interface PgbouncerSection {
   actions: PgbouncerResult[];
   /** What could not be done, and why; what still holds the role's clients. */
   notDone: string[];
+  /** The part of notDone that leaves the role a way in (cutoff only). */
+  exposure: string[];
 }
 
 function label(t: PgbouncerTarget): string {
@@ -38,6 +40,7 @@ function unreachable(t: PgbouncerTarget, err: unknown): PgbouncerSection {
     inspection: null,
     actions: [],
     notDone: [],
+    exposure: [],
   };
 }
 
@@ -53,6 +56,7 @@ export async function inspectSection(t: PgbouncerTarget, roles: string[]): Promi
       inspection,
       actions: [],
       notDone: [],
+      exposure: [],
     };
     return stampNode(section, inspection.node);
   } catch (err) {
@@ -73,9 +77,9 @@ export async function cutoffSection(
     return unreachable(t, err);
   }
   const actions = await applyPgbouncer(t.dsn, planPgbouncer(inspection, { killPool: opts.killPool }), opts.dryRun);
-  const { notDone, exposed } = summarisePgbouncer(inspection, actions);
+  const { notDone, exposed, exposure } = summarisePgbouncer(inspection, actions);
   return stampNode(
-    { node: inspection.node, cluster: t.cluster, status: exposed ? 'exposed' : 'ok', error: null, inspection, actions, notDone },
+    { node: inspection.node, cluster: t.cluster, status: exposed ? 'exposed' : 'ok', error: null, inspection, actions, notDone, exposure },
     inspection.node,
   );
 }

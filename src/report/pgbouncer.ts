@@ -11,7 +11,7 @@ export function renderPgbouncer(s: PgbouncerSection, c: ChalkInstance): string {
     return out.join('\n');
   }
   const i = s.inspection;
-  out.push(c.dim(`PgBouncer ${i.version.text}`));
+  out.push(c.dim(i.version.text));
   out.push(
     i.clients.length
       ? table(

@@ -429,6 +429,8 @@ describe('summarisePgbouncer', () => {
         /^database shared: the pool logs in to PostgreSQL as shared user app_shared.*auth_file \/etc\/pgbouncer\/userlist.txt.*RELOAD$/,
       ),
     ]);
+    // only the shared-user pool leaves the role a way in: the skipped KILL_CLIENT alone does not
+    expect(s.exposure).toEqual([s.notDone[3]]);
   });
 
   it('nothing exposed when the role only had its own pools and every command ran', () => {
@@ -445,7 +447,7 @@ describe('summarisePgbouncer', () => {
       done({ kind: a.kind, command: a.command, target: a.target, database: a.database }),
     );
     expect(results.map((r) => r.command)).toEqual(['KILL_CLIENT 5', 'RECONNECT "tx"']);
-    expect(summarisePgbouncer(i, results)).toEqual({ notDone: [], exposed: false });
+    expect(summarisePgbouncer(i, results)).toEqual({ notDone: [], exposed: false, exposure: [] });
   });
 
   it('failures are listed with their hint and make the node exposed', () => {
@@ -463,6 +465,7 @@ describe('summarisePgbouncer', () => {
     ]);
     expect(s.exposed).toBe(true);
     expect(s.notDone[0]).toBe('RECONNECT "tx" (database tx) failed: admin access needed (needs admin_users)');
+    expect(s.exposure[0]).toBe(s.notDone[0]);
   });
 });
 
