@@ -269,6 +269,36 @@ clusters:
     expect(await canQuery(c)).toBe(false);
   });
 
+  it('an operator without privileges on one cluster: that node is refused and untouched, the other contained, exit 3', async () => {
+    for (const cl of clusters) await cl.sql(`CREATE ROLE priv LOGIN PASSWORD 'pw-priv'`);
+    await clusters[1]!.sql(`CREATE ROLE weakop LOGIN PASSWORD 'pw-weak'`);
+    const mixed = path.join(dir, 'mixed.yaml');
+    await fs.writeFile(
+      mixed,
+      `clusters:
+  - name: billing
+    nodes: [${clusters[0]!.dsn()}]
+  - name: search
+    nodes: ["postgresql://weakop:pw-weak@127.0.0.1:${clusters[1]!.port}/postgres"]
+`,
+    );
+    const onSearch = await clusters[1]!.connectAs('priv', 'pw-priv');
+    const res = await runCli(['cutoff', 'priv', '--yes', '--json', '--fleet', mixed, '--playbook', 'contain-only']);
+    expect(res.code, res.stdout + res.stderr).toBe(3);
+    const doc = JSON.parse(res.stdout) as FleetDoc;
+    expect(doc.nodes.map((n) => [n.cluster, n.status])).toEqual([
+      ['billing', 'contained'],
+      ['search', 'refused'],
+    ]);
+    expect(doc.nodes[1]!.error).toMatch(/weakop cannot .*\[SQLSTATE 42501\].*hint:/);
+    expect(res.stdout).not.toContain('pw-weak');
+    const login = async (cl: TestCluster) =>
+      (await cl.sql<{ l: boolean }>(`SELECT rolcanlogin AS l FROM pg_roles WHERE rolname = 'priv'`))[0]!.l;
+    expect(await login(clusters[0]!)).toBe(false);
+    expect(await login(clusters[1]!)).toBe(true);
+    expect(await canQuery(onSearch)).toBe(true);
+  });
+
   it('a role that exists on no node of the fleet: exit 2, nothing changed', async () => {
     const res = await runCli(['cutoff', 'nobody-here', '--yes', '--fleet', fleetFile, '--only', 'prod']);
     expect(res.code).toBe(2);
