@@ -103,6 +103,7 @@ clusters:
     const bobs = [await clusters[0]!.connectAs('bob', 'pw-bob'), await clusters[1]!.connectAs('bob', 'pw-bob')];
     const report = path.join(dir, 'report.json');
     const audit = path.join(dir, 'audit.jsonl');
+    const markdown = path.join(dir, 'ticket.md');
     const res = await runCli([
       'cutoff',
       ROLE,
@@ -116,6 +117,8 @@ clusters:
       report,
       '--audit-log',
       audit,
+      '--markdown',
+      markdown,
       '--reason',
       'INC-7',
     ]);
@@ -157,6 +160,12 @@ clusters:
       .split('\n')
       .map((l) => JSON.parse(l) as { node: string; note: string });
     expect(new Set(lines.map((l) => l.node))).toEqual(new Set(['billing-1', `127.0.0.1:${clusters[1]!.port}`]));
+    // the ticket: a summary table naming the down node, then one section per node that ran
+    const md = readFileSync(markdown, 'utf8');
+    expect(md).toMatch(/^# pgrevoke cutoff: `Eve ünïcode` on 3 nodes/);
+    expect(md).toMatch(/\| legacy-1 \| legacy \| \? \| unreachable \|/);
+    expect(md.match(/^## pgrevoke cutoff: /gm)).toHaveLength(2);
+    expect(statSync(markdown).mode & 0o077).toBe(0);
     expect(lines.every((l) => l.note === 'INC-7')).toBe(true);
     expect(res.stdout + res.stderr + readFileSync(report, 'utf8') + readFileSync(audit, 'utf8')).not.toContain('super-secret-pw');
     // text progress: one line per node on stderr (not in JSON mode); checked with a dry run below
