@@ -112,15 +112,13 @@ program
   .option('--watch [seconds]', 'redraw every N seconds (default 2) on a terminal; Ctrl+C ends it')
   .action(action(() => import('./commands/sessions.js')));
 
-program
-  .command('kill')
-  .description('terminate (or --cancel the query of) exactly the named sessions')
-  .argument('<pid...>', 'backend pids, as listed by pgrevoke sessions; NODE:PID (host:port:pid) with several --target')
-  .option(
-    '--target <dsn>',
-    'a node (repeatable); pids are per server, so with several each pid is NODE:PID; default: the connection options',
-    (v: string, p: string[] = []) => [...p, v],
-  )
+nodeOptions(
+  program
+    .command('kill')
+    .description('terminate (or --cancel the query of) exactly the named sessions')
+    .argument('<pid...>', 'backend pids, as listed by pgrevoke sessions; with several nodes NODE:PID (host:port:pid, or name:pid)'),
+  'whose pids are named (pids are per server: with several nodes each pid is NODE:PID)',
+)
   .option('--cancel', 'cancel the running query only (pg_cancel_backend); the session stays')
   .option('--wait-ms <ms>', 'wait this long for each terminated backend to exit (0: do not wait)', '5000')
   .option('--force', 'also signal non-client backends (checkpointer, autovacuum, background workers)')

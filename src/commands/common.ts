@@ -3,7 +3,6 @@ import os from 'node:os';
 import type { GlobalOptions } from '../cli.js';
 import { connect, type Client } from '../pg/connect.js';
 import { resolveConnParams, type ConnParams, type TargetNode } from '../pg/conninfo.js';
-import { targetsFrom } from '../fleet/targets.js';
 
 export type { TargetNode };
 
@@ -37,14 +36,4 @@ export function osUserName(): string {
   } catch {
     return process.env.USER ?? String(process.getuid?.() ?? 'unknown');
   }
-}
-
-/**
- * The nodes a command acts on: each `--target DSN`, or the usual connection options when there is
- * none (resolveTargets in src/fleet/targets.ts, which also reads --fleet). `-U`/`-d`/`--connect-timeout`
- * apply to every target; --dsn/--host/--port do not combine with --target. `appName` replaces the
- * default application_name, so the server shows who is connected.
- */
-export function targetNodes(targets: string[] | undefined, g: GlobalOptions, appName: string): TargetNode[] {
-  return targetsFrom({ target: targets }, g, appName, null).nodes.map(({ name, params }) => ({ name, params }));
 }

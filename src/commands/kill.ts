@@ -24,10 +24,13 @@ import {
   type KillTarget,
   type NodePid,
 } from '../sessions/kill.js';
-import { osUserName, targetNodes, type TargetNode } from './common.js';
+import { resolveTargets } from '../fleet/targets.js';
+import { osUserName, type TargetNode } from './common.js';
 
 interface KillFlags {
   target?: string[];
+  fleet?: string;
+  only?: string[];
   cancel?: boolean;
   waitMs?: string;
   force?: boolean;
@@ -48,8 +51,9 @@ function parseWaitMs(text: string | undefined): number {
  * The nodes to act on: guard's --target parsing, validation and host:port labels (nodeLabel), as is.
  * Only the application_name differs: guard names its backends pgrevoke-guard by default, kill's stay pgrevoke.
  */
-export function killNodes(f: Pick<KillFlags, 'target'>, g: GlobalOptions): TargetNode[] {
-  return targetNodes(f.target, g, 'pgrevoke');
+export async function killNodes(f: Pick<KillFlags, 'target' | 'fleet' | 'only'>, g: GlobalOptions): Promise<TargetNode[]> {
+  const { nodes } = await resolveTargets({ target: f.target, fleet: f.fleet, only: f.only }, g, 'pgrevoke');
+  return nodes.map(({ name, params }) => ({ name, params }));
 }
 
 /** One node's connection and what it said about its pids, or why it could not be asked. */
@@ -82,7 +86,7 @@ async function openNode(node: TargetNode, pids: number[], qualify: boolean): Pro
 export async function run([pidArgs, flags]: unknown[], g: GlobalOptions): Promise<ExitCode> {
   const ctx = new Context(g);
   const f = flags as KillFlags;
-  const nodes = killNodes(f, g);
+  const nodes = await killNodes(f, g);
   const refs = parseNodePids(
     (pidArgs as unknown[]).map(String),
     nodes.map((n) => n.name),

@@ -19,7 +19,7 @@ export interface GuardClient {
   on?(event: 'error', listener: (err: Error) => void): unknown;
 }
 
-/** host:port and its connection parameters (see targetNodes in src/commands/common.ts). */
+/** A node's name and its connection parameters (resolveTargets in src/fleet/targets.ts). */
 export type GuardNode = TargetNode;
 
 export interface GuardConfig {

@@ -308,6 +308,20 @@ clusters:
     expect(await canQuery(onSearch)).toBe(true);
   });
 
+  it('kill over the fleet: NODE:PID with the fleet node name; a plain pid is ambiguous', async () => {
+    const c = await clusters[0]!.connectAs('bob', 'pw-bob');
+    const pid = (await c.query<{ p: number }>('SELECT pg_backend_pid() AS p')).rows[0]!.p;
+    const plain = await runCli(['kill', String(pid), '--yes', '--fleet', fleetFile, '--only', 'prod']);
+    expect(plain.code).toBe(2);
+    expect(plain.stderr).toContain('billing-1');
+    const res = await runCli(['kill', `billing-1:${pid}`, '--yes', '--json', '--fleet', fleetFile, '--only', 'prod']);
+    expect(res.code, res.stdout + res.stderr).toBe(0);
+    expect((JSON.parse(res.stdout) as { results: { node: string; pid: number; ok: boolean }[] }).results).toEqual([
+      expect.objectContaining({ node: 'billing-1', pid, ok: true }),
+    ]);
+    expect(await canQuery(c)).toBe(false);
+  });
+
   it('a role that exists on no node of the fleet: exit 2, nothing changed', async () => {
     const res = await runCli(['cutoff', 'nobody-here', '--yes', '--fleet', fleetFile, '--only', 'prod']);
     expect(res.code).toBe(2);

@@ -5,7 +5,6 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { targetNodes } from '../../src/commands/common.js';
 import { loadFleet, parseFleet, scrubDsnMessage, selectClusters, type Fleet } from '../../src/fleet/file.js';
 import { targetsFrom, type TargetOptions } from '../../src/fleet/targets.js';
 import { usage } from '../helpers/errors.js';
@@ -229,14 +228,13 @@ describe('resolveTargets', () => {
   const view = (r: ReturnType<typeof resolveTargets>) =>
     r.nodes.map((n) => [n.name, n.cluster, n.tags, `${n.params.host}:${n.params.port}`, n.params.user, n.params.database]);
 
-  it('with neither --target nor --fleet: one node from the connection options, exactly as targetNodes', () => {
+  it('with neither --target nor --fleet: one node from the connection options', () => {
     const g = { dsn: 'postgresql://u@db1:6543/x' };
     const r = resolveTargets({}, g, 'pgrevoke-guard');
     expect(r.pgbouncers).toEqual([]);
     expect(r.nodes).toHaveLength(1);
     expect(r.nodes[0]).toMatchObject({ name: 'db1:6543', cluster: null, tags: [] });
     expect(r.nodes[0]!.params.applicationName).toBe('pgrevoke-guard');
-    expect(targetNodes(undefined, g, 'pgrevoke-guard')).toEqual([{ name: 'db1:6543', params: r.nodes[0]!.params }]);
   });
 
   it('a fleet: every node with its cluster and tags, named by name: or host:port; -U and -d apply to every node', () => {

@@ -77,15 +77,15 @@ describe('parseNodePids', () => {
 });
 
 describe('killNodes: --target as guard takes it', () => {
-  it('defaults to the connection options: one node, host:port, application_name pgrevoke', () => {
-    const [n, ...rest] = killNodes({}, { dsn: 'postgresql://u@db1:6543/x' });
+  it('defaults to the connection options: one node, host:port, application_name pgrevoke', async () => {
+    const [n, ...rest] = await killNodes({}, { dsn: 'postgresql://u@db1:6543/x' });
     expect(rest).toEqual([]);
     expect(n!.name).toBe('db1:6543');
     expect(n!.params.applicationName).toBe('pgrevoke');
   });
 
-  it('repeats, one node each; -U and -d apply to every target; an explicit application_name stays', () => {
-    const nodes = killNodes(
+  it('repeats, one node each; -U and -d apply to every target; an explicit application_name stays', async () => {
+    const nodes = await killNodes(
       { target: ['host=a port=5432', 'postgresql://b:5433/app?application_name=mine'] },
       { username: 'ops', dbname: 'postgres' },
     );
@@ -96,10 +96,10 @@ describe('killNodes: --target as guard takes it', () => {
     ]);
   });
 
-  it('refuses --target with --dsn, --host or --port, and the same node twice', () => {
-    expect(() => killNodes({ target: ['host=a'] }, { dsn: 'host=b' })).toThrow(/does not combine/);
-    expect(() => killNodes({ target: ['host=a'] }, { port: '5' })).toThrow(/does not combine/);
-    expect(() => killNodes({ target: ['host=a port=1', 'postgresql://a:1/other'] }, {})).toThrow(/named twice/);
+  it('refuses --target with --dsn, --host or --port, and the same node twice', async () => {
+    await expect(killNodes({ target: ['host=a'] }, { dsn: 'host=b' })).rejects.toThrow(/does not combine/);
+    await expect(killNodes({ target: ['host=a'] }, { port: '5' })).rejects.toThrow(/does not combine/);
+    await expect(killNodes({ target: ['host=a port=1', 'postgresql://a:1/other'] }, {})).rejects.toThrow(/named twice/);
   });
 });
 
