@@ -7,7 +7,7 @@ import { apply, Interrupt, refusedReport, type CutoffReport } from '../playbook/
 import { DryRunExecutor, PgExecutor } from '../playbook/executor.js';
 import {
   applyAll,
-  fleetExitCode,
+  buildFleetReport,
   nodeLine,
   outcomeOf,
   preflightAll,
@@ -162,36 +162,20 @@ export async function run([roles, flags]: unknown[], g: GlobalOptions): Promise<
       host: os.hostname(),
       superuser: n.operator.superuser,
     });
-    const fleetReport = (
-      results: Map<PreparedNode, CutoffReport | Error>,
-      startedAt: string,
-      pgbouncer: PgbouncerSection[] = [],
-    ): FleetCutoffReport => {
-      const nodes = targets.map((t, i) => {
-        const p = prepared[i]!;
-        return p instanceof Error ? outcomeOf(t, null, p, !(clients[i] instanceof Error)) : outcomeOf(t, p, results.get(p) ?? null);
-      });
-      return {
-        schemaVersion: 1,
-        kind: 'fleet',
-        roles: [...new Set(names)],
+    const fleetReport = (results: Map<PreparedNode, CutoffReport | Error>, startedAt: string, pgbouncer: PgbouncerSection[] = []) =>
+      buildFleetReport({
+        targets,
+        reached: clients.map((c) => !(c instanceof Error)),
+        prepared,
+        results,
+        pgbouncer,
+        roles: names,
         playbook: pb.name,
         dryRun: Boolean(f.dryRun),
         operator: { osUser: osUserName(), host: os.hostname() },
         reasonText: f.reason ?? null,
         startedAt,
-        finishedAt: new Date().toISOString(),
-        nodes,
-        pgbouncer,
-        exposure: nodes.flatMap((n) => [
-          ...(n.report?.exposure ?? []).map((e) => `${n.node}: ${e}`),
-          ...(n.status === 'unreachable' || n.status === 'refused' || n.status === 'failed'
-            ? [`${n.node}: not contained (${n.status}): ${n.error ?? ''}`]
-            : []),
-        ]),
-        exitCode: fleetExitCode(nodes, pgbouncer),
-      };
-    };
+      });
 
     const single = fleet ? null : live[0]!;
     if (single?.refusal) {
@@ -272,11 +256,6 @@ export async function run([roles, flags]: unknown[], g: GlobalOptions): Promise<
     );
     for (const s of sections) if (!ctx.json) ctx.note(`pgrevoke: ${s.node}: ${s.status}${s.error ? `, ${s.error}` : ''}`);
     const report = fleetReport(results, startedAt, sections);
-    report.exposure.push(
-      ...sections.flatMap((s) =>
-        s.status === 'unreachable' ? [`${s.node}: not reached: ${s.error ?? ''}`] : s.exposure.map((n) => `${s.node}: ${n}`),
-      ),
-    );
     await writeOutputs(ctx, report, f);
     return report.exitCode as ExitCode;
   } finally {

@@ -208,3 +208,51 @@ export function nodeLine(o: NodeOutcome): string {
   if (o.error) parts.push(o.error);
   return parts.join(', ');
 }
+
+export interface FleetReportInput {
+  targets: NodeTarget[];
+  /** Per target: did the connection open. */
+  reached: boolean[];
+  /** Per target: its prepared node, or why it could not be prepared. */
+  prepared: (PreparedNode | Error)[];
+  results: Map<PreparedNode, CutoffReport | Error>;
+  pgbouncer: PgbouncerSection[];
+  roles: string[];
+  playbook: string;
+  dryRun: boolean;
+  operator: FleetCutoffReport['operator'];
+  reasonText: string | null;
+  startedAt: string;
+}
+
+/** The one document over every node: a section per node in the order named, the consoles, all exposure. */
+export function buildFleetReport(x: FleetReportInput): FleetCutoffReport {
+  const nodes = x.targets.map((t, i) => {
+    const p = x.prepared[i]!;
+    return p instanceof Error ? outcomeOf(t, null, p, x.reached[i]) : outcomeOf(t, p, x.results.get(p) ?? null);
+  });
+  const notContained = (n: NodeOutcome) => n.status === 'unreachable' || n.status === 'refused' || n.status === 'failed';
+  return {
+    schemaVersion: 1,
+    kind: 'fleet',
+    roles: [...new Set(x.roles)],
+    playbook: x.playbook,
+    dryRun: x.dryRun,
+    operator: x.operator,
+    reasonText: x.reasonText,
+    startedAt: x.startedAt,
+    finishedAt: new Date().toISOString(),
+    nodes,
+    pgbouncer: x.pgbouncer,
+    exposure: [
+      ...nodes.flatMap((n) => [
+        ...(n.report?.exposure ?? []).map((e) => `${n.node}: ${e}`),
+        ...(notContained(n) ? [`${n.node}: not contained (${n.status}): ${n.error ?? ''}`] : []),
+      ]),
+      ...x.pgbouncer.flatMap((s) =>
+        s.status === 'unreachable' ? [`${s.node}: not reached: ${s.error ?? ''}`] : s.exposure.map((e) => `${s.node}: ${e}`),
+      ),
+    ],
+    exitCode: fleetExitCode(nodes, x.pgbouncer),
+  };
+}
