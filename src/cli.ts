@@ -98,19 +98,21 @@ nodeOptions(
   { pgbouncer: true, concurrency: true },
 ).action(action(() => import('./commands/cutoff.js')));
 
-program
-  .command('sessions')
-  .description('every session on the server, filtered (read-only); hidden post-authentication backends listed apart')
-  .option('--user <name>', 'only sessions of this login role (exact name; repeatable)', (v: string, p: string[] = []) => [...p, v])
-  .option('--database <name>', 'only sessions in this database (exact name; repeatable)', (v: string, p: string[] = []) => [...p, v])
-  .option('--state <state>', "active, idle, 'idle in transaction', ... (repeatable)", (v: string, p: string[] = []) => [...p, v])
-  .option('--application <name>', 'only this application_name (exact match; repeatable)', (v: string, p: string[] = []) => [...p, v])
-  .option('--client <addr|cidr>', 'only clients at this address or in this CIDR (repeatable)', (v: string, p: string[] = []) => [...p, v])
-  .option('--idle-longer-than <duration>', 'only sessions idle (or idle in transaction) longer than this: 30s, 5m, 1h')
-  .option('--sort <column>', 'pid, user, database, started, idle (longest first) or xact_age (oldest first)', 'started')
-  .option('--all', 'also list non-client backends (checkpointer, autovacuum, background workers)')
-  .option('--watch [seconds]', 'redraw every N seconds (default 2) on a terminal; Ctrl+C ends it')
-  .action(action(() => import('./commands/sessions.js')));
+nodeOptions(
+  program
+    .command('sessions')
+    .description('every session on the server, filtered (read-only); hidden post-authentication backends listed apart')
+    .option('--user <name>', 'only sessions of this login role (exact name; repeatable)', (v: string, p: string[] = []) => [...p, v])
+    .option('--database <name>', 'only sessions in this database (exact name; repeatable)', (v: string, p: string[] = []) => [...p, v])
+    .option('--state <state>', "active, idle, 'idle in transaction', ... (repeatable)", (v: string, p: string[] = []) => [...p, v])
+    .option('--application <name>', 'only this application_name (exact match; repeatable)', (v: string, p: string[] = []) => [...p, v])
+    .option('--client <addr|cidr>', 'only clients at this address or in this CIDR (repeatable)', (v: string, p: string[] = []) => [...p, v])
+    .option('--idle-longer-than <duration>', 'only sessions idle (or idle in transaction) longer than this: 30s, 5m, 1h')
+    .option('--sort <column>', 'pid, user, database, started, idle (longest first) or xact_age (oldest first)', 'started')
+    .option('--all', 'also list non-client backends (checkpointer, autovacuum, background workers)')
+    .option('--watch [seconds]', 'redraw every N seconds (default 2) on a terminal; Ctrl+C ends it'),
+  'to list',
+).action(action(() => import('./commands/sessions.js')));
 
 nodeOptions(
   program

@@ -7,10 +7,16 @@ import { collectServer } from '../pg/server.js';
 import { renderSessions } from '../report/sessions.js';
 import { filtersFromOptions, parseWatch, type SessionsOptions } from '../sessions/filters.js';
 import { listSessions, seesAllActivity } from '../sessions/list.js';
+import { resolveTargets } from '../fleet/targets.js';
+import { nodesExitCode, runOnNodes } from '../pg/nodes.js';
+import { stampNode } from '../report/node-stamp.js';
 import { openSession } from './common.js';
 
 interface SessionsFlags extends SessionsOptions {
   watch?: boolean | string;
+  target?: string[];
+  fleet?: string;
+  only?: string[];
 }
 
 const CLEAR = '\x1b[H\x1b[2J';
@@ -31,6 +37,31 @@ export async function run([flags]: unknown[], g: GlobalOptions): Promise<ExitCod
       'run without --watch to print the sessions once, or with --json for scripts',
     );
 
+  const { nodes: targets } = await resolveTargets(f, g, 'pgrevoke');
+  if (targets.length > 1 || f.fleet) {
+    if (watch !== null) throw usageError('--watch redraws one node', 'name one node, or run without --watch');
+    // one section per node; kill takes NODE:PID with the same names
+    const results = await runOnNodes(targets, 16, async (_t, client) => {
+      const server = await collectServer(client);
+      return { role: server.inRecovery ? 'standby' : 'primary', doc: await listSessions(client, filters, { major: server.major }) };
+    });
+    const nodes = results.map(({ value, ...r }) => ({
+      ...r,
+      role: value?.role ?? null,
+      value: value ? stampNode(value.doc, r.node) : null,
+    }));
+    if (ctx.json) ctx.printJson({ schemaVersion: 1, kind: 'fleet', nodes });
+    else
+      ctx.out(
+        nodes
+          .map(
+            (n) =>
+              `${ctx.c.bold(`== ${n.node}${n.role ? ` (${n.role})` : ''} ==`)}\n${n.value ? renderSessions(n.value, ctx.c) : ctx.c.red(`${n.status}: ${n.error ?? ''}`)}`,
+          )
+          .join('\n\n'),
+      );
+    return nodesExitCode(nodes) ?? ExitCode.OK;
+  }
   const { params, client, close } = await openSession(g);
   try {
     const server = await collectServer(client);

@@ -308,9 +308,19 @@ clusters:
     expect(await canQuery(onSearch)).toBe(true);
   });
 
-  it('kill over the fleet: NODE:PID with the fleet node name; a plain pid is ambiguous', async () => {
-    const c = await clusters[0]!.connectAs('bob', 'pw-bob');
+  it('sessions over the fleet lists each node apart; kill takes NODE:PID with the fleet node name; a plain pid is ambiguous', async () => {
+    const c = await clusters[0]!.connectAs('bob', 'pw-bob', 'postgres', { application_name: 'bob-fleet' });
     const pid = (await c.query<{ p: number }>('SELECT pg_backend_pid() AS p')).rows[0]!.p;
+    const list = await runCli(['sessions', '--json', '--fleet', fleetFile, '--only', 'prod', '--application', 'bob-fleet']);
+    expect(list.code, list.stderr).toBe(0);
+    const ldoc = JSON.parse(list.stdout) as {
+      kind: string;
+      nodes: { node: string; role: string; value: { sessions: { node: string; pid: number }[] } }[];
+    };
+    expect(ldoc.nodes.map((n) => [n.node, n.role, n.value.sessions.map((x) => [x.node, x.pid])])).toEqual([
+      ['billing-1', 'primary', [['billing-1', pid]]],
+      [`127.0.0.1:${clusters[1]!.port}`, 'primary', []],
+    ]);
     const plain = await runCli(['kill', String(pid), '--yes', '--fleet', fleetFile, '--only', 'prod']);
     expect(plain.code).toBe(2);
     expect(plain.stderr).toContain('billing-1');
