@@ -18,6 +18,7 @@ import {
 import { connectAll } from '../pg/nodes.js';
 import type { PgbouncerSection } from '../pgbouncer/section.js';
 import type { Plan, PlanInput } from '../playbook/plan.js';
+import { countFlag, numberFlag } from '../util/flags.js';
 import { mapBounded } from '../util/pool.js';
 import { trace } from '../util/trace.js';
 import { resolveTargets } from '../fleet/targets.js';
@@ -42,14 +43,6 @@ export interface CutoffFlags {
   only?: string[];
   pgbouncer?: string[];
   concurrency?: string;
-}
-
-function number(text: string | undefined, flag: string, opts: { integer?: boolean; min: number; max: number }): number | undefined {
-  if (text === undefined) return undefined;
-  const v = Number(text);
-  if (!Number.isFinite(v) || v < opts.min || v > opts.max || (opts.integer && !Number.isInteger(v)))
-    throw usageError(`invalid ${flag}: "${text}"`, `a${opts.integer ? 'n integer' : ' number'} from ${opts.min} to ${opts.max}`);
-  return v;
 }
 
 type AnyReport = CutoffReport | FleetCutoffReport;
@@ -113,10 +106,10 @@ export async function run([roles, flags]: unknown[], g: GlobalOptions): Promise<
     rotatePassword: Boolean(f.rotatePassword),
     reassignTo: f.reassignTo ?? null,
     hbaFile: f.hbaFile ?? null,
-    settleTimeoutS: number(f.settleTimeout, '--settle-timeout', { min: 0.1, max: 3600 }),
-    hiddenGraceMs: number(f.hiddenGrace, '--hidden-grace', { integer: true, min: 0, max: 3_600_000 }),
+    settleTimeoutS: numberFlag(f.settleTimeout, '--settle-timeout', { min: 0.1, max: 3600 }),
+    hiddenGraceMs: numberFlag(f.hiddenGrace, '--hidden-grace', { integer: true, min: 0, max: 3_600_000 }),
   };
-  const concurrency = number(f.concurrency, '--concurrency', { integer: true, min: 1, max: 256 }) ?? 16;
+  const concurrency = countFlag(f.concurrency, '--concurrency', 16);
   if (!f.dryRun && !f.yes && !ctx.interactive)
     throw usageError(
       'refusing to cut off without confirmation: there is no terminal to ask on, and nothing was changed',

@@ -2,16 +2,16 @@
 // Several nodes (--target, --fleet): one section per node; 3 when some could not be inspected.
 import type { GlobalOptions } from '../cli.js';
 import { Context } from '../context.js';
-import { ExitCode, usageError } from '../errors.js';
+import { ExitCode, PgrevokeError } from '../errors.js';
 import { inspectRole, type InspectReport } from '../inspect/index.js';
-import { nodeDoneLine, nodeRole, nodesExitCode, RoleAbsent, runOnNodes, type NodeResult } from '../pg/nodes.js';
-import { findRole } from '../pg/roles.js';
+import { nodeDoneLine, nodesExitCode, RoleAbsent, runOnNodes, type NodeResult } from '../pg/nodes.js';
 import { renderInspect } from '../report/inspect-text.js';
-import { stampNode } from '../report/node-stamp.js';
+import { nodeHeading } from '../report/format.js';
 import { renderPgbouncer } from '../report/pgbouncer.js';
 import type { PgbouncerSection } from '../pgbouncer/section.js';
 import { resolveTargets } from '../fleet/targets.js';
 import { connect } from '../pg/connect.js';
+import { countFlag } from '../util/flags.js';
 
 interface InspectFlags {
   allDatabases?: boolean;
@@ -29,22 +29,15 @@ export interface FleetInspectReport {
   role: string;
   /** exposed on any node wins; unknown when a node could not be inspected and none is exposed. */
   verdict: 'exposed' | 'contained' | 'unknown';
-  nodes: (NodeResult<InspectReport> & { role: 'primary' | 'standby' | null })[];
+  nodes: NodeResult<InspectReport>[];
   /** Each PgBouncer console: the role's pooled clients, the servers behind them, findings. */
   pgbouncer: PgbouncerSection[];
-}
-
-function count(text: string | undefined, flag: string, fallback: number): number {
-  if (text === undefined) return fallback;
-  const v = Number(text);
-  if (!Number.isInteger(v) || v < 1 || v > 256) throw usageError(`invalid ${flag}: "${text}"`, 'an integer from 1 to 256');
-  return v;
 }
 
 export async function run([role, flags]: unknown[], g: GlobalOptions): Promise<ExitCode> {
   const ctx = new Context(g);
   const opts = flags as InspectFlags;
-  const inspectOpts = { allDatabases: opts.allDatabases, concurrency: count(opts.concurrency, '--concurrency', 4) };
+  const inspectOpts = { allDatabases: opts.allDatabases, concurrency: countFlag(opts.concurrency, '--concurrency', 4) };
   const { nodes: targets, pgbouncers } = await resolveTargets(opts, g, 'pgrevoke');
   if (targets.length === 1 && !opts.fleet && pgbouncers.length === 0) {
     const { params } = targets[0]!;
@@ -62,26 +55,22 @@ export async function run([role, flags]: unknown[], g: GlobalOptions): Promise<E
   }
 
   // text mode: one line of progress per node as it is done
-  const done = (r: NodeResult<{ role: string; report: InspectReport }>) =>
-    !ctx.json && ctx.note(nodeDoneLine(r, r.value ? `${r.value.role}, ${r.value.report.verdict}` : undefined));
+  const done = (r: NodeResult<InspectReport>) =>
+    !ctx.json && ctx.note(nodeDoneLine(r, r.value ? `${r.role}, ${r.value.verdict}` : undefined));
   const { inspectSection } = await import('../pgbouncer/section.js');
-  const [results, sections] = await Promise.all([
+  const [nodes, sections] = await Promise.all([
     runOnNodes(
       targets,
-      count(opts.nodeConcurrency, '--node-concurrency', 16),
-      async (t, client) => {
-        if (!(await findRole(client, String(role)))) throw new RoleAbsent(`role ${JSON.stringify(role)} does not exist here`);
-        return { role: await nodeRole(client), report: await inspectRole(t.params, client, String(role), inspectOpts) };
-      },
+      countFlag(opts.nodeConcurrency, '--node-concurrency', 16),
+      (t, client) =>
+        inspectRole(t.params, client, String(role), inspectOpts).catch((err: unknown) => {
+          // resolveRole's "does not exist": in a fleet that cluster simply has nothing to inspect
+          throw err instanceof PgrevokeError && err.sqlstate === '42704' ? new RoleAbsent(`${err.message} here`) : err;
+        }),
       done,
     ),
     Promise.all(pgbouncers.map((t) => inspectSection(t, [String(role)]))),
   ]);
-  const nodes = results.map(({ value, ...r }) => ({
-    ...r,
-    role: value?.role ?? null,
-    value: value ? stampNode(value.report, r.node) : null,
-  }));
   const report: FleetInspectReport = {
     schemaVersion: 1,
     kind: 'fleet',
@@ -99,7 +88,7 @@ export async function run([role, flags]: unknown[], g: GlobalOptions): Promise<E
   else {
     const out: string[] = [];
     for (const n of nodes) {
-      out.push(ctx.c.bold(`== ${n.node}${n.role ? ` (${n.role})` : ''} ==`));
+      out.push(nodeHeading(n, ctx.c));
       out.push(n.value ? renderInspect(n.value, ctx.c) : ctx.c.red(`${n.status}: ${n.error ?? ''}`));
       out.push('');
     }

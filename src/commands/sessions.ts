@@ -9,8 +9,8 @@ import { filtersFromOptions, parseWatch, type SessionsOptions } from '../session
 import { listSessions, seesAllActivity } from '../sessions/list.js';
 import { resolveTargets } from '../fleet/targets.js';
 import { nodesExitCode, runOnNodes } from '../pg/nodes.js';
-import { stampNode } from '../report/node-stamp.js';
-import { openSession } from './common.js';
+import { nodeHeading } from '../report/format.js';
+import { connect } from '../pg/connect.js';
 
 interface SessionsFlags extends SessionsOptions {
   watch?: boolean | string;
@@ -41,28 +41,21 @@ export async function run([flags]: unknown[], g: GlobalOptions): Promise<ExitCod
   if (targets.length > 1 || f.fleet) {
     if (watch !== null) throw usageError('--watch redraws one node', 'name one node, or run without --watch');
     // one section per node; kill takes NODE:PID with the same names
-    const results = await runOnNodes(targets, 16, async (_t, client) => {
-      const server = await collectServer(client);
-      return { role: server.inRecovery ? 'standby' : 'primary', doc: await listSessions(client, filters, { major: server.major }) };
-    });
-    const nodes = results.map(({ value, ...r }) => ({
-      ...r,
-      role: value?.role ?? null,
-      value: value ? stampNode(value.doc, r.node) : null,
-    }));
+    const nodes = await runOnNodes(targets, 16, async (_t, client) =>
+      listSessions(client, filters, { major: (await collectServer(client)).major }),
+    );
     if (ctx.json) ctx.printJson({ schemaVersion: 1, kind: 'fleet', nodes });
     else
       ctx.out(
         nodes
-          .map(
-            (n) =>
-              `${ctx.c.bold(`== ${n.node}${n.role ? ` (${n.role})` : ''} ==`)}\n${n.value ? renderSessions(n.value, ctx.c) : ctx.c.red(`${n.status}: ${n.error ?? ''}`)}`,
-          )
+          .map((n) => `${nodeHeading(n, ctx.c)}\n${n.value ? renderSessions(n.value, ctx.c) : ctx.c.red(`${n.status}: ${n.error ?? ''}`)}`)
           .join('\n\n'),
       );
     return nodesExitCode(nodes) ?? ExitCode.OK;
   }
-  const { params, client, close } = await openSession(g);
+  const { params } = targets[0]!;
+  const client = await connect(params);
+  const close = () => client.end().catch(() => undefined);
   try {
     const server = await collectServer(client);
     const limited = !(await seesAllActivity(client));

@@ -7,8 +7,8 @@ import { ExitCode, usageError } from '../errors.js';
 import { table, truncate } from '../report/format.js';
 import { githubAnnotations, renderJunit } from '../report/junit.js';
 import { verifyRoles, VERIFY_SCHEMA_VERSION, type RoleStatus, type RoleVerification, type VerifyReport } from '../verify/index.js';
-import { nodeDoneLine, nodeRole, nodesExitCode, runOnNodes, type NodeResult } from '../pg/nodes.js';
-import { stampNode } from '../report/node-stamp.js';
+import { nodeDoneLine, nodesExitCode, runOnNodes, type NodeResult } from '../pg/nodes.js';
+import { countFlag } from '../util/flags.js';
 import { parseRolesFile } from '../util/roles-file.js';
 import { resolveTargets } from '../fleet/targets.js';
 import { connect } from '../pg/connect.js';
@@ -33,7 +33,7 @@ export interface FleetVerifyReport {
   /** A role is contained only when it is contained on every node; a node not checked makes it unknown. */
   status: RoleStatus;
   roles: { role: string; status: RoleStatus; nodes: Record<string, RoleStatus> }[];
-  nodes: (NodeResult<VerifyReport> & { role: 'primary' | 'standby' | null })[];
+  nodes: NodeResult<VerifyReport>[];
 }
 
 /** One VerifyReport over every node (role names suffixed "@ node"): the JUnit and annotation view. */
@@ -107,25 +107,14 @@ export async function run([roleArgs, flags]: unknown[], g: GlobalOptions): Promi
   }
   const targets = (await resolveTargets(f, g, 'pgrevoke')).nodes;
   if (targets.length > 1 || f.fleet) {
-    const concurrency = Number(f.concurrency ?? 16);
-    if (!Number.isInteger(concurrency) || concurrency < 1)
-      throw usageError(`invalid --concurrency: "${f.concurrency}"`, 'a positive integer');
     const names = [...new Set(roles)];
-    const results = await runOnNodes(
+    const nodes = await runOnNodes(
       targets,
-      concurrency,
-      async (t, client) => ({
-        role: await nodeRole(client),
-        report: await verifyRoles(t.params, client, names, { strict: f.strict, probePassword }),
-      }),
+      countFlag(f.concurrency, '--concurrency', 16),
+      (t, client) => verifyRoles(t.params, client, names, { strict: f.strict, probePassword }),
       // text mode: one line of progress per node as it is done
-      (r) => !ctx.json && ctx.note(nodeDoneLine(r, r.value ? `${r.value.role}, ${r.value.report.status}` : undefined)),
+      (r) => !ctx.json && ctx.note(nodeDoneLine(r, r.value ? `${r.role}, ${r.value.status}` : undefined)),
     );
-    const nodes = results.map(({ value, ...r }) => ({
-      ...r,
-      role: value?.role ?? null,
-      value: value ? stampNode(value.report, r.node) : null,
-    }));
     const perRole = names.map((role) => {
       const byNode = Object.fromEntries(
         nodes.map((n) => [n.node, n.value?.roles.find((r) => r.role === role)?.status ?? ('unknown' as RoleStatus)]),

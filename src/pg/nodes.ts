@@ -1,6 +1,7 @@
 // Reading several nodes at once: connect to each, run the same function, keep going when one fails.
-// Every command that works across nodes (inspect, verify, cutoff) starts here.
+// inspect, verify and sessions run through runOnNodes; cutoff connects with connectAll (it plans first).
 import { describeError } from '../errors.js';
+import { stampNode } from '../report/node-stamp.js';
 import { mapBounded } from '../util/pool.js';
 import { connect, type Client } from './connect.js';
 import type { ConnParams } from './conninfo.js';
@@ -15,10 +16,13 @@ export interface NodeTarget {
 export interface NodeResult<R> {
   node: string;
   cluster: string | null;
+  /** As the node says (pg_is_in_recovery()); null when it was not reached. */
+  role: 'primary' | 'standby' | null;
   /** unreachable: no connection; failed: connected, then the work failed; absent: the role is not on this cluster. */
   status: 'ok' | 'absent' | 'unreachable' | 'failed';
   /** One line: message, SQLSTATE, hint. */
   error: string | null;
+  /** fn's result, every object in its arrays stamped with the node's name. */
   value: R | null;
 }
 
@@ -35,7 +39,10 @@ export async function connectAll(targets: NodeTarget[]): Promise<(Client | Error
   return Promise.all(targets.map((t) => connect(t.params).catch((err: unknown) => (err instanceof Error ? err : new Error(String(err))))));
 }
 
-/** Run fn on every node, at most `concurrency` at once; each connection is closed afterwards. */
+/**
+ * Run fn on every node, at most `concurrency` at once, each a section of one document: the node's
+ * name and role beside fn's result (stamped with the node); each connection is closed afterwards.
+ */
 export async function runOnNodes<R>(
   targets: NodeTarget[],
   concurrency: number,
@@ -55,14 +62,16 @@ async function runOne<R>(t: NodeTarget, fn: (target: NodeTarget, client: Client)
   try {
     client = await connect(t.params);
   } catch (err) {
-    return { ...base, status: 'unreachable', error: describeError(err), value: null };
+    return { ...base, role: null, status: 'unreachable', error: describeError(err), value: null };
   }
+  let role: NodeResult<R>['role'] = null;
   try {
-    return { ...base, status: 'ok', error: null, value: await fn(t, client) };
+    role = await nodeRole(client);
+    return { ...base, role, status: 'ok', error: null, value: stampNode(await fn(t, client), t.name) };
   } catch (err) {
     // a fleet's clusters need not all have the role: nothing to report there, and not a failure
-    if (err instanceof RoleAbsent) return { ...base, status: 'absent', error: err.message, value: null };
-    return { ...base, status: 'failed', error: describeError(err), value: null };
+    if (err instanceof RoleAbsent) return { ...base, role, status: 'absent', error: err.message, value: null };
+    return { ...base, role, status: 'failed', error: describeError(err), value: null };
   } finally {
     await client.end().catch(() => undefined);
   }

@@ -3,7 +3,7 @@
 // replayed before it terminates. Nodes run concurrently; one that fails does not stop the others.
 import type { OperatorFacts } from '../checks/types.js';
 import type { Client } from '../pg/connect.js';
-import type { NodeTarget } from '../pg/nodes.js';
+import { RoleAbsent, type NodeTarget } from '../pg/nodes.js';
 import type { PgbouncerSection } from '../pgbouncer/section.js';
 import { findRole } from '../pg/roles.js';
 import { stampNode } from '../report/node-stamp.js';
@@ -26,9 +26,6 @@ export interface PreparedNode {
 }
 
 export type NodeStatus = 'contained' | 'exposed' | 'planned' | 'partial' | 'absent' | 'refused' | 'unreachable' | 'failed';
-
-/** In a fleet, a cluster where none of the roles exists has nothing to cut off. */
-export class RolesAbsent extends Error {}
 
 export interface NodeOutcome {
   node: string;
@@ -75,8 +72,7 @@ export async function prepareNode(
     // a role that exists on some clusters only: cut it off where it exists
     const found = await Promise.all(input.roles.map((r) => findRole(client, r)));
     const roles = input.roles.filter((_, i) => found[i]);
-    if (roles.length === 0)
-      throw new RolesAbsent(`none of the roles exists here (${input.roles.map((r) => JSON.stringify(r)).join(', ')})`);
+    if (roles.length === 0) throw new RoleAbsent(`none of the roles exists here (${input.roles.map((r) => JSON.stringify(r)).join(', ')})`);
     here = { ...input, roles };
   }
   const { state, operator } = await collectPlanState(target.params, client, here);
@@ -166,7 +162,7 @@ export function outcomeOf(
     role: prepared ? (prepared.state.server.inRecovery ? ('standby' as const) : ('primary' as const)) : null,
   };
   if (!prepared) {
-    const status: NodeStatus = !reached ? 'unreachable' : result instanceof RolesAbsent ? 'absent' : 'failed';
+    const status: NodeStatus = !reached ? 'unreachable' : result instanceof RoleAbsent ? 'absent' : 'failed';
     return { ...base, status, error: result instanceof Error ? describeError(result) : null, report: null };
   }
   if (prepared.refusal) return { ...base, status: 'refused', error: describeError(prepared.refusal), report: null };

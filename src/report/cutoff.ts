@@ -8,7 +8,7 @@ import type { FleetCutoffReport, NodeOutcome } from '../playbook/fleet.js';
 import type { Plan } from '../playbook/plan.js';
 import { redact } from '../pg/redact.js';
 import { AUDIT_REASONS, type AuditEntry, type AuditReason } from './audit.js';
-import { renderFindings, table, truncate } from './format.js';
+import { nodeHeading, renderFindings, table, truncate } from './format.js';
 import { renderPgbouncer } from './pgbouncer.js';
 
 export const EXIT_MEANING: Record<number, string> = {
@@ -274,7 +274,7 @@ export function renderFleet(r: FleetCutoffReport, c: ChalkInstance): string {
   for (const o of r.nodes) {
     if (!o.report) continue;
     out.push('');
-    out.push(c.bold(`== ${o.node} (${o.role ?? '?'}) ==`));
+    out.push(nodeHeading(o, c));
     out.push(renderCutoff(o.report, c));
   }
   for (const s of r.pgbouncer) out.push('', renderPgbouncer(s, c));

@@ -54,3 +54,8 @@ export function renderFindings(findings: Finding[], c: ChalkInstance): string[] 
   }
   return out;
 }
+
+/** The heading of one node's section in text output: `== name (primary) ==`. */
+export function nodeHeading(n: { node: string; role: string | null }, c: ChalkInstance): string {
+  return c.bold(`== ${n.node}${n.role ? ` (${n.role})` : ''} ==`);
+}
