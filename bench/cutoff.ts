@@ -6,7 +6,7 @@ import { existsSync } from 'node:fs';
 import pg from 'pg';
 import { Attacker } from '../src/demo/attacker.js';
 import { EmbeddedCluster } from '../src/embedded/cluster.js';
-import { BIN, machine, median, runProcess } from './lib.js';
+import { BIN, machine, median, runProcess, waitUntil } from './lib.js';
 
 const TRIALS = Number(process.env.BENCH_TRIALS ?? 5);
 const SESSIONS = 300;
@@ -21,15 +21,6 @@ interface Trial {
   escapedQueries: number;
   liveBackends: number;
   exitCode: number | null;
-}
-
-async function waitUntil(pred: () => boolean | Promise<boolean>, ms: number): Promise<boolean> {
-  const end = Date.now() + ms;
-  while (Date.now() < end) {
-    if (await pred()) return true;
-    await new Promise((r) => setTimeout(r, 20));
-  }
-  return false;
 }
 
 async function trial(

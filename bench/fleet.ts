@@ -4,7 +4,7 @@
 import pg from 'pg';
 import { Attacker } from '../src/demo/attacker.js';
 import { EmbeddedCluster } from '../src/embedded/cluster.js';
-import { BIN, machine, median, runProcess } from './lib.js';
+import { BIN, machine, median, runProcess, waitUntil } from './lib.js';
 
 const TRIALS = Number(process.env.BENCH_TRIALS ?? 5);
 const CLUSTERS = 8;
@@ -27,13 +27,14 @@ interface Trial {
 
 async function ready(nodes: Node[]): Promise<void> {
   for (const n of nodes) await n.admin.query(`ALTER ROLE mallory LOGIN CONNECTION LIMIT -1`);
-  const end = Date.now() + 30_000;
-  for (const n of nodes)
-    while (Date.now() < end) {
+  // steady state: every attacker session of every node connected
+  await waitUntil(async () => {
+    for (const n of nodes) {
       const { rows } = await n.admin.query<{ n: number }>(`SELECT count(*)::int AS n FROM pg_stat_activity WHERE usename = 'mallory'`);
-      if (rows[0]!.n >= SESSIONS) break;
-      await new Promise((r) => setTimeout(r, 20));
+      if (rows[0]!.n < SESSIONS) return false;
     }
+    return true;
+  }, 30_000);
   await new Promise((r) => setTimeout(r, 300));
 }
 

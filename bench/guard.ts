@@ -13,7 +13,7 @@ import path from 'node:path';
 import pg from 'pg';
 import { Attacker } from '../src/demo/attacker.js';
 import { EmbeddedCluster } from '../src/embedded/cluster.js';
-import { BIN, machine, median, p } from './lib.js';
+import { BIN, machine, median, p, waitUntil } from './lib.js';
 
 const TRIALS = Number(process.env.BENCH_TRIALS ?? 20);
 const SESSIONS = 20;
@@ -23,12 +23,8 @@ const IDLE_BYSTANDERS = 500;
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-async function waitUntil(pred: () => boolean | Promise<boolean>, ms: number, what: string): Promise<void> {
-  const end = Date.now() + ms;
-  while (!(await pred())) {
-    if (Date.now() > end) throw new Error(`bench guard: timed out waiting for ${what}`);
-    await sleep(10);
-  }
+async function until(pred: () => boolean | Promise<boolean>, ms: number, what: string): Promise<void> {
+  if (!(await waitUntil(pred, ms, 10))) throw new Error(`bench guard: timed out waiting for ${what}`);
 }
 
 function clockTicks(): number {
@@ -134,18 +130,18 @@ export async function benchGuard(): Promise<string> {
   const bystanders: pg.Client[] = [];
   let guardExit: number | null;
   try {
-    await waitUntil(() => stderr.includes('connected as'), 30_000, `guard to connect: ${stderr}`);
+    await until(() => stderr.includes('connected as'), 30_000, `guard to connect: ${stderr}`);
     attacker.start();
     for (let i = 0; i < TRIALS; i++) {
-      await waitUntil(async () => (await victimSessions()) >= SESSIONS, 30_000, 'the attacker at full strength');
+      await until(async () => (await victimSessions()) >= SESSIONS, 30_000, 'the attacker at full strength');
       const before = attacker.stats.successes;
-      await waitUntil(() => attacker.stats.successes > before + 100, 10_000, 'the attacker querying');
+      await until(() => attacker.stats.successes > before + 100, 10_000, 'the attacker querying');
       // land the ALTER at a random phase of the guard's 200 ms tick
       await sleep(Math.random() * 250);
       const killsBefore = stdout.split('\n').filter(Boolean).length;
       const t0 = performance.now();
       await admin.query('ALTER ROLE victim NOLOGIN');
-      await waitUntil(async () => (await victimSessions()) === 0, 10_000, 'every victim session to end');
+      await until(async () => (await victimSessions()) === 0, 10_000, 'every victim session to end');
       await sleep(300);
       lags.push(Math.max(0, (attacker.stats.lastSuccessAt ?? t0) - t0));
       killsPerTrial.push(stdout.split('\n').filter(Boolean).length - killsBefore);
@@ -157,7 +153,7 @@ export async function benchGuard(): Promise<string> {
         `SELECT pid FROM pg_stat_activity WHERE application_name = 'pgrevoke-guard' AND usename = 'postgres'`,
       )
     ).rows[0]!.pid;
-    await waitUntil(async () => (await victimSessions()) >= SESSIONS, 30_000, 'the attacker at full strength');
+    await until(async () => (await victimSessions()) >= SESSIONS, 30_000, 'the attacker at full strength');
     loads.push(
       await measureLoad(
         admin,

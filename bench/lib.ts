@@ -25,6 +25,16 @@ export async function timeIt(fn: () => Promise<unknown>): Promise<number> {
   return Number(process.hrtime.bigint() - t) / 1e6;
 }
 
+/** Poll pred every intervalMs until it holds or ms have passed; whether it held. */
+export async function waitUntil(pred: () => boolean | Promise<boolean>, ms: number, intervalMs = 20): Promise<boolean> {
+  const end = Date.now() + ms;
+  while (Date.now() < end) {
+    if (await pred()) return true;
+    await new Promise((r) => setTimeout(r, intervalMs));
+  }
+  return false;
+}
+
 export function runProcess(
   cmd: string,
   args: string[],
