@@ -81,6 +81,36 @@ describe.each(MAJORS)('cutoff on PostgreSQL %i', (major) => {
       )
     )[0]!.n;
   const hidden = async () => (await cl.sql<{ pid: number }>(hiddenBackendsSql(major))).map((r) => r.pid);
+  /** Parks a login of `user` in the post-authentication window; returns its pid (one that was not hidden before,
+   *  so a backend another test ended a moment ago and that has not exited yet is never taken for it). */
+  const park = async (user: string, password: string) => {
+    const before = new Set(await hidden());
+    const h = new pg.Client({
+      host: '127.0.0.1',
+      port: cl.port,
+      user,
+      password,
+      database: 'postgres',
+      options: '-c post_auth_delay=30',
+    });
+    h.on('error', () => undefined);
+    pending.push(h);
+    void h.connect().catch(() => undefined);
+    const [pid] = await waitFor(
+      async () => {
+        const x = (await hidden()).filter((p) => !before.has(p));
+        return x.length ? x : null;
+      },
+      10_000,
+      `a hidden backend of ${user}`,
+    );
+    return pid!;
+  };
+  /** Ends parked backends and waits until they are gone, so the next test starts with none. */
+  const unpark = async (...pids: number[]) => {
+    await cl.sql(`SELECT pg_terminate_backend(pid) FROM unnest($1::int[]) AS pid`, [pids]);
+    await waitFor(async () => !(await Promise.all(pids.map(alive))).some(Boolean), 10_000, `backends ${pids} to exit`);
+  };
   const lockWaiters = async () =>
     (await cl.sql<{ n: number }>(`SELECT count(*)::int AS n FROM pg_stat_activity WHERE wait_event_type = 'Lock'`))[0]!.n;
 
@@ -515,19 +545,7 @@ describe.each(MAJORS)('cutoff on PostgreSQL %i', (major) => {
 
   it('(i) SIGINT during the settle loop: the statement finishes, the report is written with the rest skipped, exit 3', async () => {
     await createRole('sig_target');
-    const h = new pg.Client({
-      host: '127.0.0.1',
-      port: cl.port,
-      user: 'sig_target',
-      password: 'pw-10',
-      database: 'postgres',
-      options: '-c post_auth_delay=30',
-    });
-    h.on('error', () => undefined);
-    pending.push(h);
-    void h.connect().catch(() => undefined);
-    await waitFor(async () => (await hidden()).length > 0, 10_000, 'a hidden backend');
-    const before = await hidden();
+    const before = [await park('sig_target', 'pw-10')];
 
     const report = path.join(tmp, 'i-report.json');
     const child = spawn(
@@ -579,7 +597,7 @@ describe.each(MAJORS)('cutoff on PostgreSQL %i', (major) => {
     expect(step(d, 'settle').detail).toMatch(/interrupted/);
     expect(step(d, 'verify').detail).toBe('interrupted');
     expect(((d.settle as Json).suspects as Json[]).map((x) => x.pid)).toEqual(expect.arrayContaining(before));
-    await cl.sql(`SELECT pg_terminate_backend(pid) FROM unnest($1::int[]) AS pid`, [before]);
+    await unpark(...before);
   });
 
   it('LOGIN switched back on from elsewhere during the cutoff is switched off again and reported', async () => {
@@ -587,18 +605,7 @@ describe.each(MAJORS)('cutoff on PostgreSQL %i', (major) => {
     await createRole('flip_bystander');
     await cl.sql(`CREATE ROLE accomplice SUPERUSER LOGIN PASSWORD 'acc-pw'`);
     // a bystander parked in the post-authentication window keeps the settle loop busy for the grace period
-    const parked = new pg.Client({
-      host: '127.0.0.1',
-      port: cl.port,
-      user: 'flip_bystander',
-      password: 'pw-14',
-      database: 'postgres',
-      options: '-c post_auth_delay=30',
-    });
-    parked.on('error', () => undefined);
-    pending.push(parked);
-    void parked.connect().catch(() => undefined);
-    await waitFor(async () => (await hidden()).length > 0, 10_000, 'a hidden backend');
+    const parked = await park('flip_bystander', 'pw-14');
     const acc = await cl.connectAs('accomplice', 'acc-pw');
     let flips = 0;
     let stopAt = 0;
@@ -630,30 +637,13 @@ describe.each(MAJORS)('cutoff on PostgreSQL %i', (major) => {
     );
     expect(await canLogin('flip_target')).toBe(false);
     expect(d.verification).toEqual([expect.objectContaining({ verdict: 'contained' })]);
+    await unpark(parked);
   });
 
   it('a hidden backend a non-superuser operator cannot terminate leaves exposure: exit 1, listed', async () => {
     await createRole('hide_np');
     if (major >= 16) await cl.sql(`GRANT hide_np TO oncall WITH ADMIN OPTION`);
-    const h = new pg.Client({
-      host: '127.0.0.1',
-      port: cl.port,
-      user: 'hide_np',
-      password: 'pw-7',
-      database: 'postgres',
-      options: '-c post_auth_delay=30',
-    });
-    h.on('error', () => undefined);
-    pending.push(h);
-    void h.connect().catch(() => undefined);
-    const [pid] = await waitFor(
-      async () => {
-        const x = await hidden();
-        return x.length ? x : null;
-      },
-      10_000,
-      'a hidden backend',
-    );
+    const pid = await park('hide_np', 'pw-7');
     const r = await cutoff(['hide_np', '--yes', '--json', '--settle-timeout', '1'], {}, cl.url('oncall', 'oncall-pw'));
     expect(r.code, r.stderr).toBe(1);
     const d = doc(r);
@@ -665,30 +655,12 @@ describe.each(MAJORS)('cutoff on PostgreSQL %i', (major) => {
     expect((d.exposure as string[]).some((e) => e.includes(`hidden backend ${pid}`))).toBe(true);
     expect(await hidden()).toContain(pid); // still there, still hidden: that is the exposure
     expect(await canLogin('hide_np')).toBe(false);
-    await cl.sql('SELECT pg_terminate_backend($1)', [pid]);
+    await unpark(pid);
   });
 
   it('with a hidden suspect still unresolved, the HBA reload is held back (it would wake the suspect)', async () => {
     await createRole('held_back');
-    const h = new pg.Client({
-      host: '127.0.0.1',
-      port: cl.port,
-      user: 'held_back',
-      password: 'pw-9',
-      database: 'postgres',
-      options: '-c post_auth_delay=30',
-    });
-    h.on('error', () => undefined);
-    pending.push(h);
-    void h.connect().catch(() => undefined);
-    const [pid] = await waitFor(
-      async () => {
-        const x = await hidden();
-        return x.length ? x : null;
-      },
-      10_000,
-      'a hidden backend',
-    );
+    const pid = await park('held_back', 'pw-9');
     const hbaBefore = readFileSync(cl.hbaFile);
     const r = await cutoff(['held_back', '--yes', '--json', '--hidden-grace', '600000', '--settle-timeout', '0.5']);
     expect(r.code, r.stderr).toBe(1);
@@ -699,7 +671,7 @@ describe.each(MAJORS)('cutoff on PostgreSQL %i', (major) => {
     });
     expect(readFileSync(cl.hbaFile).equals(hbaBefore)).toBe(true);
     expect(await hidden()).toContain(pid); // not woken
-    await cl.sql('SELECT pg_terminate_backend($1)', [pid]);
+    await unpark(pid);
   });
 
   it('(j) --hba-file: the block goes on top, rejects first, parses; a rerun adds nothing and does not fail; the harness lines still work', async () => {
