@@ -78,9 +78,15 @@ async function writeOutputs(ctx: Context, report: AnyReport, f: CutoffFlags): Pr
   for (const p of problems) ctx.note(`pgrevoke: ${p}`);
 }
 
-async function confirmPlans(ctx: Context, plans: Plan[]): Promise<boolean> {
-  const { renderPlan } = await import('../report/cutoff.js');
+/** `consoles`: the PgBouncer commands as a dry run plans them from the clients connected now. */
+async function confirmPlans(ctx: Context, plans: Plan[], consoles: PgbouncerSection[]): Promise<boolean> {
+  const [{ renderPlan }, { renderPgbouncer }] = await Promise.all([import('../report/cutoff.js'), import('../report/pgbouncer.js')]);
   for (const plan of plans) ctx.note(renderPlan(plan, ctx.c));
+  if (consoles.length)
+    ctx.note(
+      `${ctx.c.bold('PgBouncer, once NOLOGIN has committed')} ${ctx.c.dim('(planned from the clients connected now; planned again then)')}\n` +
+        consoles.map((s) => renderPgbouncer(s, ctx.c)).join('\n\n'),
+    );
   const { confirm } = await import('@inquirer/prompts');
   const first = plans[0]!;
   const where = plans.length > 1 ? ` on ${plans.length} nodes` : '';
@@ -181,12 +187,17 @@ export async function run([roles, flags]: unknown[], g: GlobalOptions): Promise<
       await writeOutputs(ctx, report, f);
       return report.exitCode as ExitCode;
     }
+    const pgbouncerPlan = (dryRun: boolean) =>
+      import('../pgbouncer/section.js').then(({ cutoffSection }) =>
+        Promise.all(pgbouncers.map((t) => cutoffSection(t, [...new Set(names)], { killPool: Boolean(f.pgbouncerKillPool), dryRun }))),
+      );
     if (
       !f.dryRun &&
       !f.yes &&
       !(await confirmPlans(
         ctx,
         runnable.map((n) => n.plan),
+        await pgbouncerPlan(true),
       ))
     ) {
       ctx.note('pgrevoke: not confirmed; nothing was changed');
@@ -243,10 +254,7 @@ export async function run([roles, flags]: unknown[], g: GlobalOptions): Promise<
       return r.exitCode as ExitCode;
     }
     // PgBouncer after the nodes: its RECONNECT must find NOLOGIN committed, or the pool logs the role back in
-    const { cutoffSection } = await import('../pgbouncer/section.js');
-    const sections = await Promise.all(
-      pgbouncers.map((t) => cutoffSection(t, [...new Set(names)], { killPool: Boolean(f.pgbouncerKillPool), dryRun: Boolean(f.dryRun) })),
-    );
+    const sections = await pgbouncerPlan(Boolean(f.dryRun));
     for (const s of sections) if (!ctx.json) ctx.note(`pgrevoke: ${s.node}: ${s.status}${s.error ? `, ${s.error}` : ''}`);
     const report = fleetReport(results, startedAt, sections);
     await writeOutputs(ctx, report, f);

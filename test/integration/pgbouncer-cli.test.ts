@@ -2,7 +2,7 @@
 // real PostgreSQL: the role's pooled clients are listed and cut, a bystander's pooled clients keep
 // working, and a pool that logs in as a shared user is reported as exposure (exit 1).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { runCli } from '../helpers/cli.js';
+import { runCli, runOnTerminal } from '../helpers/cli.js';
 import { canQuery, MAJORS, startCluster, type TestCluster } from '../helpers/cluster.js';
 import { PGBOUNCER_ADMIN_PASSWORD, startPgbouncer, type TestPgbouncer } from '../helpers/pgbouncer.js';
 
@@ -41,6 +41,23 @@ describe(`pgrevoke with --pgbouncer (PostgreSQL ${MAJOR})`, () => {
   afterAll(async () => {
     await bouncer?.stop();
     await cl?.destroyAll();
+  });
+
+  it('on a terminal the prompt shows the PgBouncer commands too; "no" changes nothing', async () => {
+    const mine = await bouncer.connectAs(ROLE, PW, 'app');
+    await mine.query('SELECT 1');
+    const r = await runOnTerminal(['cutoff', ROLE, '--dsn', cl.dsn(), '--pgbouncer', bouncer.consoleDsn], 'n\r');
+    expect(r.code, r.screen).toBe(2);
+    expect(r.screen).toContain(`ALTER ROLE "${ROLE}" NOLOGIN`);
+    expect(r.screen).toContain('PgBouncer, once NOLOGIN has committed');
+    expect(r.screen).toMatch(/PLANNED\s+RECONNECT "app"/);
+    expect(r.screen).toContain('nothing was changed');
+    expect(r.screen).not.toContain(PGBOUNCER_ADMIN_PASSWORD);
+    // the preview ran nothing on the console: the pooled client still works, the role still logs in
+    expect(await canQuery(mine)).toBe(true);
+    const [row] = await cl.sql<{ l: boolean }>('SELECT rolcanlogin AS l FROM pg_roles WHERE rolname = $1', [ROLE]);
+    expect(row!.l).toBe(true);
+    await mine.end();
   });
 
   it('inspect lists the role pooled clients and names the shared-user pool; cutoff cuts them, bob keeps working', async () => {
