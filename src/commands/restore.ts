@@ -8,6 +8,7 @@ import { isBlockingHbaError } from '../hba/file-errors.js';
 import { replaceFile, restoreFile } from '../playbook/hba-file.js';
 import { HBA_ERRORS_SQL } from '../playbook/plan.js';
 import { planRestore, readReport } from '../playbook/restore.js';
+import { nodeRole } from '../pg/nodes.js';
 import { findRole } from '../pg/roles.js';
 import { redact } from '../pg/redact.js';
 import { openSession } from './common.js';
@@ -32,7 +33,7 @@ export async function run([role, flags]: unknown[], g: GlobalOptions): Promise<E
   const f = flags as RestoreFlags;
   const name = String(role);
   if (!f.from) throw usageError('restore needs --from REPORT', 'the JSON report that cutoff --report wrote');
-  const report = readReport(f.from, f.node);
+  const { source: report, standby } = readReport(f.from, f.node);
   if (!f.dryRun && !f.yes && !ctx.interactive)
     throw usageError(
       'refusing to restore without confirmation: there is no terminal to ask on, and nothing was changed',
@@ -40,11 +41,19 @@ export async function run([role, flags]: unknown[], g: GlobalOptions): Promise<E
     );
   const { client, close } = await openSession(g);
   try {
+    // a standby's section changes only its HBA; applied to the wrong kind of node it would do the wrong half
+    const connected = await nodeRole(client);
+    const expected = standby ? 'standby' : 'primary';
+    if (connected !== expected)
+      throw usageError(
+        `the report's section ${f.node ? `for ${f.node} ` : ''}is of a ${expected}, but the server connected to is a ${connected}; nothing was changed`,
+        `connect to the node the section is for (--dsn), or pass the --node of ${connected === 'standby' ? 'a standby' : 'the primary'}`,
+      );
     const current = await findRole(client, name);
     const hbaText = report.hba?.file ? await readFile(report.hba.file, 'utf8').catch(() => null) : null;
-    const plan = planRestore(report, name, current?.oid ?? null, hbaText);
+    const plan = planRestore(report, name, current?.oid ?? null, hbaText, { standby });
     const steps: RestoreStep[] = [
-      { action: 'alter_role', sql: plan.statements[0]!, file: null, status: 'planned', detail: null },
+      ...(plan.alter ? [{ action: 'alter_role', sql: plan.alter, file: null, status: 'planned', detail: null } as RestoreStep] : []),
       ...(plan.hba
         ? ([
             {
@@ -56,7 +65,7 @@ export async function run([role, flags]: unknown[], g: GlobalOptions): Promise<E
             },
             {
               action: 'reload',
-              sql: plan.statements[1]!,
+              sql: plan.reload,
               file: null,
               status: 'planned',
               detail: 'then check pg_hba_file_rules for error rows',
@@ -84,15 +93,16 @@ export async function run([role, flags]: unknown[], g: GlobalOptions): Promise<E
         s.detail = redact((err as Error).message);
         exit = ExitCode.PARTIAL;
       };
-      const alter = steps[0]!;
-      try {
-        await client.query(alter.sql!);
-        alter.status = 'done';
-      } catch (err) {
-        fail(alter, err);
-      }
-      const edit = steps[1];
-      const reload = steps[2];
+      const alter = steps.find((s) => s.action === 'alter_role');
+      if (alter)
+        try {
+          await client.query(alter.sql!);
+          alter.status = 'done';
+        } catch (err) {
+          fail(alter, err);
+        }
+      const edit = steps.find((s) => s.action === 'hba_remove');
+      const reload = steps.find((s) => s.action === 'reload');
       if (plan.hba && edit && reload) {
         let backup: string | null = null;
         try {

@@ -20,8 +20,11 @@ export interface RestoreSource {
 export interface RestorePlan {
   role: string;
   oid: number;
-  statements: string[];
+  /** The ALTER ROLE that brings LOGIN and the attributes back; null on a standby (they come by replay). */
+  alter: string | null;
   hba: { file: string; content: string } | null;
+  /** The reload after the HBA edit; null without one. */
+  reload: string | null;
   /** What a restore cannot bring back. */
   notes: string[];
 }
@@ -32,36 +35,40 @@ function bad(message: string, hint?: string): PgrevokeError {
 
 /**
  * The cutoff report to undo: the file itself, or with a fleet report (several nodes) the section of
- * `node`. A standby's section is refused: its LOGIN comes back by replay when the primary is restored.
+ * `node`, with that node's role. A standby's section undoes its own HBA block only: its LOGIN comes
+ * back by replay when the primary's section is restored.
  */
-export function readReport(file: string, node?: string): RestoreSource {
+export function readReport(file: string, node?: string): { source: RestoreSource; standby: boolean } {
   let doc: unknown;
   try {
     doc = JSON.parse(readFileSync(file, 'utf8'));
   } catch (err) {
     throw bad(`cannot read the cutoff report ${file}: ${(err as Error).message}`, 'pass the file written by cutoff --report');
   }
+  let standby = false;
   const fleet = doc as { kind?: string; nodes?: { node: string; role: string | null; report: unknown }[] };
   if (fleet.kind === 'fleet' && Array.isArray(fleet.nodes)) {
     const names = fleet.nodes.filter((n) => n.report).map((n) => `${n.node} (${n.role ?? '?'})`);
     if (!node) throw bad(`${file} is a report over several nodes: say which one to restore`, `--node NAME, one of: ${names.join(', ')}`);
     const section = fleet.nodes.find((n) => n.node === node);
     if (!section?.report) throw bad(`${file} has no report for node ${JSON.stringify(node)}`, `one of: ${names.join(', ')}`);
-    if (section.role === 'standby')
-      throw bad(
-        `${node} is a standby: its LOGIN comes back by replay when the primary is restored`,
-        "restore the primary's section (--node PRIMARY); remove the standby's pgrevoke block from its pg_hba.conf by hand and reload it",
-      );
+    standby = section.role === 'standby';
     doc = section.report;
   } else if (node) throw bad(`--node applies to a report over several nodes; ${file} covers one`);
   const r = doc as Partial<RestoreSource>;
   if (r.schemaVersion !== 1 || !Array.isArray(r.roles) || !Array.isArray(r.steps))
     throw bad(`${file} is not a pgrevoke cutoff report (schemaVersion 1)`, 'pass the file written by cutoff --report');
-  return r as RestoreSource;
+  return { source: r as RestoreSource, standby };
 }
 
-/** Pure: the statements and file change that undo the cutoff of one role. */
-export function planRestore(report: RestoreSource, role: string, currentOid: number | null, hbaContent: string | null): RestorePlan {
+/** Pure: the statements and file change that undo the cutoff of one role (on a standby: the file change only). */
+export function planRestore(
+  report: RestoreSource,
+  role: string,
+  currentOid: number | null,
+  hbaContent: string | null,
+  opts: { standby?: boolean } = {},
+): RestorePlan {
   if (report.dryRun) throw bad('that report is of a dry run: nothing was changed, so there is nothing to restore');
   const entry = report.roles.find((r) => r.name === role);
   if (!entry)
@@ -90,9 +97,16 @@ export function planRestore(report: RestoreSource, role: string, currentOid: num
     if (next !== null) hba = { file: report.hba.file, content: next };
     else notes.push(`no pgrevoke block for ${JSON.stringify(role)} in ${report.hba.file} (already removed, or edited by hand)`);
   }
-  const statements = [
-    restoreRole({ name: role, canLogin: b.canLogin, connectionLimit: b.connectionLimit, superuser: b.superuser, createRole: b.createRole }),
-  ];
-  if (hba) statements.push(RELOAD_CONF);
-  return { role, oid: entry.oid, statements, hba, notes };
+  if (opts.standby)
+    notes.push("standby: LOGIN, the connection limit and the attributes come back by replay once the primary's section is restored");
+  const alter = opts.standby
+    ? null
+    : restoreRole({
+        name: role,
+        canLogin: b.canLogin,
+        connectionLimit: b.connectionLimit,
+        superuser: b.superuser,
+        createRole: b.createRole,
+      });
+  return { role, oid: entry.oid, alter, hba, reload: hba ? RELOAD_CONF : null, notes };
 }

@@ -1,9 +1,12 @@
 // A primary with a streaming standby (pg_basebackup), the role's sessions on both: one cutoff over
 // both nodes ends them all, bystanders on both survive, and verify over both passes.
+import { mkdtempSync, readFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCli } from '../helpers/cli.js';
-import { canQuery, startCluster, startStandby, type TestCluster } from '../helpers/cluster.js';
+import { canQuery, startCluster, startStandby, waitForReplay, type TestCluster } from '../helpers/cluster.js';
 
 // pg_basebackup comes from Debian's postgresql-client-15: it backs up servers of its own major or older.
 const MAJOR = 15;
@@ -115,6 +118,42 @@ describe(`cutoff over a primary and its streaming standby (PostgreSQL ${MAJOR})`
     const vdoc = JSON.parse(ver.stdout) as { status: string; roles: { nodes: Record<string, string> }[] };
     expect(vdoc.status).toBe('contained');
     expect(Object.values(vdoc.roles[0]!.nodes)).toEqual(['contained', 'contained']);
+  });
+
+  it('restore from the report, a section per node: the primary gets LOGIN back, the standby loses its HBA block; the wrong node is refused', async () => {
+    await primary.sql(`CREATE ROLE rita LOGIN PASSWORD 'pw-r'`);
+    await waitForReplay(primary, standby);
+    const report = path.join(mkdtempSync(path.join(os.tmpdir(), 'pgrevoke-standby-restore-')), 'cutoff.json');
+    const cut = await runCli(['cutoff', 'rita', '--yes', '--json', '--report', report, ...targets()]);
+    expect(cut.code, cut.stdout + cut.stderr).toBe(0);
+    const [pNode, sNode] = [`127.0.0.1:${primary.port}`, `127.0.0.1:${standby.port}`];
+    expect(readFileSync(standby.hbaFile, 'utf8')).toContain('"rita" reject');
+
+    // the standby's section applied to the primary would do the wrong half: refused, nothing changed
+    const wrong = await runCli(['restore', 'rita', '--from', report, '--node', sNode, '--yes', '--dsn', primary.dsn()]);
+    expect(wrong.code, wrong.stderr).toBe(2);
+    expect(wrong.stderr).toMatch(/is of a standby, but the server connected to is a primary; nothing was changed/);
+    expect(readFileSync(primary.hbaFile, 'utf8')).toContain('"rita" reject');
+
+    const rp = await runCli(['restore', 'rita', '--from', report, '--node', pNode, '--yes', '--json', '--dsn', primary.dsn()]);
+    expect(rp.code, rp.stderr).toBe(0);
+    expect((JSON.parse(rp.stdout) as { steps: { action: string; status: string }[] }).steps.map((x) => [x.action, x.status])).toEqual([
+      ['alter_role', 'done'],
+      ['hba_remove', 'done'],
+      ['reload', 'done'],
+    ]);
+    const rs = await runCli(['restore', 'rita', '--from', report, '--node', sNode, '--yes', '--json', '--dsn', standby.dsn()]);
+    expect(rs.code, rs.stderr).toBe(0);
+    const sdoc = JSON.parse(rs.stdout) as { steps: { action: string; status: string; sql: string | null }[]; notes: string[] };
+    expect(sdoc.steps.map((x) => [x.action, x.status])).toEqual([
+      ['hba_remove', 'done'],
+      ['reload', 'done'],
+    ]);
+    expect(sdoc.notes.join('\n')).toMatch(/standby: LOGIN.*come back by replay/);
+    expect(readFileSync(standby.hbaFile, 'utf8')).not.toContain('"rita"');
+    // the false alarm is over on both nodes: rita logs in on the primary, and on the standby once LOGIN replayed
+    await waitForReplay(primary, standby);
+    for (const node of [primary, standby]) await (await node.connectAs('rita', 'pw-r')).end();
   });
 
   it('guard over both nodes ends a session on the standby once NOLOGIN set on the primary has replayed', async () => {

@@ -30,7 +30,8 @@ describe('restore planning (pure)', () => {
 
   it('rebuilds the attributes from the report with the quoting helper, and removes only that role\u2019s HBA block', () => {
     const plan = planRestore(report(), 'a"b', 16400, hba);
-    expect(plan.statements).toEqual(['ALTER ROLE "a""b" LOGIN CONNECTION LIMIT 5 SUPERUSER', 'SELECT pg_reload_conf()']);
+    expect(plan.alter).toBe('ALTER ROLE "a""b" LOGIN CONNECTION LIMIT 5 SUPERUSER');
+    expect(plan.reload).toBe('SELECT pg_reload_conf()');
     expect(plan.hba!.content).not.toContain('"a""b" reject');
     expect(plan.hba!.content).toContain('"other" reject');
     expect(plan.hba!.content).toContain('local all all trust');
@@ -40,6 +41,15 @@ describe('restore planning (pure)', () => {
     const notes = planRestore(report(), 'a"b', 16400, hba).notes.join('\n');
     expect(notes).toContain('password was rotated');
     expect(notes).toContain('prepared transactions cannot be restored');
+  });
+
+  it('on a standby only the HBA block comes out: no ALTER (read-only; LOGIN comes back by replay), and it says so', () => {
+    const plan = planRestore(report(), 'a"b', 16400, hba, { standby: true });
+    expect(plan.alter).toBeNull();
+    expect(plan.reload).toBe('SELECT pg_reload_conf()');
+    expect(plan.hba!.content).not.toContain('"a""b" reject');
+    expect(plan.hba!.content).toContain('"other" reject');
+    expect(plan.notes.join('\n')).toMatch(/standby: LOGIN.*come back by replay/);
   });
 
   it('refuses a dry-run report, an uncovered role, a dropped or recreated role', () => {
@@ -52,7 +62,8 @@ describe('restore planning (pure)', () => {
   it('without a block (removed, or hand-edited) it touches no file and says so', () => {
     const plan = planRestore(report(), 'a"b', 16400, 'local all all trust\n');
     expect(plan.hba).toBeNull();
-    expect(plan.statements).toHaveLength(1);
+    expect(plan.alter).toMatch(/^ALTER ROLE/);
+    expect(plan.reload).toBeNull();
     expect(plan.notes.join('\n')).toContain('no pgrevoke block');
     const handEdited = rejectBlock('a"b', at).slice(0, 3).join('\n') + '\nlocal all all trust\n';
     expect(withoutBlock(handEdited, 'a"b')).toBeNull();
@@ -78,11 +89,11 @@ describe('restore from a report over several nodes', () => {
   it('needs --node, names the nodes it could restore, and takes the primary section', () => {
     expect(() => readReport(file)).toThrow(/several nodes: say which one/);
     expect(() => readReport(file, 'db-9')).toThrow(/no report for node "db-9"/);
-    expect(readReport(file, 'db-1').roles[0]!.name).toBe('a"b');
+    expect(readReport(file, 'db-1')).toMatchObject({ standby: false, source: { roles: [{ name: 'a"b' }] } });
   });
 
-  it('refuses a standby section (LOGIN comes back by replay) and --node with a one-node report', () => {
-    expect(() => readReport(file, 'db-2')).toThrow(/db-2 is a standby/);
+  it('takes a standby section as a standby one, and refuses --node with a one-node report', () => {
+    expect(readReport(file, 'db-2')).toMatchObject({ standby: true, source: { roles: [{ name: 'a"b' }] } });
     const single = path.join(dir, 'one.json');
     writeFileSync(single, JSON.stringify(report()));
     expect(() => readReport(single, 'db-1')).toThrow(/--node applies to a report over several nodes/);
