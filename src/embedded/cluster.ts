@@ -106,18 +106,48 @@ async function usableBinDir(major: number, user: OsUser | undefined): Promise<st
 export const CLIENT_BIN_DIR = (major: number): string => `/usr/lib/postgresql/${major}/bin`;
 
 /**
- * pg_basebackup of the server's major: it works against servers of its own major or older, so a
- * newer installed one is taken when the same major is missing.
+ * pg_basebackup for the server's major: it works against servers of its own major or older, so a
+ * newer installed one is taken when the same major is missing; null when there is none.
  */
-export function pgBasebackupPath(major: number): string {
+export function pgBasebackupPath(major: number): string | null {
   for (let m = major; m <= major + 10; m++) {
     const file = path.join(CLIENT_BIN_DIR(m), 'pg_basebackup');
     if (existsSync(file)) return file;
   }
-  throw new Error(
-    `pg_basebackup for PostgreSQL ${major} not found (looked for ${path.join(CLIENT_BIN_DIR(major), 'pg_basebackup')} and newer majors): ` +
-      `apt-get install postgresql-client-${major}`,
-  );
+  return null;
+}
+
+/** Directories of a running cluster whose contents a base backup leaves out (the PostgreSQL docs' list). */
+const BACKUP_EMPTY_DIRS = new Set([
+  'pg_wal',
+  'pg_replslot',
+  'pg_dynshmem',
+  'pg_notify',
+  'pg_serial',
+  'pg_snapshots',
+  'pg_stat_tmp',
+  'pg_subtrans',
+]);
+const BACKUP_SKIP_FILES = new Set(['postmaster.pid', 'postmaster.opts', 'pg_internal.init']);
+
+/**
+ * Copy a running cluster's data directory. A file the server removes while we copy is skipped: WAL
+ * replay from the backup's start brings back whatever matters.
+ */
+async function copyLiveTree(src: string, dst: string, top = true): Promise<void> {
+  await fs.mkdir(dst, { mode: 0o700 });
+  for (const e of await fs.readdir(src, { withFileTypes: true })) {
+    if (BACKUP_SKIP_FILES.has(e.name)) continue;
+    const [from, to] = [path.join(src, e.name), path.join(dst, e.name)];
+    try {
+      if (e.isDirectory()) {
+        if (top && BACKUP_EMPTY_DIRS.has(e.name)) await fs.mkdir(to, { mode: 0o700 });
+        else await copyLiveTree(from, to, false);
+      } else if (e.isFile()) await fs.copyFile(from, to);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+    }
+  }
 }
 
 /** The environment for a client tool: no PG* variable of ours may redirect it, the password travels in PGPASSWORD. */
@@ -159,6 +189,8 @@ export class EmbeddedCluster {
   private settings: Record<string, string | number>;
   /** The cluster this one streams from, when it is a standby. */
   readonly primary: EmbeddedCluster | undefined;
+  /** The primary's replication slot that holds WAL for this standby (copied standbys only). */
+  private slot: string | null = null;
 
   constructor(opts: ClusterOptions = {}) {
     this.primary = opts.standbyOf;
@@ -236,13 +268,29 @@ export class EmbeddedCluster {
   }
 
   /**
-   * A hot standby's data directory: pg_basebackup from the running primary, as the server's OS
-   * user (-R writes primary_conninfo and standby.signal), then this cluster's own port and socket
+   * A hot standby's data directory: pg_basebackup from the running primary where there is one for
+   * this major, else the low-level API (copyFromPrimary); then this cluster's own port and socket
    * directory in postgresql.auto.conf, which overrides the postgresql.conf copied from the primary.
    */
   private async initStandby(primary: EmbeddedCluster): Promise<void> {
     if (!primary.port) throw new Error('the primary must be started before its standby');
     const basebackup = pgBasebackupPath(this.major);
+    const primaryConf = basebackup ? await this.basebackup(primary, basebackup) : await this.copyFromPrimary(primary);
+    if (this.user) await run('chown', ['-R', `${this.user.uid}:${this.user.gid}`, this.baseDir]);
+    await fs.chmod(this.baseDir, 0o755);
+    const conf: Record<string, string | number> = {
+      ...primaryConf,
+      port: this.port,
+      unix_socket_directories: `'${this.socketDir}'`,
+      hot_standby: 'on',
+      ...this.settings,
+    };
+    const lines = Object.entries(conf).map(([k, v]) => `${k} = ${v}`);
+    await fs.appendFile(path.join(this.dataDir, 'postgresql.auto.conf'), `# pgrevoke embedded standby\n${lines.join('\n')}\n`);
+  }
+
+  /** pg_basebackup -R -X stream, as the server's OS user: -R writes primary_conninfo and standby.signal. */
+  private async basebackup(primary: EmbeddedCluster, basebackup: string): Promise<Record<string, string>> {
     if (this.user) await run('chown', ['-R', `${this.user.uid}:${this.user.gid}`, this.baseDir]);
     await fs.chmod(this.baseDir, 0o755);
     await run(
@@ -266,14 +314,39 @@ export class EmbeddedCluster {
       ],
       { ...this.asUser(), env: clientEnv(primary.password) },
     );
-    const conf: Record<string, string | number> = {
-      port: this.port,
-      unix_socket_directories: `'${this.socketDir}'`,
-      hot_standby: 'on',
-      ...this.settings,
-    };
-    const lines = Object.entries(conf).map(([k, v]) => `${k} = ${v}`);
-    await fs.appendFile(path.join(this.dataDir, 'postgresql.auto.conf'), `# pgrevoke embedded standby\n${lines.join('\n')}\n`);
+    return {};
+  }
+
+  /**
+   * Without a pg_basebackup for this major (Debian's is 15; the npm packages have none): the
+   * documented low-level non-exclusive base backup. A physical slot, reserved before the backup
+   * starts, keeps the primary's WAL from then on until this standby has streamed it.
+   */
+  private async copyFromPrimary(primary: EmbeddedCluster): Promise<Record<string, string>> {
+    const { default: pg } = await import('pg');
+    // the primary's socket trusts local logins: no password in the standby's primary_conninfo
+    const c = new pg.Client({ host: primary.socketDir, port: primary.port, user: 'postgres', database: 'postgres' });
+    await c.connect();
+    try {
+      const slot = `pgrevoke_standby_${this.port}`;
+      await c.query('SELECT pg_create_physical_replication_slot($1, true)', [slot]);
+      this.slot = slot;
+      const v15 = this.major >= 15; // pg_start_backup/pg_stop_backup were renamed in 15
+      await c.query(v15 ? `SELECT pg_backup_start('pgrevoke standby', true)` : `SELECT pg_start_backup('pgrevoke standby', true, false)`);
+      await copyLiveTree(primary.dataDir, this.dataDir);
+      const { rows } = await c.query<{ labelfile: string; spcmapfile: string | null }>(
+        v15 ? 'SELECT labelfile, spcmapfile FROM pg_backup_stop(false)' : 'SELECT labelfile, spcmapfile FROM pg_stop_backup(false, false)',
+      );
+      await fs.writeFile(path.join(this.dataDir, 'backup_label'), rows[0]!.labelfile);
+      if (rows[0]!.spcmapfile) await fs.writeFile(path.join(this.dataDir, 'tablespace_map'), rows[0]!.spcmapfile);
+      await fs.writeFile(path.join(this.dataDir, 'standby.signal'), '');
+      return {
+        primary_conninfo: `'host=${primary.socketDir} port=${primary.port} user=postgres application_name=walreceiver'`,
+        primary_slot_name: `'${slot}'`,
+      };
+    } finally {
+      await c.end();
+    }
   }
 
   async start(): Promise<void> {
@@ -310,6 +383,24 @@ export class EmbeddedCluster {
     live.delete(this);
     await this.stop('immediate');
     await fs.rm(this.baseDir, { recursive: true, force: true });
+    await this.dropSlot();
+  }
+
+  /** A slot left behind would hold the primary's WAL for ever; the primary may be gone already. */
+  private async dropSlot(): Promise<void> {
+    if (!this.slot || !this.primary) return;
+    const { default: pg } = await import('pg');
+    const c = new pg.Client({ host: this.primary.socketDir, port: this.primary.port, user: 'postgres', database: 'postgres' });
+    c.on('error', () => undefined);
+    try {
+      await c.connect();
+      await c.query('SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = $1', [this.slot]);
+    } catch {
+      /* the primary is stopped: its slots went with it */
+    } finally {
+      await c.end().catch(() => undefined);
+    }
+    this.slot = null;
   }
 
   /** For the exit hook: no event loop left, so stop and remove synchronously. */

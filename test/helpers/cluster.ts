@@ -8,12 +8,6 @@ export const MAJORS: number[] = (process.env.PGREVOKE_TEST_MAJORS ?? '14,18')
   .map((s) => Number(s.trim()))
   .filter((n) => Number.isInteger(n) && n > 0);
 
-/**
- * The major standby tests run on: pg_basebackup comes from Debian's postgresql-client-15 (the
- * embedded packages have none) and works against servers of its own major or older.
- */
-export const STANDBY_MAJOR = 15;
-
 export interface TestCluster extends EmbeddedCluster {
   /** A superuser client (closed by destroy()). */
   admin: pg.Client;
@@ -54,8 +48,9 @@ export async function startCluster(major: number, settings: Record<string, strin
 }
 
 /**
- * A hot standby streaming from `primary` (pg_basebackup -R -X stream), read-only, with the same
- * superuser password. Destroy it before or after the primary: each destroyAll() is independent.
+ * A hot standby streaming from `primary`, read-only, with the same superuser password: built with
+ * pg_basebackup -R -X stream where Debian's (15) can back up this major (14, 15), else with the
+ * low-level backup API and a replication slot (16..18). Destroy it before or after the primary: each destroyAll() is independent.
  */
 export async function startStandby(primary: TestCluster, settings: Record<string, string | number> = {}): Promise<TestCluster> {
   return started(new EmbeddedCluster({ standbyOf: primary, settings }));

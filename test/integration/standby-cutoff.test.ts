@@ -1,15 +1,14 @@
-// A primary with a streaming standby (pg_basebackup), the role's sessions on both: one cutoff over
-// both nodes ends them all, bystanders on both survive, and verify over both passes.
+// A primary with a streaming standby (see startStandby), the role's sessions on both, on every major
+// under test: one cutoff over both nodes ends them all, bystanders on both survive, and verify over
+// both passes.
 import { mkdtempSync, readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCli } from '../helpers/cli.js';
-import { canQuery, startCluster, startStandby, waitForReplay, type TestCluster } from '../helpers/cluster.js';
+import { canQuery, MAJORS, startCluster, startStandby, waitForReplay, type TestCluster } from '../helpers/cluster.js';
 
-// pg_basebackup comes from Debian's postgresql-client-15: it backs up servers of its own major or older.
-const MAJOR = 15;
 const ROLE = 'Mallory "ops"';
 const PW = 'pw-m';
 
@@ -28,13 +27,14 @@ interface NodeOut {
   } | null;
 }
 
-describe(`cutoff over a primary and its streaming standby (PostgreSQL ${MAJOR})`, () => {
+describe.each(MAJORS)('cutoff over a primary and its streaming standby (PostgreSQL %i)', (major) => {
   let primary: TestCluster;
   let standby: TestCluster;
   const targets = () => ['--target', primary.dsn(), '--target', standby.dsn()];
 
   beforeAll(async () => {
-    primary = await startCluster(MAJOR);
+    // full_page_writes on: a base backup taken from a standby (the cascade below) needs it
+    primary = await startCluster(major, { full_page_writes: 'on' });
     await primary.sql(`CREATE ROLE "Mallory ""ops""" LOGIN PASSWORD '${PW}'`);
     await primary.sql(`CREATE ROLE alice LOGIN PASSWORD 'pw-a'`);
     standby = await startStandby(primary);
@@ -218,6 +218,49 @@ describe(`cutoff over a primary and its streaming standby (PostgreSQL ${MAJOR})`
     }
     const ver = await runCli(['verify', 'lagger', ...targets()]);
     expect(ver.code, ver.stdout + ver.stderr).toBe(0);
+  });
+
+  it('a cascading standby (streaming from the standby) is matched to the primary, waits for the same commit, and is contained too', async () => {
+    await primary.sql(`CREATE ROLE casey LOGIN PASSWORD 'pw-c'`);
+    await waitForReplay(primary, standby);
+    const cascade = await startStandby(standby);
+    try {
+      const [wr] = await cascade.sql<{ port: number }>('SELECT sender_port AS port FROM pg_stat_wal_receiver');
+      expect(wr!.port).toBe(standby.port);
+      await waitForReplay(primary, cascade);
+      const sessions = [
+        await primary.connectAs('casey', 'pw-c'),
+        await standby.connectAs('casey', 'pw-c'),
+        await cascade.connectAs('casey', 'pw-c'),
+      ];
+      const bystander = await cascade.connectAs('alice', 'pw-a');
+      const res = await runCli([
+        'cutoff',
+        'casey',
+        '--yes',
+        '--json',
+        '--playbook',
+        'contain-only',
+        ...targets(),
+        '--target',
+        cascade.dsn(),
+      ]);
+      expect(res.code, res.stdout + res.stderr).toBe(0);
+      const doc = JSON.parse(res.stdout) as { nodes: NodeOut[] };
+      expect(doc.nodes.map((n) => [n.role, n.status])).toEqual([
+        ['primary', 'contained'],
+        ['standby', 'contained'],
+        ['standby', 'contained'],
+      ]);
+      const c = doc.nodes[2]!.report!;
+      expect(c.replay).toMatchObject({ caughtUp: true, target: doc.nodes[0]!.report!.commitLsn });
+      expect(c.terminated.map((t) => t.user)).toContain('casey');
+      for (const x of sessions) expect(await canQuery(x)).toBe(false);
+      expect(await canQuery(bystander)).toBe(true);
+      await expect(cascade.connectAs('casey', 'pw-c')).rejects.toThrow();
+    } finally {
+      await cascade.destroyAll();
+    }
   });
 
   it('a standby alone is refused (exit 2): its primary must be named too', async () => {

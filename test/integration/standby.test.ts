@@ -1,21 +1,21 @@
-// The test harness's streaming standby: pg_basebackup -R -X stream from an embedded primary (major
-// 15: Debian's postgresql-client-15 provides pg_basebackup, which the embedded packages lack),
-// started as a hot standby. These tests prove the harness the multi-node tests stand on: the
+// The test harness's streaming standby, on every major under test: pg_basebackup -R -X stream from
+// an embedded primary where Debian's postgresql-client-15 can back it up (14, 15), else the
+// low-level backup API with a replication slot (the embedded packages have no pg_basebackup). These tests prove the harness the multi-node tests stand on: the
 // standby is in recovery, replays the primary's roles and commits, accepts the role's sessions,
 // and shares the primary's system identifier.
 import { existsSync } from 'node:fs';
 import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { lsnBytes, STANDBY_MAJOR, startCluster, startStandby, waitForReplay, type TestCluster } from '../helpers/cluster.js';
+import { lsnBytes, MAJORS, startCluster, startStandby, waitForReplay, type TestCluster } from '../helpers/cluster.js';
 
 const PW = 'pw-on-both';
 
-describe(`streaming standby (PostgreSQL ${STANDBY_MAJOR})`, () => {
+describe.each(MAJORS)('streaming standby (PostgreSQL %i)', (major) => {
   let primary: TestCluster;
   let standby: TestCluster;
 
   beforeAll(async () => {
-    primary = await startCluster(STANDBY_MAJOR);
+    primary = await startCluster(major);
     standby = await startStandby(primary);
   });
 
@@ -72,7 +72,7 @@ describe(`streaming standby (PostgreSQL ${STANDBY_MAJOR})`, () => {
   });
 
   it('pg_control_system(): the same system identifier on primary and standby, another on an unrelated cluster; a non-superuser may call it', async () => {
-    const other = await startCluster(STANDBY_MAJOR);
+    const other = await startCluster(major);
     try {
       const sysid = async (c: TestCluster) =>
         (await c.sql<{ id: string }>('SELECT system_identifier::text AS id FROM pg_control_system()'))[0]!.id;
@@ -99,10 +99,14 @@ describe(`streaming standby (PostgreSQL ${STANDBY_MAJOR})`, () => {
   });
 
   it('destroyAll() stops the standby and removes its directory; the primary keeps running', async () => {
+    const slots = () => primary.sql<{ slot_name: string }>('SELECT slot_name FROM pg_replication_slots ORDER BY 1');
+    const before = await slots();
     const extra = await startStandby(primary);
     expect(await extra.sql('SELECT pg_is_in_recovery() AS r')).toEqual([{ r: true }]);
     await extra.destroyAll();
     expect(existsSync(extra.baseDir)).toBe(false);
+    // a slot left behind would hold the primary's WAL for ever
+    expect(await slots()).toEqual(before);
     expect(await primary.sql('SELECT 1 AS one')).toEqual([{ one: 1 }]);
   });
 });
