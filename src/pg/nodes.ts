@@ -85,10 +85,21 @@ export function nodeDoneLine(r: Pick<NodeResult<unknown>, 'node' | 'status' | 'e
 /** Thrown by a node's work when the role does not exist there. */
 export class RoleAbsent extends Error {}
 
-/** 2 when every node failed; 3 when some did (partial); else null: the command's own verdict decides. */
+/** How one node came out, as far as the shared exit-code rule cares. */
+export type NodeVerdict = 'done' | 'absent' | 'failed' | 'partial';
+
+/**
+ * The exit-code rule every command shares over several nodes: 2 when the role is on no node or no
+ * node answered at all; 3 when some node failed (or was only partly done) while others answered;
+ * else null, and the command's own verdict decides 0 or 1. An `absent` node answered.
+ */
+export function spreadExitCode(verdicts: NodeVerdict[]): 2 | 3 | null {
+  if (verdicts.every((v) => v === 'absent') || verdicts.every((v) => v === 'failed')) return 2;
+  return verdicts.some((v) => v === 'failed' || v === 'partial') ? 3 : null;
+}
+
 export function nodesExitCode(results: Pick<NodeResult<unknown>, 'status'>[]): 2 | 3 | null {
-  const bad = results.filter((r) => r.status === 'unreachable' || r.status === 'failed').length;
-  if (results.every((r) => r.status === 'absent')) return 2;
-  if (bad === 0) return null;
-  return bad === results.length ? 2 : 3;
+  return spreadExitCode(
+    results.map((r) => (r.status === 'unreachable' || r.status === 'failed' ? 'failed' : r.status === 'absent' ? 'absent' : 'done')),
+  );
 }

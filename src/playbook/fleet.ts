@@ -3,7 +3,7 @@
 // replayed before it terminates. Nodes run concurrently; one that fails does not stop the others.
 import type { OperatorFacts } from '../checks/types.js';
 import type { Client } from '../pg/connect.js';
-import { RoleAbsent, type NodeTarget } from '../pg/nodes.js';
+import { RoleAbsent, spreadExitCode, type NodeTarget } from '../pg/nodes.js';
 import type { PgbouncerSection } from '../pgbouncer/section.js';
 import { findRole } from '../pg/roles.js';
 import { stampNode } from '../report/node-stamp.js';
@@ -183,12 +183,17 @@ export function outcomeOf(
 
 /** 2 when no node could be acted on; 3 when some nodes failed (partial); else 1 if exposure remains; else 0. */
 export function fleetExitCode(nodes: NodeOutcome[], pgbouncer: Pick<PgbouncerSection, 'status'>[] = []): number {
-  if (nodes.every((n) => n.status === 'absent')) return 2;
-  if (pgbouncer.some((p) => p.status === 'unreachable')) return 3;
-  const bad = nodes.filter((n) => n.status === 'refused' || n.status === 'unreachable' || n.status === 'failed' || n.status === 'partial');
-  const acted = nodes.filter((n) => n.status !== 'absent');
-  if (bad.length === acted.length && bad.every((n) => n.status !== 'partial')) return 2;
-  if (bad.length) return 3;
+  const spread = spreadExitCode(
+    nodes.map((n) =>
+      n.status === 'refused' || n.status === 'unreachable' || n.status === 'failed'
+        ? 'failed'
+        : n.status === 'absent' || n.status === 'partial'
+          ? n.status
+          : 'done',
+    ),
+  );
+  if (spread === 2) return 2;
+  if (spread === 3 || pgbouncer.some((p) => p.status === 'unreachable')) return 3;
   if (nodes.some((n) => n.status === 'exposed') || pgbouncer.some((p) => p.status === 'exposed')) return 1;
   return 0;
 }

@@ -4,6 +4,7 @@ import { describe, expect, it } from 'vitest';
 import type { OperatorFacts, RoleInfo } from '../../src/checks/types.js';
 import { apply, type CutoffReport } from '../../src/playbook/apply.js';
 import { applyAll, fleetExitCode, primaryOf, type NodeOutcome, type PreparedNode } from '../../src/playbook/fleet.js';
+import { nodesExitCode } from '../../src/pg/nodes.js';
 import { DryRunExecutor } from '../../src/playbook/executor.js';
 import { loadPlaybook } from '../../src/playbook/load.js';
 import { buildPlan, preflight, STANDBY_DDL, type PlanState } from '../../src/playbook/plan.js';
@@ -200,5 +201,20 @@ describe('nodes', () => {
     expect(fleetExitCode([o('unreachable'), o('refused')])).toBe(2);
     expect(fleetExitCode([o('absent'), o('absent')])).toBe(2);
     expect(fleetExitCode([o('planned'), o('planned')])).toBe(0);
+    // a node without the role answered: with another down, that is partial, as for inspect/verify/sessions
+    expect(fleetExitCode([o('absent'), o('unreachable')])).toBe(3);
+    expect(nodesExitCode([{ status: 'absent' }, { status: 'unreachable' }])).toBe(3);
+    // nothing answered: 2 even when a PgBouncer console is down as well
+    expect(fleetExitCode([o('unreachable'), o('failed')], [{ status: 'unreachable' }])).toBe(2);
+    expect(fleetExitCode([o('contained')], [{ status: 'unreachable' }])).toBe(3);
+    expect(fleetExitCode([o('contained')], [{ status: 'exposed' }])).toBe(1);
+  });
+
+  it('inspect, verify and sessions share the rule: 2 none answered or the role is nowhere, 3 some failed, else the command decides', () => {
+    expect(nodesExitCode([{ status: 'ok' }, { status: 'ok' }])).toBeNull();
+    expect(nodesExitCode([{ status: 'ok' }, { status: 'absent' }])).toBeNull();
+    expect(nodesExitCode([{ status: 'ok' }, { status: 'unreachable' }])).toBe(3);
+    expect(nodesExitCode([{ status: 'failed' }, { status: 'unreachable' }])).toBe(2);
+    expect(nodesExitCode([{ status: 'absent' }, { status: 'absent' }])).toBe(2);
   });
 });
