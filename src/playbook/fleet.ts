@@ -5,7 +5,6 @@ import type { OperatorFacts } from '../checks/types.js';
 import type { Client } from '../pg/connect.js';
 import { RoleAbsent, spreadExitCode, type NodeTarget } from '../pg/nodes.js';
 import type { PgbouncerSection } from '../pgbouncer/section.js';
-import { findRole } from '../pg/roles.js';
 import { stampNode } from '../report/node-stamp.js';
 import { describeError } from '../errors.js';
 import { mapBounded } from '../util/pool.js';
@@ -67,15 +66,8 @@ export async function prepareNode(
   input: PlanInput,
   opts: { fleet: boolean },
 ): Promise<PreparedNode> {
-  let here = input;
-  if (opts.fleet) {
-    // a role that exists on some clusters only: cut it off where it exists
-    const found = await Promise.all(input.roles.map((r) => findRole(client, r)));
-    const roles = input.roles.filter((_, i) => found[i]);
-    if (roles.length === 0) throw new RoleAbsent(`none of the roles exists here (${input.roles.map((r) => JSON.stringify(r)).join(', ')})`);
-    here = { ...input, roles };
-  }
-  const { state, operator } = await collectPlanState(target.params, client, here);
+  const { state, operator } = await collectPlanState(target.params, client, input, { absentOk: opts.fleet });
+  const here = opts.fleet ? { ...input, roles: state.targets.map((t) => t.name) } : input;
   const plan = buildPlan(playbook, state, operator, target.params, here, { node: target.name });
   let systemIdentifier: string | null = null;
   if (opts.fleet)

@@ -5,6 +5,8 @@ import { collectPrepared } from '../checks/prepared-xacts.js';
 import type { OperatorFacts, PreparedXact, Queryable, RoleInfo, ServerFacts } from '../checks/types.js';
 import { ExitCode, PgrevokeError } from '../errors.js';
 import { resolveRole } from '../inspect/resolve-role.js';
+import { RoleAbsent } from '../pg/nodes.js';
+import { findRole } from '../pg/roles.js';
 import { nodeLabel, type ConnParams } from '../pg/conninfo.js';
 
 export { nodeLabel };
@@ -176,12 +178,15 @@ export async function collectPlanState(
   params: ConnParams,
   q: Queryable,
   input: PlanInput,
+  opts: { absentOk?: boolean } = {},
 ): Promise<{ state: PlanState; operator: OperatorFacts }> {
   if (input.roles.length === 0) throw new PgrevokeError('name at least one role', { exitCode: ExitCode.USAGE });
   const server = await collectServer(q);
   const names = [...new Set(input.roles)];
-  const targets: RoleInfo[] = [];
-  for (const name of names) targets.push(await resolveRole(q, name));
+  // over a fleet a role may exist on some clusters only: cut it off where it exists
+  const found = await Promise.all(names.map((name) => (opts.absentOk ? findRole(q, name) : resolveRole(q, name))));
+  const targets = found.filter((t): t is RoleInfo => t !== null);
+  if (targets.length === 0) throw new RoleAbsent(`none of the roles exists here (${names.map((r) => JSON.stringify(r)).join(', ')})`);
   const operators = await Promise.all(targets.map((t) => collectOperator(q, t.oid)));
   const operator: OperatorFacts = { ...operators[0]!, memberOfTarget: operators.every((o) => o.memberOfTarget) };
   for (const t of targets) {
