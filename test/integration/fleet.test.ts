@@ -96,6 +96,22 @@ clusters:
     expect(doc.verdict).toBe('exposed'); // it can still log in on billing
     const none = await runCli(['inspect', 'nobody-at-all', '--json', '--fleet', fleetFile, '--only', 'prod']);
     expect(none.code).toBe(2);
+    // cutoff the same way: contained where it exists, absent elsewhere, exit 0
+    const cut = await runCli([
+      'cutoff',
+      'onlyhere',
+      '--yes',
+      '--json',
+      '--playbook',
+      'contain-only',
+      '--fleet',
+      fleetFile,
+      '--only',
+      'prod',
+    ]);
+    expect(cut.code, cut.stdout + cut.stderr).toBe(0);
+    expect((JSON.parse(cut.stdout) as { nodes: { status: string }[] }).nodes.map((n) => n.status)).toEqual(['contained', 'absent']);
+    expect(await clusters[0]!.sql(`SELECT rolcanlogin FROM pg_roles WHERE rolname = 'onlyhere'`)).toEqual([{ rolcanlogin: false }]);
   });
 
   it('cutoff contains the two that answer, exits 3, and the report and audit log name every node', async () => {
