@@ -39,66 +39,72 @@ export async function run([flags]: unknown[], g: GlobalOptions): Promise<ExitCod
 
   const { nodes: targets } = await resolveTargets(f, g, 'pgrevoke');
   if (targets.length > 1 || f.fleet) {
-    if (watch !== null) throw usageError('--watch redraws one node', 'name one node, or run without --watch');
     // one section per node; kill takes NODE:PID with the same names
-    const nodes = await runOnNodes(targets, 16, async (_t, client) =>
-      listSessions(client, filters, { major: (await collectServer(client)).major }),
-    );
+    const collect = () =>
+      runOnNodes(targets, 16, async (_t, client) => listSessions(client, filters, { major: (await collectServer(client)).major }));
+    const text = (nodes: Awaited<ReturnType<typeof collect>>) =>
+      nodes
+        .map((n) => `${nodeHeading(n, ctx.c)}\n${n.value ? renderSessions(n.value, ctx.c) : ctx.c.red(`${n.status}: ${n.error ?? ''}`)}`)
+        .join('\n\n');
+    if (watch !== null) {
+      // each frame connects anew: a node that goes down or comes back shows as such
+      await watchLoop(ctx, watch, `${targets.length} nodes`, async () => text(await collect()));
+      return ExitCode.OK;
+    }
+    const nodes = await collect();
     if (ctx.json) ctx.printJson({ schemaVersion: 1, kind: 'fleet', nodes });
-    else
-      ctx.out(
-        nodes
-          .map((n) => `${nodeHeading(n, ctx.c)}\n${n.value ? renderSessions(n.value, ctx.c) : ctx.c.red(`${n.status}: ${n.error ?? ''}`)}`)
-          .join('\n\n'),
-      );
+    else ctx.out(text(nodes));
     return nodesExitCode(nodes) ?? ExitCode.OK;
   }
   const { params } = targets[0]!;
   const client = await connect(params);
-  const close = () => client.end().catch(() => undefined);
   try {
     const server = await collectServer(client);
     const limited = !(await seesAllActivity(client));
-    if (watch === null) {
-      const doc = await listSessions(client, filters, { major: server.major });
-      if (ctx.json) {
-        ctx.printJson(doc);
-        if (limited)
-          ctx.note("pgrevoke: note: without superuser or pg_read_all_stats, other roles' sessions show no state, client or query");
-      } else ctx.out(renderSessions(doc, ctx.c, { limited }));
+    if (watch !== null) {
+      await watchLoop(ctx, watch, describeConn(params), async () =>
+        renderSessions(await listSessions(client, filters, { major: server.major }), ctx.c, { limited }),
+      );
       return ExitCode.OK;
     }
-
-    // Ctrl+C ends the watch normally: exit 0, connection closed by the finally below
-    let stopped = false;
-    let wake: (() => void) | null = null;
-    const onSignal = () => {
-      stopped = true;
-      wake?.();
-    };
-    process.on('SIGINT', onSignal);
-    try {
-      while (!stopped) {
-        const doc = await listSessions(client, filters, { major: server.major });
-        if (stopped) break;
-        const head = ctx.c.dim(
-          `every ${watch}s: pgrevoke sessions on ${describeConn(params)}   ${new Date().toISOString().slice(11, 19)} UTC   (Ctrl+C to stop)`,
-        );
-        ctx.out(`${CLEAR}${head}\n${renderSessions(doc, ctx.c, { limited })}`);
-        await new Promise<void>((resolve) => {
-          const timer = setTimeout(resolve, watch * 1000);
-          wake = () => {
-            clearTimeout(timer);
-            resolve();
-          };
-        });
-        wake = null;
-      }
-    } finally {
-      process.off('SIGINT', onSignal);
-    }
+    const doc = await listSessions(client, filters, { major: server.major });
+    if (ctx.json) {
+      ctx.printJson(doc);
+      if (limited) ctx.note("pgrevoke: note: without superuser or pg_read_all_stats, other roles' sessions show no state, client or query");
+    } else ctx.out(renderSessions(doc, ctx.c, { limited }));
     return ExitCode.OK;
   } finally {
-    await close();
+    await client.end().catch(() => undefined);
+  }
+}
+
+/** Redraw `frame()` every `seconds` until Ctrl+C, which ends the watch normally (exit 0). */
+async function watchLoop(ctx: Context, seconds: number, where: string, frame: () => Promise<string>): Promise<void> {
+  let stopped = false;
+  let wake: (() => void) | null = null;
+  const onSignal = () => {
+    stopped = true;
+    wake?.();
+  };
+  process.on('SIGINT', onSignal);
+  try {
+    while (!stopped) {
+      const body = await frame();
+      if (stopped) break;
+      const head = ctx.c.dim(
+        `every ${seconds}s: pgrevoke sessions on ${where}   ${new Date().toISOString().slice(11, 19)} UTC   (Ctrl+C to stop)`,
+      );
+      ctx.out(`${CLEAR}${head}\n${body}`);
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, seconds * 1000);
+        wake = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+      });
+      wake = null;
+    }
+  } finally {
+    process.off('SIGINT', onSignal);
   }
 }

@@ -31,33 +31,53 @@ export function runCli(args: string[], env: NodeJS.ProcessEnv = {}, opts: { time
   });
 }
 
+export interface TerminalRun {
+  /** Everything the CLI printed so far (stdout and stderr share the terminal). */
+  screen(): string;
+  /** Type on the terminal: '\x03' is Ctrl+C (SIGINT for the CLI). */
+  type(keys: string): void;
+  exited: Promise<number | null>;
+}
+
 /**
- * Run the CLI on a pseudo-terminal (script(1): stdin and stderr are TTYs, as for an operator); when
- * its "(y/N)" prompt shows, type `answer` (e.g. 'n\r'). Returns the exit code and all it printed.
+ * Start the CLI on a pseudo-terminal (script(1): stdin, stdout and stderr are TTYs, as for an
+ * operator). Killed after `timeoutMs`.
  */
-export function runOnTerminal(args: string[], answer: string, timeoutMs = 60_000): Promise<{ code: number | null; screen: string }> {
+export function startOnTerminal(args: string[], timeoutMs = 60_000): TerminalRun {
   const sh = (x: string) => `'${x.replace(/'/g, `'\\''`)}'`;
   // exec: no shell in between, which would itself react to the terminal's signals
   const cmd = ['exec', ...[process.execPath, BIN, ...args].map(sh)].join(' ');
-  return new Promise((resolve, reject) => {
-    const child = spawn('script', ['-qfec', cmd, '/dev/null'], {
-      env: { PATH: process.env.PATH, HOME: process.env.HOME, NO_COLOR: '1', TERM: 'xterm' },
-      stdio: ['pipe', 'pipe', 'pipe'],
-    });
-    let screen = '';
-    let answered = false;
-    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
-    child.stdout.on('data', (d) => {
-      screen += d;
-      if (!answered && screen.includes('(y/N)')) {
-        answered = true;
-        child.stdin.write(answer);
-      }
-    });
+  const child = spawn('script', ['-qfec', cmd, '/dev/null'], {
+    env: { PATH: process.env.PATH, HOME: process.env.HOME, NO_COLOR: '1', TERM: 'xterm' },
+    stdio: ['pipe', 'pipe', 'pipe'],
+  });
+  let screen = '';
+  child.stdout.on('data', (d) => (screen += d));
+  const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+  const exited = new Promise<number | null>((resolve, reject) => {
     child.on('error', reject);
     child.on('close', (code) => {
       clearTimeout(timer);
-      resolve({ code, screen });
+      resolve(code);
     });
   });
+  return { screen: () => screen, type: (keys) => child.stdin.write(keys), exited };
+}
+
+/** Run the CLI on a pseudo-terminal; when its "(y/N)" prompt shows, type `answer` (e.g. 'n\r'). */
+export async function runOnTerminal(args: string[], answer: string, timeoutMs = 60_000): Promise<{ code: number | null; screen: string }> {
+  const t = startOnTerminal(args, timeoutMs);
+  let answered = false;
+  const poll = setInterval(() => {
+    if (!answered && t.screen().includes('(y/N)')) {
+      answered = true;
+      t.type(answer);
+    }
+  }, 20);
+  try {
+    const code = await t.exited;
+    return { code, screen: t.screen() };
+  } finally {
+    clearInterval(poll);
+  }
 }

@@ -8,7 +8,7 @@ import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort } from '../../src/embedded/cluster.js';
-import { runCli, runOnTerminal } from '../helpers/cli.js';
+import { runCli, runOnTerminal, startOnTerminal } from '../helpers/cli.js';
 import { canQuery, MAJORS, startCluster, type TestCluster } from '../helpers/cluster.js';
 
 const ROLE = 'Eve ünïcode';
@@ -322,6 +322,26 @@ clusters:
     expect(await login(clusters[0]!)).toBe(false);
     expect(await login(clusters[1]!)).toBe(true);
     expect(await canQuery(onSearch)).toBe(true);
+  });
+
+  it('sessions --watch over the fleet redraws a section per node, the down one as unreachable, until Ctrl+C (exit 0)', async () => {
+    const c = await clusters[1]!.connectAs('bob', 'pw-bob', 'postgres', { application_name: 'bob-watch' });
+    const pid = (await c.query<{ p: number }>('SELECT pg_backend_pid() AS p')).rows[0]!.p;
+    const t = startOnTerminal(['sessions', '--fleet', fleetFile, '--application', 'bob-watch', '--watch', '0.2'], 30_000);
+    const frames = () => t.screen().split('\x1b[H\x1b[2J').slice(1);
+    const end = Date.now() + 20_000;
+    while (frames().length < 3 && Date.now() < end) await new Promise((r) => setTimeout(r, 50));
+    t.type('\x03');
+    expect(await t.exited).toBe(0);
+    expect(frames().length).toBeGreaterThanOrEqual(3);
+    const frame = frames()[1]!;
+    expect(frame).toContain('sessions on 3 nodes');
+    expect(frame).toContain('== billing-1 (primary) ==');
+    expect(frame).toContain(`== 127.0.0.1:${clusters[1]!.port} (primary) ==`);
+    expect(frame).toContain(String(pid));
+    expect(frame).toMatch(/== legacy-1 ==\s+unreachable/);
+    expect(t.screen()).not.toContain('super-secret-pw');
+    await c.end();
   });
 
   it('sessions over the fleet lists each node apart; kill takes NODE:PID with the fleet node name; a plain pid is ambiguous', async () => {

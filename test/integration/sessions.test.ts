@@ -1,10 +1,7 @@
 // pgrevoke sessions against real servers, run as a user would: the CLI as a subprocess.
-import { spawn } from 'node:child_process';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { runCli } from '../helpers/cli.js';
+import { runCli, startOnTerminal } from '../helpers/cli.js';
 import { MAJORS, startCluster, type TestCluster } from '../helpers/cluster.js';
 
 interface Session {
@@ -36,7 +33,6 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const pidOf = async (c: pg.Client): Promise<number> => (await c.query<{ p: number }>('SELECT pg_backend_pid() AS p')).rows[0]!.p;
 const sorted = (xs: number[]) => [...xs].sort((a, b) => a - b);
 const LONG_QUERY = `SELECT pg_sleep(600) /* ${'x'.repeat(200)} end-of-long-query */`;
-const BIN = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../bin/pgrevoke.js');
 
 describe.each(MAJORS)('sessions on PostgreSQL %i', (major) => {
   let cl: TestCluster;
@@ -214,26 +210,14 @@ describe.each(MAJORS)('sessions on PostgreSQL %i', (major) => {
   });
 
   it('--watch on a terminal redraws in place until Ctrl+C, then exits 0', async () => {
-    // script(1) gives the CLI a pseudo-terminal; a ^C written to it becomes SIGINT for the CLI
-    // exec: no shell in between, which would itself die of the SIGINT (exit 130)
-    const cmd = ['exec', process.execPath, BIN, 'sessions', '--dsn', cl.dsn(), '--user', 'app2', '--watch', '0.2']
-      .map((a, i) => (i === 0 ? a : `'${a.replace(/'/g, `'\\''`)}'`))
-      .join(' ');
-    const child = spawn('script', ['-qfec', cmd, '/dev/null'], {
-      env: { PATH: process.env.PATH, HOME: process.env.HOME, NO_COLOR: '1', TERM: 'xterm' },
-    });
-    let out = '';
-    child.stdout.on('data', (d) => (out += d));
-    const exited = new Promise<number | null>((resolve) => child.on('close', resolve));
-    const redraws = () => out.split('\x1b[H\x1b[2J').length - 1;
+    const t = startOnTerminal(['sessions', '--dsn', cl.dsn(), '--user', 'app2', '--watch', '0.2'], 30_000);
+    const redraws = () => t.screen().split('\x1b[H\x1b[2J').length - 1;
     const end = Date.now() + 20_000;
     while (redraws() < 3 && Date.now() < end) await sleep(50);
     expect(redraws()).toBeGreaterThanOrEqual(3);
-    expect(out).toContain(String(pids.app2Active));
-    child.stdin.write('\x03');
-    const code = await Promise.race([exited, sleep(10_000).then(() => 'timeout')]);
-    if (code === 'timeout') child.kill('SIGKILL');
-    expect(code).toBe(0);
+    expect(t.screen()).toContain(String(pids.app2Active));
+    t.type('\x03');
+    expect(await t.exited).toBe(0);
   });
 
   it('lists a backend held in the post-authentication window as hidden, role unknown, whatever the filters', async () => {
