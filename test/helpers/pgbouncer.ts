@@ -56,22 +56,38 @@ export interface TestPgbouncer {
   stop(): Promise<void>;
 }
 
-/** Where the pgbouncer binary is: PGREVOKE_PGBOUNCER when set (only there), else /usr/sbin (Debian) or PATH. */
-export function pgbouncerBinary(): string {
-  const fail = (): never => {
-    throw new Error(
-      'pgbouncer is not installed: the PgBouncer integration tests need a real PgBouncer ' +
-        `(apt-get install pgbouncer, or set PGREVOKE_PGBOUNCER to its path)${process.env.PGREVOKE_PGBOUNCER ? `; PGREVOKE_PGBOUNCER=${process.env.PGREVOKE_PGBOUNCER} does not exist` : ''}`,
-    );
-  };
-  const forced = process.env.PGREVOKE_PGBOUNCER;
-  if (forced) return existsSync(forced) ? forced : fail();
+/** The PgBouncer that scripts/build-pgbouncer.sh builds (KILL_CLIENT is new in 1.24). */
+export const BUILT_PGBOUNCER = path.join(process.env.TMPDIR ?? '/tmp', 'pgrevoke-pgbouncer-1.24.1', 'bin', 'pgbouncer');
+
+function systemPgbouncer(): string | null {
   for (const c of ['/usr/sbin/pgbouncer', '/usr/bin/pgbouncer', '/usr/local/bin/pgbouncer']) if (existsSync(c)) return c;
   try {
-    return execFileSync('sh', ['-c', 'command -v pgbouncer'], { encoding: 'utf8' }).trim() || fail();
+    return execFileSync('sh', ['-c', 'command -v pgbouncer'], { encoding: 'utf8' }).trim() || null;
   } catch {
-    return fail();
+    return null;
   }
+}
+
+/**
+ * The PgBouncer binaries under test: the system's (Debian's 1.18: no KILL_CLIENT, RECONNECT instead)
+ * and 1.24.1 built by scripts/build-pgbouncer.sh (KILL_CLIENT). PGREVOKE_PGBOUNCER=path1,path2 picks
+ * others. A missing one throws, saying how to get it: the PgBouncer tests fail, never skip.
+ */
+export function pgbouncerBinaries(): string[] {
+  const forced = process.env.PGREVOKE_PGBOUNCER;
+  const wanted = forced ? forced.split(',').map((x) => x.trim()) : [systemPgbouncer() ?? '', BUILT_PGBOUNCER];
+  const missing = wanted.filter((b) => !b || !existsSync(b));
+  if (missing.length)
+    throw new Error(
+      'the PgBouncer integration tests need a real PgBouncer, two versions: the system one (apt-get install pgbouncer) ' +
+        `and 1.24.1 (scripts/build-pgbouncer.sh; .ci/run does both), or PGREVOKE_PGBOUNCER=path[,path]; missing: ${missing.map((m) => m || 'pgbouncer on PATH').join(', ')}`,
+    );
+  return wanted;
+}
+
+/** "PgBouncer 1.18.0" */
+export function pgbouncerVersion(bin: string): string {
+  return execFileSync(bin, ['-V'], { encoding: 'utf8' }).split('\n')[0]!.trim();
 }
 
 /** auth_file fields: double quotes, "" for a quote. */
@@ -83,8 +99,7 @@ const cv = (s: string) => `'${s.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`;
 const live = new Map<ChildProcess, string>();
 let hooked = false;
 
-export async function startPgbouncer(cluster: EmbeddedCluster, opts: PgbouncerOptions): Promise<TestPgbouncer> {
-  const bin = pgbouncerBinary();
+export async function startPgbouncer(cluster: EmbeddedCluster, opts: PgbouncerOptions, bin: string): Promise<TestPgbouncer> {
   const user = serverUser();
   const port = await freePort();
   const dir = mkdtempSync(path.join(os.tmpdir(), 'pgrevoke-pgbouncer-'));

@@ -1,10 +1,11 @@
-// `pgrevoke inspect/cutoff --pgbouncer` as a user runs them, against a real PgBouncer in front of a
-// real PostgreSQL: the role's pooled clients are listed and cut, a bystander's pooled clients keep
-// working, and a pool that logs in as a shared user is reported as exposure (exit 1).
+// `pgrevoke inspect/cutoff --pgbouncer` as a user runs them, against real PgBouncers (1.18: no
+// KILL_CLIENT; 1.24.1: KILL_CLIENT) in front of a real PostgreSQL: the role's pooled clients are
+// listed and cut, a bystander's pooled clients keep working, and a pool that logs in as a shared user
+// is reported as exposure (exit 1).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCli, runOnTerminal } from '../helpers/cli.js';
 import { canQuery, MAJORS, startCluster, type TestCluster } from '../helpers/cluster.js';
-import { PGBOUNCER_ADMIN_PASSWORD, startPgbouncer, type TestPgbouncer } from '../helpers/pgbouncer.js';
+import { PGBOUNCER_ADMIN_PASSWORD, pgbouncerBinaries, pgbouncerVersion, startPgbouncer, type TestPgbouncer } from '../helpers/pgbouncer.js';
 
 const MAJOR = MAJORS[0]!;
 const ROLE = 'Pooled Pete';
@@ -13,12 +14,21 @@ const PW = 'pw-pete';
 interface Section {
   node: string;
   status: string;
-  inspection: { clients: { user: string; database: string }[]; pools: { database: string; sharedUser: string | null }[] } | null;
+  inspection: {
+    killClient: boolean;
+    clients: { user: string; database: string }[];
+    pools: { database: string; sharedUser: string | null }[];
+  } | null;
   actions: { command: string; status: string }[];
   notDone: string[];
 }
 
-describe(`pgrevoke with --pgbouncer (PostgreSQL ${MAJOR})`, () => {
+const BINARIES = pgbouncerBinaries().map((bin) => ({ bin, version: pgbouncerVersion(bin) }));
+
+describe.each(BINARIES)(`pgrevoke with --pgbouncer ($version, PostgreSQL ${MAJOR})`, ({ bin, version }) => {
+  // from the binary's own -V, not from pgrevoke's version parsing: KILL_CLIENT is new in 1.24
+  const hasKillClient = /^PgBouncer 1\.(2[4-9]|[3-9]\d)\./.test(version);
+
   let cl: TestCluster;
   let bouncer: TestPgbouncer;
 
@@ -28,14 +38,18 @@ describe(`pgrevoke with --pgbouncer (PostgreSQL ${MAJOR})`, () => {
     await cl.sql(`CREATE ROLE bob LOGIN PASSWORD 'pw-bob'`);
     await cl.sql(`CREATE ROLE app_shared LOGIN PASSWORD 'pw-shared'`);
     await cl.sql('CREATE DATABASE appdb');
-    bouncer = await startPgbouncer(cl, {
-      databases: [
-        { name: 'app', dbname: 'appdb', poolMode: 'transaction' },
-        { name: 'shared', dbname: 'appdb', forceUser: { user: 'app_shared', password: 'pw-shared' } },
-      ],
-      users: { [ROLE]: PW, bob: 'pw-bob' },
-      settings: { query_wait_timeout: 2 },
-    });
+    bouncer = await startPgbouncer(
+      cl,
+      {
+        databases: [
+          { name: 'app', dbname: 'appdb', poolMode: 'transaction' },
+          { name: 'shared', dbname: 'appdb', forceUser: { user: 'app_shared', password: 'pw-shared' } },
+        ],
+        users: { [ROLE]: PW, bob: 'pw-bob' },
+        settings: { query_wait_timeout: 2 },
+      },
+      bin,
+    );
   }, 60_000);
 
   afterAll(async () => {
@@ -51,6 +65,9 @@ describe(`pgrevoke with --pgbouncer (PostgreSQL ${MAJOR})`, () => {
     expect(r.screen).toContain(`ALTER ROLE "${ROLE}" NOLOGIN`);
     expect(r.screen).toContain('PgBouncer, once NOLOGIN has committed');
     expect(r.screen).toMatch(/PLANNED\s+RECONNECT "app"/);
+    expect(r.screen).toMatch(
+      hasKillClient ? /PLANNED\s+KILL_CLIENT \d+/ : /SKIPPED\s+KILL_CLIENT <id>: KILL_CLIENT needs PgBouncer >= 1\.24\.0/,
+    );
     expect(r.screen).toContain('nothing was changed');
     expect(r.screen).not.toContain(PGBOUNCER_ADMIN_PASSWORD);
     // the preview ran nothing on the console: the pooled client still works, the role still logs in
@@ -101,19 +118,25 @@ describe(`pgrevoke with --pgbouncer (PostgreSQL ${MAJOR})`, () => {
     const rep = JSON.parse(cut.stdout) as { nodes: { status: string }[]; pgbouncer: Section[]; exposure: string[] };
     expect(rep.nodes[0]!.status).toBe('contained');
     const sec = rep.pgbouncer[0]!;
+    const killClient = sec.inspection!.killClient;
+    expect(killClient).toBe(hasKillClient);
     expect(sec.actions.find((a) => a.command === 'RECONNECT "app"')?.status).toBe('done');
-    expect(sec.actions.find((a) => a.command.startsWith('KILL_CLIENT'))?.status ?? 'skipped').toBe('skipped');
+    const kills = sec.actions.filter((a) => a.command.startsWith('KILL_CLIENT'));
+    expect(kills.map((a) => a.status)).toEqual(killClient ? ['done', 'done', 'done'] : ['skipped']);
     expect(rep.exposure.join('\n')).toMatch(/shared user app_shared/);
-    // what is merely not done (no KILL_CLIENT on 1.18) is in the section, not in the exposure
+    // what is merely not done (no KILL_CLIENT before 1.24) is in the section, not in the exposure
     expect(rep.exposure.join('\n')).not.toMatch(/KILL_CLIENT/);
-    expect(sec.notDone.join('\n')).toMatch(/KILL_CLIENT needs PgBouncer >= 1\.24\.0/);
+    if (!killClient) expect(sec.notDone.join('\n')).toMatch(/KILL_CLIENT needs PgBouncer >= 1\.24\.0/);
     expect(cut.stdout).not.toContain(PGBOUNCER_ADMIN_PASSWORD);
 
     for (const c of mine) expect(await canQuery(c)).toBe(false);
     expect(await canQuery(bob)).toBe(true);
-    // the exposure is real: the shared pool still runs the role's queries
-    expect(await canQuery(viaShared)).toBe(true);
-    await Promise.all([...mine, viaShared, bob].map((c) => c.end().catch(() => undefined)));
+    // KILL_CLIENT drops the role's client in the shared pool as well; RECONNECT cannot touch it
+    expect(await canQuery(viaShared)).toBe(!killClient);
+    // either way the exposure is real: PgBouncer admits the role again and runs it as app_shared
+    const again = await bouncer.connectAs(ROLE, PW, 'shared');
+    expect((await again.query<{ u: string }>('SELECT current_user AS u')).rows[0]!.u).toBe('app_shared');
+    await Promise.all([...mine, viaShared, bob, again].map((c) => c.end().catch(() => undefined)));
   });
 
   it('an unreachable console: the nodes are still contained, the exit code is 3 and the report names it', async () => {
