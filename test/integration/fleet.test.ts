@@ -87,6 +87,36 @@ clusters:
     expect(res.stdout + res.stderr).not.toContain('super-secret-pw');
   });
 
+  it('nodes named by service= (pg_service.conf, password from the passfile): verify reads them like DSN nodes', async () => {
+    const services = path.join(dir, 'pg_service.conf');
+    const passfile = path.join(dir, 'pgpass');
+    await fs.writeFile(
+      services,
+      clusters.map((c, i) => `[svc-${i}]\nhost=127.0.0.1\nport=${c.port}\nuser=postgres\ndbname=postgres\n`).join(''),
+    );
+    await fs.writeFile(passfile, `127.0.0.1:*:*:postgres:super-secret-pw\n`, { mode: 0o600 });
+    const svcFleet = path.join(dir, 'services.yaml');
+    await fs.writeFile(
+      svcFleet,
+      `clusters:
+  - name: billing
+    nodes: [{ service: svc-0, name: billing-svc }]
+  - name: search
+    nodes: [{ service: svc-1 }]
+`,
+    );
+    const res = await runCli(['verify', ROLE, '--json', '--fleet', svcFleet], { PGSERVICEFILE: services, PGPASSFILE: passfile });
+    expect(res.code, res.stdout + res.stderr).toBe(1); // the role can still log in on both: exposed
+    const doc = JSON.parse(res.stdout) as { roles: { nodes: Record<string, string> }[] };
+    expect(Object.keys(doc.roles[0]!.nodes).sort()).toEqual(['127.0.0.1:' + clusters[1]!.port, 'billing-svc'].sort());
+    const missing = await runCli(['verify', ROLE, '--fleet', svcFleet], {
+      PGSERVICEFILE: path.join(dir, 'nope.conf'),
+      PGPASSFILE: passfile,
+    });
+    expect(missing.code).toBe(2);
+    expect(missing.stderr).toMatch(/svc-0/);
+  });
+
   it('a role on one cluster only: the other says absent, which is not a failure (inspect exit 0)', async () => {
     await clusters[0]!.sql(`CREATE ROLE onlyhere LOGIN PASSWORD 'pw-o'`);
     const res = await runCli(['inspect', 'onlyhere', '--json', '--fleet', fleetFile, '--only', 'prod']);
