@@ -1,11 +1,9 @@
 // cutoff against staged compromises on real servers, run as a user would: the CLI as a subprocess,
 // its stdout JSON and exit code asserted, and the server checked afterwards.
-import { spawn } from 'node:child_process';
 import { readFileSync, statSync } from 'node:fs';
 import { mkdtempSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { hiddenBackendsSql } from '../../src/checks/hidden-backends.js';
@@ -15,7 +13,7 @@ import { loadPlaybook } from '../../src/playbook/load.js';
 import { buildPlan, collectPlanState } from '../../src/playbook/plan.js';
 import { resolveConnParams } from '../../src/pg/conninfo.js';
 import { ident } from '../../src/pg/quote.js';
-import { runCli, runOnTerminal, type CliResult } from '../helpers/cli.js';
+import { runCli, runOnTerminal, startCli, type CliResult } from '../helpers/cli.js';
 import { MAJORS, startCluster, type TestCluster } from '../helpers/cluster.js';
 
 const HBA =
@@ -23,7 +21,6 @@ const HBA =
 const HOSTILE = `Robert'); DROP TABLE accounts;--`;
 const QUOTED = 'a"b';
 const UNICODE = 'ÜNI 𝔐';
-const BIN = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../bin/pgrevoke.js');
 
 interface Json {
   [k: string]: unknown;
@@ -548,10 +545,8 @@ describe.each(MAJORS)('cutoff on PostgreSQL %i', (major) => {
     const before = [await park('sig_target', 'pw-10')];
 
     const report = path.join(tmp, 'i-report.json');
-    const child = spawn(
-      process.execPath,
+    const child = startCli(
       [
-        BIN,
         'cutoff',
         'sig_target',
         '--yes',
@@ -565,22 +560,15 @@ describe.each(MAJORS)('cutoff on PostgreSQL %i', (major) => {
         '--dsn',
         cl.dsn(),
       ],
-      {
-        env: { PATH: process.env.PATH, HOME: process.env.HOME, NO_COLOR: '1' },
-        stdio: ['pipe', 'pipe', 'pipe'],
-      },
+      {},
+      { timeoutMs: 90_000 },
     );
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (x) => (stdout += x));
-    child.stderr.on('data', (x) => (stderr += x));
-    const exited = new Promise<number | null>((resolve) => child.on('close', resolve));
     await waitFor(async () => (await canLogin('sig_target')) === false, 20_000, 'NOLOGIN to commit');
     await new Promise((r) => setTimeout(r, 400)); // well inside the settle loop (grace 600 s)
-    child.kill('SIGINT');
-    const code = await exited;
-    expect(code, stderr).toBe(3);
-    const d = JSON.parse(stdout) as Json;
+    child.signal('SIGINT');
+    const code = await child.exited;
+    expect(code, child.stderr()).toBe(3);
+    const d = JSON.parse(child.stdout()) as Json;
     const saved = JSON.parse(readFileSync(report, 'utf8')) as Json;
     expect(saved).toEqual(d);
     expect(d).toMatchObject({ interrupted: true, exitCode: 3 });

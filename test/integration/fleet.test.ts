@@ -1,18 +1,15 @@
 // A fleet file naming three clusters, one of them down: the other two are contained, the exit code
 // is 3, and the report names the down one. verify and inspect over the same fleet; --only selects.
-import { spawn } from 'node:child_process';
 import { promises as fs, readFileSync, statSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort } from '../../src/embedded/cluster.js';
-import { runCli, runOnTerminal, startOnTerminal } from '../helpers/cli.js';
+import { runCli, runOnTerminal, startCli, startOnTerminal } from '../helpers/cli.js';
 import { canQuery, MAJORS, startCluster, type TestCluster } from '../helpers/cluster.js';
 
 const ROLE = 'Eve ünïcode';
-const BIN = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../bin/pgrevoke.js');
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const PW = 'pw-eve';
 
@@ -269,10 +266,8 @@ clusters:
     void hidden.connect().catch(() => undefined);
     await sleep(500);
     const report = path.join(dir, 'sig-report.json');
-    const child = spawn(
-      process.execPath,
+    const child = startCli(
       [
-        BIN,
         'cutoff',
         'sig',
         '--yes',
@@ -288,21 +283,19 @@ clusters:
         '--report',
         report,
       ],
-      { env: { PATH: process.env.PATH, HOME: process.env.HOME, NO_COLOR: '1' }, stdio: ['ignore', 'pipe', 'pipe'] },
+      {},
+      { timeoutMs: 90_000 },
     );
-    let stdout = '';
-    child.stdout.on('data', (x) => (stdout += x));
-    const exited = new Promise<number | null>((resolve) => child.on('close', resolve));
     const nologin = async () =>
       (
         await Promise.all(clusters.map((cl) => cl.sql<{ l: boolean }>(`SELECT rolcanlogin AS l FROM pg_roles WHERE rolname = 'sig'`)))
       ).every((r) => r[0]!.l === false);
     for (let i = 0; i < 200 && !(await nologin()); i++) await sleep(50);
     await sleep(400);
-    child.kill('SIGINT');
-    const code = await exited;
-    expect(code, stdout).toBe(3);
-    const doc = JSON.parse(stdout) as FleetDoc & { nodes: { report: { interrupted: boolean } | null }[] };
+    child.signal('SIGINT');
+    const code = await child.exited;
+    expect(code, child.stdout() + child.stderr()).toBe(3);
+    const doc = JSON.parse(child.stdout()) as FleetDoc & { nodes: { report: { interrupted: boolean } | null }[] };
     expect(JSON.parse(readFileSync(report, 'utf8'))).toEqual(doc);
     expect(doc.nodes[0]).toMatchObject({ node: 'billing-1', status: 'partial' });
     expect(doc.nodes[0]!.report!.interrupted).toBe(true);
