@@ -15,7 +15,7 @@ import {
   type FleetCutoffReport,
   type PreparedNode,
 } from '../playbook/fleet.js';
-import { connectAll } from '../pg/nodes.js';
+import { connectAll, RoleAbsent } from '../pg/nodes.js';
 import type { PgbouncerSection } from '../pgbouncer/section.js';
 import type { Plan, PlanInput } from '../playbook/plan.js';
 import { countFlag, numberFlag } from '../util/flags.js';
@@ -153,7 +153,10 @@ export async function run([roles, flags]: unknown[], g: GlobalOptions): Promise<
     });
     if (!fleet && prepared[0] instanceof Error) throw prepared[0];
     const live = prepared.filter((p): p is PreparedNode => !(p instanceof Error));
-    preflightAll(live);
+    preflightAll(
+      live,
+      targets.filter((_, i) => prepared[i] instanceof Error && !(prepared[i] instanceof RoleAbsent)),
+    );
     trace('plan built');
     const who = (n: PreparedNode) => ({
       user: n.operator.user,

@@ -409,6 +409,8 @@ export async function apply(deps: ApplyDeps): Promise<CutoffReport> {
     return `prepended ${lines.length} line(s) to ${file} (reject rules now at line(s) ${lineNos.join(', ')}); backup ${written?.backup ?? '-'}; reloaded; no error rows`;
   };
 
+  // standby: its primary never committed NOLOGIN (down, refused, failed): no replay will come
+  let noNologin = false;
   const awaitReplay = async (step: ReportStep): Promise<string> => {
     const { timeoutS } = plan.options.settle;
     if (dry) {
@@ -421,8 +423,10 @@ export async function apply(deps: ApplyDeps): Promise<CutoffReport> {
     report.replay = replay;
     if (target === null) {
       replay.waitedMs = Date.now() - t0;
-      report.exposure.push('the primary did not commit NOLOGIN: this standby still accepts new logins of the role');
-      throw new Error('the primary did not commit NOLOGIN (see its section): nothing to wait for; terminating here anyway');
+      noNologin = true;
+      throw new Error(
+        "the primary did not commit NOLOGIN (not reached, refused or failed: see its section): nothing to wait for; ending the role's sessions here and rejecting it at this node's pg_hba.conf",
+      );
     }
     const deadline = Date.now() + timeoutS * 1000;
     for (;;) {
@@ -548,7 +552,8 @@ export async function apply(deps: ApplyDeps): Promise<CutoffReport> {
           );
         }
         const flipped: RoleInfo[] = [];
-        if (!dry) {
+        // without a NOLOGIN on the way, a standby's LOGIN is no reason to keep sweeping: HBA comes next
+        if (!dry && !(standby && noNologin)) {
           for (const t of targets) {
             const row = roles.find((r) => n(r.oid) === t.oid);
             if (!row) {
@@ -874,6 +879,12 @@ export async function apply(deps: ApplyDeps): Promise<CutoffReport> {
         st.detail = 'interrupted';
       }
   }
+  if (noNologin)
+    report.exposure.push(
+      report.steps.some((st) => st.action === 'hba_reject' && st.status === 'done')
+        ? 'the primary did not commit NOLOGIN: the role keeps LOGIN, and on this standby only the pgrevoke block in pg_hba.conf rejects it'
+        : 'the primary did not commit NOLOGIN: this standby still accepts new logins of the role',
+    );
   report.finishedAt = clock().toISOString();
   report.exitCode = exitCodeFor(report, changed);
   return report;

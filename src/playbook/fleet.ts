@@ -88,10 +88,19 @@ export function primaryOf(standby: PreparedNode, nodes: PreparedNode[]): Prepare
   );
 }
 
-/** Set each node's refusal: privileges, a standby without its primary. */
-export function preflightAll(nodes: PreparedNode[]): void {
+/**
+ * Set each node's refusal: privileges, a standby without its primary. `unreached`: targets that
+ * could not be read (down, failed). A standby whose primary may be one of them (same fleet cluster,
+ * or no cluster named) is not refused: the primary being down must not leave the standby's sessions
+ * running. It gets no replay to wait for, ends its sessions, rejects at its own pg_hba.conf, and
+ * reports that NOLOGIN was not applied.
+ */
+export function preflightAll(nodes: PreparedNode[], unreached: NodeTarget[] = []): void {
+  const mayBePrimaryOf = (n: PreparedNode) => unreached.some((t) => t.cluster === n.target.cluster);
   for (const n of nodes)
-    n.refusal = preflight(n.plan, n.state, { primaryInRun: n.state.server.inRecovery && primaryOf(n, nodes) !== null });
+    n.refusal = preflight(n.plan, n.state, {
+      primaryInRun: n.state.server.inRecovery && (primaryOf(n, nodes) !== null || mayBePrimaryOf(n)),
+    });
 }
 
 interface Deferred {

@@ -5,6 +5,7 @@ import { mkdtempSync, readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type pg from 'pg';
+import { freePort } from '../../src/embedded/cluster.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCli } from '../helpers/cli.js';
 import { canQuery, MAJORS, startCluster, startStandby, waitForReplay, type TestCluster } from '../helpers/cluster.js';
@@ -23,7 +24,7 @@ interface NodeOut {
     terminated: { node: string; user: string; pid: number }[];
     replay: { caughtUp: boolean; target: string; waitedMs: number; lagBytes: number } | null;
     commitLsn: string | null;
-    steps: { action: string; status: string; node: string; sql: string[]; executed: string[] }[];
+    steps: { action: string; status: string; node: string; sql: string[]; executed: string[]; detail: string | null }[];
   } | null;
 }
 
@@ -261,6 +262,36 @@ describe.each(MAJORS)('cutoff over a primary and its streaming standby (PostgreS
     } finally {
       await cascade.destroyAll();
     }
+  });
+
+  it('the primary named but down: the standby is still contained (sessions ended, its own HBA rejects), exit 3, NOLOGIN reported missing', async () => {
+    await primary.sql(`CREATE ROLE dora LOGIN PASSWORD 'pw-d'`);
+    await waitForReplay(primary, standby);
+    const s1 = await standby.connectAs('dora', 'pw-d');
+    const bystander = await standby.connectAs('alice', 'pw-a');
+    const down = `postgresql://postgres:${primary.password}@127.0.0.1:${await freePort()}/postgres`;
+    const res = await runCli(['cutoff', 'dora', '--yes', '--json', '--target', down, '--target', standby.dsn()]);
+    expect(res.code, res.stdout + res.stderr).toBe(3);
+    const doc = JSON.parse(res.stdout) as { exposure: string[]; nodes: NodeOut[] };
+    expect(doc.nodes.map((n) => [n.role, n.status])).toEqual([
+      [null, 'unreachable'],
+      ['standby', expect.stringMatching(/^(exposed|partial)$/)],
+    ]);
+    const s = doc.nodes[1]!.report!;
+    expect(s.terminated.map((t) => t.user)).toContain('dora');
+    expect(s.steps.find((x) => x.action === 'hba_reject')?.status).toBe('done');
+    // no NOLOGIN is coming: the settle loop does not wait out its timeout for one before HBA
+    expect(s.steps.find((x) => x.action === 'settle')?.detail).not.toMatch(/TIMED OUT/);
+    expect(doc.exposure.join('\n')).toMatch(
+      /did not commit NOLOGIN: the role keeps LOGIN, and on this standby only the pgrevoke block in pg_hba\.conf rejects it/,
+    );
+    expect(doc.exposure.join('\n')).not.toMatch(/still accepts new logins/);
+    expect(await canQuery(s1)).toBe(false);
+    expect(await canQuery(bystander)).toBe(true);
+    // new logins on the standby are refused by its own pg_hba.conf, though the role is still LOGIN
+    await expect(standby.connectAs('dora', 'pw-d')).rejects.toThrow(/pg_hba\.conf rejects connection/);
+    expect(await primary.sql(`SELECT rolcanlogin AS l FROM pg_roles WHERE rolname = 'dora'`)).toEqual([{ l: true }]);
+    await (await standby.connectAs('alice', 'pw-a')).end();
   });
 
   it('a standby alone is refused (exit 2): its primary must be named too', async () => {

@@ -3,7 +3,7 @@
 import { describe, expect, it } from 'vitest';
 import type { OperatorFacts, RoleInfo } from '../../src/checks/types.js';
 import { apply, type CutoffReport } from '../../src/playbook/apply.js';
-import { applyAll, fleetExitCode, primaryOf, type NodeOutcome, type PreparedNode } from '../../src/playbook/fleet.js';
+import { applyAll, fleetExitCode, preflightAll, primaryOf, type NodeOutcome, type PreparedNode } from '../../src/playbook/fleet.js';
 import { nodesExitCode } from '../../src/pg/nodes.js';
 import { DryRunExecutor } from '../../src/playbook/executor.js';
 import { loadPlaybook } from '../../src/playbook/load.js';
@@ -153,6 +153,24 @@ describe('nodes', () => {
     expect(primaryOf(prepared('s1', true, '111'), [p1, p2])).toBe(p1);
     expect(primaryOf(prepared('s2', true, null, 'billing'), [p1, p2])).toBe(p2);
     expect(primaryOf(prepared('s3', true, '333'), [p1, p2])).toBeNull();
+  });
+
+  it('a standby whose primary may be among the nodes not reached is contained, not refused; one with no primary named is refused', async () => {
+    const standby = async (cluster: string | null) => ({ ...prepared('s', true, '9', cluster), plan: await planFor(true) });
+    const down = (cluster: string | null) => ({ name: 'p', params, cluster });
+    const lone = await standby(null);
+    preflightAll([lone]);
+    expect(lone.refusal?.message).toMatch(/its primary is not among the targets/);
+    const withDown = await standby(null);
+    preflightAll([withDown], [down(null)]);
+    expect(withDown.refusal).toBeNull();
+    const sameCluster = await standby('billing');
+    preflightAll([sameCluster], [down('billing')]);
+    expect(sameCluster.refusal).toBeNull();
+    // another cluster's node being down says nothing about this standby's primary
+    const otherCluster = await standby('billing');
+    preflightAll([otherCluster], [down('search')]);
+    expect(otherCluster.refusal?.message).toMatch(/its primary is not among the targets/);
   });
 
   it('applies primaries before standbys, hands each standby its primary commit position, never deadlocks at concurrency 1', async () => {
