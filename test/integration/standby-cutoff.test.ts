@@ -4,7 +4,7 @@
 import { mkdtempSync, readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import type pg from 'pg';
+import pg from 'pg';
 import { freePort } from '../../src/embedded/cluster.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCli } from '../helpers/cli.js';
@@ -119,6 +119,65 @@ describe.each(MAJORS)('cutoff over a primary and its streaming standby (PostgreS
     const vdoc = JSON.parse(ver.stdout) as { status: string; roles: { nodes: Record<string, string> }[] };
     expect(vdoc.status).toBe('contained');
     expect(Object.values(vdoc.roles[0]!.nodes)).toEqual(['contained', 'contained']);
+  });
+
+  it('a reconnect storm on both nodes: after one cutoff, no backend of the role on either and no successful query for 1 s', async () => {
+    await primary.sql(`CREATE ROLE stormy LOGIN PASSWORD 'pw-s'`);
+    await waitForReplay(primary, standby);
+    let stop = false;
+    let successes = 0;
+    let logins = 0;
+    // over each node's socket (trust: the fastest reconnects), as fast as it can, one query after another
+    const attacker = async (node: TestCluster) => {
+      while (!stop) {
+        const c = new pg.Client({ host: node.socketDir, port: node.port, user: 'stormy', database: 'postgres' });
+        c.on('error', () => undefined);
+        try {
+          await c.connect();
+          logins++;
+          while (!stop) {
+            await c.query('SELECT 1');
+            successes++;
+          }
+        } catch {
+          /* terminated or refused: reconnect at once */
+        } finally {
+          await c.end().catch(() => undefined);
+        }
+      }
+    };
+    const loops = [...Array.from({ length: 20 }, () => attacker(primary)), ...Array.from({ length: 40 }, () => attacker(standby))];
+    const backends = async () =>
+      Promise.all(
+        [primary, standby].map(
+          async (n) => (await n.sql<{ n: number }>(`SELECT count(*)::int AS n FROM pg_stat_activity WHERE usename = 'stormy'`))[0]!.n,
+        ),
+      );
+    try {
+      for (let i = 0; i < 400; i++) {
+        const [p, s] = await backends();
+        if (logins >= 60 && p! >= 15 && s! >= 30) break;
+        await sleep(50);
+      }
+      const res = await runCli(['cutoff', 'stormy', '--yes', '--json', '--playbook', 'contain-only', ...targets()]);
+      const after = successes;
+      expect(res.code, res.stdout.slice(0, 2000) + res.stderr).toBe(0);
+      const doc = JSON.parse(res.stdout) as { nodes: NodeOut[] };
+      expect(doc.nodes.map((n) => n.status)).toEqual(['contained', 'contained']);
+      expect(doc.nodes[1]!.report!.terminated.length).toBeGreaterThanOrEqual(30);
+      const end = Date.now() + 1000;
+      let polls = 0;
+      while (Date.now() < end) {
+        expect(await backends()).toEqual([0, 0]);
+        polls++;
+        await sleep(25);
+      }
+      expect(polls).toBeGreaterThanOrEqual(3);
+      expect(successes).toBe(after);
+    } finally {
+      stop = true;
+      await Promise.all(loops);
+    }
   });
 
   it('restore from the report, a section per node: the primary gets LOGIN back, the standby loses its HBA block; the wrong node is refused', async () => {
