@@ -215,37 +215,46 @@ export async function run([roles, flags]: unknown[], g: GlobalOptions): Promise<
     process.on('SIGINT', onSignal);
     process.on('SIGTERM', onSignal);
     const startedAt = new Date().toISOString();
+    // PgBouncer once every primary has committed NOLOGIN (a RECONNECT before it would log the role
+    // straight back in), while the nodes still settle: a shared-user pool's clients are cut sooner
+    let consoles: Promise<PgbouncerSection[]> | null = null;
+    const runConsoles = () => (consoles ??= pgbouncerPlan(Boolean(f.dryRun)));
     let results: Map<PreparedNode, CutoffReport | Error>;
     try {
-      results = await applyAll(runnable, concurrency, async (n, hooks) => {
-        const exec = f.dryRun ? new DryRunExecutor() : new PgExecutor(n.target.params, n.client);
-        try {
-          const report = await apply({
-            plan: n.plan,
-            state: n.state,
-            exec,
-            reader: n.client,
-            params: n.target.params,
-            operator: who(n),
-            reasonText: f.reason ?? null,
-            interrupt,
-            ...hooks,
-            onStep: (step, phase) => {
-              if (fleet) return;
-              trace(`${step.action} ${phase}`);
-              if (phase === 'start' && !ctx.json)
-                ctx.note(
-                  `pgrevoke: ${step.action}${step.role !== null ? ` ${JSON.stringify(step.role)}` : ''}${step.database !== null ? ` in ${JSON.stringify(step.database)}` : ''} ...`,
-                );
-            },
-          });
-          // text mode: one line of progress per node
-          if (fleet && !ctx.json) ctx.note(`pgrevoke: ${nodeLine(outcomeOf(n.target, n, report))}`);
-          return report;
-        } finally {
-          await exec.close();
-        }
-      });
+      results = await applyAll(
+        runnable,
+        concurrency,
+        async (n, hooks) => {
+          const exec = f.dryRun ? new DryRunExecutor() : new PgExecutor(n.target.params, n.client);
+          try {
+            const report = await apply({
+              plan: n.plan,
+              state: n.state,
+              exec,
+              reader: n.client,
+              params: n.target.params,
+              operator: who(n),
+              reasonText: f.reason ?? null,
+              interrupt,
+              ...hooks,
+              onStep: (step, phase) => {
+                if (fleet) return;
+                trace(`${step.action} ${phase}`);
+                if (phase === 'start' && !ctx.json)
+                  ctx.note(
+                    `pgrevoke: ${step.action}${step.role !== null ? ` ${JSON.stringify(step.role)}` : ''}${step.database !== null ? ` in ${JSON.stringify(step.database)}` : ''} ...`,
+                  );
+              },
+            });
+            // text mode: one line of progress per node
+            if (fleet && !ctx.json) ctx.note(`pgrevoke: ${nodeLine(outcomeOf(n.target, n, report))}`);
+            return report;
+          } finally {
+            await exec.close();
+          }
+        },
+        fleet ? runConsoles : undefined,
+      );
     } finally {
       process.off('SIGINT', onSignal);
       process.off('SIGTERM', onSignal);
@@ -256,8 +265,7 @@ export async function run([roles, flags]: unknown[], g: GlobalOptions): Promise<
       await writeOutputs(ctx, r, f);
       return r.exitCode as ExitCode;
     }
-    // PgBouncer after the nodes: its RECONNECT must find NOLOGIN committed, or the pool logs the role back in
-    const sections = await pgbouncerPlan(Boolean(f.dryRun));
+    const sections = await runConsoles();
     for (const s of sections) if (!ctx.json) ctx.note(`pgrevoke: ${s.node}: ${s.status}${s.error ? `, ${s.error}` : ''}`);
     const report = fleetReport(results, startedAt, sections);
     await writeOutputs(ctx, report, f);

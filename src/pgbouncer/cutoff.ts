@@ -61,6 +61,8 @@ export interface PgbouncerResult {
   status: PgbouncerStatus;
   /** The skip reason, the console's refusal (with SQLSTATE), or a note; null when done plainly. */
   detail: string | null;
+  /** When the command was sent (ISO); null when it was not. */
+  at: string | null;
   sqlstate?: string;
   hint?: string;
 }
@@ -216,7 +218,13 @@ export function planPgbouncer(i: PgbouncerInspection, opts: PgbouncerCutoffOptio
   return actions;
 }
 
-function resultOf(a: PgbouncerAction, status: PgbouncerStatus, detail: string | null, err?: PgrevokeError): PgbouncerResult {
+function resultOf(
+  a: PgbouncerAction,
+  status: PgbouncerStatus,
+  detail: string | null,
+  opts: { err?: PgrevokeError; at?: string } = {},
+): PgbouncerResult {
+  const err = opts.err;
   return {
     kind: a.kind,
     command: a.command,
@@ -224,6 +232,7 @@ function resultOf(a: PgbouncerAction, status: PgbouncerStatus, detail: string | 
     database: a.database,
     status,
     detail: detail === null ? null : redact(detail),
+    at: opts.at ?? null,
     ...(err?.sqlstate ? { sqlstate: err.sqlstate } : {}),
     ...(err?.hint ? { hint: err.hint } : {}),
   };
@@ -262,21 +271,24 @@ export async function applyPgbouncer(
         continue;
       }
       if (!con) {
-        results.push(resultOf(a, 'failed', `could not open the console: ${openError?.message ?? 'unknown error'}`, openError ?? undefined));
+        results.push(
+          resultOf(a, 'failed', `could not open the console: ${openError?.message ?? 'unknown error'}`, { err: openError ?? undefined }),
+        );
         continue;
       }
+      const at = new Date().toISOString();
       try {
         await runCommand(con, a.command);
         done.add(a.command);
-        results.push(resultOf(a, 'done', null));
+        results.push(resultOf(a, 'done', null, { at }));
       } catch (err) {
         const e = err as PgrevokeError;
         // the client left between SHOW CLIENTS and KILL_CLIENT: what was asked holds
         if (a.kind === 'kill_client' && /client not found/i.test(e.message)) {
           done.add(a.command);
-          results.push(resultOf(a, 'done', 'the client had already disconnected'));
+          results.push(resultOf(a, 'done', 'the client had already disconnected', { at }));
         } else {
-          results.push(resultOf(a, 'failed', e.message, e));
+          results.push(resultOf(a, 'failed', e.message, { err: e, at }));
         }
       }
     }

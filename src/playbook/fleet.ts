@@ -116,7 +116,8 @@ function deferred(): Deferred {
 
 /**
  * Apply every node's plan, primaries first (a standby's slot waits on its primary's commit, so
- * primaries must never queue behind standbys), at most `concurrency` at once.
+ * primaries must never queue behind standbys), at most `concurrency` at once. `onPrimariesDone`
+ * is called once every primary has committed NOLOGIN (or will not), while the nodes still settle.
  */
 export async function applyAll(
   nodes: PreparedNode[],
@@ -125,10 +126,12 @@ export async function applyAll(
     n: PreparedNode,
     hooks: { replayTarget?: Promise<string | null>; onCommitted?: (lsn: string | null) => void },
   ) => Promise<CutoffReport>,
+  onPrimariesDone?: () => void,
 ): Promise<Map<PreparedNode, CutoffReport | Error>> {
   const commits = new Map<PreparedNode, Deferred>();
   const live = nodes.filter((n) => !n.refusal);
   for (const n of live) if (!n.state.server.inRecovery) commits.set(n, deferred());
+  if (onPrimariesDone) void Promise.all([...commits.values()].map((d) => d.promise)).then(onPrimariesDone);
   const ordered = [...live.filter((n) => !n.state.server.inRecovery), ...live.filter((n) => n.state.server.inRecovery)];
   const results = new Map<PreparedNode, CutoffReport | Error>();
   await mapBounded(ordered, concurrency, async (n) => {

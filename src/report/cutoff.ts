@@ -360,7 +360,7 @@ export function pgbouncerAuditEntries(r: FleetCutoffReport, reason: AuditReason,
       .filter((a) => a.status !== 'planned')
       .flatMap((a) =>
         r.roles.map((target) => ({
-          time: r.finishedAt,
+          time: a.at ?? r.finishedAt,
           node: s.node,
           operator: { dbUser: s.inspection ? 'console' : '-', osUser: r.operator.osUser, host: r.operator.host },
           target,

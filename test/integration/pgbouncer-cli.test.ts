@@ -2,6 +2,10 @@
 // KILL_CLIENT; 1.24.1: KILL_CLIENT) in front of a real PostgreSQL: the role's pooled clients are
 // listed and cut, a bystander's pooled clients keep working, and a pool that logs in as a shared user
 // is reported as exposure (exit 1).
+import { mkdtempSync, readFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCli, runOnTerminal } from '../helpers/cli.js';
 import { canQuery, MAJORS, startCluster, type TestCluster } from '../helpers/cluster.js';
@@ -19,7 +23,7 @@ interface Section {
     clients: { user: string; database: string }[];
     pools: { database: string; sharedUser: string | null }[];
   } | null;
-  actions: { command: string; status: string }[];
+  actions: { command: string; status: string; at: string | null }[];
   notDone: string[];
 }
 
@@ -43,6 +47,9 @@ describe.each(BINARIES)(`pgrevoke with --pgbouncer ($version, PostgreSQL ${MAJOR
       {
         databases: [
           { name: 'app', dbname: 'appdb', poolMode: 'transaction' },
+          // a pool of its own for the last test: PgBouncer holds off new server logins of a pool for
+          // server_login_retry (15 s) after one failed, as the role's did in the tests before
+          { name: 'late', dbname: 'appdb', poolMode: 'transaction' },
           { name: 'shared', dbname: 'appdb', forceUser: { user: 'app_shared', password: 'pw-shared' } },
         ],
         users: { [ROLE]: PW, bob: 'pw-bob' },
@@ -161,5 +168,64 @@ describe.each(BINARIES)(`pgrevoke with --pgbouncer ($version, PostgreSQL ${MAJOR
     expect(rep.exposure.join('\n')).toMatch(/pgbouncer 127\.0\.0\.1:1: not reached/);
     expect(res.stdout + res.stderr).not.toContain(PGBOUNCER_ADMIN_PASSWORD);
     expect(await canQuery(c)).toBe(false);
+  });
+
+  it('the console commands run as soon as NOLOGIN has committed, while the node still settles; the audit log has their times', async () => {
+    await cl.sql(`ALTER ROLE "${ROLE}" LOGIN CONNECTION LIMIT -1`);
+    const pooled = await bouncer.connectAs(ROLE, PW, 'late');
+    await pooled.query('SELECT 1');
+    // a login of the role parked in the post-authentication window keeps the node's settle loop busy
+    // for the 1.5 s grace, after which it is terminated by pid
+    const parked = new pg.Client({
+      host: '127.0.0.1',
+      port: cl.port,
+      user: ROLE,
+      password: PW,
+      database: 'postgres',
+      options: '-c post_auth_delay=30',
+    });
+    parked.on('error', () => undefined);
+    void parked.connect().catch(() => undefined);
+    await new Promise((r) => setTimeout(r, 500));
+    const audit = path.join(mkdtempSync(path.join(os.tmpdir(), 'pgrevoke-pgb-audit-')), 'audit.jsonl');
+    const res = await runCli([
+      'cutoff',
+      ROLE,
+      '--yes',
+      '--json',
+      '--playbook',
+      'contain-only',
+      '--hidden-grace',
+      '1500',
+      '--audit-log',
+      audit,
+      '--dsn',
+      cl.dsn(),
+      '--pgbouncer',
+      bouncer.consoleDsn,
+    ]);
+    expect([0, 1], res.stdout + res.stderr).toContain(res.code); // 1: the shared pool's exposure
+    const rep = JSON.parse(res.stdout) as {
+      nodes: { report: { committedAt: string; steps: { action: string; startedAt: string; durationMs: number }[] } }[];
+      pgbouncer: Section[];
+    };
+    const node = rep.nodes[0]!.report;
+    const settle = node.steps.find((x) => x.action === 'settle')!;
+    const settleEnd = Date.parse(settle.startedAt) + settle.durationMs;
+    expect(settle.durationMs).toBeGreaterThanOrEqual(1000);
+    const sent = rep.pgbouncer[0]!.actions.filter((a) => a.status === 'done');
+    expect(sent.map((a) => a.command)).toContain('RECONNECT "late"');
+    for (const a of sent) {
+      expect(Date.parse(a.at!)).toBeGreaterThanOrEqual(Date.parse(node.committedAt));
+      expect(Date.parse(a.at!)).toBeLessThan(settleEnd);
+    }
+    const lines = readFileSync(audit, 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { action: string; time: string; detail: string });
+    const reconnect = lines.find((l) => l.action === 'pgbouncer_reconnect' && l.detail.startsWith('RECONNECT "late"'))!;
+    expect(reconnect.time).toBe(sent.find((a) => a.command === 'RECONNECT "late"')!.at);
+    expect(await canQuery(pooled)).toBe(false);
+    await pooled.end().catch(() => undefined);
   });
 });

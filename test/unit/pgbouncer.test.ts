@@ -404,13 +404,14 @@ describe('planPgbouncer', () => {
 
 describe('summarisePgbouncer', () => {
   const done = (
-    r: Omit<PgbouncerResult, 'status' | 'detail'>,
+    r: Omit<PgbouncerResult, 'status' | 'detail' | 'at'>,
     status: PgbouncerResult['status'] = 'done',
     detail: string | null = null,
-  ) => ({
+  ): PgbouncerResult => ({
     ...r,
     status,
     detail,
+    at: status === 'skipped' ? null : '2026-11-23T00:00:00.000Z',
   });
 
   it('says what was not done and why, what keeps the clients harmless, and the shared-user exposure', () => {
@@ -458,6 +459,7 @@ describe('summarisePgbouncer', () => {
         command: 'RECONNECT "tx"',
         target: 'database tx',
         database: 'tx',
+        at: '2026-11-23T00:00:00.000Z',
         status: 'failed',
         detail: 'admin access needed',
         hint: 'needs admin_users',
