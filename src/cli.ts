@@ -129,15 +129,17 @@ nodeOptions(
   .option('--reason <text>', 'why, in your words: recorded in the audit log')
   .action(action(() => import('./commands/kill.js')));
 
-program
-  .command('restore')
-  .description('undo a cutoff after a false alarm: LOGIN, connection limit, attributes, the HBA block, a reload')
-  .argument('<role>', 'exact role name')
-  .requiredOption('--from <report>', 'the JSON report written by cutoff --report')
-  .option('--node <name>', "a report over several nodes: the primary's section to undo (connect to that node)")
-  .option('--dry-run', 'show exactly what would run; change nothing')
-  .option('--yes', 'do not ask (required without a terminal)')
-  .action(action(() => import('./commands/restore.js')));
+nodeOptions(
+  program
+    .command('restore')
+    .description('undo a cutoff after a false alarm: LOGIN, connection limit, attributes, the HBA block, a reload')
+    .argument('<role>', 'exact role name')
+    .requiredOption('--from <report>', 'the JSON report written by cutoff --report')
+    .option('--node <name>', 'a report over several nodes: undo only the section of this node')
+    .option('--dry-run', 'show exactly what would run; change nothing')
+    .option('--yes', 'do not ask (required without a terminal)'),
+  'whose section of the report to undo, matched by name',
+).action(action(() => import('./commands/restore.js')));
 
 nodeOptions(
   program

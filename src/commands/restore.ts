@@ -1,23 +1,31 @@
 // pgrevoke restore <role> --from REPORT: undo a cutoff after a false alarm (LOGIN, connection limit,
-// stripped attributes, the HBA block, a reload). --dry-run shows exactly what would run.
+// stripped attributes, the HBA block, a reload). --dry-run shows exactly what would run. A report
+// over several nodes is undone node by node (primaries first), each on its own connection.
 import { readFile } from 'node:fs/promises';
 import type { GlobalOptions } from '../cli.js';
 import { Context } from '../context.js';
-import { ExitCode, usageError } from '../errors.js';
+import { describeError, ExitCode, usageError } from '../errors.js';
+import { resolveTargets } from '../fleet/targets.js';
 import { isBlockingHbaError } from '../hba/file-errors.js';
 import { replaceFile, restoreFile } from '../playbook/hba-file.js';
 import { HBA_ERRORS_SQL } from '../playbook/plan.js';
-import { planRestore, readReport } from '../playbook/restore.js';
-import { nodeRole } from '../pg/nodes.js';
+import { planRestore, readSections, type ReportSection } from '../playbook/restore.js';
+import { connect, type Client } from '../pg/connect.js';
+import type { ConnParams } from '../pg/conninfo.js';
+import { nodeRole, spreadExitCode } from '../pg/nodes.js';
 import { findRole } from '../pg/roles.js';
 import { redact } from '../pg/redact.js';
-import { openSession } from './common.js';
+import { nodeHeading } from '../report/format.js';
+import { paramsFrom } from './common.js';
 
 interface RestoreFlags {
   from?: string;
   node?: string;
   dryRun?: boolean;
   yes?: boolean;
+  target?: string[];
+  fleet?: string;
+  only?: string[];
 }
 
 interface RestoreStep {
@@ -28,125 +36,231 @@ interface RestoreStep {
   detail: string | null;
 }
 
+/** What restore did (or would do) on one node: the document `--json` prints for a one-node report. */
+interface NodeRestore {
+  schemaVersion: 1;
+  role: string;
+  oid: number;
+  dryRun: boolean;
+  from: string;
+  steps: RestoreStep[];
+  notes: string[];
+  exitCode: ExitCode;
+}
+
+interface Job {
+  section: ReportSection;
+  params: ConnParams;
+  client: Client | null;
+  restore: NodeRestore | null;
+  /** The file change planned with it. */
+  hba: { file: string; content: string } | null;
+  error: unknown;
+}
+
+/** Read-only: connect, check the node is what the section says, plan the steps. */
+async function prepare(job: Job, name: string, from: string, dryRun: boolean): Promise<void> {
+  const client = (job.client = await connect(job.params));
+  const { section } = job;
+  // a standby's section changes only its HBA; applied to the wrong kind of node it would do the wrong half
+  const connected = await nodeRole(client);
+  const expected = section.standby ? 'standby' : 'primary';
+  if (connected !== expected)
+    throw usageError(
+      `the report's section ${section.node ? `for ${section.node} ` : ''}is of a ${expected}, but the server connected to is a ${connected}; nothing was changed`,
+      `connect to the node the section is for (--dsn, or --target/--fleet naming it), or pass the --node of ${connected === 'standby' ? 'a standby' : 'the primary'}`,
+    );
+  const current = await findRole(client, name);
+  const report = section.source;
+  const hbaText = report.hba?.file ? await readFile(report.hba.file, 'utf8').catch(() => null) : null;
+  const plan = planRestore(report, name, current?.oid ?? null, hbaText, { standby: section.standby });
+  const steps: RestoreStep[] = [
+    ...(plan.alter ? [{ action: 'alter_role', sql: plan.alter, file: null, status: 'planned', detail: null } as RestoreStep] : []),
+    ...(plan.hba
+      ? ([
+          {
+            action: 'hba_remove',
+            sql: null,
+            file: plan.hba.file,
+            status: 'planned',
+            detail: `remove the pgrevoke block for ${JSON.stringify(name)}`,
+          },
+          { action: 'reload', sql: plan.reload, file: null, status: 'planned', detail: 'then check pg_hba_file_rules for error rows' },
+        ] as RestoreStep[])
+      : []),
+  ];
+  job.restore = { schemaVersion: 1, role: name, oid: plan.oid, dryRun, from, steps, notes: plan.notes, exitCode: ExitCode.OK };
+  job.hba = plan.hba;
+}
+
+/** Run the planned steps; a failed one is recorded (exit 3), the next still run. */
+async function applySteps(job: Job): Promise<void> {
+  const client = job.client!;
+  const r = job.restore!;
+  const hba = job.hba;
+  const fail = (s: RestoreStep, err: unknown) => {
+    s.status = 'failed';
+    s.detail = redact((err as Error).message);
+    r.exitCode = ExitCode.PARTIAL;
+  };
+  const alter = r.steps.find((s) => s.action === 'alter_role');
+  if (alter)
+    try {
+      await client.query(alter.sql!);
+      alter.status = 'done';
+    } catch (err) {
+      fail(alter, err);
+    }
+  const edit = r.steps.find((s) => s.action === 'hba_remove');
+  const reload = r.steps.find((s) => s.action === 'reload');
+  if (!hba || !edit || !reload) return;
+  try {
+    const { backup } = await replaceFile(hba.file, hba.content);
+    edit.status = 'done';
+    edit.detail = `block removed; backup ${backup}`;
+    await client.query(reload.sql!);
+    const errors = (await client.query<{ line_number: number; error: string }>(HBA_ERRORS_SQL)).rows.filter((x) =>
+      isBlockingHbaError(x.error),
+    );
+    if (errors.length) {
+      await restoreFile(hba.file, backup);
+      await client.query(reload.sql!);
+      throw new Error(
+        `pg_hba_file_rules shows errors (${errors.map((e) => `line ${e.line_number}: ${e.error}`).join('; ')}); the backup was put back and reloaded`,
+      );
+    }
+    reload.status = 'done';
+  } catch (err) {
+    fail(edit.status === 'done' ? reload : edit, err);
+  }
+}
+
+function renderNode(r: NodeRestore, dryRun: boolean): string[] {
+  return [
+    `${dryRun ? 'Would restore' : 'Restore of'} ${JSON.stringify(r.role)} (oid ${r.oid}) from ${r.from}:`,
+    ...r.steps.map(
+      (s) =>
+        `${(dryRun ? 'PLANNED' : s.status.toUpperCase()).padEnd(8)} ${s.action}: ${s.sql ?? s.file}${s.detail ? `\n         ${s.detail}` : ''}`,
+    ),
+    ...r.notes.map((n) => `note: ${n}`),
+  ];
+}
+
+/**
+ * Which node each section is restored on: the connection options, or the --target/--fleet node of
+ * that name. With --only, the sections of the clusters not selected are left alone (returned).
+ */
+async function jobsFor(
+  f: RestoreFlags,
+  g: GlobalOptions,
+  file: string,
+  fleet: boolean,
+  sections: ReportSection[],
+): Promise<{ jobs: Job[]; unselected: ReportSection[] }> {
+  const job = (section: ReportSection, params: ConnParams): Job => ({
+    section,
+    params,
+    client: null,
+    restore: null,
+    hba: null,
+    error: null,
+  });
+  const named = Boolean(f.target?.length || f.fleet);
+  if (!named) {
+    if (sections.length > 1)
+      throw usageError(
+        `${file} covers ${sections.length} nodes: say where each is`,
+        `pass the --fleet file the cutoff used (or a --target per node; nodes are matched by name: ${sections.map((s) => s.node).join(', ')}), or restore one with --node NAME --dsn THAT_NODE`,
+      );
+    return { jobs: [job(sections[0]!, paramsFrom(g))], unselected: [] };
+  }
+  const { nodes } = await resolveTargets(f, g, 'pgrevoke');
+  if (!fleet && nodes.length === 1) return { jobs: [job(sections[0]!, nodes[0]!.params)], unselected: [] };
+  const given = (s: ReportSection) => nodes.some((n) => n.name === s.node);
+  const unselected = f.only?.length ? sections.filter((s) => !given(s)) : [];
+  const missing = sections.filter((s) => !given(s) && !unselected.includes(s));
+  if (missing.length)
+    throw usageError(
+      `no --target or fleet node named ${missing.map((s) => s.node ?? file).join(', ')}; nothing was changed`,
+      `nodes are matched by the names in the report (a --target is named host:port; a fleet node by its name:); the nodes given: ${nodes.map((n) => n.name).join(', ')}`,
+    );
+  return { jobs: sections.filter(given).map((s) => job(s, nodes.find((n) => n.name === s.node)!.params)), unselected };
+}
+
 export async function run([role, flags]: unknown[], g: GlobalOptions): Promise<ExitCode> {
   const ctx = new Context(g);
   const f = flags as RestoreFlags;
   const name = String(role);
+  const dryRun = Boolean(f.dryRun);
   if (!f.from) throw usageError('restore needs --from REPORT', 'the JSON report that cutoff --report wrote');
-  const { source: report, standby } = readReport(f.from, f.node);
-  if (!f.dryRun && !f.yes && !ctx.interactive)
+  const { fleet, sections, untouched } = readSections(f.from, f.node);
+  if (!dryRun && !f.yes && !ctx.interactive)
     throw usageError(
       'refusing to restore without confirmation: there is no terminal to ask on, and nothing was changed',
       'pass --yes, or --dry-run',
     );
-  const { client, close } = await openSession(g);
+  const { jobs, unselected } = await jobsFor(f, g, f.from, fleet, sections);
+  if (jobs.length === 0) throw usageError(`--only selects none of the nodes ${f.from} covers; nothing was changed`);
+  untouched.push(...unselected.map((s) => ({ node: s.node!, why: 'not selected by --only: left as the cutoff left it' })));
+  const many = fleet && !f.node;
   try {
-    // a standby's section changes only its HBA; applied to the wrong kind of node it would do the wrong half
-    const connected = await nodeRole(client);
-    const expected = standby ? 'standby' : 'primary';
-    if (connected !== expected)
-      throw usageError(
-        `the report's section ${f.node ? `for ${f.node} ` : ''}is of a ${expected}, but the server connected to is a ${connected}; nothing was changed`,
-        `connect to the node the section is for (--dsn), or pass the --node of ${connected === 'standby' ? 'a standby' : 'the primary'}`,
-      );
-    const current = await findRole(client, name);
-    const hbaText = report.hba?.file ? await readFile(report.hba.file, 'utf8').catch(() => null) : null;
-    const plan = planRestore(report, name, current?.oid ?? null, hbaText, { standby });
-    const steps: RestoreStep[] = [
-      ...(plan.alter ? [{ action: 'alter_role', sql: plan.alter, file: null, status: 'planned', detail: null } as RestoreStep] : []),
-      ...(plan.hba
-        ? ([
-            {
-              action: 'hba_remove',
-              sql: null,
-              file: plan.hba.file,
-              status: 'planned',
-              detail: `remove the pgrevoke block for ${JSON.stringify(name)}`,
-            },
-            {
-              action: 'reload',
-              sql: plan.reload,
-              file: null,
-              status: 'planned',
-              detail: 'then check pg_hba_file_rules for error rows',
-            },
-          ] as RestoreStep[])
-        : []),
-    ];
-    const show = () => [
-      ...steps.map((s) => `  ${s.action}: ${s.sql ?? `edit ${s.file}`}${s.detail ? `  -- ${s.detail}` : ''}`),
-      ...plan.notes.map((n) => `  note: ${n}`),
-    ];
-    if (!f.dryRun && !f.yes) {
-      ctx.note(`Restore ${JSON.stringify(name)} (oid ${plan.oid}) from ${f.from}:\n${show().join('\n')}`);
+    for (const job of jobs) {
+      try {
+        await prepare(job, name, f.from, dryRun);
+      } catch (err) {
+        if (!many) throw err;
+        job.error = err;
+      }
+    }
+    const ready = jobs.filter((j) => j.restore);
+    const heading = (j: Job) =>
+      many ? [nodeHeading({ node: j.section.node!, role: j.section.standby ? 'standby' : 'primary' }, ctx.c)] : [];
+    if (!dryRun && !f.yes && ready.length) {
+      const show = jobs.flatMap((j) => [
+        ...heading(j),
+        ...(j.restore
+          ? [
+              ...j.restore.steps.map((s) => `  ${s.action}: ${s.sql ?? `edit ${s.file}`}${s.detail ? `  -- ${s.detail}` : ''}`),
+              ...j.restore.notes.map((n) => `  note: ${n}`),
+            ]
+          : [`  not restored: ${describeError(j.error)}`]),
+      ]);
+      ctx.note(`Restore ${JSON.stringify(name)} from ${f.from}:\n${show.join('\n')}`);
       const { confirm } = await import('@inquirer/prompts');
-      const ok = await confirm({ message: 'Apply?', default: false }, { output: process.stderr }).catch(() => false);
+      const where = many ? ` on ${ready.length} nodes` : '';
+      const ok = await confirm({ message: `Apply${where}?`, default: false }, { output: process.stderr }).catch(() => false);
       if (!ok) {
         ctx.note('pgrevoke: not confirmed; nothing was changed');
         return ExitCode.USAGE;
       }
     }
-    let exit: ExitCode = ExitCode.OK;
-    if (!f.dryRun) {
-      const fail = (s: RestoreStep, err: unknown) => {
-        s.status = 'failed';
-        s.detail = redact((err as Error).message);
-        exit = ExitCode.PARTIAL;
-      };
-      const alter = steps.find((s) => s.action === 'alter_role');
-      if (alter)
-        try {
-          await client.query(alter.sql!);
-          alter.status = 'done';
-        } catch (err) {
-          fail(alter, err);
-        }
-      const edit = steps.find((s) => s.action === 'hba_remove');
-      const reload = steps.find((s) => s.action === 'reload');
-      if (plan.hba && edit && reload) {
-        let backup: string | null = null;
-        try {
-          backup = (await replaceFile(plan.hba.file, plan.hba.content)).backup;
-          edit.status = 'done';
-          edit.detail = `block removed; backup ${backup}`;
-          await client.query(reload.sql!);
-          const errors = (await client.query<{ line_number: number; error: string }>(HBA_ERRORS_SQL)).rows.filter((r) =>
-            isBlockingHbaError(r.error),
-          );
-          if (errors.length) {
-            await restoreFile(plan.hba.file, backup);
-            await client.query(reload.sql!);
-            throw new Error(
-              `pg_hba_file_rules shows errors (${errors.map((e) => `line ${e.line_number}: ${e.error}`).join('; ')}); the backup was put back and reloaded`,
-            );
-          }
-          reload.status = 'done';
-        } catch (err) {
-          fail(edit.status === 'done' ? reload : edit, err);
-        }
-      }
+    if (!dryRun) for (const job of ready) await applySteps(job);
+
+    if (!many) {
+      const r = jobs[0]!.restore!;
+      if (ctx.json) ctx.printJson(r);
+      else ctx.out(renderNode(r, dryRun).join('\n'));
+      return r.exitCode;
     }
-    const doc = {
-      schemaVersion: 1,
-      role: name,
-      oid: plan.oid,
-      dryRun: Boolean(f.dryRun),
-      from: f.from,
-      steps,
-      notes: plan.notes,
-      exitCode: exit,
-    };
-    if (ctx.json) ctx.printJson(doc);
+    const nodes = jobs.map((j) => ({
+      node: j.section.node!,
+      role: j.section.standby ? ('standby' as const) : ('primary' as const),
+      status: j.error ? 'failed' : j.restore!.exitCode === ExitCode.OK ? (dryRun ? 'planned' : 'restored') : 'partial',
+      error: j.error ? describeError(j.error) : null,
+      restore: j.restore,
+    }));
+    const exitCode =
+      spreadExitCode(nodes.map((n) => (n.status === 'failed' ? 'failed' : n.status === 'partial' ? 'partial' : 'done'))) ?? ExitCode.OK;
+    if (ctx.json) ctx.printJson({ schemaVersion: 1, kind: 'fleet', role: name, from: f.from, dryRun, nodes, untouched, exitCode });
     else {
-      ctx.out(`${f.dryRun ? 'Would restore' : 'Restore of'} ${JSON.stringify(name)} (oid ${plan.oid}) from ${f.from}:`);
-      for (const s of steps)
-        ctx.out(
-          `${(f.dryRun ? 'PLANNED' : s.status.toUpperCase()).padEnd(8)} ${s.action}: ${s.sql ?? s.file}${s.detail ? `\n         ${s.detail}` : ''}`,
-        );
-      for (const n of plan.notes) ctx.out(`note: ${n}`);
+      const out: string[] = [];
+      for (const [i, n] of nodes.entries())
+        out.push(...heading(jobs[i]!), ...(n.restore ? renderNode(n.restore, dryRun) : [ctx.c.red(`not restored: ${n.error}`)]), '');
+      for (const u of untouched) out.push(`${u.node}: ${u.why}`);
+      ctx.out(out.join('\n').trimEnd());
     }
-    return exit;
+    return exitCode as ExitCode;
   } finally {
-    await close();
+    await Promise.all(jobs.map((j) => j.client?.end().catch(() => undefined)));
   }
 }

@@ -33,32 +33,64 @@ function bad(message: string, hint?: string): PgrevokeError {
   return new PgrevokeError(message, { exitCode: ExitCode.USAGE, hint });
 }
 
+/** One node's part of a cutoff report to undo. */
+export interface ReportSection {
+  /** The node's name in a report over several nodes; null in a one-node report. */
+  node: string | null;
+  standby: boolean;
+  source: RestoreSource;
+}
+
+export interface ReportSections {
+  /** A report over several nodes (cutoff with --target/--fleet/--pgbouncer). */
+  fleet: boolean;
+  /** Primaries first: a standby's LOGIN comes back by replay of its primary's restore. */
+  sections: ReportSection[];
+  /** Nodes of the report where the cutoff changed nothing (refused, unreachable, absent), and why. */
+  untouched: { node: string; why: string }[];
+}
+
 /**
- * The cutoff report to undo: the file itself, or with a fleet report (several nodes) the section of
- * `node`, with that node's role. A standby's section undoes its own HBA block only: its LOGIN comes
- * back by replay when the primary's section is restored.
+ * The sections of a cutoff report to undo: the one of a one-node report; of a report over several
+ * nodes, the section of `node`, or without it every node where the cutoff ran. A standby's section
+ * undoes its own HBA block only: its LOGIN comes back by replay when the primary's is restored.
  */
-export function readReport(file: string, node?: string): { source: RestoreSource; standby: boolean } {
+export function readSections(file: string, node?: string): ReportSections {
   let doc: unknown;
   try {
     doc = JSON.parse(readFileSync(file, 'utf8'));
   } catch (err) {
     throw bad(`cannot read the cutoff report ${file}: ${(err as Error).message}`, 'pass the file written by cutoff --report');
   }
-  let standby = false;
-  const fleet = doc as { kind?: string; nodes?: { node: string; role: string | null; report: unknown }[] };
-  if (fleet.kind === 'fleet' && Array.isArray(fleet.nodes)) {
-    const names = fleet.nodes.filter((n) => n.report).map((n) => `${n.node} (${n.role ?? '?'})`);
-    if (!node) throw bad(`${file} is a report over several nodes: say which one to restore`, `--node NAME, one of: ${names.join(', ')}`);
-    const section = fleet.nodes.find((n) => n.node === node);
-    if (!section?.report) throw bad(`${file} has no report for node ${JSON.stringify(node)}`, `one of: ${names.join(', ')}`);
-    standby = section.role === 'standby';
-    doc = section.report;
-  } else if (node) throw bad(`--node applies to a report over several nodes; ${file} covers one`);
-  const r = doc as Partial<RestoreSource>;
-  if (r.schemaVersion !== 1 || !Array.isArray(r.roles) || !Array.isArray(r.steps))
-    throw bad(`${file} is not a pgrevoke cutoff report (schemaVersion 1)`, 'pass the file written by cutoff --report');
-  return { source: r as RestoreSource, standby };
+  const check = (r: unknown, where: string): RestoreSource => {
+    const x = r as Partial<RestoreSource>;
+    if (x.schemaVersion !== 1 || !Array.isArray(x.roles) || !Array.isArray(x.steps))
+      throw bad(`${where} is not a pgrevoke cutoff report (schemaVersion 1)`, 'pass the file written by cutoff --report');
+    return x as RestoreSource;
+  };
+  const fleet = doc as { kind?: string; nodes?: { node: string; role: string | null; status?: string; report: unknown }[] };
+  if (fleet.kind !== 'fleet' || !Array.isArray(fleet.nodes)) {
+    if (node) throw bad(`--node applies to a report over several nodes; ${file} covers one`);
+    return { fleet: false, sections: [{ node: null, standby: false, source: check(doc, file) }], untouched: [] };
+  }
+  const ran = fleet.nodes.filter((n) => n.report);
+  let chosen = ran;
+  if (node) {
+    const names = ran.map((n) => `${n.node} (${n.role ?? '?'})`);
+    const section = ran.find((n) => n.node === node);
+    if (!section) throw bad(`${file} has no report for node ${JSON.stringify(node)}`, `one of: ${names.join(', ')}`);
+    chosen = [section];
+  }
+  const sections = chosen.map((n) => ({ node: n.node, standby: n.role === 'standby', source: check(n.report, `${file}, node ${n.node}`) }));
+  return {
+    fleet: true,
+    sections: [...sections.filter((x) => !x.standby), ...sections.filter((x) => x.standby)],
+    untouched: node
+      ? []
+      : fleet.nodes
+          .filter((n) => !n.report)
+          .map((n) => ({ node: n.node, why: `${n.status ?? 'not run'}: the cutoff changed nothing there` })),
+  };
 }
 
 /** Pure: the statements and file change that undo the cutoff of one role (on a standby: the file change only). */

@@ -396,4 +396,29 @@ clusters:
     expect(res.code).toBe(2);
     expect(res.stdout).toMatch(/billing-1 .*ABSENT/);
   });
+
+  it('restore of the fleet report with the same fleet file: the down node listed as untouched; --only restores the selected clusters only', async () => {
+    const report = path.join(dir, 'report.json'); // the cutoff above, legacy down
+    const dry = await runCli(['restore', ROLE, '--from', report, '--dry-run', '--json', '--fleet', fleetFile]);
+    expect(dry.code, dry.stdout + dry.stderr).toBe(0);
+    const ddoc = JSON.parse(dry.stdout) as { nodes: { node: string; status: string }[]; untouched: { node: string; why: string }[] };
+    expect(ddoc.nodes.map((n) => [n.node, n.status])).toEqual([
+      ['billing-1', 'planned'],
+      [`127.0.0.1:${clusters[1]!.port}`, 'planned'],
+    ]);
+    expect(ddoc.untouched).toEqual([{ node: 'legacy-1', why: 'unreachable: the cutoff changed nothing there' }]);
+    const login = async (cl: TestCluster) =>
+      (await cl.sql<{ l: boolean }>('SELECT rolcanlogin AS l FROM pg_roles WHERE rolname = $1', [ROLE]))[0]!.l;
+    expect([await login(clusters[0]!), await login(clusters[1]!)]).toEqual([false, false]);
+
+    const eu = await runCli(['restore', ROLE, '--from', report, '--yes', '--fleet', fleetFile, '--only', 'eu']);
+    expect(eu.code, eu.stdout + eu.stderr).toBe(0);
+    expect(eu.stdout).toMatch(
+      /== billing-1 \(primary\) ==\nRestore of "Eve ünïcode" \(oid \d+\) from .*\nDONE +alter_role: ALTER ROLE "Eve ünïcode" LOGIN/,
+    );
+    expect(eu.stdout).toContain(`127.0.0.1:${clusters[1]!.port}: not selected by --only`);
+    expect(eu.stdout).toContain('legacy-1: unreachable: the cutoff changed nothing there');
+    expect([await login(clusters[0]!), await login(clusters[1]!)]).toEqual([true, false]);
+    await (await clusters[0]!.connectAs(ROLE, PW)).end();
+  });
 });

@@ -216,6 +216,49 @@ describe.each(MAJORS)('cutoff over a primary and its streaming standby (PostgreS
     for (const node of [primary, standby]) await (await node.connectAs('rita', 'pw-r')).end();
   });
 
+  it('restore of the whole report at once: nodes matched by name, primary first; without them it says where to point it', async () => {
+    await primary.sql(`CREATE ROLE rhea LOGIN PASSWORD 'pw-rh'`);
+    await waitForReplay(primary, standby);
+    const report = path.join(mkdtempSync(path.join(os.tmpdir(), 'pgrevoke-standby-restore-')), 'cutoff.json');
+    const cut = await runCli(['cutoff', 'rhea', '--yes', '--json', '--report', report, ...targets()]);
+    expect(cut.code, cut.stdout + cut.stderr).toBe(0);
+
+    const nowhere = await runCli(['restore', 'rhea', '--from', report, '--yes', '--dsn', primary.dsn()]);
+    expect(nowhere.code).toBe(2);
+    expect(nowhere.stderr).toMatch(/covers 2 nodes: say where each is/);
+    const oneMissing = await runCli(['restore', 'rhea', '--from', report, '--yes', '--target', primary.dsn()]);
+    expect(oneMissing.code).toBe(2);
+    expect(oneMissing.stderr).toContain(`no --target or fleet node named 127.0.0.1:${standby.port}; nothing was changed`);
+    expect(readFileSync(standby.hbaFile, 'utf8')).toContain('"rhea" reject');
+
+    // the targets in the other order: the primary is still restored first
+    const all = await runCli([
+      'restore',
+      'rhea',
+      '--from',
+      report,
+      '--yes',
+      '--json',
+      '--target',
+      standby.dsn(),
+      '--target',
+      primary.dsn(),
+    ]);
+    expect(all.code, all.stdout + all.stderr).toBe(0);
+    const doc = JSON.parse(all.stdout) as {
+      kind: string;
+      exitCode: number;
+      nodes: { node: string; role: string; status: string; restore: { steps: { action: string; status: string }[] } }[];
+    };
+    expect(doc.kind).toBe('fleet');
+    expect(doc.nodes.map((n) => [n.node, n.role, n.status, n.restore.steps.map((x) => `${x.action}:${x.status}`)])).toEqual([
+      [`127.0.0.1:${primary.port}`, 'primary', 'restored', ['alter_role:done', 'hba_remove:done', 'reload:done']],
+      [`127.0.0.1:${standby.port}`, 'standby', 'restored', ['hba_remove:done', 'reload:done']],
+    ]);
+    await waitForReplay(primary, standby);
+    for (const node of [primary, standby]) await (await node.connectAs('rhea', 'pw-rh')).end();
+  });
+
   it('guard over both nodes ends a session on the standby once NOLOGIN set on the primary has replayed', async () => {
     await primary.sql(`CREATE ROLE gina LOGIN PASSWORD 'pw-g'`);
     let c: pg.Client | null = null;

@@ -3,7 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { rejectBlock, withBlocks, withoutBlock } from '../../src/playbook/hba-file.js';
-import { planRestore, readReport, type RestoreSource } from '../../src/playbook/restore.js';
+import { planRestore, readSections, type RestoreSource } from '../../src/playbook/restore.js';
 
 const at = new Date('2026-11-23T20:00:00Z');
 const report = (over: Partial<RestoreSource> = {}): RestoreSource => ({
@@ -86,16 +86,42 @@ describe('restore from a report over several nodes', () => {
     }),
   );
 
-  it('needs --node, names the nodes it could restore, and takes the primary section', () => {
-    expect(() => readReport(file)).toThrow(/several nodes: say which one/);
-    expect(() => readReport(file, 'db-9')).toThrow(/no report for node "db-9"/);
-    expect(readReport(file, 'db-1')).toMatchObject({ standby: false, source: { roles: [{ name: 'a"b' }] } });
+  it('without --node: every section where the cutoff ran, primaries first, and the untouched nodes with why', () => {
+    const primaryLast = path.join(dir, 'standby-first.json');
+    writeFileSync(
+      primaryLast,
+      JSON.stringify({
+        schemaVersion: 1,
+        kind: 'fleet',
+        nodes: [
+          { node: 'db-2', role: 'standby', report: report() },
+          { node: 'db-1', role: 'primary', report: report() },
+          { node: 'db-3', role: null, status: 'unreachable', report: null },
+        ],
+      }),
+    );
+    const all = readSections(primaryLast);
+    expect(all.fleet).toBe(true);
+    expect(all.sections.map((x) => [x.node, x.standby])).toEqual([
+      ['db-1', false],
+      ['db-2', true],
+    ]);
+    expect(all.untouched).toEqual([{ node: 'db-3', why: 'unreachable: the cutoff changed nothing there' }]);
   });
 
-  it('takes a standby section as a standby one, and refuses --node with a one-node report', () => {
-    expect(readReport(file, 'db-2')).toMatchObject({ standby: true, source: { roles: [{ name: 'a"b' }] } });
+  it('--node takes that section (a standby one as a standby), and names the nodes it could restore', () => {
+    expect(() => readSections(file, 'db-9')).toThrow(/no report for node "db-9".*/);
+    expect(readSections(file, 'db-1').sections).toMatchObject([{ node: 'db-1', standby: false, source: { roles: [{ name: 'a"b' }] } }]);
+    expect(readSections(file, 'db-2').sections).toMatchObject([{ node: 'db-2', standby: true }]);
+  });
+
+  it('a one-node report is one section; --node with it is refused; a file that is no report is refused', () => {
     const single = path.join(dir, 'one.json');
     writeFileSync(single, JSON.stringify(report()));
-    expect(() => readReport(single, 'db-1')).toThrow(/--node applies to a report over several nodes/);
+    expect(readSections(single)).toMatchObject({ fleet: false, sections: [{ node: null, standby: false }], untouched: [] });
+    expect(() => readSections(single, 'db-1')).toThrow(/--node applies to a report over several nodes/);
+    const junk = path.join(dir, 'junk.json');
+    writeFileSync(junk, JSON.stringify({ kind: 'fleet', nodes: [{ node: 'x', role: 'primary', report: { hello: 1 } }] }));
+    expect(() => readSections(junk)).toThrow(/node x is not a pgrevoke cutoff report/);
   });
 });
