@@ -35,6 +35,7 @@ describe.each(BINARIES)(`pgrevoke with --pgbouncer ($version, PostgreSQL ${MAJOR
 
   let cl: TestCluster;
   let bouncer: TestPgbouncer;
+  const cutoff = (...args: string[]) => runCli(['cutoff', ROLE, '--yes', '--json', '--playbook', 'contain-only', ...args]);
 
   beforeAll(async () => {
     cl = await startCluster(MAJOR);
@@ -108,18 +109,7 @@ describe.each(BINARIES)(`pgrevoke with --pgbouncer ($version, PostgreSQL ${MAJOR
     expect(s.inspection!.pools.find((p) => p.database === 'shared')?.sharedUser).toBe('app_shared');
     expect(insp.stdout).not.toContain(PGBOUNCER_ADMIN_PASSWORD);
 
-    const cut = await runCli([
-      'cutoff',
-      ROLE,
-      '--yes',
-      '--json',
-      '--playbook',
-      'contain-only',
-      '--dsn',
-      cl.dsn(),
-      '--pgbouncer',
-      bouncer.consoleDsn,
-    ]);
+    const cut = await cutoff('--dsn', cl.dsn(), '--pgbouncer', bouncer.consoleDsn);
     // the shared pool still reaches PostgreSQL as app_shared: exposure remains, said plainly
     expect(cut.code, cut.stdout + cut.stderr).toBe(1);
     const rep = JSON.parse(cut.stdout) as { nodes: { status: string }[]; pgbouncer: Section[]; exposure: string[] };
@@ -149,18 +139,7 @@ describe.each(BINARIES)(`pgrevoke with --pgbouncer ($version, PostgreSQL ${MAJOR
   it('an unreachable console: the nodes are still contained, the exit code is 3 and the report names it', async () => {
     await cl.sql(`ALTER ROLE "${ROLE}" LOGIN CONNECTION LIMIT -1`);
     const c = await cl.connectAs(ROLE, PW);
-    const res = await runCli([
-      'cutoff',
-      ROLE,
-      '--yes',
-      '--json',
-      '--playbook',
-      'contain-only',
-      '--dsn',
-      cl.dsn(),
-      '--pgbouncer',
-      `postgresql://pgb_admin:${PGBOUNCER_ADMIN_PASSWORD}@127.0.0.1:1/pgbouncer`,
-    ]);
+    const res = await cutoff('--dsn', cl.dsn(), '--pgbouncer', `postgresql://pgb_admin:${PGBOUNCER_ADMIN_PASSWORD}@127.0.0.1:1/pgbouncer`);
     expect(res.code, res.stdout + res.stderr).toBe(3);
     const rep = JSON.parse(res.stdout) as { nodes: { status: string }[]; pgbouncer: Section[]; exposure: string[] };
     expect(rep.nodes[0]!.status).toBe('contained');
@@ -188,22 +167,7 @@ describe.each(BINARIES)(`pgrevoke with --pgbouncer ($version, PostgreSQL ${MAJOR
     void parked.connect().catch(() => undefined);
     await new Promise((r) => setTimeout(r, 500));
     const audit = path.join(mkdtempSync(path.join(os.tmpdir(), 'pgrevoke-pgb-audit-')), 'audit.jsonl');
-    const res = await runCli([
-      'cutoff',
-      ROLE,
-      '--yes',
-      '--json',
-      '--playbook',
-      'contain-only',
-      '--hidden-grace',
-      '1500',
-      '--audit-log',
-      audit,
-      '--dsn',
-      cl.dsn(),
-      '--pgbouncer',
-      bouncer.consoleDsn,
-    ]);
+    const res = await cutoff('--hidden-grace', '1500', '--audit-log', audit, '--dsn', cl.dsn(), '--pgbouncer', bouncer.consoleDsn);
     expect([0, 1], res.stdout + res.stderr).toContain(res.code); // 1: the shared pool's exposure
     const rep = JSON.parse(res.stdout) as {
       nodes: { report: { committedAt: string; steps: { action: string; startedAt: string; durationMs: number }[] } }[];
