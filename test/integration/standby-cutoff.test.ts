@@ -7,7 +7,7 @@ import path from 'node:path';
 import pg from 'pg';
 import { freePort } from '../../src/embedded/cluster.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { runCli } from '../helpers/cli.js';
+import { runCli, runOnTerminal } from '../helpers/cli.js';
 import { canQuery, MAJORS, startCluster, startStandby, waitForReplay, type TestCluster } from '../helpers/cluster.js';
 
 const ROLE = 'Mallory "ops"';
@@ -230,6 +230,17 @@ describe.each(MAJORS)('cutoff over a primary and its streaming standby (PostgreS
     expect(oneMissing.code).toBe(2);
     expect(oneMissing.stderr).toContain(`no --target or fleet node named 127.0.0.1:${standby.port}; nothing was changed`);
     expect(readFileSync(standby.hbaFile, 'utf8')).toContain('"rhea" reject');
+
+    // on a terminal: every node's steps, one question; "no" changes nothing anywhere
+    const asked = await runOnTerminal(['restore', 'rhea', '--from', report, '--target', primary.dsn(), '--target', standby.dsn()], 'n\r');
+    expect(asked.code, asked.screen).toBe(2);
+    expect(asked.screen).toContain(`== 127.0.0.1:${primary.port} (primary) ==`);
+    expect(asked.screen).toContain(`== 127.0.0.1:${standby.port} (standby) ==`);
+    expect(asked.screen).toContain('ALTER ROLE "rhea" LOGIN');
+    expect(asked.screen).toContain('Apply on 2 nodes?');
+    expect(asked.screen).toContain('nothing was changed');
+    expect(readFileSync(standby.hbaFile, 'utf8')).toContain('"rhea" reject');
+    expect(await primary.sql(`SELECT rolcanlogin AS l FROM pg_roles WHERE rolname = 'rhea'`)).toEqual([{ l: false }]);
 
     // the targets in the other order: the primary is still restored first
     const all = await runCli([
