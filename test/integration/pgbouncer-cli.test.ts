@@ -7,6 +7,7 @@ import os from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { hiddenBackendsSql } from '../../src/checks/hidden-backends.js';
 import { runCli, runOnTerminal } from '../helpers/cli.js';
 import { canQuery, MAJORS, startCluster, type TestCluster } from '../helpers/cluster.js';
 import { PGBOUNCER_ADMIN_PASSWORD, pgbouncerBinaries, pgbouncerVersion, startPgbouncer, type TestPgbouncer } from '../helpers/pgbouncer.js';
@@ -165,7 +166,8 @@ describe.each(BINARIES)(`pgrevoke with --pgbouncer ($version, PostgreSQL ${MAJOR
     });
     parked.on('error', () => undefined);
     void parked.connect().catch(() => undefined);
-    await new Promise((r) => setTimeout(r, 500));
+    for (let i = 0; i < 200 && (await cl.sql(hiddenBackendsSql(MAJOR))).length === 0; i++) await new Promise((r) => setTimeout(r, 50));
+    expect(await cl.sql(hiddenBackendsSql(MAJOR))).toHaveLength(1);
     const audit = path.join(mkdtempSync(path.join(os.tmpdir(), 'pgrevoke-pgb-audit-')), 'audit.jsonl');
     const res = await cutoff('--hidden-grace', '1500', '--audit-log', audit, '--dsn', cl.dsn(), '--pgbouncer', bouncer.consoleDsn);
     expect([0, 1], res.stdout + res.stderr).toContain(res.code); // 1: the shared pool's exposure
