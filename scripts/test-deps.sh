@@ -19,8 +19,12 @@ if [ ${#need[@]} -gt 0 ]; then
     echo "the integration tests need: ${need[*]} (Debian package names); install them, then run npm test again" >&2
     exit 1
   fi
+  echo "test-deps: installing ${need[*]} with apt-get" >&2
   export DEBIAN_FRONTEND=noninteractive
   apt-get install -y -q --no-install-recommends "${need[@]}" >/dev/null ||
     { apt-get update -q >/dev/null && apt-get install -y -q --no-install-recommends "${need[@]}" >/dev/null; }
 fi
-[ -x "$built" ] || scripts/build-pgbouncer.sh >/dev/null
+if [ ! -x "$built" ]; then
+  echo "test-deps: building PgBouncer 1.24.1 into $(dirname "$(dirname "$built")")" >&2
+  scripts/build-pgbouncer.sh >/dev/null
+fi
