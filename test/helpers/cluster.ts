@@ -1,5 +1,6 @@
 // Real PostgreSQL servers for the integration tests, started and stopped by the tests themselves.
 import pg from 'pg';
+import { hiddenBackendsSql } from '../../src/checks/hidden-backends.js';
 import { EmbeddedCluster } from '../../src/embedded/cluster.js';
 
 /** Majors under test: `npm test` runs 14 and 18; `npm run test:matrix` sets 14..18. */
@@ -89,6 +90,34 @@ export async function waitForReplay(primary: TestCluster, standby: TestCluster, 
     if (r?.replayed && lsnBytes(r.replayed) >= target) return r.replayed;
     if (Date.now() > end) throw new Error(`standby replayed ${r?.replayed ?? 'nothing'} after ${timeoutMs} ms, waiting for ${row!.lsn}`);
     await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}
+
+/**
+ * A login of `user` held in the post-authentication window for `delayS` seconds (post_auth_delay):
+ * the backend has authenticated, but pg_stat_activity shows no role for it yet. Resolves once it
+ * shows as hidden, with its pid: one that was not hidden before, so a backend another test has just
+ * ended (and that has not exited yet) is never taken for it. The client never finishes connecting
+ * while parked: end it, ignoring errors, when done.
+ */
+export async function parkLogin(cl: TestCluster, user: string, password: string, delayS = 30): Promise<{ client: pg.Client; pid: number }> {
+  const hidden = async () => (await cl.sql<{ pid: number }>(hiddenBackendsSql(cl.major))).map((r) => r.pid);
+  const before = new Set(await hidden());
+  const client = new pg.Client({
+    host: '127.0.0.1',
+    port: cl.port,
+    user,
+    password,
+    database: 'postgres',
+    options: `-c post_auth_delay=${delayS}`,
+  });
+  client.on('error', () => undefined);
+  void client.connect().catch(() => undefined);
+  for (const end = Date.now() + 15_000; ;) {
+    const pid = (await hidden()).find((p) => !before.has(p));
+    if (pid !== undefined) return { client, pid };
+    if (Date.now() > end) throw new Error(`a login of ${user} did not show as a hidden backend within 15 s`);
+    await new Promise((r) => setTimeout(r, 50));
   }
 }
 

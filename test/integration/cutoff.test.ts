@@ -14,7 +14,7 @@ import { buildPlan, collectPlanState } from '../../src/playbook/plan.js';
 import { resolveConnParams } from '../../src/pg/conninfo.js';
 import { ident } from '../../src/pg/quote.js';
 import { runCli, runOnTerminal, startCli, type CliResult } from '../helpers/cli.js';
-import { MAJORS, startCluster, type TestCluster } from '../helpers/cluster.js';
+import { MAJORS, parkLogin, startCluster, type TestCluster } from '../helpers/cluster.js';
 
 const HBA =
   ['local all all trust', 'host all postgres 127.0.0.1/32 scram-sha-256', 'host all all 127.0.0.1/32 scram-sha-256'].join('\n') + '\n';
@@ -78,30 +78,11 @@ describe.each(MAJORS)('cutoff on PostgreSQL %i', (major) => {
       )
     )[0]!.n;
   const hidden = async () => (await cl.sql<{ pid: number }>(hiddenBackendsSql(major))).map((r) => r.pid);
-  /** Parks a login of `user` in the post-authentication window; returns its pid (one that was not hidden before,
-   *  so a backend another test ended a moment ago and that has not exited yet is never taken for it). */
+  /** Parks a login of `user` in the post-authentication window (parkLogin); returns its pid. */
   const park = async (user: string, password: string) => {
-    const before = new Set(await hidden());
-    const h = new pg.Client({
-      host: '127.0.0.1',
-      port: cl.port,
-      user,
-      password,
-      database: 'postgres',
-      options: '-c post_auth_delay=30',
-    });
-    h.on('error', () => undefined);
-    pending.push(h);
-    void h.connect().catch(() => undefined);
-    const [pid] = await waitFor(
-      async () => {
-        const x = (await hidden()).filter((p) => !before.has(p));
-        return x.length ? x : null;
-      },
-      10_000,
-      `a hidden backend of ${user}`,
-    );
-    return pid!;
+    const { client, pid } = await parkLogin(cl, user, password);
+    pending.push(client);
+    return pid;
   };
   /** Ends parked backends and waits until they are gone, so the next test starts with none. */
   const unpark = async (...pids: number[]) => {

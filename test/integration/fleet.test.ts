@@ -3,11 +3,10 @@
 import { promises as fs, readFileSync, statSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort } from '../../src/embedded/cluster.js';
 import { runCli, runOnTerminal, startCli, startOnTerminal } from '../helpers/cli.js';
-import { canQuery, MAJORS, startCluster, type TestCluster } from '../helpers/cluster.js';
+import { canQuery, MAJORS, parkLogin, startCluster, type TestCluster } from '../helpers/cluster.js';
 
 const ROLE = 'Eve ünïcode';
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -254,17 +253,7 @@ clusters:
   it('SIGINT while one node still settles: every node stops after its statement, the fleet report is written, exit 3', async () => {
     for (const cl of clusters) await cl.sql(`CREATE ROLE sig LOGIN PASSWORD 'pw-sig'`);
     // a backend of sig held in the post-authentication window on billing keeps its settle loop open
-    const hidden = new pg.Client({
-      host: '127.0.0.1',
-      port: clusters[0]!.port,
-      user: 'sig',
-      password: 'pw-sig',
-      database: 'postgres',
-      options: '-c post_auth_delay=30',
-    });
-    hidden.on('error', () => undefined);
-    void hidden.connect().catch(() => undefined);
-    await sleep(500);
+    const hidden = await parkLogin(clusters[0]!, 'sig', 'pw-sig');
     const report = path.join(dir, 'sig-report.json');
     const child = startCli(
       [
@@ -300,7 +289,7 @@ clusters:
     expect(doc.nodes[0]).toMatchObject({ node: 'billing-1', status: 'partial' });
     expect(doc.nodes[0]!.report!.interrupted).toBe(true);
     expect(['contained', 'partial']).toContain(doc.nodes[1]!.status);
-    void hidden.end().catch(() => undefined); // its login is still asleep: do not wait for it
+    void hidden.client.end().catch(() => undefined); // its login is still asleep: do not wait for it
   });
 
   it('guard --once over the fleet ends a NOLOGIN role session on the cluster it is on', async () => {

@@ -2,7 +2,7 @@
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCli } from '../helpers/cli.js';
-import { MAJORS, startCluster, type TestCluster } from '../helpers/cluster.js';
+import { MAJORS, parkLogin, startCluster, type TestCluster } from '../helpers/cluster.js';
 
 const HBA = [
   'local all all trust',
@@ -75,17 +75,7 @@ describe.each(MAJORS)('inspect on PostgreSQL %i', (major) => {
     void a2.query('UPDATE accounts SET balance = 0 WHERE id = 2').catch(() => undefined);
 
     // a backend held in the post-authentication window: authenticated, invisible in pg_stat_activity
-    const hidden = new pg.Client({
-      host: '127.0.0.1',
-      port: cl.port,
-      user: 'mallory',
-      password: 'm-pass',
-      database: 'postgres',
-      options: '-c post_auth_delay=60',
-    });
-    hidden.on('error', () => undefined);
-    hanging.push(hidden);
-    void hidden.connect().catch(() => undefined);
+    hanging.push((await parkLogin(cl, 'mallory', 'm-pass', 60)).client);
 
     await waitFor(
       async () =>

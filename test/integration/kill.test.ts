@@ -1,13 +1,13 @@
 // pgrevoke kill against real servers, run as a user would: the CLI as a subprocess.
 import { promises as fs } from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { hiddenBackendsSql } from '../../src/checks/hidden-backends.js';
+import { freePort } from '../../src/embedded/cluster.js';
 import { runCli, runOnTerminal } from '../helpers/cli.js';
-import { MAJORS, startCluster, type TestCluster } from '../helpers/cluster.js';
+import { MAJORS, parkLogin, startCluster, type TestCluster } from '../helpers/cluster.js';
 
 interface Result {
   node: string;
@@ -232,22 +232,7 @@ describe.each(MAJORS)('kill on PostgreSQL %i', (major) => {
   });
 
   it('terminates a backend held in the post-authentication window (superuser), shown as role unknown', async () => {
-    const hidden = new pg.Client({
-      host: '127.0.0.1',
-      port: cl.port,
-      user: 'bob',
-      password: 'pw-bob',
-      database: 'postgres',
-      options: '-c post_auth_delay=120',
-    });
-    hidden.on('error', () => undefined);
-    void hidden.connect().catch(() => undefined);
-    let pid = 0;
-    for (let i = 0; i < 300 && !pid; i++) {
-      const rows = await cl.sql<{ pid: number }>(hiddenBackendsSql(major));
-      if (rows.length) pid = rows[0]!.pid;
-      else await sleep(50);
-    }
+    const { pid } = await parkLogin(cl, 'bob', 'pw-bob', 120);
     expect(pid).toBeGreaterThan(0);
     const r = await kill([String(pid), '--yes', '--json']);
     expect(r.code).toBe(0);
@@ -264,15 +249,6 @@ describe.each(MAJORS)('kill on PostgreSQL %i', (major) => {
     expect((await cl.sql(hiddenBackendsSql(major))).length).toBe(0);
   });
 });
-
-/** A TCP port nothing listens on (bound, then released). */
-async function freePort(): Promise<number> {
-  const srv = net.createServer();
-  await new Promise<void>((resolve) => srv.listen(0, '127.0.0.1', resolve));
-  const port = (srv.address() as net.AddressInfo).port;
-  await new Promise((resolve) => srv.close(resolve));
-  return port;
-}
 
 describe.each(MAJORS.slice(0, 1))('kill across two nodes (--target) on PostgreSQL %i', (major) => {
   let a: TestCluster;

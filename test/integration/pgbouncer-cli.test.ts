@@ -5,11 +5,10 @@
 import { mkdtempSync, readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { hiddenBackendsSql } from '../../src/checks/hidden-backends.js';
 import { runCli, runOnTerminal } from '../helpers/cli.js';
-import { canQuery, MAJORS, startCluster, type TestCluster } from '../helpers/cluster.js';
+import { canQuery, MAJORS, parkLogin, startCluster, type TestCluster } from '../helpers/cluster.js';
 import { PGBOUNCER_ADMIN_PASSWORD, pgbouncerBinaries, pgbouncerVersion, startPgbouncer, type TestPgbouncer } from '../helpers/pgbouncer.js';
 
 const MAJOR = MAJORS[0]!;
@@ -156,17 +155,7 @@ describe.each(BINARIES)(`pgrevoke with --pgbouncer ($version, PostgreSQL ${MAJOR
     await pooled.query('SELECT 1');
     // a login of the role parked in the post-authentication window keeps the node's settle loop busy
     // for the 1.5 s grace, after which it is terminated by pid
-    const parked = new pg.Client({
-      host: '127.0.0.1',
-      port: cl.port,
-      user: ROLE,
-      password: PW,
-      database: 'postgres',
-      options: '-c post_auth_delay=30',
-    });
-    parked.on('error', () => undefined);
-    void parked.connect().catch(() => undefined);
-    for (let i = 0; i < 200 && (await cl.sql(hiddenBackendsSql(MAJOR))).length === 0; i++) await new Promise((r) => setTimeout(r, 50));
+    await parkLogin(cl, ROLE, PW);
     expect(await cl.sql(hiddenBackendsSql(MAJOR))).toHaveLength(1);
     const audit = path.join(mkdtempSync(path.join(os.tmpdir(), 'pgrevoke-pgb-audit-')), 'audit.jsonl');
     const res = await cutoff('--hidden-grace', '1500', '--audit-log', audit, '--dsn', cl.dsn(), '--pgbouncer', bouncer.consoleDsn);

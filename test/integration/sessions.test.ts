@@ -2,7 +2,7 @@
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCli, startOnTerminal } from '../helpers/cli.js';
-import { MAJORS, startCluster, type TestCluster } from '../helpers/cluster.js';
+import { MAJORS, parkLogin, startCluster, type TestCluster } from '../helpers/cluster.js';
 
 interface Session {
   pid: number;
@@ -221,16 +221,7 @@ describe.each(MAJORS)('sessions on PostgreSQL %i', (major) => {
   });
 
   it('lists a backend held in the post-authentication window as hidden, role unknown, whatever the filters', async () => {
-    const hidden = new pg.Client({
-      host: '127.0.0.1',
-      port: cl.port,
-      user: 'app',
-      password: 'pw-app',
-      database: 'postgres',
-      options: '-c post_auth_delay=120',
-    });
-    hidden.on('error', () => undefined);
-    void hidden.connect().catch(() => undefined);
+    await parkLogin(cl, 'app', 'pw-app', 120);
     let doc: Doc | undefined;
     const end = Date.now() + 15_000;
     while (Date.now() < end) {
