@@ -156,6 +156,16 @@ function clientEnv(password: string): NodeJS.ProcessEnv {
   return { ...env, PGPASSWORD: password, PGCONNECT_TIMEOUT: '30' };
 }
 
+/** Settings appended to a configuration file under a comment line (later lines win in PostgreSQL). */
+function appendConf(file: string, comment: string, conf: Record<string, string | number>): Promise<void> {
+  return fs.appendFile(
+    file,
+    `${comment}\n${Object.entries(conf)
+      .map(([k, v]) => `${k} = ${v}`)
+      .join('\n')}\n`,
+  );
+}
+
 export async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const srv = net.createServer();
@@ -217,6 +227,21 @@ export class EmbeddedCluster {
     return `postgresql://${auth}@127.0.0.1:${this.port}/${encodeURIComponent(database)}`;
   }
 
+  /** The base directory (and all in it) to the server's OS user, readable by others for the socket. */
+  private async handOver(): Promise<void> {
+    if (this.user) await run('chown', ['-R', `${this.user.uid}:${this.user.gid}`, this.baseDir]);
+    await fs.chmod(this.baseDir, 0o755);
+  }
+
+  /** A superuser session over the Unix socket, which trusts local logins (no password needed). */
+  private async socketSession(): Promise<import('pg').Client> {
+    const { default: pg } = await import('pg');
+    const c = new pg.Client({ host: this.socketDir, port: this.port, user: 'postgres', database: 'postgres' });
+    c.on('error', () => undefined);
+    await c.connect();
+    return c;
+  }
+
   private asUser(): ExecFileOptions {
     return this.user ? { uid: this.user.uid, gid: this.user.gid } : {};
   }
@@ -229,8 +254,7 @@ export class EmbeddedCluster {
     if (this.primary) return this.initStandby(this.primary);
     const pwfile = path.join(this.baseDir, 'pw');
     await fs.writeFile(pwfile, `${this.password}\n`, { mode: 0o600 });
-    if (this.user) await run('chown', ['-R', `${this.user.uid}:${this.user.gid}`, this.baseDir]);
-    await fs.chmod(this.baseDir, 0o755);
+    await this.handOver();
     await run(
       path.join(this.binDir, 'initdb'),
       [
@@ -263,8 +287,7 @@ export class EmbeddedCluster {
       logging_collector: 'off',
       ...this.settings,
     };
-    const lines = Object.entries(conf).map(([k, v]) => `${k} = ${v}`);
-    await fs.appendFile(path.join(this.dataDir, 'postgresql.conf'), `\n# pgrevoke embedded\n${lines.join('\n')}\n`);
+    await appendConf(path.join(this.dataDir, 'postgresql.conf'), '\n# pgrevoke embedded', conf);
   }
 
   /**
@@ -276,8 +299,6 @@ export class EmbeddedCluster {
     if (!primary.port) throw new Error('the primary must be started before its standby');
     const basebackup = pgBasebackupPath(this.major);
     const primaryConf = basebackup ? await this.basebackup(primary, basebackup) : await this.copyFromPrimary(primary);
-    if (this.user) await run('chown', ['-R', `${this.user.uid}:${this.user.gid}`, this.baseDir]);
-    await fs.chmod(this.baseDir, 0o755);
     const conf: Record<string, string | number> = {
       ...primaryConf,
       port: this.port,
@@ -285,14 +306,12 @@ export class EmbeddedCluster {
       hot_standby: 'on',
       ...this.settings,
     };
-    const lines = Object.entries(conf).map(([k, v]) => `${k} = ${v}`);
-    await fs.appendFile(path.join(this.dataDir, 'postgresql.auto.conf'), `# pgrevoke embedded standby\n${lines.join('\n')}\n`);
+    await appendConf(path.join(this.dataDir, 'postgresql.auto.conf'), '# pgrevoke embedded standby', conf);
   }
 
   /** pg_basebackup -R -X stream, as the server's OS user: -R writes primary_conninfo and standby.signal. */
   private async basebackup(primary: EmbeddedCluster, basebackup: string): Promise<Record<string, string>> {
-    if (this.user) await run('chown', ['-R', `${this.user.uid}:${this.user.gid}`, this.baseDir]);
-    await fs.chmod(this.baseDir, 0o755);
+    await this.handOver();
     await run(
       basebackup,
       [
@@ -323,10 +342,8 @@ export class EmbeddedCluster {
    * starts, keeps the primary's WAL from then on until this standby has streamed it.
    */
   private async copyFromPrimary(primary: EmbeddedCluster): Promise<Record<string, string>> {
-    const { default: pg } = await import('pg');
-    // the primary's socket trusts local logins: no password in the standby's primary_conninfo
-    const c = new pg.Client({ host: primary.socketDir, port: primary.port, user: 'postgres', database: 'postgres' });
-    await c.connect();
+    // the primary's socket trusts local logins: no password in the standby's primary_conninfo either
+    const c = await primary.socketSession();
     try {
       const slot = `pgrevoke_standby_${this.port}`;
       await c.query('SELECT pg_create_physical_replication_slot($1, true)', [slot]);
@@ -340,6 +357,7 @@ export class EmbeddedCluster {
       await fs.writeFile(path.join(this.dataDir, 'backup_label'), rows[0]!.labelfile);
       if (rows[0]!.spcmapfile) await fs.writeFile(path.join(this.dataDir, 'tablespace_map'), rows[0]!.spcmapfile);
       await fs.writeFile(path.join(this.dataDir, 'standby.signal'), '');
+      await this.handOver(); // copied as root
       return {
         primary_conninfo: `'host=${primary.socketDir} port=${primary.port} user=postgres application_name=walreceiver'`,
         primary_slot_name: `'${slot}'`,
@@ -389,17 +407,11 @@ export class EmbeddedCluster {
   /** A slot left behind would hold the primary's WAL for ever; the primary may be gone already. */
   private async dropSlot(): Promise<void> {
     if (!this.slot || !this.primary) return;
-    const { default: pg } = await import('pg');
-    const c = new pg.Client({ host: this.primary.socketDir, port: this.primary.port, user: 'postgres', database: 'postgres' });
-    c.on('error', () => undefined);
-    try {
-      await c.connect();
-      await c.query('SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = $1', [this.slot]);
-    } catch {
-      /* the primary is stopped: its slots went with it */
-    } finally {
-      await c.end().catch(() => undefined);
-    }
+    const c = await this.primary.socketSession().catch(() => null); // stopped: its slots went with it
+    await c
+      ?.query('SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = $1', [this.slot])
+      .catch(() => undefined);
+    await c?.end().catch(() => undefined);
     this.slot = null;
   }
 
