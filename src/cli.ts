@@ -4,6 +4,7 @@ import { createRequire } from 'node:module';
 import { Command, CommanderError, Option } from 'commander';
 import { ExitCode, PgrevokeError } from './errors.js';
 import { redact } from './pg/redact.js';
+import { checkRoleName } from './util/role-name.js';
 
 const pkg = createRequire(import.meta.url)('../package.json') as { version: string };
 
@@ -33,6 +34,13 @@ function action(load: () => Promise<{ run: Runner }>) {
 
 const repeat = (v: string, p: string[] = []) => [...p, v];
 
+// Role names on argv pass the one check (src/util/role-name.ts) while commander parses them, so a
+// bad one is exit 2 before anything connects. Variadic arguments and repeatable flags accumulate.
+const role = (where: string) => (v: string) => checkRoleName(v, where);
+const roles =
+  (where: string) =>
+  (v: string, p: string[] = []) => [...p, checkRoleName(v, where)];
+
 /** The node-selection flags every command that works across nodes shares. */
 function nodeOptions(cmd: Command, what: string, opts: { pgbouncer?: boolean; concurrency?: boolean } = {}): Command {
   cmd
@@ -51,7 +59,7 @@ const program = new Command('pgrevoke')
   .addOption(new Option('--dsn <dsn>', 'connection string (URI or key=value); default DATABASE_URL, then PG* variables'))
   .option('-h, --host <host>', 'database server host or socket directory (PGHOST)')
   .option('-p, --port <port>', 'database server port (PGPORT)')
-  .option('-U, --username <user>', 'database user name (PGUSER)')
+  .option('-U, --username <user>', 'database user name (PGUSER)', role('--username'))
   .option('-d, --dbname <db>', 'database to connect to (PGDATABASE)')
   .option('--connect-timeout <seconds>', 'give up connecting after this many seconds (PGCONNECT_TIMEOUT)')
   .option('--json', 'print exactly one JSON document on stdout')
@@ -64,7 +72,7 @@ nodeOptions(
   program
     .command('inspect')
     .description('everything a role can still do, right now (read-only)')
-    .argument('<role>', 'exact role name as in pg_roles.rolname (case-sensitive)')
+    .argument('<role>', 'exact role name as in pg_roles.rolname (case-sensitive)', role('inspect <role>'))
     .option('--all-databases', "scan every database for persistence, not only those holding the role's objects")
     .option('--concurrency <n>', 'databases scanned at once (per node)', '4'),
   'to inspect',
@@ -77,7 +85,7 @@ nodeOptions(
   program
     .command('cutoff')
     .description('contain roles now: stop new logins, end every session, release what outlives them, verify')
-    .argument('<role...>', 'exact role names as in pg_roles.rolname (case-sensitive); several are handled together')
+    .argument('<role...>', 'exact role names as in pg_roles.rolname (case-sensitive); several are handled together', roles('cutoff <role>'))
     .option('--playbook <name|path>', 'compromised-credential (default), offboarding, contain-only, or a YAML file')
     .option('--dry-run', 'read the real state, print the plan and its SQL, change nothing')
     .option('--yes', 'apply without asking (required when there is no terminal)')
@@ -86,7 +94,7 @@ nodeOptions(
       "the server's pg_hba.conf on this machine (default: current_setting('hba_file') when it is local and writable)",
     )
     .option('--rotate-password', 'also set a random password nobody is told')
-    .option('--reassign-to <role>', "offboarding: the role that receives the target's objects")
+    .option('--reassign-to <role>', "offboarding: the role that receives the target's objects", role('--reassign-to'))
     .option('--settle-timeout <seconds>', 'stop settling after this long; exposure remains (default 10)')
     .option('--hidden-grace <ms>', 'terminate a hidden suspect still hidden after this long (default 250)')
     .option('--report <file>', 'also write the JSON report here (mode 0600)')
@@ -102,7 +110,7 @@ nodeOptions(
   program
     .command('sessions')
     .description('every session on the server, filtered (read-only); hidden post-authentication backends listed apart')
-    .option('--user <name>', 'only sessions of this login role (exact name; repeatable)', (v: string, p: string[] = []) => [...p, v])
+    .option('--user <name>', 'only sessions of this login role (exact name; repeatable)', roles('--user'))
     .option('--database <name>', 'only sessions in this database (exact name; repeatable)', (v: string, p: string[] = []) => [...p, v])
     .option('--state <state>', "active, idle, 'idle in transaction', ... (repeatable)", (v: string, p: string[] = []) => [...p, v])
     .option('--application <name>', 'only this application_name (exact match; repeatable)', (v: string, p: string[] = []) => [...p, v])
@@ -133,7 +141,7 @@ nodeOptions(
   program
     .command('restore')
     .description('undo a cutoff after a false alarm: LOGIN, connection limit, attributes, the HBA block, a reload')
-    .argument('<role>', 'exact role name')
+    .argument('<role>', 'exact role name', role('restore <role>'))
     .requiredOption('--from <report>', 'the JSON report written by cutoff --report')
     .option('--node <name>', 'a report over several nodes: undo only the section of this node')
     .option('--dry-run', 'show exactly what would run; change nothing')
@@ -145,7 +153,7 @@ nodeOptions(
   program
     .command('verify')
     .description('CI gate: fail while any revoked role can still get in (exit 0 contained, 1 exposed, 2 could not tell)')
-    .argument('[roles...]', 'exact role names')
+    .argument('[roles...]', 'exact role names', roles('verify <role>'))
     .option('--roles-file <file>', 'one exact role name per line; blank lines and # comments allowed')
     .option('--strict', 'also require no owned objects and no memberships (offboarding)')
     .option('--junit <file>', 'write a JUnit XML report: one test case per role and check')
@@ -157,12 +165,12 @@ nodeOptions(
 
 nodeOptions(program.command('guard'), 'to guard')
   .description('watch the cluster and end, within a second, every session whose role was revoked, denied or idle too long')
-  .option('--deny <role>', 'end every session of this role on sight (exact name; repeatable)', (v: string, p: string[] = []) => [...p, v])
+  .option('--deny <role>', 'end every session of this role on sight (exact name; repeatable)', roles('--deny'))
   .option('--deny-file <file>', 'more denied roles: one exact name per line, # comments; re-read when it changes and on SIGHUP')
   .option(
     '--exclude-role <role>',
     'never touch sessions of this role, whatever the reason (exact name; repeatable)',
-    (v: string, p: string[] = []) => [...p, v],
+    roles('--exclude-role'),
   )
   .option(
     '--idle-timeout <db=seconds>',

@@ -1,6 +1,6 @@
 // pgrevoke verify <role...> | --roles-file FILE: the CI gate. Exit 0 all contained, 1 any exposed,
 // 2 when it could not tell (connection, auth, privilege, unreadable catalog). Never 0 on an error.
-import { readFileSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import type { GlobalOptions } from '../cli.js';
 import { Context } from '../context.js';
 import { ExitCode, usageError } from '../errors.js';
@@ -9,7 +9,7 @@ import { githubAnnotations, renderJunit } from '../report/junit.js';
 import { verifyRoles, VERIFY_SCHEMA_VERSION, type RoleStatus, type RoleVerification, type VerifyReport } from '../verify/index.js';
 import { nodeDoneLine, nodesExitCode, runOnNodes, type NodeResult } from '../pg/nodes.js';
 import { countFlag } from '../util/flags.js';
-import { parseRolesFile } from '../util/roles-file.js';
+import { readRolesFile } from '../util/roles-file.js';
 import { resolveTargets } from '../fleet/targets.js';
 import { connect } from '../pg/connect.js';
 
@@ -83,15 +83,7 @@ export async function run([roleArgs, flags]: unknown[], g: GlobalOptions): Promi
   const ctx = new Context(g);
   const f = flags as VerifyFlags;
   const roles = [...((roleArgs as string[] | undefined) ?? [])];
-  if (f.rolesFile) {
-    let text: string;
-    try {
-      text = readFileSync(f.rolesFile, 'utf8');
-    } catch (err) {
-      throw usageError(`cannot read the roles file ${f.rolesFile}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
-    }
-    roles.push(...parseRolesFile(text));
-  }
+  if (f.rolesFile) roles.push(...readRolesFile(f.rolesFile, 'roles file'));
   if (roles.length === 0) throw usageError('no roles to verify', 'name roles as arguments or pass --roles-file FILE');
   let probePassword: string | undefined;
   if (f.probe) {

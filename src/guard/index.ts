@@ -226,15 +226,8 @@ export class Guard {
 
   /** Check what can be checked before touching a server: the deny file reads, the audit log opens. */
   async init(): Promise<void> {
-    if (this.cfg.denyFile) {
-      try {
-        await this.readDenyFile();
-      } catch (err) {
-        throw usageError(
-          `cannot read the deny file ${this.cfg.denyFile}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`,
-        );
-      }
-    }
+    // a deny file that cannot be read, or holds a name that cannot be a role, is exit 2 at start
+    if (this.cfg.denyFile) await this.readDenyFile();
     if (this.cfg.auditLog) {
       try {
         await (await fs.open(this.cfg.auditLog, 'a', 0o600)).close();
@@ -244,15 +237,23 @@ export class Guard {
     }
   }
 
+  /** Read and check the whole deny file; on any problem (a usage error) the names in force stay. */
   private async readDenyFile(): Promise<{ added: string[]; removed: string[] }> {
     const file = this.cfg.denyFile!;
-    const st = await fs.stat(file);
-    const text = await fs.readFile(file, 'utf8');
-    const names = parseDenyFile(text);
+    let st: Awaited<ReturnType<typeof fs.stat>>;
+    let data: Buffer;
+    try {
+      st = await fs.stat(file);
+      data = await fs.readFile(file);
+    } catch (err) {
+      throw usageError(`cannot read the deny file ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+    }
+    // a file refused is refused once: the change check must not report it again at the next tick
+    this.fileStamp = `${st.ino}:${st.size}:${st.mtimeMs}`;
+    const names = parseDenyFile(data, `deny file ${file}`);
     const added = names.filter((n) => !this.fileDeny.includes(n));
     const removed = this.fileDeny.filter((n) => !names.includes(n));
     this.fileDeny = names;
-    this.fileStamp = `${st.ino}:${st.size}:${st.mtimeMs}`;
     return { added, removed };
   }
 
@@ -266,12 +267,14 @@ export class Guard {
       const { added, removed } = await this.readDenyFile();
       this.emit({ type: 'reloaded', source, deny: this.rules().deny.length, added, removed });
     } catch (err) {
-      this.emit({
-        type: 'error',
-        node: null,
-        message: `cannot reload the deny file ${this.cfg.denyFile}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}; keeping the ${this.fileDeny.length} name(s) read before`,
-      });
+      this.emit({ type: 'error', node: null, message: `reload refused: ${(err as Error).message}; ${this.keeping()}` });
     }
+  }
+
+  private keeping(): string {
+    const shown = this.fileDeny.slice(0, 5).map((n) => JSON.stringify(n));
+    if (this.fileDeny.length > shown.length) shown.push('...');
+    return `keeping the ${this.fileDeny.length} name(s) read before${shown.length ? ` (${shown.join(', ')})` : ''}`;
   }
 
   /** At most once per interval, whatever the number of nodes: reload when the file changed. */
@@ -297,7 +300,7 @@ export class Guard {
           this.emit({
             type: 'error',
             node: null,
-            message: `cannot read the deny file ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}; keeping the ${this.fileDeny.length} name(s) read before`,
+            message: `cannot read the deny file ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}; ${this.keeping()}`,
           });
         }
       } finally {

@@ -1,6 +1,7 @@
 // `pgrevoke guard` option parsing: pure, unit-tested, usage errors with hints.
 import { usageError } from '../errors.js';
 import { parseDuration } from '../sessions/filters.js';
+import { checkRoleName } from '../util/role-name.js';
 import type { TimeoutRules } from './sql.js';
 
 export const DEFAULT_INTERVAL_MS = 200;
@@ -15,7 +16,7 @@ export function parseNameSeconds(text: string, flag: string): [string, number] {
   const what = flag.endsWith('-role') ? 'ROLE' : 'DATABASE';
   if (i <= 0 || i === text.length - 1)
     throw usageError(`invalid ${flag}: "${text}"`, `expected ${what}=SECONDS, e.g. ${flag} ${what === 'ROLE' ? 'app' : 'postgres'}=5m`);
-  const name = text.slice(0, i);
+  const name = what === 'ROLE' ? checkRoleName(text.slice(0, i), flag) : text.slice(0, i);
   const seconds = parseDuration(text.slice(i + 1), flag);
   return [name, seconds];
 }
@@ -44,11 +45,11 @@ export function parseInterval(text: string | undefined): number {
   return v;
 }
 
-/** Exact role names, deduplicated in order; an empty name is a mistake, not a role. */
+/** Exact role names, deduplicated in order; each passes checkRoleName (empty, NUL, over 63 bytes: exit 2). */
 export function parseRoleNames(values: readonly string[] | undefined, flag: string): string[] {
   const out: string[] = [];
   for (const v of values ?? []) {
-    if (v === '') throw usageError(`invalid ${flag}: an empty role name`, 'role names are exact, as in pg_roles.rolname');
+    checkRoleName(v, flag);
     if (!out.includes(v)) out.push(v);
   }
   return out;

@@ -10,6 +10,7 @@ import {
   parseRoleNames,
   parseTimeouts,
 } from '../../src/guard/options.js';
+import { usage } from '../helpers/errors.js';
 
 describe('parseNameSeconds', () => {
   it('splits at the last =, so names may contain =', () => {
@@ -62,8 +63,19 @@ describe('role names and the deny file', () => {
   });
 
   it('reads one name per line, skipping blanks and # comments', () => {
-    expect(parseDenyFile('# denied\nmallory\r\n\n  eve  \n#bob\nMallory\nmallory\n')).toEqual(['mallory', 'eve', 'Mallory']);
-    expect(parseDenyFile('')).toEqual([]);
+    expect(parseDenyFile('# denied\nmallory\r\n\n  eve  \n#bob\nMallory\nmallory\n', 'deny file d')).toEqual(['mallory', 'eve', 'Mallory']);
+    expect(parseDenyFile('', 'deny file d')).toEqual([]);
+  });
+
+  it('refuses --deny, --exclude-role and ROLE=SECONDS names PostgreSQL would cut or cannot take', () => {
+    expect(usage(() => parseRoleNames(['ok', 'x'.repeat(64)], '--deny')).message).toMatch(
+      /^--deny: role name "x{64}" refused: it is 64 bytes long/,
+    );
+    expect(usage(() => parseRoleNames(['a\0b'], '--exclude-role')).message).toContain('NUL byte');
+    expect(usage(() => parseTimeouts([`${'é'.repeat(32)}=5s`], '--idle-timeout-role')).message).toContain('64 bytes long');
+    // a database name is not a role name: only the -role flags check it
+    expect(parseTimeouts([`${'d'.repeat(70)}=5s`], '--idle-timeout').size).toBe(1);
+    expect(parseRoleNames(['x'.repeat(63)], '--deny')).toEqual(['x'.repeat(63)]);
   });
 });
 
