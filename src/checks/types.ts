@@ -73,6 +73,38 @@ export interface OperatorFacts {
   statFile: boolean;
 }
 
+/** Connection slots as the server hands them out (read when the server still had room). */
+export interface ConnectionSlots {
+  maxConnections: number;
+  /** superuser_reserved_connections: the last slots, for superusers only. */
+  superuserReserved: number;
+  /** reserved_connections (PostgreSQL 16+, null before): the slots before those, for pg_use_reserved_connections. */
+  reserved: number | null;
+  /** The operator has the privileges of pg_use_reserved_connections (16+). */
+  operatorUsesReserved: boolean;
+  /** The target has them too (it can fill those slots as well). */
+  targetUsesReserved: boolean;
+}
+
+/** A role the target holds ADMIN OPTION on, directly or through a role it administers. */
+export interface AdministeredRole {
+  oid: number;
+  name: string;
+  /** The role holding ADMIN OPTION on it: the target, or a role the target administers. */
+  via: string;
+  grantor: string | null;
+  /** PostgreSQL 16+: the grant CREATE ROLE gives a non-superuser creator (grantor the bootstrap superuser). */
+  likelyCreated: boolean;
+  canLogin: boolean;
+  sessions: number;
+}
+
+export interface AdministeredRoles {
+  /** False before PostgreSQL 16, which does not record who created a role. */
+  recorded: boolean;
+  roles: AdministeredRole[];
+}
+
 export interface SessionRow {
   pid: number;
   database: string | null;
@@ -173,6 +205,8 @@ export interface RoleFacts {
   preparedTransactions: PreparedXact[];
   hba: HbaFacts;
   persistence: PersistenceFacts;
+  connectionSlots: ConnectionSlots;
+  administeredRoles: AdministeredRoles;
 }
 
 /** A check: what it collects is in its own file; evaluate is pure over all the facts. */

@@ -1,10 +1,12 @@
 // inspect: collect (read-only SQL) -> evaluate (pure) -> one report. Never changes anything.
+import { administeredRolesCheck, collectAdministeredRoles } from '../checks/administered-roles.js';
 import { collectHba, hbaCheck } from '../checks/hba.js';
 import { collectHiddenBackends, hiddenBackendsCheck } from '../checks/hidden-backends.js';
 import { collectBlocking, collectLocks, locksCheck } from '../checks/locks.js';
 import { operatorCheck } from '../checks/operator.js';
 import { collectPersistence, persistenceCheck } from '../checks/persistence/index.js';
 import { collectPrepared, preparedXactsCheck } from '../checks/prepared-xacts.js';
+import { collectConnectionSlots, reservedSlotsCheck } from '../checks/reserved-slots.js';
 import { collectMemberships, roleCheck } from '../checks/role.js';
 import { collectSessions, sessionsCheck } from '../checks/sessions.js';
 import {
@@ -31,7 +33,9 @@ export const CHECKS: Check[] = [
   preparedXactsCheck,
   hbaCheck,
   persistenceCheck,
+  administeredRolesCheck,
   operatorCheck,
+  reservedSlotsCheck,
 ];
 
 export type Verdict = 'exposed' | 'contained';
@@ -58,6 +62,8 @@ export interface InspectReport extends Evaluation {
   hba: RoleFacts['hba'];
   persistence: RoleFacts['persistence'];
   operator: RoleFacts['operator'];
+  connectionSlots: RoleFacts['connectionSlots'];
+  administeredRoles: RoleFacts['administeredRoles'];
 }
 
 /** Pure: findings from every check, most severe first; exposed when any finding is an exposure. */
@@ -101,6 +107,8 @@ export async function collectFacts(
   const preparedTransactions = await collectPrepared(q, role.name);
   const databases = (await q.query<{ datname: string }>(DATABASES_SQL)).rows.map((r) => r.datname);
   const hba = await collectHba(q, { role, memberships, server, sessions, databases });
+  const connectionSlots = await collectConnectionSlots(q, role.oid);
+  const administeredRoles = await collectAdministeredRoles(q, role.oid, server.major);
   const settled = await persistence;
   if (settled.error !== undefined) throw settled.error;
   return {
@@ -115,6 +123,8 @@ export async function collectFacts(
     preparedTransactions,
     hba,
     persistence: settled.value!,
+    connectionSlots,
+    administeredRoles,
   };
 }
 
@@ -132,6 +142,8 @@ export function toReport(facts: RoleFacts, evaluation: Evaluation = evaluate(fac
     hba: facts.hba,
     persistence: facts.persistence,
     operator: facts.operator,
+    connectionSlots: facts.connectionSlots,
+    administeredRoles: facts.administeredRoles,
     findings: evaluation.findings,
   };
 }

@@ -55,8 +55,24 @@ export function clientConfig(p: ConnParams, database = p.database): pg.ClientCon
   };
 }
 
+/**
+ * What to do when the server refuses a login with 53300, from the server's own wording: which
+ * reserved slots are left says whether a superuser or (PostgreSQL 16+) a member of
+ * pg_use_reserved_connections still gets in.
+ */
+export function fullServerHint(message: string, user: string): string {
+  const who = JSON.stringify(user);
+  if (/pg_use_reserved_connections/.test(message))
+    return `the last slots are reserved: reserved_connections (PostgreSQL 16+) for members of pg_use_reserved_connections, superuser_reserved_connections for superusers, and ${who} is neither; connect as a superuser, or as a member of pg_use_reserved_connections (GRANT it to the operator before an incident)`;
+  if (/SUPERUSER attribute/.test(message))
+    return `only superusers get the last superuser_reserved_connections slots and ${who} is not one (any reserved_connections for pg_use_reserved_connections members are taken too): connect as a superuser`;
+  if (/superuser connections/.test(message))
+    return `only superusers get the last superuser_reserved_connections slots (this server is older than PostgreSQL 16: there is no pg_use_reserved_connections) and ${who} is not one: connect as a superuser`;
+  return "every slot is taken, the reserved ones included (a superuser role can fill them too): no new login gets in; a session opened before (a running pgrevoke guard holds its own) can end the role's backends, or raise max_connections and restart";
+}
+
 /** Turn any connection or query failure into one readable line with SQLSTATE and hint. */
-export function toOperatorError(err: unknown, p: ConnParams, doing = 'connect to'): PgrevokeError {
+export function toOperatorError(err: unknown, p: ConnParams, doing = 'connect to', stage: { loginStarted?: boolean } = {}): PgrevokeError {
   if (err instanceof PgrevokeError) return err;
   const e = err as { code?: string; message?: string; hint?: string; detail?: string };
   const where = describeConn(p);
@@ -103,14 +119,20 @@ export function toOperatorError(err: unknown, p: ConnParams, doing = 'connect to
         cause: err,
       });
     case '53300':
-      return new PgrevokeError(`${msg} (${where})`, {
+      return new PgrevokeError(`the server is full (max_connections reached): ${msg} (${where})`, {
         sqlstate: code,
-        hint: 'the server is out of connection slots; use a superuser (reserved slots) or free connections',
+        hint: fullServerHint(msg, p.user),
         cause: err,
       });
     default:
       break;
   }
+  if (/timeout/i.test(msg) && !code && stage.loginStarted)
+    return net(
+      '08001',
+      `the login did not finish within ${p.connectTimeout} s (the server accepted the connection, then did not answer)`,
+      'logins may be blocked by a catalog lock held in an open transaction (a superuser holding LOCK TABLE pg_authid stalls every new login, superusers included): no new connection gets past it; a running pgrevoke guard, which holds its session, is the way in (or end the holder from any session opened before the lock)',
+    );
   if (/timeout/i.test(msg) && !code)
     return net('08001', 'timeout expired', 'the server did not answer within the connect timeout (--connect-timeout, PGCONNECT_TIMEOUT)');
   if (/does not support SSL/i.test(msg)) return net('08001', msg, 'use sslmode=disable or prefer, or enable SSL on the server');
@@ -134,10 +156,14 @@ export function isLoopback(host: string): boolean {
 }
 
 export async function connect(p: ConnParams, database = p.database): Promise<Client> {
+  // the connect timeout covers the whole startup; whether the socket was up tells a network
+  // timeout from a login the server never finished
+  const stage = { loginStarted: false };
   const attempt = async (cfg: pg.ClientConfig) => {
     const client = new pg.Client(cfg);
     // a dropped connection must not crash the process with an unhandled 'error' event
     client.on('error', () => undefined);
+    client.connection.once('connect', () => (stage.loginStarted = true));
     await client.connect();
     return client;
   };
@@ -154,6 +180,6 @@ export async function connect(p: ConnParams, database = p.database): Promise<Cli
     }
     return await attempt(cfg);
   } catch (err) {
-    throw toOperatorError(err, { ...p, database });
+    throw toOperatorError(err, { ...p, database }, 'connect to', stage);
   }
 }

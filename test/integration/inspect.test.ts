@@ -131,6 +131,7 @@ describe.each(MAJORS)('inspect on PostgreSQL %i', (major) => {
       'persistence.security_definer',
     ])
       expect(ids).toContain(id);
+    expect(ids).not.toContain('operator.no_reserved_slot'); // postgres gets a superuser_reserved_connections slot
     const hidden = doc.hiddenBackends as Json[];
     expect(hidden[0]!.via).toBe(major >= 18 ? 'starting' : 'virtualxid');
     const blocking = doc.blocking as Json[];
@@ -203,6 +204,12 @@ describe.each(MAJORS)('inspect on PostgreSQL %i', (major) => {
     expect(ids).toContain('operator.cannot_alter_role');
     expect(ids).toContain('operator.cannot_terminate_superuser');
     expect(ids).not.toContain('operator.cannot_signal'); // pg_signal_backend member
+    // no superuser, no pg_use_reserved_connections: once mallory fills the server, oncall is out
+    const slot = (doc.findings as Json[]).find((f) => f.id === 'operator.no_reserved_slot');
+    expect(slot?.detail).toMatch(
+      major >= 16 ? /oncall is neither a superuser nor a member of pg_use_reserved_connections/ : /oncall is not a superuser/,
+    );
+    expect(slot?.remediation).toContain('pgrevoke guard');
     expect((doc.hba as Json).readable).toBe(false);
     expect((doc.sessions as Json[]).map((s) => s.pid)).toContain(malloryPid);
   });

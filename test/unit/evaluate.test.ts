@@ -175,6 +175,9 @@ describe('evaluate (pure)', () => {
       ]),
     );
     f.operator = { ...f.operator, superuser: true, readHba: true, reload: true };
+    // a superuser target can fill even the superuser-reserved slots
+    expect(ids(f).filter((i) => i.startsWith('operator.'))).toEqual(['operator.no_reserved_slot']);
+    f.role.superuser = false;
     expect(ids(f).filter((i) => i.startsWith('operator.'))).toEqual([]);
   });
 
@@ -204,7 +207,9 @@ describe('inspect renderers', () => {
     const report = toReport(quietFacts({ sessions: [SESSION] }));
     expect(Object.keys(report).sort()).toEqual(
       [
+        'administeredRoles',
         'blocking',
+        'connectionSlots',
         'findings',
         'hba',
         'hiddenBackends',
