@@ -94,6 +94,7 @@ nodeOptions(
       "the server's pg_hba.conf on this machine (default: current_setting('hba_file') when it is local and writable)",
     )
     .option('--rotate-password', 'also set a random password nobody is told')
+    .option('--include-created', 'also cut off the roles the targets administer (PostgreSQL 16+: the roles they created)')
     .option('--reassign-to <role>', "offboarding: the role that receives the target's objects", role('--reassign-to'))
     .option('--settle-timeout <seconds>', 'stop settling after this long; exposure remains (default 10)')
     .option('--hidden-grace <ms>', 'terminate a hidden suspect still hidden after this long (default 250)')

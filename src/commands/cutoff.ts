@@ -17,7 +17,8 @@ import {
 } from '../playbook/fleet.js';
 import { connectAll, RoleAbsent } from '../pg/nodes.js';
 import type { PgbouncerSection } from '../pgbouncer/section.js';
-import type { Plan, PlanInput } from '../playbook/plan.js';
+import type { LoadedPlaybook } from '../playbook/load.js';
+import { administeredSince, type Plan, type PlanInput } from '../playbook/plan.js';
 import { countFlag, numberFlag } from '../util/flags.js';
 import { mapBounded } from '../util/pool.js';
 import { trace } from '../util/trace.js';
@@ -43,6 +44,7 @@ export interface CutoffFlags {
   only?: string[];
   pgbouncer?: string[];
   concurrency?: string;
+  includeCreated?: boolean;
 }
 
 type AnyReport = CutoffReport | FleetCutoffReport;
@@ -103,6 +105,27 @@ async function confirmPlans(ctx: Context, plans: Plan[], consoles: PgbouncerSect
   }
 }
 
+/** Re-plan each node whose targets came to administer new roles since planning; true if any did. */
+async function includeCreatedSince(
+  ctx: Context,
+  nodes: PreparedNode[],
+  pb: LoadedPlaybook,
+  input: PlanInput,
+  fleet: boolean,
+): Promise<boolean> {
+  let changed = false;
+  for (const n of nodes) {
+    const fresh = await administeredSince(n.client, n.state);
+    if (!fresh.length) continue;
+    changed = true;
+    ctx.note(
+      `pgrevoke: ${n.target.name}: made since the plan was shown, included (--include-created): ${fresh.map((r) => JSON.stringify(r)).join(', ')}`,
+    );
+    Object.assign(n, await prepareNode(n.target, n.client, pb, input, { fleet }));
+  }
+  return changed;
+}
+
 export async function run([roles, flags]: unknown[], g: GlobalOptions): Promise<ExitCode> {
   const ctx = new Context(g);
   const f = flags as CutoffFlags;
@@ -114,6 +137,7 @@ export async function run([roles, flags]: unknown[], g: GlobalOptions): Promise<
     hbaFile: f.hbaFile ?? null,
     settleTimeoutS: numberFlag(f.settleTimeout, '--settle-timeout', { min: 0.1, max: 3600 }),
     hiddenGraceMs: numberFlag(f.hiddenGrace, '--hidden-grace', { integer: true, min: 0, max: 3_600_000 }),
+    includeCreated: Boolean(f.includeCreated),
   };
   const concurrency = countFlag(f.concurrency, '--concurrency', 16);
   if (!f.dryRun && !f.yes && !ctx.interactive)
@@ -153,10 +177,8 @@ export async function run([roles, flags]: unknown[], g: GlobalOptions): Promise<
     });
     if (!fleet && prepared[0] instanceof Error) throw prepared[0];
     const live = prepared.filter((p): p is PreparedNode => !(p instanceof Error));
-    preflightAll(
-      live,
-      targets.filter((_, i) => prepared[i] instanceof Error && !(prepared[i] instanceof RoleAbsent)),
-    );
+    const unreached = targets.filter((_, i) => prepared[i] instanceof Error && !(prepared[i] instanceof RoleAbsent));
+    preflightAll(live, unreached);
     trace('plan built');
     const who = (n: PreparedNode) => ({
       user: n.operator.user,
@@ -180,11 +202,13 @@ export async function run([roles, flags]: unknown[], g: GlobalOptions): Promise<
       });
 
     const single = fleet ? null : live[0]!;
-    if (single?.refusal) {
+    const refuseSingle = async () => {
+      if (!single?.refusal) return;
       await writeOutputs(ctx, refusedReport(single.plan, who(single), single.refusal.message, f.reason ?? null, Boolean(f.dryRun)), f);
       throw single.refusal;
-    }
-    const runnable = live.filter((n) => !n.refusal);
+    };
+    await refuseSingle();
+    let runnable = live.filter((n) => !n.refusal);
     if (fleet && runnable.length === 0) {
       const report = fleetReport(new Map(), new Date().toISOString());
       await writeOutputs(ctx, report, f);
@@ -205,6 +229,12 @@ export async function run([roles, flags]: unknown[], g: GlobalOptions): Promise<
     ) {
       ctx.note('pgrevoke: not confirmed; nothing was changed');
       return ExitCode.USAGE;
+    }
+    // the target may have made roles while the plan was read: they join it (the flag asked for them)
+    if (f.includeCreated && !f.dryRun && !f.yes && (await includeCreatedSince(ctx, runnable, pb, input, fleet))) {
+      preflightAll(live, unreached);
+      await refuseSingle();
+      runnable = live.filter((n) => !n.refusal);
     }
 
     const interrupt = new Interrupt();

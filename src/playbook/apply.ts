@@ -269,7 +269,7 @@ export async function apply(deps: ApplyDeps): Promise<CutoffReport> {
     locks: null,
     hba: null,
     verification: [],
-    exposure: [],
+    exposure: [...plan.exposure],
     warnings: [...plan.warnings],
     interrupted: false,
     exitCode: 0,

@@ -1,8 +1,9 @@
 // A plan is data: the playbook's steps made concrete against the real server state, read-only
 // (like pg-boss's dry-run), so the SQL it shows is the SQL apply would run.
 import { readFile } from 'node:fs/promises';
+import { collectAdministeredRoles, FIRST_NORMAL_OID, isOpen } from '../checks/administered-roles.js';
 import { collectPrepared } from '../checks/prepared-xacts.js';
-import type { OperatorFacts, PreparedXact, Queryable, RoleInfo, ServerFacts } from '../checks/types.js';
+import type { AdministeredRole, OperatorFacts, PreparedXact, Queryable, RoleInfo, ServerFacts } from '../checks/types.js';
 import { ExitCode, PgrevokeError } from '../errors.js';
 import { resolveRole } from '../inspect/resolve-role.js';
 import { RoleAbsent } from '../pg/nodes.js';
@@ -33,9 +34,6 @@ import {
 
 export const PLAN_SCHEMA_VERSION = 1;
 
-/** Roles below this OID are created by initdb (the bootstrap superuser, pg_* roles): never a target. */
-const FIRST_NORMAL_OID = 16384;
-
 export const NO_FILE_ACCESS = 'no file access: managed service or remote server; NOLOGIN is the lever';
 
 export const HBA_ERRORS_SQL = `SELECT line_number, error FROM pg_hba_file_rules WHERE error IS NOT NULL ORDER BY line_number`;
@@ -51,6 +49,8 @@ export interface PlanRole {
   before: { canLogin: boolean; superuser: boolean; createRole: boolean; connectionLimit: number; validUntil: string | null };
   /** Undo of the attribute changes (the old password cannot come back). */
   restoreSql: string;
+  /** Not named by the operator: a target administers it (--include-created). Null for named roles. */
+  included?: { administeredBy: string; grantor: string | null; likelyCreated: boolean } | null;
 }
 
 /** A playbook action, or one the plan adds on its own (a standby waits for replay before containing). */
@@ -96,6 +96,8 @@ export interface Plan {
   steps: PlanStep[];
   /** What the operator should know before applying (nothing here stops the cutoff). */
   warnings: string[];
+  /** Access the plan knowingly leaves open (roles a target made, without --include-created). */
+  exposure: string[];
 }
 
 export interface PlanInput {
@@ -105,6 +107,8 @@ export interface PlanInput {
   hbaFile?: string | null;
   settleTimeoutS?: number;
   hiddenGraceMs?: number;
+  /** Cut off the roles the targets administer (PG16+: the roles they created) with them. */
+  includeCreated?: boolean;
 }
 
 /** The live facts the plan was made from; apply keeps using them (never serialized). */
@@ -117,6 +121,8 @@ export interface PlanState {
   hba: { file: string | null; skip: string | null; perRole: Record<string, string | null>; present: string[] };
   /** Targets the operator holds ADMIN OPTION on (PG16+: a CREATEROLE operator may alter only those). */
   adminOf: string[];
+  /** Roles the named targets administer, each with the target it was found under. */
+  administered: (AdministeredRole & { of: string })[];
 }
 
 /** How the file edit shows in plans and logs (the lines themselves carry a time: they go in the detail). */
@@ -173,6 +179,21 @@ async function hbaDecision(
   return { file, skip: null, perRole, present };
 }
 
+/** The roles `targets` administer, directly or through each other, not themselves targets. */
+async function administeredBy(q: Queryable, major: number, targets: RoleInfo[]): Promise<PlanState['administered']> {
+  const oids = new Set(targets.map((t) => t.oid));
+  const out: PlanState['administered'] = [];
+  for (const t of targets)
+    for (const r of (await collectAdministeredRoles(q, t.oid, major)).roles)
+      if (!oids.has(r.oid) && !out.some((o) => o.oid === r.oid)) out.push({ ...r, of: t.name });
+  return out;
+}
+
+/** --include-created, re-checked after a confirmation: roles the targets came to administer since `state` was read. */
+export async function administeredSince(q: Queryable, state: PlanState): Promise<string[]> {
+  return (await administeredBy(q, state.server.major, state.targets)).map((r) => r.name);
+}
+
 /** Read-only: resolve every target, read what the plan needs, refuse what must not be done (exit 2). */
 export async function collectPlanState(
   params: ConnParams,
@@ -185,8 +206,12 @@ export async function collectPlanState(
   const names = [...new Set(input.roles)];
   // over a fleet a role may exist on some clusters only: cut it off where it exists
   const found = await Promise.all(names.map((name) => (opts.absentOk ? findRole(q, name) : resolveRole(q, name))));
-  const targets = found.filter((t): t is RoleInfo => t !== null);
-  if (targets.length === 0) throw new RoleAbsent(`none of the roles exists here (${names.map((r) => JSON.stringify(r)).join(', ')})`);
+  const named = found.filter((t): t is RoleInfo => t !== null);
+  if (named.length === 0) throw new RoleAbsent(`none of the roles exists here (${names.map((r) => JSON.stringify(r)).join(', ')})`);
+  const administered = await administeredBy(q, server.major, named);
+  // read at plan time; a role created after this is found again after a confirmation and at verification
+  const included = input.includeCreated ? await Promise.all(administered.map((r) => resolveRole(q, r.name))) : [];
+  const targets = [...named, ...included];
   const operators = await Promise.all(targets.map((t) => collectOperator(q, t.oid)));
   const operator: OperatorFacts = { ...operators[0]!, memberOfTarget: operators.every((o) => o.memberOfTarget) };
   for (const t of targets) {
@@ -225,7 +250,7 @@ export async function collectPlanState(
     const r = await q.query<{ admin: boolean }>(`SELECT pg_has_role(current_user, $1::oid, 'MEMBER WITH ADMIN OPTION') AS admin`, [t.oid]);
     if (r.rows[0]?.admin) adminOf.push(t.name);
   }
-  return { state: { server, targets, prepared, subscriptions, ownedDatabases, hba, adminOf }, operator };
+  return { state: { server, targets, prepared, subscriptions, ownedDatabases, hba, adminOf, administered }, operator };
 }
 
 /** What this operator cannot do, as a refusal before anything changes (exit 2), or null. */
@@ -273,6 +298,21 @@ export function preflight(plan: Plan, state: PlanState, opts: { primaryInRun?: b
   return null;
 }
 
+/** Administered roles that are a way in and not among the targets: the plan leaves them open. */
+function leftOpen(state: PlanState, targetOids: number[]): string[] {
+  return state.administered
+    .filter((r) => isOpen(r) && !targetOids.includes(r.oid))
+    .map(
+      (r) =>
+        `${JSON.stringify(r.name)} (administered by ${JSON.stringify(r.via)}${r.likelyCreated ? ', created by it' : ''}; ${r.canLogin ? 'LOGIN' : 'NOLOGIN'}, ${r.sessions} session(s)) is not cut off: pass --include-created to contain it with ${JSON.stringify(r.of)}`,
+    );
+}
+
+function includedAs(state: PlanState, t: RoleInfo): PlanRole['included'] {
+  const r = state.administered.find((a) => a.oid === t.oid);
+  return r ? { administeredBy: r.via, grantor: r.grantor, likelyCreated: r.likelyCreated } : null;
+}
+
 export interface BuildOptions {
   /** The time written into HBA markers and the plan. */
   now?: Date;
@@ -318,6 +358,11 @@ export function buildPlan(
   const add = (s: Omit<PlanStep, 'index' | 'node' | 'skip'> & { skip?: string | null }) =>
     steps.push({ index: steps.length, node, skip: null, ...s });
   const warnings: string[] = [];
+  const exposure = leftOpen(state, oids);
+  if (input.includeCreated && major < 16)
+    warnings.push(
+      `PostgreSQL ${major} does not record which roles a role created: --include-created finds only roles the targets hold ADMIN OPTION on`,
+    );
   if (!operator.superuser)
     warnings.push(
       `${operator.user} is not a superuser: a backend still hidden after the grace period cannot be terminated (it has no role yet); exposure would remain`,
@@ -526,9 +571,11 @@ export function buildPlan(
         validUntil: t.validUntil,
       },
       restoreSql: restoreRole(t),
+      included: includedAs(state, t),
     })),
     options,
     steps,
     warnings,
+    exposure,
   };
 }

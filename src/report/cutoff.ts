@@ -54,7 +54,7 @@ export function renderPlan(plan: Plan, c: ChalkInstance): string {
     `${c.bold('Cutoff plan')} ${plan.playbook.name} on ${plan.node} (PostgreSQL ${plan.server.major}), operator ${plan.operator.user}${plan.operator.superuser ? ' (superuser)' : ''}`,
   );
   out.push(
-    `roles: ${plan.roles.map((r) => `${JSON.stringify(r.name)} (oid ${r.oid}${r.before.superuser ? ', superuser' : ''})`).join(', ')}`,
+    `roles: ${plan.roles.map((r) => `${JSON.stringify(r.name)} (oid ${r.oid}${r.before.superuser ? ', superuser' : ''}${r.included ? `, administered by ${JSON.stringify(r.included.administeredBy)}: --include-created` : ''})`).join(', ')}`,
   );
   for (const st of plan.steps) {
     out.push(`${String(st.index + 1).padStart(2)}. ${c.bold(st.action)}${where(st)}${st.skip ? c.yellow(` skipped: ${st.skip}`) : ''}`);
@@ -62,6 +62,7 @@ export function renderPlan(plan: Plan, c: ChalkInstance): string {
     for (const sql of st.sql) out.push(indent(`${sql};`));
   }
   for (const w of plan.warnings) out.push(c.yellow(`warning: ${w}`));
+  for (const e of plan.exposure) out.push(c.red(`left open: ${e}`));
   return out.join('\n');
 }
 

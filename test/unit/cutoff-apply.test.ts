@@ -73,6 +73,7 @@ function setup(hbaText: string) {
     ownedDatabases: [],
     hba: { file, skip: null, perRole: { [role.name]: null }, present: [] },
     adminOf: [role.name],
+    administered: [],
   };
   const playbook = { ...parsePlaybook('name: t\nreason: compromise\nsteps:\n  - action: contain\n  - action: hba_reject\n', 't.yaml') };
   const plan = buildPlan(playbook, state, operator, params, { roles: [role.name] });

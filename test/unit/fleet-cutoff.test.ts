@@ -27,6 +27,7 @@ function state(inRecovery: boolean): PlanState {
     ownedDatabases: [{ role: role.name, databases: ['app'], shared: false }],
     hba: { file: null, skip: 'no file access', perRole: { [role.name]: null }, present: [] },
     adminOf: [role.name],
+    administered: [],
   };
 }
 
