@@ -239,7 +239,7 @@ export async function run([roles, flags]: unknown[], g: GlobalOptions): Promise<
 
     const interrupt = new Interrupt();
     const onSignal = (sig: NodeJS.Signals) => {
-      if (!interrupt.interrupted) ctx.note(`pgrevoke: ${sig}: finishing the current statement, then writing the report`);
+      if (!interrupt.interrupted) ctx.note(`pgrevoke: ${sig}: cancelling the running statement, then writing the report`);
       interrupt.trigger();
     };
     process.on('SIGINT', onSignal);
@@ -255,7 +255,7 @@ export async function run([roles, flags]: unknown[], g: GlobalOptions): Promise<
         runnable,
         concurrency,
         async (n, hooks) => {
-          const exec = f.dryRun ? new DryRunExecutor() : new PgExecutor(n.target.params, n.client);
+          const exec = f.dryRun ? new DryRunExecutor() : new PgExecutor(n.target.params, n.client, interrupt);
           try {
             const report = await apply({
               plan: n.plan,

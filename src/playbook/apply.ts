@@ -23,6 +23,7 @@ import type { Verdict } from '../inspect/index.js';
 import type { ConnParams } from '../pg/conninfo.js';
 import { redact } from '../pg/redact.js';
 import type { Executor, ResultSet } from './executor.js';
+import { Interrupt } from './interrupt.js';
 import { withBlocks } from './hba-file.js';
 import {
   HBA_ERRORS_SQL,
@@ -36,6 +37,8 @@ import {
   type PlanStep,
 } from './plan.js';
 import {
+  BLOCKER_NAMES,
+  COMMITTED_AT,
   contain,
   containStandby,
   disableSubscription,
@@ -44,6 +47,7 @@ import {
   reapply,
   reassignOwned,
   RELOAD_CONF,
+  RETRY_SQLSTATES,
   REPLAY_POSITION,
   rollbackPrepared,
   roleState,
@@ -51,7 +55,10 @@ import {
   STILL_BLOCKED,
   terminate,
   terminatePids,
+  unblock,
 } from './sql.js';
+
+export { Interrupt };
 
 export const CUTOFF_SCHEMA_VERSION = 1;
 
@@ -108,6 +115,28 @@ export interface SettleReport {
   dropped: string[];
 }
 
+/** A session holding a lock the containment statement waited for (found after a lock timeout). */
+export interface Blocker {
+  pid: number;
+  /** The target it ran as (null: another role's session, left alone). */
+  role: string | null;
+  user: string | null;
+  userOid: number | null;
+  mode: string;
+  /** The locked relation (pg_authid, ...). */
+  relation: string;
+  application: string | null;
+  query: string | null;
+  terminated: boolean;
+  at: string;
+}
+
+/** The containment statement's attempts: more than one when a lock held it up. */
+export interface ContainReport {
+  attempts: number;
+  blockers: Blocker[];
+}
+
 export interface Snapshot {
   takenAt: string;
   sessions: SessionRow[];
@@ -160,6 +189,7 @@ export interface CutoffReport {
   commitLsn: string | null;
   /** Standby only: the wait for the primary's commit to be replayed here. */
   replay: ReplayReport | null;
+  contain: ContainReport | null;
   steps: ReportStep[];
   snapshot: Snapshot | null;
   terminated: TerminatedSession[];
@@ -172,31 +202,6 @@ export interface CutoffReport {
   warnings: string[];
   interrupted: boolean;
   exitCode: number;
-}
-
-/** A SIGINT/SIGTERM seen during apply: the current statement finishes, then everything stops. */
-export class Interrupt {
-  interrupted = false;
-  private wake: (() => void) | null = null;
-
-  trigger(): void {
-    this.interrupted = true;
-    this.wake?.();
-  }
-
-  /** Sleep that a signal cuts short. */
-  sleep(ms: number): Promise<void> {
-    if (this.interrupted) return Promise.resolve();
-    return new Promise((resolve) => {
-      const done = () => {
-        clearTimeout(timer);
-        this.wake = null;
-        resolve();
-      };
-      const timer = setTimeout(done, ms);
-      this.wake = done;
-    });
-  }
 }
 
 class Interrupted extends Error {}
@@ -228,6 +233,15 @@ function sqlError(err: unknown): string {
   if (e.detail) parts.push(`detail: ${redact(e.detail)}`);
   return parts.join(' ');
 }
+
+/** A failure the containment statements are tried again after (a lock wait ran out, a concurrent update). */
+function retryable(err: unknown): boolean {
+  const e = err as { code?: string; message?: string };
+  if (!e.code || !RETRY_SQLSTATES.has(e.code)) return false;
+  return e.code !== 'XX000' || /tuple concurrently (updated|deleted)/.test(e.message ?? '');
+}
+
+type Row = Record<string, unknown>;
 
 function n(v: unknown): number {
   return Number(v);
@@ -262,6 +276,7 @@ export async function apply(deps: ApplyDeps): Promise<CutoffReport> {
     committedAt: null,
     commitLsn: null,
     replay: null,
+    contain: null,
     steps: plan.steps.map((st) => ({ ...st, status: 'planned', executed: [], startedAt: null, durationMs: null, detail: null })),
     snapshot: null,
     terminated: [],
@@ -448,6 +463,89 @@ export async function apply(deps: ApplyDeps): Promise<CutoffReport> {
     return `replayed ${target} after ${replay.waitedMs} ms (replay at ${replay.replayed ?? '?'})`;
   };
 
+  const blockerKeys = new Set<string>();
+  /** After a lock timeout: end the role's backends, record every lock holder that can block the ALTER. */
+  const clearBlockers = async (step: ReportStep): Promise<void> => {
+    let rows: Record<string, unknown>[];
+    try {
+      rows = (await exec.run(step, unblock(oids)))[0]?.rows ?? [];
+    } catch (err) {
+      report.warnings.push(`could not look for the sessions blocking the containment statement: ${sqlError(err)}`);
+      return;
+    }
+    recordTerminated(
+      rows.filter((r) => r.target === true && r.terminated === true),
+      false,
+    );
+    for (const r of rows) {
+      if (r.mode === null || r.mode === undefined) continue;
+      const key = `${String(r.pid)}:${String(r.mode)}:${String(r.relation)}`;
+      if (blockerKeys.has(key)) continue;
+      blockerKeys.add(key);
+      report.contain!.blockers.push({
+        pid: n(r.pid),
+        role: r.target === true ? (nameByOid.get(n(r.usesysid)) ?? null) : null,
+        user: null,
+        userOid: r.usesysid === null ? null : n(r.usesysid),
+        mode: String(r.mode),
+        relation: String(r.relation),
+        application: s(r.application_name),
+        query: s(r.query),
+        terminated: r.terminated === true,
+        at: clock().toISOString(),
+      });
+    }
+  };
+
+  /** Fill in the blockers' user and relation names once the locks are gone, and warn about the bystanders. */
+  const nameBlockers = async (): Promise<void> => {
+    const list = report.contain?.blockers ?? [];
+    if (!list.length) return;
+    const roleOids = [...new Set(list.flatMap((b) => (b.userOid === null ? [] : [b.userOid])))];
+    const relOids = [...new Set(list.map((b) => Number(b.relation)))];
+    const names = await reader
+      .query<{ kind: string; oid: string; name: string }>(BLOCKER_NAMES, [roleOids, relOids])
+      .then((r) => r.rows)
+      .catch(() => []);
+    const named = (kind: string, oid: number | string | null) => names.find((x) => x.kind === kind && n(x.oid) === n(oid))?.name;
+    for (const b of list) {
+      b.user = (b.userOid === null ? undefined : named('role', b.userOid)) ?? b.user;
+      b.relation = named('relation', b.relation) ?? b.relation;
+      if (!b.terminated)
+        report.warnings.push(
+          `pid ${b.pid} (${b.user ?? `role OID ${b.userOid ?? '?'}`}) held ${b.mode} on ${b.relation}, which the containment statement waited for; not terminated: it is not a session of the target`,
+        );
+    }
+  };
+
+  const nologinCommitted = async (): Promise<boolean> => {
+    const now = await reader.query<{ oid: string; rolcanlogin: boolean }>(roleState(oids)).catch(() => ({ rows: [] }));
+    return (
+      targets.some((t) => t.canLogin) &&
+      targets.every((t) => t.canLogin === false || now.rows.some((r) => n(r.oid) === t.oid && !r.rolcanlogin))
+    );
+  };
+
+  /** The containment statement failed for good: did its COMMIT go through before the failure? */
+  const containFailed = async (err: unknown): Promise<string> => {
+    const blockedBy = (report.contain?.blockers ?? []).length ? ` (blockers: see contain.blockers)` : '';
+    await nameBlockers();
+    if (!(await nologinCommitted())) {
+      if (interrupt.interrupted) throw new Interrupted();
+      throw new Error(`nothing was committed: ${sqlError(err)}${blockedBy}`, { cause: err });
+    }
+    // the ALTERs committed and what came after them failed: the settle loop terminates instead
+    changed = true;
+    const at = (await reader.query<{ committed_at: string; commit_lsn: string }>(COMMITTED_AT).catch(() => null))?.rows[0];
+    report.committedAt = at?.committed_at ?? null;
+    report.commitLsn = at?.commit_lsn ?? null;
+    deps.onCommitted?.(report.commitLsn);
+    cleanScans = 0;
+    if (interrupt.interrupted) throw new Interrupted();
+    report.warnings.push(`NOLOGIN committed, then the rest of the containment statement failed: ${sqlError(err)}`);
+    return `NOLOGIN committed for ${targets.length} role(s); terminating in the same round trip failed (${sqlError(err)}): the settle loop terminates instead`;
+  };
+
   const containStep = async (step: ReportStep): Promise<string> => {
     if (standby) {
       const results = await exec.run(step, containStandby(oids, major));
@@ -456,42 +554,60 @@ export async function apply(deps: ApplyDeps): Promise<CutoffReport> {
         return 'would terminate every backend of the role(s) on this standby and list hidden backends';
       }
       changed = true;
-      const term = results[0]?.rows ?? [];
+      const term = results.at(-2)?.rows ?? [];
+      const hidden = results.at(-1)?.rows ?? [];
       recordTerminated(term, false);
-      addSuspects(results[1]?.rows ?? []);
+      addSuspects(hidden);
       cleanScans = term.length === 0 ? 1 : 0;
-      return `standby: terminated ${term.length} backend(s); ${results[1]?.rows.length ?? 0} hidden backend(s) (suspects)`;
+      return `standby: terminated ${term.length} backend(s); ${hidden.length} hidden backend(s) (suspects)`;
     }
     const stmt = contain(targets, major, { strip: plan.options.stripPrivileges, rotatePassword: plan.options.rotatePassword });
+    const deadline = Date.now() + plan.options.settle.timeoutS * 1000;
+    const attempt: ContainReport = { attempts: 0, blockers: [] };
+    report.contain = attempt;
     let results: ResultSet[];
-    try {
-      results = await exec.run(step, stmt);
-    } catch (err) {
-      // did the COMMIT go through before the failure? (an error after it leaves the ALTERs committed)
-      const now = await reader.query<{ oid: string; rolcanlogin: boolean }>(roleState(oids)).catch(() => ({ rows: [] }));
-      const committed = targets.every((t) => t.canLogin === false || now.rows.some((r) => n(r.oid) === t.oid && !r.rolcanlogin));
-      const anyWasLogin = targets.some((t) => t.canLogin);
-      if (committed && anyWasLogin) {
-        changed = true;
-        throw new Error(`NOLOGIN committed, then terminating failed: ${sqlError(err)}`, { cause: err });
+    for (;;) {
+      attempt.attempts++;
+      try {
+        results = await exec.run(step, stmt);
+        break;
+      } catch (err) {
+        if (interrupt.interrupted || !retryable(err) || Date.now() >= deadline || (await nologinCommitted())) return containFailed(err);
+        // a lock held against the ALTER: end the role's own holders, name the others, try again
+        await clearBlockers(step);
       }
-      throw new Error(`nothing was committed: ${sqlError(err)}`, { cause: err });
     }
     if (dry) {
       cleanScans = 1;
       return 'would commit NOLOGIN, then terminate every backend of the role(s) and list hidden backends';
     }
     changed = true;
-    const term = results[results.length - 2]?.rows ?? [];
-    const hidden = results[results.length - 1]?.rows ?? [];
-    const committed = results[results.length - 3]?.rows[0];
+    const term = results.at(-2)?.rows ?? [];
+    const hidden = results.at(-1)?.rows ?? [];
+    const committed = results.at(-3)?.rows[0];
     report.committedAt = s(committed?.committed_at);
     report.commitLsn = s(committed?.commit_lsn);
     deps.onCommitted?.(report.commitLsn);
     recordTerminated(term, false);
     addSuspects(hidden);
     cleanScans = term.length === 0 ? 1 : 0;
-    return `NOLOGIN committed for ${targets.length} role(s)${plan.options.rotatePassword ? ', password rotated' : ''}; terminated ${term.length} backend(s) in the same round trip; ${hidden.length} hidden backend(s) right after the commit (suspects)`;
+    await nameBlockers();
+    const retried =
+      attempt.attempts > 1
+        ? `; ${attempt.attempts} attempts (blocked by a lock: ${attempt.blockers.length} holder(s), see contain.blockers)`
+        : '';
+    return `NOLOGIN committed for ${targets.length} role(s)${plan.options.rotatePassword ? ', password rotated' : ''}; terminated ${term.length} backend(s) in the same round trip; ${hidden.length} hidden backend(s) right after the commit (suspects)${retried}`;
+  };
+
+  /** A settle statement; blocked by a lock, the blockers are dealt with and null says "go round again". */
+  const settleRun = async (step: ReportStep, stmt: string, deadline: number): Promise<ResultSet[] | null> => {
+    try {
+      return await exec.run(step, stmt);
+    } catch (err) {
+      if (interrupt.interrupted || !retryable(err) || Date.now() >= deadline) throw err;
+      await clearBlockers(step);
+      return null;
+    }
   };
 
   const settleStep = async (step: ReportStep): Promise<string> => {
@@ -515,11 +631,11 @@ export async function apply(deps: ApplyDeps): Promise<CutoffReport> {
     try {
       for (;;) {
         if (interrupt.interrupted) throw new Interrupted();
-        const res = await exec.run(step, settleRound(oids, major));
+        const res = await settleRun(step, settleRound(oids, major), deadline);
+        if (!res) continue;
         settle.iterations++;
-        const term = res[0]?.rows ?? [];
-        const hidden = res[1]?.rows ?? [];
-        const roles = res[2]?.rows ?? [];
+        // a dry run returns no results
+        const [term, hidden, roles] = [-3, -2, -1].map((i) => res.at(i)?.rows ?? []) as [Row[], Row[], Row[]];
         recordTerminated(term, false);
         const visible = new Set(term.map((r) => n(r.pid)));
         const hiddenNow = new Set(hidden.map((r) => n(r.pid)));
@@ -539,7 +655,7 @@ export async function apply(deps: ApplyDeps): Promise<CutoffReport> {
           }
         }
         if (kill.length && !dry) {
-          const rows = (await exec.run(step, terminatePids(kill, oids)))[0]?.rows ?? [];
+          const rows = (await settleRun(step, terminatePids(kill, oids), deadline))?.at(-1)?.rows ?? [];
           const infos = new Map([...suspects.values()].map((x) => [x.pid, x.info]));
           for (const r of rows) {
             const sp = suspects.get(n(r.pid));
@@ -577,8 +693,8 @@ export async function apply(deps: ApplyDeps): Promise<CutoffReport> {
                 detail: 'standby: the role can still log in here (NOLOGIN not replayed yet, or switched back on at the primary)',
               });
           } else if (flipped.length) {
-            const out = await exec.run(step, reapply(flipped, major, { strip: plan.options.stripPrivileges }));
-            addSuspects(out[out.length - 1]?.rows ?? []);
+            const out = await settleRun(step, reapply(flipped, major, { strip: plan.options.stripPrivileges }), deadline);
+            addSuspects(out?.at(-1)?.rows ?? []);
             for (const f of flipped)
               settle.reapplied.push({
                 at: clock().toISOString(),
@@ -854,7 +970,8 @@ export async function apply(deps: ApplyDeps): Promise<CutoffReport> {
       step.status = dry && step.action !== 'snapshot' ? 'planned' : 'done';
       step.detail = detail;
     } catch (err) {
-      if (err instanceof Interrupted) {
+      if (err instanceof Interrupted || (interrupt.interrupted && !(err instanceof StepSkipped))) {
+        // a cancelled statement fails with 57014: that is the interrupt, not a fault of the step
         step.status = 'failed';
         step.detail = 'interrupted (SIGINT/SIGTERM) before this step finished';
         report.interrupted = true;
@@ -879,6 +996,7 @@ export async function apply(deps: ApplyDeps): Promise<CutoffReport> {
         st.detail = 'interrupted';
       }
   }
+  if (!dry) report.exposure.push(...cutShortExposure(report, [...suspects.values()], standby));
   if (noNologin)
     report.exposure.push(
       report.steps.some((st) => st.action === 'hba_reject' && st.status === 'done')
@@ -888,6 +1006,31 @@ export async function apply(deps: ApplyDeps): Promise<CutoffReport> {
   report.finishedAt = clock().toISOString();
   report.exitCode = exitCodeFor(report, changed);
   return report;
+}
+
+/**
+ * What a run cut short leaves open, so that it is never reported as clean: the interruption itself,
+ * a NOLOGIN that never committed, and every hidden backend not yet resolved.
+ */
+export function cutShortExposure(report: CutoffReport, suspects: readonly Suspect[], standby: boolean): string[] {
+  const out: string[] = [];
+  const contain = report.steps.find((st) => st.action === 'contain');
+  if (report.interrupted) {
+    const during = report.steps.find((st) => st.status === 'failed' && st.detail?.startsWith('interrupted'));
+    const notRun = [...new Set(report.steps.filter((st) => st.status === 'skipped' && st.detail === 'interrupted').map((st) => st.action))];
+    out.push(
+      `the run was interrupted (SIGINT/SIGTERM)${during ? ` during ${during.action}` : ''}${notRun.length ? `; not run: ${notRun.join(', ')}` : ''}`,
+    );
+  }
+  if (!standby && contain && contain.status !== 'done' && report.committedAt === null)
+    out.push('NOLOGIN was not committed: the role can still log in, and sessions it opens meanwhile are not ended');
+  if (report.interrupted)
+    for (const sp of suspects)
+      if (sp.resolution === 'open' || sp.resolution === 'unresolved')
+        out.push(
+          `hidden backend ${sp.pid} (role unknown) was still unresolved when the run was interrupted: it may have passed the login check and can run as the role`,
+        );
+  return out;
 }
 
 /** The report of a cutoff refused before anything changed (privileges, standby): every step skipped, exit 2. */
@@ -913,6 +1056,7 @@ export function refusedReport(
     committedAt: null,
     commitLsn: null,
     replay: null,
+    contain: null,
     steps: plan.steps.map((st) => ({
       ...st,
       status: 'skipped',

@@ -2,9 +2,11 @@
 // it belongs to) and replaces files; the dry-run executor records the same statements and touches
 // nothing: no ALTER, no terminate, no file write, no reload.
 import type pg from 'pg';
+import { sendCancel } from '../pg/cancel.js';
 import { connect, type Client } from '../pg/connect.js';
 import type { ConnParams } from '../pg/conninfo.js';
 import { replaceFile, restoreFile, type WriteResult } from './hba-file.js';
+import type { Interrupt } from './interrupt.js';
 import type { PlanStep } from './plan.js';
 import type { Statement } from './sql.js';
 
@@ -55,7 +57,11 @@ export class PgExecutor implements Executor {
   constructor(
     private readonly params: ConnParams,
     private readonly main: Client,
-  ) {}
+    interrupt?: Interrupt,
+  ) {
+    // a signal cancels what the server is running for us, on every session (idle ones ignore it)
+    interrupt?.onTrigger(() => void Promise.all([this.main, ...this.others.values()].map((c) => sendCancel(c))));
+  }
 
   private async clientFor(database: string | null | undefined): Promise<Client> {
     if (!database || database === this.params.database) return this.main;

@@ -115,7 +115,8 @@ FROM pg_roles WHERE oid = ANY(${oidArray(oids)})`;
  * the targets (it was a bystander still logging in).
  */
 export function terminatePids(pids: readonly number[], oids: readonly number[]): string {
-  return `SELECT p.pid, pg_terminate_backend(p.pid) AS terminated
+  return `${LOCK_WAIT};
+SELECT p.pid, pg_terminate_backend(p.pid) AS terminated
 FROM unnest(${pidArray(pids)}) AS p(pid)
 WHERE NOT EXISTS (SELECT 1 FROM pg_stat_activity a
                   WHERE a.pid = p.pid AND a.usesysid IS NOT NULL AND a.usesysid <> ALL(${oidArray(oids)}))`;
@@ -136,6 +137,49 @@ export const COMMITTED_AT = 'SELECT clock_timestamp()::text AS committed_at, pg_
  */
 export const SYNC_LOCAL = 'SET LOCAL synchronous_commit = local';
 
+/**
+ * How long a containment statement waits for a lock before pgrevoke looks for who holds it: short,
+ * because the holder may be the attacker (its own pg_authid row in an open transaction, or LOCK
+ * TABLE pg_authid), and waiting is what it wants. A SET LOCAL lasts to the next COMMIT, so each
+ * implicit transaction of a multi-statement round trip sets it again.
+ */
+export const LOCK_TIMEOUT_MS = 250;
+export const LOCK_WAIT = `SET LOCAL lock_timeout = '${LOCK_TIMEOUT_MS}ms'`;
+
+/** SQLSTATEs after which the containment statement is tried again once its blockers are dealt with. */
+export const RETRY_SQLSTATES: ReadonlySet<string> = new Set([
+  '55P03', // lock_not_available: lock_timeout ran out
+  '40P01', // deadlock_detected
+  'XX000', // "tuple concurrently updated": the row's holder committed an ALTER ROLE of its own
+]);
+
+/** Lock modes that block ALTER ROLE's RowExclusiveLock, or, on pg_authid itself, may hold its row. */
+const BLOCKING_MODES = `l.mode IN ('ShareLock', 'ShareRowExclusiveLock', 'ExclusiveLock', 'AccessExclusiveLock')
+    OR (l.relation = 1260 AND l.mode IN ('RowShareLock', 'RowExclusiveLock'))`;
+
+/**
+ * After a containment statement timed out on a lock: end every backend of the roles (they hold or
+ * queue for what the ALTER needs) and list every other holder of a system-catalog lock that can
+ * block it. Reads neither pg_authid nor pg_stat_activity (a view over pg_authid and pg_database,
+ * which the holder may have locked): pg_stat_get_activity() and pg_locks take no catalog lock.
+ */
+export function unblock(oids: readonly number[]): string {
+  const targets = oidArray(oids);
+  return `SELECT a.pid, a.usesysid::int8 AS usesysid, a.usesysid = ANY(${targets}) AS target, l.mode, l.relation::int8 AS relation,
+       a.application_name, a.backend_type, a.state, a.backend_start::text AS backend_start, a.xact_start::text AS xact_start,
+       host(a.client_addr) AS client_addr, a.query,
+       CASE WHEN a.usesysid = ANY(${targets}) THEN pg_terminate_backend(a.pid) ELSE false END AS terminated
+FROM pg_stat_get_activity(NULL) a
+LEFT JOIN pg_locks l ON l.pid = a.pid AND l.granted AND l.locktype = 'relation' AND l.relation < 16384
+     AND l.database IN (0, (SELECT datid FROM pg_stat_get_activity(pg_backend_pid())))
+     AND (${BLOCKING_MODES})
+WHERE a.pid <> pg_backend_pid() AND (a.usesysid = ANY(${targets}) OR l.pid IS NOT NULL)`;
+}
+
+/** Names for the blockers found by unblock(): roles by OID, relations by OID (read once the lock is gone). */
+export const BLOCKER_NAMES = `SELECT 'role' AS kind, r.oid::int8 AS oid, r.rolname::text AS name FROM pg_roles r WHERE r.oid = ANY($1::oid[])
+UNION ALL SELECT 'relation', c.oid::int8, c.oid::regclass::text FROM pg_class c WHERE c.oid = ANY($2::oid[])`;
+
 export interface ContainOptions {
   strip?: boolean;
   rotatePassword?: boolean;
@@ -145,16 +189,16 @@ export interface ContainOptions {
  * The critical round trip, one simple-query string: the ALTERs commit before any session is
  * terminated (an explicit COMMIT inside a multi-statement simple query commits what precedes it),
  * the terminate statement carries the snapshot, and the hidden set H0 is taken right after.
- * Results: one per ALTER, then COMMIT, then the server time right after the commit (every backend
- * forked later is refused), then the terminated rows, then the hidden backends.
+ * Results: the two SETs, one per ALTER, COMMIT, the lock timeout again, then the server time right
+ * after the commit (every backend forked later is refused), the terminated rows, the hidden backends.
  */
 export function contain(targets: readonly (NologinTarget & { oid: number })[], major: number, opts: ContainOptions = {}): Statement {
   const alters = nologin(targets, { strip: opts.strip }).map(plain);
   if (opts.rotatePassword) alters.push(...targets.map((t) => rotatePassword(t.name)));
-  const tail = ['COMMIT', COMMITTED_AT, terminate(targets.map((t) => t.oid)), hiddenScan(major)];
+  const tail = ['COMMIT', LOCK_WAIT, COMMITTED_AT, terminate(targets.map((t) => t.oid)), hiddenScan(major)];
   return {
-    sql: join([SYNC_LOCAL, ...alters.map((a) => a.sql), ...tail]),
-    display: join([SYNC_LOCAL, ...alters.map((a) => a.display), ...tail]),
+    sql: join([SYNC_LOCAL, LOCK_WAIT, ...alters.map((a) => a.sql), ...tail]),
+    display: join([SYNC_LOCAL, LOCK_WAIT, ...alters.map((a) => a.display), ...tail]),
   };
 }
 
@@ -163,7 +207,7 @@ export function contain(targets: readonly (NologinTarget & { oid: number })[], m
  * which await_replay waited for), terminate with the snapshot columns, then the hidden set H0.
  */
 export function containStandby(oids: readonly number[], major: number): Statement {
-  return plain(join([terminate(oids), hiddenScan(major)]));
+  return plain(join([LOCK_WAIT, terminate(oids), hiddenScan(major)]));
 }
 
 /** Where a standby's replay stands against the primary's position after the NOLOGIN commit ($1). */
@@ -173,12 +217,12 @@ export const REPLAY_POSITION = `SELECT pg_last_wal_replay_lsn()::text AS replaye
 
 /** One settle-loop round trip: terminate by OID again, re-scan hidden backends, re-read the roles. */
 export function settleRound(oids: readonly number[], major: number): string {
-  return join([terminate(oids), hiddenScan(major), roleState(oids)]);
+  return join([LOCK_WAIT, terminate(oids), hiddenScan(major), roleState(oids)]);
 }
 
 /** Re-apply NOLOGIN after someone switched LOGIN back on; the hidden scan after the COMMIT adds suspects. */
 export function reapply(targets: readonly NologinTarget[], major: number, opts: { strip?: boolean } = {}): string {
-  return join([...nologin(targets, opts), 'COMMIT', hiddenScan(major)]);
+  return join([LOCK_WAIT, ...nologin(targets, opts), 'COMMIT', LOCK_WAIT, hiddenScan(major)]);
 }
 
 export function rollbackPrepared(gid: string): string {

@@ -602,7 +602,9 @@ describe.each(MAJORS)('cutoff on PostgreSQL %i', (major) => {
     expect(reapplied[0]).toMatchObject({ role: 'flip_target', detail: expect.stringContaining('NOLOGIN applied again') });
     expect((d.warnings as string[]).some((w) => w.includes('switched back on'))).toBe(true);
     expect(step(d, 'settle').executed).toEqual(
-      expect.arrayContaining([expect.stringMatching(/^ALTER ROLE "flip_target" NOLOGIN CONNECTION LIMIT 0;\nCOMMIT;/)]),
+      expect.arrayContaining([
+        expect.stringMatching(/^SET LOCAL lock_timeout = '250ms';\nALTER ROLE "flip_target" NOLOGIN CONNECTION LIMIT 0;\nCOMMIT;/),
+      ]),
     );
     expect(await canLogin('flip_target')).toBe(false);
     expect(d.verification).toEqual([expect.objectContaining({ verdict: 'contained' })]);

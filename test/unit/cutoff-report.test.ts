@@ -65,6 +65,7 @@ function report(extra: Partial<CutoffReport> = {}): CutoffReport {
     committedAt: '2030-01-01 00:00:00.5+00',
     commitLsn: '0/3000148',
     replay: null,
+    contain: null,
     steps,
     snapshot: null,
     terminated: [

@@ -25,6 +25,7 @@ import {
   settleRound,
   terminate,
   terminatePids,
+  unblock,
 } from '../../src/playbook/sql.js';
 
 const HOSTILE = `Robert'); DROP TABLE x;--`;
@@ -121,7 +122,7 @@ describe('terminate and scans', () => {
 
   it('terminates hidden pids only while they are not another role\u2019s visible session', () => {
     expect(terminatePids([101, 102], [16384])).toBe(
-      `SELECT p.pid, pg_terminate_backend(p.pid) AS terminated\nFROM unnest('{101,102}'::int[]) AS p(pid)\n` +
+      `SET LOCAL lock_timeout = '250ms';\nSELECT p.pid, pg_terminate_backend(p.pid) AS terminated\nFROM unnest('{101,102}'::int[]) AS p(pid)\n` +
         `WHERE NOT EXISTS (SELECT 1 FROM pg_stat_activity a\n                  WHERE a.pid = p.pid AND a.usesysid IS NOT NULL AND a.usesysid <> ALL('{16384}'::oid[]))`,
     );
   });
@@ -142,9 +143,11 @@ describe('the critical round trip', () => {
     expect(c.sql).toBe(c.display);
     expect(c.sql.split(';\n')).toEqual([
       'SET LOCAL synchronous_commit = local',
+      "SET LOCAL lock_timeout = '250ms'",
       'ALTER ROLE "upper" NOLOGIN CONNECTION LIMIT 0',
       `ALTER ROLE "Robert'); DROP TABLE x;--" NOLOGIN CONNECTION LIMIT 0 NOSUPERUSER NOCREATEROLE`,
       'COMMIT',
+      "SET LOCAL lock_timeout = '250ms'",
       'SELECT clock_timestamp()::text AS committed_at, pg_current_wal_insert_lsn()::text AS commit_lsn',
       terminate([16390, 16391]),
       hiddenScan(15),
@@ -154,8 +157,9 @@ describe('the critical round trip', () => {
   it('puts the password rotation before the COMMIT and masks it in the shown form', () => {
     const c = contain(targets, 18, { rotatePassword: true });
     const shown = c.display.split(';\n');
-    expect(shown.slice(0, 6)).toEqual([
+    expect(shown.slice(0, 7)).toEqual([
       'SET LOCAL synchronous_commit = local',
+      "SET LOCAL lock_timeout = '250ms'",
       'ALTER ROLE "upper" NOLOGIN CONNECTION LIMIT 0',
       `ALTER ROLE "Robert'); DROP TABLE x;--" NOLOGIN CONNECTION LIMIT 0 NOSUPERUSER NOCREATEROLE`,
       `ALTER ROLE "upper" PASSWORD '*****'`,
@@ -167,10 +171,20 @@ describe('the critical round trip', () => {
   });
 
   it('settle round and re-apply have fixed texts', () => {
-    expect(settleRound([1], 14)).toBe(`${terminate([1])};\n${hiddenScan(14)};\n${roleState([1])}`);
+    const wait = "SET LOCAL lock_timeout = '250ms'";
+    expect(settleRound([1], 14)).toBe(`${wait};\n${terminate([1])};\n${hiddenScan(14)};\n${roleState([1])}`);
     expect(reapply([plain('a"b', { superuser: true })], 14)).toBe(
-      `ALTER ROLE "a""b" NOLOGIN CONNECTION LIMIT 0 NOSUPERUSER NOCREATEROLE;\nCOMMIT;\n${hiddenScan(14)}`,
+      `${wait};\nALTER ROLE "a""b" NOLOGIN CONNECTION LIMIT 0 NOSUPERUSER NOCREATEROLE;\nCOMMIT;\n${wait};\n${hiddenScan(14)}`,
     );
+  });
+
+  it('after a lock timeout, ends the targets by OID and lists catalog-lock holders without reading pg_authid or pg_stat_activity', () => {
+    const u = unblock([16390, 16391]);
+    expect(u).toContain('FROM pg_stat_get_activity(NULL) a');
+    expect(u).not.toMatch(/pg_authid|pg_stat_activity\b|pg_roles/);
+    expect(u).toContain(`CASE WHEN a.usesysid = ANY('{16390,16391}'::oid[]) THEN pg_terminate_backend(a.pid) ELSE false END AS terminated`);
+    expect(u).toContain(`l.relation = 1260 AND l.mode IN ('RowShareLock', 'RowExclusiveLock')`);
+    expect(() => unblock([])).toThrow(/no role OIDs/);
   });
 });
 

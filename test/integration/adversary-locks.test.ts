@@ -1,0 +1,315 @@
+// An attacker who knows pgrevoke: holds the locks cutoff's ALTER ROLE needs, in an open
+// transaction, from sessions that reconnect as soon as they are cut; interrupts that must reach the
+// server; an interrupted settle that must not hide what is still open. Real servers, the CLI as a
+// subprocess.
+import { readFileSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import pg from 'pg';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { Attacker } from '../../src/demo/attacker.js';
+import { PgExecutor } from '../../src/playbook/executor.js';
+import { Interrupt } from '../../src/playbook/interrupt.js';
+import type { PlanStep } from '../../src/playbook/plan.js';
+import { resolveConnParams } from '../../src/pg/conninfo.js';
+import { ident } from '../../src/pg/quote.js';
+import { runCli, startCli, type CliResult } from '../helpers/cli.js';
+import { MAJORS, parkLogin, startCluster, type TestCluster } from '../helpers/cluster.js';
+
+const HBA = ['local all all trust', 'host all all 127.0.0.1/32 scram-sha-256'].join('\n') + '\n';
+
+interface Json {
+  [k: string]: unknown;
+}
+type Step = { action: string; status: string; detail: string | null };
+
+function doc(r: CliResult): Json {
+  try {
+    return JSON.parse(r.stdout) as Json;
+  } catch {
+    throw new Error(`stdout is not one JSON document (exit ${r.code}):\n${r.stdout}\nstderr:\n${r.stderr}`);
+  }
+}
+
+async function waitFor<T>(fn: () => Promise<T | undefined | false | null>, ms = 15_000, what = 'condition'): Promise<T> {
+  const end = Date.now() + ms;
+  for (;;) {
+    const v = await fn();
+    if (v) return v;
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}
+
+/**
+ * Sessions of `user` that each open a transaction running `sql` (e.g. the role changing its own
+ * password, which row-locks its pg_authid row) and keep it open; cut, they reconnect and do it again.
+ */
+class LockHolder {
+  holds = 0;
+  private running = true;
+  private readonly loops: Promise<void>[] = [];
+  private readonly clients = new Set<pg.Client>();
+
+  constructor(cl: TestCluster, user: string, password: string, sql: string, sessions = 1) {
+    for (let i = 0; i < sessions; i++) this.loops.push(this.loop(cl, user, password, sql));
+  }
+
+  private async loop(cl: TestCluster, user: string, password: string, sql: string): Promise<void> {
+    while (this.running) {
+      const c = new pg.Client({ host: '127.0.0.1', port: cl.port, user, password, database: 'postgres', connectionTimeoutMillis: 5000 });
+      let gone!: () => void;
+      const ended = new Promise<void>((r) => (gone = r));
+      c.on('error', () => gone());
+      c.on('end', () => gone());
+      try {
+        await c.connect();
+        this.clients.add(c);
+        await c.query('BEGIN');
+        await c.query(sql);
+        this.holds++;
+        await ended; // hold the transaction open until the session is cut
+      } catch {
+        await new Promise((r) => setTimeout(r, 2));
+      } finally {
+        this.clients.delete(c);
+        void c.end().catch(() => undefined);
+      }
+    }
+  }
+
+  async stop(): Promise<void> {
+    this.running = false;
+    for (const c of this.clients) void c.end().catch(() => undefined);
+    await Promise.allSettled(this.loops);
+  }
+}
+
+describe.each(MAJORS)('cutoff against an attacker holding locks, PostgreSQL %i', (major) => {
+  let cl: TestCluster;
+  const tmp = mkdtempSync(path.join(os.tmpdir(), 'pgrevoke-adversary-'));
+  const cleanups: (() => Promise<unknown>)[] = [];
+
+  const createRole = (name: string, extra = '') => cl.sql(`CREATE ROLE ${ident(name)} LOGIN PASSWORD 'pw-${name}' ${extra}`);
+  const pw = (name: string) => `pw-${name}`;
+  const role = async (name: string) =>
+    (
+      await cl.sql<{ rolcanlogin: boolean; rolsuper: boolean; rolconnlimit: number }>(
+        'SELECT rolcanlogin, rolsuper, rolconnlimit FROM pg_roles WHERE rolname = $1',
+        [name],
+      )
+    )[0]!;
+  const sessionsOf = async (name: string) =>
+    (
+      await cl.sql<{ n: number }>(
+        `SELECT count(*)::int AS n FROM pg_stat_activity WHERE usesysid = (SELECT oid FROM pg_roles WHERE rolname = $1)`,
+        [name],
+      )
+    )[0]!.n;
+  const alive = async (pid: number) =>
+    (await cl.sql<{ n: number }>('SELECT count(*)::int AS n FROM pg_stat_activity WHERE pid = $1', [pid]))[0]!.n === 1;
+  const attack = (name: string) => {
+    const a = new Attacker({ host: '127.0.0.1', port: cl.port, user: name, password: pw(name), sessions: 6, intervalMs: 10 });
+    a.start();
+    cleanups.push(() => a.stop());
+    return a;
+  };
+  const hold = (name: string, sql: string) => {
+    const h = new LockHolder(cl, name, pw(name), sql);
+    cleanups.push(() => h.stop());
+    return h;
+  };
+  const cutoff = (args: string[], timeoutMs = 40_000) => runCli(['cutoff', ...args, '--dsn', cl.dsn()], {}, { timeoutMs });
+
+  beforeAll(async () => {
+    cl = await startCluster(major);
+    await cl.writeDataFile('pg_hba.conf', HBA);
+    await cl.sql('SELECT pg_reload_conf()');
+  });
+
+  afterEach(async () => {
+    await Promise.all(cleanups.splice(0).map((f) => f()));
+  });
+
+  afterAll(async () => {
+    await cl?.destroyAll();
+  });
+
+  it("the role's own catalog row, locked in an open transaction by a reconnecting session, does not stall cutoff", async () => {
+    await createRole('mallory');
+    const a = attack('mallory');
+    const h = hold('mallory', `ALTER ROLE mallory PASSWORD 'changed-by-mallory'`);
+    await waitFor(async () => h.holds > 0 && a.stats.successes > 0, 15_000, 'the attacker to hold the row lock');
+    const started = Date.now();
+    const r = await cutoff(['mallory', '--yes', '--json']);
+    const took = Date.now() - started;
+    expect(r.code, r.stderr).toBe(0);
+    const d = doc(r);
+    expect(d.exposure).toEqual([]);
+    expect((await role('mallory')).rolcanlogin).toBe(false);
+    expect(await sessionsOf('mallory')).toBe(0);
+    // the holder was found as a blocker of the ALTER, and ended as the target's own backend
+    const blockers = (d.contain as Json).blockers as Json[];
+    expect(blockers.length).toBeGreaterThan(0);
+    expect(blockers.some((b) => b.role === 'mallory' && b.terminated === true && b.relation === 'pg_authid')).toBe(true);
+    expect((d.contain as Json).attempts as number).toBeGreaterThan(1);
+    // bounded by the lock timeout and a retry, not by the attacker's patience
+    expect(took).toBeLessThan(20_000);
+  });
+
+  it('a superuser target holding LOCK TABLE pg_authid IN EXCLUSIVE MODE is contained: NOLOGIN, NOSUPERUSER, no session left', async () => {
+    await createRole('su_evil', 'SUPERUSER');
+    attack('su_evil');
+    const h = hold('su_evil', 'LOCK TABLE pg_authid IN EXCLUSIVE MODE');
+    await waitFor(async () => h.holds > 0, 15_000, 'the lock on pg_authid');
+    const r = await cutoff(['su_evil', '--yes', '--json']);
+    expect(r.code, r.stderr).toBe(0);
+    const d = doc(r);
+    expect(await role('su_evil')).toMatchObject({ rolcanlogin: false, rolsuper: false });
+    expect(await sessionsOf('su_evil')).toBe(0);
+    const blockers = (d.contain as Json).blockers as Json[];
+    expect(blockers.some((b) => b.role === 'su_evil' && b.mode === 'ExclusiveLock' && b.relation === 'pg_authid')).toBe(true);
+  });
+
+  it("a bystander's lock on the role's row is waited out, named in the report, and never terminated; the target's sessions are ended meanwhile", async () => {
+    await createRole('victim');
+    await cl.sql(`CREATE ROLE dba_bob SUPERUSER LOGIN PASSWORD 'pw-dba_bob'`);
+    const bob = await cl.connectAs('dba_bob', pw('dba_bob'));
+    const bobPid = (await bob.query<{ p: number }>('SELECT pg_backend_pid() AS p')).rows[0]!.p;
+    const a = attack('victim');
+    await waitFor(async () => (await sessionsOf('victim')) >= 6, 15_000, 'the attacker sessions');
+    await bob.query('BEGIN');
+    await bob.query('ALTER ROLE victim CONNECTION LIMIT 5');
+    const run = startCli(['cutoff', 'victim', '--yes', '--json', '--dsn', cl.dsn()], {}, { timeoutMs: 40_000 });
+    // while bob holds the row, the target's sessions are still being ended
+    await waitFor(async () => (await sessionsOf('victim')) === 0 || null, 10_000, "the target's sessions to be ended while blocked");
+    const connectsWhileBlocked = a.stats.connects;
+    await new Promise((r) => setTimeout(r, 1500));
+    await bob.query('COMMIT'); // the ALTER then sees "tuple concurrently updated" and must retry
+    const code = await run.exited;
+    expect(code, run.stderr()).toBe(0);
+    const d = JSON.parse(run.stdout()) as Json;
+    expect(await role('victim')).toMatchObject({ rolcanlogin: false, rolconnlimit: 0 });
+    expect(await alive(bobPid)).toBe(true);
+    expect(await sessionsOf('victim')).toBe(0);
+    const blockers = (d.contain as Json).blockers as Json[];
+    expect(blockers).toContainEqual(
+      expect.objectContaining({
+        pid: bobPid,
+        user: 'dba_bob',
+        role: null,
+        terminated: false,
+        relation: 'pg_authid',
+        mode: 'RowExclusiveLock',
+      }),
+    );
+    // each retry while bob held the row ended the attacker's reconnected sessions again
+    expect(a.stats.connects - connectsWhileBlocked).toBeGreaterThanOrEqual(6);
+    expect((d.terminated as Json[]).length).toBeGreaterThanOrEqual(12);
+    const warnings = (d.warnings as string[]).join('\n');
+    expect(warnings).toMatch(new RegExp(`${bobPid}.*dba_bob`));
+  });
+
+  it('SIGINT while the ALTER is blocked by a bystander: exits within 2 s, report written, says nothing was committed, exit 3', async () => {
+    await createRole('sig_victim');
+    await cl.sql(`CREATE ROLE dba_carol SUPERUSER LOGIN PASSWORD 'pw-dba_carol'`);
+    const carol = await cl.connectAs('dba_carol', pw('dba_carol'));
+    attack('sig_victim');
+    await carol.query('BEGIN');
+    await carol.query('LOCK TABLE pg_authid IN EXCLUSIVE MODE');
+    cleanups.push(() => carol.query('ROLLBACK'));
+    const report = path.join(tmp, 'sig-report.json');
+    const run = startCli(
+      ['cutoff', 'sig_victim', '--yes', '--json', '--settle-timeout', '60', '--report', report, '--dsn', cl.dsn()],
+      {},
+      {
+        timeoutMs: 40_000,
+      },
+    );
+    await waitFor(
+      async () =>
+        (
+          await cl.sql<{ n: number }>(
+            `SELECT count(*)::int AS n FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE '%NOLOGIN%'`,
+          )
+        )[0]!.n > 0,
+      15_000,
+      'the ALTER to wait on the lock',
+    );
+    await new Promise((r) => setTimeout(r, 500));
+    const sentAt = Date.now();
+    run.signal('SIGINT');
+    const code = await run.exited;
+    expect(Date.now() - sentAt).toBeLessThan(2000);
+    expect(code, run.stderr()).toBe(3);
+    const d = JSON.parse(run.stdout()) as Json;
+    expect(JSON.parse(readFileSync(report, 'utf8'))).toEqual(d);
+    expect(d).toMatchObject({ interrupted: true, exitCode: 3, committedAt: null });
+    const contain = (d.steps as Step[]).find((s) => s.action === 'contain')!;
+    expect(contain.status).toBe('failed');
+    expect(contain.detail).toMatch(/interrupted/);
+    expect((d.exposure as string[]).join('\n')).toMatch(/NOLOGIN was not committed/);
+    expect((await role('sig_victim')).rolcanlogin).toBe(true);
+    // the server is not left running pgrevoke's statement
+    expect(
+      (
+        await cl.sql<{ n: number }>(
+          `SELECT count(*)::int AS n FROM pg_stat_activity WHERE query LIKE '%NOLOGIN%' AND pid <> pg_backend_pid()`,
+        )
+      )[0]!.n,
+    ).toBe(0);
+  });
+
+  it('an interrupt sends the server a cancel request for the running statement: it ends at once, with 57014', async () => {
+    const c = await cl.connectAs('postgres', cl.password);
+    const interrupt = new Interrupt();
+    const exec = new PgExecutor(resolveConnParams({ dsn: cl.dsn() }, {}), c, interrupt);
+    const step: PlanStep = { index: 0, action: 'contain', node: 'test', database: null, role: null, sql: [], reason: '', skip: null };
+    const running = exec.run(step, `SELECT pg_sleep(30) /* cancel-probe */`);
+    const settled = running.then(
+      () => null,
+      (err: { code?: string }) => err,
+    );
+    await waitFor(
+      async () =>
+        (
+          await cl.sql<{ n: number }>(
+            `SELECT count(*)::int AS n FROM pg_stat_activity WHERE query LIKE '%cancel-probe%' AND pid <> pg_backend_pid()`,
+          )
+        )[0]!.n,
+      10_000,
+      'the statement to run',
+    );
+    const sentAt = Date.now();
+    interrupt.trigger();
+    expect(await settled).toMatchObject({ code: '57014' });
+    expect(Date.now() - sentAt).toBeLessThan(2000);
+    // the session survives the cancel and can still be used (for the report's last reads)
+    expect((await c.query('SELECT 1 AS one')).rows).toEqual([{ one: 1 }]);
+  });
+
+  it('SIGINT during settle: the open suspects and the interruption are listed under exposure', async () => {
+    await createRole('parked');
+    const { client, pid } = await parkLogin(cl, 'parked', pw('parked'));
+    cleanups.push(() => client.end().catch(() => undefined));
+    cleanups.push(() => cl.sql('SELECT pg_terminate_backend($1)', [pid]));
+    const run = startCli(
+      ['cutoff', 'parked', '--yes', '--json', '--hidden-grace', '600000', '--settle-timeout', '120', '--dsn', cl.dsn()],
+      {},
+      {
+        timeoutMs: 40_000,
+      },
+    );
+    await waitFor(async () => (await role('parked')).rolcanlogin === false, 15_000, 'NOLOGIN to commit');
+    await new Promise((r) => setTimeout(r, 300));
+    run.signal('SIGINT');
+    expect(await run.exited, run.stderr()).toBe(3);
+    const d = JSON.parse(run.stdout()) as Json;
+    const open = ((d.settle as Json).suspects as Json[]).filter((s) => s.resolution === 'open');
+    expect(open.map((s) => s.pid)).toContain(pid);
+    const exposure = (d.exposure as string[]).join('\n');
+    expect(exposure).toMatch(new RegExp(`hidden backend ${pid}`));
+    expect(exposure).toMatch(/interrupted/);
+  });
+});
