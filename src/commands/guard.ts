@@ -6,7 +6,7 @@ import type { GlobalOptions } from '../cli.js';
 import { Context } from '../context.js';
 import { ExitCode } from '../errors.js';
 import { Guard, type GuardConfig, type GuardEvent, type GuardNode } from '../guard/index.js';
-import { parseInterval, parseRoleNames, timeoutRules } from '../guard/options.js';
+import { parseInterval, parseMaxBlind, parseRoleNames, timeoutRules } from '../guard/options.js';
 import { redact } from '../pg/redact.js';
 import { guardJson, guardLine, guardStatus } from '../report/guard.js';
 import { resolveTargets } from '../fleet/targets.js';
@@ -27,6 +27,7 @@ interface GuardFlags {
   dryRun?: boolean;
   once?: boolean;
   auditLog?: string;
+  maxBlind?: string;
 }
 
 /** The guard's backend is easy to tell apart in pg_stat_activity unless the operator named it. */
@@ -48,6 +49,7 @@ export async function guardConfig(f: GuardFlags, g: GlobalOptions): Promise<Guar
     intervalMs: parseInterval(f.interval),
     dryRun: Boolean(f.dryRun),
     auditLog: f.auditLog ?? null,
+    maxBlindMs: parseMaxBlind(f.maxBlind),
     operator: { osUser: osUserName(), host: os.hostname() },
   };
 }
@@ -61,6 +63,7 @@ function summary(cfg: GuardConfig): string {
     `exclude ${cfg.exclude.length}`,
     `idle timeouts ${t(cfg.idle)}`,
     `idle-in-transaction timeouts ${t(cfg.idleInTransaction)}`,
+    cfg.maxBlindMs ? `exit 3 after ${cfg.maxBlindMs / 1000} s blind` : 'never exits blind',
   ];
   return `pgrevoke guard: ${cfg.dryRun ? 'DRY RUN (nothing is terminated): ' : ''}watching ${bits.join(', ')}`;
 }

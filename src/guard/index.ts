@@ -8,8 +8,23 @@ import type { ConnParams, TargetNode } from '../pg/conninfo.js';
 import { redact } from '../pg/redact.js';
 import { appendAudit, type AuditEntry, type AuditReason } from '../report/audit.js';
 import type { AuditSession } from '../sessions/kill.js';
-import { parseDenyFile } from './options.js';
-import { GUARD_SETUP, guardTick, NO_TIMEOUTS, type GuardRow, type GuardRules, type GuardSetupRow, type TimeoutRules } from './sql.js';
+import { isConnectionLoss, isLockTimeout, lockTimeoutMs, REPEAT_MS, type Blind } from './failures.js';
+import { DEFAULT_MAX_BLIND_MS, parseDenyFile } from './options.js';
+import {
+  GUARD_SETUP,
+  guardTick,
+  guardUnblock,
+  NO_TIMEOUTS,
+  parseRoleKey,
+  type GuardReason,
+  type GuardRow,
+  type GuardRules,
+  type GuardSetupRow,
+  type GuardUnblockRow,
+  type KnownRole,
+  type TimeoutRules,
+} from './sql.js';
+import { describeHolder, endableOids, endReason, holderKill } from './unblock.js';
 
 /** The part of a pg Client the guard uses (a fake one in unit tests). */
 export interface GuardClient {
@@ -39,6 +54,8 @@ export interface GuardConfig {
   backoff?: { minMs: number; maxMs: number };
   /** Client-side limit for one statement (the server-side statement_timeout is 5 s). */
   queryTimeoutMs?: number;
+  /** A node whose tick keeps failing (connected, not blocked by a lock) this long ends run() with exit 3; 0: never. Default 30 s. */
+  maxBlindMs?: number;
   /** Injected in unit tests; default: src/pg/connect.ts. */
   connect?: (p: ConnParams) => Promise<GuardClient>;
 }
@@ -70,6 +87,7 @@ export type GuardEvent =
   | { type: 'reconnecting'; node: string; error: string; lost: boolean; attempt: number; delayMs: number }
   | { type: 'reloaded'; source: 'signal' | 'file'; deny: number; added: string[]; removed: string[] }
   | { type: 'warning'; node: string | null; message: string }
+  | { type: 'info'; node: string | null; message: string }
   | { type: 'error'; node: string | null; message: string };
 
 export type GuardListener = (e: GuardEvent) => void;
@@ -101,8 +119,11 @@ function fmtSeconds(s: number): string {
   return Number.isInteger(s) ? `${s}s` : `${s.toFixed(s < 10 ? 1 : 0)}s`;
 }
 
+/** A tick row that has a reason (the others only tell the guard about a role). */
+type ReasonRow = GuardRow & { reason: GuardReason };
+
 /** Why, in words, for the audit line and the human output. */
-export function describeReason(r: GuardRow): string {
+export function describeReason(r: ReasonRow): string {
   switch (r.reason) {
     case 'role_dropped':
       return `role oid ${r.usesysid} no longer exists (dropped)`;
@@ -119,7 +140,7 @@ export function describeReason(r: GuardRow): string {
   }
 }
 
-export function toKill(r: GuardRow, node: string, time: string, dryRun: boolean): GuardKill {
+export function toKill(r: ReasonRow, node: string, time: string, dryRun: boolean): GuardKill {
   return {
     time,
     node,
@@ -188,7 +209,17 @@ interface NodeState {
   lostWith: unknown;
   /** `pid:backend_start` of sessions already reported, mapped to what was reported. */
   seen: Map<string, string>;
+  /** Roles of the sessions seen, by OID: what the guard knows when pg_authid is locked. */
+  roles: Map<string, KnownRole>;
+  superuser: boolean;
+  signalBackend: boolean;
+  blind: Blind | null;
+  /** What was last said about a blocked tick, and when (said again when it changes, or every REPEAT_MS). */
+  blocked: { text: string; atMs: number } | null;
 }
+
+/** Roles remembered per node at most; past that the memory starts afresh (it refills within a tick). */
+const MAX_KNOWN_ROLES = 10_000;
 
 export class Guard {
   private readonly cfg: GuardConfig;
@@ -343,9 +374,17 @@ export class Guard {
       return;
     }
     try {
-      const { rows } = await client.query<GuardSetupRow>({ text: GUARD_SETUP, query_timeout: this.queryTimeout() });
+      const { rows } = await client.query<GuardSetupRow>({
+        text: GUARD_SETUP,
+        values: [`${lockTimeoutMs(this.cfg.intervalMs)}ms`],
+        query_timeout: this.queryTimeout(),
+      });
       const s = rows[0]!;
+      // prepared now, while nothing is locked: under a catalog lock it must run without parsing
+      await client.query({ ...guardUnblock(this.cfg), values: [[]], query_timeout: this.queryTimeout() });
       n.user = s.user;
+      n.superuser = s.superuser;
+      n.signalBackend = s.signal_backend;
       if (!n.connectedOnce) {
         if (!s.superuser && !s.read_all_stats)
           this.emit({
@@ -410,8 +449,11 @@ export class Guard {
   /** One pass on one connected node: one statement; returns how many sessions it reported. */
   private async tick(n: NodeState): Promise<number> {
     await this.refreshDenyFile();
-    const q = guardTick(this.rules(), { dryRun: this.cfg.dryRun });
-    const { rows } = await n.client!.query<GuardRow>({ ...q, query_timeout: this.queryTimeout() });
+    const known = [...n.roles.values()].map((r) => r.key);
+    const q = guardTick(this.rules(), { dryRun: this.cfg.dryRun, known });
+    const { rows: all } = await n.client!.query<GuardRow>({ ...q, query_timeout: this.queryTimeout() });
+    this.learn(n, all);
+    const rows = all.filter((r): r is ReasonRow => r.reason !== null);
     const time = new Date().toISOString();
     const seen = new Map<string, string>();
     const entries: GuardAuditEntry[] = [];
@@ -441,8 +483,136 @@ export class Guard {
     return reported;
   }
 
+  private learn(n: NodeState, rows: readonly GuardRow[]): void {
+    if (n.roles.size > MAX_KNOWN_ROLES) n.roles.clear();
+    for (const r of rows) n.roles.set(r.usesysid, parseRoleKey(r.role_key));
+  }
+
   private newNode(node: GuardNode): NodeState {
-    return { node, client: null, connectedOnce: false, failures: 0, user: '', lostWith: null, seen: new Map() };
+    return {
+      node,
+      client: null,
+      connectedOnce: false,
+      failures: 0,
+      user: '',
+      lostWith: null,
+      seen: new Map(),
+      roles: new Map(),
+      superuser: false,
+      signalBackend: false,
+      blind: null,
+      blocked: null,
+    };
+  }
+
+  /**
+   * The tick timed out on a lock: end the sessions holding locks on system catalogs whose roles
+   * are revoked or denied (by what the guard remembers of them), and say who holds what.
+   */
+  private async unblock(n: NodeState): Promise<void> {
+    const rules = this.rules();
+    const oids = endableOids(n.roles, rules, n);
+    const { rows } = await n.client!.query<GuardUnblockRow>({
+      ...guardUnblock(this.cfg),
+      values: [oids],
+      query_timeout: this.queryTimeout(),
+    });
+    const time = new Date().toISOString();
+    const operator = { dbUser: n.user, osUser: this.cfg.operator.osUser, host: this.cfg.operator.host };
+    const entries: GuardAuditEntry[] = [];
+    const said: string[] = [];
+    for (const h of rows) {
+      const role = h.usesysid === null ? undefined : n.roles.get(h.usesysid);
+      const why = role ? endReason(role, rules) : null;
+      if (!role || !why) {
+        said.push(describeHolder(h, role, 'not revoked nor denied: left alone'));
+        continue;
+      }
+      const kill = holderKill(h, role, why, n.node.name, time, this.cfg.dryRun);
+      const key = `${h.pid}:${h.backend_start ?? ''}`;
+      const ended = this.cfg.dryRun ? 'would be ended (dry run)' : h.terminated ? 'ended' : "may not be ended by the guard's role";
+      said.push(describeHolder(h, role, ended));
+      if (n.seen.get(key) === 'killed' || (!h.terminated && !this.cfg.dryRun)) continue;
+      n.seen.set(key, 'killed');
+      this.emit({ type: 'kill', kill });
+      if (!this.cfg.dryRun) entries.push(guardAuditEntry(kill, operator, 'done'));
+    }
+    this.audit(entries);
+    const text = `tick blocked by a lock (lock_timeout ${lockTimeoutMs(this.cfg.intervalMs)} ms, SQLSTATE 55P03); ${
+      said.length ? `sessions holding catalog locks: ${said.join('; ')}` : 'no session holds a lock on a system catalog'
+    }`;
+    const now = Date.now();
+    if (n.blocked?.text !== text || now - n.blocked.atMs >= REPEAT_MS) {
+      n.blocked = { text, atMs: now };
+      this.emit({ type: 'error', node: n.node.name, message: text });
+    }
+  }
+
+  /** A tick that failed while connected: say so (once, then every REPEAT_MS), and past --max-blind end the guard. */
+  private blindTick(n: NodeState, err: unknown): void {
+    const now = Date.now();
+    const error = errText(err);
+    const sqlstate = (err as { code?: string }).code;
+    const maxMs = this.cfg.maxBlindMs ?? DEFAULT_MAX_BLIND_MS;
+    const b = (n.blind ??= { sinceMs: now, error, sqlstate, saidMs: 0 });
+    const forS = ((now - b.sinceMs) / 1000).toFixed(1);
+    if (maxMs > 0 && now - b.sinceMs >= maxMs)
+      throw new PgrevokeError(
+        `${n.node.name}: blind for ${forS} s (--max-blind ${maxMs / 1000}): every tick fails: ${redact((err as Error).message ?? String(err))}`,
+        {
+          exitCode: ExitCode.PARTIAL,
+          sqlstate,
+          hint: "fix what makes the tick fail (often a privilege of the guard's role); a supervisor restarts the guard on exit 3",
+          cause: err,
+        },
+      );
+    if (b.error === error && now - b.saidMs < REPEAT_MS) return;
+    const first = b.saidMs === 0 || b.error !== error;
+    b.error = error;
+    b.saidMs = now;
+    const limit = maxMs > 0 ? `exits 3 after ${maxMs / 1000} s of this (--max-blind)` : 'never exits for it (--max-blind 0)';
+    this.emit({
+      type: 'error',
+      node: n.node.name,
+      message: first
+        ? `tick failed (connection kept, retrying every ${this.cfg.intervalMs} ms; ${limit}): ${error}`
+        : `tick still failing after ${forS} s (${limit}): ${error}`,
+    });
+  }
+
+  /**
+   * After a failed tick: the error that lost the connection (the caller reconnects), or null when
+   * still connected, which keeps the connection, since a new login may be impossible (a full
+   * server, a locked pg_authid). Throws past --max-blind.
+   */
+  private async afterFailedTick(n: NodeState, err: unknown): Promise<unknown> {
+    if (n.lostWith || isConnectionLoss(err)) return n.lostWith ?? err;
+    if (!isLockTimeout(err)) {
+      this.blindTick(n, err);
+      return null;
+    }
+    try {
+      await this.unblock(n);
+    } catch (e) {
+      if (n.lostWith || isConnectionLoss(e)) return n.lostWith ?? e;
+      // blocked too (a role the guard never cached), or failing: said, and retried at the next tick
+      if (isLockTimeout(e))
+        this.emit({ type: 'error', node: n.node.name, message: `tick blocked by a lock, and so is finding its holder: ${errText(e)}` });
+      else this.blindTick(n, e);
+    }
+    return null;
+  }
+
+  private sawTick(n: NodeState): void {
+    if (n.blind)
+      this.emit({
+        type: 'info',
+        node: n.node.name,
+        message: `tick works again after ${((Date.now() - n.blind.sinceMs) / 1000).toFixed(1)} s`,
+      });
+    else if (n.blocked) this.emit({ type: 'info', node: n.node.name, message: 'tick works again: no longer blocked by a lock' });
+    n.blind = null;
+    n.blocked = null;
   }
 
   private async loop(n: NodeState): Promise<void> {
@@ -466,15 +636,19 @@ export class Guard {
         const started = Date.now();
         try {
           await this.tick(n);
+          this.sawTick(n);
         } catch (err) {
-          await this.drop(n);
           if (this.stopped) break;
-          const delayMs = backoffDelay(n.failures, min, max);
-          n.failures++;
-          const error = errText(n.lostWith ?? err);
-          this.emit({ type: 'reconnecting', node: n.node.name, error, lost: true, attempt: n.failures, delayMs });
-          await this.sleep(delayMs);
-          continue;
+          const lost = await this.afterFailedTick(n, err);
+          if (lost !== null) {
+            await this.drop(n);
+            n.blind = null;
+            const delayMs = backoffDelay(n.failures, min, max);
+            n.failures++;
+            this.emit({ type: 'reconnecting', node: n.node.name, error: errText(lost), lost: true, attempt: n.failures, delayMs });
+            await this.sleep(delayMs);
+            continue;
+          }
         }
         await this.sleep(Math.max(0, this.cfg.intervalMs - (Date.now() - started)));
       }

@@ -5,6 +5,7 @@ import { checkRoleName } from '../util/role-name.js';
 import type { TimeoutRules } from './sql.js';
 
 export const DEFAULT_INTERVAL_MS = 200;
+export const DEFAULT_MAX_BLIND_MS = 30_000;
 
 /**
  * `NAME=SECONDS`, split at the LAST `=` so that a name may itself contain `=`. SECONDS takes the
@@ -43,6 +44,12 @@ export function parseInterval(text: string | undefined): number {
   if (!/^\d+$/.test(t) || v < 10 || v > 60_000)
     throw usageError(`invalid --interval: "${text}"`, `milliseconds between passes, from 10 to 60000 (default ${DEFAULT_INTERVAL_MS})`);
   return v;
+}
+
+/** --max-blind SECONDS (duration syntax; 0: never) in ms; default DEFAULT_MAX_BLIND_MS. */
+export function parseMaxBlind(text: string | undefined): number {
+  if (text === undefined) return DEFAULT_MAX_BLIND_MS;
+  return Math.round(parseDuration(text, '--max-blind') * 1000);
 }
 
 /** Exact role names, deduplicated in order; each passes checkRoleName (empty, NUL, over 63 bytes: exit 2). */

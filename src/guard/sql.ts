@@ -44,7 +44,8 @@ export interface GuardRow {
   state: string | null;
   backend_start: string | null;
   query: string | null;
-  reason: 'role_dropped' | 'role_nologin' | 'role_expired' | 'denylisted' | 'idle_timeout';
+  /** null: no reason to end it; the row is there because its role_key is new to the guard. */
+  reason: GuardReason | null;
   valid_until: string | null;
   /** Seconds since state_change while idle / idle in transaction; null otherwise. */
   idle_seconds: number | null;
@@ -54,6 +55,28 @@ export interface GuardRow {
   /** The guard's own role may signal this backend (postgres-facts.md section 4). */
   may_signal: boolean;
   terminated: boolean;
+  /** `OID:STATE[+super]:NAME` (STATE login, nologin, expired or dropped): see parseRoleKey. */
+  role_key: string;
+}
+
+export type GuardReason = 'role_dropped' | 'role_nologin' | 'role_expired' | 'denylisted' | 'idle_timeout';
+
+/** What the guard remembers of a role from its sessions, for when pg_authid cannot be read. */
+export interface KnownRole {
+  key: string;
+  oid: string;
+  state: 'login' | 'nologin' | 'expired' | 'dropped';
+  superuser: boolean;
+  /** null when dropped. */
+  name: string | null;
+}
+
+export function parseRoleKey(key: string): KnownRole {
+  const a = key.indexOf(':');
+  const b = key.indexOf(':', a + 1);
+  const flags = key.slice(a + 1, b);
+  const state = flags.replace('+super', '') as KnownRole['state'];
+  return { key, oid: key.slice(0, a), state, superuser: flags.endsWith('+super'), name: state === 'dropped' ? null : key.slice(b + 1) };
 }
 
 const list = (xs: readonly string[]) => xs.map((x) => `'${x}'`).join(', ');
@@ -70,17 +93,28 @@ function pairs(m: ReadonlyMap<string, number>): [string[], number[]] {
 }
 
 // $1 deny, $2 exclude, then (names, seconds) pairs: $3/$4 idle by database, $5/$6 idle by role,
-// $7/$8 idle-in-transaction by database, $9/$10 idle-in-transaction by role.
+// $7/$8 idle-in-transaction by database, $9/$10 idle-in-transaction by role; $11 role keys known.
 const lookup = (names: number, secs: number, key: string) =>
   `(SELECT t.s FROM unnest($${names}::text[], $${secs}::float8[]) AS t(k, s) WHERE t.k = ${key} LIMIT 1)`;
 
 const IN_TX = list(IDLE_STATES.filter((s) => s !== 'idle'));
 
-const SELECT_MATCHES = `SELECT a.pid, r.rolname::text AS role, a.usesysid::int8::text AS usesysid, a.datname::text AS database,
-         CASE WHEN a.client_port = -1 THEN 'local'
+/** `addr:port`, `[v6]:port`, `local` or null, from a row `a` of pg_stat_activity or pg_stat_get_activity. */
+const CLIENT = `CASE WHEN a.client_port = -1 THEN 'local'
               WHEN a.client_addr IS NULL THEN NULL
               WHEN family(a.client_addr) = 6 THEN '[' || host(a.client_addr) || ']:' || a.client_port
-              ELSE host(a.client_addr) || ':' || a.client_port END AS client,
+              ELSE host(a.client_addr) || ':' || a.client_port END`;
+
+// pg_get_userbyid reads the role through the syscache: computing it for every session each tick
+// keeps each role's pg_authid row cached in the guard's backend, which is what lets
+// pg_terminate_backend (it looks the target's role up) end a session while pg_authid is locked.
+const ROLE_KEY = `a.usesysid::int8::text || ':' ||
+           CASE WHEN r.oid IS NULL THEN 'dropped' WHEN NOT r.rolcanlogin THEN 'nologin'
+                WHEN r.rolvaliduntil < now() THEN 'expired' ELSE 'login' END ||
+           CASE WHEN r.rolsuper THEN '+super' ELSE '' END || ':' || pg_get_userbyid(a.usesysid)`;
+
+const SELECT_MATCHES = `SELECT a.pid, r.rolname::text AS role, a.usesysid::int8::text AS usesysid, a.datname::text AS database,
+         ${CLIENT} AS client, ${ROLE_KEY} AS role_key,
          a.application_name AS application, a.backend_type, a.state, a.backend_start::text AS backend_start, a.query,
          r.rolvaliduntil::text AS valid_until,
          CASE WHEN a.state IN (${list(IDLE_STATES)})
@@ -116,15 +150,20 @@ const SELECT_MATCHES = `SELECT a.pid, r.rolname::text AS role, a.usesysid::int8:
  * holds. Reasons in order: role_dropped (OID gone from pg_roles), role_nologin, role_expired (VALID
  * UNTIL passed, whatever the auth method), denylisted, idle_timeout. pg_terminate_backend runs only
  * where the guard's role may signal (otherwise it would raise and abort the whole statement); in a
- * dry run it is not in the text at all.
+ * dry run it is not in the text at all. A row without a reason comes back only when its role_key is
+ * not among `known` (the first session of a role, or one whose name or state changed): the guard
+ * remembers roles that way at almost no cost, and role_key comes first in the WHERE so that every
+ * session's pg_get_userbyid runs (see ROLE_KEY).
  */
-export function guardTick(rules: GuardRules, opts: { dryRun: boolean }): GuardQuery {
-  const terminated = opts.dryRun ? 'false' : 'CASE WHEN s.may_signal THEN pg_terminate_backend(s.pid) ELSE false END';
+export function guardTick(rules: GuardRules, opts: { dryRun: boolean; known?: readonly string[] }): GuardQuery {
+  const terminated = opts.dryRun
+    ? 'false'
+    : 'CASE WHEN s.reason IS NOT NULL AND s.may_signal THEN pg_terminate_backend(s.pid) ELSE false END';
   const text = `SELECT s.pid, s.role, s.usesysid, s.database, s.client, s.application, s.backend_type, s.state, s.backend_start,
-       s.query, s.reason, s.valid_until, s.idle_seconds, s.limit_seconds, s.limit_source, s.may_signal,
+       s.query, s.reason, s.valid_until, s.idle_seconds, s.limit_seconds, s.limit_source, s.may_signal, s.role_key,
        ${terminated} AS terminated
 FROM (${SELECT_MATCHES}) s
-WHERE s.reason IS NOT NULL
+WHERE s.role_key <> ALL($11::text[]) OR s.reason IS NOT NULL
 ORDER BY s.pid`;
   const values = [
     [...rules.deny],
@@ -133,16 +172,22 @@ ORDER BY s.pid`;
     ...pairs(rules.idle.roles),
     ...pairs(rules.idleInTransaction.databases),
     ...pairs(rules.idleInTransaction.roles),
+    [...(opts.known ?? [])],
   ];
   return { name: opts.dryRun ? 'pgrevoke_guard_tick_dry' : 'pgrevoke_guard_tick', text, values };
 }
 
-/** Who the guard is on this node, and what it may do; also bounds its own statements server-side. */
+/**
+ * Who the guard is on this node, and what it may do; also bounds its own statements server-side:
+ * statement_timeout 5 s, and $1 the lock_timeout (so that a lock on a catalog its tick reads
+ * fails the tick with 55P03 instead of stalling it; see guardUnblock).
+ */
 export const GUARD_SETUP = `SELECT current_user::text AS "user", current_setting('server_version') AS version,
        pg_is_in_recovery() AS standby, current_setting('is_superuser') = 'on' AS superuser,
        pg_has_role('pg_signal_backend', 'USAGE') AS signal_backend,
        pg_has_role('pg_read_all_stats', 'USAGE') AS read_all_stats,
-       set_config('statement_timeout', '5s', false) AS statement_timeout`;
+       set_config('statement_timeout', '5s', false) AS statement_timeout,
+       set_config('lock_timeout', $1::text, false) AS lock_timeout`;
 
 export interface GuardSetupRow {
   user: string;
@@ -151,4 +196,45 @@ export interface GuardSetupRow {
   superuser: boolean;
   signal_backend: boolean;
   read_all_stats: boolean;
+}
+
+/**
+ * When the tick timed out on a lock (55P03): every session holding a lock on a system catalog (a
+ * shared one has database 0; any relation below FirstNormalObjectId 16384 is a catalog), with
+ * what it holds, and pg_terminate_backend for those whose role OID is in $1. Read from
+ * pg_lock_status() and pg_stat_get_activity() alone: pg_locks' and pg_stat_activity's views join
+ * pg_authid and pg_database, which the holder may have locked. The guard prepares this statement
+ * when it connects, so running it needs no parsing (hence no catalog lookups) under the lock. A dry
+ * run has no pg_terminate_backend in its text (its $1 is still bound, so both texts take it).
+ */
+export function guardUnblock(opts: { dryRun: boolean }): { name: string; text: string } {
+  const terminated = opts.dryRun ? 'false' : 'CASE WHEN a.usesysid::int8 = ANY($1::int8[]) THEN pg_terminate_backend(a.pid) ELSE false END';
+  return {
+    name: opts.dryRun ? 'pgrevoke_guard_unblock_dry' : 'pgrevoke_guard_unblock',
+    text: `SELECT a.pid, a.usesysid::int8::text AS usesysid, ${CLIENT} AS client,
+       a.application_name AS application, a.backend_type, a.state, a.backend_start::text AS backend_start, a.query, h.locks,
+       ${terminated} AS terminated
+FROM (SELECT l.pid, array_agg(DISTINCT l.mode || ' on ' || CASE WHEN l.locktype = 'relation' THEN 'relation ' || l.relation::int8
+                                                      ELSE l.locktype || ' ' || COALESCE(l.classid::int8, 0) || '/' || COALESCE(l.objid::int8, 0) END) AS locks
+      FROM pg_lock_status() l
+      WHERE l.granted AND l.pid <> pg_backend_pid() AND (l.database = 0 OR (l.locktype = 'relation' AND l.relation::int8 < 16384))
+      GROUP BY l.pid) h
+JOIN pg_stat_get_activity(NULL::int) a ON a.pid = h.pid
+WHERE $1::int8[] IS NOT NULL
+ORDER BY a.pid`,
+  };
+}
+
+export interface GuardUnblockRow {
+  pid: number;
+  usesysid: string | null;
+  client: string | null;
+  application: string | null;
+  backend_type: string | null;
+  state: string | null;
+  backend_start: string | null;
+  query: string | null;
+  /** e.g. `AccessExclusiveLock on relation 1260` (relation names would need pg_class). */
+  locks: string[];
+  terminated: boolean;
 }

@@ -78,5 +78,7 @@ export function guardStatus(e: GuardEvent): string | null {
       return `pgrevoke guard: warning: ${at(e.node)}${e.message}`;
     case 'error':
       return `pgrevoke guard: error: ${at(e.node)}${e.message}`;
+    case 'info':
+      return `pgrevoke guard: ${at(e.node)}${e.message}`;
   }
 }

@@ -1,39 +1,17 @@
 // pgrevoke guard against real servers, run as a user would: the CLI as a long-running subprocess.
 // One guard runs through the first part (each reason, bystanders, a server restart, SIGTERM); the
 // later cases start their own guards (SIGINT, SIGHUP, --once, --dry-run, permissions, targets).
-import { spawn, type ChildProcess } from 'node:child_process';
 import { promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCli } from '../helpers/cli.js';
 import { MAJORS, startCluster, type TestCluster } from '../helpers/cluster.js';
+import { GuardProcess, until, type GuardEventLine } from '../helpers/guard.js';
 
-const BIN = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../bin/pgrevoke.js');
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const PW = 'pw';
-
-interface GuardEventLine {
-  v: number;
-  event: 'kill' | 'would_kill' | 'denied';
-  time: string;
-  node: string;
-  pid: number;
-  role: string | null;
-  usesysid: number;
-  database: string | null;
-  client: string | null;
-  application: string | null;
-  state: string | null;
-  backendType: string | null;
-  reason: string;
-  detail: string;
-  query: string | null;
-  terminated: boolean;
-  dryRun: boolean;
-}
 
 interface AuditLine {
   time: string;
@@ -53,52 +31,6 @@ interface AuditLine {
     application: string | null;
     query: string | null;
   };
-}
-
-async function until(pred: () => boolean | Promise<boolean>, ms: number, what: string): Promise<void> {
-  const end = Date.now() + ms;
-  while (!(await pred())) {
-    if (Date.now() > end) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
-    await sleep(10);
-  }
-}
-
-class GuardProcess {
-  readonly child: ChildProcess;
-  stdout = '';
-  stderr = '';
-  readonly exited: Promise<number | null>;
-
-  constructor(args: string[]) {
-    this.child = spawn(process.execPath, [BIN, 'guard', ...args], {
-      env: { PATH: process.env.PATH, HOME: process.env.HOME, NO_COLOR: '1' },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    this.child.stdout!.on('data', (d) => (this.stdout += d));
-    this.child.stderr!.on('data', (d) => (this.stderr += d));
-    this.exited = new Promise((resolve) => this.child.on('close', (code) => resolve(code)));
-  }
-
-  events(): GuardEventLine[] {
-    return this.stdout
-      .split('\n')
-      .filter(Boolean)
-      .map((l) => JSON.parse(l) as GuardEventLine);
-  }
-
-  connected(n = 1): Promise<void> {
-    return until(() => (this.stderr.match(/connected as/g) ?? []).length >= n, 15_000, `guard connected\n${this.stderr}`);
-  }
-
-  async stop(signal: NodeJS.Signals = 'SIGTERM'): Promise<number | null> {
-    if (this.child.exitCode === null) this.child.kill(signal);
-    const code = await Promise.race([this.exited, sleep(15_000).then(() => 'timeout' as const)]);
-    if (code === 'timeout') {
-      this.child.kill('SIGKILL');
-      throw new Error(`guard did not stop on ${signal}\n${this.stderr}`);
-    }
-    return code;
-  }
 }
 
 async function readAudit(file: string): Promise<AuditLine[]> {

@@ -1,7 +1,7 @@
 // The guard's one statement, checked as a string plus parameters: names and limits only ever travel
 // as parameters, the text is fixed per mode (a prepared statement), and a dry run cannot terminate.
 import { describe, expect, it } from 'vitest';
-import { guardTick, NO_TIMEOUTS, type GuardRules } from '../../src/guard/sql.js';
+import { guardTick, guardUnblock, NO_TIMEOUTS, parseRoleKey, type GuardRules } from '../../src/guard/sql.js';
 
 const HOSTILE = `x'); SELECT pg_terminate_backend(pid) FROM pg_stat_activity;--`;
 const rules = (over: Partial<GuardRules> = {}): GuardRules => ({
@@ -21,7 +21,7 @@ describe('guardTick', () => {
   });
 
   it('passes every name and limit as a parameter, in a fixed order', () => {
-    const q = guardTick(full, { dryRun: false });
+    const q = guardTick(full, { dryRun: false, known: ['16384:login:mallory'] });
     expect(q.values).toEqual([
       ['UPPER', HOSTILE, 'a"b'],
       ['break-glass'],
@@ -33,10 +33,11 @@ describe('guardTick', () => {
       [30],
       ['report'],
       [1.5],
+      ['16384:login:mallory'],
     ]);
     for (const name of ['UPPER', HOSTILE, 'a"b', 'break-glass', 'app=prod', 'etl', 'report']) expect(q.text).not.toContain(name);
-    for (let i = 1; i <= 10; i++) expect(q.text).toContain(`$${i}::`);
-    expect(q.text).not.toContain('$11');
+    for (let i = 1; i <= 11; i++) expect(q.text).toContain(`$${i}::`);
+    expect(q.text).not.toContain('$12');
   });
 
   it('has one text per mode, whatever the rules: each connection prepares it once', () => {
@@ -48,13 +49,15 @@ describe('guardTick', () => {
     expect(d.name).not.toBe(a.name);
     expect(guardTick(rules(), { dryRun: true }).text).toBe(d.text);
     // empty rules still pass (empty) arrays, so the parameter types never change
-    expect(a.values).toEqual([[], [], [], [], [], [], [], [], [], []]);
+    expect(a.values).toEqual([[], [], [], [], [], [], [], [], [], [], []]);
   });
 
   it('terminates in the same statement, only rows with a reason, only where the role may signal', () => {
     const { text } = guardTick(full, { dryRun: false });
-    expect(text).toContain('CASE WHEN s.may_signal THEN pg_terminate_backend(s.pid) ELSE false END AS terminated');
-    expect(text).toMatch(/WHERE s\.reason IS NOT NULL/);
+    expect(text).toContain('CASE WHEN s.reason IS NOT NULL AND s.may_signal THEN pg_terminate_backend(s.pid) ELSE false END AS terminated');
+    // a row without a reason only when its role is new to the guard; the key first, so every session's role is looked up
+    expect(text).toMatch(/WHERE s\.role_key <> ALL\(\$11::text\[\]\) OR s\.reason IS NOT NULL\n/);
+    expect(text).toContain('pg_get_userbyid(a.usesysid)');
     expect(text.match(/pg_terminate_backend/g)).toHaveLength(1);
     // one statement, no separator
     expect(text).not.toContain(';');
@@ -107,5 +110,47 @@ describe('guardTick', () => {
     expect(() => guardTick(rules({ idle: { databases: new Map(), roles: new Map([['x', NaN]]) } }), { dryRun: false })).toThrow(
       /invalid timeout/,
     );
+  });
+});
+
+describe('role keys', () => {
+  it('OID, state, superuser and name; a name may hold colons; a dropped role has none', () => {
+    expect(parseRoleKey('16384:login:mallory')).toEqual({
+      key: '16384:login:mallory',
+      oid: '16384',
+      state: 'login',
+      superuser: false,
+      name: 'mallory',
+    });
+    expect(parseRoleKey('10:nologin+super:a:b')).toMatchObject({ oid: '10', state: 'nologin', superuser: true, name: 'a:b' });
+    expect(parseRoleKey('99:dropped:unknown (OID=99)')).toMatchObject({ state: 'dropped', name: null });
+  });
+});
+
+describe('guardUnblock', () => {
+  it('reads only pg_lock_status() and pg_stat_get_activity(), never the views that join pg_authid', () => {
+    const { text } = guardUnblock({ dryRun: false });
+    expect(text).toContain('FROM pg_lock_status() l');
+    expect(text).toContain('JOIN pg_stat_get_activity(NULL::int) a');
+    for (const view of ['pg_locks', 'pg_stat_activity', 'pg_roles', 'pg_authid', 'pg_database', 'regclass'])
+      expect(text).not.toContain(view);
+  });
+
+  it('holders of granted locks on shared catalogs or on any catalog relation, never the guard itself', () => {
+    const { text } = guardUnblock({ dryRun: false });
+    expect(text).toContain(
+      "l.granted AND l.pid <> pg_backend_pid() AND (l.database = 0 OR (l.locktype = 'relation' AND l.relation::int8 < 16384))",
+    );
+  });
+
+  it('terminates only the role OIDs passed as $1; a dry run has no pg_terminate_backend but the same parameter', () => {
+    const live = guardUnblock({ dryRun: false });
+    expect(live.text).toContain(
+      'CASE WHEN a.usesysid::int8 = ANY($1::int8[]) THEN pg_terminate_backend(a.pid) ELSE false END AS terminated',
+    );
+    const dry = guardUnblock({ dryRun: true });
+    expect(dry.name).not.toBe(live.name);
+    expect(dry.text).not.toContain('pg_terminate_backend');
+    expect(dry.text).toContain('$1::int8[]');
   });
 });

@@ -7,7 +7,7 @@ import { Chalk } from 'chalk';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { PgrevokeError } from '../../src/errors.js';
 import { backoffDelay, Guard, type GuardClient, type GuardConfig, type GuardEvent } from '../../src/guard/index.js';
-import { GUARD_SETUP, NO_TIMEOUTS, type GuardRow } from '../../src/guard/sql.js';
+import { GUARD_SETUP, NO_TIMEOUTS, type GuardRow, type GuardUnblockRow } from '../../src/guard/sql.js';
 import type { ConnParams } from '../../src/pg/conninfo.js';
 import { guardJson, guardLine, guardStatus } from '../../src/report/guard.js';
 
@@ -40,6 +40,7 @@ function row(over: Partial<GuardRow> = {}): GuardRow {
     limit_source: null,
     may_signal: true,
     terminated: true,
+    role_key: '16384:login:mallory',
     ...over,
   };
 }
@@ -47,6 +48,8 @@ function row(over: Partial<GuardRow> = {}): GuardRow {
 /** A fake server: scripted tick results, scripted connect failures, and a record of statements. */
 class FakeServer {
   ticks: (GuardRow[] | Error)[] = [];
+  /** Answers to the unblock statement (the first one is its preparation at connect). */
+  unblocks: (GuardUnblockRow[] | Error)[] = [];
   /** null: that connect succeeds. */
   connectFailures: (Error | null)[] = [];
   connects = 0;
@@ -68,6 +71,11 @@ class FakeServer {
               { user: 'postgres', version: '18.4', standby: false, superuser: true, signal_backend: true, read_all_stats: true },
             ] as unknown as R[],
           };
+        if (c.name?.startsWith('pgrevoke_guard_unblock')) {
+          const u = this.unblocks.shift() ?? [];
+          if (u instanceof Error) throw u;
+          return { rows: u as unknown as R[] };
+        }
         const next = this.ticks.shift() ?? [];
         if (next instanceof Error) throw next;
         return { rows: next as unknown as R[] };
@@ -184,7 +192,9 @@ describe('Guard', () => {
     expect(
       server.statements
         .filter((s) => s.name)
-        .every((s) => s.name === 'pgrevoke_guard_tick_dry' && !s.text.includes('pg_terminate_backend')),
+        .every(
+          (s) => ['pgrevoke_guard_tick_dry', 'pgrevoke_guard_unblock_dry'].includes(s.name!) && !s.text.includes('pg_terminate_backend'),
+        ),
     ).toBe(true);
   });
 
@@ -275,6 +285,100 @@ describe('Guard', () => {
       'Connection terminated unexpectedly',
       'password authentication failed [SQLSTATE 28P01]',
     ]);
+  });
+
+  it('a tick failing while connected is blind, not a lost connection: said once with its SQLSTATE, exit 3 past maxBlindMs', async () => {
+    const server = new FakeServer();
+    const denied = () =>
+      Object.assign(new Error('permission denied for function pg_terminate_backend'), { code: '42501', severity: 'ERROR' });
+    server.ticks = [[], ...Array.from({ length: 10_000 }, denied)];
+    const events: GuardEvent[] = [];
+    const g = new Guard(config(server, { maxBlindMs: 150 }), (e) => events.push(e));
+    const err = (await g.run().catch((e: unknown) => e)) as PgrevokeError;
+    expect(err).toBeInstanceOf(PgrevokeError);
+    expect(err.exitCode).toBe(3);
+    expect(err.sqlstate).toBe('42501');
+    expect(err.message).toMatch(
+      /^h:5432: blind for [\d.]+ s \(--max-blind 0\.15\): every tick fails: permission denied for function pg_terminate_backend$/,
+    );
+    // the connection was kept all along (and closed at the end)
+    expect(server.connects).toBe(1);
+    expect(server.ended).toBe(1);
+    expect(events.filter((e) => e.type === 'reconnecting')).toEqual([]);
+    const said = events.flatMap((e) => (e.type === 'error' ? [e.message] : []));
+    expect(said).toHaveLength(1);
+    expect(said[0]).toMatch(
+      /^tick failed \(connection kept, retrying every 10 ms; exits 3 after 0\.15 s of this \(--max-blind\)\): .*\[SQLSTATE 42501\]$/,
+    );
+  });
+
+  it('a blind node that recovers says so and goes on; maxBlindMs 0 never exits', async () => {
+    const server = new FakeServer();
+    const boom = Object.assign(new Error('canceling statement due to statement timeout'), { code: '57014', severity: 'ERROR' });
+    server.ticks = [boom, boom, boom, [row()]];
+    const events: GuardEvent[] = [];
+    const g = new Guard(config(server, { maxBlindMs: 0 }), (e) => events.push(e));
+    const running = g.run();
+    await until(() => events.some((e) => e.type === 'kill'));
+    await g.stop();
+    await running;
+    expect(events.find((e) => e.type === 'info')).toMatchObject({
+      node: 'h:5432',
+      message: expect.stringMatching(/^tick works again after [\d.]+ s$/),
+    });
+    expect(server.connects).toBe(1);
+  });
+
+  it('a tick blocked by a lock ends the holder whose role it remembers as denied, without reconnecting, then carries on', async () => {
+    const server = new FakeServer();
+    const lock = Object.assign(new Error('canceling statement due to lock timeout'), { code: '55P03', severity: 'ERROR' });
+    // the role is seen (a row without a reason) before the lock, then every tick times out on it
+    const sighting = row({ pid: 50, role: 'evil', usesysid: '16390', reason: null, terminated: false, role_key: '16390:login+super:evil' });
+    server.ticks = [[sighting], lock, lock, []];
+    const holder: GuardUnblockRow = {
+      pid: 50,
+      usesysid: '16390',
+      client: '10.0.0.9:4000',
+      application: 'psql',
+      backend_type: 'client backend',
+      state: 'idle in transaction',
+      backend_start: '2026-11-23 20:00:00+00',
+      query: 'LOCK TABLE pg_authid IN ACCESS EXCLUSIVE MODE',
+      locks: ['AccessExclusiveLock on relation 1260'],
+      terminated: true,
+    };
+    const stranger = { ...holder, pid: 60, usesysid: '17000', terminated: false, locks: ['AccessShareLock on relation 1262'] };
+    server.unblocks = [[], [stranger], [holder, stranger]];
+    const file = path.join(dir, 'deny');
+    await fs.writeFile(file, '');
+    const events: GuardEvent[] = [];
+    const g = new Guard(config(server, { denyFile: file }), (e) => events.push(e));
+    await g.init();
+    const running = g.run();
+    // the first blocked tick: nothing denied yet; then the role is denied (SIGHUP), the next one ends it
+    await until(() => events.some((e) => e.type === 'error'));
+    await fs.writeFile(file, 'evil\n');
+    await g.reload('signal');
+    await until(() => events.some((e) => e.type === 'info'));
+    await g.stop();
+    await running;
+    const unblocks = server.statements.filter((s) => s.name === 'pgrevoke_guard_unblock').map((s) => s.values);
+    expect(unblocks).toEqual([[[]], [[]], [['16390']]]);
+    const kills = events.flatMap((e) => (e.type === 'kill' ? [e.kill] : []));
+    expect(kills).toEqual([
+      expect.objectContaining({ pid: 50, role: 'evil', usesysid: 16390, reason: 'denylisted', terminated: true, database: null }),
+    ]);
+    expect(kills[0]!.detail).toBe("role is on the deny list; it held AccessExclusiveLock on pg_authid, which blocked the guard's tick");
+    const errors = events.flatMap((e) => (e.type === 'error' ? [e.message] : []));
+    expect(errors[0]).toMatch(
+      /^tick blocked by a lock \(lock_timeout 100 ms, SQLSTATE 55P03\); sessions holding catalog locks: pid 60 \(oid 17000, a role the guard has not seen/,
+    );
+    expect(errors[1]).toContain('pid 50 (role "evil", oid 16390, superuser): AccessExclusiveLock on pg_authid: ended');
+    expect(errors[1]).toContain(
+      'pid 60 (oid 17000, a role the guard has not seen (no session of it before the lock)): AccessShareLock on pg_database: not revoked nor denied: left alone',
+    );
+    expect(events.filter((e) => e.type === 'reconnecting')).toEqual([]);
+    expect(server.connects).toBe(1);
   });
 
   it('once(): one statement per node, counts what it found, errors per node', async () => {

@@ -1,0 +1,74 @@
+// pgrevoke guard as a long-running subprocess, for the integration tests: its JSON Lines, its
+// stderr, signals, and a polling wait.
+import { spawn, type ChildProcess } from 'node:child_process';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const BIN = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../bin/pgrevoke.js');
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+export interface GuardEventLine {
+  v: number;
+  event: 'kill' | 'would_kill' | 'denied';
+  time: string;
+  node: string;
+  pid: number;
+  role: string | null;
+  usesysid: number;
+  database: string | null;
+  client: string | null;
+  application: string | null;
+  state: string | null;
+  backendType: string | null;
+  reason: string;
+  detail: string;
+  query: string | null;
+  terminated: boolean;
+  dryRun: boolean;
+}
+
+export async function until(pred: () => boolean | Promise<boolean>, ms: number, what: string): Promise<void> {
+  const end = Date.now() + ms;
+  while (!(await pred())) {
+    if (Date.now() > end) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
+    await sleep(10);
+  }
+}
+
+export class GuardProcess {
+  readonly child: ChildProcess;
+  stdout = '';
+  stderr = '';
+  readonly exited: Promise<number | null>;
+
+  constructor(args: string[]) {
+    this.child = spawn(process.execPath, [BIN, 'guard', ...args], {
+      env: { PATH: process.env.PATH, HOME: process.env.HOME, NO_COLOR: '1' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    this.child.stdout!.on('data', (d) => (this.stdout += d));
+    this.child.stderr!.on('data', (d) => (this.stderr += d));
+    this.exited = new Promise((resolve) => this.child.on('close', (code) => resolve(code)));
+  }
+
+  events(): GuardEventLine[] {
+    return this.stdout
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => JSON.parse(l) as GuardEventLine);
+  }
+
+  connected(n = 1): Promise<void> {
+    return until(() => (this.stderr.match(/connected as/g) ?? []).length >= n, 15_000, `guard connected\n${this.stderr}`);
+  }
+
+  async stop(signal: NodeJS.Signals = 'SIGTERM'): Promise<number | null> {
+    if (this.child.exitCode === null) this.child.kill(signal);
+    const code = await Promise.race([this.exited, sleep(15_000).then(() => 'timeout' as const)]);
+    if (code === 'timeout') {
+      this.child.kill('SIGKILL');
+      throw new Error(`guard did not stop on ${signal}\n${this.stderr}`);
+    }
+    return code;
+  }
+}

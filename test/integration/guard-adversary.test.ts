@@ -1,0 +1,154 @@
+// pgrevoke guard against an attacker who knows it (issue 10): a deny file poisoned through SIGHUP,
+// a tick that keeps failing while connected (--max-blind), and a superuser holding pg_authid in
+// ACCESS EXCLUSIVE mode, which locks every new login out: only the guard's open session gets in.
+import { promises as fs } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { canQuery, MAJORS, startCluster, type TestCluster } from '../helpers/cluster.js';
+import { GuardProcess, until } from '../helpers/guard.js';
+
+const PW = 'pw';
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+describe.each(MAJORS)('guard under attack on PostgreSQL %i', (major) => {
+  let cl: TestCluster;
+  let dir = '';
+  const guards: GuardProcess[] = [];
+
+  const session = async (role: string) => {
+    const c = await cl.connectAs(role, PW);
+    return { c, pid: (await c.query<{ p: number }>('SELECT pg_backend_pid() AS p')).rows[0]!.p };
+  };
+  const alive = async (pid: number) => (await cl.sql('SELECT 1 FROM pg_stat_activity WHERE pid = $1', [pid])).length === 1;
+  /** ms until the backend is gone. */
+  const goneAfter = async (pid: number, t0: number) => {
+    await until(async () => !(await alive(pid)), 10_000, `pid ${pid} to end`);
+    return performance.now() - t0;
+  };
+  const guard = (args: string[]) => {
+    const g = new GuardProcess(['--interval', '100', '--json', ...args]);
+    guards.push(g);
+    return g;
+  };
+
+  beforeAll(async () => {
+    cl = await startCluster(major);
+    for (const r of ['keeper', 'nolog', 'blindvictim', 'later', 'fresh']) await cl.sql(`CREATE ROLE ${r} LOGIN PASSWORD '${PW}'`);
+    await cl.sql(`CREATE ROLE evil LOGIN SUPERUSER PASSWORD '${PW}'`);
+    await cl.sql(`CREATE ROLE gwatch LOGIN PASSWORD '${PW}' IN ROLE pg_signal_backend, pg_read_all_stats`);
+    dir = await fs.mkdtemp(path.join(os.tmpdir(), 'pgrevoke-guard-adv-'));
+  });
+  // a test that failed half-way must not leave its guard ending the next test's sessions
+  afterEach(() => {
+    for (const g of guards.splice(0)) if (g.child.exitCode === null) g.child.kill('SIGKILL');
+  });
+  afterAll(async () => {
+    await cl?.destroyAll();
+    if (dir) await fs.rm(dir, { recursive: true, force: true });
+  });
+
+  it('a NUL byte arriving by SIGHUP is refused and logged; the names in force stay and NOLOGIN is still enforced within a second', async () => {
+    const file = path.join(dir, 'deny-nul.txt');
+    await fs.writeFile(file, 'keeper\n');
+    const g = guard(['--dsn', cl.dsn(), '--deny-file', file]);
+    await g.connected();
+    const k1 = await session('keeper');
+    await goneAfter(k1.pid, performance.now());
+
+    await fs.writeFile(file, 'ev\0e\n');
+    g.child.kill('SIGHUP');
+    await until(() => g.stderr.includes('reload refused'), 5000, `the refusal\n${g.stderr}`);
+    expect(g.stderr).toContain(
+      `pgrevoke guard: error: reload refused: deny file ${file} line 1: role name "ev\\u0000e" refused: it contains a NUL byte; keeping the 1 name(s) read before ("keeper")`,
+    );
+    expect(g.stderr).not.toContain('added');
+
+    const v = await session('nolog');
+    const t0 = performance.now();
+    await cl.sql('ALTER ROLE nolog NOLOGIN');
+    expect(await goneAfter(v.pid, t0)).toBeLessThan(2000);
+    const k2 = await session('keeper');
+    await goneAfter(k2.pid, performance.now());
+    await until(() => g.events().length === 3, 3000, 'the third kill line');
+    expect(g.events().map((e) => [e.pid, e.reason])).toEqual([
+      [k1.pid, 'denylisted'],
+      [v.pid, 'role_nologin'],
+      [k2.pid, 'denylisted'],
+    ]);
+    expect(g.stderr).not.toMatch(/reconnecting|tick failed/);
+    expect(await g.stop()).toBe(0);
+  });
+
+  it('a tick that keeps failing while connected is logged with its SQLSTATE (not as reconnecting) and exits 3 after --max-blind', async () => {
+    const g = guard(['--dsn', cl.url('gwatch', PW), '--deny', 'blindvictim', '--max-blind', '2']);
+    await g.connected();
+    try {
+      // a hardening step that takes pg_terminate_backend away from the guard's role
+      await cl.sql('REVOKE EXECUTE ON FUNCTION pg_terminate_backend(integer, bigint) FROM PUBLIC');
+      const t0 = performance.now();
+      const v = await session('blindvictim');
+      const code = await Promise.race([g.exited, sleep(15_000).then(() => 'still running')]);
+      const took = performance.now() - t0;
+      expect(code, g.stderr).toBe(3);
+      expect(took).toBeGreaterThan(1900);
+      expect(took).toBeLessThan(8000);
+      const node = `127.0.0.1:${cl.port}`;
+      expect(g.stderr).toMatch(
+        new RegExp(
+          `pgrevoke guard: error: ${node.replace(/\./g, '\\.')}: tick failed \\(connection kept, retrying every 100 ms; exits 3 after 2 s of this \\(--max-blind\\)\\): permission denied for function pg_terminate_backend \\[SQLSTATE 42501\\]`,
+        ),
+      );
+      expect(g.stderr).toMatch(
+        new RegExp(
+          `pgrevoke: error: ${node.replace(/\./g, '\\.')}: blind for [\\d.]+ s \\(--max-blind 2\\): every tick fails: permission denied for function pg_terminate_backend \\[SQLSTATE 42501\\]`,
+        ),
+      );
+      expect(g.stderr).not.toMatch(/connection lost|reconnecting/);
+      // it was blind indeed: the denied session is still there
+      expect(await alive(v.pid)).toBe(true);
+    } finally {
+      await cl.sql('GRANT EXECUTE ON FUNCTION pg_terminate_backend(integer, bigint) TO PUBLIC');
+    }
+  });
+
+  it('a denied superuser holding LOCK TABLE pg_authid IN ACCESS EXCLUSIVE MODE is ended within two seconds of the SIGHUP', async () => {
+    const file = path.join(dir, 'deny-lock.txt');
+    await fs.writeFile(file, '# nobody yet\n');
+    const g = guard(['--dsn', cl.dsn(), '--deny-file', file]);
+    await g.connected();
+    // every client this test needs is opened before the lock: no login gets in while it is held
+    const evil = await session('evil');
+    const later = await session('later');
+    // the guard learns evil's OID from its ticks (it cannot read pg_authid under the lock)
+    await sleep(500);
+    await evil.c.query('BEGIN');
+    await evil.c.query('LOCK TABLE pg_authid IN ACCESS EXCLUSIVE MODE');
+    await until(() => g.stderr.includes('tick blocked by a lock'), 5000, `the blocked tick\n${g.stderr}`);
+    expect(g.stderr).toContain(`pid ${evil.pid} (role "evil", oid `);
+    expect(g.stderr).toContain('AccessExclusiveLock on pg_authid: not revoked nor denied: left alone');
+    expect(await canQuery(evil.c), g.stderr).toBe(true);
+
+    await fs.writeFile(file, 'evil\n');
+    const t0 = performance.now();
+    g.child.kill('SIGHUP');
+    await until(() => g.events().some((e) => e.pid === evil.pid), 10_000, `evil's session ended\n${g.stderr}`);
+    expect(performance.now() - t0).toBeLessThan(2000);
+    expect(g.events().find((e) => e.pid === evil.pid)).toMatchObject({
+      event: 'kill',
+      role: 'evil',
+      reason: 'denylisted',
+      terminated: true,
+      detail: "role is on the deny list; it held AccessExclusiveLock on pg_authid, which blocked the guard's tick",
+    });
+    expect(await canQuery(evil.c)).toBe(false);
+    // the lock went with it: logins work again, and the guard carries on with its usual ticks
+    const fresh = await session('fresh');
+    await until(() => g.stderr.includes('tick works again'), 5000, `the tick back\n${g.stderr}`);
+    await cl.sql('ALTER ROLE later NOLOGIN');
+    await goneAfter(later.pid, performance.now());
+    expect(await canQuery(fresh.c), g.stderr).toBe(true);
+    expect(g.stderr).not.toMatch(/reconnecting|connection lost/);
+    expect(await g.stop()).toBe(0);
+  });
+});
