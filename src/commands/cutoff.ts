@@ -18,6 +18,7 @@ import {
 import { connectAll, RoleAbsent } from '../pg/nodes.js';
 import type { PgbouncerSection } from '../pgbouncer/section.js';
 import type { LoadedPlaybook } from '../playbook/load.js';
+import { SESSION_LOCK_TIMEOUT_MS } from '../playbook/sql.js';
 import { administeredSince, type Plan, type PlanInput } from '../playbook/plan.js';
 import { countFlag, numberFlag } from '../util/flags.js';
 import { mapBounded } from '../util/pool.js';
@@ -163,7 +164,7 @@ export async function run([roles, flags]: unknown[], g: GlobalOptions): Promise<
         (err: unknown) => (err instanceof Error ? err : new Error(String(err))),
       )
       .finally(() => trace('playbook loaded')),
-    connectAll(targets).finally(() => trace('session open')),
+    connectAll(targets, { lockTimeoutMs: SESSION_LOCK_TIMEOUT_MS }).finally(() => trace('session open')),
   ]);
   const closeAll = () => Promise.all(clients.map((c) => (c instanceof Error ? undefined : c.end().catch(() => undefined))));
   try {

@@ -155,7 +155,13 @@ export function isLoopback(host: string): boolean {
   return host.startsWith('/') || host === 'localhost' || /^127\./.test(host) || host === '::1' || host === '[::1]';
 }
 
-export async function connect(p: ConnParams, database = p.database): Promise<Client> {
+/** Settings the session starts with (startup parameters: no extra round trip). */
+export interface SessionSettings {
+  /** Bound every lock wait of the session (a statement's SET LOCAL may shorten it). */
+  lockTimeoutMs?: number;
+}
+
+export async function connect(p: ConnParams, database = p.database, session: SessionSettings = {}): Promise<Client> {
   // the connect timeout covers the whole startup; whether the socket was up tells a network
   // timeout from a login the server never finished
   const stage = { loginStarted: false };
@@ -167,7 +173,7 @@ export async function connect(p: ConnParams, database = p.database): Promise<Cli
     await client.connect();
     return client;
   };
-  const cfg = clientConfig(p, database);
+  const cfg = { ...clientConfig(p, database), lock_timeout: session.lockTimeoutMs };
   try {
     if (p.sslmode === 'prefer' || (p.sslmode === undefined && !isLoopback(p.host))) {
       // libpq's default "prefer": try TLS first, fall back to plain

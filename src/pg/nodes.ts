@@ -3,7 +3,7 @@
 import { describeError } from '../errors.js';
 import { stampNode } from '../report/node-stamp.js';
 import { mapBounded } from '../util/pool.js';
-import { connect, type Client } from './connect.js';
+import { connect, type Client, type SessionSettings } from './connect.js';
 import type { ConnParams } from './conninfo.js';
 
 export interface NodeTarget {
@@ -35,8 +35,12 @@ export async function nodeRole(client: Client): Promise<'primary' | 'standby'> {
 }
 
 /** Connect to every node at once; an unreachable node is an Error in its slot, not an exception. */
-export async function connectAll(targets: NodeTarget[]): Promise<(Client | Error)[]> {
-  return Promise.all(targets.map((t) => connect(t.params).catch((err: unknown) => (err instanceof Error ? err : new Error(String(err))))));
+export async function connectAll(targets: NodeTarget[], session: SessionSettings = {}): Promise<(Client | Error)[]> {
+  return Promise.all(
+    targets.map((t) =>
+      connect(t.params, t.params.database, session).catch((err: unknown) => (err instanceof Error ? err : new Error(String(err)))),
+    ),
+  );
 }
 
 /**

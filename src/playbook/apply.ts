@@ -38,6 +38,7 @@ import {
 } from './plan.js';
 import {
   BLOCKER_NAMES,
+  blockers,
   COMMITTED_AT,
   contain,
   containStandby,
@@ -54,8 +55,8 @@ import {
   settleRound,
   STILL_BLOCKED,
   terminate,
+  terminateListed,
   terminatePids,
-  unblock,
 } from './sql.js';
 
 export { Interrupt };
@@ -359,6 +360,19 @@ export async function apply(deps: ApplyDeps): Promise<CutoffReport> {
       blocking: [],
       preparedTransactions: [],
     };
+    try {
+      await collectSnapshot(snap);
+    } catch (err) {
+      if ((err as { code?: string }).code !== '55P03') throw err;
+      throw new StepSkipped(
+        `blocked by a lock on a system catalog (${sqlError(err)}): the containment statement's terminate rows carry the sessions' forensic columns instead`,
+      );
+    }
+    report.snapshot = snap;
+    return `${snap.sessions.length} session(s), ${snap.hiddenBackends.length} hidden backend(s), ${snap.locks.length} lock(s), ${snap.blocking.length} blocked session(s), ${snap.preparedTransactions.length} prepared transaction(s)`;
+  };
+
+  const collectSnapshot = async (snap: Snapshot): Promise<void> => {
     for (const t of targets) {
       snap.sessions.push(...(await collectSessions(reader, t.oid)));
       snap.locks.push(...(await collectLocks(reader, t.oid, t.name)).map((l) => ({ ...l, role: t.name })));
@@ -366,8 +380,6 @@ export async function apply(deps: ApplyDeps): Promise<CutoffReport> {
       snap.preparedTransactions.push(...(await collectPrepared(reader, t.name)).map((p) => ({ ...p, role: t.name })));
     }
     snap.hiddenBackends = await collectHiddenBackends(reader, major);
-    report.snapshot = snap;
-    return `${snap.sessions.length} session(s), ${snap.hiddenBackends.length} hidden backend(s), ${snap.locks.length} lock(s), ${snap.blocking.length} blocked session(s), ${snap.preparedTransactions.length} prepared transaction(s)`;
   };
 
   const hbaStep = async (step: ReportStep): Promise<string> => {
@@ -466,15 +478,17 @@ export async function apply(deps: ApplyDeps): Promise<CutoffReport> {
   const blockerKeys = new Set<string>();
   /** After a lock timeout: end the role's backends, record every lock holder that can block the ALTER. */
   const clearBlockers = async (step: ReportStep): Promise<void> => {
-    let rows: Record<string, unknown>[];
+    let rows: Row[];
     try {
-      rows = (await exec.run(step, unblock(oids)))[0]?.rows ?? [];
+      rows = (await exec.run(step, blockers(oids)))[0]?.rows ?? [];
     } catch (err) {
       report.warnings.push(`could not look for the sessions blocking the containment statement: ${sqlError(err)}`);
       return;
     }
+    const pids = [...new Set(rows.filter((r) => r.target === true).map((r) => n(r.pid)))];
+    const ended = pids.length ? await endBackends(step, pids) : new Set<number>();
     recordTerminated(
-      rows.filter((r) => r.target === true && r.terminated === true),
+      rows.filter((r) => ended.has(n(r.pid))).map((r) => ({ ...r, terminated: true })),
       false,
     );
     for (const r of rows) {
@@ -491,9 +505,25 @@ export async function apply(deps: ApplyDeps): Promise<CutoffReport> {
         relation: String(r.relation),
         application: s(r.application_name),
         query: s(r.query),
-        terminated: r.terminated === true,
+        terminated: ended.has(n(r.pid)),
         at: clock().toISOString(),
       });
+    }
+  };
+
+  /** pg_terminate_backend(), or, when a lock on pg_authid blocks even that, SIGTERM from this host. */
+  const endBackends = async (step: ReportStep, pids: number[]): Promise<Set<number>> => {
+    try {
+      const rows = (await exec.run(step, terminateListed(pids))).at(-1)?.rows ?? [];
+      return new Set(rows.filter((r) => r.terminated === true).map((r) => n(r.pid)));
+    } catch (err) {
+      if ((err as { code?: string }).code !== '55P03' || interrupt.interrupted) throw err;
+      const sent = await exec.signalBackends(step, pids).catch((): number[] => []);
+      if (sent.length < pids.length)
+        report.warnings.push(
+          `pg_terminate_backend() was blocked by a lock on pg_authid and backend(s) ${pids.filter((p) => !sent.includes(p)).join(', ')} could not be signalled from this host (run pgrevoke on the database host as root or the server's OS user, or keep a pgrevoke guard running)`,
+        );
+      return new Set(sent);
     }
   };
 

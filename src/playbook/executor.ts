@@ -4,11 +4,12 @@
 import type pg from 'pg';
 import { sendCancel } from '../pg/cancel.js';
 import { connect, type Client } from '../pg/connect.js';
+import { signalBackends } from '../pg/local-signal.js';
 import type { ConnParams } from '../pg/conninfo.js';
 import { replaceFile, restoreFile, type WriteResult } from './hba-file.js';
 import type { Interrupt } from './interrupt.js';
 import type { PlanStep } from './plan.js';
-import type { Statement } from './sql.js';
+import { DATA_DIRECTORY, type Statement } from './sql.js';
 
 export interface Recorded {
   step: number;
@@ -37,7 +38,13 @@ export interface Executor {
   /** Replace a file (backup kept); `note` is what the log shows instead of the content. */
   writeFile(step: PlanStep, file: string, content: string, note: string): Promise<WriteResult | null>;
   restoreFile(step: PlanStep, file: string, backup: string, note: string): Promise<void>;
+  /** SIGTERM from this host to backends pg_terminate_backend() could not reach; returns those signalled. */
+  signalBackends(step: PlanStep, pids: readonly number[]): Promise<number[]>;
   close(): Promise<void>;
+}
+
+function signalNote(pids: readonly number[]): string {
+  return `-- SIGTERM from this host to backend pid(s) ${pids.join(', ')} (each checked to be a child of this server's postmaster)`;
 }
 
 function toStatement(s: Statement | string): Statement {
@@ -92,6 +99,12 @@ export class PgExecutor implements Executor {
     await restoreFile(file, backup);
   }
 
+  async signalBackends(step: PlanStep, pids: readonly number[]): Promise<number[]> {
+    this.log.push({ step: step.index, action: step.action, database: null, sql: signalNote(pids) });
+    const dir = (await this.main.query<{ data_directory: string }>(DATA_DIRECTORY)).rows[0]?.data_directory;
+    return dir ? signalBackends(pids, dir) : [];
+  }
+
   async close(): Promise<void> {
     await Promise.all([...this.others.values()].map((c) => c.end().catch(() => undefined)));
     this.others.clear();
@@ -120,6 +133,11 @@ export class DryRunExecutor implements Executor {
 
   async restoreFile(step: PlanStep, _file: string, _backup: string, note: string): Promise<void> {
     this.log.push({ step: step.index, action: step.action, database: null, sql: note });
+  }
+
+  async signalBackends(step: PlanStep, pids: readonly number[]): Promise<number[]> {
+    this.log.push({ step: step.index, action: step.action, database: null, sql: signalNote(pids) });
+    return [];
   }
 
   async close(): Promise<void> {}

@@ -146,6 +146,9 @@ export const SYNC_LOCAL = 'SET LOCAL synchronous_commit = local';
 export const LOCK_TIMEOUT_MS = 250;
 export const LOCK_WAIT = `SET LOCAL lock_timeout = '${LOCK_TIMEOUT_MS}ms'`;
 
+/** The cutoff session's own bound on every other lock wait (its reads: plan, snapshot, verification). */
+export const SESSION_LOCK_TIMEOUT_MS = 1000;
+
 /** SQLSTATEs after which the containment statement is tried again once its blockers are dealt with. */
 export const RETRY_SQLSTATES: ReadonlySet<string> = new Set([
   '55P03', // lock_not_available: lock_timeout ran out
@@ -158,17 +161,16 @@ const BLOCKING_MODES = `l.mode IN ('ShareLock', 'ShareRowExclusiveLock', 'Exclus
     OR (l.relation = 1260 AND l.mode IN ('RowShareLock', 'RowExclusiveLock'))`;
 
 /**
- * After a containment statement timed out on a lock: end every backend of the roles (they hold or
- * queue for what the ALTER needs) and list every other holder of a system-catalog lock that can
- * block it. Reads neither pg_authid nor pg_stat_activity (a view over pg_authid and pg_database,
- * which the holder may have locked): pg_stat_get_activity() and pg_locks take no catalog lock.
+ * After a containment statement timed out on a lock: every backend of the roles (they hold or queue
+ * for what the ALTER needs) and every other holder of a system-catalog lock that can block it.
+ * Reads neither pg_authid nor pg_stat_activity (a view over pg_authid and pg_database, which the
+ * holder may have locked): pg_stat_get_activity() and pg_locks take no catalog lock.
  */
-export function unblock(oids: readonly number[]): string {
+export function blockers(oids: readonly number[]): string {
   const targets = oidArray(oids);
   return `SELECT a.pid, a.usesysid::int8 AS usesysid, a.usesysid = ANY(${targets}) AS target, l.mode, l.relation::int8 AS relation,
        a.application_name, a.backend_type, a.state, a.backend_start::text AS backend_start, a.xact_start::text AS xact_start,
-       host(a.client_addr) AS client_addr, a.query,
-       CASE WHEN a.usesysid = ANY(${targets}) THEN pg_terminate_backend(a.pid) ELSE false END AS terminated
+       host(a.client_addr) AS client_addr, a.query
 FROM pg_stat_get_activity(NULL) a
 LEFT JOIN pg_locks l ON l.pid = a.pid AND l.granted AND l.locktype = 'relation' AND l.relation < 16384
      AND l.database IN (0, (SELECT datid FROM pg_stat_get_activity(pg_backend_pid())))
@@ -176,7 +178,18 @@ LEFT JOIN pg_locks l ON l.pid = a.pid AND l.granted AND l.locktype = 'relation' 
 WHERE a.pid <> pg_backend_pid() AND (a.usesysid = ANY(${targets}) OR l.pid IS NOT NULL)`;
 }
 
-/** Names for the blockers found by unblock(): roles by OID, relations by OID (read once the lock is gone). */
+/**
+ * End the listed backends. pg_terminate_backend() looks the backend's role up in pg_authid (is it a
+ * superuser?), so under an ACCESS EXCLUSIVE lock on pg_authid it waits like everyone else: bounded.
+ */
+export function terminateListed(pids: readonly number[]): string {
+  return `${LOCK_WAIT};\nSELECT p.pid, pg_terminate_backend(p.pid) AS terminated FROM unnest(${pidArray(pids)}) AS p(pid)`;
+}
+
+/** Where the server keeps its data: each of its backends runs with that as its working directory. */
+export const DATA_DIRECTORY = `SELECT current_setting('data_directory') AS data_directory`;
+
+/** Names for the blockers found by blockers(): roles by OID, relations by OID (read once the lock is gone). */
 export const BLOCKER_NAMES = `SELECT 'role' AS kind, r.oid::int8 AS oid, r.rolname::text AS name FROM pg_roles r WHERE r.oid = ANY($1::oid[])
 UNION ALL SELECT 'relation', c.oid::int8, c.oid::regclass::text FROM pg_class c WHERE c.oid = ANY($2::oid[])`;
 

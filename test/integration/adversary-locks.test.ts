@@ -14,7 +14,7 @@ import { Interrupt } from '../../src/playbook/interrupt.js';
 import type { PlanStep } from '../../src/playbook/plan.js';
 import { resolveConnParams } from '../../src/pg/conninfo.js';
 import { ident } from '../../src/pg/quote.js';
-import { runCli, startCli, type CliResult } from '../helpers/cli.js';
+import { runCli, startCli, startOnTerminal, type CliResult } from '../helpers/cli.js';
 import { MAJORS, parkLogin, startCluster, type TestCluster } from '../helpers/cluster.js';
 
 const HBA = ['local all all trust', 'host all all 127.0.0.1/32 scram-sha-256'].join('\n') + '\n';
@@ -170,6 +170,33 @@ describe.each(MAJORS)('cutoff against an attacker holding locks, PostgreSQL %i',
     expect(await sessionsOf('su_evil')).toBe(0);
     const blockers = (d.contain as Json).blockers as Json[];
     expect(blockers.some((b) => b.role === 'su_evil' && b.mode === 'ExclusiveLock' && b.relation === 'pg_authid')).toBe(true);
+  });
+
+  it('a superuser target that locks everyone out (ACCESS EXCLUSIVE on pg_authid) after pgrevoke connected is still contained', async () => {
+    await createRole('su_lockout', 'SUPERUSER');
+    const holder = await cl.connectAs('su_lockout', pw('su_lockout'));
+    const holderPid = (await holder.query<{ p: number }>('SELECT pg_backend_pid() AS p')).rows[0]!.p;
+    const report = path.join(tmp, 'lockout.json');
+    // on a terminal, pgrevoke has connected and planned when it asks; the lock comes while it waits
+    const t = startOnTerminal(['cutoff', 'su_lockout', '--report', report, '--dsn', cl.dsn()], 40_000);
+    await waitFor(async () => t.screen().includes('(y/N)'), 20_000, 'the confirmation');
+    // changing its own row first empties every session's cached copy of it, so that even
+    // pg_terminate_backend(), which looks the backend's role up, waits on the lock
+    await holder.query(`ALTER ROLE su_lockout PASSWORD 'pw-su_lockout'`);
+    await holder.query('BEGIN');
+    await holder.query('LOCK TABLE pg_authid IN ACCESS EXCLUSIVE MODE');
+    t.type('y\r');
+    const code = await t.exited;
+    const d = JSON.parse(readFileSync(report, 'utf8')) as Json;
+    expect(code, t.screen()).toBe(0);
+    expect(await role('su_lockout')).toMatchObject({ rolcanlogin: false, rolsuper: false });
+    expect(await alive(holderPid)).toBe(false);
+    expect((d.contain as Json).blockers as Json[]).toContainEqual(
+      expect.objectContaining({ pid: holderPid, role: 'su_lockout', mode: 'AccessExclusiveLock', relation: 'pg_authid', terminated: true }),
+    );
+    expect((d.steps as Step[]).find((s) => s.action === 'snapshot')).toMatchObject({ status: 'skipped' });
+    const contain = (d.steps as (Step & { executed: string[] })[]).find((s) => s.action === 'contain')!;
+    expect(contain.executed.join('\n')).toContain(`SIGTERM from this host to backend pid(s) ${holderPid}`);
   });
 
   it("a bystander's lock on the role's row is waited out, named in the report, and never terminated; the target's sessions are ended meanwhile", async () => {

@@ -58,6 +58,10 @@ class Scripted implements Executor {
     this.log.push({ step: step.index, action: step.action, database: null, sql: note });
     await restoreFile(file, backup);
   }
+  async signalBackends(step: PlanStep, pids: readonly number[]) {
+    this.log.push({ step: step.index, action: step.action, database: null, sql: `-- SIGTERM ${pids.join(',')}` });
+    return [];
+  }
   async close() {}
 }
 

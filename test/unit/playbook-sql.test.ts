@@ -24,8 +24,9 @@ import {
   scramVerifier,
   settleRound,
   terminate,
+  blockers,
+  terminateListed,
   terminatePids,
-  unblock,
 } from '../../src/playbook/sql.js';
 
 const HOSTILE = `Robert'); DROP TABLE x;--`;
@@ -178,13 +179,16 @@ describe('the critical round trip', () => {
     );
   });
 
-  it('after a lock timeout, ends the targets by OID and lists catalog-lock holders without reading pg_authid or pg_stat_activity', () => {
-    const u = unblock([16390, 16391]);
-    expect(u).toContain('FROM pg_stat_get_activity(NULL) a');
-    expect(u).not.toMatch(/pg_authid|pg_stat_activity\b|pg_roles/);
-    expect(u).toContain(`CASE WHEN a.usesysid = ANY('{16390,16391}'::oid[]) THEN pg_terminate_backend(a.pid) ELSE false END AS terminated`);
-    expect(u).toContain(`l.relation = 1260 AND l.mode IN ('RowShareLock', 'RowExclusiveLock')`);
-    expect(() => unblock([])).toThrow(/no role OIDs/);
+  it('after a lock timeout, lists the targets and catalog-lock holders without reading pg_authid or pg_stat_activity', () => {
+    const b = blockers([16390, 16391]);
+    expect(b).toContain('FROM pg_stat_get_activity(NULL) a');
+    expect(b).not.toMatch(/pg_authid|pg_stat_activity\b|pg_roles|pg_terminate_backend/);
+    expect(b).toContain(`a.usesysid = ANY('{16390,16391}'::oid[]) AS target`);
+    expect(b).toContain(`l.relation = 1260 AND l.mode IN ('RowShareLock', 'RowExclusiveLock')`);
+    expect(() => blockers([])).toThrow(/no role OIDs/);
+    expect(terminateListed([7, 8])).toBe(
+      `SET LOCAL lock_timeout = '250ms';\nSELECT p.pid, pg_terminate_backend(p.pid) AS terminated FROM unnest('{7,8}'::int[]) AS p(pid)`,
+    );
   });
 });
 

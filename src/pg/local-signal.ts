@@ -1,0 +1,43 @@
+// Ending a backend from the operating system, where pg_terminate_backend() cannot: that function
+// looks the backend's role up in pg_authid, so a superuser holding ACCESS EXCLUSIVE on pg_authid
+// (after changing its own row, which empties every session's role cache) makes it wait like every
+// other query. SIGTERM is exactly what pg_terminate_backend() sends. Only for a server on this host,
+// and only to a process proven to be one of its backends: a child of the postmaster named in the
+// data directory's postmaster.pid, running in that data directory.
+import { readFile, realpath } from 'node:fs/promises';
+
+async function parentOf(pid: number): Promise<number | null> {
+  const status = await readFile(`/proc/${pid}/status`, 'utf8');
+  const m = /^PPid:\s*(\d+)$/m.exec(status);
+  return m ? Number(m[1]) : null;
+}
+
+/** Whether `pid` is a backend of the server whose data directory is `dataDir` (false when not on this host). */
+export async function isBackendOf(pid: number, dataDir: string): Promise<boolean> {
+  try {
+    const [dir, cwd, postmasterPid, parent] = await Promise.all([
+      realpath(dataDir),
+      realpath(`/proc/${pid}/cwd`),
+      readFile(`${dataDir}/postmaster.pid`, 'utf8').then((t) => Number(t.split('\n')[0])),
+      parentOf(pid),
+    ]);
+    return cwd === dir && parent !== null && parent === postmasterPid;
+  } catch {
+    return false;
+  }
+}
+
+/** SIGTERM to each pid proven to be a backend of that server; returns those signalled. */
+export async function signalBackends(pids: readonly number[], dataDir: string): Promise<number[]> {
+  const sent: number[] = [];
+  for (const pid of pids) {
+    if (!(await isBackendOf(pid, dataDir))) continue;
+    try {
+      process.kill(pid, 'SIGTERM');
+      sent.push(pid);
+    } catch {
+      // EPERM: not root and not the server's OS user
+    }
+  }
+  return sent;
+}
