@@ -40,6 +40,7 @@ import {
   BLOCKER_NAMES,
   blockers,
   COMMITTED_AT,
+  preparedBlockers,
   contain,
   containStandby,
   disableSubscription,
@@ -118,7 +119,9 @@ export interface SettleReport {
 
 /** A session holding a lock the containment statement waited for (found after a lock timeout). */
 export interface Blocker {
-  pid: number;
+  /** The backend (null: a prepared transaction, see gid). */
+  pid: number | null;
+  gid: string | null;
   /** The target it ran as (null: another role's session, left alone). */
   role: string | null;
   user: string | null;
@@ -479,36 +482,66 @@ export async function apply(deps: ApplyDeps): Promise<CutoffReport> {
   /** After a lock timeout: end the role's backends, record every lock holder that can block the ALTER. */
   const clearBlockers = async (step: ReportStep): Promise<void> => {
     let rows: Row[];
+    let prepared: Row[];
     try {
-      rows = (await exec.run(step, blockers(oids)))[0]?.rows ?? [];
+      const res = await exec.run(step, `${blockers(oids)};\n${preparedBlockers(oids)}`);
+      [rows, prepared] = [res[0]?.rows ?? [], res[1]?.rows ?? []];
     } catch (err) {
       report.warnings.push(`could not look for the sessions blocking the containment statement: ${sqlError(err)}`);
       return;
     }
     const pids = [...new Set(rows.filter((r) => r.target === true).map((r) => n(r.pid)))];
     const ended = pids.length ? await endBackends(step, pids) : new Set<number>();
+    if (ended.size) changed = true;
     recordTerminated(
       rows.filter((r) => ended.has(n(r.pid))).map((r) => ({ ...r, terminated: true })),
       false,
     );
+    const rolledBack = await rollBackBlocking(
+      step,
+      prepared.filter((r) => r.target === true),
+    );
+    for (const r of rows) if (r.mode !== null && r.mode !== undefined) addBlocker(r, ended.has(n(r.pid)));
+    for (const r of prepared) addBlocker(r, rolledBack.has(String(r.gid)));
+  };
+
+  const addBlocker = (r: Row, ended: boolean) => {
+    const key = `${String(r.pid ?? r.gid)}:${String(r.mode)}:${String(r.relation)}`;
+    if (blockerKeys.has(key)) return;
+    blockerKeys.add(key);
+    report.contain!.blockers.push({
+      pid: r.pid === undefined || r.pid === null ? null : n(r.pid),
+      gid: s(r.gid),
+      role: r.target === true ? (nameByOid.get(n(r.usesysid)) ?? null) : null,
+      user: null,
+      userOid: r.usesysid === null ? null : n(r.usesysid),
+      mode: String(r.mode),
+      relation: String(r.relation),
+      application: s(r.application_name),
+      query: s(r.query),
+      terminated: ended,
+      at: clock().toISOString(),
+    });
+  };
+
+  /** The role's prepared transactions that hold what the ALTER needs: rolled back now, not after containment. */
+  const rollBackBlocking = async (step: ReportStep, rows: Row[]): Promise<Set<string>> => {
+    const done = new Set<string>();
     for (const r of rows) {
-      if (r.mode === null || r.mode === undefined) continue;
-      const key = `${String(r.pid)}:${String(r.mode)}:${String(r.relation)}`;
-      if (blockerKeys.has(key)) continue;
-      blockerKeys.add(key);
-      report.contain!.blockers.push({
-        pid: n(r.pid),
-        role: r.target === true ? (nameByOid.get(n(r.usesysid)) ?? null) : null,
-        user: null,
-        userOid: r.usesysid === null ? null : n(r.usesysid),
-        mode: String(r.mode),
-        relation: String(r.relation),
-        application: s(r.application_name),
-        query: s(r.query),
-        terminated: ended.has(n(r.pid)),
-        at: clock().toISOString(),
-      });
+      const gid = String(r.gid);
+      if (done.has(gid)) continue;
+      try {
+        await exec.run(step, rollbackPrepared(gid), { database: s(r.database) });
+        done.add(gid);
+        changed = true;
+        report.warnings.push(
+          `prepared transaction '${gid}' of the role held ${String(r.mode)} on a catalog the ALTER needs: rolled back before containment`,
+        );
+      } catch (err) {
+        report.warnings.push(`could not roll back the blocking prepared transaction '${gid}': ${sqlError(err)}`);
+      }
     }
+    return done;
   };
 
   /** pg_terminate_backend(), or, when a lock on pg_authid blocks even that, SIGTERM from this host. */
@@ -543,7 +576,7 @@ export async function apply(deps: ApplyDeps): Promise<CutoffReport> {
       b.relation = named('relation', b.relation) ?? b.relation;
       if (!b.terminated)
         report.warnings.push(
-          `pid ${b.pid} (${b.user ?? `role OID ${b.userOid ?? '?'}`}) held ${b.mode} on ${b.relation}, which the containment statement waited for; not terminated: it is not a session of the target`,
+          `${b.pid !== null ? `pid ${b.pid}` : `prepared transaction '${b.gid ?? '?'}'`} (${b.user ?? `role OID ${b.userOid ?? '?'}`}) held ${b.mode} on ${b.relation}, which the containment statement waited for; not terminated: it is not a session of the target`,
         );
     }
   };

@@ -179,6 +179,21 @@ WHERE a.pid <> pg_backend_pid() AND (a.usesysid = ANY(${targets}) OR l.pid IS NO
 }
 
 /**
+ * Prepared transactions holding such a lock (a transaction that changed the role's own row, then
+ * PREPARE TRANSACTION: it outlives every session). Their locks have no pid; the transaction's own
+ * transactionid lock ties them to it. pg_prepared_xact(), not the view, which reads pg_authid.
+ */
+export function preparedBlockers(oids: readonly number[]): string {
+  return `SELECT p.gid, p.ownerid::int8 AS usesysid, p.ownerid = ANY(${oidArray(oids)}) AS target, l.mode, l.relation::int8 AS relation,
+       (SELECT datname FROM pg_database WHERE oid = p.dbid) AS database
+FROM pg_prepared_xact() p
+JOIN pg_locks x ON x.locktype = 'transactionid' AND x.transactionid = p.transaction AND x.pid IS NULL
+JOIN pg_locks l ON l.virtualtransaction = x.virtualtransaction AND l.pid IS NULL AND l.granted AND l.locktype = 'relation'
+     AND l.relation < 16384 AND l.database IN (0, (SELECT datid FROM pg_stat_get_activity(pg_backend_pid())))
+     AND (${BLOCKING_MODES})`;
+}
+
+/**
  * End the listed backends. pg_terminate_backend() looks the backend's role up in pg_authid (is it a
  * superuser?), so under an ACCESS EXCLUSIVE lock on pg_authid it waits like everyone else: bounded.
  */

@@ -199,6 +199,24 @@ describe.each(MAJORS)('cutoff against an attacker holding locks, PostgreSQL %i',
     expect(contain.executed.join('\n')).toContain(`SIGTERM from this host to backend pid(s) ${holderPid}`);
   });
 
+  it('a prepared transaction of the role holding its own row (PREPARE TRANSACTION after a password change) is rolled back so the ALTER can commit', async () => {
+    await createRole('px_evil');
+    const c = await cl.connectAs('px_evil', pw('px_evil'));
+    await c.query('BEGIN');
+    await c.query(`ALTER ROLE px_evil PASSWORD 'pw-px_evil'`);
+    await c.query(`PREPARE TRANSACTION 'px-evil-hold'`);
+    await c.end();
+    attack('px_evil');
+    const r = await cutoff(['px_evil', '--yes', '--json', '--playbook', 'contain-only']);
+    expect(r.code, r.stderr).toBe(0);
+    const d = doc(r);
+    expect((await role('px_evil')).rolcanlogin).toBe(false);
+    expect(await cl.sql(`SELECT gid FROM pg_prepared_xacts WHERE gid = 'px-evil-hold'`)).toEqual([]);
+    expect((d.contain as Json).blockers as Json[]).toContainEqual(
+      expect.objectContaining({ pid: null, gid: 'px-evil-hold', role: 'px_evil', relation: 'pg_authid', terminated: true }),
+    );
+  });
+
   it("a bystander's lock on the role's row is waited out, named in the report, and never terminated; the target's sessions are ended meanwhile", async () => {
     await createRole('victim');
     await cl.sql(`CREATE ROLE dba_bob SUPERUSER LOGIN PASSWORD 'pw-dba_bob'`);
