@@ -13,6 +13,7 @@ import { DEFAULT_MAX_BLIND_MS, parseDenyFile } from './options.js';
 import {
   GUARD_SETUP,
   guardTick,
+  DATA_DIRECTORY_SQL,
   guardUnblock,
   NO_TIMEOUTS,
   parseRoleKey,
@@ -24,6 +25,7 @@ import {
   type KnownRole,
   type TimeoutRules,
 } from './sql.js';
+import { signalBackends } from '../pg/local-signal.js';
 import { describeHolder, endableOids, endReason, holderKill } from './unblock.js';
 
 /** The part of a pg Client the guard uses (a fake one in unit tests). */
@@ -382,6 +384,8 @@ export class Guard {
       const s = rows[0]!;
       // prepared now, while nothing is locked: under a catalog lock it must run without parsing
       await client.query({ ...guardUnblock(this.cfg), values: [[]], query_timeout: this.queryTimeout() });
+      // and the listing that endHolders falls back on
+      if (!this.cfg.dryRun) await client.query({ ...guardUnblock({ dryRun: true }), values: [[]], query_timeout: this.queryTimeout() });
       n.user = s.user;
       n.superuser = s.superuser;
       n.signalBackend = s.signal_backend;
@@ -512,11 +516,7 @@ export class Guard {
   private async unblock(n: NodeState): Promise<void> {
     const rules = this.rules();
     const oids = endableOids(n.roles, rules, n);
-    const { rows } = await n.client!.query<GuardUnblockRow>({
-      ...guardUnblock(this.cfg),
-      values: [oids],
-      query_timeout: this.queryTimeout(),
-    });
+    const rows = await this.endHolders(n, oids);
     const time = new Date().toISOString();
     const operator = { dbUser: n.user, osUser: this.cfg.operator.osUser, host: this.cfg.operator.host };
     const entries: GuardAuditEntry[] = [];
@@ -545,6 +545,32 @@ export class Guard {
     if (n.blocked?.text !== text || now - n.blocked.atMs >= REPEAT_MS) {
       n.blocked = { text, atMs: now };
       this.emit({ type: 'error', node: n.node.name, message: text });
+    }
+  }
+
+  /**
+   * The catalog-lock holders, those of `oids` ended by pg_terminate_backend(). That function looks the
+   * holder's role up, so when the holder emptied the caches (by changing its own row) before locking
+   * pg_authid it waits too; then they get SIGTERM from this host, once proven backends of this server.
+   */
+  private async endHolders(n: NodeState, oids: string[]): Promise<GuardUnblockRow[]> {
+    const run = (dryRun: boolean) =>
+      n.client!.query<GuardUnblockRow>({ ...guardUnblock({ dryRun }), values: [oids], query_timeout: this.queryTimeout() });
+    try {
+      return (await run(this.cfg.dryRun)).rows;
+    } catch (err) {
+      if (this.cfg.dryRun || !isLockTimeout(err)) throw err;
+      const { rows } = await run(true);
+      const endable = new Set(oids);
+      const pids = rows.filter((h) => h.usesysid !== null && endable.has(h.usesysid)).map((h) => h.pid);
+      const dir = pids.length
+        ? await n.client!.query<{ d: string }>({ text: DATA_DIRECTORY_SQL, query_timeout: this.queryTimeout() }).then(
+            (r) => r.rows[0]?.d ?? null,
+            () => null,
+          )
+        : null;
+      const sent = new Set(dir ? await signalBackends(pids, dir) : []);
+      return rows.map((h) => ({ ...h, terminated: sent.has(h.pid) }));
     }
   }
 

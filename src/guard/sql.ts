@@ -225,6 +225,9 @@ ORDER BY a.pid`,
   };
 }
 
+/** Where the server keeps its data (superuser or pg_read_all_settings): its backends run there. */
+export const DATA_DIRECTORY_SQL = `SELECT current_setting('data_directory') AS d`;
+
 export interface GuardUnblockRow {
   pid: number;
   usesysid: string | null;

@@ -122,6 +122,9 @@ describe.each(MAJORS)('guard under attack on PostgreSQL %i', (major) => {
     const later = await session('later');
     // the guard learns evil's OID from its ticks (it cannot read pg_authid under the lock)
     await sleep(500);
+    // changing its own row first empties every session's cached copy of it (the guard's too), so
+    // that pg_terminate_backend(), which looks the holder's role up, would wait on the lock as well
+    await evil.c.query(`ALTER ROLE evil PASSWORD '${PW}'`);
     await evil.c.query('BEGIN');
     await evil.c.query('LOCK TABLE pg_authid IN ACCESS EXCLUSIVE MODE');
     await until(() => g.stderr.includes('tick blocked by a lock'), 5000, `the blocked tick\n${g.stderr}`);
