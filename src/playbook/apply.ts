@@ -26,6 +26,7 @@ import type { Executor, ResultSet } from './executor.js';
 import { Interrupt } from './interrupt.js';
 import { withBlocks } from './hba-file.js';
 import {
+  adoptAdministered,
   HBA_ERRORS_SQL,
   HBA_OURS_SQL,
   hbaNote,
@@ -268,7 +269,7 @@ export async function apply(deps: ApplyDeps): Promise<CutoffReport> {
 
   const report: CutoffReport = {
     schemaVersion: CUTOFF_SCHEMA_VERSION,
-    roles: plan.roles,
+    roles: [...plan.roles],
     playbook: plan.playbook,
     dryRun: dry,
     node: plan.node,
@@ -609,6 +610,39 @@ export async function apply(deps: ApplyDeps): Promise<CutoffReport> {
     return `NOLOGIN committed for ${targets.length} role(s); terminating in the same round trip failed (${sqlError(err)}): the settle loop terminates instead`;
   };
 
+  /**
+   * --include-created: a role a target made during the run (it holds ADMIN OPTION on it) joins the
+   * targets and is contained at once; the settle loop then covers it with the rest.
+   */
+  const adoptCreated = async (step: ReportStep): Promise<number> => {
+    if (dry || standby || !plan.options.includeCreated) return 0;
+    const found = await adoptAdministered(reader, state).catch((err: unknown) => {
+      report.warnings.push(`could not look for roles the targets made during the cutoff: ${sqlError(err)}`);
+      return [];
+    });
+    if (!found.length) return 0;
+    for (const { role, entry } of found) {
+      oids.push(role.oid);
+      nameByOid.set(role.oid, role.name);
+      report.roles.push(entry);
+    }
+    const res = await exec.run(
+      step,
+      contain(
+        found.map((f) => f.role),
+        major,
+        { strip: plan.options.stripPrivileges, rotatePassword: plan.options.rotatePassword },
+      ),
+    );
+    changed = true;
+    recordTerminated(res.at(-2)?.rows ?? [], false);
+    addSuspects(res.at(-1)?.rows ?? []);
+    report.warnings.push(
+      `${found.map((f) => JSON.stringify(f.role.name)).join(', ')} made by a target during the cutoff (it holds ADMIN OPTION on them): contained too (--include-created)`,
+    );
+    return found.length;
+  };
+
   const containStep = async (step: ReportStep): Promise<string> => {
     if (standby) {
       const results = await exec.run(step, containStandby(oids, major));
@@ -655,6 +689,7 @@ export async function apply(deps: ApplyDeps): Promise<CutoffReport> {
     addSuspects(hidden);
     cleanScans = term.length === 0 ? 1 : 0;
     await nameBlockers();
+    await adoptCreated(step);
     const retried =
       attempt.attempts > 1
         ? `; ${attempt.attempts} attempts (blocked by a lock: ${attempt.blockers.length} holder(s), see contain.blockers)`
@@ -769,7 +804,11 @@ export async function apply(deps: ApplyDeps): Promise<CutoffReport> {
         }
         cleanScans = term.length === 0 && flipped.length === 0 ? cleanScans + 1 : 0;
         const open = [...suspects.values()].filter((x) => x.resolution === 'open');
-        if (cleanScans >= 2 && open.length === 0) break;
+        if (cleanScans >= 2 && open.length === 0) {
+          // quiet: one last look for roles a target made before its sessions ended
+          if (!(await adoptCreated(step))) break;
+          cleanScans = 0;
+        }
         if (Date.now() >= deadline) {
           settle.timedOut = true;
           for (const x of open) {

@@ -82,6 +82,8 @@ export interface PlanOptions {
   settle: { timeoutS: number; hiddenGraceMs: number; intervalMs: number };
   reassignTo: string | null;
   hbaFile: string | null;
+  /** --include-created: roles the targets come to administer during the run are contained too. */
+  includeCreated: boolean;
 }
 
 export interface Plan {
@@ -192,6 +194,24 @@ async function administeredBy(q: Queryable, major: number, targets: RoleInfo[]):
 /** --include-created, re-checked after a confirmation: roles the targets came to administer since `state` was read. */
 export async function administeredSince(q: Queryable, state: PlanState): Promise<string[]> {
   return (await administeredBy(q, state.server.major, state.targets)).map((r) => r.name);
+}
+
+/**
+ * --include-created during the run: the roles the targets came to administer since `state` was
+ * read, resolved and added to `state` (targets and administered), each with the plan entry the
+ * report lists it under.
+ */
+export async function adoptAdministered(q: Queryable, state: PlanState): Promise<{ role: RoleInfo; entry: PlanRole }[]> {
+  const fresh = await administeredBy(q, state.server.major, state.targets);
+  const out: { role: RoleInfo; entry: PlanRole }[] = [];
+  for (const a of fresh) {
+    const role = await findRole(q, a.name);
+    if (!role || role.oid < FIRST_NORMAL_OID) continue;
+    state.administered.push(a);
+    state.targets.push(role);
+    out.push({ role, entry: planRole(state, role) });
+  }
+  return out;
 }
 
 /** Read-only: resolve every target, read what the plan needs, refuse what must not be done (exit 2). */
@@ -308,6 +328,22 @@ function leftOpen(state: PlanState, targetOids: number[]): string[] {
     );
 }
 
+function planRole(state: PlanState, t: RoleInfo): PlanRole {
+  return {
+    name: t.name,
+    oid: t.oid,
+    before: {
+      canLogin: t.canLogin,
+      superuser: t.superuser,
+      createRole: t.createRole,
+      connectionLimit: t.connectionLimit,
+      validUntil: t.validUntil,
+    },
+    restoreSql: restoreRole(t),
+    included: includedAs(state, t),
+  };
+}
+
 function includedAs(state: PlanState, t: RoleInfo): PlanRole['included'] {
   const r = state.administered.find((a) => a.oid === t.oid);
   return r ? { administeredBy: r.via, grantor: r.grantor, likelyCreated: r.likelyCreated } : null;
@@ -348,6 +384,7 @@ export function buildPlan(
     },
     reassignTo: input.reassignTo ?? (reassignStep?.action === 'reassign_owned' ? reassignStep.to : null),
     hbaFile: state.hba.file,
+    includeCreated: Boolean(input.includeCreated),
   };
   if (reassignStep && !options.reassignTo)
     throw new PgrevokeError(`playbook ${playbook.name} reassigns the role's objects: say to whom with --reassign-to ROLE`, {
@@ -560,19 +597,7 @@ export function buildPlan(
     createdAt: (opts.now ?? new Date()).toISOString(),
     server: { version: state.server.version, major: state.server.major, inRecovery: state.server.inRecovery },
     operator,
-    roles: targets.map((t) => ({
-      name: t.name,
-      oid: t.oid,
-      before: {
-        canLogin: t.canLogin,
-        superuser: t.superuser,
-        createRole: t.createRole,
-        connectionLimit: t.connectionLimit,
-        validUntil: t.validUntil,
-      },
-      restoreSql: restoreRole(t),
-      included: includedAs(state, t),
-    })),
+    roles: targets.map((t) => planRole(state, t)),
     options,
     steps,
     warnings,

@@ -7,7 +7,7 @@ import path from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Attacker } from '../../src/demo/attacker.js';
-import { runCli, startOnTerminal, type CliResult } from '../helpers/cli.js';
+import { runCli, startCli, startOnTerminal, type CliResult } from '../helpers/cli.js';
 import { canQuery, MAJORS, startCluster, type TestCluster } from '../helpers/cluster.js';
 
 const HBA = ['local all all trust', 'host all all 127.0.0.1/32 scram-sha-256'].join('\n') + '\n';
@@ -178,6 +178,45 @@ describe.each(MAJORS)('roles the target made, PostgreSQL %i', (major) => {
     ]);
     expect(await role('late4')).toBe(true);
   });
+
+  it.runIf(major >= 16)(
+    'cutoff --yes --include-created: a role the target creates while the run is under way is contained too',
+    async () => {
+      await cl.sql(`CREATE ROLE boss5 LOGIN CREATEROLE PASSWORD 'pw-boss5'`);
+      await cl.sql(`CREATE ROLE dba5 SUPERUSER LOGIN PASSWORD 'pw-dba5'`);
+      // a bystander holds boss5's row, so the run retries NOLOGIN for as long as it likes
+      const dba = await cl.connectAs('dba5', 'pw-dba5');
+      await dba.query('BEGIN');
+      await dba.query('ALTER ROLE boss5 CONNECTION LIMIT 9');
+      const run = startCli(['cutoff', 'boss5', '--include-created', '--yes', '--json', '--dsn', cl.dsn()], {}, { timeoutMs: 90_000 });
+      await waitFor(
+        async () =>
+          (
+            await cl.sql<{ n: number }>(
+              `SELECT count(*)::int AS n FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE '%NOLOGIN%'`,
+            )
+          )[0]!.n > 0,
+        20_000,
+        'the cutoff to wait on the row',
+      );
+      // meanwhile the target, still able to log in, makes itself a way out
+      const s = await cl.connectAs('boss5', 'pw-boss5');
+      await s.query(`CREATE ROLE late5 LOGIN PASSWORD 'pw-late5'`);
+      await s.end();
+      await dba.query('COMMIT');
+      const code = await run.exited;
+      expect(code, run.stderr()).toBe(0);
+      const d = JSON.parse(run.stdout()) as Json;
+      expect(d.exposure).toEqual([]);
+      expect((d.roles as Json[]).map((x) => [x.name, x.included])).toEqual([
+        ['boss5', null],
+        ['late5', { administeredBy: 'boss5', grantor: 'postgres', likelyCreated: true }],
+      ]);
+      expect((d.warnings as string[]).join('\n')).toMatch(/"late5".*during the cutoff/);
+      expect(await role('boss5')).toBe(false);
+      expect(await role('late5')).toBe(false);
+    },
+  );
 
   it.runIf(major < 16)('cutoff --include-created before 16 warns that created roles cannot be known', async () => {
     const r = await cli(['cutoff', 'boss', '--include-created', '--yes', '--json']);
