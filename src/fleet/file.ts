@@ -24,7 +24,6 @@ import { nodeLabel, type ConnParams } from '../pg/conninfo.js';
 import { resolveDsn } from './dsn.js';
 
 export { scrubDsnMessage } from './dsn.js';
-import { roleNameError, roleNameProblem } from '../util/role-name.js';
 import { fieldName, parseYamlWith, type YamlPath, type YamlProblem } from '../util/yaml.js';
 
 export interface FleetNodeEntry {
@@ -82,16 +81,13 @@ function serviceConninfo(service: string): string {
   return `service='${service.replace(/['\\]/g, '\\$&')}'`;
 }
 
-/** resolveDsn, with its failure (or a user name PostgreSQL would cut, see role-name.ts) as a problem at `path`. */
+/** resolveDsn (which refuses a user name PostgreSQL would cut, see role-name.ts), its failure as a problem at `path`. */
 function resolvedAt(conninfo: string, where: string, path: YamlPath): ConnParams | YamlProblem {
-  let params: ConnParams;
   try {
-    params = resolveDsn(conninfo, where);
+    return resolveDsn(conninfo, where);
   } catch (err) {
     return { path, message: (err as PgrevokeError).message, hint: (err as PgrevokeError).hint };
   }
-  const problem = roleNameProblem(params.user);
-  return problem === null ? params : { path, message: roleNameError(params.user, `${where}, user`, problem).message };
 }
 
 function nodeEntry(n: string | { dsn?: string; service?: string; name?: string }): FleetNodeEntry {

@@ -6,6 +6,7 @@ import path from 'node:path';
 import { parse as parseIni } from 'ini';
 import { parse as parseUri } from 'pg-connection-string';
 import { usageError } from '../errors.js';
+import { checkRoleName } from '../util/role-name.js';
 
 export interface ConnParams {
   host: string;
@@ -129,7 +130,8 @@ export function resolveConnParams(flags: ConnFlags = {}, env: NodeJS.ProcessEnv 
   const portText = pick('port', 'PGPORT', flags.port) ?? '5432';
   const port = Number(portText);
   if (!Number.isInteger(port) || port < 1 || port > 65535) throw usageError(`invalid port number: "${portText}"`);
-  const user = pick('user', 'PGUSER', flags.username) ?? os.userInfo().username;
+  // a user name PostgreSQL would cut to 63 bytes would log in as another role (role-name.ts)
+  const user = checkRoleName(pick('user', 'PGUSER', flags.username) ?? os.userInfo().username, 'the connecting user');
   const timeoutText = pick('connect_timeout', 'PGCONNECT_TIMEOUT', flags.connectTimeout) ?? '10';
   const connectTimeout = Number(timeoutText);
   if (!Number.isFinite(connectTimeout) || connectTimeout < 0) throw usageError(`invalid connect timeout: "${timeoutText}"`);

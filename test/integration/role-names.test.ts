@@ -52,6 +52,18 @@ describe.each(MAJORS)('role names over 63 bytes on PostgreSQL %i', (major) => {
     expect(await canQuery(victim)).toBe(true);
   });
 
+  it('a 64-byte connecting user (in the DSN, PGUSER or a fleet file) is refused before any login', async () => {
+    const dsn = `postgresql://${R64}:pw@127.0.0.1:${cl.port}/postgres`;
+    refused(await runCli(['inspect', 'someone', '--dsn', dsn]), 'the connecting user');
+    refused(await runCli(['inspect', 'someone', '--host', '127.0.0.1', '--port', String(cl.port)], { PGUSER: R64 }), 'the connecting user');
+    const fleet = path.join(dir, `fleet-${major}.yaml`);
+    await fs.writeFile(fleet, `clusters:\n  - name: one\n    nodes: ["${dsn}"]\n`);
+    const f = await runCli(['inspect', 'someone', '--fleet', fleet]);
+    expect(f.code, f.stderr).toBe(2);
+    expect(f.stderr).toContain(`role name "${R64}" refused: it is 64 bytes long`);
+    expect(await canQuery(victim)).toBe(true);
+  });
+
   it('a 64-byte name in a deny file (guard) or a roles file (verify) is refused naming the file and line', async () => {
     const file = path.join(dir, `deny-${major}.txt`);
     await fs.writeFile(file, `# denied\nmallory\n${R64}\n`);
