@@ -384,8 +384,6 @@ export class Guard {
       const s = rows[0]!;
       // prepared now, while nothing is locked: under a catalog lock it must run without parsing
       await client.query({ ...guardUnblock(this.cfg), values: [[]], query_timeout: this.queryTimeout() });
-      // and the listing that endHolders falls back on
-      if (!this.cfg.dryRun) await client.query({ ...guardUnblock({ dryRun: true }), values: [[]], query_timeout: this.queryTimeout() });
       n.user = s.user;
       n.superuser = s.superuser;
       n.signalBackend = s.signal_backend;
