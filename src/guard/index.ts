@@ -13,7 +13,6 @@ import { DEFAULT_MAX_BLIND_MS, parseDenyFile } from './options.js';
 import {
   GUARD_SETUP,
   guardTick,
-  DATA_DIRECTORY_SQL,
   guardUnblock,
   NO_TIMEOUTS,
   parseRoleKey,
@@ -25,7 +24,7 @@ import {
   type KnownRole,
   type TimeoutRules,
 } from './sql.js';
-import { signalBackends } from '../pg/local-signal.js';
+import { DATA_DIRECTORY_SQL, signalBackends } from '../pg/local-signal.js';
 import { describeHolder, endableOids, endReason, holderKill } from './unblock.js';
 
 /** The part of a pg Client the guard uses (a fake one in unit tests). */
@@ -562,8 +561,8 @@ export class Guard {
       const endable = new Set(oids);
       const pids = rows.filter((h) => h.usesysid !== null && endable.has(h.usesysid)).map((h) => h.pid);
       const dir = pids.length
-        ? await n.client!.query<{ d: string }>({ text: DATA_DIRECTORY_SQL, query_timeout: this.queryTimeout() }).then(
-            (r) => r.rows[0]?.d ?? null,
+        ? await n.client!.query<{ data_directory: string }>({ text: DATA_DIRECTORY_SQL, query_timeout: this.queryTimeout() }).then(
+            (r) => r.rows[0]?.data_directory ?? null,
             () => null,
           )
         : null;

@@ -225,19 +225,10 @@ ORDER BY a.pid`,
   };
 }
 
-/** Where the server keeps its data (superuser or pg_read_all_settings): its backends run there. */
-export const DATA_DIRECTORY_SQL = `SELECT current_setting('data_directory') AS d`;
-
-export interface GuardUnblockRow {
-  pid: number;
+/** A session holding a catalog lock, as guardUnblock lists it (its role cannot be read under the lock). */
+export interface GuardUnblockRow
+  extends Pick<GuardRow, 'pid' | 'client' | 'application' | 'backend_type' | 'state' | 'backend_start' | 'query' | 'terminated'> {
   usesysid: string | null;
-  client: string | null;
-  application: string | null;
-  backend_type: string | null;
-  state: string | null;
-  backend_start: string | null;
-  query: string | null;
   /** e.g. `AccessExclusiveLock on relation 1260` (relation names would need pg_class). */
   locks: string[];
-  terminated: boolean;
 }

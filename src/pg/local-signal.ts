@@ -6,6 +6,9 @@
 // data directory's postmaster.pid, running in that data directory.
 import { readFile, realpath } from 'node:fs/promises';
 
+/** Where the server keeps its data (superuser or pg_read_all_settings): each backend runs there. */
+export const DATA_DIRECTORY_SQL = `SELECT current_setting('data_directory') AS data_directory`;
+
 async function parentOf(pid: number): Promise<number | null> {
   const status = await readFile(`/proc/${pid}/status`, 'utf8');
   const m = /^PPid:\s*(\d+)$/m.exec(status);

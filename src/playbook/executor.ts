@@ -4,12 +4,12 @@
 import type pg from 'pg';
 import { sendCancel } from '../pg/cancel.js';
 import { connect, type Client } from '../pg/connect.js';
-import { signalBackends } from '../pg/local-signal.js';
+import { DATA_DIRECTORY_SQL, signalBackends } from '../pg/local-signal.js';
 import type { ConnParams } from '../pg/conninfo.js';
 import { replaceFile, restoreFile, type WriteResult } from './hba-file.js';
 import type { Interrupt } from './interrupt.js';
 import type { PlanStep } from './plan.js';
-import { DATA_DIRECTORY, type Statement } from './sql.js';
+import type { Statement } from './sql.js';
 
 export interface Recorded {
   step: number;
@@ -101,7 +101,7 @@ export class PgExecutor implements Executor {
 
   async signalBackends(step: PlanStep, pids: readonly number[]): Promise<number[]> {
     this.log.push({ step: step.index, action: step.action, database: null, sql: signalNote(pids) });
-    const dir = (await this.main.query<{ data_directory: string }>(DATA_DIRECTORY)).rows[0]?.data_directory;
+    const dir = (await this.main.query<{ data_directory: string }>(DATA_DIRECTORY_SQL)).rows[0]?.data_directory;
     return dir ? signalBackends(pids, dir) : [];
   }
 

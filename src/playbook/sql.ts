@@ -201,9 +201,6 @@ export function terminateListed(pids: readonly number[]): string {
   return `${LOCK_WAIT};\nSELECT p.pid, pg_terminate_backend(p.pid) AS terminated FROM unnest(${pidArray(pids)}) AS p(pid)`;
 }
 
-/** Where the server keeps its data: each of its backends runs with that as its working directory. */
-export const DATA_DIRECTORY = `SELECT current_setting('data_directory') AS data_directory`;
-
 /** Names for the blockers found by blockers(): roles by OID, relations by OID (read once the lock is gone). */
 export const BLOCKER_NAMES = `SELECT 'role' AS kind, r.oid::int8 AS oid, r.rolname::text AS name FROM pg_roles r WHERE r.oid = ANY($1::oid[])
 UNION ALL SELECT 'relation', c.oid::int8, c.oid::regclass::text FROM pg_class c WHERE c.oid = ANY($2::oid[])`;

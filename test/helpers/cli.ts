@@ -101,3 +101,12 @@ export async function runOnTerminal(args: string[], answer: string, timeoutMs = 
     clearInterval(poll);
   }
 }
+
+/** stdout as the one JSON document `--json` promises, or an error showing what was printed instead. */
+export function jsonDoc<T = Record<string, unknown>>(r: CliResult): T {
+  try {
+    return JSON.parse(r.stdout) as T;
+  } catch {
+    throw new Error(`stdout is not one JSON document (exit ${r.code}):\n${r.stdout}\nstderr:\n${r.stderr}`);
+  }
+}

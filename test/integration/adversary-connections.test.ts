@@ -4,8 +4,9 @@
 // subprocess.
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { runCli, type CliResult } from '../helpers/cli.js';
+import { runCli, type CliResult, jsonDoc } from '../helpers/cli.js';
 import { canQuery, MAJORS, startCluster, type TestCluster } from '../helpers/cluster.js';
+import { waitFor } from '../helpers/wait.js';
 
 const HBA = ['local all all trust', 'host all all 127.0.0.1/32 scram-sha-256'].join('\n') + '\n';
 const MAX_CONNECTIONS = 12;
@@ -15,24 +16,6 @@ const RESERVED = 2;
 
 interface Json {
   [k: string]: unknown;
-}
-
-function doc(r: CliResult): Json {
-  try {
-    return JSON.parse(r.stdout) as Json;
-  } catch {
-    throw new Error(`stdout is not one JSON document (exit ${r.code}):\n${r.stdout}\nstderr:\n${r.stderr}`);
-  }
-}
-
-async function waitFor<T>(fn: () => Promise<T | undefined | false | null>, ms = 20_000, what = 'condition'): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = await fn();
-    if (v) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
 }
 
 /**
@@ -165,7 +148,7 @@ describe.each(MAJORS)('an attacker against the way in, PostgreSQL %i', (major) =
   });
 
   it('inspect says ahead of time which operator would be locked out once the role fills the server', async () => {
-    const asOncall = doc(await cli(['inspect', 'mallory', '--json'], cl.url('oncall', 'o-pw')));
+    const asOncall = jsonDoc<Json>(await cli(['inspect', 'mallory', '--json'], cl.url('oncall', 'o-pw')));
     const finding = (asOncall.findings as Json[]).find((f) => f.id === 'operator.no_reserved_slot');
     expect(finding, JSON.stringify(asOncall.findings)).toBeDefined();
     expect(finding!.detail).toContain(`max_connections ${MAX_CONNECTIONS}`);
@@ -176,15 +159,15 @@ describe.each(MAJORS)('an attacker against the way in, PostgreSQL %i', (major) =
       reserved: major >= 16 ? RESERVED : null,
       operatorUsesReserved: false,
     });
-    const asSuper = doc(await cli(['inspect', 'mallory', '--json'], cl.dsn()));
+    const asSuper = jsonDoc<Json>(await cli(['inspect', 'mallory', '--json'], cl.dsn()));
     expect((asSuper.findings as Json[]).map((f) => f.id)).not.toContain('operator.no_reserved_slot');
     if (major >= 16) {
-      const asReserver = doc(await cli(['inspect', 'mallory', '--json'], cl.url('reserver', 'r-pw')));
+      const asReserver = jsonDoc<Json>(await cli(['inspect', 'mallory', '--json'], cl.url('reserver', 'r-pw')));
       expect((asReserver.findings as Json[]).map((f) => f.id)).not.toContain('operator.no_reserved_slot');
       expect(asReserver.connectionSlots).toMatchObject({ operatorUsesReserved: true });
     }
     // a superuser target can take the reserved slots too: no new login of anyone gets in then
-    const evilAsSuper = doc(await cli(['inspect', 'evil', '--json'], cl.dsn()));
+    const evilAsSuper = jsonDoc<Json>(await cli(['inspect', 'evil', '--json'], cl.dsn()));
     expect((evilAsSuper.findings as Json[]).find((f) => f.id === 'operator.no_reserved_slot')?.detail).toMatch(/superuser/);
   });
 
@@ -214,13 +197,13 @@ describe.each(MAJORS)('an attacker against the way in, PostgreSQL %i', (major) =
         // a member of pg_use_reserved_connections gets in through reserved_connections
         const r = await cli(['inspect', 'mallory', '--json'], cl.url('reserver', 'r-pw'));
         expect(r.code, r.stderr).toBe(0);
-        expect((doc(r).sessions as Json[]).length).toBe(filler.held.size);
+        expect((jsonDoc<Json>(r).sessions as Json[]).length).toBe(filler.held.size);
       }
 
       const held = [...filler.held];
       const r = await cli(['cutoff', 'mallory', '--yes', '--json'], cl.dsn());
       expect(r.code, r.stderr).toBe(0);
-      const d = doc(r);
+      const d = jsonDoc<Json>(r);
       expect(d.exposure).toEqual([]);
       expect((d.terminated as Json[]).length).toBeGreaterThanOrEqual(held.length);
       expect(await cl.sql(`SELECT rolcanlogin FROM pg_roles WHERE rolname = 'mallory'`)).toEqual([{ rolcanlogin: false }]);

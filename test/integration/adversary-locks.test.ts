@@ -14,8 +14,9 @@ import { Interrupt } from '../../src/playbook/interrupt.js';
 import type { PlanStep } from '../../src/playbook/plan.js';
 import { resolveConnParams } from '../../src/pg/conninfo.js';
 import { ident } from '../../src/pg/quote.js';
-import { runCli, startCli, startOnTerminal, type CliResult } from '../helpers/cli.js';
+import { runCli, startCli, startOnTerminal, jsonDoc } from '../helpers/cli.js';
 import { MAJORS, parkLogin, startCluster, type TestCluster } from '../helpers/cluster.js';
+import { waitFor } from '../helpers/wait.js';
 
 const HBA = ['local all all trust', 'host all all 127.0.0.1/32 scram-sha-256'].join('\n') + '\n';
 
@@ -23,24 +24,6 @@ interface Json {
   [k: string]: unknown;
 }
 type Step = { action: string; status: string; detail: string | null };
-
-function doc(r: CliResult): Json {
-  try {
-    return JSON.parse(r.stdout) as Json;
-  } catch {
-    throw new Error(`stdout is not one JSON document (exit ${r.code}):\n${r.stdout}\nstderr:\n${r.stderr}`);
-  }
-}
-
-async function waitFor<T>(fn: () => Promise<T | undefined | false | null>, ms = 15_000, what = 'condition'): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = await fn();
-    if (v) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
 
 /**
  * Sessions of `user` that each open a transaction running `sql` (e.g. the role changing its own
@@ -145,7 +128,7 @@ describe.each(MAJORS)('cutoff against an attacker holding locks, PostgreSQL %i',
     const r = await cutoff(['mallory', '--yes', '--json']);
     const took = Date.now() - started;
     expect(r.code, r.stderr).toBe(0);
-    const d = doc(r);
+    const d = jsonDoc<Json>(r);
     expect(d.exposure).toEqual([]);
     expect((await role('mallory')).rolcanlogin).toBe(false);
     expect(await sessionsOf('mallory')).toBe(0);
@@ -165,7 +148,7 @@ describe.each(MAJORS)('cutoff against an attacker holding locks, PostgreSQL %i',
     await waitFor(async () => h.holds > 0, 15_000, 'the lock on pg_authid');
     const r = await cutoff(['su_evil', '--yes', '--json']);
     expect(r.code, r.stderr).toBe(0);
-    const d = doc(r);
+    const d = jsonDoc<Json>(r);
     expect(await role('su_evil')).toMatchObject({ rolcanlogin: false, rolsuper: false });
     expect(await sessionsOf('su_evil')).toBe(0);
     const blockers = (d.contain as Json).blockers as Json[];
@@ -209,7 +192,7 @@ describe.each(MAJORS)('cutoff against an attacker holding locks, PostgreSQL %i',
     attack('px_evil');
     const r = await cutoff(['px_evil', '--yes', '--json', '--playbook', 'contain-only']);
     expect(r.code, r.stderr).toBe(0);
-    const d = doc(r);
+    const d = jsonDoc<Json>(r);
     expect((await role('px_evil')).rolcanlogin).toBe(false);
     expect(await cl.sql(`SELECT gid FROM pg_prepared_xacts WHERE gid = 'px-evil-hold'`)).toEqual([]);
     expect((d.contain as Json).blockers as Json[]).toContainEqual(

@@ -7,31 +7,14 @@ import path from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Attacker } from '../../src/demo/attacker.js';
-import { runCli, startCli, startOnTerminal, type CliResult } from '../helpers/cli.js';
+import { runCli, startCli, startOnTerminal, jsonDoc } from '../helpers/cli.js';
 import { canQuery, MAJORS, startCluster, type TestCluster } from '../helpers/cluster.js';
+import { waitFor } from '../helpers/wait.js';
 
 const HBA = ['local all all trust', 'host all all 127.0.0.1/32 scram-sha-256'].join('\n') + '\n';
 
 interface Json {
   [k: string]: unknown;
-}
-
-function doc(r: CliResult): Json {
-  try {
-    return JSON.parse(r.stdout) as Json;
-  } catch {
-    throw new Error(`stdout is not one JSON document (exit ${r.code}):\n${r.stdout}\nstderr:\n${r.stderr}`);
-  }
-}
-
-async function waitFor<T>(fn: () => Promise<T | undefined | false | null>, ms = 20_000, what = 'condition'): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = await fn();
-    if (v) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
 }
 
 describe.each(MAJORS)('roles the target made, PostgreSQL %i', (major) => {
@@ -87,7 +70,7 @@ describe.each(MAJORS)('roles the target made, PostgreSQL %i', (major) => {
   it('inspect lists the roles the target administers, with the grantor (16+), or says once that it cannot know (before 16)', async () => {
     const s = await target('boss');
     await walkOut(s, 'minion');
-    const d = doc(await cli(['inspect', 'boss', '--json']));
+    const d = jsonDoc<Json>(await cli(['inspect', 'boss', '--json']));
     const findings = d.findings as Json[];
     if (major >= 16) {
       const f = findings.find((x) => x.id === 'roles.administered')!;
@@ -113,7 +96,7 @@ describe.each(MAJORS)('roles the target made, PostgreSQL %i', (major) => {
   it.runIf(major >= 16)('cutoff without --include-created: the created role is listed under exposure, exit 1, and left alone', async () => {
     const r = await cli(['cutoff', 'boss', '--yes', '--json']);
     expect(r.code, r.stderr).toBe(1);
-    const d = doc(r);
+    const d = jsonDoc<Json>(r);
     const exposure = (d.exposure as string[]).join('\n');
     expect(exposure).toContain('minion');
     expect(exposure).toContain('--include-created');
@@ -127,11 +110,11 @@ describe.each(MAJORS)('roles the target made, PostgreSQL %i', (major) => {
   it.runIf(major >= 16)('cutoff --include-created: a role created before is contained with the target', async () => {
     const s = await target('boss2');
     const attacker = await walkOut(s, 'minion2');
-    const dry = doc(await cli(['cutoff', 'boss2', '--include-created', '--dry-run', '--json']));
+    const dry = jsonDoc<Json>(await cli(['cutoff', 'boss2', '--include-created', '--dry-run', '--json']));
     expect((dry.roles as Json[]).map((x) => x.name)).toEqual(['boss2', 'minion2']);
     const r = await cli(['cutoff', 'boss2', '--include-created', '--yes', '--json']);
     expect(r.code, r.stderr).toBe(0);
-    const d = doc(r);
+    const d = jsonDoc<Json>(r);
     expect(d.exposure).toEqual([]);
     expect((d.roles as Json[]).map((x) => [x.name, x.included])).toEqual([
       ['boss2', null],
@@ -221,7 +204,7 @@ describe.each(MAJORS)('roles the target made, PostgreSQL %i', (major) => {
   it.runIf(major < 16)('cutoff --include-created before 16 warns that created roles cannot be known', async () => {
     const r = await cli(['cutoff', 'boss', '--include-created', '--yes', '--json']);
     expect(r.code, r.stderr).toBe(0);
-    const d = doc(r);
+    const d = jsonDoc<Json>(r);
     expect((d.warnings as string[]).join('\n')).toContain(`PostgreSQL ${major} does not record`);
     expect((d.roles as Json[]).map((x) => x.name)).toEqual(['boss']);
   });

@@ -6,32 +6,15 @@ import path from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { hiddenBackendsSql } from '../../src/checks/hidden-backends.js';
-import { runCli, type CliResult } from '../helpers/cli.js';
+import { runCli, jsonDoc } from '../helpers/cli.js';
 import { MAJORS, startCluster, type TestCluster } from '../helpers/cluster.js';
+import { waitFor } from '../helpers/wait.js';
 
 interface Json {
   [k: string]: unknown;
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-async function waitFor<T>(fn: () => Promise<T | undefined | false | null>, ms: number, what: string): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = await fn();
-    if (v) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await sleep(50);
-  }
-}
-
-function doc(r: CliResult): Json {
-  try {
-    return JSON.parse(r.stdout) as Json;
-  } catch {
-    throw new Error(`stdout is not one JSON document (exit ${r.code}):\n${r.stdout}\nstderr:\n${r.stderr}`);
-  }
-}
 
 describe.each(MAJORS)('cutoff races on PostgreSQL %i', (major) => {
   let cl: TestCluster;
@@ -117,7 +100,7 @@ describe.each(MAJORS)('cutoff races on PostgreSQL %i', (major) => {
       const r = await cutoff(['storm', '--yes', '--json', '--report', report]);
       const after = successes;
       expect(r.code, r.stderr + r.stdout.slice(0, 2000)).toBe(0);
-      const d = doc(r);
+      const d = jsonDoc<Json>(r);
       expect(d.exitCode).toBe(0);
       expect((d.terminated as Json[]).length).toBeGreaterThanOrEqual((CLIENTS - CHURNERS) * 0.8);
       expect(((d.snapshot as Json).locks as Json[]).some((l) => l.locktype === 'tuple' || l.locktype === 'transactionid')).toBe(true);
@@ -188,7 +171,7 @@ describe.each(MAJORS)('cutoff races on PostgreSQL %i', (major) => {
     const t0 = Date.now();
     const r = await cutoff(['sleeper', '--yes', '--json']);
     expect(r.code, r.stderr).toBe(0);
-    const d = doc(r);
+    const d = jsonDoc<Json>(r);
     const settle = d.settle as Json;
     expect(settle.suspects).toEqual([
       expect.objectContaining({ pid, resolution: 'terminated', via: major >= 18 ? 'starting' : 'virtualxid' }),

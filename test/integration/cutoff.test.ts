@@ -13,8 +13,9 @@ import { loadPlaybook } from '../../src/playbook/load.js';
 import { buildPlan, collectPlanState } from '../../src/playbook/plan.js';
 import { resolveConnParams } from '../../src/pg/conninfo.js';
 import { ident } from '../../src/pg/quote.js';
-import { runCli, runOnTerminal, startCli, type CliResult } from '../helpers/cli.js';
+import { runCli, runOnTerminal, startCli, jsonDoc } from '../helpers/cli.js';
 import { MAJORS, parkLogin, startCluster, type TestCluster } from '../helpers/cluster.js';
+import { waitFor } from '../helpers/wait.js';
 
 const HBA =
   ['local all all trust', 'host all postgres 127.0.0.1/32 scram-sha-256', 'host all all 127.0.0.1/32 scram-sha-256'].join('\n') + '\n';
@@ -34,24 +35,6 @@ type Step = {
   database: string | null;
   role: string | null;
 };
-
-async function waitFor<T>(fn: () => Promise<T | undefined | false | null>, ms = 15_000, what = 'condition'): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = await fn();
-    if (v) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
-
-function doc(r: CliResult): Json {
-  try {
-    return JSON.parse(r.stdout) as Json;
-  } catch {
-    throw new Error(`stdout is not one JSON document (exit ${r.code}):\n${r.stdout}\nstderr:\n${r.stderr}`);
-  }
-}
 
 const steps = (d: Json) => d.steps as Step[];
 const step = (d: Json, action: string) => steps(d).find((s) => s.action === action)!;
@@ -169,7 +152,7 @@ describe.each(MAJORS)('cutoff on PostgreSQL %i', (major) => {
       'ticket SEC-1',
     ]);
     expect(r.code, r.stderr).toBe(0);
-    const d = doc(r);
+    const d = jsonDoc<Json>(r);
     expect(Object.keys(d)).toEqual(
       expect.arrayContaining([
         'schemaVersion',
@@ -280,7 +263,7 @@ describe.each(MAJORS)('cutoff on PostgreSQL %i', (major) => {
 
     const r = await cutoff(['upper', '--yes', '--json', '--rotate-password']);
     expect(r.code, r.stderr).toBe(0);
-    const d = doc(r);
+    const d = jsonDoc<Json>(r);
     expect((d.terminated as Json[]).map((t) => t.pid).sort()).toEqual(targetPids.sort());
     for (const pid of bystanders) expect(await alive(pid)).toBe(true);
     expect((await b1.query('SELECT current_user AS u')).rows[0].u).toBe('UPPER');
@@ -312,7 +295,7 @@ describe.each(MAJORS)('cutoff on PostgreSQL %i', (major) => {
     );
     const r = await cutoff([...names, '--yes', '--json']);
     expect(r.code, r.stderr).toBe(0);
-    const d = doc(r);
+    const d = jsonDoc<Json>(r);
     expect((d.roles as Json[]).map((x) => x.name)).toEqual(names);
     const rt = step(d, 'contain').executed;
     expect(rt).toHaveLength(1);
@@ -358,7 +341,7 @@ describe.each(MAJORS)('cutoff on PostgreSQL %i', (major) => {
     expect(text.stdout).toContain('pg_terminate_backend(a.pid)');
     const j = await cutoff(['dry_target', '--dry-run', '--json']);
     expect(j.code, j.stderr).toBe(0);
-    const d = doc(j);
+    const d = jsonDoc<Json>(j);
     expect(d.dryRun).toBe(true);
     expect(d.terminated).toEqual([]);
     expect(steps(d).map((x) => x.status)).toEqual(['done', 'planned', 'planned', 'planned', 'planned', 'planned', 'skipped', 'planned']);
@@ -380,10 +363,10 @@ describe.each(MAJORS)('cutoff on PostgreSQL %i', (major) => {
     await q.query(`PREPARE TRANSACTION 'quiet-1'`);
     await q.end();
     await waitFor(async () => (await sessionsOf('quiet')) === 0, 5000, 'quiet to disconnect');
-    const dry = doc(await cutoff(['quiet', '--dry-run', '--json']));
+    const dry = jsonDoc<Json>(await cutoff(['quiet', '--dry-run', '--json']));
     const real = await cutoff(['quiet', '--yes', '--json']);
     expect(real.code, real.stderr).toBe(0);
-    const done = doc(real);
+    const done = jsonDoc<Json>(real);
     const shape = (x: Json) => steps(x).map((st) => ({ action: st.action, database: st.database, executed: st.executed }));
     expect(shape(done)).toEqual(shape(dry));
     expect(steps(dry).map((st) => st.executed)).toEqual(
@@ -484,8 +467,8 @@ describe.each(MAJORS)('cutoff on PostgreSQL %i', (major) => {
     expect(weak.code).toBe(2);
     expect(weak.stderr).toMatch(/weak cannot terminate the role's sessions/);
     expect(weak.stderr).toContain('42501');
-    expect(doc(weak)).toMatchObject({ exitCode: 2 });
-    expect(steps(doc(weak)).every((s) => s.status === 'skipped' && /refused before any change/.test(s.detail ?? ''))).toBe(true);
+    expect(jsonDoc<Json>(weak)).toMatchObject({ exitCode: 2 });
+    expect(steps(jsonDoc<Json>(weak)).every((s) => s.status === 'skipped' && /refused before any change/.test(s.detail ?? ''))).toBe(true);
     expect(await canLogin('h_plain')).toBe(true);
     expect(await alive(plainPid)).toBe(true);
 
@@ -514,7 +497,7 @@ describe.each(MAJORS)('cutoff on PostgreSQL %i', (major) => {
     // CREATEROLE + pg_signal_backend is enough for a plain role; the HBA step needs superuser and says so
     const ok = await cutoff(['h_plain', '--yes', '--json'], {}, cl.url('oncall', 'oncall-pw'));
     expect(ok.code, ok.stderr).toBe(0);
-    const d = doc(ok);
+    const d = jsonDoc<Json>(ok);
     expect((d.terminated as Json[]).map((t) => t.pid)).toEqual([plainPid]);
     expect(step(d, 'hba_reject')).toMatchObject({ status: 'skipped', detail: expect.stringContaining('no file access') });
     expect(await canLogin('h_plain')).toBe(false);
@@ -596,7 +579,7 @@ describe.each(MAJORS)('cutoff on PostgreSQL %i', (major) => {
     await flipper;
     expect(flips).toBeGreaterThan(0);
     expect(r.code, r.stderr).toBe(0);
-    const d = doc(r);
+    const d = jsonDoc<Json>(r);
     const reapplied = (d.settle as Json).reapplied as Json[];
     expect(reapplied.length).toBeGreaterThan(0);
     expect(reapplied[0]).toMatchObject({ role: 'flip_target', detail: expect.stringContaining('NOLOGIN applied again') });
@@ -617,7 +600,7 @@ describe.each(MAJORS)('cutoff on PostgreSQL %i', (major) => {
     const pid = await park('hide_np', 'pw-7');
     const r = await cutoff(['hide_np', '--yes', '--json', '--settle-timeout', '1'], {}, cl.url('oncall', 'oncall-pw'));
     expect(r.code, r.stderr).toBe(1);
-    const d = doc(r);
+    const d = jsonDoc<Json>(r);
     expect(d.exitCode).toBe(1);
     expect((d.settle as Json).timedOut).toBe(true);
     expect((d.settle as Json).suspects).toEqual([
@@ -635,7 +618,7 @@ describe.each(MAJORS)('cutoff on PostgreSQL %i', (major) => {
     const hbaBefore = readFileSync(cl.hbaFile);
     const r = await cutoff(['held_back', '--yes', '--json', '--hidden-grace', '600000', '--settle-timeout', '0.5']);
     expect(r.code, r.stderr).toBe(1);
-    const d = doc(r);
+    const d = jsonDoc<Json>(r);
     expect(step(d, 'hba_reject')).toMatchObject({
       status: 'skipped',
       detail: expect.stringContaining(`hidden backend(s) ${pid} are still unresolved`),
@@ -671,8 +654,8 @@ describe.each(MAJORS)('cutoff on PostgreSQL %i', (major) => {
 
     const again = await cutoff(['hba_target', '--yes', '--json', '--hba-file', cl.hbaFile]);
     expect(again.code, again.stderr).toBe(0);
-    expect(step(doc(again), 'hba_reject')).toMatchObject({ status: 'skipped', detail: expect.stringContaining('already') });
-    expect(step(doc(again), 'contain').status).toBe('done');
+    expect(step(jsonDoc<Json>(again), 'hba_reject')).toMatchObject({ status: 'skipped', detail: expect.stringContaining('already') });
+    expect(step(jsonDoc<Json>(again), 'contain').status).toBe('done');
     expect(readFileSync(cl.hbaFile, 'utf8').match(/BEGIN "hba_target"/g)).toHaveLength(1);
 
     // harness lines: the superuser over TCP with its password, and anyone over the socket
@@ -696,7 +679,7 @@ describe.each(MAJORS)('cutoff on PostgreSQL %i', (major) => {
       const broken = readFileSync(cl.hbaFile);
       const r = await cutoff(['hba_broken', '--yes', '--json']);
       expect(r.code, r.stderr).toBe(0);
-      const d = doc(r);
+      const d = jsonDoc<Json>(r);
       expect(step(d, 'hba_reject')).toMatchObject({
         status: 'skipped',
         detail: expect.stringMatching(/already has error rows \(line \d+: invalid connection type "hots"\)/),
@@ -749,7 +732,7 @@ describe.each(MAJORS)('cutoff on PostgreSQL %i', (major) => {
 
     const r = await cutoff(['subowner', '--yes', '--json']);
     expect(r.code, r.stderr).toBe(0);
-    const d = doc(r);
+    const d = jsonDoc<Json>(r);
     expect(step(d, 'disable_subscriptions')).toMatchObject({
       status: 'done',
       database: 'subdb',
@@ -788,7 +771,7 @@ describe.each(MAJORS)('cutoff on PostgreSQL %i', (major) => {
 
     const r = await cutoff(['leaver', '--playbook', 'offboarding', '--reassign-to', 'alice', '--yes', '--json']);
     expect(r.code, r.stderr).toBe(0);
-    const d = doc(r);
+    const d = jsonDoc<Json>(r);
     expect(d.playbook).toMatchObject({ name: 'offboarding', reason: 'offboarding' });
     expect(
       steps(d)

@@ -3,6 +3,7 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCli } from '../helpers/cli.js';
 import { MAJORS, parkLogin, startCluster, type TestCluster } from '../helpers/cluster.js';
+import { waitFor } from '../helpers/wait.js';
 
 const HBA = [
   'local all all trust',
@@ -17,16 +18,6 @@ const UNICODE = `"Quoted" Ünï 𝔐`;
 
 interface Json {
   [k: string]: unknown;
-}
-
-async function waitFor<T>(fn: () => Promise<T | undefined | false>, ms = 15_000): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = await fn();
-    if (v) return v;
-    if (Date.now() > end) throw new Error('timed out waiting');
-    await new Promise((r) => setTimeout(r, 50));
-  }
 }
 
 describe.each(MAJORS)('inspect on PostgreSQL %i', (major) => {

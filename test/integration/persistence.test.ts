@@ -8,6 +8,7 @@ import type { Finding, PersistenceFacts, PersistenceItem, PersistenceKind, Query
 import { resolveConnParams, type ConnParams } from '../../src/pg/conninfo.js';
 import { ident } from '../../src/pg/quote.js';
 import { MAJORS, startCluster, type TestCluster } from '../helpers/cluster.js';
+import { waitFor } from '../helpers/wait.js';
 
 const HOSTILE = 'Mal"lory ünï';
 const SCHEMA = 'Sch"ema ünï';
@@ -33,16 +34,6 @@ function pick(facts: PersistenceFacts, kind: PersistenceKind, name: string): Per
   const item = facts.items.find((i) => i.kind === kind && i.name === name);
   if (!item) throw new Error(`no ${kind} item named ${name} in ${JSON.stringify(of(facts, kind).map((i) => i.name))}`);
   return item;
-}
-
-async function waitFor<T>(fn: () => Promise<T | undefined | false>, ms = 20_000): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = await fn();
-    if (v) return v;
-    if (Date.now() > end) throw new Error('timed out waiting');
-    await new Promise((r) => setTimeout(r, 100));
-  }
 }
 
 describe.each(MAJORS)('persistence on PostgreSQL %i', (major) => {
