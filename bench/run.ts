@@ -3,6 +3,7 @@ import { benchCutoff } from './cutoff.js';
 import { benchFleet } from './fleet.js';
 import { benchGuard } from './guard.js';
 import { benchInspect } from './inspect.js';
+import { benchLocks } from './locks.js';
 import { writeSection } from './lib.js';
 
 const BENCHES: Record<string, () => Promise<string>> = {
@@ -10,6 +11,7 @@ const BENCHES: Record<string, () => Promise<string>> = {
   cutoff: benchCutoff,
   guard: benchGuard,
   fleet: benchFleet,
+  locks: benchLocks,
 };
 
 const wanted = process.argv.slice(2).filter((a) => !a.startsWith('-'));

@@ -226,8 +226,10 @@ ORDER BY a.pid`,
 }
 
 /** A session holding a catalog lock, as guardUnblock lists it (its role cannot be read under the lock). */
-export interface GuardUnblockRow
-  extends Pick<GuardRow, 'pid' | 'client' | 'application' | 'backend_type' | 'state' | 'backend_start' | 'query' | 'terminated'> {
+export interface GuardUnblockRow extends Pick<
+  GuardRow,
+  'pid' | 'client' | 'application' | 'backend_type' | 'state' | 'backend_start' | 'query' | 'terminated'
+> {
   usesysid: string | null;
   /** e.g. `AccessExclusiveLock on relation 1260` (relation names would need pg_class). */
   locks: string[];

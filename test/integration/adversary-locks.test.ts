@@ -6,9 +6,9 @@ import { readFileSync } from 'node:fs';
 import { mkdtempSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import pg from 'pg';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { Attacker } from '../../src/demo/attacker.js';
+import { LockHolder } from '../../src/demo/lock-holder.js';
 import { PgExecutor } from '../../src/playbook/executor.js';
 import { Interrupt } from '../../src/playbook/interrupt.js';
 import type { PlanStep } from '../../src/playbook/plan.js';
@@ -24,50 +24,6 @@ interface Json {
   [k: string]: unknown;
 }
 type Step = { action: string; status: string; detail: string | null };
-
-/**
- * Sessions of `user` that each open a transaction running `sql` (e.g. the role changing its own
- * password, which row-locks its pg_authid row) and keep it open; cut, they reconnect and do it again.
- */
-class LockHolder {
-  holds = 0;
-  private running = true;
-  private readonly loops: Promise<void>[] = [];
-  private readonly clients = new Set<pg.Client>();
-
-  constructor(cl: TestCluster, user: string, password: string, sql: string, sessions = 1) {
-    for (let i = 0; i < sessions; i++) this.loops.push(this.loop(cl, user, password, sql));
-  }
-
-  private async loop(cl: TestCluster, user: string, password: string, sql: string): Promise<void> {
-    while (this.running) {
-      const c = new pg.Client({ host: '127.0.0.1', port: cl.port, user, password, database: 'postgres', connectionTimeoutMillis: 5000 });
-      let gone!: () => void;
-      const ended = new Promise<void>((r) => (gone = r));
-      c.on('error', () => gone());
-      c.on('end', () => gone());
-      try {
-        await c.connect();
-        this.clients.add(c);
-        await c.query('BEGIN');
-        await c.query(sql);
-        this.holds++;
-        await ended; // hold the transaction open until the session is cut
-      } catch {
-        await new Promise((r) => setTimeout(r, 2));
-      } finally {
-        this.clients.delete(c);
-        void c.end().catch(() => undefined);
-      }
-    }
-  }
-
-  async stop(): Promise<void> {
-    this.running = false;
-    for (const c of this.clients) void c.end().catch(() => undefined);
-    await Promise.allSettled(this.loops);
-  }
-}
 
 describe.each(MAJORS)('cutoff against an attacker holding locks, PostgreSQL %i', (major) => {
   let cl: TestCluster;
@@ -99,7 +55,7 @@ describe.each(MAJORS)('cutoff against an attacker holding locks, PostgreSQL %i',
     return a;
   };
   const hold = (name: string, sql: string) => {
-    const h = new LockHolder(cl, name, pw(name), sql);
+    const h = new LockHolder({ host: '127.0.0.1', port: cl.port, user: name, password: pw(name), sql });
     cleanups.push(() => h.stop());
     return h;
   };
