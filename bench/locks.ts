@@ -126,7 +126,7 @@ export async function benchLocks(): Promise<string> {
   await admin.connect();
   const scenarios: Scenario[] = ['quiet', 'own row', 'pg_authid'];
   const trials: Record<Scenario, Trial[]> = { quiet: [], 'own row': [], pg_authid: [] };
-  let runbook = '';
+  let runbook: string;
   try {
     for (let i = 0; i < TRIALS; i++) for (const s of scenarios) trials[s].push(await trial(cl, admin, s, i));
     runbook = await runbookUnderLock(cl, admin);
