@@ -24,7 +24,7 @@ import {
   type KnownRole,
   type TimeoutRules,
 } from './sql.js';
-import { DATA_DIRECTORY_SQL, signalBackends } from '../pg/local-signal.js';
+import { DATA_DIRECTORY_SQL, signalBackends, type ServerHome } from '../pg/local-signal.js';
 import { describeHolder, endableOids, endReason, holderKill } from './unblock.js';
 
 /** The part of a pg Client the guard uses (a fake one in unit tests). */
@@ -560,13 +560,13 @@ export class Guard {
       const { rows } = await run(true);
       const endable = new Set(oids);
       const pids = rows.filter((h) => h.usesysid !== null && endable.has(h.usesysid)).map((h) => h.pid);
-      const dir = pids.length
-        ? await n.client!.query<{ data_directory: string }>({ text: DATA_DIRECTORY_SQL, query_timeout: this.queryTimeout() }).then(
-            (r) => r.rows[0]?.data_directory ?? null,
+      const home = pids.length
+        ? await n.client!.query<ServerHome>({ text: DATA_DIRECTORY_SQL, query_timeout: this.queryTimeout() }).then(
+            (r) => r.rows[0] ?? null,
             () => null,
           )
         : null;
-      const sent = new Set(dir ? await signalBackends(pids, dir) : []);
+      const sent = new Set(home ? await signalBackends(pids, home) : []);
       return rows.map((h) => ({ ...h, terminated: sent.has(h.pid) }));
     }
   }

@@ -40,6 +40,21 @@ function pgpassLookup(p: ConnParams): Promise<string | undefined> {
   });
 }
 
+/**
+ * What every pgrevoke session starts with, whatever the database or role settings say: a database
+ * owner (or a superuser target) can `ALTER DATABASE ... SET search_path` to put its own
+ * pg_stat_activity ahead of the catalog's, or make transactions read-only or time out at once.
+ * Startup parameters take precedence over those settings; the operator's own PGOPTIONS come after.
+ */
+export const SESSION_OPTIONS = [
+  'search_path=pg_catalog,pg_temp',
+  'default_transaction_read_only=off',
+  'statement_timeout=0',
+  'idle_in_transaction_session_timeout=0',
+]
+  .map((o) => `-c ${o}`)
+  .join(' ');
+
 export function clientConfig(p: ConnParams, database = p.database): pg.ClientConfig {
   registerSecret(p.password);
   return {
@@ -51,7 +66,7 @@ export function clientConfig(p: ConnParams, database = p.database): pg.ClientCon
     ssl: sslConfig(p),
     connectionTimeoutMillis: p.connectTimeout > 0 ? p.connectTimeout * 1000 : undefined,
     application_name: p.applicationName,
-    options: p.options,
+    options: p.options ? `${SESSION_OPTIONS} ${p.options}` : SESSION_OPTIONS,
   };
 }
 

@@ -23,6 +23,7 @@ import type { Verdict } from '../inspect/index.js';
 import type { ConnParams } from '../pg/conninfo.js';
 import { redact } from '../pg/redact.js';
 import type { Executor, ResultSet } from './executor.js';
+import type { Statement } from './sql.js';
 import { Interrupt } from './interrupt.js';
 import { withBlocks } from './hba-file.js';
 import {
@@ -482,20 +483,23 @@ export async function apply(deps: ApplyDeps): Promise<CutoffReport> {
   const blockerKeys = new Set<string>();
   /** After a lock timeout: end the role's backends, record every lock holder that can block the ALTER. */
   const clearBlockers = async (step: ReportStep): Promise<void> => {
-    let rows: Row[];
-    let prepared: Row[];
-    try {
-      const res = await exec.run(step, `${blockers(oids)};\n${preparedBlockers(oids)}`);
-      [rows, prepared] = [res[0]?.rows ?? [], res[1]?.rows ?? []];
-    } catch (err) {
-      report.warnings.push(`could not look for the sessions blocking the containment statement: ${sqlError(err)}`);
-      return;
-    }
+    const look = async (what: string, sql: string): Promise<Row[]> => {
+      try {
+        return (await exec.run(step, sql))[0]?.rows ?? [];
+      } catch (err) {
+        report.warnings.push(`could not look for the ${what} blocking the containment statement: ${sqlError(err)}`);
+        return [];
+      }
+    };
+    // apart: the second reads role memberships, which a lock on pg_authid may hold up
+    const rows = await look('sessions', blockers(oids));
+    const prepared = await look('prepared transactions', preparedBlockers(oids));
     const pids = [...new Set(rows.filter((r) => r.target === true).map((r) => n(r.pid)))];
     const ended = pids.length ? await endBackends(step, pids) : new Set<number>();
     if (ended.size) changed = true;
+    // pg_stat_get_activity() carries no names, and none is read under a catalog lock: the role's is known here
     recordTerminated(
-      rows.filter((r) => ended.has(n(r.pid))).map((r) => ({ ...r, terminated: true })),
+      rows.filter((r) => ended.has(n(r.pid))).map((r) => ({ ...r, usename: nameByOid.get(n(r.usesysid)) ?? null, terminated: true })),
       false,
     );
     const rolledBack = await rollBackBlocking(
@@ -583,11 +587,11 @@ export async function apply(deps: ApplyDeps): Promise<CutoffReport> {
   };
 
   const nologinCommitted = async (): Promise<boolean> => {
-    const now = await reader.query<{ oid: string; rolcanlogin: boolean }>(roleState(oids)).catch(() => ({ rows: [] }));
-    return (
-      targets.some((t) => t.canLogin) &&
-      targets.every((t) => t.canLogin === false || now.rows.some((r) => n(r.oid) === t.oid && !r.rolcanlogin))
-    );
+    // the ALTER's own result (NOLOGIN and CONNECTION LIMIT 0) on every target; unreadable is "no"
+    const now = await reader
+      .query<{ oid: string; rolcanlogin: boolean; rolconnlimit: number }>(roleState(oids))
+      .catch(() => ({ rows: [] }));
+    return targets.every((t) => now.rows.some((r) => n(r.oid) === t.oid && !r.rolcanlogin && n(r.rolconnlimit) === 0));
   };
 
   /** The containment statement failed for good: did its COMMIT go through before the failure? */
@@ -610,6 +614,21 @@ export async function apply(deps: ApplyDeps): Promise<CutoffReport> {
     return `NOLOGIN committed for ${targets.length} role(s); terminating in the same round trip failed (${sqlError(err)}): the settle loop terminates instead`;
   };
 
+  /** The containment statement, tried again after a lock held it up, until the settle timeout; throws the last failure. */
+  const runContain = async (step: ReportStep, stmt: Statement): Promise<ResultSet[]> => {
+    const deadline = Date.now() + plan.options.settle.timeoutS * 1000;
+    for (;;) {
+      report.contain!.attempts++;
+      try {
+        return await exec.run(step, stmt);
+      } catch (err) {
+        if (interrupt.interrupted || !retryable(err) || Date.now() >= deadline || (await nologinCommitted())) throw err;
+        // a lock held against the ALTER: end the role's own holders, name the others, try again
+        await clearBlockers(step);
+      }
+    }
+  };
+
   /**
    * --include-created: a role a target made during the run (it holds ADMIN OPTION on it) joins the
    * targets and is contained at once; the settle loop then covers it with the rest.
@@ -626,20 +645,26 @@ export async function apply(deps: ApplyDeps): Promise<CutoffReport> {
       nameByOid.set(role.oid, role.name);
       report.roles.push(entry);
     }
-    const res = await exec.run(
-      step,
-      contain(
-        found.map((f) => f.role),
-        major,
-        { strip: plan.options.stripPrivileges, rotatePassword: plan.options.rotatePassword },
-      ),
+    const names = found.map((f) => JSON.stringify(f.role.name)).join(', ');
+    const stmt = contain(
+      found.map((f) => f.role),
+      major,
+      { strip: plan.options.stripPrivileges, rotatePassword: plan.options.rotatePassword },
     );
+    let res: ResultSet[];
+    try {
+      res = await runContain(step, stmt);
+    } catch (err) {
+      // the settle loop re-applies NOLOGIN to any target that can still log in, these included
+      report.warnings.push(
+        `${names} made by a target during the cutoff: containing them failed (${sqlError(err)}); the settle loop tries again`,
+      );
+      return found.length;
+    }
     changed = true;
     recordTerminated(res.at(-2)?.rows ?? [], false);
     addSuspects(res.at(-1)?.rows ?? []);
-    report.warnings.push(
-      `${found.map((f) => JSON.stringify(f.role.name)).join(', ')} made by a target during the cutoff (it holds ADMIN OPTION on them): contained too (--include-created)`,
-    );
+    report.warnings.push(`${names} made by a target during the cutoff (it holds ADMIN OPTION on them): contained too (--include-created)`);
     return found.length;
   };
 
@@ -659,20 +684,13 @@ export async function apply(deps: ApplyDeps): Promise<CutoffReport> {
       return `standby: terminated ${term.length} backend(s); ${hidden.length} hidden backend(s) (suspects)`;
     }
     const stmt = contain(targets, major, { strip: plan.options.stripPrivileges, rotatePassword: plan.options.rotatePassword });
-    const deadline = Date.now() + plan.options.settle.timeoutS * 1000;
     const attempt: ContainReport = { attempts: 0, blockers: [] };
     report.contain = attempt;
     let results: ResultSet[];
-    for (;;) {
-      attempt.attempts++;
-      try {
-        results = await exec.run(step, stmt);
-        break;
-      } catch (err) {
-        if (interrupt.interrupted || !retryable(err) || Date.now() >= deadline || (await nologinCommitted())) return containFailed(err);
-        // a lock held against the ALTER: end the role's own holders, name the others, try again
-        await clearBlockers(step);
-      }
+    try {
+      results = await runContain(step, stmt);
+    } catch (err) {
+      return containFailed(err);
     }
     if (dry) {
       cleanScans = 1;
@@ -1126,11 +1144,17 @@ export function cutShortExposure(report: CutoffReport, suspects: readonly Suspec
   }
   if (!standby && contain && contain.status !== 'done' && report.committedAt === null)
     out.push('NOLOGIN was not committed: the role can still log in, and sessions it opens meanwhile are not ended');
-  if (report.interrupted)
+  const settle = report.steps.find((st) => st.action === 'settle');
+  const cutShort = settle !== undefined && settle.status !== 'done' && settle.skip === null;
+  if (cutShort && report.committedAt !== null)
+    out.push(
+      `NOLOGIN committed, but the settle loop did not finish (${settle.detail ?? settle.status}): sessions of the role may still be running`,
+    );
+  if (report.interrupted || cutShort)
     for (const sp of suspects)
       if (sp.resolution === 'open' || sp.resolution === 'unresolved')
         out.push(
-          `hidden backend ${sp.pid} (role unknown) was still unresolved when the run was interrupted: it may have passed the login check and can run as the role`,
+          `hidden backend ${sp.pid} (role unknown) was still unresolved when the run ${report.interrupted ? 'was interrupted' : 'stopped settling'}: it may have passed the login check and can run as the role`,
         );
   return out;
 }

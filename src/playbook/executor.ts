@@ -4,12 +4,12 @@
 import type pg from 'pg';
 import { sendCancel } from '../pg/cancel.js';
 import { connect, type Client } from '../pg/connect.js';
-import { DATA_DIRECTORY_SQL, signalBackends } from '../pg/local-signal.js';
+import { DATA_DIRECTORY_SQL, signalBackends, type ServerHome } from '../pg/local-signal.js';
 import type { ConnParams } from '../pg/conninfo.js';
 import { replaceFile, restoreFile, type WriteResult } from './hba-file.js';
 import type { Interrupt } from './interrupt.js';
 import type { PlanStep } from './plan.js';
-import type { Statement } from './sql.js';
+import { STEP_LOCK_TIMEOUT_MS, type Statement } from './sql.js';
 
 export interface Recorded {
   step: number;
@@ -74,7 +74,7 @@ export class PgExecutor implements Executor {
     if (!database || database === this.params.database) return this.main;
     let c = this.others.get(database);
     if (!c) {
-      c = await connect(this.params, database);
+      c = await connect(this.params, database, { lockTimeoutMs: STEP_LOCK_TIMEOUT_MS });
       this.others.set(database, c);
     }
     return c;
@@ -101,8 +101,8 @@ export class PgExecutor implements Executor {
 
   async signalBackends(step: PlanStep, pids: readonly number[]): Promise<number[]> {
     this.log.push({ step: step.index, action: step.action, database: null, sql: signalNote(pids) });
-    const dir = (await this.main.query<{ data_directory: string }>(DATA_DIRECTORY_SQL)).rows[0]?.data_directory;
-    return dir ? signalBackends(pids, dir) : [];
+    const home = (await this.main.query<ServerHome>(DATA_DIRECTORY_SQL)).rows[0];
+    return home ? signalBackends(pids, home) : [];
   }
 
   async close(): Promise<void> {

@@ -149,6 +149,13 @@ export const LOCK_WAIT = `SET LOCAL lock_timeout = '${LOCK_TIMEOUT_MS}ms'`;
 /** The cutoff session's own bound on every other lock wait (its reads: plan, snapshot, verification). */
 export const SESSION_LOCK_TIMEOUT_MS = 1000;
 
+/**
+ * The bound on lock waits in the other databases (rollback_prepared, disable_subscriptions,
+ * reassign_owned, drop_owned run there, after containment): what holds them up then is a bystander
+ * or something the role left behind, and a failed step says so rather than waiting for ever.
+ */
+export const STEP_LOCK_TIMEOUT_MS = 10_000;
+
 /** SQLSTATEs after which the containment statement is tried again once its blockers are dealt with. */
 export const RETRY_SQLSTATES: ReadonlySet<string> = new Set([
   '55P03', // lock_not_available: lock_timeout ran out
@@ -180,11 +187,16 @@ WHERE a.pid <> pg_backend_pid() AND (a.usesysid = ANY(${targets}) OR l.pid IS NO
 
 /**
  * Prepared transactions holding such a lock (a transaction that changed the role's own row, then
- * PREPARE TRANSACTION: it outlives every session). Their locks have no pid; the transaction's own
+ * PREPARE TRANSACTION: it outlives every session), the target's when it or a role it is a member of
+ * prepared it. Their locks have no pid; the transaction's own
  * transactionid lock ties them to it. pg_prepared_xact(), not the view, which reads pg_authid.
  */
 export function preparedBlockers(oids: readonly number[]): string {
-  return `SELECT p.gid, p.ownerid::int8 AS usesysid, p.ownerid = ANY(${oidArray(oids)}) AS target, l.mode, l.relation::int8 AS relation,
+  const targets = oidArray(oids);
+  // the owner is the current role at PREPARE: the target's after SET ROLE to a group it is in
+  return `SELECT p.gid, p.ownerid::int8 AS usesysid,
+       p.ownerid = ANY(${targets}) OR EXISTS (SELECT 1 FROM unnest(${targets}) AS t(oid) WHERE pg_has_role(t.oid, p.ownerid, 'MEMBER')) AS target,
+       l.mode, l.relation::int8 AS relation,
        (SELECT datname FROM pg_database WHERE oid = p.dbid) AS database
 FROM pg_prepared_xact() p
 JOIN pg_locks x ON x.locktype = 'transactionid' AND x.transactionid = p.transaction AND x.pid IS NULL

@@ -156,6 +156,25 @@ describe.each(MAJORS)('cutoff against an attacker holding locks, PostgreSQL %i',
     );
   });
 
+  it("the same, prepared under a group role the target is a member of (SET ROLE before PREPARE): still the target's, rolled back", async () => {
+    await cl.sql('CREATE ROLE px_group NOLOGIN');
+    await createRole('px_member', 'IN ROLE px_group');
+    const c = await cl.connectAs('px_member', pw('px_member'));
+    await c.query('BEGIN');
+    await c.query(`ALTER ROLE px_member PASSWORD 'pw-px_member'`);
+    await c.query('SET ROLE px_group');
+    await c.query(`PREPARE TRANSACTION 'px-group-hold'`);
+    await c.end();
+    const r = await cutoff(['px_member', '--yes', '--json', '--playbook', 'contain-only', '--settle-timeout', '5']);
+    expect(r.code, r.stderr).toBe(0);
+    const d = jsonDoc<Json>(r);
+    expect((await role('px_member')).rolcanlogin).toBe(false);
+    expect(await cl.sql(`SELECT gid FROM pg_prepared_xacts WHERE gid = 'px-group-hold'`)).toEqual([]);
+    expect((d.contain as Json).blockers as Json[]).toContainEqual(
+      expect.objectContaining({ pid: null, gid: 'px-group-hold', user: 'px_group', relation: 'pg_authid', terminated: true }),
+    );
+  });
+
   it("a bystander's lock on the role's row is waited out, named in the report, and never terminated; the target's sessions are ended meanwhile", async () => {
     await createRole('victim');
     await cl.sql(`CREATE ROLE dba_bob SUPERUSER LOGIN PASSWORD 'pw-dba_bob'`);

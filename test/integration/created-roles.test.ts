@@ -186,6 +186,10 @@ describe.each(MAJORS)('roles the target made, PostgreSQL %i', (major) => {
       const s = await cl.connectAs('boss5', 'pw-boss5');
       await s.query(`CREATE ROLE late5 LOGIN PASSWORD 'pw-late5'`);
       await s.end();
+      // and the new role holds its own row, against the containment that will come for it too
+      const late = await cl.connectAs('late5', 'pw-late5');
+      await late.query('BEGIN');
+      await late.query(`ALTER ROLE late5 PASSWORD 'pw-late5'`);
       await dba.query('COMMIT');
       const code = await run.exited;
       expect(code, run.stderr()).toBe(0);

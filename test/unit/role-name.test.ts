@@ -68,7 +68,9 @@ describe('fleet files', () => {
     const text = `clusters:\n  - name: billing\n    nodes:\n      - postgresql://${'u'.repeat(64)}@db1:5432/postgres\n`;
     const e = usage(() => parseFleet(text, 'fleet.yaml'));
     expect(e.message).toMatch(/fleet\.yaml.*4/);
-    expect(e.message).toContain(`cluster "billing", node #1, user: role name "${'u'.repeat(64)}" refused: it is 64 bytes long`);
+    expect(e.message).toContain(
+      `cluster "billing", node #1: the connecting user: role name "${'u'.repeat(64)}" refused: it is 64 bytes long`,
+    );
     expect(parseFleet(text.replace('u'.repeat(64), 'u'.repeat(63)), 'fleet.yaml').clusters[0]!.nodes).toHaveLength(1);
   });
 });

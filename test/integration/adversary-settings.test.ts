@@ -1,0 +1,79 @@
+// An attacker who owns the database the operator connects to (or is a superuser) can set what every
+// new session there starts with: a search_path that puts its own pg_stat_activity ahead of the
+// catalog's, or read-only transactions. pgrevoke's sessions start with their own settings (startup
+// parameters beat database and role settings) and must not be fooled or stopped by them.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Attacker } from '../../src/demo/attacker.js';
+import { jsonDoc, runCli } from '../helpers/cli.js';
+import { MAJORS, startCluster, type TestCluster } from '../helpers/cluster.js';
+import { waitFor } from '../helpers/wait.js';
+
+const HBA = ['local all all trust', 'host all all 127.0.0.1/32 scram-sha-256'].join('\n') + '\n';
+
+describe.each(MAJORS)('cutoff against database-level settings planted by the target, PostgreSQL %i', (major) => {
+  let cl: TestCluster;
+  const attackers: Attacker[] = [];
+  const sessionsOf = async (name: string) =>
+    (await cl.sql<{ n: number }>(`SELECT count(*)::int AS n FROM pg_stat_activity WHERE usename = $1`, [name]))[0]!.n;
+  const canLogin = async (name: string) =>
+    (await cl.sql<{ l: boolean }>(`SELECT rolcanlogin AS l FROM pg_roles WHERE rolname = $1`, [name]))[0]!.l;
+  /** A role owning database `db`, with reconnecting sessions in it. */
+  const owner = async (name: string, db: string) => {
+    await cl.sql(`CREATE ROLE ${name} LOGIN PASSWORD 'pw-${name}'`);
+    await cl.sql(`CREATE DATABASE ${db} OWNER ${name}`);
+    return cl.connectAs(name, `pw-${name}`, db);
+  };
+  const attack = async (name: string, db: string) => {
+    const a = new Attacker({
+      host: '127.0.0.1',
+      port: cl.port,
+      user: name,
+      password: `pw-${name}`,
+      database: db,
+      sessions: 3,
+      intervalMs: 10,
+    });
+    a.start();
+    attackers.push(a);
+    await waitFor(async () => (await sessionsOf(name)) >= 3, 20_000, `sessions of ${name}`);
+  };
+
+  beforeAll(async () => {
+    cl = await startCluster(major);
+    await cl.writeDataFile('pg_hba.conf', HBA);
+    await cl.sql('SELECT pg_reload_conf()');
+  });
+
+  afterAll(async () => {
+    await Promise.all(attackers.map((a) => a.stop()));
+    await cl?.destroyAll();
+  });
+
+  it("a search_path that shadows pg_stat_activity in the operator's database does not hide the role's sessions", async () => {
+    const s = await owner('mal_path', 'app_path');
+    await s.query(`CREATE SCHEMA evil`);
+    await s.query(
+      `CREATE VIEW evil.pg_stat_activity AS SELECT * FROM pg_catalog.pg_stat_activity WHERE usename IS DISTINCT FROM 'mal_path'`,
+    );
+    await s.query(`GRANT USAGE ON SCHEMA evil TO PUBLIC; GRANT SELECT ON evil.pg_stat_activity TO PUBLIC`);
+    await s.query(`ALTER DATABASE app_path SET search_path = evil, pg_catalog`);
+    await attack('mal_path', 'app_path');
+    const r = await runCli(['cutoff', 'mal_path', '--yes', '--json', '--dsn', cl.dsn('app_path')], {}, { timeoutMs: 60_000 });
+    const d = jsonDoc(r);
+    expect(r.code, r.stderr).toBe(0);
+    expect(await canLogin('mal_path')).toBe(false);
+    expect(await sessionsOf('mal_path')).toBe(0);
+    expect((d.terminated as unknown[]).length).toBeGreaterThanOrEqual(3);
+  });
+
+  it('read-only transactions set on the database do not stop the ALTER', async () => {
+    await owner('mal_ro', 'app_ro');
+    await cl.sql(`ALTER DATABASE app_ro SET default_transaction_read_only = on`);
+    await cl.sql(`ALTER DATABASE app_ro SET statement_timeout = '1ms'`);
+    await attack('mal_ro', 'app_ro');
+    const r = await runCli(['cutoff', 'mal_ro', '--yes', '--json', '--dsn', cl.dsn('app_ro')], {}, { timeoutMs: 60_000 });
+    expect(r.code, r.stderr).toBe(0);
+    expect(await canLogin('mal_ro')).toBe(false);
+    expect(await sessionsOf('mal_ro')).toBe(0);
+  });
+});
