@@ -66,7 +66,7 @@ export function clientConfig(p: ConnParams, database = p.database): pg.ClientCon
     ssl: sslConfig(p),
     connectionTimeoutMillis: p.connectTimeout > 0 ? p.connectTimeout * 1000 : undefined,
     application_name: p.applicationName,
-    options: p.options ? `${SESSION_OPTIONS} ${p.options}` : SESSION_OPTIONS,
+    options: p.options,
   };
 }
 
@@ -174,6 +174,8 @@ export function isLoopback(host: string): boolean {
 export interface SessionSettings {
   /** Bound every lock wait of the session (a statement's SET LOCAL may shorten it). */
   lockTimeoutMs?: number;
+  /** A PgBouncer console: it refuses startup parameters it does not know, so none of SESSION_OPTIONS. */
+  console?: boolean;
 }
 
 export async function connect(p: ConnParams, database = p.database, session: SessionSettings = {}): Promise<Client> {
@@ -188,7 +190,10 @@ export async function connect(p: ConnParams, database = p.database, session: Ses
     await client.connect();
     return client;
   };
-  const cfg = { ...clientConfig(p, database), lock_timeout: session.lockTimeoutMs };
+  const base = clientConfig(p, database);
+  const cfg = session.console
+    ? base
+    : { ...base, options: [SESSION_OPTIONS, p.options].filter(Boolean).join(' '), lock_timeout: session.lockTimeoutMs };
   try {
     if (p.sslmode === 'prefer' || (p.sslmode === undefined && !isLoopback(p.host))) {
       // libpq's default "prefer": try TLS first, fall back to plain

@@ -143,7 +143,7 @@ export async function openConsole(dsn: string, env: NodeJS.ProcessEnv = process.
   const node = pgbouncerNodeLabel(params);
   let client: Client;
   try {
-    client = await connect(params);
+    client = await connect(params, params.database, { console: true });
   } catch (err) {
     const e = err as PgrevokeError;
     const message = redact(e.message ?? String(err));

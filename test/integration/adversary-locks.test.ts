@@ -264,6 +264,52 @@ describe.each(MAJORS)('cutoff against an attacker holding locks, PostgreSQL %i',
     ).toBe(0);
   });
 
+  it('SIGINT while offboarding waits on a lock in another database cancels that statement too: exit 3 within 2 s', async () => {
+    await createRole('off_mal');
+    await cl.sql('CREATE DATABASE off_app');
+    await cl.sql('GRANT CREATE ON DATABASE off_app TO off_mal');
+    const m = await cl.connectAs('off_mal', pw('off_mal'), 'off_app');
+    await m.query('CREATE SCHEMA off_s; CREATE TABLE off_s.off_t (x int)');
+    await m.end();
+    // a bystander reads the role's table in a long transaction: REASSIGN OWNED must wait for it
+    const reader = await cl.connectAs('postgres', cl.password, 'off_app');
+    await reader.query('BEGIN');
+    await reader.query('SELECT count(*) FROM off_s.off_t');
+    cleanups.push(() => reader.query('ROLLBACK'));
+    const run = startCli(
+      ['cutoff', 'off_mal', '--yes', '--json', '--playbook', 'offboarding', '--reassign-to', 'postgres', '--dsn', cl.dsn()],
+      {},
+      { timeoutMs: 40_000 },
+    );
+    await waitFor(
+      async () =>
+        (
+          await cl.sql<{ n: number }>(
+            `SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = 'off_app' AND wait_event_type = 'Lock' AND query LIKE 'REASSIGN OWNED%'`,
+          )
+        )[0]!.n > 0,
+      20_000,
+      'REASSIGN OWNED to wait on the lock',
+    );
+    const sentAt = Date.now();
+    run.signal('SIGINT');
+    expect(await run.exited, run.stderr()).toBe(3);
+    expect(Date.now() - sentAt).toBeLessThan(2000);
+    const d = JSON.parse(run.stdout()) as Json;
+    expect((d.steps as Step[]).find((s) => s.action === 'reassign_owned')).toMatchObject({
+      status: 'failed',
+      detail: expect.stringMatching(/interrupted/),
+    });
+    expect((d.exposure as string[]).join('\n')).toMatch(/interrupted .*during reassign_owned/);
+    expect(
+      (
+        await cl.sql<{ n: number }>(
+          `SELECT count(*)::int AS n FROM pg_stat_activity WHERE query LIKE 'REASSIGN OWNED%' AND state = 'active'`,
+        )
+      )[0]!.n,
+    ).toBe(0);
+  });
+
   it('an interrupt sends the server a cancel request for the running statement: it ends at once, with 57014', async () => {
     const c = await cl.connectAs('postgres', cl.password);
     const interrupt = new Interrupt();

@@ -133,7 +133,8 @@ describe.each(MAJORS)('inspect on PostgreSQL %i', (major) => {
     expect(prepared[0]).toMatchObject({ gid: 'mal-1', database: 'postgres' });
     expect(prepared[0]!.locks as number).toBeGreaterThan(0);
     const locks = doc.locks as Json[];
-    expect(locks.some((l) => l.pid === malloryPid && l.relation === 'accounts' && l.granted)).toBe(true);
+    // schema-qualified: pgrevoke's sessions run with search_path pg_catalog, whatever the database sets
+    expect(locks.some((l) => l.pid === malloryPid && l.relation === 'public.accounts' && l.granted)).toBe(true);
     expect(locks.some((l) => l.preparedGid === 'mal-1')).toBe(true);
     const shadow = (doc.findings as Json[]).find((f) => f.id === 'hba.reject_shadowed')!;
     expect(shadow.detail).toMatch(/4/);
