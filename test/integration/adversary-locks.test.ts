@@ -340,7 +340,9 @@ describe.each(MAJORS)('cutoff against an attacker holding locks, PostgreSQL %i',
 
   it('SIGINT during settle: the open suspects and the interruption are listed under exposure', async () => {
     await createRole('parked');
+    // parked first: the attacker's own logins pass through the hidden window too
     const { client, pid } = await parkLogin(cl, 'parked', pw('parked'));
+    attack('parked');
     cleanups.push(() => client.end().catch(() => undefined));
     cleanups.push(() => cl.sql('SELECT pg_terminate_backend($1)', [pid]));
     const run = startCli(
