@@ -1,0 +1,129 @@
+// The one way pgrevoke writes files: reports, markdown, the audit log, JUnit, pg_hba.conf and its
+// backups, the state directory. It runs as root or postgres, so every path it writes is attack
+// surface: a link planted at the final path or at a guessable temp name would make it write (and
+// chmod) a file elsewhere. So: never follow a link at the final path or a temp path (O_NOFOLLOW,
+// O_EXCL on an unpredictable temp name in the same directory, then rename), mode 0600 for what it
+// creates, fsync before it says "written", and no temp file left behind on any failure.
+import { randomBytes } from 'node:crypto';
+import { constants as C, promises as fs } from 'node:fs';
+import path from 'node:path';
+import { ExitCode, PgrevokeError } from '../errors.js';
+
+export const PRIVATE_MODE = 0o600;
+
+export interface WriteOptions {
+  /** Mode of the file written (default 0600). */
+  mode?: number;
+  /** Owner to give it (a pg_hba.conf keeps its owner); default: whoever runs pgrevoke. */
+  owner?: { uid: number; gid: number };
+  /** fsync the file and its directory before returning (default true). */
+  durable?: boolean;
+}
+
+function unsafe(file: string, why: string): PgrevokeError {
+  return new PgrevokeError(`refusing to write ${file}: ${why}`, {
+    exitCode: ExitCode.USAGE,
+    hint: 'pgrevoke never writes through a symbolic link or onto something that is not a regular file; name the real path',
+  });
+}
+
+async function lstatOrNull(file: string) {
+  try {
+    return await fs.lstat(file);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
+    throw err;
+  }
+}
+
+/** Why `file` cannot be written safely, or null: checked before any change, so a bad path changes nothing. */
+export async function writeProblem(file: string): Promise<string | null> {
+  const abs = path.resolve(file);
+  const st = await lstatOrNull(abs).catch((err: Error) => err);
+  if (st instanceof Error) return st.message;
+  if (st?.isSymbolicLink()) return 'it is a symbolic link';
+  if (st && !st.isFile()) return st.isDirectory() ? 'it is a directory' : 'it is not a regular file';
+  const dir = path.dirname(abs);
+  try {
+    const d = await fs.stat(dir);
+    if (!d.isDirectory()) return `${dir} is not a directory`;
+    await fs.access(dir, C.W_OK | C.X_OK);
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'ENOENT'
+      ? `the directory ${dir} does not exist`
+      : `the directory ${dir} is not writable`;
+  }
+  if (st)
+    try {
+      await fs.access(abs, C.W_OK);
+    } catch {
+      return 'it is not writable';
+    }
+  return null;
+}
+
+async function syncDir(dir: string): Promise<void> {
+  const h = await fs.open(dir, C.O_RDONLY | C.O_DIRECTORY);
+  try {
+    await h.sync();
+  } finally {
+    await h.close();
+  }
+}
+
+/** Replace `file` with `data` atomically (temp file, fsync, rename); a link at `file` is refused, never followed. */
+export async function writeFileSafe(file: string, data: string | Buffer, opts: WriteOptions = {}): Promise<void> {
+  const abs = path.resolve(file);
+  const st = await lstatOrNull(abs);
+  if (st?.isSymbolicLink()) throw unsafe(abs, 'it is a symbolic link');
+  if (st && !st.isFile()) throw unsafe(abs, 'it is not a regular file');
+  const dir = path.dirname(abs);
+  const tmp = path.join(dir, `.${path.basename(abs)}.${randomBytes(12).toString('base64url')}.tmp`);
+  const durable = opts.durable ?? true;
+  let handle: fs.FileHandle | null = null;
+  try {
+    handle = await fs.open(tmp, C.O_WRONLY | C.O_CREAT | C.O_EXCL | C.O_NOFOLLOW, opts.mode ?? PRIVATE_MODE);
+    // the umask may have narrowed the mode asked for; a pg_hba.conf must keep its own
+    await handle.chmod(opts.mode ?? PRIVATE_MODE);
+    if (opts.owner) await handle.chown(opts.owner.uid, opts.owner.gid);
+    await handle.writeFile(data);
+    if (durable) await handle.sync();
+    await handle.close();
+    handle = null;
+    // rename replaces whatever is at abs now (a link planted since is replaced, not followed)
+    await fs.rename(tmp, abs);
+    if (durable) await syncDir(dir);
+  } catch (err) {
+    await handle?.close().catch(() => undefined);
+    await fs.unlink(tmp).catch(() => undefined);
+    throw err;
+  }
+}
+
+/**
+ * Append to `file` (created 0600), never through a link; a file of another user is refused, and one
+ * readable by others is tightened to 0600 first (it holds query texts): the result says so.
+ */
+export async function appendSafe(file: string, text: string, opts: { durable?: boolean } = {}): Promise<{ tightenedFrom: number | null }> {
+  const abs = path.resolve(file);
+  let handle: fs.FileHandle;
+  try {
+    handle = await fs.open(abs, C.O_WRONLY | C.O_APPEND | C.O_CREAT | C.O_NOFOLLOW, PRIVATE_MODE);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ELOOP') throw unsafe(abs, 'it is a symbolic link');
+    throw err;
+  }
+  try {
+    const st = await handle.stat();
+    if (!st.isFile()) throw unsafe(abs, 'it is not a regular file');
+    const uid = process.getuid?.();
+    if (uid !== undefined && st.uid !== uid) throw unsafe(abs, `it belongs to uid ${st.uid}, not to this user`);
+    const loose = st.mode & 0o077 ? st.mode & 0o777 : null;
+    if (loose !== null) await handle.chmod(PRIVATE_MODE);
+    await handle.appendFile(text, 'utf8');
+    if (opts.durable ?? true) await handle.sync();
+    return { tightenedFrom: loose };
+  } finally {
+    await handle.close();
+  }
+}
