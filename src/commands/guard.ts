@@ -74,7 +74,7 @@ export async function run([flags]: unknown[], g: GlobalOptions): Promise<ExitCod
   const cfg = await guardConfig(f, g);
 
   const onEvent = (e: GuardEvent) => {
-    if (e.type === 'kill' || e.type === 'denied') {
+    if (e.type === 'kill' || e.type === 'denied' || e.type === 'rollback') {
       if (ctx.json) ctx.stdout.write(redact(JSON.stringify(guardJson(e))) + '\n');
       else ctx.out(guardLine(e, ctx.c));
       return;

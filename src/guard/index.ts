@@ -6,16 +6,19 @@ import { ExitCode, PgrevokeError, usageError } from '../errors.js';
 import { connect as pgConnect } from '../pg/connect.js';
 import type { ConnParams, TargetNode } from '../pg/conninfo.js';
 import { redact } from '../pg/redact.js';
-import { appendAudit, type AuditEntry, type AuditReason } from '../report/audit.js';
+import { appendAudit, type AuditEntry, type AuditOperator, type AuditReason } from '../report/audit.js';
 import type { AuditSession } from '../sessions/kill.js';
 import { isConnectionLoss, isLockTimeout, lockTimeoutMs, REPEAT_MS, type Blind } from './failures.js';
 import { DEFAULT_MAX_BLIND_MS, parseDenyFile } from './options.js';
 import {
+  GUARD_PREPARED,
   GUARD_SETUP,
   guardTick,
   guardUnblock,
   NO_TIMEOUTS,
   parseRoleKey,
+  rollbackPrepared,
+  type GuardPreparedRow,
   type GuardReason,
   type GuardRow,
   type GuardRules,
@@ -25,7 +28,16 @@ import {
   type TimeoutRules,
 } from './sql.js';
 import { DATA_DIRECTORY_SQL, signalBackends, type ServerHome } from '../pg/local-signal.js';
-import { describeHolder, endableOids, endReason, holderKill } from './unblock.js';
+import {
+  describeHolder,
+  describePrepared,
+  endableOids,
+  endReason,
+  holderKill,
+  preparedRollback,
+  preparedVerdict,
+  rollbackAuditEntry,
+} from './unblock.js';
 
 /** The part of a pg Client the guard uses (a fake one in unit tests). */
 export interface GuardClient {
@@ -81,8 +93,27 @@ export interface GuardKill {
   dryRun: boolean;
 }
 
+/** A prepared transaction the guard rolled back, or would roll back (dry run), because it held a lock its tick needs. */
+export interface GuardRollback {
+  time: string;
+  node: string;
+  gid: string;
+  /** The owner (the role that prepared it), as the guard remembers it. */
+  role: string | null;
+  usesysid: number;
+  databaseOid: number;
+  prepared: string | null;
+  /** e.g. `AccessExclusiveLock on pg_authid`. */
+  locks: string;
+  reason: AuditReason;
+  detail: string;
+  rolledBack: boolean;
+  dryRun: boolean;
+}
+
 export type GuardEvent =
   | { type: 'kill'; kill: GuardKill }
+  | { type: 'rollback'; rollback: GuardRollback }
   | { type: 'denied'; kill: GuardKill; message: string }
   | { type: 'connected'; node: string; user: string; version: string; standby: boolean; superuser: boolean; afterFailures: number }
   | { type: 'reconnecting'; node: string; error: string; lost: boolean; attempt: number; delayMs: number }
@@ -121,7 +152,7 @@ function fmtSeconds(s: number): string {
 }
 
 /** A tick row that has a reason (the others only tell the guard about a role). */
-type ReasonRow = GuardRow & { reason: GuardReason };
+type ReasonRow = GuardRow & { reason: GuardReason; pid: number };
 
 /** Why, in words, for the audit line and the human output. */
 export function describeReason(r: ReasonRow): string {
@@ -215,8 +246,8 @@ interface NodeState {
   superuser: boolean;
   signalBackend: boolean;
   blind: Blind | null;
-  /** What was last said about a blocked tick, and when (said again when it changes, or every REPEAT_MS). */
-  blocked: { text: string; atMs: number } | null;
+  /** What was last said about a blocked tick, and when (said again when it changes, or every REPEAT_MS); since when blocked. */
+  blocked: { text: string; atMs: number; sinceMs: number } | null;
 }
 
 /** Roles remembered per node at most; past that the memory starts afresh (it refills within a tick). */
@@ -381,8 +412,9 @@ export class Guard {
         query_timeout: this.queryTimeout(),
       });
       const s = rows[0]!;
-      // prepared now, while nothing is locked: under a catalog lock it must run without parsing
+      // prepared now, while nothing is locked: under a catalog lock they must run without parsing
       await client.query({ ...guardUnblock(this.cfg), values: [[]], query_timeout: this.queryTimeout() });
+      await client.query({ ...GUARD_PREPARED, query_timeout: this.queryTimeout() });
       n.user = s.user;
       n.superuser = s.superuser;
       n.signalBackend = s.signal_backend;
@@ -437,12 +469,14 @@ export class Guard {
     if (c) await c.end().catch(() => undefined);
   }
 
-  private audit(entries: GuardAuditEntry[]): void {
+  private audit(entries: AuditEntry[]): void {
     const file = this.cfg.auditLog;
     if (!file || entries.length === 0) return;
     this.auditChain = this.auditChain.then(() =>
-      appendAudit(file, entries).catch((err) =>
-        this.emit({ type: 'error', node: null, message: `could not write the audit log ${file}: ${(err as Error).message}` }),
+      appendAudit(file, entries).then(
+        // what appendAudit has to say (a log it had to tighten), when it says anything
+        (note: string | null | void) => void (typeof note === 'string' && this.emit({ type: 'warning', node: null, message: note })),
+        (err) => this.emit({ type: 'error', node: null, message: `could not write the audit log ${file}: ${(err as Error).message}` }),
       ),
     );
   }
@@ -458,7 +492,7 @@ export class Guard {
     const time = new Date().toISOString();
     const seen = new Map<string, string>();
     const entries: GuardAuditEntry[] = [];
-    const operator = { dbUser: n.user, osUser: this.cfg.operator.osUser, host: this.cfg.operator.host };
+    const operator = this.operator(n);
     let reported = 0;
     for (const r of rows) {
       const key = `${r.pid}:${r.backend_start ?? ''}`;
@@ -506,23 +540,53 @@ export class Guard {
     };
   }
 
+  private operator(n: NodeState): AuditOperator {
+    return { dbUser: n.user, osUser: this.cfg.operator.osUser, host: this.cfg.operator.host };
+  }
+
   /**
    * The tick timed out on a lock: end the sessions holding locks on system catalogs whose roles
-   * are revoked or denied (by what the guard remembers of them), and say who holds what.
+   * are revoked or denied (by what the guard remembers of them), roll back such prepared
+   * transactions, and say who holds what.
    */
   private async unblock(n: NodeState): Promise<void> {
     const rules = this.rules();
+    const sessions = await this.endSessionHolders(n, rules);
+    const prepared = await this.endPreparedHolders(n, rules);
+    const held = [
+      ...(sessions.length ? [`sessions holding catalog locks: ${sessions.join('; ')}`] : []),
+      ...(prepared.length ? [`prepared transactions holding catalog locks: ${prepared.join('; ')}`] : []),
+    ];
+    const now = Date.now();
+    const sinceMs = n.blocked?.sinceMs ?? now;
+    const maxMs = this.cfg.maxBlindMs ?? DEFAULT_MAX_BLIND_MS;
+    // exiting would not help: a restarted guard could not log in while pg_authid is locked
+    const long =
+      maxMs > 0 && now - sinceMs >= maxMs
+        ? `; blocked longer than --max-blind (${maxMs / 1000} s): guard keeps running, since a guard that exits could not log back in while the lock is held`
+        : '';
+    const text = `tick blocked by a lock (lock_timeout ${lockTimeoutMs(this.cfg.intervalMs)} ms, SQLSTATE 55P03); ${
+      held.length ? held.join('; ') : 'no session or prepared transaction holds a lock on a system catalog'
+    }${long}`;
+    if (n.blocked?.text !== text || now - n.blocked.atMs >= REPEAT_MS) {
+      n.blocked = { text, atMs: now, sinceMs };
+      this.emit({ type: 'error', node: n.node.name, message: text });
+    }
+  }
+
+  /** The sessions holding catalog locks: those of revoked or denied roles ended; each said. */
+  private async endSessionHolders(n: NodeState, rules: GuardRules): Promise<string[]> {
     const oids = endableOids(n.roles, rules, n);
     const rows = await this.endHolders(n, oids);
     const time = new Date().toISOString();
-    const operator = { dbUser: n.user, osUser: this.cfg.operator.osUser, host: this.cfg.operator.host };
+    const operator = this.operator(n);
     const entries: GuardAuditEntry[] = [];
     const said: string[] = [];
     for (const h of rows) {
       const role = h.usesysid === null ? undefined : n.roles.get(h.usesysid);
       const why = role ? endReason(role, rules) : null;
       if (!role || !why) {
-        said.push(describeHolder(h, role, 'not revoked nor denied: left alone'));
+        said.push(describeHolder(h, role, role ? 'not revoked nor denied: left alone' : 'left alone'));
         continue;
       }
       const kill = holderKill(h, role, why, n.node.name, time, this.cfg.dryRun);
@@ -535,13 +599,43 @@ export class Guard {
       if (!this.cfg.dryRun) entries.push(guardAuditEntry(kill, operator, 'done'));
     }
     this.audit(entries);
-    const text = `tick blocked by a lock (lock_timeout ${lockTimeoutMs(this.cfg.intervalMs)} ms, SQLSTATE 55P03); ${
-      said.length ? `sessions holding catalog locks: ${said.join('; ')}` : 'no session holds a lock on a system catalog'
-    }`;
-    const now = Date.now();
-    if (n.blocked?.text !== text || now - n.blocked.atMs >= REPEAT_MS) {
-      n.blocked = { text, atMs: now };
-      this.emit({ type: 'error', node: n.node.name, message: text });
+    return said;
+  }
+
+  /**
+   * The prepared transactions holding catalog locks (no session holds their locks: guardUnblock
+   * cannot see them): those preparedVerdict allows rolled back, each said. A dry run only says.
+   */
+  private async endPreparedHolders(n: NodeState, rules: GuardRules): Promise<string[]> {
+    const { rows } = await n.client!.query<GuardPreparedRow>({ ...GUARD_PREPARED, query_timeout: this.queryTimeout() });
+    const said: string[] = [];
+    for (const p of rows) {
+      const role = n.roles.get(p.owner);
+      const v = preparedVerdict(p, role, rules, n);
+      if (!v.rollback) {
+        said.push(describePrepared(p, role, v.said));
+        continue;
+      }
+      const failed = this.cfg.dryRun ? null : await this.rollbackPrepared(n, p.gid);
+      said.push(describePrepared(p, role, this.cfg.dryRun ? 'would be rolled back (dry run)' : (failed ?? 'rolled back')));
+      const key = `prepared:${p.gid}:${p.prepared ?? ''}`;
+      if (failed || n.seen.has(key)) continue;
+      n.seen.set(key, 'killed');
+      const rollback = preparedRollback(p, role!, v.why, n.node.name, new Date().toISOString(), this.cfg.dryRun);
+      this.emit({ type: 'rollback', rollback });
+      if (!this.cfg.dryRun) this.audit([rollbackAuditEntry(rollback, this.operator(n))]);
+    }
+    return said;
+  }
+
+  /** ROLLBACK PREPARED; null when done, else what failed (a lost connection is thrown). */
+  private async rollbackPrepared(n: NodeState, gid: string): Promise<string | null> {
+    try {
+      await n.client!.query({ text: rollbackPrepared(gid), query_timeout: this.queryTimeout() });
+      return null;
+    } catch (err) {
+      if (n.lostWith || isConnectionLoss(err)) throw err;
+      return `ROLLBACK PREPARED failed: ${errText(err)}`;
     }
   }
 

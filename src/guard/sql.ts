@@ -1,6 +1,7 @@
 // The one statement `pgrevoke guard` runs per node and tick: find every session that must end, say
 // why (in SQL), and terminate it in the same round trip. Fixed text; every name and limit travels as
 // an array parameter. Guard-only, hence here rather than in src/playbook/sql.ts (cutoff's builders).
+import { literal } from '../pg/quote.js';
 import { CLIENT_BACKEND_TYPES, IDLE_STATES } from '../sessions/filters.js';
 
 /** Per-database and per-role limits in seconds (0 = no limit; a role entry wins over its database's). */
@@ -31,7 +32,8 @@ export interface GuardQuery {
 
 /** What one row of the tick statement looks like. */
 export interface GuardRow {
-  pid: number;
+  /** null on a row that only names a deny-listed role (no session of it is needed to learn its OID). */
+  pid: number | null;
   /** Login role; null when the role was dropped. */
   role: string | null;
   /** The session's role OID (kept after DROP ROLE), as text-safe int8. */
@@ -105,13 +107,25 @@ const CLIENT = `CASE WHEN a.client_port = -1 THEN 'local'
               WHEN family(a.client_addr) = 6 THEN '[' || host(a.client_addr) || ']:' || a.client_port
               ELSE host(a.client_addr) || ':' || a.client_port END`;
 
-// pg_get_userbyid reads the role through the syscache: computing it for every session each tick
-// keeps each role's pg_authid row cached in the guard's backend, which is what lets
-// pg_terminate_backend (it looks the target's role up) end a session while pg_authid is locked.
-const ROLE_KEY = `a.usesysid::int8::text || ':' ||
+// pg_get_userbyid reads the role through the syscache: computing it for every session (and every
+// deny-listed role) each tick keeps each role's pg_authid row cached in the guard's backend, which
+// is what lets pg_terminate_backend (it looks the target's role up) end a session while pg_authid is locked.
+const roleKey = (oid: string) => `${oid}::int8::text || ':' ||
            CASE WHEN r.oid IS NULL THEN 'dropped' WHEN NOT r.rolcanlogin THEN 'nologin'
                 WHEN r.rolvaliduntil < now() THEN 'expired' ELSE 'login' END ||
-           CASE WHEN r.rolsuper THEN '+super' ELSE '' END || ':' || pg_get_userbyid(a.usesysid)`;
+           CASE WHEN r.rolsuper THEN '+super' ELSE '' END || ':' || pg_get_userbyid(${oid})`;
+const ROLE_KEY = roleKey('a.usesysid');
+
+/**
+ * The deny-listed roles themselves, sessions or not, as rows with only role, usesysid and role_key:
+ * so that the guard knows a denied role's OID before it is locked out of pg_authid, even when the
+ * role's first session takes the lock in its first round trip (no tick ever saw that session).
+ */
+const DENIED_ROLES = `SELECT NULL::int AS pid, d.role, d.usesysid, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
+       NULL::float8, NULL::float8, NULL, false, d.role_key, false
+FROM (SELECT r.rolname::text AS role, r.oid::int8::text AS usesysid, ${roleKey('r.oid')} AS role_key
+      FROM pg_roles r WHERE r.rolname::text = ANY($1::text[])) d
+WHERE d.role_key <> ALL($11::text[])`;
 
 const SELECT_MATCHES = `SELECT a.pid, r.rolname::text AS role, a.usesysid::int8::text AS usesysid, a.datname::text AS database,
          ${CLIENT} AS client, ${ROLE_KEY} AS role_key,
@@ -153,7 +167,8 @@ const SELECT_MATCHES = `SELECT a.pid, r.rolname::text AS role, a.usesysid::int8:
  * dry run it is not in the text at all. A row without a reason comes back only when its role_key is
  * not among `known` (the first session of a role, or one whose name or state changed): the guard
  * remembers roles that way at almost no cost, and role_key comes first in the WHERE so that every
- * session's pg_get_userbyid runs (see ROLE_KEY).
+ * session's pg_get_userbyid runs (see ROLE_KEY). Deny-listed roles come back the same way, without
+ * a session (DENIED_ROLES): every tick, so a reloaded list is resolved by the next one.
  */
 export function guardTick(rules: GuardRules, opts: { dryRun: boolean; known?: readonly string[] }): GuardQuery {
   const terminated = opts.dryRun
@@ -164,7 +179,9 @@ export function guardTick(rules: GuardRules, opts: { dryRun: boolean; known?: re
        ${terminated} AS terminated
 FROM (${SELECT_MATCHES}) s
 WHERE s.role_key <> ALL($11::text[]) OR s.reason IS NOT NULL
-ORDER BY s.pid`;
+UNION ALL
+${DENIED_ROLES}
+ORDER BY pid`;
   const values = [
     [...rules.deny],
     [...rules.exclude],
@@ -198,6 +215,12 @@ export interface GuardSetupRow {
   read_all_stats: boolean;
 }
 
+/** A lock row `l` of pg_lock_status() on a system catalog: a shared one (database 0), or any relation below FirstNormalObjectId. */
+const ON_CATALOG = `(l.database = 0 OR (l.locktype = 'relation' AND l.relation::int8 < 16384))`;
+/** What a holder holds, e.g. `AccessExclusiveLock on relation 1260` (relation names would need pg_class). */
+const CATALOG_LOCKS = `array_agg(DISTINCT l.mode || ' on ' || CASE WHEN l.locktype = 'relation' THEN 'relation ' || l.relation::int8
+         ELSE l.locktype || ' ' || COALESCE(l.classid::int8, 0) || '/' || COALESCE(l.objid::int8, 0) END) AS locks`;
+
 /**
  * When the tick timed out on a lock (55P03): every session holding a lock on a system catalog (a
  * shared one has database 0; any relation below FirstNormalObjectId 16384 is a catalog), with
@@ -214,10 +237,9 @@ export function guardUnblock(opts: { dryRun: boolean }): { name: string; text: s
     text: `SELECT a.pid, a.usesysid::int8::text AS usesysid, ${CLIENT} AS client,
        a.application_name AS application, a.backend_type, a.state, a.backend_start::text AS backend_start, a.query, h.locks,
        ${terminated} AS terminated
-FROM (SELECT l.pid, array_agg(DISTINCT l.mode || ' on ' || CASE WHEN l.locktype = 'relation' THEN 'relation ' || l.relation::int8
-                                                      ELSE l.locktype || ' ' || COALESCE(l.classid::int8, 0) || '/' || COALESCE(l.objid::int8, 0) END) AS locks
+FROM (SELECT l.pid, ${CATALOG_LOCKS}
       FROM pg_lock_status() l
-      WHERE l.granted AND l.pid <> pg_backend_pid() AND (l.database = 0 OR (l.locktype = 'relation' AND l.relation::int8 < 16384))
+      WHERE l.granted AND l.pid <> pg_backend_pid() AND ${ON_CATALOG}
       GROUP BY l.pid) h
 JOIN pg_stat_get_activity(NULL::int) a ON a.pid = h.pid
 WHERE $1::int8[] IS NOT NULL
@@ -228,9 +250,47 @@ ORDER BY a.pid`,
 /** A session holding a catalog lock, as guardUnblock lists it (its role cannot be read under the lock). */
 export interface GuardUnblockRow extends Pick<
   GuardRow,
-  'pid' | 'client' | 'application' | 'backend_type' | 'state' | 'backend_start' | 'query' | 'terminated'
+  'client' | 'application' | 'backend_type' | 'state' | 'backend_start' | 'query' | 'terminated'
 > {
+  pid: number;
   usesysid: string | null;
   /** e.g. `AccessExclusiveLock on relation 1260` (relation names would need pg_class). */
   locks: string[];
+}
+
+/**
+ * With guardUnblock: the prepared transactions holding locks on system catalogs. They have no
+ * backend (pid NULL in pg_lock_status()), so each is found through its own transactionid lock,
+ * whose virtualtransaction its relation locks share. pg_prepared_xact() rather than the
+ * pg_prepared_xacts view, and the guard's database OID from pg_stat_get_activity(), because the
+ * view and pg_database may be what is locked. Prepared at connect, like guardUnblock; read-only.
+ */
+export const GUARD_PREPARED = {
+  name: 'pgrevoke_guard_prepared',
+  text: `SELECT p.gid, p.ownerid::int8::text AS owner, p.dbid::int8::text AS database_oid, p.prepared::text AS prepared, h.locks,
+       p.dbid = (SELECT me.datid FROM pg_stat_get_activity(pg_backend_pid()) me) AS here
+FROM pg_prepared_xact() p
+JOIN pg_lock_status() x ON x.locktype = 'transactionid' AND x.transactionid = p.transaction AND x.pid IS NULL
+JOIN (SELECT l.virtualtransaction, ${CATALOG_LOCKS}
+      FROM pg_lock_status() l
+      WHERE l.granted AND l.pid IS NULL AND ${ON_CATALOG}
+      GROUP BY l.virtualtransaction) h ON h.virtualtransaction = x.virtualtransaction
+ORDER BY p.prepared, p.gid`,
+};
+
+/** A prepared transaction holding a catalog lock, as GUARD_PREPARED lists it. */
+export interface GuardPreparedRow {
+  gid: string;
+  /** The role that prepared it (int8 text); its name cannot be read under the lock. */
+  owner: string;
+  database_oid: string;
+  prepared: string | null;
+  locks: string[];
+  /** Prepared in the guard's own database: the only one where its ROLLBACK PREPARED can run. */
+  here: boolean;
+}
+
+/** The one statement that ends a prepared transaction; the gid is a literal (the command takes no parameter). */
+export function rollbackPrepared(gid: string): string {
+  return `ROLLBACK PREPARED ${literal(gid)}`;
 }

@@ -1,9 +1,10 @@
-// A tick blocked by a lock on a system catalog (55P03): who holds it, and which holders the guard
-// may end, decided from what it remembers of roles (KnownRole, learnt from earlier ticks) since
-// pg_authid may be the very table that is locked. guardUnblock (sql.ts) reads and terminates.
-import type { AuditReason } from '../report/audit.js';
-import type { GuardKill } from './index.js';
-import type { GuardRules, GuardUnblockRow, KnownRole } from './sql.js';
+// A tick blocked by a lock on a system catalog (55P03): who holds it (a session, or a prepared
+// transaction), and which holders the guard may end, decided from what it remembers of roles
+// (KnownRole, learnt from earlier ticks: sessions seen and deny-listed roles) since pg_authid may be
+// the very table that is locked. guardUnblock and GUARD_PREPARED (sql.ts) read and terminate.
+import type { AuditEntry, AuditOperator, AuditReason } from '../report/audit.js';
+import type { GuardKill, GuardRollback } from './index.js';
+import type { GuardPreparedRow, GuardRules, GuardUnblockRow, KnownRole } from './sql.js';
 
 /** The shared catalogs (and pg_class, pg_namespace) by OID: naming them needs no pg_class read. */
 const CATALOGS: Record<string, string> = {
@@ -79,10 +80,86 @@ export function holderKill(
   };
 }
 
+function describeRole(oid: string | null, role: KnownRole | undefined): string {
+  return role
+    ? `role ${role.name === null ? '(dropped)' : JSON.stringify(role.name)}, oid ${oid}${role.superuser ? ', superuser' : ''}`
+    : `oid ${oid ?? '-'}, a role unknown to the guard: no session of it seen and not a deny-listed role before the lock`;
+}
+
 /** `pid 123 (role "evil", oid 16384, superuser): AccessExclusiveLock on pg_authid: ended` */
 export function describeHolder(h: GuardUnblockRow, role: KnownRole | undefined, ended: string): string {
-  const who = role
-    ? `role ${role.name === null ? '(dropped)' : JSON.stringify(role.name)}, oid ${h.usesysid}${role.superuser ? ', superuser' : ''}`
-    : `oid ${h.usesysid ?? '-'}, a role the guard has not seen (no session of it before the lock)`;
-  return `pid ${h.pid} (${who}): ${describeLocks(h.locks)}: ${ended}`;
+  return `pid ${h.pid} (${describeRole(h.usesysid, role)}): ${describeLocks(h.locks)}: ${ended}`;
+}
+
+/** `prepared transaction "x" (role "evil", oid 16384, superuser; database oid 5, prepared ...): AccessExclusiveLock on pg_authid: rolled back` */
+export function describePrepared(p: GuardPreparedRow, role: KnownRole | undefined, said: string): string {
+  const where = `database oid ${p.database_oid}${p.here ? " (the guard's)" : ''}, prepared ${p.prepared ?? '?'}`;
+  return `prepared transaction ${JSON.stringify(p.gid)} (${describeRole(p.owner, role)}; ${where}): ${describeLocks(p.locks)}: ${said}`;
+}
+
+export type PreparedVerdict = { rollback: true; why: { reason: AuditReason; detail: string } } | { rollback: false; said: string };
+
+/**
+ * Whether the guard rolls back a prepared transaction holding a catalog lock: only when its owner
+ * (the role that prepared it, by OID; a group the owner is in cannot be told without pg_authid) is
+ * revoked or denied, it was prepared in the guard's own database (ROLLBACK PREPARED runs only
+ * there), and the guard is a superuser (the only role that may finish another role's transaction).
+ */
+export function preparedVerdict(
+  p: GuardPreparedRow,
+  role: KnownRole | undefined,
+  rules: GuardRules,
+  me: { superuser: boolean },
+): PreparedVerdict {
+  const why = role ? endReason(role, rules) : null;
+  if (!role) return { rollback: false, said: 'left alone' };
+  if (!why) return { rollback: false, said: 'not revoked nor denied: left alone' };
+  if (!p.here)
+    return {
+      rollback: false,
+      said: `${why.detail}, but ROLLBACK PREPARED runs only in the database it was prepared in (a guard or a session there, opened before the lock): left alone`,
+    };
+  if (!me.superuser)
+    return { rollback: false, said: `${why.detail}, but ROLLBACK PREPARED of another role's transaction takes a superuser: left alone` };
+  return { rollback: true, why };
+}
+
+/** One prepared transaction as the rollback event (and audit line) of a guard action. */
+export function preparedRollback(
+  p: GuardPreparedRow,
+  role: KnownRole,
+  why: { reason: AuditReason; detail: string },
+  node: string,
+  time: string,
+  dryRun: boolean,
+): GuardRollback {
+  return {
+    time,
+    node,
+    gid: p.gid,
+    role: role.name,
+    usesysid: Number(p.owner),
+    databaseOid: Number(p.database_oid),
+    prepared: p.prepared,
+    locks: describeLocks(p.locks),
+    reason: why.reason,
+    detail: `${why.detail}; its prepared transaction held ${describeLocks(p.locks)}, which blocked the guard's tick`,
+    rolledBack: !dryRun,
+    dryRun,
+  };
+}
+
+/** The audit line of a rollback: action rollback_prepared (as cutoff's step), the transaction instead of a session. */
+export function rollbackAuditEntry(r: GuardRollback, operator: AuditOperator): AuditEntry & { prepared: Record<string, unknown> } {
+  return {
+    time: r.time,
+    node: r.node,
+    operator,
+    target: r.role ?? '',
+    action: 'rollback_prepared',
+    reason: r.reason,
+    result: 'done',
+    detail: r.detail,
+    prepared: { gid: r.gid, ownerOid: r.usesysid, databaseOid: r.databaseOid, prepared: r.prepared, locks: r.locks },
+  };
 }

@@ -2,13 +2,37 @@
 // JSON object per line: JSON Lines, the one command whose --json is a stream, not a document);
 // status (connected, reconnecting, reloaded, warnings) goes to stderr.
 import type { ChalkInstance } from 'chalk';
-import type { GuardEvent, GuardKill } from '../guard/index.js';
+import type { GuardEvent, GuardKill, GuardRollback } from '../guard/index.js';
 import { truncate } from './format.js';
 
 export const GUARD_EVENT_VERSION = 1;
 
-/** The JSON Lines object for a session event: `event` is kill, would_kill or denied. */
-export function guardJson(e: Extract<GuardEvent, { type: 'kill' | 'denied' }>): Record<string, unknown> {
+/** The events that go to stdout: what the guard did (or would do) to a session or a prepared transaction. */
+export type GuardActionEvent = Extract<GuardEvent, { type: 'kill' | 'denied' | 'rollback' }>;
+
+/** A rollback's JSON object: the kill line's fields where they mean the same (role and usesysid: the owner). */
+function rollbackJson(r: GuardRollback): Record<string, unknown> {
+  return {
+    v: GUARD_EVENT_VERSION,
+    event: r.dryRun ? 'would_rollback_prepared' : 'rollback_prepared',
+    time: r.time,
+    node: r.node,
+    gid: r.gid,
+    role: r.role,
+    usesysid: r.usesysid,
+    databaseOid: r.databaseOid,
+    prepared: r.prepared,
+    locks: r.locks,
+    reason: r.reason,
+    detail: r.detail,
+    rolledBack: r.rolledBack,
+    dryRun: r.dryRun,
+  };
+}
+
+/** The JSON Lines object for an action event: `event` is kill, would_kill, denied, rollback_prepared or would_rollback_prepared. */
+export function guardJson(e: GuardActionEvent): Record<string, unknown> {
+  if (e.type === 'rollback') return rollbackJson(e.rollback);
   const k = e.kill;
   const event = e.type === 'denied' ? 'denied' : k.dryRun ? 'would_kill' : 'kill';
   return {
@@ -37,7 +61,15 @@ export function guardJson(e: Extract<GuardEvent, { type: 'kill' | 'denied' }>): 
 const q = (s: string | null) => (s === null ? '-' : JSON.stringify(s));
 
 /** `2026-11-23T20:00:00.123Z 127.0.0.1:5432 kill pid 123 role "x" db "app" app "psql" client ... reason role_nologin (...) query: ...` */
-export function guardLine(e: Extract<GuardEvent, { type: 'kill' | 'denied' }>, c: ChalkInstance): string {
+export function guardLine(e: GuardActionEvent, c: ChalkInstance): string {
+  if (e.type === 'rollback') {
+    const r = e.rollback;
+    const verb = r.dryRun ? c.cyan('would-rollback-prepared') : c.red('rollback-prepared');
+    const role = r.role === null ? `(dropped, oid ${r.usesysid})` : q(r.role);
+    return [r.time, r.node, verb, `gid ${q(r.gid)}`, `role ${role}`, `db oid ${r.databaseOid}`, `reason ${r.reason} (${r.detail})`].join(
+      ' ',
+    );
+  }
   const k: GuardKill = e.kill;
   const verb = e.type === 'denied' ? c.yellow('cannot-kill') : k.dryRun ? c.cyan('would-kill') : c.red('kill');
   const role = k.role === null ? `(dropped, oid ${k.usesysid})` : q(k.role);
@@ -63,6 +95,7 @@ export function guardStatus(e: GuardEvent): string | null {
   switch (e.type) {
     case 'kill':
     case 'denied':
+    case 'rollback':
       return null;
     case 'connected':
       return `pgrevoke guard: ${at(e.node)}${e.afterFailures ? 'reconnected' : 'connected'} as ${e.user} (PostgreSQL ${e.version}, ${

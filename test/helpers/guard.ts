@@ -27,10 +27,29 @@ export interface GuardEventLine {
   dryRun: boolean;
 }
 
-export async function until(pred: () => boolean | Promise<boolean>, ms: number, what: string): Promise<void> {
+/** A prepared transaction the guard rolled back (or would have, dry run) because it blocked its tick. */
+export interface GuardRollbackLine {
+  v: number;
+  event: 'rollback_prepared' | 'would_rollback_prepared';
+  time: string;
+  node: string;
+  gid: string;
+  role: string | null;
+  usesysid: number;
+  databaseOid: number;
+  prepared: string | null;
+  locks: string;
+  reason: string;
+  detail: string;
+  rolledBack: boolean;
+  dryRun: boolean;
+}
+
+/** `what` may be a function, so that what it shows (the guard's stderr) is read when the wait fails. */
+export async function until(pred: () => boolean | Promise<boolean>, ms: number, what: string | (() => string)): Promise<void> {
   const end = Date.now() + ms;
   while (!(await pred())) {
-    if (Date.now() > end) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
+    if (Date.now() > end) throw new Error(`timed out after ${ms} ms waiting for ${typeof what === 'string' ? what : what()}`);
     await sleep(10);
   }
 }
@@ -51,11 +70,21 @@ export class GuardProcess {
     this.exited = new Promise((resolve) => this.child.on('close', (code) => resolve(code)));
   }
 
-  events(): GuardEventLine[] {
+  private lines(): (GuardEventLine | GuardRollbackLine)[] {
     return this.stdout
       .split('\n')
       .filter(Boolean)
-      .map((l) => JSON.parse(l) as GuardEventLine);
+      .map((l) => JSON.parse(l) as GuardEventLine | GuardRollbackLine);
+  }
+
+  /** The session events (kill, would_kill, denied). */
+  events(): GuardEventLine[] {
+    return this.lines().filter((e): e is GuardEventLine => !e.event.endsWith('rollback_prepared'));
+  }
+
+  /** The prepared-transaction events (rollback_prepared, would_rollback_prepared). */
+  rollbacks(): GuardRollbackLine[] {
+    return this.lines().filter((e): e is GuardRollbackLine => e.event.endsWith('rollback_prepared'));
   }
 
   connected(n = 1): Promise<void> {

@@ -6,6 +6,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { canQuery, MAJORS, startCluster, type TestCluster } from '../helpers/cluster.js';
+import type pg from 'pg';
 import { GuardProcess, until } from '../helpers/guard.js';
 
 const PW = 'pw';
@@ -26,16 +27,24 @@ describe.each(MAJORS)('guard under attack on PostgreSQL %i', (major) => {
     await until(async () => !(await alive(pid)), 10_000, `pid ${pid} to end`);
     return performance.now() - t0;
   };
-  const guard = (args: string[]) => {
-    const g = new GuardProcess(['--interval', '100', '--json', ...args]);
+  const guard = (args: string[], interval = '100') => {
+    const g = new GuardProcess(['--interval', interval, '--json', ...args]);
     guards.push(g);
     return g;
+  };
+  /** Until the guard has finished a tick that began after now: it has seen every session open now. */
+  const ticked = async () => {
+    const [{ t }] = (await cl.sql<{ t: string }>('SELECT clock_timestamp()::text AS t')) as [{ t: string }];
+    const done = `SELECT 1 FROM pg_stat_activity WHERE application_name = 'pgrevoke-guard' AND state = 'idle'
+                    AND query LIKE 'SELECT s.pid, s.role,%' AND query_start > $1::timestamptz`;
+    await until(async () => (await cl.sql(done, [t])).length > 0, 15_000, 'a guard tick');
   };
 
   beforeAll(async () => {
     cl = await startCluster(major);
-    for (const r of ['keeper', 'nolog', 'blindvictim', 'later', 'fresh']) await cl.sql(`CREATE ROLE ${r} LOGIN PASSWORD '${PW}'`);
-    await cl.sql(`CREATE ROLE evil LOGIN SUPERUSER PASSWORD '${PW}'`);
+    for (const r of ['keeper', 'nolog', 'blindvictim', 'later', 'fresh', 'bystander'])
+      await cl.sql(`CREATE ROLE ${r} LOGIN PASSWORD '${PW}'`);
+    for (const r of ['evil', 'lurker', 'preparer']) await cl.sql(`CREATE ROLE ${r} LOGIN SUPERUSER PASSWORD '${PW}'`);
     await cl.sql(`CREATE ROLE gwatch LOGIN PASSWORD '${PW}' IN ROLE pg_signal_backend, pg_read_all_stats`);
     dir = await fs.mkdtemp(path.join(os.tmpdir(), 'pgrevoke-guard-adv-'));
   });
@@ -58,7 +67,11 @@ describe.each(MAJORS)('guard under attack on PostgreSQL %i', (major) => {
 
     await fs.writeFile(file, 'ev\0e\n');
     g.child.kill('SIGHUP');
-    await until(() => g.stderr.includes('reload refused'), 5000, `the refusal\n${g.stderr}`);
+    await until(
+      () => g.stderr.includes('reload refused'),
+      5000,
+      () => `the refusal\n${g.stderr}`,
+    );
     expect(g.stderr).toContain(
       `pgrevoke guard: error: reload refused: deny file ${file} line 1: role name "ev\\u0000e" refused: it contains a NUL byte; keeping the 1 name(s) read before ("keeper")`,
     );
@@ -121,13 +134,17 @@ describe.each(MAJORS)('guard under attack on PostgreSQL %i', (major) => {
     const evil = await session('evil');
     const later = await session('later');
     // the guard learns evil's OID from its ticks (it cannot read pg_authid under the lock)
-    await sleep(500);
+    await ticked();
     // changing its own row first empties every session's cached copy of it (the guard's too), so
     // that pg_terminate_backend(), which looks the holder's role up, would wait on the lock as well
     await evil.c.query(`ALTER ROLE evil PASSWORD '${PW}'`);
     await evil.c.query('BEGIN');
     await evil.c.query('LOCK TABLE pg_authid IN ACCESS EXCLUSIVE MODE');
-    await until(() => g.stderr.includes('tick blocked by a lock'), 5000, `the blocked tick\n${g.stderr}`);
+    await until(
+      () => g.stderr.includes('tick blocked by a lock'),
+      5000,
+      () => `the blocked tick\n${g.stderr}`,
+    );
     expect(g.stderr).toContain(`pid ${evil.pid} (role "evil", oid `);
     expect(g.stderr).toContain('AccessExclusiveLock on pg_authid: not revoked nor denied: left alone');
     expect(await canQuery(evil.c), g.stderr).toBe(true);
@@ -135,7 +152,11 @@ describe.each(MAJORS)('guard under attack on PostgreSQL %i', (major) => {
     await fs.writeFile(file, 'evil\n');
     const t0 = performance.now();
     g.child.kill('SIGHUP');
-    await until(() => g.events().some((e) => e.pid === evil.pid), 10_000, `evil's session ended\n${g.stderr}`);
+    await until(
+      () => g.events().some((e) => e.pid === evil.pid),
+      10_000,
+      () => `evil's session ended\n${g.stderr}`,
+    );
     expect(performance.now() - t0).toBeLessThan(2000);
     expect(g.events().find((e) => e.pid === evil.pid)).toMatchObject({
       event: 'kill',
@@ -147,11 +168,131 @@ describe.each(MAJORS)('guard under attack on PostgreSQL %i', (major) => {
     expect(await canQuery(evil.c)).toBe(false);
     // the lock went with it: logins work again, and the guard carries on with its usual ticks
     const fresh = await session('fresh');
-    await until(() => g.stderr.includes('tick works again'), 5000, `the tick back\n${g.stderr}`);
+    await until(
+      () => g.stderr.includes('tick works again'),
+      5000,
+      () => `the tick back\n${g.stderr}`,
+    );
     await cl.sql('ALTER ROLE later NOLOGIN');
     await goneAfter(later.pid, performance.now());
     expect(await canQuery(fresh.c), g.stderr).toBe(true);
     expect(g.stderr).not.toMatch(/reconnecting|connection lost/);
     expect(await g.stop()).toBe(0);
+  });
+
+  it('a denied superuser that locks pg_authid in its first round trip is ended: its OID comes from the deny list, not from a session seen', async () => {
+    const file = path.join(dir, 'deny-fresh.txt');
+    await fs.writeFile(file, 'lurker\n');
+    const g = guard(['--dsn', cl.dsn(), '--deny-file', file, '--max-blind', '3'], '200');
+    await g.connected();
+    await ticked();
+    const bystander = await session('bystander');
+    const t0 = performance.now();
+    // a fresh login that takes the lock before the guard's next tick can see its session
+    const lurker = await cl.connectAs('lurker', PW);
+    try {
+      const res = (await lurker.query(
+        `ALTER ROLE lurker PASSWORD '${PW}'; BEGIN; LOCK TABLE pg_authid IN ACCESS EXCLUSIVE MODE; SELECT pg_backend_pid() AS p`,
+      )) as unknown as pg.QueryResult<{ p: number }>[];
+      const pid = res.at(-1)!.rows[0]!.p;
+      await until(
+        () => g.events().some((e) => e.pid === pid),
+        10_000,
+        () => `lurker's session ended\n${g.stderr}`,
+      );
+      expect(performance.now() - t0).toBeLessThan(3000);
+      expect(g.events().find((e) => e.pid === pid)).toMatchObject({
+        event: 'kill',
+        role: 'lurker',
+        reason: 'denylisted',
+        terminated: true,
+        // the uncommitted ALTER ROLE holds its row's RowExclusiveLock too
+        detail:
+          "role is on the deny list; it held AccessExclusiveLock on pg_authid, RowExclusiveLock on pg_authid, which blocked the guard's tick",
+      });
+      expect(await canQuery(lurker)).toBe(false);
+      expect(g.stderr).not.toContain('not revoked nor denied');
+      // the lock went with it: logins work again, and the guard never gave up its connection
+      const fresh = await session('fresh');
+      await until(
+        () => g.stderr.includes('tick works again'),
+        5000,
+        () => `the tick back\n${g.stderr}`,
+      );
+      expect(await canQuery(bystander.c)).toBe(true);
+      expect(await canQuery(fresh.c)).toBe(true);
+      expect(g.stderr).not.toMatch(/reconnecting|connection lost/);
+      expect(await g.stop()).toBe(0);
+    } finally {
+      await lurker.end().catch(() => undefined);
+    }
+  });
+
+  it("a prepared transaction of a denied role holding ACCESS EXCLUSIVE on pg_authid is rolled back, audited, and the role's session ended", async () => {
+    const file = path.join(dir, 'deny-prepared.txt');
+    const audit = path.join(dir, 'audit-prepared.jsonl');
+    await fs.writeFile(file, '# nobody yet\n');
+    const g = guard(['--dsn', cl.dsn(), '--deny-file', file, '--audit-log', audit]);
+    await g.connected();
+    // every client this test needs is opened before the lock; `rescue` undoes the lock if the guard does not
+    const rescue = await cl.connectAs('postgres', cl.password);
+    await rescue.query("SET lock_timeout = '5s'");
+    const p = await session('preparer');
+    await ticked();
+    try {
+      await p.c.query(`ALTER ROLE preparer PASSWORD '${PW}'`);
+      await p.c.query('BEGIN');
+      await p.c.query('LOCK TABLE pg_authid IN ACCESS EXCLUSIVE MODE');
+      await p.c.query("PREPARE TRANSACTION 'lockout'");
+      await until(
+        () => g.stderr.includes('tick blocked by a lock'),
+        5000,
+        () => `the blocked tick\n${g.stderr}`,
+      );
+      expect(g.stderr).toContain('prepared transaction "lockout" (role "preparer", oid ');
+      expect(g.stderr).not.toContain('no session holds a lock');
+
+      await fs.writeFile(file, 'preparer\n');
+      const t0 = performance.now();
+      g.child.kill('SIGHUP');
+      await until(
+        () => g.rollbacks().length > 0,
+        10_000,
+        () => `the rollback\n${g.stderr}`,
+      );
+      expect(performance.now() - t0).toBeLessThan(2000);
+      expect(g.rollbacks()).toEqual([
+        expect.objectContaining({
+          event: 'rollback_prepared',
+          gid: 'lockout',
+          role: 'preparer',
+          reason: 'denylisted',
+          locks: expect.stringContaining('AccessExclusiveLock on pg_authid'),
+          rolledBack: true,
+          dryRun: false,
+        }),
+      ]);
+      // the lock went with it: logins work again, and the role's (idle) session is ended by the next tick
+      const fresh = await session('fresh');
+      await until(
+        () => g.events().some((e) => e.pid === p.pid),
+        5000,
+        () => `preparer's session ended\n${g.stderr}`,
+      );
+      expect(await canQuery(fresh.c)).toBe(true);
+      expect(await cl.sql('SELECT gid FROM pg_prepared_xacts')).toEqual([]);
+      expect(await g.stop()).toBe(0);
+      const lines = (await fs.readFile(audit, 'utf8'))
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l) as Record<string, unknown>);
+      expect(lines.map((l) => [l.action, l.target, l.reason, l.result])).toEqual([
+        ['rollback_prepared', 'preparer', 'denylisted', 'done'],
+        ['terminate', 'preparer', 'denylisted', 'done'],
+      ]);
+      expect(lines[0]).toMatchObject({ prepared: { gid: 'lockout' } });
+    } finally {
+      await rescue.query("ROLLBACK PREPARED 'lockout'").catch(() => undefined);
+    }
   });
 });

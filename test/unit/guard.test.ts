@@ -7,7 +7,7 @@ import { Chalk } from 'chalk';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { PgrevokeError } from '../../src/errors.js';
 import { backoffDelay, Guard, type GuardClient, type GuardConfig, type GuardEvent } from '../../src/guard/index.js';
-import { GUARD_SETUP, NO_TIMEOUTS, type GuardRow, type GuardUnblockRow } from '../../src/guard/sql.js';
+import { GUARD_SETUP, NO_TIMEOUTS, type GuardPreparedRow, type GuardRow, type GuardUnblockRow } from '../../src/guard/sql.js';
 import type { ConnParams } from '../../src/pg/conninfo.js';
 import { guardJson, guardLine, guardStatus } from '../../src/report/guard.js';
 
@@ -50,6 +50,8 @@ class FakeServer {
   ticks: (GuardRow[] | Error)[] = [];
   /** Answers to the unblock statement (the first one is its preparation at connect). */
   unblocks: (GuardUnblockRow[] | Error)[] = [];
+  /** Answers to the prepared-transactions statement (the first one is its preparation at connect). */
+  prepared: (GuardPreparedRow[] | Error)[] = [];
   /** null: that connect succeeds. */
   connectFailures: (Error | null)[] = [];
   connects = 0;
@@ -76,6 +78,12 @@ class FakeServer {
           if (u instanceof Error) throw u;
           return { rows: u as unknown as R[] };
         }
+        if (c.name === 'pgrevoke_guard_prepared') {
+          const p = this.prepared.shift() ?? [];
+          if (p instanceof Error) throw p;
+          return { rows: p as unknown as R[] };
+        }
+        if (c.text.startsWith('ROLLBACK PREPARED')) return { rows: [] };
         const next = this.ticks.shift() ?? [];
         if (next instanceof Error) throw next;
         return { rows: next as unknown as R[] };
@@ -193,7 +201,9 @@ describe('Guard', () => {
       server.statements
         .filter((s) => s.name)
         .every(
-          (s) => ['pgrevoke_guard_tick_dry', 'pgrevoke_guard_unblock_dry'].includes(s.name!) && !s.text.includes('pg_terminate_backend'),
+          (s) =>
+            ['pgrevoke_guard_tick_dry', 'pgrevoke_guard_unblock_dry', 'pgrevoke_guard_prepared'].includes(s.name!) &&
+            !s.text.includes('pg_terminate_backend'),
         ),
     ).toBe(true);
   });
@@ -371,13 +381,173 @@ describe('Guard', () => {
     expect(kills[0]!.detail).toBe("role is on the deny list; it held AccessExclusiveLock on pg_authid, which blocked the guard's tick");
     const errors = events.flatMap((e) => (e.type === 'error' ? [e.message] : []));
     expect(errors[0]).toMatch(
-      /^tick blocked by a lock \(lock_timeout 100 ms, SQLSTATE 55P03\); sessions holding catalog locks: pid 60 \(oid 17000, a role the guard has not seen/,
+      /^tick blocked by a lock \(lock_timeout 100 ms, SQLSTATE 55P03\); sessions holding catalog locks: pid 60 \(oid 17000, a role unknown to the guard/,
     );
     expect(errors[1]).toContain('pid 50 (role "evil", oid 16390, superuser): AccessExclusiveLock on pg_authid: ended');
     expect(errors[1]).toContain(
-      'pid 60 (oid 17000, a role the guard has not seen (no session of it before the lock)): AccessShareLock on pg_database: not revoked nor denied: left alone',
+      'pid 60 (oid 17000, a role unknown to the guard: no session of it seen and not a deny-listed role before the lock): AccessShareLock on pg_database: left alone',
     );
+    expect(errors.join('\n')).not.toContain('not revoked nor denied');
     expect(events.filter((e) => e.type === 'reconnecting')).toEqual([]);
+    expect(server.connects).toBe(1);
+  });
+
+  const lockTimeout = () => Object.assign(new Error('canceling statement due to lock timeout'), { code: '55P03', severity: 'ERROR' });
+  /** A role seen once (a row without a reason: a session, or a deny-listed role without one, pid null). */
+  const sighting = (oid: string, name: string, pid: number | null = null) =>
+    row({ pid, role: name, usesysid: oid, reason: null, terminated: false, role_key: `${oid}:login+super:${name}` });
+  const xact = (over: Partial<GuardPreparedRow> = {}): GuardPreparedRow => ({
+    gid: "it's locked",
+    owner: '16390',
+    database_oid: '5',
+    prepared: '2026-11-23 20:00:00+00',
+    locks: ['AccessExclusiveLock on relation 1260'],
+    here: true,
+    ...over,
+  });
+
+  it('knows a deny-listed role from a row without a session, and ends its lock-holding session on the first blocked tick', async () => {
+    const server = new FakeServer();
+    server.ticks = [[sighting('16390', 'evil')], lockTimeout(), []];
+    const holder: GuardUnblockRow = {
+      pid: 50,
+      usesysid: '16390',
+      client: 'local',
+      application: 'psql',
+      backend_type: 'client backend',
+      state: 'idle in transaction',
+      backend_start: null,
+      query: 'LOCK TABLE pg_authid IN ACCESS EXCLUSIVE MODE',
+      locks: ['AccessExclusiveLock on relation 1260'],
+      terminated: true,
+    };
+    server.unblocks = [[], [holder]];
+    const events: GuardEvent[] = [];
+    const g = new Guard(config(server, { deny: ['evil'] }), (e) => events.push(e));
+    const running = g.run();
+    await until(() => events.some((e) => e.type === 'info'));
+    await g.stop();
+    await running;
+    expect(server.statements.filter((s) => s.name === 'pgrevoke_guard_unblock').map((s) => s.values)).toEqual([[[]], [['16390']]]);
+    expect(events.flatMap((e) => (e.type === 'kill' ? [[e.kill.pid, e.kill.role, e.kill.reason]] : []))).toEqual([
+      [50, 'evil', 'denylisted'],
+    ]);
+  });
+
+  it("rolls back a denied owner's prepared transaction in its own database (gid quoted), emits and audits it; names the others", async () => {
+    const server = new FakeServer();
+    const audit = path.join(dir, 'audit.log');
+    server.ticks = [[sighting('16390', 'evil', 50)], lockTimeout(), []];
+    const elsewhere = xact({ gid: 'other-db', database_oid: '16400', here: false });
+    const stranger = xact({ gid: 'stranger', owner: '17000', locks: ['RowExclusiveLock on relation 1262'] });
+    server.prepared = [[], [xact(), elsewhere, stranger]];
+    const events: GuardEvent[] = [];
+    const g = new Guard(config(server, { deny: ['evil'], auditLog: audit }), (e) => events.push(e));
+    const running = g.run();
+    await until(() => events.some((e) => e.type === 'info'));
+    await g.stop();
+    await running;
+    expect(server.statements.filter((s) => s.text.startsWith('ROLLBACK')).map((s) => s.text)).toEqual(["ROLLBACK PREPARED 'it''s locked'"]);
+    const rollbacks = events.flatMap((e) => (e.type === 'rollback' ? [e.rollback] : []));
+    expect(rollbacks).toEqual([
+      expect.objectContaining({
+        gid: "it's locked",
+        role: 'evil',
+        usesysid: 16390,
+        databaseOid: 5,
+        reason: 'denylisted',
+        locks: 'AccessExclusiveLock on pg_authid',
+        rolledBack: true,
+        dryRun: false,
+      }),
+    ]);
+    expect(rollbacks[0]!.detail).toBe(
+      "role is on the deny list; its prepared transaction held AccessExclusiveLock on pg_authid, which blocked the guard's tick",
+    );
+    const said = events.flatMap((e) => (e.type === 'error' ? [e.message] : [])).join('\n');
+    expect(said).toContain(
+      'prepared transactions holding catalog locks: prepared transaction "it\'s locked" (role "evil", oid 16390, superuser;',
+    );
+    expect(said).toContain('AccessExclusiveLock on pg_authid: rolled back');
+    expect(said).toContain(
+      'prepared transaction "other-db" (role "evil", oid 16390, superuser; database oid 16400, prepared 2026-11-23 20:00:00+00): AccessExclusiveLock on pg_authid: role is on the deny list, but ROLLBACK PREPARED runs only in the database it was prepared in',
+    );
+    expect(said).toContain('prepared transaction "stranger" (oid 17000, a role unknown to the guard');
+    expect(said).toContain('RowExclusiveLock on pg_database: left alone');
+    const lines = (await fs.readFile(audit, 'utf8'))
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
+    expect(lines).toEqual([
+      expect.objectContaining({
+        target: 'evil',
+        action: 'rollback_prepared',
+        reason: 'denylisted',
+        result: 'done',
+        prepared: {
+          gid: "it's locked",
+          ownerOid: 16390,
+          databaseOid: 5,
+          prepared: '2026-11-23 20:00:00+00',
+          locks: 'AccessExclusiveLock on pg_authid',
+        },
+      }),
+    ]);
+  });
+
+  it('a dry run rolls back and signals nothing: it says what it would do, once, and audits nothing', async () => {
+    const server = new FakeServer();
+    const audit = path.join(dir, 'audit.log');
+    server.ticks = [[sighting('16390', 'evil', 50)], lockTimeout(), lockTimeout(), []];
+    const holder: GuardUnblockRow = {
+      pid: 50,
+      usesysid: '16390',
+      client: 'local',
+      application: 'psql',
+      backend_type: 'client backend',
+      state: 'idle in transaction',
+      backend_start: null,
+      query: 'LOCK TABLE pg_authid IN ACCESS EXCLUSIVE MODE',
+      locks: ['AccessExclusiveLock on relation 1260'],
+      terminated: false,
+    };
+    server.unblocks = [[], [holder], [holder]];
+    server.prepared = [[], [xact()], [xact()]];
+    const events: GuardEvent[] = [];
+    const g = new Guard(config(server, { deny: ['evil'], dryRun: true, auditLog: audit }), (e) => events.push(e));
+    await g.init();
+    const running = g.run();
+    await until(() => events.some((e) => e.type === 'info'));
+    await g.stop();
+    await running;
+    for (const s of server.statements) {
+      expect(s.text).not.toMatch(/ROLLBACK|pg_terminate_backend|data_directory/);
+      expect(s.name ?? '').not.toBe('pgrevoke_guard_unblock');
+    }
+    expect(events.flatMap((e) => (e.type === 'rollback' ? [[e.rollback.gid, e.rollback.rolledBack, e.rollback.dryRun]] : []))).toEqual([
+      ["it's locked", false, true],
+    ]);
+    expect(events.flatMap((e) => (e.type === 'kill' ? [[e.kill.pid, e.kill.terminated, e.kill.dryRun]] : []))).toEqual([[50, false, true]]);
+    const said = events.flatMap((e) => (e.type === 'error' ? [e.message] : [])).join('\n');
+    expect(said).toContain('AccessExclusiveLock on pg_authid: would be ended (dry run)');
+    expect(said).toContain('AccessExclusiveLock on pg_authid: would be rolled back (dry run)');
+    expect(await fs.readFile(audit, 'utf8')).toBe('');
+  });
+
+  it('a tick blocked past maxBlindMs does not exit (a restarted guard could not log in): it says so, once', async () => {
+    const server = new FakeServer();
+    server.ticks = [[], ...Array.from({ length: 60 }, lockTimeout), []];
+    const events: GuardEvent[] = [];
+    const g = new Guard(config(server, { maxBlindMs: 100 }), (e) => events.push(e));
+    const running = g.run();
+    await until(() => events.some((e) => e.type === 'info'));
+    await g.stop();
+    await expect(running).resolves.toBeUndefined();
+    const said = events.flatMap((e) => (e.type === 'error' ? [e.message] : []));
+    expect(said).toEqual([
+      'tick blocked by a lock (lock_timeout 100 ms, SQLSTATE 55P03); no session or prepared transaction holds a lock on a system catalog',
+      'tick blocked by a lock (lock_timeout 100 ms, SQLSTATE 55P03); no session or prepared transaction holds a lock on a system catalog; blocked longer than --max-blind (0.1 s): guard keeps running, since a guard that exits could not log back in while the lock is held',
+    ]);
     expect(server.connects).toBe(1);
   });
 
@@ -495,6 +665,31 @@ describe('guard output', () => {
       event: 'denied',
       error: 'permission denied',
     });
+  });
+
+  it('a rollback of a prepared transaction: its own JSON event and human line', () => {
+    const rollback = {
+      time: '2026-11-23T20:00:00.000Z',
+      node: 'db1:5432',
+      gid: 'lockout',
+      role: 'evil',
+      usesysid: 16390,
+      databaseOid: 5,
+      prepared: '2026-11-23 19:59:00+00',
+      locks: 'AccessExclusiveLock on pg_authid',
+      reason: 'denylisted' as const,
+      detail: 'role is on the deny list',
+      rolledBack: true,
+      dryRun: false,
+    };
+    expect(guardJson({ type: 'rollback', rollback })).toEqual({ v: 1, event: 'rollback_prepared', ...rollback });
+    expect(guardJson({ type: 'rollback', rollback: { ...rollback, rolledBack: false, dryRun: true } }).event).toBe(
+      'would_rollback_prepared',
+    );
+    expect(guardLine({ type: 'rollback', rollback }, c)).toBe(
+      '2026-11-23T20:00:00.000Z db1:5432 rollback-prepared gid "lockout" role "evil" db oid 5 reason denylisted (role is on the deny list)',
+    );
+    expect(guardStatus({ type: 'rollback', rollback })).toBeNull();
   });
 
   it('status lines for stderr', () => {
