@@ -1,7 +1,15 @@
 // The guard's one statement, checked as a string plus parameters: names and limits only ever travel
 // as parameters, the text is fixed per mode (a prepared statement), and a dry run cannot terminate.
 import { describe, expect, it } from 'vitest';
-import { guardTick, guardUnblock, NO_TIMEOUTS, parseRoleKey, type GuardRules } from '../../src/guard/sql.js';
+import {
+  GUARD_PREPARED,
+  guardTick,
+  guardUnblock,
+  NO_TIMEOUTS,
+  parseRoleKey,
+  rollbackPrepared,
+  type GuardRules,
+} from '../../src/guard/sql.js';
 
 const HOSTILE = `x'); SELECT pg_terminate_backend(pid) FROM pg_stat_activity;--`;
 const rules = (over: Partial<GuardRules> = {}): GuardRules => ({
@@ -61,6 +69,19 @@ describe('guardTick', () => {
     expect(text.match(/pg_terminate_backend/g)).toHaveLength(1);
     // one statement, no separator
     expect(text).not.toContain(';');
+  });
+
+  it('also names each deny-listed role, session or not (pid null), while its key is new to the guard: its OID is known before any lock', () => {
+    for (const dryRun of [false, true]) {
+      const { text } = guardTick(full, { dryRun });
+      const denied = text.slice(text.indexOf('UNION ALL'));
+      expect(denied).toContain('SELECT NULL::int AS pid, d.role, d.usesysid');
+      expect(denied).toContain('FROM pg_roles r WHERE r.rolname::text = ANY($1::text[])');
+      // looked up through the syscache too, so that pg_terminate_backend finds it cached under the lock
+      expect(denied).toContain('pg_get_userbyid(r.oid)');
+      expect(denied).toContain('WHERE d.role_key <> ALL($11::text[])');
+      expect(denied).not.toContain('pg_terminate_backend');
+    }
   });
 
   it('a dry run has no pg_terminate_backend in its text at all', () => {
@@ -152,5 +173,30 @@ describe('guardUnblock', () => {
     expect(dry.name).not.toBe(live.name);
     expect(dry.text).not.toContain('pg_terminate_backend');
     expect(dry.text).toContain('$1::int8[]');
+  });
+});
+
+describe('prepared transactions holding catalog locks', () => {
+  it('reads only pg_prepared_xact(), pg_lock_status() and pg_stat_get_activity(), never views or catalogs that may be locked', () => {
+    const { text } = GUARD_PREPARED;
+    expect(text).toContain('FROM pg_prepared_xact() p');
+    expect(text).toContain('p.dbid = (SELECT me.datid FROM pg_stat_get_activity(pg_backend_pid()) me) AS here');
+    for (const view of ['pg_prepared_xacts', 'pg_locks', 'pg_stat_activity', 'pg_roles', 'pg_authid', 'pg_database', 'regclass'])
+      expect(text).not.toContain(view);
+    expect(text).not.toContain('$1');
+  });
+
+  it("finds a transaction's locks through its own transactionid lock (no pid), by virtualtransaction", () => {
+    const { text } = GUARD_PREPARED;
+    expect(text).toContain("x.locktype = 'transactionid' AND x.transactionid = p.transaction AND x.pid IS NULL");
+    expect(text).toContain("l.granted AND l.pid IS NULL AND (l.database = 0 OR (l.locktype = 'relation' AND l.relation::int8 < 16384))");
+    expect(text).toContain('h.virtualtransaction = x.virtualtransaction');
+  });
+
+  it('ROLLBACK PREPARED takes the gid as a quoted literal', () => {
+    expect(rollbackPrepared('lockout')).toBe("ROLLBACK PREPARED 'lockout'");
+    expect(rollbackPrepared("x'; DROP ROLE postgres; --")).toBe("ROLLBACK PREPARED 'x''; DROP ROLE postgres; --'");
+    expect(rollbackPrepared('a\\b')).toBe("ROLLBACK PREPARED E'a\\\\b'");
+    expect(() => rollbackPrepared('a\0b')).toThrow(/NUL/);
   });
 });
