@@ -66,6 +66,8 @@ const program = new Command('pgrevoke')
   .option('--no-color', 'no colors (also NO_COLOR)')
   .option('--debug', 'show stack traces on errors')
   .showHelpAfterError('(run with --help for usage)')
+  // commander echoes argv in its errors (`unknown option '--dsnn=postgresql://u:pw@h'`)
+  .configureOutput({ outputError: (text, write) => write(redact(text)) })
   .exitOverride();
 
 nodeOptions(
@@ -143,12 +145,18 @@ nodeOptions(
     .command('restore')
     .description('undo a cutoff after a false alarm: LOGIN, connection limit, attributes, the HBA block, a reload')
     .argument('<role>', 'exact role name', role('restore <role>'))
-    .requiredOption('--from <report>', 'the JSON report written by cutoff --report')
+    .option('--from <report>', 'the JSON report written by cutoff --report (default: the latest record of the role in the state directory)')
     .option('--node <name>', 'a report over several nodes: undo only the section of this node')
     .option('--dry-run', 'show exactly what would run; change nothing')
     .option('--yes', 'do not ask (required without a terminal)'),
   'whose section of the report to undo, matched by name',
 ).action(action(() => import('./commands/restore.js')));
+
+program
+  .command('history')
+  .description('list the cutoff records in the state directory (role, nodes, time, playbook, outcome, restores, file)')
+  .argument('[role]', 'only the records of this exact role name', role('history [role]'))
+  .action(action(() => import('./commands/history.js')));
 
 nodeOptions(
   program

@@ -59,6 +59,8 @@ export interface ServerFacts {
   inRecovery: boolean;
   hbaFile: string | null;
   dataDirectory: string | null;
+  /** pg_control_system(): tells a re-initialised cluster on the same host:port from the old one (null: not readable). */
+  systemIdentifier?: string | null;
 }
 
 export interface OperatorFacts {

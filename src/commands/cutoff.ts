@@ -19,6 +19,8 @@ import { connectAll, RoleAbsent } from '../pg/nodes.js';
 import type { PgbouncerSection } from '../pgbouncer/section.js';
 import type { LoadedPlaybook } from '../playbook/load.js';
 import { SESSION_LOCK_TIMEOUT_MS } from '../playbook/sql.js';
+import { checkOutputs, writeFileSafe } from '../record/safe-write.js';
+import { closeRecord, openRecord, recordedBefores, stepOutcome } from '../record/cutoff-run.js';
 import { administeredSince, type Plan, type PlanInput } from '../playbook/plan.js';
 import { countFlag, numberFlag } from '../util/flags.js';
 import { mapBounded } from '../util/pool.js';
@@ -50,35 +52,48 @@ export interface CutoffFlags {
 
 type AnyReport = CutoffReport | FleetCutoffReport;
 
-async function writeOutputs(ctx: Context, report: AnyReport, f: CutoffFlags): Promise<void> {
+/**
+ * Write the files asked for, then print the report. Their paths passed checkOutputs before any
+ * change; one that still fails (a full disk) makes the exit 3 (2 when nothing was changed), and the
+ * report goes to stderr in full as well, so that nothing of it is lost.
+ */
+async function writeOutputs(ctx: Context, report: AnyReport, f: CutoffFlags): Promise<ExitCode> {
   // renderers and the audit writer load after containment, off the critical path
   const [
     { appendAudit },
-    { auditEntries, auditReasonOf, pgbouncerAuditEntries, renderCutoff, renderMarkdown, renderFleet, renderFleetMarkdown, writePrivate },
+    { auditEntries, auditReasonOf, pgbouncerAuditEntries, renderCutoff, renderMarkdown, renderFleet, renderFleetMarkdown },
   ] = await Promise.all([import('../report/audit.js'), import('../report/cutoff.js')]);
   const fleet = 'kind' in report;
   const nodeReports = fleet ? report.nodes.flatMap((n) => (n.report ? [n.report] : [])) : [report];
-  const problems: string[] = [];
-  const attempt = async (what: string, fn: () => Promise<void>) => {
+  // no masking over the document: secrets are kept out at their sources (src/pg/redact.ts)
+  const json = JSON.stringify(report, null, 2) + '\n';
+  const failed: string[] = [];
+  const attempt = async (flag: string, file: string, write: () => Promise<unknown>) => {
     try {
-      await fn();
+      const notice = await write();
+      if (typeof notice === 'string') ctx.note(`pgrevoke: ${notice}`);
     } catch (err) {
-      problems.push(`could not write the ${what}: ${(err as Error).message}`);
+      failed.push(`pgrevoke: error: could not write ${flag} ${file}: ${(err as Error).message}`);
     }
   };
-  if (f.report) await attempt(`report ${f.report}`, () => writePrivate(f.report!, JSON.stringify(report, null, 2) + '\n'));
+  if (f.report) await attempt('--report', f.report, () => writeFileSafe(f.report!, json));
   if (f.markdown)
-    await attempt(`markdown ${f.markdown}`, () => writePrivate(f.markdown!, fleet ? renderFleetMarkdown(report) : renderMarkdown(report)));
+    await attempt('--markdown', f.markdown, () => writeFileSafe(f.markdown!, fleet ? renderFleetMarkdown(report) : renderMarkdown(report)));
   if (f.auditLog && !report.dryRun)
-    await attempt(`audit log ${f.auditLog}`, () =>
+    await attempt('--audit-log', f.auditLog, () =>
       appendAudit(f.auditLog!, [
         ...nodeReports.flatMap((r) => auditEntries(r, f.reason)),
         ...(fleet ? pgbouncerAuditEntries(report, auditReasonOf(nodeReports[0]?.playbook.reason), f.reason) : []),
       ]),
     );
-  if (ctx.json) ctx.printJson(report);
-  else ctx.out(fleet ? renderFleet(report, ctx.c) : renderCutoff(report, ctx.c));
-  for (const p of problems) ctx.note(`pgrevoke: ${p}`);
+  const text = ctx.json ? '' : fleet ? renderFleet(report, ctx.c) : renderCutoff(report, ctx.c);
+  if (ctx.json) ctx.stdout.write(json);
+  else ctx.out(text);
+  if (!failed.length) return report.exitCode as ExitCode;
+  if (ctx.json) ctx.stderr.write(json);
+  else ctx.note(text);
+  for (const line of failed) ctx.note(`${line} (the report is above on stderr, in full)`);
+  return report.dryRun || report.exitCode === ExitCode.USAGE ? ExitCode.USAGE : ExitCode.PARTIAL;
 }
 
 /** `consoles`: the PgBouncer commands as a dry run plans them from the clients connected now. */
@@ -127,6 +142,13 @@ async function includeCreatedSince(
   return changed;
 }
 
+/** A node as its record names it. */
+const recordNode = (n: PreparedNode) => ({
+  plan: n.plan,
+  standby: n.state.server.inRecovery,
+  systemIdentifier: n.state.server.systemIdentifier ?? null,
+});
+
 export async function run([roles, flags]: unknown[], g: GlobalOptions): Promise<ExitCode> {
   const ctx = new Context(g);
   const f = flags as CutoffFlags;
@@ -146,6 +168,12 @@ export async function run([roles, flags]: unknown[], g: GlobalOptions): Promise<
       'refusing to cut off without confirmation: there is no terminal to ask on, and nothing was changed',
       'pass --yes to apply the playbook, or --dry-run to see what it would do',
     );
+  // a path that cannot be written fails now, before anything changes, not after the cutoff
+  await checkOutputs([
+    { flag: '--report', file: f.report },
+    { flag: '--markdown', file: f.markdown },
+    { flag: '--audit-log', file: f.auditLog, append: true },
+  ]);
   const { nodes: targets, pgbouncers } = await resolveTargets(f, g, 'pgrevoke');
   const fleet = targets.length > 1 || Boolean(f.fleet) || pgbouncers.length > 0;
   if (fleet && f.hbaFile)
@@ -180,6 +208,7 @@ export async function run([roles, flags]: unknown[], g: GlobalOptions): Promise<
     const live = prepared.filter((p): p is PreparedNode => !(p instanceof Error));
     const unreached = targets.filter((_, i) => prepared[i] instanceof Error && !(prepared[i] instanceof RoleAbsent));
     preflightAll(live, unreached);
+    await recordedBefores(live.map(recordNode));
     trace('plan built');
     const who = (n: PreparedNode) => ({
       user: n.operator.user,
@@ -212,8 +241,7 @@ export async function run([roles, flags]: unknown[], g: GlobalOptions): Promise<
     let runnable = live.filter((n) => !n.refusal);
     if (fleet && runnable.length === 0) {
       const report = fleetReport(new Map(), new Date().toISOString());
-      await writeOutputs(ctx, report, f);
-      return report.exitCode as ExitCode;
+      return writeOutputs(ctx, report, f);
     }
     const pgbouncerPlan = (dryRun: boolean) =>
       import('../pgbouncer/section.js').then(({ cutoffSection }) =>
@@ -234,9 +262,18 @@ export async function run([roles, flags]: unknown[], g: GlobalOptions): Promise<
     // the target may have made roles while the plan was read: they join it (the flag asked for them)
     if (f.includeCreated && !f.dryRun && !f.yes && (await includeCreatedSince(ctx, runnable, pb, input, fleet))) {
       preflightAll(live, unreached);
+      await recordedBefores(live.map(recordNode));
       await refuseSingle();
       runnable = live.filter((n) => !n.refusal);
     }
+    // written ahead: the plan and every before-state are on disk before the first change
+    const record = f.dryRun
+      ? null
+      : await openRecord(runnable.map(recordNode), {
+          playbook: pb.name,
+          operator: { osUser: osUserName(), host: os.hostname() },
+          reasonText: f.reason ?? null,
+        });
 
     const interrupt = new Interrupt();
     const onSignal = (sig: NodeJS.Signals) => {
@@ -269,6 +306,7 @@ export async function run([roles, flags]: unknown[], g: GlobalOptions): Promise<
               interrupt,
               ...hooks,
               onStep: (step, phase) => {
+                if (phase === 'end') record?.step(n.plan.node, stepOutcome(step));
                 if (fleet) return;
                 trace(`${step.action} ${phase}`);
                 if (phase === 'start' && !ctx.json)
@@ -292,15 +330,18 @@ export async function run([roles, flags]: unknown[], g: GlobalOptions): Promise<
     }
     if (!fleet) {
       const r = results.get(single!)!;
-      if (r instanceof Error) throw r;
-      await writeOutputs(ctx, r, f);
-      return r.exitCode as ExitCode;
+      if (r instanceof Error) {
+        await closeRecord(record, ExitCode.PARTIAL, { error: (r as Error).message }, (l) => ctx.note(l));
+        throw r;
+      }
+      r.exitCode = await closeRecord(record, r.exitCode, r, (l) => ctx.note(l));
+      return writeOutputs(ctx, r, f);
     }
     const sections = await runConsoles();
     for (const s of sections) if (!ctx.json) ctx.note(`pgrevoke: ${s.node}: ${s.status}${s.error ? `, ${s.error}` : ''}`);
     const report = fleetReport(results, startedAt, sections);
-    await writeOutputs(ctx, report, f);
-    return report.exitCode as ExitCode;
+    report.exitCode = await closeRecord(record, report.exitCode, report, (l) => ctx.note(l));
+    return writeOutputs(ctx, report, f);
   } finally {
     await closeAll();
   }

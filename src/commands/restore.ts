@@ -7,9 +7,14 @@ import { Context } from '../context.js';
 import { describeError, ExitCode, usageError } from '../errors.js';
 import { resolveTargets } from '../fleet/targets.js';
 import { isBlockingHbaError } from '../hba/file-errors.js';
-import { replaceFile, restoreFile } from '../playbook/hba-file.js';
+import { replaceFile, restoreFile, withoutBlock } from '../playbook/hba-file.js';
+import { withHbaLock } from '../playbook/hba-lock.js';
 import { HBA_ERRORS_SQL } from '../playbook/plan.js';
 import { planRestore, readSections, type ReportSection } from '../playbook/restore.js';
+import { latestUnrestored, markRestored, readRecords, type CutoffRecordFile } from '../record/journal.js';
+import { strippedEarlier as strippedEarlierIn } from '../record/strip-evidence.js';
+import { recordSections } from '../record/sections.js';
+import { stateDirPath } from '../record/state-dir.js';
 import { connect, type Client } from '../pg/connect.js';
 import type { ConnParams } from '../pg/conninfo.js';
 import { nodeRole, spreadExitCode } from '../pg/nodes.js';
@@ -34,6 +39,9 @@ interface RestoreStep {
   file: string | null;
   status: 'planned' | 'done' | 'failed' | 'skipped';
   detail: string | null;
+  /** hba_remove done: the file written (a link's target) and the backup taken of it before. */
+  written?: string;
+  backup?: string;
 }
 
 /** What restore did (or would do) on one node: the document `--json` prints for a one-node report. */
@@ -73,7 +81,9 @@ async function prepare(job: Job, name: string, from: string, dryRun: boolean): P
   const current = await findRole(client, name);
   const report = section.source;
   const hbaText = report.hba?.file ? await readFile(report.hba.file, 'utf8').catch(() => null) : null;
-  const plan = planRestore(report, name, current?.oid ?? null, hbaText, { standby: section.standby });
+  const beforeFrom = report.roles.find((r) => r.name === name)?.beforeFrom;
+  const strippedEarlier = beforeFrom ? await strippedEarlierIn(beforeFrom, name) : false;
+  const plan = planRestore(report, name, current?.oid ?? null, hbaText, { standby: section.standby, strippedEarlier });
   const steps: RestoreStep[] = [
     ...(plan.alter ? [{ action: 'alter_role', sql: plan.alter, file: null, status: 'planned', detail: null } as RestoreStep] : []),
     ...(plan.hba
@@ -115,21 +125,32 @@ async function applySteps(job: Job): Promise<void> {
   const reload = r.steps.find((s) => s.action === 'reload');
   if (!hba || !edit || !reload) return;
   try {
-    const { backup } = await replaceFile(hba.file, hba.content);
-    edit.status = 'done';
-    edit.detail = `block removed; backup ${backup}`;
-    await client.query(reload.sql!);
-    const errors = (await client.query<{ line_number: number; error: string }>(HBA_ERRORS_SQL)).rows.filter((x) =>
-      isBlockingHbaError(x.error),
-    );
-    if (errors.length) {
-      await restoreFile(hba.file, backup);
+    // under the HBA locks, from the file as it is now: the plan's copy may predate another's edit
+    await withHbaLock(client, hba.file, async (target) => {
+      const next = withoutBlock(await readFile(target, 'utf8'), r.role);
+      if (next === null) {
+        edit.status = reload.status = 'skipped';
+        edit.detail = `no pgrevoke block for ${JSON.stringify(r.role)} in ${target} any more (removed meanwhile, or edited by hand)`;
+        return;
+      }
+      const { backup } = await replaceFile(target, next);
+      edit.status = 'done';
+      edit.written = target;
+      edit.backup = backup;
+      edit.detail = `block removed from ${target === hba.file ? target : `${target} (${hba.file} links to it; the link is kept)`}; backup ${backup}`;
       await client.query(reload.sql!);
-      throw new Error(
-        `pg_hba_file_rules shows errors (${errors.map((e) => `line ${e.line_number}: ${e.error}`).join('; ')}); the backup was put back and reloaded`,
+      const errors = (await client.query<{ line_number: number; error: string }>(HBA_ERRORS_SQL)).rows.filter((x) =>
+        isBlockingHbaError(x.error),
       );
-    }
-    reload.status = 'done';
+      if (errors.length) {
+        await restoreFile(target, backup);
+        await client.query(reload.sql!);
+        throw new Error(
+          `pg_hba_file_rules shows errors (${errors.map((e) => `line ${e.line_number}: ${e.error}`).join('; ')}); the backup was put back and reloaded`,
+        );
+      }
+      reload.status = 'done';
+    });
   } catch (err) {
     fail(edit.status === 'done' ? reload : edit, err);
   }
@@ -187,26 +208,52 @@ async function jobsFor(
   return { jobs: sections.filter(given).map((s) => job(s, nodes.find((n) => n.name === s.node)!.params)), unselected };
 }
 
+/** Without --from: the latest record of a cutoff of `name` that no restore has used yet. */
+async function fromRecord(name: string, node: string | undefined) {
+  const found = latestUnrestored(await readRecords(), { role: name, node });
+  if (!found)
+    throw usageError(
+      `no record of a cutoff of ${JSON.stringify(name)}${node ? ` on ${node}` : ''} that a restore has not used yet (in ${stateDirPath()}); nothing was changed`,
+      'pgrevoke history lists the records; or pass --from REPORT',
+    );
+  return { from: found.record.file, record: found.record, ...recordSections(found.record, node) };
+}
+
+function describeRecord(rec: CutoffRecordFile): string {
+  const how = rec.end ? `finished with exit ${rec.end.exitCode}` : 'cut short: rebuilt from its plan and the steps it recorded';
+  return `the record of the cutoff of ${rec.begin.startedAt} (playbook ${rec.begin.playbook}, ${how}): ${rec.file}`;
+}
+
+/** Mark the record restored for each node restored in full, so neither a restore nor a rerun takes it again. */
+async function markDone(rec: CutoffRecordFile, jobs: Job[], name: string, say: (line: string) => void): Promise<void> {
+  for (const j of jobs)
+    if (j.restore?.exitCode === ExitCode.OK)
+      await markRestored(rec.file, j.section.node ?? rec.begin.nodes[0]!.node, name).catch((err: unknown) =>
+        say(`pgrevoke: could not mark ${rec.file} as restored: ${(err as Error).message}`),
+      );
+}
+
 export async function run([role, flags]: unknown[], g: GlobalOptions): Promise<ExitCode> {
   const ctx = new Context(g);
   const f = flags as RestoreFlags;
   const name = String(role);
   const dryRun = Boolean(f.dryRun);
-  if (!f.from) throw usageError('restore needs --from REPORT', 'the JSON report that cutoff --report wrote');
-  const { fleet, sections, untouched } = readSections(f.from, f.node);
+  const source = f.from ? { from: f.from, record: null, ...readSections(f.from, f.node) } : await fromRecord(name, f.node);
+  if (source.record) ctx.note(`pgrevoke: restoring from ${describeRecord(source.record)}`);
+  const { from, fleet, sections, untouched } = source;
   if (!dryRun && !f.yes && !ctx.interactive)
     throw usageError(
       'refusing to restore without confirmation: there is no terminal to ask on, and nothing was changed',
       'pass --yes, or --dry-run',
     );
-  const { jobs, unselected } = await jobsFor(f, g, f.from, fleet, sections);
-  if (jobs.length === 0) throw usageError(`--only selects none of the nodes ${f.from} covers; nothing was changed`);
+  const { jobs, unselected } = await jobsFor(f, g, from, fleet, sections);
+  if (jobs.length === 0) throw usageError(`--only selects none of the nodes ${from} covers; nothing was changed`);
   untouched.push(...unselected.map((s) => ({ node: s.node!, why: 'not selected by --only: left as the cutoff left it' })));
   const many = fleet && !f.node;
   try {
     for (const job of jobs) {
       try {
-        await prepare(job, name, f.from, dryRun);
+        await prepare(job, name, from, dryRun);
       } catch (err) {
         if (!many) throw err;
         job.error = err;
@@ -225,7 +272,7 @@ export async function run([role, flags]: unknown[], g: GlobalOptions): Promise<E
             ]
           : [`  not restored: ${describeError(j.error)}`]),
       ]);
-      ctx.note(`Restore ${JSON.stringify(name)} from ${f.from}:\n${show.join('\n')}`);
+      ctx.note(`Restore ${JSON.stringify(name)} from ${from}:\n${show.join('\n')}`);
       const { confirm } = await import('@inquirer/prompts');
       const where = many ? ` on ${ready.length} nodes` : '';
       const ok = await confirm({ message: `Apply${where}?`, default: false }, { output: process.stderr }).catch(() => false);
@@ -235,6 +282,7 @@ export async function run([role, flags]: unknown[], g: GlobalOptions): Promise<E
       }
     }
     if (!dryRun) for (const job of ready) await applySteps(job);
+    if (!dryRun && source.record) await markDone(source.record, ready, name, (l) => ctx.note(l));
 
     if (!many) {
       const r = jobs[0]!.restore!;
@@ -251,7 +299,7 @@ export async function run([role, flags]: unknown[], g: GlobalOptions): Promise<E
     }));
     const exitCode =
       spreadExitCode(nodes.map((n) => (n.status === 'failed' ? 'failed' : n.status === 'partial' ? 'partial' : 'done'))) ?? ExitCode.OK;
-    if (ctx.json) ctx.printJson({ schemaVersion: 1, kind: 'fleet', role: name, from: f.from, dryRun, nodes, untouched, exitCode });
+    if (ctx.json) ctx.printJson({ schemaVersion: 1, kind: 'fleet', role: name, from, dryRun, nodes, untouched, exitCode });
     else {
       const out: string[] = [];
       for (const [i, n] of nodes.entries())

@@ -6,7 +6,9 @@ SELECT version() AS version,
        current_setting('server_version_num')::int AS num,
        pg_is_in_recovery() AS in_recovery,
        (SELECT setting FROM pg_settings WHERE name = 'hba_file') AS hba_file,
-       (SELECT setting FROM pg_settings WHERE name = 'data_directory') AS data_directory`;
+       (SELECT setting FROM pg_settings WHERE name = 'data_directory') AS data_directory,
+       CASE WHEN has_function_privilege('pg_catalog.pg_control_system()', 'EXECUTE')
+            THEN (SELECT system_identifier::text FROM pg_catalog.pg_control_system()) END AS system_identifier`;
 
 export async function collectServer(q: Queryable): Promise<ServerFacts> {
   const { rows } = await q.query<{
@@ -15,6 +17,7 @@ export async function collectServer(q: Queryable): Promise<ServerFacts> {
     in_recovery: boolean;
     hba_file: string | null;
     data_directory: string | null;
+    system_identifier: string | null;
   }>(SERVER_SQL);
   const r = rows[0]!;
   return {
@@ -24,6 +27,7 @@ export async function collectServer(q: Queryable): Promise<ServerFacts> {
     inRecovery: r.in_recovery,
     hbaFile: r.hba_file,
     dataDirectory: r.data_directory,
+    systemIdentifier: r.system_identifier,
   };
 }
 

@@ -56,8 +56,6 @@ export interface FleetCutoffReport {
   exitCode: number;
 }
 
-const SYSTEM_ID_SQL = 'SELECT system_identifier::text AS id FROM pg_control_system()';
-
 /** Read-only, per node: resolve the roles, read the state, build the plan. */
 export async function prepareNode(
   target: NodeTarget,
@@ -69,12 +67,7 @@ export async function prepareNode(
   const { state, operator } = await collectPlanState(target.params, client, input, { absentOk: opts.fleet });
   const here = opts.fleet ? { ...input, roles: state.targets.map((t) => t.name) } : input;
   const plan = buildPlan(playbook, state, operator, target.params, here, { node: target.name });
-  let systemIdentifier: string | null = null;
-  if (opts.fleet)
-    systemIdentifier = await client
-      .query<{ id: string }>(SYSTEM_ID_SQL)
-      .then((r) => r.rows[0]?.id ?? null)
-      .catch(() => null);
+  const systemIdentifier = opts.fleet ? (state.server.systemIdentifier ?? null) : null;
   return { target, client, state, plan, operator, systemIdentifier, refusal: null };
 }
 

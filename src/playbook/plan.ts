@@ -49,6 +49,8 @@ export interface PlanRole {
   before: { canLogin: boolean; superuser: boolean; createRole: boolean; connectionLimit: number; validUntil: string | null };
   /** Undo of the attribute changes (the old password cannot come back). */
   restoreSql: string;
+  /** The record the before-state was taken from (a rerun after a cut-short cutoff), else absent. */
+  beforeFrom?: string | null;
   /** Not named by the operator: a target administers it (--include-created). Null for named roles. */
   included?: { administeredBy: string; grantor: string | null; likelyCreated: boolean } | null;
 }

@@ -3,19 +3,11 @@
 import { readFileSync } from 'node:fs';
 import { ExitCode, PgrevokeError } from '../errors.js';
 import { withoutBlock } from './hba-file.js';
+import { checkSource, type RestoreSource } from './restore-source.js';
+import { strippedBy } from './strip-evidence.js';
 import { RELOAD_CONF, restoreRole } from './sql.js';
 
-export interface RestoreSource {
-  schemaVersion: number;
-  dryRun: boolean;
-  roles: {
-    name: string;
-    oid: number;
-    before: { canLogin: boolean; superuser: boolean; createRole: boolean; connectionLimit: number; validUntil: string | null };
-  }[];
-  hba: { file: string; backup: string | null; lines: string[] } | null;
-  steps: { action: string; status: string; detail: string | null; sql: string[] }[];
-}
+export type { RestoreSource };
 
 export interface RestorePlan {
   role: string;
@@ -62,12 +54,12 @@ export function readSections(file: string, node?: string): ReportSections {
   } catch (err) {
     throw bad(`cannot read the cutoff report ${file}: ${(err as Error).message}`, 'pass the file written by cutoff --report');
   }
-  const check = (r: unknown, where: string): RestoreSource => {
-    const x = r as Partial<RestoreSource>;
-    if (x.schemaVersion !== 1 || !Array.isArray(x.roles) || !Array.isArray(x.steps))
-      throw bad(`${where} is not a pgrevoke cutoff report (schemaVersion 1)`, 'pass the file written by cutoff --report');
-    return x as RestoreSource;
-  };
+  return sectionsOf(doc, file, node);
+}
+
+/** The sections of a cutoff report already read (a --report file, or the report closing a record). */
+export function sectionsOf(doc: unknown, file: string, node?: string): ReportSections {
+  const check = (r: unknown, where: string): RestoreSource => checkSource(r, where);
   const fleet = doc as { kind?: string; nodes?: { node: string; role: string | null; status?: string; report: unknown }[] };
   if (fleet.kind !== 'fleet' || !Array.isArray(fleet.nodes)) {
     if (node) throw bad(`--node applies to a report over several nodes; ${file} covers one`);
@@ -93,13 +85,19 @@ export function readSections(file: string, node?: string): ReportSections {
   };
 }
 
+/** The contain step is known not to have changed the role: skipped, or failed with nothing committed. */
+function containChangedNothing(report: RestoreSource): boolean {
+  const c = report.steps.find((s) => s.action === 'contain');
+  return c !== undefined && (c.status === 'skipped' || (c.status === 'failed' && (c.detail ?? '').startsWith('nothing was committed')));
+}
+
 /** Pure: the statements and file change that undo the cutoff of one role (on a standby: the file change only). */
 export function planRestore(
   report: RestoreSource,
   role: string,
   currentOid: number | null,
   hbaContent: string | null,
-  opts: { standby?: boolean } = {},
+  opts: { standby?: boolean; strippedEarlier?: boolean } = {},
 ): RestorePlan {
   if (report.dryRun) throw bad('that report is of a dry run: nothing was changed, so there is nothing to restore');
   const entry = report.roles.find((r) => r.name === role);
@@ -131,14 +129,23 @@ export function planRestore(
   }
   if (opts.standby)
     notes.push("standby: LOGIN, the connection limit and the attributes come back by replay once the primary's section is restored");
-  const alter = opts.standby
-    ? null
-    : restoreRole({
-        name: role,
-        canLogin: b.canLogin,
-        connectionLimit: b.connectionLimit,
-        superuser: b.superuser,
-        createRole: b.createRole,
-      });
+  // only what the cutoff changed: SUPERUSER/CREATEROLE come back only where its ALTER stripped them
+  // a rerun's before-state came from an earlier record: that run's plan is where the strip shows
+  const stripped = strippedBy(report, role) || Boolean(opts.strippedEarlier);
+  if ((b.superuser || b.createRole) && !stripped)
+    notes.push('the cutoff did not strip SUPERUSER/CREATEROLE (its plan has no NOSUPERUSER for the role): restore does not grant them');
+  const untouched = containChangedNothing(report);
+  if (untouched && !opts.standby)
+    notes.push('the cutoff never committed NOLOGIN (its contain step did not run or committed nothing): the role is left as it is');
+  const alter =
+    opts.standby || untouched
+      ? null
+      : restoreRole({
+          name: role,
+          canLogin: b.canLogin,
+          connectionLimit: b.connectionLimit,
+          superuser: b.superuser && stripped,
+          createRole: b.createRole && stripped,
+        });
   return { role, oid: entry.oid, alter, hba, reload: hba ? RELOAD_CONF : null, notes };
 }
