@@ -6,7 +6,7 @@ import { existsSync } from 'node:fs';
 import pg from 'pg';
 import { Attacker } from '../src/demo/attacker.js';
 import { EmbeddedCluster } from '../src/embedded/cluster.js';
-import { BIN, machine, median, runProcess, waitUntil } from './lib.js';
+import { benchStateDir, BIN, machine, median, runProcess, waitUntil } from './lib.js';
 
 const TRIALS = Number(process.env.BENCH_TRIALS ?? 5);
 const SESSIONS = 300;
@@ -85,7 +85,7 @@ export async function benchCutoff(): Promise<string> {
     query: 'SELECT count(*) FROM loot',
   });
   attacker.start();
-  const env = { ...process.env, PGPASSWORD: cl.password, NO_COLOR: '1' };
+  const env = { ...process.env, PGPASSWORD: cl.password, NO_COLOR: '1', PGREVOKE_STATE_DIR: benchStateDir() };
   const traced = { ...env, PGREVOKE_TRACE: '1' };
   const runbookSql = `ALTER ROLE mallory NOLOGIN; SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = 'mallory';`;
   const runbook: Trial[] = [];
@@ -142,6 +142,14 @@ export async function benchCutoff(): Promise<string> {
     const xs = tool.map((t) => t.trace[k]).filter((x): x is number => x !== undefined);
     return xs.length ? `${median(xs).toFixed(0)} ms` : 'n/a';
   };
+  const recordMs = () => {
+    const xs = tool.flatMap((t) =>
+      t.trace['record written'] !== undefined && t.trace['record start'] !== undefined
+        ? [t.trace['record written']! - t.trace['record start']!]
+        : [],
+    );
+    return xs.length ? `${median(xs).toFixed(1)} ms (${xs.map((x) => x.toFixed(1)).join(', ')})` : 'n/a';
+  };
   const ratio = PSQL ? (median(tool.map((t) => t.containmentMs)) / median(runbook.map((t) => t.containmentMs))).toFixed(2) : 'n/a';
   return `## cutoff: time to containment under a reconnecting attack
 
@@ -163,5 +171,6 @@ ${median(nodeFloor).toFixed(0)} ms median (${nodeFloor.map((x) => x.toFixed(0)).
 Where pgrevoke's time goes, from \`PGREVOKE_TRACE=1\` in the same trials (medians, ms since its process started; the
 process starts some ms after the spawn): connected and playbook loaded ${milestone('connected, playbook loaded')},
 containment statement sent ${milestone('contain start')}, returned ${milestone('contain end')}, settled ${milestone('settle end')}.
+The write-ahead record (created, its first line fsync'd, the directory fsync'd) took ${recordMs()} median on that path.
 Most of the gap to psql is Node's start-up and module loading on two cores that the attack saturates (psql is a small C program).`;
 }

@@ -1,6 +1,6 @@
 // Shared bench helpers: timing, medians, machine description, and BENCHMARKS.md section updates.
 import { spawn } from 'node:child_process';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -49,6 +49,11 @@ export function runProcess(
     child.on('error', reject);
     child.on('close', (code) => resolve({ code, stdout, stderr }));
   });
+}
+
+/** A state directory of the bench's own, so that its cutoff records do not mix with anyone's. */
+export function benchStateDir(): string {
+  return mkdtempSync(path.join(os.tmpdir(), 'pgrevoke-bench-state-'));
 }
 
 export function machine(): string {

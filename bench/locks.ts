@@ -8,7 +8,7 @@ import pg from 'pg';
 import { Attacker } from '../src/demo/attacker.js';
 import { LockHolder } from '../src/demo/lock-holder.js';
 import { EmbeddedCluster } from '../src/embedded/cluster.js';
-import { BIN, machine, median, runProcess, waitUntil } from './lib.js';
+import { benchStateDir, BIN, machine, median, runProcess, waitUntil } from './lib.js';
 
 const TRIALS = Number(process.env.BENCH_TRIALS ?? 7);
 const PSQL = ['/usr/bin/psql', '/usr/lib/postgresql/15/bin/psql'].find((p) => existsSync(p));
@@ -30,6 +30,8 @@ const LOCK_SQL: Record<Scenario, ((role: string) => string) | null> = {
   pg_authid: () => 'LOCK TABLE pg_authid IN EXCLUSIVE MODE',
 };
 
+const state = benchStateDir();
+
 async function trial(cl: EmbeddedCluster, admin: pg.Client, scenario: Scenario, n: number): Promise<Trial> {
   const role = `t_${scenario.replace(/\W/g, '_')}_${n}`;
   await admin.query(`CREATE ROLE ${role} LOGIN PASSWORD 'pw' ${scenario === 'pg_authid' ? 'SUPERUSER' : ''}`);
@@ -44,7 +46,7 @@ async function trial(cl: EmbeddedCluster, admin: pg.Client, scenario: Scenario, 
     const res = await runProcess(
       process.execPath,
       [BIN, 'cutoff', role, '--yes', '--json', '--playbook', 'contain-only', '-h', '127.0.0.1', '-p', String(cl.port), '-U', 'postgres'],
-      { ...process.env, PGPASSWORD: cl.password, NO_COLOR: '1' },
+      { ...process.env, PGPASSWORD: cl.password, NO_COLOR: '1', PGREVOKE_STATE_DIR: state },
     );
     const t1 = performance.now();
     await new Promise((r) => setTimeout(r, 300));

@@ -267,6 +267,7 @@ export async function run([roles, flags]: unknown[], g: GlobalOptions): Promise<
       runnable = live.filter((n) => !n.refusal);
     }
     // written ahead: the plan and every before-state are on disk before the first change
+    trace('record start');
     const record = f.dryRun
       ? null
       : await openRecord(runnable.map(recordNode), {
@@ -275,6 +276,7 @@ export async function run([roles, flags]: unknown[], g: GlobalOptions): Promise<
           reasonText: f.reason ?? null,
         });
 
+    trace('record written');
     const interrupt = new Interrupt();
     const onSignal = (sig: NodeJS.Signals) => {
       if (!interrupt.interrupted) ctx.note(`pgrevoke: ${sig}: cancelling the running statement, then writing the report`);
