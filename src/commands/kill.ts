@@ -1,13 +1,13 @@
 // pgrevoke kill <pid...>: terminate (or --cancel) exactly the named sessions. Thin: pids -> lookup ->
 // refuse / confirm -> signal -> audit -> report. With several --target nodes every pid is NODE:PID
 // (pids are per server); each node gets its own connection, and one unreachable node fails only its pids.
-import { promises as fs } from 'node:fs';
 import os from 'node:os';
 import type { GlobalOptions } from '../cli.js';
 import { Context } from '../context.js';
 import { ExitCode, PgrevokeError, usageError } from '../errors.js';
 import { connect, type Client } from '../pg/connect.js';
 import { collectServer } from '../pg/server.js';
+import { checkOutputs } from '../record/safe-write.js';
 import { appendAudit } from '../report/audit.js';
 import { renderKillResults, renderKillTargets } from '../report/sessions.js';
 import {
@@ -99,14 +99,9 @@ export async function run([pidArgs, flags]: unknown[], g: GlobalOptions): Promis
       `refusing to ${action} without confirmation: there is no terminal to ask on, and nothing was signalled`,
       'pass --yes to act without asking',
     );
-  if (f.auditLog) {
-    // fail before anything is signalled, not after
-    try {
-      await (await fs.open(f.auditLog, 'a', 0o600)).close();
-    } catch (err) {
-      throw usageError(`cannot write the audit log ${f.auditLog}: ${(err as Error).message}; nothing was signalled`);
-    }
-  } else if (f.reason) ctx.note('pgrevoke: note: --reason is recorded only in the audit log (--audit-log FILE)');
+  // fail before anything is signalled, not after
+  await checkOutputs([{ flag: '--audit-log', file: f.auditLog, append: true }]);
+  if (!f.auditLog && f.reason) ctx.note('pgrevoke: note: --reason is recorded only in the audit log (--audit-log FILE)');
 
   // only the nodes some pid names are connected to, all at once
   const involved = nodes.filter((n) => refs.some((r) => r.node === n.name));
@@ -167,9 +162,10 @@ export async function run([pidArgs, flags]: unknown[], g: GlobalOptions): Promis
         note: f.reason ?? null,
       });
       try {
-        await appendAudit(f.auditLog, entries);
+        const notice = await appendAudit(f.auditLog, entries);
+        if (notice) ctx.note(`pgrevoke: ${notice}`);
       } catch (err) {
-        ctx.note(`pgrevoke: could not write the audit log ${f.auditLog}: ${(err as Error).message}`);
+        ctx.note(`pgrevoke: error: could not write --audit-log ${f.auditLog}: ${(err as Error).message}`);
         if (code === ExitCode.OK || code === ExitCode.EXPOSED) code = ExitCode.PARTIAL;
       }
     }

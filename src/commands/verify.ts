@@ -1,6 +1,5 @@
 // pgrevoke verify <role...> | --roles-file FILE: the CI gate. Exit 0 all contained, 1 any exposed,
 // 2 when it could not tell (connection, auth, privilege, unreadable catalog). Never 0 on an error.
-import { writeFileSync } from 'node:fs';
 import type { GlobalOptions } from '../cli.js';
 import { Context } from '../context.js';
 import { ExitCode, usageError } from '../errors.js';
@@ -12,6 +11,7 @@ import { countFlag } from '../util/flags.js';
 import { readRolesFile } from '../util/roles-file.js';
 import { resolveTargets } from '../fleet/targets.js';
 import { connect } from '../pg/connect.js';
+import { checkOutputs, writeFileSafe } from '../record/safe-write.js';
 
 interface VerifyFlags {
   rolesFile?: string;
@@ -79,6 +79,15 @@ function render(report: VerifyReport, ctx: Context): string {
   return out.join('\n');
 }
 
+/** The JUnit file, through the one safe writer; a failure (its path was checked first) names the file. */
+async function writeJunit(file: string, report: VerifyReport): Promise<void> {
+  try {
+    await writeFileSafe(file, renderJunit(report));
+  } catch (err) {
+    throw usageError(`could not write --junit ${file}: ${(err as Error).message}`);
+  }
+}
+
 export async function run([roleArgs, flags]: unknown[], g: GlobalOptions): Promise<ExitCode> {
   const ctx = new Context(g);
   const f = flags as VerifyFlags;
@@ -97,6 +106,7 @@ export async function run([roleArgs, flags]: unknown[], g: GlobalOptions): Promi
     if (probePassword === undefined)
       throw usageError(`environment variable ${v} is not set`, '--probe tries a real login with the credential in that variable');
   }
+  await checkOutputs([{ flag: '--junit', file: f.junit }]);
   const targets = (await resolveTargets(f, g, 'pgrevoke')).nodes;
   if (targets.length > 1 || f.fleet) {
     const names = [...new Set(roles)];
@@ -122,7 +132,7 @@ export async function run([roleArgs, flags]: unknown[], g: GlobalOptions): Promi
       nodes,
     };
     const flat = flatten(fleet);
-    if (f.junit) writeFileSync(f.junit, renderJunit(flat));
+    if (f.junit) await writeJunit(f.junit, flat);
     if (process.env.GITHUB_ACTIONS === 'true')
       for (const l of githubAnnotations(flat)) (ctx.json ? ctx.stderr : ctx.stdout).write(`${l}\n`);
     if (ctx.json) ctx.printJson(fleet);
@@ -138,7 +148,7 @@ export async function run([roleArgs, flags]: unknown[], g: GlobalOptions): Promi
   const close = () => client.end().catch(() => undefined);
   try {
     const report = await verifyRoles(params, client, [...new Set(roles)], { strict: f.strict, probePassword });
-    if (f.junit) writeFileSync(f.junit, renderJunit(report));
+    if (f.junit) await writeJunit(f.junit, report);
     if (process.env.GITHUB_ACTIONS === 'true') {
       const lines = githubAnnotations(report);
       // workflow commands are read from the job log; keep stdout pure in JSON mode

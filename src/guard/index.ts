@@ -6,6 +6,7 @@ import { ExitCode, PgrevokeError, usageError } from '../errors.js';
 import { connect as pgConnect } from '../pg/connect.js';
 import type { ConnParams, TargetNode } from '../pg/conninfo.js';
 import { redact } from '../pg/redact.js';
+import { checkOutputs } from '../record/safe-write.js';
 import { appendAudit, type AuditEntry, type AuditOperator, type AuditReason } from '../report/audit.js';
 import type { AuditSession } from '../sessions/kill.js';
 import { isConnectionLoss, isLockTimeout, lockTimeoutMs, REPEAT_MS, type Blind } from './failures.js';
@@ -291,13 +292,7 @@ export class Guard {
   async init(): Promise<void> {
     // a deny file that cannot be read, or holds a name that cannot be a role, is exit 2 at start
     if (this.cfg.denyFile) await this.readDenyFile();
-    if (this.cfg.auditLog) {
-      try {
-        await (await fs.open(this.cfg.auditLog, 'a', 0o600)).close();
-      } catch (err) {
-        throw usageError(`cannot write the audit log ${this.cfg.auditLog}: ${(err as Error).message}`);
-      }
-    }
+    await checkOutputs([{ flag: '--audit-log', file: this.cfg.auditLog, append: true }]);
   }
 
   /** Read and check the whole deny file; on any problem (a usage error) the names in force stay. */

@@ -36,22 +36,34 @@ async function lstatOrNull(file: string) {
   }
 }
 
-/** Why `file` cannot be written safely, or null: checked before any change, so a bad path changes nothing. */
-export async function writeProblem(file: string): Promise<string | null> {
+/** Why a file owned by `uid` may not be appended to by this process, or null (root could be led to write another user's log). */
+function ownerProblem(uid: number): string | null {
+  const me = process.getuid?.();
+  return me !== undefined && uid !== me ? `it belongs to uid ${uid}, not to this user` : null;
+}
+
+/**
+ * Why `file` cannot be written safely, or null: checked before any change, so a bad path changes
+ * nothing. `append`: it will be appended to (the audit log), so another user's file is refused too.
+ */
+export async function writeProblem(file: string, opts: { append?: boolean } = {}): Promise<string | null> {
   const abs = path.resolve(file);
   const st = await lstatOrNull(abs).catch((err: Error) => err);
   if (st instanceof Error) return st.message;
   if (st?.isSymbolicLink()) return 'it is a symbolic link';
   if (st && !st.isFile()) return st.isDirectory() ? 'it is a directory' : 'it is not a regular file';
+  const owner = st && opts.append ? ownerProblem(st.uid) : null;
+  if (owner) return owner;
   const dir = path.dirname(abs);
   try {
     const d = await fs.stat(dir);
     if (!d.isDirectory()) return `${dir} is not a directory`;
     await fs.access(dir, C.W_OK | C.X_OK);
   } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'ENOENT'
+    const code = (err as NodeJS.ErrnoException).code;
+    return code === 'ENOENT'
       ? `the directory ${dir} does not exist`
-      : `the directory ${dir} is not writable`;
+      : `the directory ${dir} is not writable${code === 'EROFS' ? ' (read-only file system)' : ''}`;
   }
   if (st)
     try {
@@ -62,7 +74,24 @@ export async function writeProblem(file: string): Promise<string | null> {
   return null;
 }
 
-async function syncDir(dir: string): Promise<void> {
+/** An output a command was asked to write: the flag that named it, for the error line. */
+export interface NamedOutput {
+  flag: string;
+  file: string | null | undefined;
+  append?: boolean;
+}
+
+/** Every named output must be writable before the first change: else exit 2 naming flag, path and reason. */
+export async function checkOutputs(outputs: readonly NamedOutput[]): Promise<void> {
+  for (const o of outputs) {
+    if (!o.file) continue;
+    const problem = await writeProblem(o.file, { append: o.append });
+    if (problem) throw new PgrevokeError(`cannot write ${o.flag} ${o.file}: ${problem}; nothing was changed`, { exitCode: ExitCode.USAGE });
+  }
+}
+
+/** fsync a directory, so that a file just created or renamed in it survives a crash (the cutoff record uses it too). */
+export async function syncDir(dir: string): Promise<void> {
   const h = await fs.open(dir, C.O_RDONLY | C.O_DIRECTORY);
   try {
     await h.sync();
@@ -116,8 +145,8 @@ export async function appendSafe(file: string, text: string, opts: { durable?: b
   try {
     const st = await handle.stat();
     if (!st.isFile()) throw unsafe(abs, 'it is not a regular file');
-    const uid = process.getuid?.();
-    if (uid !== undefined && st.uid !== uid) throw unsafe(abs, `it belongs to uid ${st.uid}, not to this user`);
+    const owner = ownerProblem(st.uid);
+    if (owner) throw unsafe(abs, owner);
     const loose = st.mode & 0o077 ? st.mode & 0o777 : null;
     if (loose !== null) await handle.chmod(PRIVATE_MODE);
     await handle.appendFile(text, 'utf8');

@@ -1,7 +1,7 @@
-// The audit log: one JSON line per action, appended to a file created 0600. The reason vocabulary
-// is shared by every command that ends access (cutoff, kill, guard).
-import { promises as fs } from 'node:fs';
+// The audit log: one JSON line per action, appended (never through a link) to a file created
+// 0600. The reason vocabulary is shared by every command that ends access (cutoff, kill, guard).
 import { redact } from '../pg/redact.js';
+import { appendSafe } from '../record/safe-write.js';
 
 /** Why access was ended. Stable strings: SIEM rules match on them. */
 export const AUDIT_REASONS = [
@@ -36,14 +36,15 @@ export interface AuditEntry {
   note?: string;
 }
 
-/** Append entries as JSON lines; the file is created with mode 0600 (it names sessions and queries). */
-export async function appendAudit(file: string, entries: readonly AuditEntry[]): Promise<void> {
-  if (entries.length === 0) return;
+/**
+ * Append entries as JSON lines (appendSafe: created 0600, a link or another user's file refused).
+ * Returns the line to print when an existing log readable by others was tightened to 0600, else null.
+ */
+export async function appendAudit(file: string, entries: readonly AuditEntry[]): Promise<string | null> {
+  if (entries.length === 0) return null;
   const text = entries.map((e) => redact(JSON.stringify(e))).join('\n') + '\n';
-  const handle = await fs.open(file, 'a', 0o600);
-  try {
-    await handle.appendFile(text, 'utf8');
-  } finally {
-    await handle.close();
-  }
+  const { tightenedFrom } = await appendSafe(file, text);
+  if (tightenedFrom === null) return null;
+  const was = tightenedFrom.toString(8).padStart(4, '0');
+  return `audit log ${file} was mode ${was}, open to its group or others: tightened to 0600, as it holds query texts`;
 }

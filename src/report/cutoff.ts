@@ -1,7 +1,5 @@
 // Renderers over one cutoff report: the text the operator watches, the markdown for the ticket,
-// the audit lines, and the private (0600) files they go to.
-import { promises as fs } from 'node:fs';
-import path from 'node:path';
+// the audit lines (all written through src/record/safe-write.ts).
 import type { ChalkInstance } from 'chalk';
 import type { CutoffReport, ReportStep } from '../playbook/apply.js';
 import type { FleetCutoffReport, NodeOutcome } from '../playbook/fleet.js';
@@ -373,12 +371,4 @@ export function pgbouncerAuditEntries(r: FleetCutoffReport, reason: AuditReason,
         })),
       ),
   );
-}
-
-/** Write a file only its owner can read (reports hold query texts), atomically. */
-export async function writePrivate(file: string, content: string): Promise<void> {
-  const tmp = path.join(path.dirname(path.resolve(file)), `.${path.basename(file)}.${process.pid}.tmp`);
-  await fs.writeFile(tmp, redact(content), { mode: 0o600 });
-  await fs.chmod(tmp, 0o600);
-  await fs.rename(tmp, file);
 }

@@ -1,12 +1,12 @@
 // The cutoff report's renderers and exit codes, over one hand-made report (no server).
-import { mkdtempSync, readFileSync, statSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readFileSync, statSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { Chalk } from 'chalk';
 import { describe, expect, it } from 'vitest';
 import { exitCodeFor, Interrupt, type CutoffReport, type ReportStep } from '../../src/playbook/apply.js';
 import { AUDIT_REASONS, appendAudit } from '../../src/report/audit.js';
-import { auditEntries, renderCutoff, renderMarkdown, writePrivate } from '../../src/report/cutoff.js';
+import { auditEntries, renderCutoff, renderMarkdown } from '../../src/report/cutoff.js';
 import { registerSecret } from '../../src/pg/redact.js';
 
 const c = new Chalk({ level: 0 });
@@ -201,7 +201,7 @@ describe('audit', () => {
     });
   });
 
-  it('appends JSON lines to a file created 0600; private files are 0600 too', async () => {
+  it('appends JSON lines to a file created 0600, and says so when it tightens a looser one', async () => {
     const dir = mkdtempSync(path.join(os.tmpdir(), 'pgrevoke-audit-'));
     const file = path.join(dir, 'audit.log');
     await appendAudit(file, auditEntries(report()));
@@ -210,8 +210,8 @@ describe('audit', () => {
     expect(lines).toHaveLength(14);
     expect(JSON.parse(lines[0]!)).toMatchObject({ action: 'snapshot', reason: 'compromise' });
     expect(statSync(file).mode & 0o777).toBe(0o600);
-    const priv = path.join(dir, 'r.json');
-    await writePrivate(priv, '{}\n');
-    expect(statSync(priv).mode & 0o777).toBe(0o600);
+    chmodSync(file, 0o644);
+    expect(await appendAudit(file, auditEntries(report()))).toMatch(/was mode 0644.*tightened to 0600.*query texts/);
+    expect(statSync(file).mode & 0o777).toBe(0o600);
   });
 });
