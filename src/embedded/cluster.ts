@@ -8,6 +8,7 @@ import { promises as fs, constants as fsc, existsSync, mkdtempSync, rmSync } fro
 import os from 'node:os';
 import path from 'node:path';
 import net from 'node:net';
+import { writeFileSafe } from '../record/safe-write.js';
 
 const require = createRequire(import.meta.url);
 
@@ -156,14 +157,19 @@ function clientEnv(password: string): NodeJS.ProcessEnv {
   return { ...env, PGPASSWORD: password, PGCONNECT_TIMEOUT: '30' };
 }
 
-/** Settings appended to a configuration file under a comment line (later lines win in PostgreSQL). */
-function appendConf(file: string, comment: string, conf: Record<string, string | number>): Promise<void> {
-  return fs.appendFile(
-    file,
-    `${comment}\n${Object.entries(conf)
-      .map(([k, v]) => `${k} = ${v}`)
-      .join('\n')}\n`,
-  );
+/**
+ * Settings appended to a configuration file under a comment line (later lines win in PostgreSQL).
+ * Rewritten through writeFileSafe, keeping its owner: the server's OS user owns the data
+ * directory, and a link it planted there must not lead root to write elsewhere. No fsync
+ * anywhere here: the cluster is a throwaway that runs with fsync off.
+ */
+async function appendConf(file: string, comment: string, conf: Record<string, string | number>): Promise<void> {
+  const st = await fs.lstat(file);
+  const old = await fs.readFile(file, 'utf8');
+  const text = `${comment}\n${Object.entries(conf)
+    .map(([k, v]) => `${k} = ${v}`)
+    .join('\n')}\n`;
+  await writeFileSafe(file, old + text, { mode: st.mode & 0o777, owner: { uid: st.uid, gid: st.gid }, durable: false });
 }
 
 export async function freePort(): Promise<number> {
@@ -253,7 +259,7 @@ export class EmbeddedCluster {
     await fs.mkdir(this.socketDir, { recursive: true });
     if (this.primary) return this.initStandby(this.primary);
     const pwfile = path.join(this.baseDir, 'pw');
-    await fs.writeFile(pwfile, `${this.password}\n`, { mode: 0o600 });
+    await writeFileSafe(pwfile, `${this.password}\n`, { durable: false });
     await this.handOver();
     await run(
       path.join(this.binDir, 'initdb'),
@@ -354,9 +360,9 @@ export class EmbeddedCluster {
       const { rows } = await c.query<{ labelfile: string; spcmapfile: string | null }>(
         v15 ? 'SELECT labelfile, spcmapfile FROM pg_backup_stop(false)' : 'SELECT labelfile, spcmapfile FROM pg_stop_backup(false, false)',
       );
-      await fs.writeFile(path.join(this.dataDir, 'backup_label'), rows[0]!.labelfile);
-      if (rows[0]!.spcmapfile) await fs.writeFile(path.join(this.dataDir, 'tablespace_map'), rows[0]!.spcmapfile);
-      await fs.writeFile(path.join(this.dataDir, 'standby.signal'), '');
+      await writeFileSafe(path.join(this.dataDir, 'backup_label'), rows[0]!.labelfile, { durable: false });
+      if (rows[0]!.spcmapfile) await writeFileSafe(path.join(this.dataDir, 'tablespace_map'), rows[0]!.spcmapfile, { durable: false });
+      await writeFileSafe(path.join(this.dataDir, 'standby.signal'), '', { durable: false });
       await this.handOver(); // copied as root
       return {
         primary_conninfo: `'host=${primary.socketDir} port=${primary.port} user=postgres application_name=walreceiver'`,
@@ -390,11 +396,9 @@ export class EmbeddedCluster {
     await run(path.join(this.binDir, 'pg_ctl'), ['-D', this.dataDir, '-w', '-m', mode, 'stop'], this.asUser()).catch(() => undefined);
   }
 
-  /** Write a file inside the data directory as the server's OS user would (keeps ownership right). */
+  /** Write a file inside the data directory as the server's OS user would (its owner, mode 0600), never through a link. */
   async writeDataFile(name: string, content: string): Promise<void> {
-    const file = path.join(this.dataDir, name);
-    await fs.writeFile(file, content);
-    if (this.user) await fs.chown(file, this.user.uid, this.user.gid);
+    await writeFileSafe(path.join(this.dataDir, name), content, { owner: this.user, durable: false });
   }
 
   async destroy(): Promise<void> {
