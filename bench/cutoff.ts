@@ -6,7 +6,7 @@ import { existsSync } from 'node:fs';
 import pg from 'pg';
 import { Attacker } from '../src/demo/attacker.js';
 import { EmbeddedCluster } from '../src/embedded/cluster.js';
-import { benchStateDir, BIN, machine, median, runProcess, waitUntil } from './lib.js';
+import { asPostgres, benchStateDir, BIN, machine, median, runProcess, waitUntil } from './lib.js';
 
 const TRIALS = Number(process.env.BENCH_TRIALS ?? 5);
 const SESSIONS = 300;
@@ -95,37 +95,14 @@ export async function benchCutoff(): Promise<string> {
   try {
     for (let i = 0; i < TRIALS; i++) {
       if (PSQL)
-        runbook.push(
-          await trial(
-            cl,
-            admin,
-            attacker,
-            PSQL,
-            ['-X', '-q', '-h', '127.0.0.1', '-p', String(cl.port), '-U', 'postgres', '-d', 'postgres', '-c', runbookSql],
-            env,
-          ),
-        );
+        runbook.push(await trial(cl, admin, attacker, PSQL, ['-X', '-q', ...asPostgres(cl.port), '-d', 'postgres', '-c', runbookSql], env));
       tool.push(
         await trial(
           cl,
           admin,
           attacker,
           process.execPath,
-          [
-            BIN,
-            'cutoff',
-            'mallory',
-            '--yes',
-            '--json',
-            '--playbook',
-            'contain-only',
-            '-h',
-            '127.0.0.1',
-            '-p',
-            String(cl.port),
-            '-U',
-            'postgres',
-          ],
+          [BIN, 'cutoff', 'mallory', '--yes', '--json', '--playbook', 'contain-only', ...asPostgres(cl.port)],
           traced,
         ),
       );

@@ -51,6 +51,11 @@ export function runProcess(
   });
 }
 
+/** psql's and pgrevoke's flags for the local superuser over TCP (the benches' clusters). */
+export function asPostgres(port: number): string[] {
+  return ['-h', '127.0.0.1', '-p', String(port), '-U', 'postgres'];
+}
+
 /** A state directory of the bench's own, so that its cutoff records do not mix with anyone's. */
 export function benchStateDir(): string {
   return mkdtempSync(path.join(os.tmpdir(), 'pgrevoke-bench-state-'));

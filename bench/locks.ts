@@ -8,7 +8,7 @@ import pg from 'pg';
 import { Attacker } from '../src/demo/attacker.js';
 import { LockHolder } from '../src/demo/lock-holder.js';
 import { EmbeddedCluster } from '../src/embedded/cluster.js';
-import { benchStateDir, BIN, machine, median, runProcess, waitUntil } from './lib.js';
+import { asPostgres, benchStateDir, BIN, machine, median, runProcess, waitUntil } from './lib.js';
 
 const TRIALS = Number(process.env.BENCH_TRIALS ?? 7);
 const PSQL = ['/usr/bin/psql', '/usr/lib/postgresql/15/bin/psql'].find((p) => existsSync(p));
@@ -45,7 +45,7 @@ async function trial(cl: EmbeddedCluster, admin: pg.Client, scenario: Scenario, 
     const t0 = performance.now();
     const res = await runProcess(
       process.execPath,
-      [BIN, 'cutoff', role, '--yes', '--json', '--playbook', 'contain-only', '-h', '127.0.0.1', '-p', String(cl.port), '-U', 'postgres'],
+      [BIN, 'cutoff', role, '--yes', '--json', '--playbook', 'contain-only', ...asPostgres(cl.port)],
       { ...process.env, PGPASSWORD: cl.password, NO_COLOR: '1', PGREVOKE_STATE_DIR: state },
     );
     const t1 = performance.now();
@@ -84,22 +84,7 @@ async function runbookUnderLock(cl: EmbeddedCluster, admin: pg.Client): Promise<
     const t0 = performance.now();
     const res = await runProcess(
       'timeout',
-      [
-        String(RUNBOOK_CAP_MS / 1000),
-        PSQL,
-        '-X',
-        '-q',
-        '-h',
-        '127.0.0.1',
-        '-p',
-        String(cl.port),
-        '-U',
-        'postgres',
-        '-d',
-        'postgres',
-        '-c',
-        sql,
-      ],
+      [String(RUNBOOK_CAP_MS / 1000), PSQL, '-X', '-q', ...asPostgres(cl.port), '-d', 'postgres', '-c', sql],
       {
         ...process.env,
         PGPASSWORD: cl.password,

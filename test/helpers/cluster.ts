@@ -48,6 +48,26 @@ export async function startCluster(major: number, settings: Record<string, strin
   return started(new EmbeddedCluster({ major, password: 'super-secret-pw', settings }));
 }
 
+/** pg_hba.conf for tests that log roles in by password over TCP (and the harness over the socket). */
+export const PASSWORD_HBA = ['local all all trust', 'host all all 127.0.0.1/32 scram-sha-256'].join('\n') + '\n';
+
+/** startCluster, with `hba` in force. */
+export async function startClusterWithHba(major: number, hba = PASSWORD_HBA): Promise<TestCluster> {
+  const cl = await startCluster(major);
+  await cl.writeDataFile('pg_hba.conf', hba);
+  await cl.sql('SELECT pg_reload_conf()');
+  return cl;
+}
+
+/** How many sessions whose query is LIKE `pattern` wait on a lock now. */
+export async function lockWaiters(cl: TestCluster, pattern: string): Promise<number> {
+  const rows = await cl.sql<{ n: number }>(
+    `SELECT count(*)::int AS n FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE $1`,
+    [pattern],
+  );
+  return rows[0]!.n;
+}
+
 /**
  * A hot standby streaming from `primary`, read-only, with the same superuser password: built with
  * pg_basebackup -R -X stream where Debian's (15) can back up this major (14, 15), else with the

@@ -15,10 +15,8 @@ import type { PlanStep } from '../../src/playbook/plan.js';
 import { resolveConnParams } from '../../src/pg/conninfo.js';
 import { ident } from '../../src/pg/quote.js';
 import { runCli, startCli, startOnTerminal, jsonDoc } from '../helpers/cli.js';
-import { MAJORS, parkLogin, startCluster, type TestCluster } from '../helpers/cluster.js';
+import { lockWaiters, MAJORS, parkLogin, startClusterWithHba, type TestCluster } from '../helpers/cluster.js';
 import { waitFor } from '../helpers/wait.js';
-
-const HBA = ['local all all trust', 'host all all 127.0.0.1/32 scram-sha-256'].join('\n') + '\n';
 
 interface Json {
   [k: string]: unknown;
@@ -62,9 +60,7 @@ describe.each(MAJORS)('cutoff against an attacker holding locks, PostgreSQL %i',
   const cutoff = (args: string[], timeoutMs = 40_000) => runCli(['cutoff', ...args, '--dsn', cl.dsn()], {}, { timeoutMs });
 
   beforeAll(async () => {
-    cl = await startCluster(major);
-    await cl.writeDataFile('pg_hba.conf', HBA);
-    await cl.sql('SELECT pg_reload_conf()');
+    cl = await startClusterWithHba(major);
   });
 
   afterEach(async () => {
@@ -230,16 +226,7 @@ describe.each(MAJORS)('cutoff against an attacker holding locks, PostgreSQL %i',
         timeoutMs: 40_000,
       },
     );
-    await waitFor(
-      async () =>
-        (
-          await cl.sql<{ n: number }>(
-            `SELECT count(*)::int AS n FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE '%NOLOGIN%'`,
-          )
-        )[0]!.n > 0,
-      15_000,
-      'the ALTER to wait on the lock',
-    );
+    await waitFor(async () => (await lockWaiters(cl, '%NOLOGIN%')) > 0, 15_000, 'the ALTER to wait on the lock');
     await new Promise((r) => setTimeout(r, 500));
     const sentAt = Date.now();
     run.signal('SIGINT');
@@ -281,16 +268,7 @@ describe.each(MAJORS)('cutoff against an attacker holding locks, PostgreSQL %i',
       {},
       { timeoutMs: 40_000 },
     );
-    await waitFor(
-      async () =>
-        (
-          await cl.sql<{ n: number }>(
-            `SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = 'off_app' AND wait_event_type = 'Lock' AND query LIKE 'REASSIGN OWNED%'`,
-          )
-        )[0]!.n > 0,
-      20_000,
-      'REASSIGN OWNED to wait on the lock',
-    );
+    await waitFor(async () => (await lockWaiters(cl, 'REASSIGN OWNED%')) > 0, 20_000, 'REASSIGN OWNED to wait on the lock');
     const sentAt = Date.now();
     run.signal('SIGINT');
     expect(await run.exited, run.stderr()).toBe(3);

@@ -5,10 +5,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Attacker } from '../../src/demo/attacker.js';
 import { jsonDoc, runCli } from '../helpers/cli.js';
-import { MAJORS, startCluster, type TestCluster } from '../helpers/cluster.js';
+import { MAJORS, startClusterWithHba, type TestCluster } from '../helpers/cluster.js';
 import { waitFor } from '../helpers/wait.js';
-
-const HBA = ['local all all trust', 'host all all 127.0.0.1/32 scram-sha-256'].join('\n') + '\n';
 
 describe.each(MAJORS)('cutoff against database-level settings planted by the target, PostgreSQL %i', (major) => {
   let cl: TestCluster;
@@ -39,9 +37,7 @@ describe.each(MAJORS)('cutoff against database-level settings planted by the tar
   };
 
   beforeAll(async () => {
-    cl = await startCluster(major);
-    await cl.writeDataFile('pg_hba.conf', HBA);
-    await cl.sql('SELECT pg_reload_conf()');
+    cl = await startClusterWithHba(major);
   });
 
   afterAll(async () => {

@@ -8,10 +8,8 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Attacker } from '../../src/demo/attacker.js';
 import { runCli, startCli, startOnTerminal, jsonDoc } from '../helpers/cli.js';
-import { canQuery, MAJORS, startCluster, type TestCluster } from '../helpers/cluster.js';
+import { canQuery, lockWaiters, MAJORS, startClusterWithHba, type TestCluster } from '../helpers/cluster.js';
 import { waitFor } from '../helpers/wait.js';
-
-const HBA = ['local all all trust', 'host all all 127.0.0.1/32 scram-sha-256'].join('\n') + '\n';
 
 interface Json {
   [k: string]: unknown;
@@ -57,9 +55,7 @@ describe.each(MAJORS)('roles the target made, PostgreSQL %i', (major) => {
   };
 
   beforeAll(async () => {
-    cl = await startCluster(major);
-    await cl.writeDataFile('pg_hba.conf', HBA);
-    await cl.sql('SELECT pg_reload_conf()');
+    cl = await startClusterWithHba(major);
   });
 
   afterAll(async () => {
@@ -172,16 +168,7 @@ describe.each(MAJORS)('roles the target made, PostgreSQL %i', (major) => {
       await dba.query('BEGIN');
       await dba.query('ALTER ROLE boss5 CONNECTION LIMIT 9');
       const run = startCli(['cutoff', 'boss5', '--include-created', '--yes', '--json', '--dsn', cl.dsn()], {}, { timeoutMs: 90_000 });
-      await waitFor(
-        async () =>
-          (
-            await cl.sql<{ n: number }>(
-              `SELECT count(*)::int AS n FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE '%NOLOGIN%'`,
-            )
-          )[0]!.n > 0,
-        20_000,
-        'the cutoff to wait on the row',
-      );
+      await waitFor(async () => (await lockWaiters(cl, '%NOLOGIN%')) > 0, 20_000, 'the cutoff to wait on the row');
       // meanwhile the target, still able to log in, makes itself a way out
       const s = await cl.connectAs('boss5', 'pw-boss5');
       await s.query(`CREATE ROLE late5 LOGIN PASSWORD 'pw-late5'`);

@@ -8,10 +8,8 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ident } from '../../src/pg/quote.js';
 import { jsonDoc, runCli, startCli } from '../helpers/cli.js';
-import { MAJORS, parkLogin, startCluster, type TestCluster } from '../helpers/cluster.js';
+import { MAJORS, parkLogin, startClusterWithHba, type TestCluster } from '../helpers/cluster.js';
 import { waitFor } from '../helpers/wait.js';
-
-const HBA = ['local all all trust', 'host all all 127.0.0.1/32 scram-sha-256'].join('\n') + '\n';
 
 interface Attrs {
   rolcanlogin: boolean;
@@ -37,9 +35,7 @@ describe.each(MAJORS)('cutoff records on PostgreSQL %i', (major) => {
   const ORIGINAL: Attrs = { rolcanlogin: true, rolconnlimit: 7, rolcreaterole: true, rolsuper: false };
 
   beforeAll(async () => {
-    cl = await startCluster(major);
-    await cl.writeDataFile('pg_hba.conf', HBA);
-    await cl.sql('SELECT pg_reload_conf()');
+    cl = await startClusterWithHba(major);
   });
 
   afterAll(async () => {
