@@ -26,6 +26,7 @@ import type { Executor, ResultSet } from './executor.js';
 import type { Statement } from './sql.js';
 import { Interrupt } from './interrupt.js';
 import { withBlocks } from './hba-file.js';
+import { withHbaLock } from './hba-lock.js';
 import {
   adoptAdministered,
   HBA_ERRORS_SQL,
@@ -201,7 +202,8 @@ export interface CutoffReport {
   terminated: TerminatedSession[];
   settle: SettleReport | null;
   locks: LocksReport | null;
-  hba: { file: string; backup: string | null; lines: string[] } | null;
+  /** `file` as named (--hba-file or hba_file); `written`: its real path, the file edited when it is a link. */
+  hba: { file: string; written: string; backup: string | null; lines: string[] } | null;
   verification: Verification[];
   /** Plain sentences: what access may remain. Empty when contained and verified. */
   exposure: string[];
@@ -404,41 +406,44 @@ export async function apply(deps: ApplyDeps): Promise<CutoffReport> {
       throw new StepSkipped(
         `hidden backend(s) ${open.map((x) => x.pid).join(', ')} are still unresolved: a configuration reload signals every backend and would wake them, and they would run as the role at once`,
       );
-    const before = await reader.query<{ line_number: number; error: string }>(HBA_ERRORS_SQL);
-    const blockingBefore = before.rows.filter((r) => isBlockingHbaError(r.error));
-    if (blockingBefore.length)
-      throw new StepSkipped(
-        `${file} already has error rows (${blockingBefore.map((r) => `line ${r.line_number}: ${r.error}`).join('; ')}): a reload would be refused as a whole, so the reject block could not take effect; fix the file first`,
-      );
-    const content = await readFile(file, 'utf8');
-    const at = clock();
-    const next = withBlocks(content, roles, at);
-    if (!next) throw new StepSkipped(`a pgrevoke reject block for each target is already in ${file}`);
-    const lines = next.content.split('\n').slice(0, next.added.length * 4);
-    const written = await exec.writeFile(step, file, next.content, note);
-    changed = true;
-    report.hba = { file, backup: written?.backup ?? null, lines };
-    await exec.run(step, RELOAD_CONF);
-    const errors = (await exec.run(step, HBA_ERRORS_SQL))[0]?.rows ?? [];
-    const blocking = errors.filter((r) => isBlockingHbaError(String(r.error)));
-    if (blocking.length) {
-      const text = blocking.map((r) => `line ${String(r.line_number)}: ${String(r.error)}`).join('; ');
-      if (written) {
-        await exec.restoreFile(step, file, written.backup, `-- restore ${file} from ${written.backup}`);
-        await exec.run(step, RELOAD_CONF);
+    // read, modify, write, reload and check under the HBA locks, from the file as it is now (another
+    // operator's edit made while we waited is kept); a link's target is what is written
+    return withHbaLock(reader, file, async (target) => {
+      const where = target === file ? file : `${target} (${file} links to it; the link is kept)`;
+      const before = await reader.query<{ line_number: number; error: string }>(HBA_ERRORS_SQL);
+      const blockingBefore = before.rows.filter((r) => isBlockingHbaError(r.error));
+      if (blockingBefore.length)
+        throw new StepSkipped(
+          `${file} already has error rows (${blockingBefore.map((r) => `line ${r.line_number}: ${r.error}`).join('; ')}): a reload would be refused as a whole, so the reject block could not take effect; fix the file first`,
+        );
+      const next = withBlocks(await readFile(target, 'utf8'), roles, clock());
+      if (!next) throw new StepSkipped(`a pgrevoke reject block for each target is already in ${file}`);
+      const lines = next.content.split('\n').slice(0, next.added.length * 4);
+      const written = await exec.writeFile(step, target, next.content, note);
+      changed = true;
+      report.hba = { file, written: target, backup: written?.backup ?? null, lines };
+      await exec.run(step, RELOAD_CONF);
+      const errors = (await exec.run(step, HBA_ERRORS_SQL))[0]?.rows ?? [];
+      const blocking = errors.filter((r) => isBlockingHbaError(String(r.error)));
+      if (blocking.length) {
+        const text = blocking.map((r) => `line ${String(r.line_number)}: ${String(r.error)}`).join('; ');
+        if (written) {
+          await exec.restoreFile(step, target, written.backup, `-- restore ${target} from ${written.backup}`);
+          await exec.run(step, RELOAD_CONF);
+        }
+        throw new Error(
+          `pg_hba_file_rules shows error rows after the edit (${text}); the backup was restored and the configuration reloaded`,
+        );
       }
-      throw new Error(
-        `pg_hba_file_rules shows error rows after the edit (${text}); the backup was restored and the configuration reloaded`,
-      );
-    }
-    const ours = (await exec.run(step, HBA_OURS_SQL, { values: rolesArray }))[0]?.rows ?? [];
-    const missing = roles.filter((r) => !ours.some((o) => (o.user_name as string[] | null)?.includes(r)));
-    if (missing.length)
-      throw new Error(
-        `the server's pg_hba_file_rules does not show the reject lines for ${missing.map((m) => JSON.stringify(m)).join(', ')}: is ${file} the server's hba_file?`,
-      );
-    const lineNos = ours.map((o) => n(o.line_number));
-    return `prepended ${lines.length} line(s) to ${file} (reject rules now at line(s) ${lineNos.join(', ')}); backup ${written?.backup ?? '-'}; reloaded; no error rows`;
+      const ours = (await exec.run(step, HBA_OURS_SQL, { values: rolesArray }))[0]?.rows ?? [];
+      const missing = roles.filter((r) => !ours.some((o) => (o.user_name as string[] | null)?.includes(r)));
+      if (missing.length)
+        throw new Error(
+          `the server's pg_hba_file_rules does not show the reject lines for ${missing.map((m) => JSON.stringify(m)).join(', ')}: is ${file} the server's hba_file?`,
+        );
+      const lineNos = ours.map((o) => n(o.line_number));
+      return `prepended ${lines.length} line(s) to ${where} (reject rules now at line(s) ${lineNos.join(', ')}); backup ${written?.backup ?? '-'}; reloaded; no error rows`;
+    });
   };
 
   // standby: its primary never committed NOLOGIN (down, refused, failed): no replay will come

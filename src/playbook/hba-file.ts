@@ -1,7 +1,11 @@
 // The HBA step's file side: a marked reject block per role, prepended to pg_hba.conf (first match
-// wins, so only the top is safe), written atomically with a backup, owner and mode preserved.
-import { constants as fsc, promises as fs } from 'node:fs';
+// wins, so only the top is safe), written atomically (src/record/safe-write.ts) with a backup in the
+// state directory, mode and owner preserved. Callers hold the HBA locks (hba-lock.ts) around it.
+import { createHash, randomBytes } from 'node:crypto';
+import { constants as fsc, promises as fs, type Stats } from 'node:fs';
 import path from 'node:path';
+import { writeFileSafe, type WriteOptions } from '../record/safe-write.js';
+import { openStateDir } from '../record/state-dir.js';
 
 /**
  * A role name as a pg_hba.conf token. hba.c next_token(): inside double quotes, a literal double
@@ -53,64 +57,78 @@ export function withBlocks(content: string, roles: readonly string[], at: Date):
   return { content: `${lines.join('\n')}\n${content}`, added };
 }
 
-/** Whether this process can replace the file atomically: the file and its directory writable. */
+/** Whether this process can replace the file atomically: the file (a link's target) and its directory writable. */
 export async function locallyWritable(file: string): Promise<string | null> {
+  let target: string;
   try {
-    const st = await fs.stat(file);
+    target = await fs.realpath(file);
+    const st = await fs.stat(target);
     if (!st.isFile()) return `${file} is not a regular file here`;
   } catch {
     return `${file} does not exist on this machine`;
   }
   try {
-    await fs.access(file, fsc.R_OK | fsc.W_OK);
-    await fs.access(path.dirname(file), fsc.W_OK | fsc.X_OK);
+    await fs.access(target, fsc.R_OK | fsc.W_OK);
+    await fs.access(path.dirname(target), fsc.W_OK | fsc.X_OK);
   } catch {
-    return `${file} is not writable by this process (or its directory is not)`;
+    return `${target} is not writable by this process (or its directory is not)`;
   }
   return null;
 }
 
 export interface WriteResult {
+  /** The file written: the real path, when pg_hba.conf is a link (the link is kept). */
+  written: string;
   backup: string;
 }
 
-async function copyPreserving(from: string, to: string, mode: number, uid: number, gid: number, content?: Buffer | string): Promise<void> {
-  const handle = await fs.open(to, 'wx', mode & 0o7777);
-  try {
-    await handle.writeFile(content ?? (await fs.readFile(from)));
-    await handle.chmod(mode & 0o7777);
-    await handle.chown(uid, gid).catch(() => undefined); // only root may give a file away; otherwise it is ours already
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
+/** How many backups of one file the state directory keeps (older ones are pruned after each edit). */
+export const KEEP_BACKUPS = 20;
+
+/** The file's mode, and its owner where this process may give it (root): what the replacement keeps. */
+function keepOf(st: Stats): WriteOptions {
+  return { mode: st.mode & 0o7777, owner: process.getuid?.() === 0 ? { uid: st.uid, gid: st.gid } : undefined };
 }
 
-/** Keep a backup beside the file, then replace it atomically (temp file + rename), owner and mode kept. */
-export async function replaceFile(file: string, content: string, now = new Date()): Promise<WriteResult> {
-  const st = await fs.stat(file);
+/** Backups of one file share a prefix: its name and a hash of its real path. */
+function backupPrefix(target: string): string {
+  return `${path.basename(target)}.${createHash('sha256').update(target).digest('hex').slice(0, 8)}.`;
+}
+
+/** Remove all but the newest KEEP_BACKUPS of this file's backups (names sort by time), never `keep`. */
+async function pruneBackups(dir: string, prefix: string, keep: string): Promise<void> {
+  const mine = (await fs.readdir(dir)).filter((f) => f.startsWith(prefix) && f.endsWith('.bak')).sort();
+  const old = mine.slice(0, Math.max(0, mine.length - KEEP_BACKUPS)).filter((f) => path.join(dir, f) !== keep);
+  await Promise.all(old.map((f) => fs.unlink(path.join(dir, f)).catch(() => undefined)));
+}
+
+/**
+ * Back the file up into the state directory, then replace it atomically, mode (and, as root, owner)
+ * kept. A link is followed and its target written: the link stays. Backups are private (0600), named
+ * by time plus random bytes (two in one millisecond differ), and pruned to the last KEEP_BACKUPS.
+ */
+export async function replaceFile(
+  file: string,
+  content: string,
+  now = new Date(),
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<WriteResult> {
+  const target = await fs.realpath(file);
+  const st = await fs.stat(target);
+  const dir = await openStateDir(env, 'hba-backups');
+  const prefix = backupPrefix(target);
   const stamp = now.toISOString().replace(/[:.]/g, '-');
-  const backup = `${file}.pgrevoke-${stamp}.bak`;
-  await copyPreserving(file, backup, st.mode, st.uid, st.gid);
-  const tmp = path.join(path.dirname(file), `.${path.basename(file)}.pgrevoke-${process.pid}.tmp`);
-  await fs.rm(tmp, { force: true });
-  try {
-    await copyPreserving(file, tmp, st.mode, st.uid, st.gid, content);
-    await fs.rename(tmp, file);
-  } catch (err) {
-    await fs.rm(tmp, { force: true });
-    throw err;
-  }
-  return { backup };
+  const backup = path.join(dir, `${prefix}${stamp}.${randomBytes(6).toString('hex')}.bak`);
+  await writeFileSafe(backup, await fs.readFile(target));
+  await writeFileSafe(target, content, keepOf(st));
+  await pruneBackups(dir, prefix, backup);
+  return { written: target, backup };
 }
 
-/** Put the backup's bytes back (atomically, owner and mode kept). */
+/** Put the backup's bytes back into the file (its link's target), atomically, mode and owner kept. */
 export async function restoreFile(file: string, backup: string): Promise<void> {
-  const st = await fs.stat(file);
-  const tmp = path.join(path.dirname(file), `.${path.basename(file)}.pgrevoke-${process.pid}.restore`);
-  await fs.rm(tmp, { force: true });
-  await copyPreserving(backup, tmp, st.mode, st.uid, st.gid);
-  await fs.rename(tmp, file);
+  const target = await fs.realpath(file);
+  await writeFileSafe(target, await fs.readFile(backup), keepOf(await fs.stat(target)));
 }
 
 /** The file without this role's block (BEGIN line through its END line); null when there is none. */

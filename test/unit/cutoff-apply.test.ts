@@ -65,6 +65,9 @@ class Scripted implements Executor {
   async close() {}
 }
 
+// backups and the HBA lock go to a state directory of the test's own
+process.env.PGREVOKE_STATE_DIR = mkdtempSync(path.join(os.tmpdir(), 'pgrevoke-apply-state-'));
+
 function setup(hbaText: string) {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'pgrevoke-apply-'));
   const file = path.join(dir, 'pg_hba.conf');

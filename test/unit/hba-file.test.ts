@@ -1,6 +1,6 @@
 // The HBA block: quoting as hba.c next_token() reads it, idempotence, names it cannot express, and
-// the atomic replace that keeps a backup, the owner and the mode.
-import { mkdtempSync, readFileSync, statSync, writeFileSync, chmodSync } from 'node:fs';
+// the atomic replace that keeps a backup (in the state directory, pruned), the owner and the mode.
+import { chmodSync, mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -8,6 +8,7 @@ import {
   hasBlock,
   hbaInexpressible,
   hbaQuote,
+  KEEP_BACKUPS,
   locallyWritable,
   rejectBlock,
   replaceFile,
@@ -59,19 +60,38 @@ describe('HBA block text', () => {
 });
 
 describe('replacing the file', () => {
-  it('keeps a backup, the mode, and restores byte for byte', async () => {
+  it('keeps a private backup in the state directory, the mode, and restores byte for byte', async () => {
     const dir = mkdtempSync(path.join(os.tmpdir(), 'pgrevoke-hba-'));
+    const env = { PGREVOKE_STATE_DIR: path.join(dir, 'state') };
     const file = path.join(dir, 'pg_hba.conf');
     writeFileSync(file, 'local all all trust\n');
     chmodSync(file, 0o640);
     expect(await locallyWritable(file)).toBeNull();
-    const { backup } = await replaceFile(file, 'new content\n');
+    const { backup, written } = await replaceFile(file, 'new content\n', new Date(), env);
+    expect(written).toBe(file);
+    expect(path.dirname(backup)).toBe(path.join(dir, 'state', 'hba-backups'));
     expect(readFileSync(file, 'utf8')).toBe('new content\n');
     expect(readFileSync(backup, 'utf8')).toBe('local all all trust\n');
     expect(statSync(file).mode & 0o777).toBe(0o640);
-    expect(statSync(backup).mode & 0o777).toBe(0o640);
+    expect(statSync(backup).mode & 0o777).toBe(0o600);
     await restoreFile(file, backup);
     expect(readFileSync(file, 'utf8')).toBe('local all all trust\n');
+    expect(statSync(file).mode & 0o777).toBe(0o640);
     expect(await locallyWritable(path.join(dir, 'missing'))).toMatch(/does not exist/);
+  });
+
+  it(`prunes a file's backups to the last ${KEEP_BACKUPS}, leaving other files' alone`, async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'pgrevoke-hba-'));
+    const env = { PGREVOKE_STATE_DIR: path.join(dir, 'state') };
+    const [a, b] = [path.join(dir, 'a.conf'), path.join(dir, 'b.conf')];
+    writeFileSync(a, 'a0\n');
+    writeFileSync(b, 'b0\n');
+    await replaceFile(b, 'b1\n', new Date(), env);
+    const made: string[] = [];
+    for (let i = 1; i <= KEEP_BACKUPS + 5; i++)
+      made.push((await replaceFile(a, `a${i}\n`, new Date(Date.UTC(2030, 0, 1, 0, 0, i)), env)).backup);
+    const left = readdirSync(path.join(dir, 'state', 'hba-backups')).map((f) => path.join(dir, 'state', 'hba-backups', f));
+    expect(left.filter((f) => path.basename(f).startsWith('a.conf.')).sort()).toEqual(made.slice(5).sort());
+    expect(left.filter((f) => path.basename(f).startsWith('b.conf.'))).toHaveLength(1);
   });
 });
