@@ -2,7 +2,6 @@
 // In JSON mode stdout carries exactly one document; everything human goes to stderr.
 import type { Writable } from 'node:stream';
 import { Chalk, type ChalkInstance } from 'chalk';
-import { redact } from './pg/redact.js';
 
 export interface OutputOptions {
   json?: boolean;
@@ -41,16 +40,17 @@ export class Context {
 
   /** A line of the command's main output (text mode). */
   out(text = ''): void {
-    this.stdout.write(redact(text) + '\n');
+    this.stdout.write(text + '\n');
   }
 
   /** Human-facing notes: on stderr so that stdout stays machine-readable. */
   note(text: string): void {
-    this.stderr.write(redact(text) + '\n');
+    this.stderr.write(text + '\n');
   }
 
   printJson(doc: unknown): void {
-    this.stdout.write(redact(JSON.stringify(doc, null, 2)) + '\n');
+    // no masking over the document: secrets are kept out at their sources (src/pg/redact.ts)
+    this.stdout.write(JSON.stringify(doc, null, 2) + '\n');
   }
 
   /** A spinner on an interactive terminal; plain stderr lines otherwise (never in JSON mode). */

@@ -1,4 +1,5 @@
 // One table of exit codes for every command, and the one error type that carries them.
+import { redact } from './pg/redact.js';
 
 export const ExitCode = {
   /** The command did what was asked: inspection ran, role contained and verified. */
@@ -42,5 +43,5 @@ export function usageError(message: string, hint?: string): PgrevokeError {
 export function describeError(err: unknown): string {
   const e = err as { message?: string; sqlstate?: string; code?: string; hint?: string };
   const state = e.sqlstate ?? (typeof e.code === 'string' && /^[0-9A-Z]{5}$/.test(e.code) ? e.code : undefined);
-  return `${e.message ?? String(err)}${state ? ` [SQLSTATE ${state}]` : ''}${e.hint ? ` (hint: ${e.hint})` : ''}`;
+  return redact(`${e.message ?? String(err)}${state ? ` [SQLSTATE ${state}]` : ''}${e.hint ? ` (hint: ${e.hint})` : ''}`);
 }

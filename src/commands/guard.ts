@@ -7,7 +7,6 @@ import { Context } from '../context.js';
 import { ExitCode } from '../errors.js';
 import { Guard, type GuardConfig, type GuardEvent, type GuardNode } from '../guard/index.js';
 import { parseInterval, parseMaxBlind, parseRoleNames, timeoutRules } from '../guard/options.js';
-import { redact } from '../pg/redact.js';
 import { guardJson, guardLine, guardStatus } from '../report/guard.js';
 import { resolveTargets } from '../fleet/targets.js';
 import { osUserName } from './common.js';
@@ -75,7 +74,7 @@ export async function run([flags]: unknown[], g: GlobalOptions): Promise<ExitCod
 
   const onEvent = (e: GuardEvent) => {
     if (e.type === 'kill' || e.type === 'denied' || e.type === 'rollback') {
-      if (ctx.json) ctx.stdout.write(redact(JSON.stringify(guardJson(e))) + '\n');
+      if (ctx.json) ctx.stdout.write(JSON.stringify(guardJson(e)) + '\n');
       else ctx.out(guardLine(e, ctx.c));
       return;
     }

@@ -22,8 +22,6 @@ import { z } from 'zod';
 import { ExitCode, PgrevokeError, usageError } from '../errors.js';
 import { nodeLabel, type ConnParams } from '../pg/conninfo.js';
 import { resolveDsn } from './dsn.js';
-
-export { scrubDsnMessage } from './dsn.js';
 import { fieldName, parseYamlWith, type YamlPath, type YamlProblem } from '../util/yaml.js';
 
 export interface FleetNodeEntry {

@@ -4,7 +4,7 @@ import pg from 'pg';
 import pgpass from 'pgpass';
 import { ExitCode, PgrevokeError } from '../errors.js';
 import { describeConn, type ConnParams } from './conninfo.js';
-import { redact, registerSecret } from './redact.js';
+import { redact } from './redact.js';
 
 export type Client = pg.Client;
 
@@ -56,7 +56,7 @@ export const SESSION_OPTIONS = [
   .join(' ');
 
 export function clientConfig(p: ConnParams, database = p.database): pg.ClientConfig {
-  registerSecret(p.password);
+  // p.password is not registered with redact(): it is kept out of output at its sources instead
   return {
     host: p.host,
     port: p.port,
@@ -92,6 +92,7 @@ export function toOperatorError(err: unknown, p: ConnParams, doing = 'connect to
   const e = err as { code?: string; message?: string; hint?: string; detail?: string };
   const where = describeConn(p);
   const msg = redact(e.message ?? String(err));
+  const serverHint = e.hint === undefined ? undefined : redact(e.hint);
   const code = e.code;
   const net = (sqlstate: string, text: string, hint: string) =>
     new PgrevokeError(`could not ${doing} ${where}: ${text}`, { sqlstate, hint, cause: err });
@@ -118,7 +119,7 @@ export function toOperatorError(err: unknown, p: ConnParams, doing = 'connect to
     case '28000':
       return new PgrevokeError(`${msg} (${where})`, {
         sqlstate: code,
-        hint: e.hint ?? 'pg_hba.conf or the role itself refuses this login',
+        hint: serverHint ?? 'pg_hba.conf or the role itself refuses this login',
         cause: err,
       });
     case '3D000':
@@ -130,7 +131,7 @@ export function toOperatorError(err: unknown, p: ConnParams, doing = 'connect to
     case '42501':
       return new PgrevokeError(msg, {
         sqlstate: code,
-        hint: e.hint ?? 'the connected user lacks a privilege this needs; connect as a superuser',
+        hint: serverHint ?? 'the connected user lacks a privilege this needs; connect as a superuser',
         cause: err,
       });
     case '53300':
@@ -159,7 +160,7 @@ export function toOperatorError(err: unknown, p: ConnParams, doing = 'connect to
     });
   return new PgrevokeError(code && /^[0-9A-Z]{5}$/.test(code) ? msg : `could not ${doing} ${where}: ${msg}`, {
     sqlstate: code && /^[0-9A-Z]{5}$/.test(code) ? code : undefined,
-    hint: e.hint,
+    hint: serverHint,
     exitCode: ExitCode.USAGE,
     cause: err,
   });

@@ -52,21 +52,37 @@ const KEYS = new Set([
   'passfile',
 ]);
 
-/** Parse libpq's keyword=value form: `host=db port=5432 user='a b'`. */
+/**
+ * Parse libpq's keyword=value form: `host=db port=5432 user='a b'`. A failure quotes the text it
+ * stopped at, except after an unquoted password: a password with spaces given without quotes runs
+ * on into the "keywords" that follow, so nothing after it is quoted (that would be the password).
+ */
 export function parseKeywordValue(dsn: string): Params {
   const out: Params = {};
   const re = /\s*([A-Za-z_]+)\s*=\s*('((?:[^'\\]|\\.)*)'|(?:[^\s\\]|\\.)+)?/gy;
+  const AFTER_PASSWORD = 'after an unquoted password (not shown)';
+  const QUOTE_HINT = "a password with spaces or quotes goes in single quotes: password='two words'";
+  let afterBarePassword = false;
   let m: RegExpExecArray | null;
   let pos = 0;
   while (pos < dsn.length && (m = re.exec(dsn))) {
     pos = re.lastIndex;
     const key = m[1]!;
-    if (!KEYS.has(key)) throw usageError(`invalid connection option "${key}"`, 'see the libpq connection keywords');
+    if (!KEYS.has(key))
+      throw afterBarePassword
+        ? usageError(`invalid connection option ${AFTER_PASSWORD}`, QUOTE_HINT)
+        : usageError(`invalid connection option "${key}"`, 'see the libpq connection keywords');
     const raw = m[3] ?? m[2] ?? '';
     out[key] = raw.replace(/\\(.)/g, '$1');
+    if (key === 'password') afterBarePassword ||= m[3] === undefined;
   }
-  if (dsn.slice(pos).trim())
-    throw usageError(`could not parse the connection string near "${dsn.slice(pos, pos + 20).replace(/password\S*/i, '…')}"`);
+  const rest = dsn.slice(pos).trim();
+  if (rest) {
+    const token = rest.split(/\s/)[0]!.slice(0, 20);
+    throw afterBarePassword || /password/i.test(token)
+      ? usageError(`could not parse the connection string ${AFTER_PASSWORD}`, QUOTE_HINT)
+      : usageError(`could not parse the connection string near "${token}"`);
+  }
   return out;
 }
 

@@ -5,7 +5,7 @@ import { createHash, createHmac, pbkdf2Sync, randomBytes } from 'node:crypto';
 import { hiddenBackendsSql } from '../checks/hidden-backends.js';
 import { ACTIVITY_COLUMNS } from '../checks/sessions.js';
 import { ident, literal } from '../pg/quote.js';
-import { registerSecret } from '../pg/redact.js';
+import { registerGenerated } from '../pg/redact.js';
 
 /** A statement to execute and the form that may be shown (they differ only where a secret sits). */
 export interface Statement {
@@ -83,9 +83,10 @@ export function scramVerifier(password: string, salt: Buffer = randomBytes(16), 
  * The statement carries its SCRAM verifier; the shown form carries `'*****'`.
  */
 export function rotatePassword(role: string, password: string = randomBytes(32).toString('base64url')): Statement {
-  registerSecret(password);
+  // never shown (display says '*****'); registered only as redact()'s last resort for error messages
+  registerGenerated(password);
   const verifier = scramVerifier(password);
-  registerSecret(verifier);
+  registerGenerated(verifier);
   return { sql: `ALTER ROLE ${ident(role)} PASSWORD ${literal(verifier)}`, display: `ALTER ROLE ${ident(role)} PASSWORD ${MASK}` };
 }
 

@@ -1,6 +1,5 @@
 // The audit log: one JSON line per action, appended (never through a link) to a file created
 // 0600. The reason vocabulary is shared by every command that ends access (cutoff, kill, guard).
-import { redact } from '../pg/redact.js';
 import { appendSafe } from '../record/safe-write.js';
 
 /** Why access was ended. Stable strings: SIEM rules match on them. */
@@ -42,7 +41,7 @@ export interface AuditEntry {
  */
 export async function appendAudit(file: string, entries: readonly AuditEntry[]): Promise<string | null> {
   if (entries.length === 0) return null;
-  const text = entries.map((e) => redact(JSON.stringify(e))).join('\n') + '\n';
+  const text = entries.map((e) => JSON.stringify(e)).join('\n') + '\n';
   const { tightenedFrom } = await appendSafe(file, text);
   if (tightenedFrom === null) return null;
   const was = tightenedFrom.toString(8).padStart(4, '0');

@@ -4,7 +4,6 @@ import type { ChalkInstance } from 'chalk';
 import type { CutoffReport, ReportStep } from '../playbook/apply.js';
 import type { FleetCutoffReport, NodeOutcome } from '../playbook/fleet.js';
 import type { Plan } from '../playbook/plan.js';
-import { redact } from '../pg/redact.js';
 import { AUDIT_REASONS, type AuditEntry, type AuditReason } from './audit.js';
 import { nodeHeading, renderFindings, table, truncate } from './format.js';
 import { renderPgbouncer } from './pgbouncer.js';
@@ -233,7 +232,7 @@ export function renderMarkdown(r: CutoffReport): string {
     out.push('');
     for (const w of r.warnings) out.push(`- ${mdCell(w)}`);
   }
-  return redact(out.join('\n')) + '\n';
+  return out.join('\n') + '\n';
 }
 
 function nodeStatus(o: NodeOutcome, c: ChalkInstance): string {
@@ -321,7 +320,7 @@ export function renderFleetMarkdown(r: FleetCutoffReport): string {
       );
     for (const n of s.notDone) out.push(`- not done: ${mdCell(n)}`);
   }
-  return redact(out.join('\n')) + '\n';
+  return out.join('\n') + '\n';
 }
 
 /** One audit line per action and target; planned steps (a dry run) are not actions. */

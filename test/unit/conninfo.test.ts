@@ -4,8 +4,9 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { describeConn, parseKeywordValue, resolveConnParams } from '../../src/pg/conninfo.js';
 import { ident, literal } from '../../src/pg/quote.js';
-import { redact, registerSecret } from '../../src/pg/redact.js';
+import { redact, registerGenerated } from '../../src/pg/redact.js';
 import { PgrevokeError } from '../../src/errors.js';
+import { usage } from '../helpers/errors.js';
 
 describe('connection parameters, psql rules', () => {
   it('parses key=value strings with quoting and escapes', () => {
@@ -20,6 +21,23 @@ describe('connection parameters, psql rules', () => {
 
   it('rejects unknown keywords without echoing the password', () => {
     expect(() => parseKeywordValue('host=a nope=1 password=zzz')).toThrow(/invalid connection option "nope"/);
+    // a quoted password ends at its quote: what follows may be quoted
+    expect(usage(() => parseKeywordValue("password='two words' nope=1")).message).toBe('invalid connection option "nope"');
+  });
+
+  it('quotes nothing after an unquoted password: with spaces, the rest is the password', () => {
+    for (const dsn of ['host=h password=correct horse battery', 'password=correct horse=battery', "password=a 'b", 'password=a b=1 c'])
+      for (const text of [usage(() => parseKeywordValue(dsn)).message, usage(() => parseKeywordValue(dsn)).hint ?? '']) {
+        expect(text, dsn).not.toMatch(/horse|battery|'b|b=1|\bc\b/);
+        expect(text, dsn).not.toContain('correct');
+      }
+    expect(usage(() => parseKeywordValue('host=h password=correct horse')).message).toBe(
+      'could not parse the connection string after an unquoted password (not shown)',
+    );
+    expect(usage(() => parseKeywordValue('host=h password=correct horse')).hint).toContain("password='two words'");
+    // the text it stopped at is quoted when no password can be in it
+    expect(usage(() => parseKeywordValue("host=h 'junk")).message).toBe('could not parse the connection string near "\'junk"');
+    expect(usage(() => parseKeywordValue("host=h 'password=x")).message).not.toContain('x"');
   });
 
   it('flags beat the DSN, the DSN beats the environment', () => {
@@ -72,10 +90,16 @@ describe('quoting and redaction', () => {
     expect(literal('a\\b')).toBe(`E'a\\\\b'`);
   });
 
-  it('masks passwords in URIs, key=value strings and registered secrets', () => {
-    registerSecret('hunter2-registered');
+  it("masks a message's conninfo passwords and generated secrets, not the operator's password as text", () => {
+    const generated = 'g3nerated-0123456789-abcdefghijklmn';
+    registerGenerated(generated);
     expect(redact('postgresql://u:hunter2@h/d')).toBe('postgresql://u:*****@h/d');
     expect(redact("host=h password='a b' user=u")).toBe('host=h password=***** user=u');
-    expect(redact('oops hunter2-registered leaked')).toBe('oops ***** leaked');
+    expect(redact(`oops ${generated} leaked`)).toBe('oops ***** leaked');
+    // a password given to connect is not searched for: 'a' or 'postgres' would garble every message
+    resolveConnParams({ dsn: 'postgresql://u:a@h/postgres' }, {});
+    expect(redact('role "alice" in database "postgres"')).toBe('role "alice" in database "postgres"');
+    // only generated secrets, long enough that a match is never a coincidence, are taken
+    expect(() => registerGenerated('short')).toThrow(/at least 32/);
   });
 });
