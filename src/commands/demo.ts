@@ -11,7 +11,8 @@ import type { GlobalOptions } from '../cli.js';
 import { Context } from '../context.js';
 import { DEMO_BYSTANDER, DEMO_ROLE, stageCompromise } from '../demo/stage.js';
 import { DEFAULT_MAJOR, EmbeddedCluster } from '../embedded/cluster.js';
-import { ExitCode, usageError } from '../errors.js';
+import { ExitCode } from '../errors.js';
+import { numberFlag } from '../util/flags.js';
 
 const BIN = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../bin/pgrevoke.js');
 
@@ -54,12 +55,9 @@ function runChild(args: string[], env: NodeJS.ProcessEnv, capture: boolean): Pro
 export async function run([flags]: unknown[], g: GlobalOptions): Promise<ExitCode> {
   const ctx = new Context(g);
   const f = flags as DemoFlags;
-  const major = f.major ? Number(f.major) : DEFAULT_MAJOR;
-  const sessions = f.attackSessions ? Number(f.attackSessions) : 20;
-  if (!Number.isInteger(major) || major < 14 || major > 18)
-    throw usageError(`invalid --major: "${f.major}"`, 'one of 14, 15, 16, 17, 18 (18 ships with pgrevoke)');
-  if (!Number.isInteger(sessions) || sessions < 1 || sessions > 500)
-    throw usageError(`invalid --attack-sessions: "${f.attackSessions}"`, 'from 1 to 500');
+  // 18 ships with pgrevoke
+  const major = numberFlag(f.major, '--major', { integer: true, min: 14, max: 18 }) ?? DEFAULT_MAJOR;
+  const sessions = numberFlag(f.attackSessions, '--attack-sessions', { integer: true, min: 1, max: 500 }) ?? 20;
   const say = (text: string) => !ctx.json && ctx.note(text);
   const heading = (text: string) => say(`\n${ctx.c.bold.cyan(text)}`);
 

@@ -38,6 +38,8 @@ export async function run([role, flags]: unknown[], g: GlobalOptions): Promise<E
   const ctx = new Context(g);
   const opts = flags as InspectFlags;
   const inspectOpts = { allDatabases: opts.allDatabases, concurrency: countFlag(opts.concurrency, '--concurrency', 4) };
+  // parsed even when one node makes it unused: a bad number is exit 2 wherever it is given
+  const nodeConcurrency = countFlag(opts.nodeConcurrency, '--node-concurrency', 16);
   const { nodes: targets, pgbouncers } = await resolveTargets(opts, g, 'pgrevoke');
   if (targets.length === 1 && !opts.fleet && pgbouncers.length === 0) {
     const { params } = targets[0]!;
@@ -61,7 +63,7 @@ export async function run([role, flags]: unknown[], g: GlobalOptions): Promise<E
   const [nodes, sections] = await Promise.all([
     runOnNodes(
       targets,
-      countFlag(opts.nodeConcurrency, '--node-concurrency', 16),
+      nodeConcurrency,
       (t, client) =>
         inspectRole(t.params, client, String(role), inspectOpts).catch((err: unknown) => {
           // resolveRole's "does not exist": in a fleet that cluster simply has nothing to inspect

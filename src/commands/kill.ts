@@ -25,6 +25,7 @@ import {
   type NodePid,
 } from '../sessions/kill.js';
 import { resolveTargets } from '../fleet/targets.js';
+import { numberFlag } from '../util/flags.js';
 import { osUserName, type TargetNode } from './common.js';
 
 interface KillFlags {
@@ -39,12 +40,9 @@ interface KillFlags {
   auditLog?: string;
 }
 
+/** --wait-ms: 0 (do not wait) to an hour. */
 function parseWaitMs(text: string | undefined): number {
-  if (text === undefined) return 5000;
-  const v = Number(text);
-  if (!/^\d+$/.test(text.trim()) || v > 3_600_000)
-    throw usageError(`invalid --wait-ms: "${text}"`, 'milliseconds from 0 (do not wait) to 3600000');
-  return v;
+  return numberFlag(text, '--wait-ms', { integer: true, min: 0, max: 3_600_000, unit: 'ms' }) ?? 5000;
 }
 
 /**

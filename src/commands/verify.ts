@@ -106,13 +106,15 @@ export async function run([roleArgs, flags]: unknown[], g: GlobalOptions): Promi
     if (probePassword === undefined)
       throw usageError(`environment variable ${v} is not set`, '--probe tries a real login with the credential in that variable');
   }
+  // parsed even when one node makes it unused: a bad number is exit 2 wherever it is given
+  const concurrency = countFlag(f.concurrency, '--concurrency', 16);
   await checkOutputs([{ flag: '--junit', file: f.junit }]);
   const targets = (await resolveTargets(f, g, 'pgrevoke')).nodes;
   if (targets.length > 1 || f.fleet) {
     const names = [...new Set(roles)];
     const nodes = await runOnNodes(
       targets,
-      countFlag(f.concurrency, '--concurrency', 16),
+      concurrency,
       (t, client) => verifyRoles(t.params, client, names, { strict: f.strict, probePassword }),
       // text mode: one line of progress per node as it is done
       (r) => !ctx.json && ctx.note(nodeDoneLine(r, r.value ? `${r.role}, ${r.value.status}` : undefined)),

@@ -6,6 +6,7 @@ import path from 'node:path';
 import { parse as parseIni } from 'ini';
 import { parse as parseUri } from 'pg-connection-string';
 import { usageError } from '../errors.js';
+import { MAX_TIMER_MS, parseNumber, type NumberRange } from '../util/flags.js';
 import { checkRoleName } from '../util/role-name.js';
 
 export interface ConnParams {
@@ -135,6 +136,11 @@ function defaultHost(port: number): string {
   return 'localhost';
 }
 
+/** --port, PGPORT, port= in a DSN or a service. */
+const PORT: NumberRange = { integer: true, min: 1, max: 65535 };
+/** Seconds, 0 for none; at most what Node's timer takes in ms (a longer one would fire after 1 ms). */
+export const CONNECT_TIMEOUT: NumberRange = { integer: true, min: 0, max: Math.floor(MAX_TIMER_MS / 1000), unit: 'seconds' };
+
 export function resolveConnParams(flags: ConnFlags = {}, env: NodeJS.ProcessEnv = process.env): ConnParams {
   const dsnText = flags.dsn ?? env.DATABASE_URL;
   const dsn = dsnText ? parseDsn(dsnText) : {};
@@ -142,15 +148,20 @@ export function resolveConnParams(flags: ConnFlags = {}, env: NodeJS.ProcessEnv 
   const svc = serviceName ? serviceParams(serviceName, env) : {};
   const pick = (key: string, envName: string, flag?: string | number): string | undefined =>
     flag !== undefined && flag !== '' ? String(flag) : (dsn[key] ?? svc[key] ?? env[envName] ?? undefined);
+  // a number is checked where it was given, and an error names that place: an empty flag or
+  // variable is refused, not taken as "not given" (it would be 0, or silently another source's)
+  const number = (key: string, envName: string, flagName: string, flag: string | number | undefined, r: NumberRange) => {
+    if (flag !== undefined) return parseNumber(String(flag), flagName, r);
+    if (dsn[key] !== undefined) return parseNumber(dsn[key], `${key} in the connection string`, r);
+    if (svc[key] !== undefined) return parseNumber(svc[key], `${key} in service "${serviceName}"`, r);
+    if (env[envName] !== undefined) return parseNumber(env[envName], envName, r);
+    return undefined;
+  };
 
-  const portText = pick('port', 'PGPORT', flags.port) ?? '5432';
-  const port = Number(portText);
-  if (!Number.isInteger(port) || port < 1 || port > 65535) throw usageError(`invalid port number: "${portText}"`);
+  const port = number('port', 'PGPORT', '--port', flags.port, PORT) ?? 5432;
   // a user name PostgreSQL would cut to 63 bytes would log in as another role (role-name.ts)
   const user = checkRoleName(pick('user', 'PGUSER', flags.username) ?? os.userInfo().username, 'the connecting user');
-  const timeoutText = pick('connect_timeout', 'PGCONNECT_TIMEOUT', flags.connectTimeout) ?? '10';
-  const connectTimeout = Number(timeoutText);
-  if (!Number.isFinite(connectTimeout) || connectTimeout < 0) throw usageError(`invalid connect timeout: "${timeoutText}"`);
+  const connectTimeout = number('connect_timeout', 'PGCONNECT_TIMEOUT', '--connect-timeout', flags.connectTimeout, CONNECT_TIMEOUT) ?? 10;
   return {
     host: pick('host', 'PGHOST', flags.host) ?? pick('hostaddr', 'PGHOSTADDR') ?? defaultHost(port),
     port,

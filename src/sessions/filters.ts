@@ -3,6 +3,7 @@
 import ipaddr from 'ipaddr.js';
 import { ACTIVITY_COLUMNS } from '../checks/sessions.js';
 import { usageError } from '../errors.js';
+import { durationFlag, MAX_AGE_S } from '../util/flags.js';
 
 export const SORT_KEYS = ['pid', 'user', 'database', 'started', 'idle', 'xact_age'] as const;
 export type SortKey = (typeof SORT_KEYS)[number];
@@ -51,19 +52,8 @@ export const NO_FILTERS: SessionFilters = {
   sort: 'started',
 };
 
-const UNITS: Record<string, number> = { ms: 0.001, s: 1, m: 60, h: 3600, d: 86400 };
-
-/** `30s`, `5m`, `1h30m`, `250ms`, `2d`; a bare number is seconds. Returns seconds. */
-export function parseDuration(text: string, flag = 'duration'): number {
-  const t = text.trim();
-  const fail = () => usageError(`invalid ${flag}: "${text}"`, 'use a number with a unit: 500ms, 30s, 5m, 1h, 2d (or combined: 1h30m)');
-  if (/^\d+(\.\d+)?$/.test(t)) return Number(t);
-  if (!/^(\d+(\.\d+)?(ms|s|m|h|d))+$/.test(t)) throw fail();
-  let total = 0;
-  for (const m of t.matchAll(/(\d+(?:\.\d+)?)(ms|s|m|h|d)/g)) total += Number(m[1]) * UNITS[m[2]!]!;
-  if (!Number.isFinite(total)) throw fail();
-  return total;
-}
+// the duration syntax lives with the other number parsers; re-exported for the sessions flags' callers
+export { parseDuration } from '../util/flags.js';
 
 export function parseSort(text: string | undefined): SortKey {
   if (text === undefined) return 'started';
@@ -166,7 +156,7 @@ export interface SessionsOptions {
 }
 
 export function filtersFromOptions(o: SessionsOptions): SessionFilters {
-  const idle = o.idleLongerThan === undefined ? null : parseDuration(o.idleLongerThan, '--idle-longer-than');
+  const idle = o.idleLongerThan === undefined ? null : durationFlag(o.idleLongerThan, '--idle-longer-than', { min: 0, max: MAX_AGE_S });
   return {
     users: o.user ?? [],
     databases: o.database ?? [],
@@ -183,7 +173,5 @@ export function filtersFromOptions(o: SessionsOptions): SessionFilters {
 export function parseWatch(value: boolean | string | undefined): number | null {
   if (value === undefined || value === false) return null;
   if (value === true) return 2;
-  const s = parseDuration(value, '--watch');
-  if (s < 0.1 || s > 3600) throw usageError(`invalid --watch: "${value}"`, 'an interval from 0.1 s to 1 h, e.g. --watch 5');
-  return s;
+  return durationFlag(value, '--watch', { min: 0.1, max: 3600 });
 }

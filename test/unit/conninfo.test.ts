@@ -66,9 +66,26 @@ describe('connection parameters, psql rules', () => {
     expect(() => resolveConnParams({}, { PGSERVICE: 'nope', PGSERVICEFILE: file, PGSYSCONFDIR: dir })).toThrow(/service "nope" not found/);
   });
 
-  it('a bad port or timeout is a usage error', () => {
+  it('a bad port or timeout is a usage error naming where it was given and the range', () => {
+    const message = (flags: Parameters<typeof resolveConnParams>[0], env: NodeJS.ProcessEnv = {}) =>
+      usage(() => resolveConnParams(flags, env)).message;
     expect(() => resolveConnParams({ port: 'abc' }, {})).toThrow(PgrevokeError);
-    expect(() => resolveConnParams({ connectTimeout: '-1' }, {})).toThrow(/connect timeout/);
+    expect(message({ port: '0x10' })).toBe('invalid --port: "0x10": an integer from 1 to 65535');
+    expect(message({}, { PGPORT: '' })).toBe('invalid PGPORT: "": an integer from 1 to 65535');
+    expect(message({ dsn: 'host=h port=70000' })).toBe('invalid port in the connection string: "70000": an integer from 1 to 65535');
+    expect(message({ dsn: 'postgresql://u:pw@h:0/d' })).toBe('invalid port in the connection string: "0": an integer from 1 to 65535');
+    // seconds that Node's timer (at most 2^31-1 ms) can hold: 2147484 s would fire after 1 ms
+    const range = 'an integer from 0 to 2147483 (seconds)';
+    expect(message({ connectTimeout: '2147484' })).toBe(`invalid --connect-timeout: "2147484": ${range}`);
+    expect(message({}, { PGCONNECT_TIMEOUT: '2147484' })).toBe(`invalid PGCONNECT_TIMEOUT: "2147484": ${range}`);
+    expect(message({ dsn: 'host=h connect_timeout=1e3' })).toBe(`invalid connect_timeout in the connection string: "1e3": ${range}`);
+    for (const bad of ['', '-1', '1.5', '0x10', '1e3', 'ten', '5 s', 'Infinity'])
+      expect(message({ connectTimeout: bad }), bad).toMatch(/^invalid --connect-timeout: /);
+    expect(resolveConnParams({ connectTimeout: '2147483' }, {}).connectTimeout).toBe(2147483);
+    expect(resolveConnParams({ connectTimeout: ' 0 ' }, {}).connectTimeout).toBe(0);
+    expect(resolveConnParams({}, {}).connectTimeout).toBe(10);
+    // the flag is checked even where a valid value sits below it
+    expect(message({ connectTimeout: '' }, { PGCONNECT_TIMEOUT: '5' })).toMatch(/^invalid --connect-timeout: ""/);
   });
 
   it('describes a connection without its password', () => {

@@ -137,13 +137,15 @@ describe('parseFleet', () => {
 
   it('a DSN is resolved: a bad one names the line, the field and the cluster/node', () => {
     expect(invalid('clusters:\n  - name: a\n    nodes:\n      - host=h port=notaport\n').message).toBe(
-      'invalid fleet f.yaml:4: clusters[0].nodes[0]: cluster "a", node #1: invalid port number: "notaport"',
+      'invalid fleet f.yaml:4: clusters[0].nodes[0]: cluster "a", node #1: invalid port in the connection string: "notaport": an integer from 1 to 65535',
     );
     expect(invalid('clusters:\n  - name: a\n    nodes:\n      - dsn: host=h bogus=1\n        name: n\n').message).toBe(
       'invalid fleet f.yaml:4: clusters[0].nodes[0].dsn: cluster "a", node "n": invalid connection option "bogus"',
     );
     const bouncer = invalid('clusters:\n  - name: a\n    nodes: [host=h]\n    pgbouncer:\n      - host=b port=x\n');
-    expect(bouncer.message).toBe('invalid fleet f.yaml:5: clusters[0].pgbouncer[0]: cluster "a", pgbouncer #1: invalid port number: "x"');
+    expect(bouncer.message).toBe(
+      'invalid fleet f.yaml:5: clusters[0].pgbouncer[0]: cluster "a", pgbouncer #1: invalid port in the connection string: "x": an integer from 1 to 65535',
+    );
   });
 
   it('a service: entry is looked up in PGSERVICEFILE; a missing one names the line and where it looked', () => {
@@ -300,7 +302,7 @@ describe('resolveTargets', () => {
     expect(t.message).toMatch(/^--target #2: /);
     expect(t.message).not.toMatch(/correct|horse/);
     const b = usage(() => resolveTargets({ pgbouncer: ['postgresql://pgb:Sup3rS3cret@h:0/pgbouncer'] }, {}, 'pgrevoke'));
-    expect(b.message).toBe('--pgbouncer #1: invalid port number: "0"');
+    expect(b.message).toBe('--pgbouncer #1: invalid port in the connection string: "0": an integer from 1 to 65535');
   });
 
   it('an invalid fleet file surfaces as its own error through resolveTargets', () => {

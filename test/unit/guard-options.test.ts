@@ -6,6 +6,7 @@ import {
   DEFAULT_INTERVAL_MS,
   parseDenyFile,
   parseInterval,
+  parseMaxBlind,
   parseNameSeconds,
   parseRoleNames,
   parseTimeouts,
@@ -52,7 +53,23 @@ describe('parseInterval', () => {
     expect(DEFAULT_INTERVAL_MS).toBe(200);
     expect(parseInterval(undefined)).toBe(200);
     expect(parseInterval('100')).toBe(100);
-    for (const bad of ['0', '9', '60001', '1.5', 'fast', '-5', '']) expect(() => parseInterval(bad), bad).toThrow(/invalid --interval/);
+    for (const bad of ['0', '9', '60001', '1.5', 'fast', '-5', '', '0x10', '1e2'])
+      expect(() => parseInterval(bad), bad).toThrow(/invalid --interval/);
+  });
+});
+
+describe('ranges of --max-blind and NAME=SECONDS', () => {
+  it('--max-blind: 0 (never) to a day, in ms', () => {
+    expect(parseMaxBlind(undefined)).toBe(30_000);
+    expect(parseMaxBlind('0')).toBe(0);
+    expect(parseMaxBlind('1d')).toBe(86_400_000);
+    for (const bad of ['86401', '2d', '', '1e3']) expect(usage(() => parseMaxBlind(bad)).message, bad).toMatch(/^invalid --max-blind: /);
+  });
+
+  it('NAME=SECONDS: up to 365 days', () => {
+    expect(parseNameSeconds('db=365d', '--idle-timeout')[1]).toBe(31_536_000);
+    for (const bad of ['db=366d', 'db=1e9', 'db=0x10'])
+      expect(usage(() => parseNameSeconds(bad, '--idle-timeout')).message, bad).toMatch(/^invalid --idle-timeout: /);
   });
 });
 
