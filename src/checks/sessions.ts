@@ -1,5 +1,6 @@
 // sessions.active: every backend of the role, found by OID (a dropped role's sessions have a NULL usename).
 import type { Check, Queryable, SessionRow } from './types.js';
+import { queryText } from '../pg/redact.js';
 
 /** Columns shared by every pg_stat_activity listing in pgrevoke (inspect, sessions, cutoff snapshot). */
 export const ACTIVITY_COLUMNS = `a.pid, a.datname, a.usename, a.usesysid::text AS usesysid, host(a.client_addr) AS client_addr,
@@ -43,7 +44,7 @@ export function toSession(r: ActivityRow): SessionRow {
     waitEventType: r.wait_event_type,
     waitEvent: r.wait_event,
     queryId: r.query_id,
-    query: r.query,
+    query: queryText(r.query),
   };
 }
 

@@ -5,7 +5,7 @@ import { promises as fs } from 'node:fs';
 import { ExitCode, PgrevokeError, usageError } from '../errors.js';
 import { connect as pgConnect } from '../pg/connect.js';
 import type { ConnParams, TargetNode } from '../pg/conninfo.js';
-import { redact } from '../pg/redact.js';
+import { queryText, redact } from '../pg/redact.js';
 import { checkOutputs } from '../record/safe-write.js';
 import { appendAudit, type AuditEntry, type AuditOperator, type AuditReason } from '../report/audit.js';
 import type { AuditSession } from '../sessions/kill.js';
@@ -188,7 +188,7 @@ export function toKill(r: ReasonRow, node: string, time: string, dryRun: boolean
     backendStart: r.backend_start,
     reason: r.reason,
     detail: describeReason(r),
-    query: r.query,
+    query: queryText(r.query),
     terminated: r.terminated,
     dryRun,
   };

@@ -5,6 +5,7 @@
 import type { AuditEntry, AuditOperator, AuditReason } from '../report/audit.js';
 import type { GuardKill, GuardRollback } from './index.js';
 import type { GuardPreparedRow, GuardRules, GuardUnblockRow, KnownRole } from './sql.js';
+import { queryText } from '../pg/redact.js';
 
 /** The shared catalogs (and pg_class, pg_namespace) by OID: naming them needs no pg_class read. */
 const CATALOGS: Record<string, string> = {
@@ -74,7 +75,7 @@ export function holderKill(
     backendStart: h.backend_start,
     reason: why.reason,
     detail: `${why.detail}; it held ${describeLocks(h.locks)}, which blocked the guard's tick`,
-    query: h.query,
+    query: queryText(h.query),
     terminated: h.terminated,
     dryRun,
   };

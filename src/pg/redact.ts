@@ -38,3 +38,14 @@ export function redact(text: string): string {
   for (const s of generated) out = out.split(s).join(MASK);
   return out;
 }
+
+// A password literal in SQL: `PASSWORD 'x'` (ALTER/CREATE ROLE), `password 'x'` (user mapping options)
+const SQL_PASSWORD = /(\bpassword\s+)(E?'(?:[^'\\]|''|\\.)*')/gi;
+
+/**
+ * A session's query text as pgrevoke records it: exact, but for the passwords in it (a role changing
+ * its password, a user mapping's options, a subscription's conninfo), which are secrets of their own.
+ */
+export function queryText(query: string | null): string | null {
+  return query === null ? null : redact(query).replace(SQL_PASSWORD, `$1'${MASK}'`);
+}

@@ -21,7 +21,7 @@ import type {
 } from '../checks/types.js';
 import type { Verdict } from '../inspect/index.js';
 import type { ConnParams } from '../pg/conninfo.js';
-import { redact } from '../pg/redact.js';
+import { queryText, redact } from '../pg/redact.js';
 import type { Executor, ResultSet } from './executor.js';
 import type { Statement } from './sql.js';
 import { Interrupt } from './interrupt.js';
@@ -320,7 +320,7 @@ export async function apply(deps: ApplyDeps): Promise<CutoffReport> {
         state: s(r.state),
         backendStart: s(r.backend_start) ?? info?.backendStart ?? null,
         xactStart: s(r.xact_start),
-        query: s(r.query),
+        query: queryText(s(r.query)),
         hidden,
         signalled: r.terminated === true,
         at: clock().toISOString(),
@@ -528,7 +528,7 @@ export async function apply(deps: ApplyDeps): Promise<CutoffReport> {
       mode: String(r.mode),
       relation: String(r.relation),
       application: s(r.application_name),
-      query: s(r.query),
+      query: queryText(s(r.query)),
       terminated: ended,
       at: clock().toISOString(),
     });

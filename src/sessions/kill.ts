@@ -7,6 +7,7 @@ import type { Queryable } from '../checks/types.js';
 import { ExitCode, PgrevokeError, usageError } from '../errors.js';
 import type { AuditEntry, AuditOperator } from '../report/audit.js';
 import { CLIENT_BACKEND_TYPES } from './filters.js';
+import { queryText } from '../pg/redact.js';
 
 export const KILL_SCHEMA_VERSION = 1;
 
@@ -155,7 +156,7 @@ export async function lookupTargets(
       applicationName: r?.application_name ?? null,
       backendType: isHidden ? 'client backend' : (r?.backend_type ?? null),
       state: r?.state ?? null,
-      query: r?.query ?? null,
+      query: queryText(r?.query ?? null),
     };
   });
 }
@@ -395,7 +396,7 @@ export function killAuditEntries(
             ? 'local'
             : null,
         application: t?.applicationName ?? null,
-        query: t?.query ?? null,
+        query: queryText(t?.query ?? null),
       },
     });
   }

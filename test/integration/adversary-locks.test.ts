@@ -89,6 +89,9 @@ describe.each(MAJORS)('cutoff against an attacker holding locks, PostgreSQL %i',
     expect(blockers.length).toBeGreaterThan(0);
     expect(blockers.some((b) => b.role === 'mallory' && b.terminated === true && b.relation === 'pg_authid')).toBe(true);
     expect((d.contain as Json).attempts as number).toBeGreaterThan(1);
+    // the holder's statement is recorded, its password literal is not
+    expect(r.stdout).toContain(`ALTER ROLE mallory PASSWORD '*****'`);
+    expect(r.stdout).not.toContain('changed-by-mallory');
     // bounded by the lock timeout and a retry, not by the attacker's patience
     expect(took).toBeLessThan(20_000);
   });
