@@ -340,24 +340,28 @@ describe('Guard', () => {
     expect(server.connects).toBe(1);
   });
 
+  /** A session holding AccessExclusiveLock on pg_authid, as guardUnblock lists it. */
+  const holderRow = (over: Partial<GuardUnblockRow> = {}): GuardUnblockRow => ({
+    pid: 50,
+    usesysid: '16390',
+    client: 'local',
+    application: 'psql',
+    backend_type: 'client backend',
+    state: 'idle in transaction',
+    backend_start: null,
+    query: 'LOCK TABLE pg_authid IN ACCESS EXCLUSIVE MODE',
+    locks: ['AccessExclusiveLock on relation 1260'],
+    terminated: true,
+    ...over,
+  });
+
   it('a tick blocked by a lock ends the holder whose role it remembers as denied, without reconnecting, then carries on', async () => {
     const server = new FakeServer();
     const lock = Object.assign(new Error('canceling statement due to lock timeout'), { code: '55P03', severity: 'ERROR' });
     // the role is seen (a row without a reason) before the lock, then every tick times out on it
     const sighting = row({ pid: 50, role: 'evil', usesysid: '16390', reason: null, terminated: false, role_key: '16390:login+super:evil' });
     server.ticks = [[sighting], lock, lock, []];
-    const holder: GuardUnblockRow = {
-      pid: 50,
-      usesysid: '16390',
-      client: '10.0.0.9:4000',
-      application: 'psql',
-      backend_type: 'client backend',
-      state: 'idle in transaction',
-      backend_start: '2026-11-23 20:00:00+00',
-      query: 'LOCK TABLE pg_authid IN ACCESS EXCLUSIVE MODE',
-      locks: ['AccessExclusiveLock on relation 1260'],
-      terminated: true,
-    };
+    const holder = holderRow({ client: '10.0.0.9:4000', backend_start: '2026-11-23 20:00:00+00' });
     const stranger = { ...holder, pid: 60, usesysid: '17000', terminated: false, locks: ['AccessShareLock on relation 1262'] };
     server.unblocks = [[], [stranger], [holder, stranger]];
     const file = path.join(dir, 'deny');
@@ -410,18 +414,7 @@ describe('Guard', () => {
   it('knows a deny-listed role from a row without a session, and ends its lock-holding session on the first blocked tick', async () => {
     const server = new FakeServer();
     server.ticks = [[sighting('16390', 'evil')], lockTimeout(), []];
-    const holder: GuardUnblockRow = {
-      pid: 50,
-      usesysid: '16390',
-      client: 'local',
-      application: 'psql',
-      backend_type: 'client backend',
-      state: 'idle in transaction',
-      backend_start: null,
-      query: 'LOCK TABLE pg_authid IN ACCESS EXCLUSIVE MODE',
-      locks: ['AccessExclusiveLock on relation 1260'],
-      terminated: true,
-    };
+    const holder = holderRow();
     server.unblocks = [[], [holder]];
     const events: GuardEvent[] = [];
     const g = new Guard(config(server, { deny: ['evil'] }), (e) => events.push(e));
@@ -500,18 +493,7 @@ describe('Guard', () => {
     const server = new FakeServer();
     const audit = path.join(dir, 'audit.log');
     server.ticks = [[sighting('16390', 'evil', 50)], lockTimeout(), lockTimeout(), []];
-    const holder: GuardUnblockRow = {
-      pid: 50,
-      usesysid: '16390',
-      client: 'local',
-      application: 'psql',
-      backend_type: 'client backend',
-      state: 'idle in transaction',
-      backend_start: null,
-      query: 'LOCK TABLE pg_authid IN ACCESS EXCLUSIVE MODE',
-      locks: ['AccessExclusiveLock on relation 1260'],
-      terminated: false,
-    };
+    const holder = holderRow({ terminated: false });
     server.unblocks = [[], [holder], [holder]];
     server.prepared = [[], [xact()], [xact()]];
     const events: GuardEvent[] = [];
