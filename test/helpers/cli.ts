@@ -1,9 +1,22 @@
 // Run the built CLI as a subprocess, the way a user does, and capture stdout, stderr and exit code.
 import { spawn } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-const BIN = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../bin/pgrevoke.js');
+export const BIN = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../bin/pgrevoke.js');
+
+/**
+ * The environment every CLI run starts from: a state directory of this test process's own, so that
+ * cutoff records of one run never meet another's (or the operator's in $HOME); a test's env wins.
+ */
+export const BASE_ENV: NodeJS.ProcessEnv = {
+  PATH: process.env.PATH,
+  HOME: process.env.HOME,
+  NO_COLOR: '1',
+  PGREVOKE_STATE_DIR: mkdtempSync(path.join(os.tmpdir(), 'pgrevoke-test-state-')),
+};
 
 export interface CliResult {
   code: number | null;
@@ -22,7 +35,7 @@ export interface CliRun {
 /** Start the CLI with piped stdio (not a terminal), stdin given `input` and closed; killed after `timeoutMs`. */
 export function startCli(args: string[], env: NodeJS.ProcessEnv = {}, opts: { timeoutMs?: number; input?: string } = {}): CliRun {
   const child = spawn(process.execPath, [BIN, ...args], {
-    env: { PATH: process.env.PATH, HOME: process.env.HOME, NO_COLOR: '1', ...env },
+    env: { ...BASE_ENV, ...env },
     stdio: ['pipe', 'pipe', 'pipe'],
   });
   let stdout = '';
@@ -68,7 +81,7 @@ export function startOnTerminal(args: string[], timeoutMs = 60_000): TerminalRun
   // exec: no shell in between, which would itself react to the terminal's signals
   const cmd = ['exec', ...[process.execPath, BIN, ...args].map(sh)].join(' ');
   const child = spawn('script', ['-qfec', cmd, '/dev/null'], {
-    env: { PATH: process.env.PATH, HOME: process.env.HOME, NO_COLOR: '1', TERM: 'xterm' },
+    env: { ...BASE_ENV, TERM: 'xterm' },
     stdio: ['pipe', 'pipe', 'pipe'],
   });
   let screen = '';

@@ -1,10 +1,8 @@
 // pgrevoke guard as a long-running subprocess, for the integration tests: its JSON Lines, its
 // stderr, signals, and a polling wait.
 import { spawn, type ChildProcess } from 'node:child_process';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { BASE_ENV, BIN } from './cli.js';
 
-const BIN = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../bin/pgrevoke.js');
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 export interface GuardEventLine {
@@ -62,7 +60,7 @@ export class GuardProcess {
 
   constructor(args: string[]) {
     this.child = spawn(process.execPath, [BIN, 'guard', ...args], {
-      env: { PATH: process.env.PATH, HOME: process.env.HOME, NO_COLOR: '1' },
+      env: BASE_ENV,
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     this.child.stdout!.on('data', (d) => (this.stdout += d));
