@@ -19,6 +19,7 @@ import { connect, type Client } from '../pg/connect.js';
 import type { ConnParams } from '../pg/conninfo.js';
 import { nodeRole, spreadExitCode } from '../pg/nodes.js';
 import { findRole } from '../pg/roles.js';
+import { collectServer } from '../pg/server.js';
 import { redact } from '../pg/redact.js';
 import { nodeHeading } from '../report/format.js';
 import { paramsFrom } from './common.js';
@@ -77,6 +78,13 @@ async function prepare(job: Job, name: string, from: string, dryRun: boolean): P
     throw usageError(
       `the report's section ${section.node ? `for ${section.node} ` : ''}is of a ${expected}, but the server connected to is a ${connected}; nothing was changed`,
       `connect to the node the section is for (--dsn, or --target/--fleet naming it), or pass the --node of ${connected === 'standby' ? 'a standby' : 'the primary'}`,
+    );
+  const recorded = section.systemIdentifier ?? null;
+  const here = recorded === null ? null : ((await collectServer(client)).systemIdentifier ?? null);
+  if (recorded !== null && here !== null && here !== recorded)
+    throw usageError(
+      `the record is of another cluster (system identifier ${recorded}; this server's is ${here}); nothing was changed`,
+      'connect to the cluster the cutoff ran on, or pass --from the report you mean',
     );
   const current = await findRole(client, name);
   const report = section.source;

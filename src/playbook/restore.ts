@@ -31,6 +31,8 @@ export interface ReportSection {
   node: string | null;
   standby: boolean;
   source: RestoreSource;
+  /** From a record: the cluster it was taken on (restore refuses another one). */
+  systemIdentifier?: string | null;
 }
 
 export interface ReportSections {

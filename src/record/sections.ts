@@ -27,8 +27,15 @@ function rebuilt(rec: CutoffRecordFile): unknown {
   return { kind: 'fleet', nodes };
 }
 
-/** The sections to undo from a record (the single node of a one-node run is its only section). */
+/** The sections to undo from a record (the single node of a one-node run is its only section), each with its cluster's identity. */
 export function recordSections(rec: CutoffRecordFile, node?: string): ReportSections {
+  const out = sectionsFromRecord(rec, node);
+  const idOf = (name: string | null) =>
+    rec.begin.nodes.find((n) => n.node === (name ?? rec.begin.nodes[0]!.node))?.systemIdentifier ?? null;
+  return { ...out, sections: out.sections.map((s) => ({ ...s, systemIdentifier: idOf(s.node) })) };
+}
+
+function sectionsFromRecord(rec: CutoffRecordFile, node?: string): ReportSections {
   if (rec.end?.report && typeof rec.end.report === 'object' && 'schemaVersion' in rec.end.report)
     return sectionsOf(rec.end.report, rec.file, node);
   const doc = rebuilt(rec) as { nodes: unknown[] };

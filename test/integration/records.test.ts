@@ -137,6 +137,21 @@ describe.each(MAJORS)('cutoff records on PostgreSQL %i', (major) => {
     expect(JSON.stringify(jsonDoc(r))).toContain('did not strip SUPERUSER/CREATEROLE');
   });
 
+  it('restore without --from refuses a record of another cluster (a role of the same name elsewhere)', async () => {
+    await cl.sql(`CREATE ROLE twin LOGIN PASSWORD 'pw'`);
+    expect((await cli(['cutoff', 'twin', '--yes'])).code).toBe(0);
+    const other = await startClusterWithHba(major);
+    try {
+      await other.sql(`CREATE ROLE twin NOLOGIN PASSWORD 'pw'`);
+      const r = await runCli(['restore', 'twin', '--yes', '--dsn', other.dsn()], env);
+      expect(r.code).toBe(2);
+      expect(r.stderr).toMatch(/the record is of another cluster \(system identifier \d+; this server's is \d+\)/);
+      expect((await other.sql<{ l: boolean }>(`SELECT rolcanlogin AS l FROM pg_roles WHERE rolname = 'twin'`))[0]!.l).toBe(false);
+    } finally {
+      await other.destroyAll();
+    }
+  });
+
   it('a state directory another user could write is refused before any change (exit 2)', async () => {
     const name = 'unrecorded';
     await cl.sql(`CREATE ROLE ${ident(name)} LOGIN PASSWORD 'pw'`);
