@@ -23,10 +23,8 @@ export interface HbaEvalInput {
   regexTokens?: boolean;
 }
 
-/** A scenario as evaluated; `replication` tells a physical replication connection from a database literally named "replication". */
-export interface HbaEvalScenario extends HbaScenario {
-  replication: boolean;
-}
+/** A scenario as evaluated (kept as a name: `replication` now lives on HbaScenario itself). */
+export type HbaEvalScenario = HbaScenario;
 
 export interface HbaEvalResult {
   decisions: HbaDecision[];
@@ -177,53 +175,98 @@ function matchAddress(rule: HbaRule, s: HbaEvalScenario, client: ipaddr.IPv4 | i
 const regexReason = (rule: HbaRule, field: string) =>
   `undecidable because the rule uses a PostgreSQL regular expression (${lineRef(rule)}, ${field} field), which is not evaluated client-side`;
 
-/** check_db(). */
-function matchDatabase(rule: HbaRule, s: HbaEvalScenario, ctx: Ctx): Tri {
-  let result = NO;
-  for (const tok of rule.database) {
-    if (s.replication) {
-      // physical replication connections can only match the replication keyword
-      if (tok === 'replication') return YES;
-      continue;
-    }
+/** Keywords of the database field; a token is one only when unquoted (hba.c token_is_keyword). */
+const DB_KEYWORDS: ReadonlySet<string> = new Set(['all', 'sameuser', 'samerole', 'samegroup', 'replication']);
+
+/**
+ * Was the token quoted? true / false from the raw file; null when only pg_hba_file_rules was read
+ * (it drops the quotes), so a keyword-looking token could be either.
+ */
+function quotedAt(rule: HbaRule, field: 'database' | 'userName', i: number): boolean | null {
+  return rule.quoted ? (rule.quoted[field][i] ?? false) : null;
+}
+
+/** One database token under a known quoting: check_db()'s branches in order. */
+function dbToken(tok: string, quoted: boolean, rule: HbaRule, s: HbaEvalScenario, ctx: Ctx): Tri | 'skip' {
+  if (s.replication) {
+    // physical replication connections can only match the (unquoted) replication keyword
+    return !quoted && tok === 'replication' ? YES : 'skip';
+  }
+  if (!quoted) {
     if (tok === 'all') return YES;
-    if (tok === 'sameuser') {
-      if (s.database === ctx.role) return YES;
-      continue;
-    }
-    if (tok === 'samerole' || tok === 'samegroup') {
-      // is_member(): the role itself counts (is_member_of_role_nosuper returns true for member == role)
-      if (s.database === ctx.role || ctx.memberOf.has(s.database)) return YES;
-      continue;
-    }
-    if (tok === 'replication') continue; // never matches a non-replication connection
-    if (ctx.regexTokens && tok.startsWith('/')) {
-      result = maybe(regexReason(rule, 'database'));
-      continue;
-    }
-    if (tok === s.database) return YES;
+    if (tok === 'sameuser') return s.database === ctx.role ? YES : 'skip';
+    // is_member(): the role itself counts (is_member_of_role_nosuper returns true for member == role)
+    if (tok === 'samerole' || tok === 'samegroup') return s.database === ctx.role || ctx.memberOf.has(s.database) ? YES : 'skip';
+    if (tok === 'replication') return 'skip'; // never matches a non-replication connection
+  }
+  if (ctx.regexTokens && tok.startsWith('/')) return maybe(regexReason(rule, 'database'));
+  return tok === s.database ? YES : 'skip';
+}
+
+/** One user token under a known quoting: check_role()'s branches in order. */
+function userToken(tok: string, quoted: boolean, rule: HbaRule, ctx: Ctx): Tri | 'skip' {
+  if (ctx.regexTokens && tok.startsWith('/')) return maybe(regexReason(rule, 'user'));
+  if (!quoted && tok.startsWith('+')) {
+    const group = tok.slice(1);
+    // is_member(): direct or inherited membership, or the role itself; superuser does not count
+    return group === ctx.role || ctx.memberOf.has(group) ? YES : 'skip';
+  }
+  if (!quoted && tok === 'all') return YES;
+  return tok === ctx.role ? YES : 'skip';
+}
+
+const ambiguousReason = (rule: HbaRule, field: string, tok: string, unquoted: string, quoted: string) =>
+  `undecidable because ${lineRef(rule)} has ${tok} in its ${field} field, and pg_hba_file_rules shows tokens without their quotes: ` +
+  `unquoted it is ${unquoted}, quoted (${quoteName(tok)}) ${quoted}; reading the file itself (pg_read_file, or this host) would decide`;
+
+/**
+ * A token whose quoting is unknown: decided when both readings agree, undecidable when they do not
+ * (never a guess: a quoted "all" is a false "rejected" waiting to happen).
+ */
+function eitherQuoting(eval_: (quoted: boolean) => Tri | 'skip', reason: string): Tri | 'skip' {
+  const a = eval_(false);
+  const b = eval_(true);
+  const k = (t: Tri | 'skip') => (t === 'skip' ? 'no' : t.kind);
+  if (k(a) === k(b)) return a;
+  return maybe(reason);
+}
+
+/** First-match over a field's tokens: the first YES wins; a maybe is remembered unless a later token says YES. */
+function scanTokens(tokens: string[], one: (tok: string, i: number) => Tri | 'skip'): Tri {
+  let result = NO;
+  for (let i = 0; i < tokens.length; i++) {
+    const t = one(tokens[i]!, i);
+    if (t === 'skip') continue;
+    if (t.kind === 'yes') return YES;
+    if (t.kind === 'maybe' && result.kind === 'no') result = t;
   }
   return result;
 }
 
+/** check_db(). */
+function matchDatabase(rule: HbaRule, s: HbaEvalScenario, ctx: Ctx): Tri {
+  return scanTokens(rule.database, (tok, i) => {
+    const q = quotedAt(rule, 'database', i);
+    if (q !== null || !DB_KEYWORDS.has(tok)) return dbToken(tok, q ?? false, rule, s, ctx);
+    const target = s.replication ? 'physical replication connections' : `database ${quoteName(s.database)}`;
+    return eitherQuoting(
+      (quoted) => dbToken(tok, quoted, rule, s, ctx),
+      ambiguousReason(rule, 'database', tok, `the keyword ${tok}`, `the database named ${tok}, and the two differ for ${target}`),
+    );
+  });
+}
+
 /** check_role(). */
 function matchUser(rule: HbaRule, ctx: Ctx): Tri {
-  let result = NO;
-  for (const tok of rule.userName) {
-    if (tok.startsWith('+')) {
-      const group = tok.slice(1);
-      // is_member(): direct or inherited membership, or the role itself; superuser does not count
-      if (group === ctx.role || ctx.memberOf.has(group)) return YES;
-      continue;
-    }
-    if (tok === 'all') return YES;
-    if (ctx.regexTokens && tok.startsWith('/')) {
-      result = maybe(regexReason(rule, 'user'));
-      continue;
-    }
-    if (tok === ctx.role) return YES;
-  }
-  return result;
+  return scanTokens(rule.userName, (tok, i) => {
+    const q = quotedAt(rule, 'userName', i);
+    if (q !== null || (tok !== 'all' && !tok.startsWith('+'))) return userToken(tok, q ?? false, rule, ctx);
+    const unquoted = tok === 'all' ? 'the keyword all' : `members of ${quoteName(tok.slice(1))}`;
+    return eitherQuoting(
+      (quoted) => userToken(tok, quoted, rule, ctx),
+      ambiguousReason(rule, 'user', tok, unquoted, `the role named ${tok}, and the two differ for ${quoteName(ctx.role)}`),
+    );
+  });
 }
 
 /** Does one rule match one scenario? yes / no / maybe (with every reason it might). */
@@ -304,9 +347,33 @@ function buildScenarios(input: HbaEvalInput): HbaEvalScenario[] {
   return out;
 }
 
-/** One address inside each reject rule's own range, so a reject aimed at a network no session came from is still checked. */
-function rejectRangeScenarios(rules: HbaRule[], input: HbaEvalInput, base: HbaEvalScenario[]): HbaEvalScenario[] {
+/** An address inside a rule's range: the network address + 1 (a host address), or the network address when + 1 leaves it (/32, /128). */
+export function representativeAddress(range: Extract<RuleRange, { kind: 'range' }>, plusOne = true): string {
+  const mask = range.mask.toByteArray();
+  const net = range.addr.toByteArray().map((b, i) => b & (mask[i] ?? 0));
+  if (!plusOne) return ipaddr.fromByteArray(net).toString();
+  const plus = [...net];
+  for (let i = plus.length - 1; i >= 0; i--) {
+    plus[i] = (plus[i]! + 1) & 0xff;
+    if (plus[i] !== 0) break;
+  }
+  const candidate = ipaddr.fromByteArray(plus);
+  return (inRange(candidate, range) ? candidate : ipaddr.fromByteArray(net)).toString();
+}
+
+/**
+ * One address inside the range of each rule of the given kind that may match the role, so that a
+ * range no session came from is still evaluated (first-match: an earlier line may still decide it).
+ */
+function rangeScenarios(
+  rules: HbaRule[],
+  input: HbaEvalInput,
+  base: HbaEvalScenario[],
+  ctx: Ctx,
+  which: (rule: HbaRule) => boolean,
+): HbaEvalScenario[] {
   const known = new Set(base.filter((s) => s.address !== null).map((s) => normalizeAddress(s.address!)));
+  const knownIps = () => [...known].map(parseIp).filter((ip): ip is ipaddr.IPv4 | ipaddr.IPv6 => ip !== null);
   const sslStates = input.sslPossible === false ? [false] : [false, true];
   const targets = [...new Set(base.map((s) => `${s.replication ? 'r' : 'd'}:${s.database}`))].map((k) => ({
     replication: k.startsWith('r:'),
@@ -314,14 +381,16 @@ function rejectRangeScenarios(rules: HbaRule[], input: HbaEvalInput, base: HbaEv
   }));
   const out: HbaEvalScenario[] = [];
   for (const rule of rules) {
-    if (rule.authMethod !== 'reject') continue;
+    if (!which(rule) || rule.type === 'local' || matchUser(rule, ctx).kind === 'no') continue;
     const range = ruleRange(rule);
     if (range.kind !== 'range') continue;
-    const bytes = range.addr.toByteArray().map((b, i) => b & (range.mask.toByteArray()[i] ?? 0));
-    const address = ipaddr.fromByteArray(bytes).toString();
+    // a range some evaluated address already lies in is sampled already
+    if (which === isAllowing && knownIps().some((ip) => inRange(ip, range))) continue;
+    const address = representativeAddress(range, which === isAllowing);
     if (known.has(normalizeAddress(address))) continue;
     known.add(normalizeAddress(address));
-    const label = `an address inside the range of ${lineRef(rule)}`;
+    const cidr = range.prefix !== null ? `${range.addr.toString()}/${range.prefix}` : `${rule.address ?? ''} ${rule.netmask ?? ''}`;
+    const label = `an address inside ${cidr}, the range of ${lineRef(rule)}`;
     for (const t of targets) {
       for (const ssl of sslStates) {
         out.push({ transport: 'host', ssl, gss: false, database: t.database, address, addressLabel: label, replication: t.replication });
@@ -331,6 +400,13 @@ function rejectRangeScenarios(rules: HbaRule[], input: HbaEvalInput, base: HbaEv
   return out;
 }
 
+const isAllowing = (r: HbaRule) => r.authMethod !== 'reject';
+const isRejecting = (r: HbaRule) => r.authMethod === 'reject';
+
+function connectionType(s: HbaScenario): HbaDecision['connectionType'] {
+  return s.transport === 'local' ? 'local' : s.ssl ? 'hostssl' : 'hostnossl';
+}
+
 export function evaluateHba(input: HbaEvalInput): HbaEvalResult {
   const rules = orderedRules(input.rules);
   const ctx: Ctx = {
@@ -338,24 +414,28 @@ export function evaluateHba(input: HbaEvalInput): HbaEvalResult {
     memberOf: new Set(input.memberOf.filter((m) => m !== input.role)),
     regexTokens: input.regexTokens ?? true,
   };
-  const scenarios = buildScenarios(input);
+  const base = buildScenarios(input);
+  // allowing ranges become decisions of their own; reject ranges only feed the shadowing check below
+  const scenarios = [...base, ...rangeScenarios(rules, input, base, ctx, isAllowing)];
 
   const decisions: HbaDecision[] = [];
   const walks: { s: HbaEvalScenario; w: Walk }[] = [];
   for (const s of scenarios) {
     const w = walk(rules, s, ctx);
     walks.push({ s, w });
-    const decided = w.outcome === 'allow' || w.outcome === 'reject';
     decisions.push({
       scenario: s,
+      user: input.role,
+      connectionType: connectionType(s),
       outcome: w.outcome,
-      line: decided ? w.rule!.lineNumber : null,
-      fileName: decided ? w.rule!.fileName : null,
-      authMethod: decided ? w.rule!.authMethod : null,
+      line: w.rule?.lineNumber ?? null,
+      fileName: w.rule?.fileName ?? null,
+      ruleNumber: w.rule?.ruleNumber ?? null,
+      authMethod: w.outcome === 'undecidable' ? null : (w.rule?.authMethod ?? null),
       reason: w.reason,
     });
   }
-  for (const s of rejectRangeScenarios(rules, input, scenarios)) walks.push({ s, w: walk(rules, s, ctx) });
+  for (const s of rangeScenarios(rules, input, scenarios, ctx, isRejecting)) walks.push({ s, w: walk(rules, s, ctx) });
 
   // A reject rule that would match, but an earlier non-reject rule matches first.
   const shadowedRejects: ShadowedReject[] = [];
@@ -381,13 +461,9 @@ export function evaluateHba(input: HbaEvalInput): HbaEvalResult {
   return { decisions, shadowedRejects };
 }
 
-function isReplicationScenario(s: HbaScenario): boolean {
-  return (s as Partial<HbaEvalScenario>).replication === true;
-}
-
 /** "TCP connections to database "app" from 203.0.113.7 (generic remote IPv4) without SSL". */
 export function describeScenario(s: HbaScenario): string {
-  const what = isReplicationScenario(s) ? 'physical replication connections' : `connections to database ${quoteName(s.database)}`;
+  const what = s.replication ? 'physical replication connections' : `connections to database ${quoteName(s.database)}`;
   if (s.transport === 'local') return `local (Unix-socket) ${what}`;
   const from = s.address === null ? '' : ` from ${s.address}${s.addressLabel ? ` (${s.addressLabel})` : ''}`;
   return `TCP ${what}${from} ${s.ssl ? 'with SSL' : 'without SSL'}`;
@@ -417,6 +493,11 @@ function hbaToken(tok: string): string {
   return /^[+/]?[A-Za-z0-9_.\-$^*\\[\]()|?]+$/.test(tok) ? tok : quoteName(tok);
 }
 
+/** The database field holds `kw` as the keyword for certain: unquoted in the file as read. */
+function hasKeyword(rule: HbaRule, kw: string): boolean {
+  return rule.database.some((t, i) => t === kw && quotedAt(rule, 'database', i) === false);
+}
+
 /**
  * Does every pg_hba.conf path reject the role? Decided over the rules themselves, not over sample
  * addresses: a non-reject line that may match the role counts unless earlier reject lines for the
@@ -439,7 +520,8 @@ export function rejectedEverywhere(input: Pick<HbaEvalInput, 'rules' | 'role' | 
     const range = ruleRange(rule);
     const families: ('ipv4' | 'ipv6')[] = range.kind === 'range' ? [range.addr.kind()] : ['ipv4', 'ipv6'];
     if (rule.authMethod === 'reject') {
-      const everyDb = rule.database.includes('all') && (!input.replication || rule.database.includes('replication'));
+      // only a token known to be the unquoted keyword covers every database (a quoted "all" is one database)
+      const everyDb = hasKeyword(rule, 'all') && (!input.replication || hasKeyword(rule, 'replication'));
       if (user.kind !== 'yes' || !everyDb) continue;
       if (rule.type === 'local') covered.local = true;
       if (rule.type === 'host') {

@@ -16,6 +16,12 @@ export interface HbaRule {
   authMethod: string | null;
   options: string[] | null;
   error: string | null;
+  /**
+   * Whether each database / user token was quoted in the file (a quoted "all" is a name, not the
+   * keyword). Absent when only pg_hba_file_rules was read, which drops the quotes: a keyword-looking
+   * token is then undecidable.
+   */
+  quoted?: { database: boolean[]; userName: boolean[] };
 }
 
 /** One kind of connection the role could attempt. */
@@ -30,16 +36,25 @@ export interface HbaScenario {
   address: string | null;
   /** Why this address: "session 1234", "generic remote IPv4", ... */
   addressLabel: string | null;
+  /** A physical replication connection (walsender, database "replication" in the startup packet). */
+  replication: boolean;
 }
 
 export type HbaOutcome = 'allow' | 'reject' | 'no_match' | 'undecidable';
 
 export interface HbaDecision {
   scenario: HbaScenario;
+  /** The role that logs in. */
+  user: string;
+  /** What a replay sets up: a Unix socket, or TCP with SSL (matches host and hostssl lines) or without (host, hostnossl). */
+  connectionType: 'local' | 'hostssl' | 'hostnossl';
   outcome: HbaOutcome;
-  /** The first matching rule (line number), when decided. */
+  /** The first matching rule (line number in its file), when decided; for undecidable, the line that could not be decided. */
   line: number | null;
+  /** The file of that line (PG16+ includes; the main file otherwise). */
   fileName: string | null;
+  /** PG16+ rule_number of that line (order tried); null before 16 or when only the file was read. */
+  ruleNumber: number | null;
   authMethod: string | null;
   /** "undecidable because ..." and similar explanations. */
   reason: string | null;
@@ -60,6 +75,10 @@ export interface HbaFacts {
   unreadableReason: string | null;
   file: string | null;
   rules: HbaRule[];
+  /** Where the quotes of the tokens came from: the file read through the server, the file on this host, or nowhere (view only). */
+  rawSource: 'server' | 'local' | null;
+  /** Lines where the file as parsed here and pg_hba_file_rules disagree (their tokens were not used). */
+  mismatches: { line: number; fileName: string | null; detail: string }[];
   fileErrors: { line: number; fileName: string | null; error: string }[];
   /** The file changed after the last reload (null: could not tell). */
   reloadPending: boolean | null;

@@ -24,6 +24,7 @@ describe('evaluate (pure)', () => {
     authMethod: 'scram-sha-256',
     options: null,
     error: null,
+    quoted: { database: [false], userName: [false] }, // read from the file: unquoted keywords
   };
 
   it('a role that can log in is exposed', () => {
@@ -61,7 +62,18 @@ describe('evaluate (pure)', () => {
     Object.assign(f.role, { canLogin: true, expired: true, validUntil: '2020-01-01 00:00:00+00' });
     f.hba.decisions = [
       {
-        scenario: { transport: 'host', ssl: false, gss: false, database: 'app', address: '203.0.113.7', addressLabel: 'generic' },
+        scenario: {
+          transport: 'host',
+          ssl: false,
+          gss: false,
+          database: 'app',
+          address: '203.0.113.7',
+          addressLabel: 'generic',
+          replication: false,
+        },
+        user: 'mallory',
+        connectionType: 'hostnossl',
+        ruleNumber: null,
         outcome: 'allow',
         line: 2,
         fileName: null,
@@ -77,7 +89,10 @@ describe('evaluate (pure)', () => {
     Object.assign(f.role, { canLogin: true, expired: true, validUntil: '2020-01-01 00:00:00+00' });
     f.hba.decisions = [
       {
-        scenario: { transport: 'local', ssl: false, gss: false, database: 'app', address: null, addressLabel: null },
+        scenario: { transport: 'local', ssl: false, gss: false, database: 'app', address: null, addressLabel: null, replication: false },
+        user: 'mallory',
+        connectionType: 'local',
+        ruleNumber: null,
         outcome: 'allow',
         line: 1,
         fileName: null,
@@ -102,7 +117,7 @@ describe('evaluate (pure)', () => {
     expect(
       evaluate(
         quietFacts({
-          preparedTransactions: [{ gid: 'g1', database: 'app', transaction: '700', prepared: 'now', ageSeconds: 12, locks: 3 }],
+          preparedTransactions: [{ gid: 'g1', database: 'app', transaction: '700', prepared: 'now', ageSeconds: 12, locks: 3, holds: [] }],
         }),
       ).verdict,
     ).toBe('exposed');
@@ -113,7 +128,7 @@ describe('evaluate (pure)', () => {
 
   it('prepared transaction remediation runs ROLLBACK PREPARED in its database with quoting', () => {
     const f = quietFacts({
-      preparedTransactions: [{ gid: "it's", database: 'My DB', transaction: '1', prepared: 'now', ageSeconds: 1, locks: 0 }],
+      preparedTransactions: [{ gid: "it's", database: 'My DB', transaction: '1', prepared: 'now', ageSeconds: 1, locks: 0, holds: [] }],
     });
     const px = evaluate(f).findings.find((x) => x.id === 'prepared_xacts')!;
     expect(px.remediation).toBe(`in "My DB": ROLLBACK PREPARED 'it''s'`);

@@ -6,7 +6,7 @@ import type { HbaDecision, HbaFacts, HbaRule } from '../../src/hba/types.js';
 import { hbaAllowsWithoutPassword, hbaCheck, notInForceCaveat, sessionAddresses, withCaveat } from '../../src/checks/hba.js';
 import type { RoleFacts } from '../../src/checks/types.js';
 
-/** A rule as pg_hba_file_rules shows it: CIDR split into address + netmask, names unquoted. */
+/** A rule as pg_hba_file_rules shows it: CIDR split into address + netmask, names unquoted (and known to be: the file was read). */
 function rule(line: number, text: string, extra: Partial<HbaRule> = {}): HbaRule {
   const [type, db, user, ...rest] = text.trim().split(/\s+/);
   let address: string | null = null;
@@ -34,6 +34,7 @@ function rule(line: number, text: string, extra: Partial<HbaRule> = {}): HbaRule
     authMethod: rest.shift()!,
     options: rest.length ? rest : null,
     error: null,
+    quoted: { database: db!.split(',').map(() => false), userName: user!.split(',').map(() => false) },
     ...extra,
   };
 }
@@ -212,7 +213,7 @@ describe('evaluateHba: addresses', () => {
     const d = pick(decisions, { address: REMOTE4 });
     expect(d.outcome).toBe('undecidable');
     expect(d.reason).toMatch(/^undecidable because line 1 names the host "\.example\.com".*DNS/);
-    expect(d.line).toBeNull();
+    expect(d.line).toBe(1); // the line that could not be decided
     expect(pick(decisions, { transport: 'local' }).outcome).toBe('no_match');
   });
 
@@ -402,7 +403,8 @@ describe('evaluateHba: shadowed rejects', () => {
     const { shadowedRejects } = evaluateHba(input(rules('host all all 10.0.0.0/8 md5', 'host all bob 10.0.0.0/8 reject')));
     expect(shadowedRejects).toHaveLength(1);
     expect(shadowedRejects[0]).toMatchObject({ rejectLine: 2, shadowingLine: 1 });
-    expect(shadowedRejects[0]!.scenario.address).toBe('10.0.0.0');
+    // found through the allowing range's own representative (network + 1), now a decision of its own
+    expect(shadowedRejects[0]!.scenario.address).toBe('10.0.0.1');
   });
 
   it('a reject by +group membership is reported as shadowed too', () => {

@@ -17,6 +17,8 @@ function rule(type: string, database: string, user: string, address: string | nu
     authMethod: method,
     options: null,
     error: null,
+    // as read from the file, unquoted (a view-only rule has no `quoted`)
+    quoted: { database: database.split(',').map(() => false), userName: user.split(',').map(() => false) },
   };
 }
 const base = { role: 'mallory', memberOf: [] as string[], replication: false };
