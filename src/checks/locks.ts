@@ -1,32 +1,62 @@
 // Locks held by the role (its sessions and its prepared transactions), and locks.blocking: who waits on them.
 import type { BlockingRow, Check, LockRow, Queryable } from './types.js';
 
-// Prepared transactions hold their locks with no pid; they share the virtualtransaction of the
-// xact's own transactionid lock (its text form differs across majors, so match through the xid).
-export const PREPARED_VXIDS_CTE = `px AS (
-  SELECT p.gid, l.virtualtransaction AS vxid FROM pg_prepared_xacts p
+/**
+ * The role's prepared transactions (owner in `owners`, a text[] parameter) with the
+ * virtualtransaction their locks are held under. Those locks have no pid; they share the
+ * virtualtransaction of the xact's own transactionid lock, whose text differs across majors and
+ * even across a restart (`4/2`, `-1/737`): match through the xid, never by building that text.
+ */
+export function preparedVxids(owners: string): string {
+  return `px AS (
+  SELECT p.gid, p.database, l.virtualtransaction AS vxid FROM pg_prepared_xacts p
   JOIN pg_locks l ON l.pid IS NULL AND l.locktype = 'transactionid' AND l.transactionid = p.transaction
-  WHERE p.owner = $2)`;
+  WHERE p.owner = ANY(${owners}))`;
+}
 
-const LOCKS_SQL = `
-WITH ${PREPARED_VXIDS_CTE}
+/** A lock's relation by name where this database can name it (its own and shared catalogs), else by OID. */
+export function lockedRelation(l: string): string {
+  return `CASE WHEN ${l}.relation IS NULL THEN NULL
+            WHEN ${l}.database IN (0, (SELECT oid FROM pg_database WHERE datname = current_database())) THEN ${l}.relation::regclass::text
+            ELSE 'oid ' || ${l}.relation::text END`;
+}
+
+/** What a lock is on, for people: `RowExclusiveLock on accounts`, `ExclusiveLock on transaction 745`. */
+export function lockDescription(l: string): string {
+  return `${l}.mode || ' on ' || CASE WHEN ${l}.locktype = 'relation' THEN ${lockedRelation(l)}
+                                      WHEN ${l}.locktype = 'transactionid' THEN 'transaction ' || ${l}.transactionid::text
+                                      ELSE ${l}.locktype END`;
+}
+
+/**
+ * The one query for the role's locks, shared by inspect, verify (through inspect's facts) and
+ * cutoff's check_locks: the locks of the backends $1 names (`role`: its OID, for the live sessions;
+ * `pids`: an int[] of its former backends, which may still be exiting) and of its prepared
+ * transactions (owners $2 text[]).
+ */
+export function roleLocksSql(backends: 'role' | 'pids'): string {
+  const pids = backends === 'role' ? 'l.pid IN (SELECT pid FROM pg_stat_activity WHERE usesysid = $1::oid)' : 'l.pid = ANY($1::int[])';
+  return `
+WITH ${preparedVxids('$2::text[]')}
 SELECT l.pid, l.locktype, l.mode, l.granted, d.datname AS database,
-       CASE WHEN l.relation IS NULL THEN NULL
-            WHEN l.database = (SELECT oid FROM pg_database WHERE datname = current_database()) THEN l.relation::regclass::text
-            ELSE 'oid ' || l.relation::text END AS relation,
-       l.transactionid::text AS transaction_id, l.virtualtransaction, px.gid AS prepared_gid
+       ${lockedRelation('l')} AS relation,
+       l.transactionid::text AS transaction_id, l.virtualtransaction, px.gid AS prepared_gid,
+       px.database AS prepared_database, ${lockDescription('l')} AS description
 FROM pg_locks l
 LEFT JOIN pg_database d ON d.oid = l.database
 LEFT JOIN px ON l.pid IS NULL AND l.virtualtransaction = px.vxid
-WHERE (l.pid IN (SELECT pid FROM pg_stat_activity WHERE usesysid = $1::oid) AND l.pid <> pg_backend_pid())
+WHERE (${pids} AND l.pid <> pg_backend_pid())
    OR px.gid IS NOT NULL
-ORDER BY l.pid NULLS LAST, l.locktype`;
+ORDER BY l.pid NULLS LAST, px.gid, l.locktype, relation`;
+}
+
+const LOCKS_SQL = roleLocksSql('role');
 
 // Only backends waiting on a heavyweight lock can be blocked; skip the rest (cost stays flat with idle sessions).
 // A prepared transaction shows in pg_blocking_pids() as pid 0: match its granted locks to the waiter's wanted lock.
 const BLOCKING_SQL = `
 WITH mine AS (SELECT pid FROM pg_stat_activity WHERE usesysid = $1::oid),
-${PREPARED_VXIDS_CTE},
+${preparedVxids('$2::text[]')},
 waiting AS (SELECT a.pid, a.usename, a.datname, a.query, a.state_change
             FROM pg_stat_activity a WHERE a.wait_event_type = 'Lock' AND a.pid <> pg_backend_pid())
 SELECT w.pid AS blocked_pid, w.usename AS blocked_user, w.datname AS blocked_database, w.query AS blocked_query,
@@ -56,7 +86,7 @@ export async function collectLocks(q: Queryable, roleOid: number, roleName: stri
     transaction_id: string | null;
     virtualtransaction: string | null;
     prepared_gid: string | null;
-  }>(LOCKS_SQL, [roleOid, roleName]);
+  }>(LOCKS_SQL, [roleOid, [roleName]]);
   return rows.map((r) => ({
     pid: r.pid,
     locktype: r.locktype,
@@ -79,7 +109,7 @@ export async function collectBlocking(q: Queryable, roleOid: number, roleName: s
     waiting_seconds: number | null;
     blocker_pid: number | null;
     blocker_gid: string | null;
-  }>(BLOCKING_SQL, [roleOid, roleName]);
+  }>(BLOCKING_SQL, [roleOid, [roleName]]);
   return rows.map((r) => ({
     blockedPid: r.blocked_pid,
     blockedUser: r.blocked_user,

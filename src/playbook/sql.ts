@@ -3,6 +3,7 @@
 // pids validated as integers before they are spliced into array literals.
 import { createHash, createHmac, pbkdf2Sync, randomBytes } from 'node:crypto';
 import { hiddenBackendsSql } from '../checks/hidden-backends.js';
+import { roleLocksSql } from '../checks/locks.js';
 import { ACTIVITY_COLUMNS } from '../checks/sessions.js';
 import { ident, literal } from '../pg/quote.js';
 import { registerGenerated } from '../pg/redact.js';
@@ -285,13 +286,8 @@ export function dropRole(role: string): string {
 
 export const RELOAD_CONF = 'SELECT pg_reload_conf()';
 
-/** Locks still held by the role's former backends ($1 int[]) or its prepared transactions (owner $2 text[]). */
-export const LOCKS_REMAINING = `SELECT l.pid, l.locktype, l.mode, l.virtualtransaction, d.datname AS database,
-       px.gid AS prepared_gid
-FROM pg_locks l
-LEFT JOIN pg_database d ON d.oid = l.database
-LEFT JOIN pg_prepared_xacts px ON l.pid IS NULL AND l.virtualtransaction = '-1/' || px.transaction::text
-WHERE (l.pid = ANY($1::int[]) AND l.pid <> pg_backend_pid()) OR (px.gid IS NOT NULL AND px.owner = ANY($2::text[]))`;
+/** Locks still held by the role's former backends ($1 int[]) or its prepared transactions (owners $2 text[]): inspect's query. */
+export const LOCKS_REMAINING = roleLocksSql('pids').trim();
 
 /** Which of the sessions blocked before ($1 int[]) still wait on a lock, and on whom. */
 export const STILL_BLOCKED = `SELECT a.pid, a.usename, a.wait_event_type, pg_blocking_pids(a.pid) AS blocked_by
