@@ -1,5 +1,22 @@
 // operator.*: what the connected user could not do in a cutoff, said before it matters.
-import type { Check, Finding } from './types.js';
+import { ident } from '../pg/quote.js';
+import { describePrepared, ONLY_OWNER_OR_SUPERUSER, rollbackAdvice } from './prepared-xacts.js';
+import type { Check, Finding, OperatorFacts } from './types.js';
+
+/**
+ * The GRANTs (run by a superuser) that let this operator reload the configuration and read
+ * pg_hba_file_rules: the view and the function under it are both revoked from PUBLIC, and reading
+ * the view checks EXECUTE on the function as the caller (the same on 14 and 18).
+ */
+export function hbaGrants(o: Pick<OperatorFacts, 'user' | 'reload' | 'readHba'>): string[] {
+  const who = ident(o.user);
+  return [
+    ...(o.reload ? [] : [`GRANT EXECUTE ON FUNCTION pg_catalog.pg_reload_conf() TO ${who}`]),
+    ...(o.readHba
+      ? []
+      : [`GRANT SELECT ON pg_catalog.pg_hba_file_rules TO ${who}`, `GRANT EXECUTE ON FUNCTION pg_catalog.pg_hba_file_rules() TO ${who}`]),
+  ];
+}
 
 export const operatorCheck: Check = {
   ids: [
@@ -9,6 +26,7 @@ export const operatorCheck: Check = {
     'operator.no_hba_access',
     'operator.cannot_reload',
     'operator.on_standby',
+    'operator.cannot_finish_prepared',
   ],
   evaluate(f) {
     const o = f.operator;
@@ -48,16 +66,16 @@ export const operatorCheck: Check = {
         'operator.no_hba_access',
         'medium',
         `${o.user} cannot read pg_hba_file_rules`,
-        'HBA cannot be evaluated or edited through this connection (needs superuser; managed services give no file access)',
-        'use NOLOGIN as the lever, or run with superuser and --hba-file',
+        'HBA cannot be evaluated, nor an edit checked, through this connection: the view and its function need superuser or a GRANT',
+        `as a superuser: ${hbaGrants({ ...o, reload: true }).join('; ')}`,
       );
     if (!o.reload)
       add(
         'operator.cannot_reload',
         'medium',
         `${o.user} cannot reload the configuration`,
-        'pg_reload_conf() needs superuser by default',
-        'reload as a superuser after editing pg_hba.conf',
+        'pg_reload_conf() needs superuser or a GRANT: an edit of pg_hba.conf would not take effect',
+        `as a superuser: ${hbaGrants({ ...o, readHba: true }).join('; ')} (on Debian, pg_ctlcluster ${f.server.major} <cluster> reload from the shell)`,
       );
     if (f.server.inRecovery)
       add(
@@ -66,6 +84,14 @@ export const operatorCheck: Check = {
         'connected to a standby',
         'ALTER ROLE cannot run on a hot standby; sessions here are invisible from the primary',
         'run the NOLOGIN on the primary and terminate sessions on every node',
+      );
+    if (!o.superuser && f.preparedTransactions.length)
+      add(
+        'operator.cannot_finish_prepared',
+        'high',
+        `${o.user} cannot roll back the role's ${f.preparedTransactions.length} prepared transaction(s)`,
+        `${ONLY_OWNER_OR_SUPERUSER} (42501 otherwise): ${f.preparedTransactions.map(describePrepared).join('; ')}; a cutoff by ${o.user} leaves them and their locks in place`,
+        `a superuser runs ${f.preparedTransactions.map(rollbackAdvice).join('; ')}`,
       );
     return out;
   },

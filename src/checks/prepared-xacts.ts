@@ -1,14 +1,31 @@
 // prepared_xacts: two-phase transactions survive every session ending and keep their locks.
 import { ident, literal } from '../pg/quote.js';
 import type { Check, PreparedXact, Queryable } from './types.js';
+import { lockDescription, preparedVxids } from './locks.js';
 
+// holds: what each lock is on, so that a transaction nobody here may finish can be named with it
 const PREPARED_SQL = `
+WITH ${preparedVxids('$1::text[]')}
 SELECT p.gid, p.database, p.transaction::text AS transaction, p.prepared::text AS prepared,
        extract(epoch FROM now() - p.prepared)::float8 AS age_seconds,
-       (SELECT count(*)::int FROM pg_locks l WHERE l.pid IS NULL AND l.virtualtransaction = x.virtualtransaction) AS locks
-FROM pg_prepared_xacts p
-LEFT JOIN pg_locks x ON x.pid IS NULL AND x.locktype = 'transactionid' AND x.transactionid = p.transaction
-WHERE p.owner = $1 ORDER BY p.prepared`;
+       (SELECT count(*)::int FROM pg_locks l WHERE l.pid IS NULL AND l.virtualtransaction = px.vxid) AS locks,
+       ARRAY(SELECT ${lockDescription('l')}
+             FROM pg_locks l WHERE l.pid IS NULL AND l.virtualtransaction = px.vxid ORDER BY l.locktype, 1) AS holds
+FROM pg_prepared_xacts p LEFT JOIN px ON px.gid = p.gid
+WHERE p.owner = ANY($1::text[]) ORDER BY p.prepared`;
+
+/** twophase.c: COMMIT/ROLLBACK PREPARED by anyone else fails with 42501, membership in the owner or not. */
+export const ONLY_OWNER_OR_SUPERUSER = 'only a superuser or the role that prepared it may COMMIT or ROLLBACK PREPARED';
+
+/** `'gid' in db, holding N lock(s): ...`: what a responder needs to find it and see what it blocks. */
+export function describePrepared(p: Pick<PreparedXact, 'gid' | 'database' | 'locks' | 'holds'>): string {
+  return `${literal(p.gid)} in ${ident(p.database)}, holding ${p.locks} lock(s)${p.holds.length ? `: ${p.holds.join(', ')}` : ''}`;
+}
+
+/** The statement that releases it, and where it must run. */
+export function rollbackAdvice(p: Pick<PreparedXact, 'gid' | 'database'>): string {
+  return `in ${ident(p.database)}: ROLLBACK PREPARED ${literal(p.gid)}`;
+}
 
 export async function collectPrepared(q: Queryable, roleName: string): Promise<PreparedXact[]> {
   const { rows } = await q.query<{
@@ -18,7 +35,8 @@ export async function collectPrepared(q: Queryable, roleName: string): Promise<P
     prepared: string;
     age_seconds: number;
     locks: number;
-  }>(PREPARED_SQL, [roleName]);
+    holds: string[];
+  }>(PREPARED_SQL, [[roleName]]);
   return rows.map((r) => ({
     gid: r.gid,
     database: r.database,
@@ -26,6 +44,7 @@ export async function collectPrepared(q: Queryable, roleName: string): Promise<P
     prepared: r.prepared,
     ageSeconds: r.age_seconds,
     locks: r.locks,
+    holds: r.holds,
   }));
 }
 
@@ -40,7 +59,7 @@ export const preparedXactsCheck: Check = {
         severity: 'critical',
         title: `${f.preparedTransactions.length} prepared transaction(s) owned by the role`,
         detail: `${list.join('; ')}; they outlive every session and keep their locks`,
-        remediation: f.preparedTransactions.map((p) => `in ${ident(p.database)}: ROLLBACK PREPARED ${literal(p.gid)}`).join('; '),
+        remediation: f.preparedTransactions.map(rollbackAdvice).join('; '),
         exposure: true,
       },
     ];

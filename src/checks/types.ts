@@ -164,6 +164,8 @@ export interface PreparedXact {
   prepared: string;
   ageSeconds: number;
   locks: number;
+  /** What its locks are on ("RowExclusiveLock on accounts", "ExclusiveLock on transaction 745"). */
+  holds: string[];
 }
 
 export type PersistenceKind =

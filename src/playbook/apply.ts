@@ -21,6 +21,7 @@ import type {
 } from '../checks/types.js';
 import type { Verdict } from '../inspect/index.js';
 import type { ConnParams } from '../pg/conninfo.js';
+import { ident, literal } from '../pg/quote.js';
 import { queryText, redact } from '../pg/redact.js';
 import type { Executor, ResultSet } from './executor.js';
 import type { Statement } from './sql.js';
@@ -29,6 +30,7 @@ import { withBlocks } from './hba-file.js';
 import { withHbaLock } from './hba-lock.js';
 import {
   adoptAdministered,
+  cannotRollBack,
   HBA_ERRORS_SQL,
   HBA_OURS_SQL,
   hbaNote,
@@ -935,6 +937,14 @@ export async function apply(deps: ApplyDeps): Promise<CutoffReport> {
   };
 
   const rollbackStep = async (step: ReportStep): Promise<string> => {
+    // one found after containment: the plan skips the others for the same reason (42501 otherwise)
+    if (!plan.operator.superuser) {
+      const why = cannotRollBack(plan.operator.user, { gid: step.gid!, database: step.database! });
+      report.exposure.push(
+        `prepared transaction of ${JSON.stringify(step.role)} ${literal(step.gid!)} in ${ident(step.database!)}: ${why}`,
+      );
+      throw new StepSkipped(why);
+    }
     try {
       await exec.run(step, rollbackPrepared(step.gid!));
     } catch (err) {
@@ -954,7 +964,13 @@ export async function apply(deps: ApplyDeps): Promise<CutoffReport> {
     const owners = standby ? [] : targets.map((t) => t.name);
     const remaining = (await exec.run(step, LOCKS_REMAINING, { values: [former, owners] }))[0]?.rows ?? [];
     const still = (await exec.run(step, STILL_BLOCKED, { values: [blockedBefore] }))[0]?.rows ?? [];
-    if (dry) return 'would confirm that no lock of the role remains and list the sessions it had blocked';
+    if (dry) {
+      // a prepared transaction the plan cannot roll back keeps its locks: the dry run says so
+      const left = report.steps.filter((x) => x.action === 'rollback_prepared' && x.skip && x.gid).map((x) => literal(x.gid!));
+      return left.length
+        ? `would list the locks that remain (those of prepared ${left.join(', ')} will: it cannot be rolled back here) and the sessions still blocked`
+        : 'would confirm that no lock of the role remains and list the sessions it had blocked';
+    }
     const formerSet = new Set(former);
     const stillBlocked = still
       .map((r) => ({ pid: n(r.pid), user: s(r.usename), blockedBy: ((r.blocked_by as number[] | null) ?? []).map(n) }))
@@ -967,7 +983,17 @@ export async function apply(deps: ApplyDeps): Promise<CutoffReport> {
         blockedBy: b.blockerGid ? `prepared '${b.blockerGid}'` : `pid ${b.blockerPid}`,
       }));
     report.locks = { remaining, released, stillBlocked };
-    if (remaining.length) report.exposure.push(`${remaining.length} lock(s) of the role's former backends or prepared transactions remain`);
+    // each prepared transaction left (not rolled back, or not by this operator) by gid, database and what it holds
+    const held = new Map<string, string[]>();
+    for (const r of remaining.filter((x) => x.prepared_gid)) {
+      const px = `${literal(s(r.prepared_gid)!)} in ${ident(s(r.prepared_database)!)}`;
+      held.set(px, [...(held.get(px) ?? []), s(r.description)!]);
+    }
+    if (remaining.length)
+      report.exposure.push(
+        `${remaining.length} lock(s) of the role's former backends or prepared transactions remain` +
+          [...held].map(([px, locks]) => `; prepared ${px} holds ${locks.join(', ')}`).join(''),
+      );
     if (stillBlocked.length) report.exposure.push(`session(s) ${stillBlocked.map((x) => x.pid).join(', ')} are still blocked by the role`);
     return (
       `${remaining.length === 0 ? 'no lock of the role remains' : `${remaining.length} lock(s) remain`}; ` +

@@ -2,7 +2,8 @@
 // (like pg-boss's dry-run), so the SQL it shows is the SQL apply would run.
 import { readFile } from 'node:fs/promises';
 import { collectAdministeredRoles, FIRST_NORMAL_OID, isOpen } from '../checks/administered-roles.js';
-import { collectPrepared } from '../checks/prepared-xacts.js';
+import { hbaGrants } from '../checks/operator.js';
+import { collectPrepared, describePrepared, ONLY_OWNER_OR_SUPERUSER, rollbackAdvice } from '../checks/prepared-xacts.js';
 import type { AdministeredRole, OperatorFacts, PreparedXact, Queryable, RoleInfo, ServerFacts } from '../checks/types.js';
 import { ExitCode, PgrevokeError } from '../errors.js';
 import { resolveRole } from '../inspect/resolve-role.js';
@@ -154,20 +155,38 @@ async function hbaDecision(
   const perRole = Object.fromEntries(targets.map((t) => [t.name, hbaInexpressible(t.name, server.major)]));
   const file = explicit ?? server.hbaFile;
   const skip = (reason: string) => ({ file, skip: reason, perRole, present: [] as string[] });
-  if (!file) return skip(`${NO_FILE_ACCESS} (hba_file is not visible to ${op.user})`);
-  if (!op.reload || !op.readHba)
-    return skip(`${NO_FILE_ACCESS} (${op.user} cannot reload the configuration or read pg_hba_file_rules: needs superuser)`);
+  // a missing privilege is said as such, with the GRANTs that fix it; "managed service or remote
+  // server" only where the file itself is not reachable from here
+  const grants = hbaGrants(op);
+  const missing = grants.length
+    ? `${op.user} may not ${[!op.reload && 'reload the configuration (pg_reload_conf)', !op.readHba && 'read pg_hba_file_rules (to check the edit)'].filter(Boolean).join(' nor ')}: as a superuser, ${grants.join('; ')}; or run as a superuser (on Debian, reload from the shell with pg_ctlcluster ${server.major} <cluster> reload); NOLOGIN is the lever meanwhile`
+    : null;
+  if (!file)
+    return skip(
+      `${op.user} may not see hba_file (needs superuser or pg_read_all_settings): pass --hba-file PATH when this host has the server's pg_hba.conf${missing ? `; also, ${missing}` : '; NOLOGIN is the lever'}`,
+    );
   const local = await locallyWritable(file);
   if (local) return skip(explicit ? `--hba-file: ${local}` : `${NO_FILE_ACCESS} (${local})`);
+  if (missing) return skip(missing);
   if (!explicit) {
     // the same path on this machine is not proof that it is the server's file: compare the bytes
+    let theirs: string | undefined;
     try {
-      const [mine, theirs] = await Promise.all([readFile(file, 'utf8'), q.query<{ content: string }>(SERVER_HBA_CONTENT_SQL)]);
-      if (theirs.rows[0]?.content !== mine)
-        return skip(`${NO_FILE_ACCESS} (${file} here differs from the server's file: a different machine)`);
-    } catch {
-      return skip(`${NO_FILE_ACCESS} (the server's pg_hba.conf could not be read to compare)`);
+      theirs = (await q.query<{ content: string }>(SERVER_HBA_CONTENT_SQL)).rows[0]?.content;
+    } catch (err) {
+      if ((err as { code?: string }).code === '42501')
+        return skip(
+          `${op.user} may not read the server's pg_hba.conf to check that ${file} here is it (pg_read_file): as a superuser, GRANT pg_read_server_files TO ${ident(op.user)} (for a file inside the data directory GRANT EXECUTE ON FUNCTION pg_catalog.pg_read_file(text) is enough); or pass --hba-file ${file} if it is this server's`,
+        );
+      return skip(`${NO_FILE_ACCESS} (the server's pg_hba.conf could not be read to compare: ${(err as Error).message})`);
     }
+    let mine: string;
+    try {
+      mine = await readFile(file, 'utf8');
+    } catch (err) {
+      return skip(`${file} cannot be read here: ${(err as Error).message}`);
+    }
+    if (theirs !== mine) return skip(`${NO_FILE_ACCESS} (${file} here differs from the server's file: a different machine)`);
   }
   if (targets.every((t) => perRole[t.name]))
     return skip(`no target role can be written in pg_hba.conf: ${Object.values(perRole).join('; ')}`);
@@ -181,6 +200,11 @@ async function hbaDecision(
   if (targets.every((t) => perRole[t.name] || present.includes(t.name)))
     return { file, skip: `a pgrevoke reject block for each target is already in ${file}`, perRole, present };
   return { file, skip: null, perRole, present };
+}
+
+/** Why a non-superuser operator's rollback of `p` cannot run (the plan's skip and apply's, alike). */
+export function cannotRollBack(user: string, p: { gid: string; database: string }): string {
+  return `not possible: ${user} is not a superuser, and ${ONLY_OWNER_OR_SUPERUSER}; it keeps its locks until a superuser runs ${rollbackAdvice(p)}`;
 }
 
 /** The roles `targets` administer, directly or through each other, not themselves targets. */
@@ -497,15 +521,20 @@ export function buildPlan(
             skip: standby ? STANDBY_DDL : 'no prepared transaction of the role (checked again after containment)',
           });
         if (!standby)
-          for (const p of state.prepared)
+          for (const p of state.prepared) {
+            // it would fail with 42501: say so before the run, and leave it on the exposure list
+            const blocked = operator.superuser ? null : cannotRollBack(operator.user, p);
+            if (blocked) exposure.push(`prepared transaction of ${JSON.stringify(p.role)} ${describePrepared(p)}: ${blocked}`);
             add({
               action: 'rollback_prepared',
               database: p.database,
               role: p.role,
               gid: p.gid,
-              sql: [rollbackPrepared(p.gid)],
+              sql: blocked ? [] : [rollbackPrepared(p.gid)],
               reason: `prepared ${p.prepared}, holds ${p.locks} lock(s); must run in its database`,
+              skip: blocked,
             });
+          }
         break;
       case 'check_locks':
         add({

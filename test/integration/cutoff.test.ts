@@ -494,12 +494,12 @@ describe.each(MAJORS)('cutoff on PostgreSQL %i', (major) => {
       expect(await canLogin('h_plain')).toBe(true);
       await cl.sql(`GRANT h_plain TO oncall WITH ADMIN OPTION`);
     }
-    // CREATEROLE + pg_signal_backend is enough for a plain role; the HBA step needs superuser and says so
+    // CREATEROLE + pg_signal_backend is enough for a plain role; the HBA step needs privileges it lacks and names them
     const ok = await cutoff(['h_plain', '--yes', '--json'], {}, cl.url('oncall', 'oncall-pw'));
     expect(ok.code, ok.stderr).toBe(0);
     const d = jsonDoc<Json>(ok);
     expect((d.terminated as Json[]).map((t) => t.pid)).toEqual([plainPid]);
-    expect(step(d, 'hba_reject')).toMatchObject({ status: 'skipped', detail: expect.stringContaining('no file access') });
+    expect(step(d, 'hba_reject')).toMatchObject({ status: 'skipped', detail: expect.stringContaining('oncall may not see hba_file') });
     expect(await canLogin('h_plain')).toBe(false);
     expect(await alive(plainPid)).toBe(false);
   });

@@ -22,7 +22,9 @@ function state(inRecovery: boolean): PlanState {
   return {
     server: { version: 'PostgreSQL 17', versionNum: 170000, major: 17, inRecovery, hbaFile: null, dataDirectory: null },
     targets: [role],
-    prepared: [{ gid: 'tx1', database: 'app', prepared: '2030-01-01', transaction: '700', ageSeconds: 5, locks: 2, role: role.name }],
+    prepared: [
+      { gid: 'tx1', database: 'app', prepared: '2030-01-01', transaction: '700', ageSeconds: 5, locks: 2, holds: [], role: role.name },
+    ],
     subscriptions: [{ role: role.name, name: 'sub1', database: 'app', enabled: true }],
     ownedDatabases: [{ role: role.name, databases: ['app'], shared: false }],
     hba: { file: null, skip: 'no file access', perRole: { [role.name]: null }, present: [] },
