@@ -9,7 +9,9 @@ import {
   PASSWORD_METHODS,
   quoteName,
 } from '../hba/evaluate.js';
+import { mergeWithView, rulesFromLines } from '../hba/raw-rules.js';
 import type { HbaDecision, HbaFacts, HbaRule } from '../hba/types.js';
+import { readRawHba } from './hba-source.js';
 import type { Check, Finding, Queryable, RoleFacts, RoleInfo, RoleMemberships, ServerFacts, SessionRow } from './types.js';
 
 /** What the operator may read, asked without raising an error (an error would abort the caller's transaction). */
@@ -32,6 +34,9 @@ export const HBA_RULES_SQL_PG16 = `SELECT line_number, rule_number, file_name, t
 /** The file changed after the last reload (1 s mtime resolution). */
 export const HBA_RELOAD_PENDING_SQL = `SELECT (pg_catalog.pg_stat_file(pg_catalog.current_setting('hba_file'))).modification
        > pg_catalog.pg_conf_load_time() AS pending`;
+
+/** pg_conf_load_time() as seconds since the epoch, to compare with the files' modification times. */
+export const CONF_LOAD_TIME_SQL = `SELECT extract(epoch FROM pg_catalog.pg_conf_load_time())::float8 AS t`;
 
 export const HBA_UNREADABLE_REASON =
   'permission denied: reading pg_hba_file_rules needs superuser (or managed service without file access)';
@@ -136,7 +141,18 @@ export function withCaveat(decisions: HbaDecision[], caveat: string | null): Hba
 }
 
 function unreadable(reason: string, file: string | null, reloadPending: boolean | null = null): HbaFacts {
-  return { readable: false, unreadableReason: reason, file, rules: [], fileErrors: [], reloadPending, decisions: [], shadowedRejects: [] };
+  return {
+    readable: false,
+    unreadableReason: reason,
+    file,
+    rules: [],
+    rawSource: null,
+    mismatches: [],
+    fileErrors: [],
+    reloadPending,
+    decisions: [],
+    shadowedRejects: [],
+  };
 }
 
 export async function collectHba(q: Queryable, ctx: HbaCollectContext): Promise<HbaFacts> {
@@ -166,6 +182,22 @@ export async function collectHba(q: Queryable, ctx: HbaCollectContext): Promise<
     }
   }
 
+  // The view drops quotes ("all" reads as all): take them from the file itself, where it can be read.
+  let rawSource: HbaFacts['rawSource'] = null;
+  let mismatches: HbaFacts['mismatches'] = [];
+  const raw = file === null ? null : await readRawHba(q, file, ctx.server.major);
+  if (raw && file !== null) {
+    const merged = mergeWithView(rules, rulesFromLines(raw.lines), file);
+    rules = merged.rules;
+    mismatches = merged.mismatches;
+    rawSource = raw.source;
+    // an included file or @file edited after the reload is pending too, not only the main file
+    if (reloadPending !== true && raw.newestMtime !== null) {
+      const row = (await q.query<{ t: number }>(CONF_LOAD_TIME_SQL)).rows[0];
+      if (row) reloadPending = raw.newestMtime > Number(row.t);
+    }
+  }
+
   const fileErrors = rules
     .filter((r): r is HbaRule & { error: string } => r.error !== null)
     .map((r) => ({ line: r.lineNumber, fileName: r.fileName, error: r.error }));
@@ -175,7 +207,8 @@ export async function collectHba(q: Queryable, ctx: HbaCollectContext): Promise<
     rules,
     role: ctx.role.name,
     memberOf,
-    replication: ctx.role.replication,
+    // a superuser may stream without the REPLICATION attribute
+    replication: ctx.role.replication || ctx.role.superuser,
     databases: ctx.databases,
     addresses: sessionAddresses(ctx.sessions),
     sslPossible: access.ssl !== 'off',
@@ -187,6 +220,8 @@ export async function collectHba(q: Queryable, ctx: HbaCollectContext): Promise<
     unreadableReason: null,
     file,
     rules,
+    rawSource,
+    mismatches,
     fileErrors,
     reloadPending,
     decisions: withCaveat(result.decisions, caveat),
@@ -342,7 +377,7 @@ function shadowedFindings(facts: RoleFacts): Finding[] {
 }
 
 export const hbaCheck: Check = {
-  ids: ['hba.not_rejected', 'hba.reject_shadowed', 'hba.file_error', 'hba.reload_pending', 'hba.unreadable'],
+  ids: ['hba.not_rejected', 'hba.reject_shadowed', 'hba.file_error', 'hba.reload_pending', 'hba.file_mismatch', 'hba.unreadable'],
   evaluate(facts: RoleFacts): Finding[] {
     const h = facts.hba;
     if (!h.readable) {
@@ -373,6 +408,23 @@ export const hbaCheck: Check = {
           'and the evaluation shows what they would do once reloaded.',
         remediation:
           'Review the file, fix any error rows first (a file with errors is refused as a whole), then run SELECT pg_reload_conf();',
+        exposure: false,
+      });
+    }
+    if (h.mismatches.length) {
+      out.push({
+        id: 'hba.file_mismatch',
+        severity: 'medium',
+        title: 'pg_hba.conf as read here and pg_hba_file_rules disagree',
+        detail:
+          `${list(
+            h.mismatches.map((m) => `${lineLabel(h, m.line, m.fileName)}: ${m.detail}`),
+            10,
+          )}. ` +
+          `The file was read ${h.rawSource === 'local' ? "from this host (it may not be the server's file)" : 'through the server'}; ` +
+          'on the lines that disagree the view alone was used, so keyword-looking tokens there are undecidable.',
+        remediation:
+          'Check that hba_file names the file the server reads, and report the line if it is the same file (a parsing difference).',
         exposure: false,
       });
     }

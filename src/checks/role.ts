@@ -42,7 +42,7 @@ export function loginBlockedByHba(f: RoleFacts): string | null {
     rules: f.hba.rules,
     role: f.role.name,
     memberOf: f.memberships.memberOf.map((m) => m.role),
-    replication: f.role.replication,
+    replication: f.role.replication || f.role.superuser, // a superuser may stream without REPLICATION
     regexTokens: f.server.major >= 16,
   });
   return r.rejected ? r.reason : null;

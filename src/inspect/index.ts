@@ -74,7 +74,12 @@ export function evaluate(facts: RoleFacts): Evaluation {
   return { verdict: findings.some((f) => f.exposure) ? 'exposed' : 'contained', findings };
 }
 
-const DATABASES_SQL = `SELECT datname FROM pg_database WHERE datallowconn AND NOT datistemplate ORDER BY datname`;
+/**
+ * Databases the role could log in to: templates included (template1 takes logins), datallowconn
+ * respected (template0 takes none), CONNECT held (directly, through PUBLIC or a membership).
+ */
+export const DATABASES_SQL = `SELECT datname FROM pg_catalog.pg_database
+  WHERE datallowconn AND pg_catalog.has_database_privilege($1::oid, oid, 'CONNECT') ORDER BY datname`;
 
 /** Collect every fact about a role that is already resolved, on an open connection. */
 export async function collectFacts(
@@ -105,7 +110,7 @@ export async function collectFacts(
   const locks = await collectLocks(q, role.oid, role.name);
   const blocking = await collectBlocking(q, role.oid, role.name);
   const preparedTransactions = await collectPrepared(q, role.name);
-  const databases = (await q.query<{ datname: string }>(DATABASES_SQL)).rows.map((r) => r.datname);
+  const databases = (await q.query<{ datname: string }>(DATABASES_SQL, [role.oid])).rows.map((r) => r.datname);
   const hba = await collectHba(q, { role, memberships, server, sessions, databases });
   const connectionSlots = await collectConnectionSlots(q, role.oid);
   const administeredRoles = await collectAdministeredRoles(q, role.oid, server.major);
