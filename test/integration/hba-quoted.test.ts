@@ -2,6 +2,8 @@
 // `pgrevoke inspect <role> --json` is asked about one connection and the same login is really made.
 // They must agree on the outcome (and, for an admitted login, on the line).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { mkdir } from 'node:fs/promises';
+import path from 'node:path';
 import pg from 'pg';
 import { runCli } from '../helpers/cli.js';
 import { MAJORS, startCluster, type TestCluster } from '../helpers/cluster.js';
@@ -159,6 +161,21 @@ describe.each(MAJORS)('quoted pg_hba.conf tokens and unevaluated connections on 
     expect(d).toMatchObject({ outcome: 'allow', line: 3 });
     expect(await login('eve', 'replication', true)).toBe('allow');
   });
+
+  // include, include_if_exists and include_dir exist from 16 on
+  if (major >= 16)
+    it('16+: rules in included files are read with their quotes (include, include_if_exists, include_dir)', async () => {
+      await cl.writeDataFile('extra.conf', 'host all "+staff" 0.0.0.0/0 reject\n');
+      await mkdir(path.join(cl.dataDir, 'hba.d'), { recursive: true, mode: 0o755 });
+      await cl.writeDataFile('hba.d/10-more.conf', 'host "all" alice 127.0.0.1/32 reject\n');
+      await hba('include extra.conf\ninclude_if_exists missing.conf\ninclude_dir hba.d\nhost all all 0.0.0.0/0 trust');
+      const doc = await inspect('alice');
+      expect(doc.hba.rawSource).toBe('server');
+      expect(doc.findings.map((f) => f.id)).not.toContain('hba.file_mismatch');
+      // neither included line matches (a role named "+staff", a database named "all"): the trust line admits her
+      expect(decision(doc, 'postgres')).toMatchObject({ outcome: 'allow' });
+      expect(await login('alice', 'postgres')).toBe('allow');
+    });
 
   it('an allowing range no session came from is sampled and reported', async () => {
     await hba('host all alice 10.0.0.0/8 trust');
