@@ -278,6 +278,14 @@ export async function run([roles, flags]: unknown[], g: GlobalOptions): Promise<
 
     trace('record written');
     const interrupt = new Interrupt();
+    // a step that cannot be recorded stops the run, as a signal would: nothing changes unrecorded
+    if (record)
+      record.onFailure = (err) => {
+        ctx.note(
+          `pgrevoke: the cutoff record ${record.file} could not be written (${(err as Error).message}): stopping before the next step`,
+        );
+        interrupt.trigger('the cutoff record could not be written');
+      };
     const onSignal = (sig: NodeJS.Signals) => {
       if (!interrupt.interrupted) ctx.note(`pgrevoke: ${sig}: cancelling the running statement, then writing the report`);
       interrupt.trigger();
@@ -336,12 +344,14 @@ export async function run([roles, flags]: unknown[], g: GlobalOptions): Promise<
         await closeRecord(record, ExitCode.PARTIAL, { error: (r as Error).message }, (l) => ctx.note(l));
         throw r;
       }
+      r.record = record?.file ?? null;
       r.exitCode = await closeRecord(record, r.exitCode, r, (l) => ctx.note(l));
       return writeOutputs(ctx, r, f);
     }
     const sections = await runConsoles();
     for (const s of sections) if (!ctx.json) ctx.note(`pgrevoke: ${s.node}: ${s.status}${s.error ? `, ${s.error}` : ''}`);
     const report = fleetReport(results, startedAt, sections);
+    report.record = record?.file ?? null;
     report.exitCode = await closeRecord(record, report.exitCode, report, (l) => ctx.note(l));
     return writeOutputs(ctx, report, f);
   } finally {

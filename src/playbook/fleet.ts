@@ -54,6 +54,8 @@ export interface FleetCutoffReport {
   /** Every node's remaining exposure, prefixed with the node name. */
   exposure: string[];
   exitCode: number;
+  /** The write-ahead record of this run in the state directory (restore --from finds it through this). */
+  record?: string | null;
 }
 
 /** Read-only, per node: resolve the roles, read the state, build the plan. */

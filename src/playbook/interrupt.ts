@@ -3,12 +3,15 @@
 // is cancelled rather than finished.
 export class Interrupt {
   interrupted = false;
+  /** What stopped the run, as reports say it. */
+  reason = 'SIGINT/SIGTERM';
   private wake: (() => void) | null = null;
   private readonly hooks = new Set<() => void>();
 
-  trigger(): void {
+  trigger(reason?: string): void {
     if (this.interrupted) return;
     this.interrupted = true;
+    if (reason) this.reason = reason;
     this.wake?.();
     for (const h of this.hooks) h();
   }

@@ -42,6 +42,8 @@ export interface ReportSections {
   sections: ReportSection[];
   /** Nodes of the report where the cutoff changed nothing (refused, unreachable, absent), and why. */
   untouched: { node: string; why: string }[];
+  /** The write-ahead record the report names (its run's record in the state directory). */
+  linkedRecord?: string | null;
 }
 
 /**
@@ -61,6 +63,11 @@ export function readSections(file: string, node?: string): ReportSections {
 
 /** The sections of a cutoff report already read (a --report file, or the report closing a record). */
 export function sectionsOf(doc: unknown, file: string, node?: string): ReportSections {
+  const linked = (doc as { record?: unknown } | null)?.record;
+  return { ...sectionsIn(doc, file, node), linkedRecord: typeof linked === 'string' ? linked : null };
+}
+
+function sectionsIn(doc: unknown, file: string, node?: string): ReportSections {
   const check = (r: unknown, where: string): RestoreSource => checkSource(r, where);
   const fleet = doc as { kind?: string; nodes?: { node: string; role: string | null; status?: string; report: unknown }[] };
   if (fleet.kind !== 'fleet' || !Array.isArray(fleet.nodes)) {
@@ -99,7 +106,7 @@ export function planRestore(
   role: string,
   currentOid: number | null,
   hbaContent: string | null,
-  opts: { standby?: boolean; strippedEarlier?: boolean } = {},
+  opts: { standby?: boolean; stripped?: boolean; unbacked?: boolean } = {},
 ): RestorePlan {
   if (report.dryRun) throw bad('that report is of a dry run: nothing was changed, so there is nothing to restore');
   const entry = report.roles.find((r) => r.name === role);
@@ -133,9 +140,13 @@ export function planRestore(
     notes.push("standby: LOGIN, the connection limit and the attributes come back by replay once the primary's section is restored");
   // only what the cutoff changed: SUPERUSER/CREATEROLE come back only where its ALTER stripped them
   // a rerun's before-state came from an earlier record: that run's plan is where the strip shows
-  const stripped = strippedBy(report, role) || Boolean(opts.strippedEarlier);
+  const stripped = opts.stripped ?? strippedBy(report, role);
   if ((b.superuser || b.createRole) && !stripped)
-    notes.push('the cutoff did not strip SUPERUSER/CREATEROLE (its plan has no NOSUPERUSER for the role): restore does not grant them');
+    notes.push(
+      opts.unbacked
+        ? 'no record in the state directory backs this report, and a report alone is no evidence: restore does not grant SUPERUSER/CREATEROLE back (grant them by hand after review)'
+        : 'the cutoff did not strip SUPERUSER/CREATEROLE (its plan has no NOSUPERUSER for the role): restore does not grant them',
+    );
   const untouched = containChangedNothing(report);
   if (untouched && !opts.standby)
     notes.push('the cutoff never committed NOLOGIN (its contain step did not run or committed nothing): the role is left as it is');

@@ -87,8 +87,12 @@ export class CutoffRecord {
     return record;
   }
 
+  /** Called once, on the first append that fails: the run must not go on changing things unrecorded. */
+  onFailure: ((err: unknown) => void) | null = null;
+
   private async write(line: RecordLine): Promise<void> {
-    await this.handle.write(`${JSON.stringify(line)}\n`);
+    // appendFile writes it all or throws (a bare write() may stop short on a full disk and say nothing)
+    await this.handle.appendFile(`${JSON.stringify(line)}\n`);
     await this.handle.datasync();
   }
 
@@ -96,7 +100,11 @@ export class CutoffRecord {
   step(node: string, step: StepOutcome): void {
     this.chain = this.chain
       .then(() => this.write({ type: 'step', at: new Date().toISOString(), node, step }))
-      .catch((err: unknown) => void (this.failure ??= err));
+      .catch((err: unknown) => {
+        if (this.failure) return;
+        this.failure = err;
+        this.onFailure?.(err);
+      });
   }
 
   /** Close the record with the full report; throws the first failed append, if any. */
@@ -114,19 +122,21 @@ export class CutoffRecord {
 /** Mark a record as restored for one role on one node, so no later restore or rerun takes it again. */
 export async function markRestored(file: string, node: string, role: string): Promise<void> {
   const line: RecordLine = { type: 'restored', at: new Date().toISOString(), node, role };
-  await appendSafe(file, `${JSON.stringify(line)}\n`);
+  // after a torn last line (a full disk), start on a line of its own
+  const text = await fs.readFile(file, 'utf8');
+  await appendSafe(file, `${text.length && !text.endsWith('\n') ? '\n' : ''}${JSON.stringify(line)}\n`);
 }
 
-/** Parse one record; a torn last line (the run died mid-append) is ignored, anything else odd refuses the file. */
+/** Parse one record; lines torn by a crash or a full disk are skipped; a file without its begin line is not a record. */
 export function parseRecord(file: string, text: string): CutoffRecordFile | null {
   const lines = text.split('\n').filter((l) => l.length > 0);
   const parsed: RecordLine[] = [];
-  for (const [i, l] of lines.entries()) {
+  // a line torn by a crash or a full disk is skipped, wherever later appends left it
+  for (const l of lines) {
     try {
       parsed.push(JSON.parse(l) as RecordLine);
     } catch {
-      if (i === lines.length - 1) break;
-      return null;
+      continue;
     }
   }
   const begin = parsed[0];

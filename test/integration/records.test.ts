@@ -110,7 +110,7 @@ describe.each(MAJORS)('cutoff records on PostgreSQL %i', (major) => {
     // used once: a second restore finds nothing left to undo
     const twice = await cli(['restore', name, '--yes']);
     expect(twice.code).toBe(2);
-    expect(twice.stderr).toMatch(/no record of a cutoff of "Bob" that a restore has not used yet/);
+    expect(twice.stderr).toMatch(/no record of a cutoff of "Bob" on this cluster that a restore has not used yet/);
   });
 
   it('restore validates types ("superuser": "false" is refused) and never grants back what the cutoff did not strip', async () => {
@@ -127,14 +127,45 @@ describe.each(MAJORS)('cutoff records on PostgreSQL %i', (major) => {
     expect(bad.code).toBe(2);
     expect(bad.stderr).toMatch(/roles\[0\]\.before\.superuser/);
     expect((await attrs(name)).rolcanlogin).toBe(false);
-    // the report now claims the role was a superuser; the cutoff's plan never stripped SUPERUSER
+    // the report now claims the role was a superuser, and its contain step that it stripped SUPERUSER
     const claimed = path.join(base, 'typed-super.json');
     doc.roles[0]!.before.superuser = true;
+    const steps = (doc as unknown as { steps: { action: string; sql: string[] }[] }).steps;
+    steps.find((st) => st.action === 'contain')!.sql = [`ALTER ROLE ${ident(name)} NOLOGIN CONNECTION LIMIT 0 NOSUPERUSER NOCREATEROLE`];
     writeFileSync(claimed, JSON.stringify(doc));
+    // the report names its record: restore takes the record, not the edited file
     const r = await cli(['restore', name, '--yes', '--json', '--from', claimed]);
     expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toMatch(/names its record: restoring from that, not from the file/);
     expect(await attrs(name)).toMatchObject({ rolcanlogin: true, rolsuper: false });
-    expect(JSON.stringify(jsonDoc(r))).toContain('did not strip SUPERUSER/CREATEROLE');
+    // without the link, the file alone is no evidence for SUPERUSER
+    await cl.sql(`ALTER ROLE ${ident(name)} NOLOGIN`);
+    delete (doc as { record?: unknown }).record;
+    writeFileSync(claimed, JSON.stringify(doc));
+    const unbacked = await cli(['restore', name, '--yes', '--json', '--from', claimed]);
+    expect(unbacked.code, unbacked.stderr).toBe(0);
+    expect(await attrs(name)).toMatchObject({ rolcanlogin: true, rolsuper: false });
+    expect(JSON.stringify(jsonDoc(unbacked))).toContain('no record in the state directory backs this report');
+  });
+
+  it("restore --from marks the run's record: a later cutoff of a role disabled on purpose takes its before-state as it is", async () => {
+    const name = 'dba_disabled';
+    await cl.sql(`CREATE ROLE ${ident(name)} LOGIN CREATEROLE CONNECTION LIMIT 7 PASSWORD 'pw'`);
+    const report = path.join(base, 'marked.json');
+    expect((await cli(['cutoff', name, '--yes', '--report', report])).code).toBe(0);
+    const back = await cli(['restore', name, '--yes', '--from', report]);
+    expect(back.code, back.stderr).toBe(0);
+    const h = jsonDoc<{ records: { restored: { role: string }[] }[] }>(await runCli(['history', name, '--json'], env)).records;
+    expect(h.at(-1)!.restored).toEqual([expect.objectContaining({ role: name })]);
+    // a DBA disables the account on purpose, then it is cut off again
+    await cl.sql(`ALTER ROLE ${ident(name)} NOLOGIN NOCREATEROLE CONNECTION LIMIT 0`);
+    const again = await cli(['cutoff', name, '--yes', '--json']);
+    expect(again.code, again.stderr).toBe(0);
+    const d = jsonDoc(again);
+    expect((d.roles as { before: unknown }[])[0]!.before).toMatchObject({ canLogin: false, createRole: false, connectionLimit: 0 });
+    expect((d.warnings as string[]).join('\n')).not.toMatch(/before-state taken from the record/);
+    expect((await cli(['restore', name, '--yes'])).code).toBe(0);
+    expect(await attrs(name)).toMatchObject({ rolcanlogin: false, rolcreaterole: false, rolconnlimit: 0 });
   });
 
   it('restore without --from refuses a record of another cluster (a role of the same name elsewhere)', async () => {
@@ -145,7 +176,7 @@ describe.each(MAJORS)('cutoff records on PostgreSQL %i', (major) => {
       await other.sql(`CREATE ROLE twin NOLOGIN PASSWORD 'pw'`);
       const r = await runCli(['restore', 'twin', '--yes', '--dsn', other.dsn()], env);
       expect(r.code).toBe(2);
-      expect(r.stderr).toMatch(/the record is of another cluster \(system identifier \d+; this server's is \d+\)/);
+      expect(r.stderr).toMatch(/no record of a cutoff of "twin" on this cluster that a restore has not used yet/);
       expect((await other.sql<{ l: boolean }>(`SELECT rolcanlogin AS l FROM pg_roles WHERE rolname = 'twin'`))[0]!.l).toBe(false);
     } finally {
       await other.destroyAll();
