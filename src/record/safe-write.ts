@@ -3,9 +3,13 @@
 // surface: a link planted at the final path or at a guessable temp name would make it write (and
 // chmod) a file elsewhere. So: never follow a link at the final path or a temp path (O_NOFOLLOW,
 // O_EXCL on an unpredictable temp name in the same directory, then rename), mode 0600 for what it
-// creates, fsync before it says "written", and no temp file left behind on any failure.
+// creates, fsync before it says "written", and no temp file left behind on any failure. Before
+// any change, outputs are checked (writeProblem): every directory on the way must be one only root
+// or this user can change (else its owner could swap in a link to a victim directory), and a file
+// to be appended to must have no other name (a hard link to /etc/something). Not in writeFileSafe
+// itself: pg_hba.conf lives in a data directory its server's OS user owns.
 import { randomBytes } from 'node:crypto';
-import { constants as C, promises as fs } from 'node:fs';
+import { constants as C, promises as fs, type Stats } from 'node:fs';
 import path from 'node:path';
 import { ExitCode, PgrevokeError } from '../errors.js';
 
@@ -42,6 +46,58 @@ function ownerProblem(uid: number): string | null {
   return me !== undefined && uid !== me ? `it belongs to uid ${uid}, not to this user` : null;
 }
 
+/** Why a directory on the way lets someone other than root and this user change what is below it, or null. */
+function directoryProblem(dir: string, st: Stats, me: number): string | null {
+  const then = 'they could put another directory in its place';
+  if (st.uid !== 0 && st.uid !== me) return `the directory ${dir} is owned by uid ${st.uid}, neither root nor this user: ${then}`;
+  // sticky (/tmp): others may add names there, but not rename or remove this user's or root's
+  if (st.mode & 0o022 && !(st.mode & 0o1000))
+    return `the directory ${dir} is writable by its group or by everyone without the sticky bit (mode ${(st.mode & 0o7777).toString(8).padStart(4, '0')}): ${then}`;
+  return null;
+}
+
+/** Every directory from / down to `dir`. */
+function fromRoot(dir: string): string[] {
+  const up = path.dirname(dir);
+  return up === dir ? [dir] : [...fromRoot(up), dir];
+}
+
+/** The real path of `dir`, or of its deepest existing ancestor (what is not there yet, pgrevoke creates). */
+async function realExisting(dir: string): Promise<string> {
+  try {
+    return await fs.realpath(dir);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT' || path.dirname(dir) === dir) throw err;
+    return realExisting(path.dirname(dir));
+  }
+}
+
+/**
+ * Why a directory above `target` (walked from / down, as given and as its real path) is one another
+ * user could change, or null. Components not there yet are skipped: pgrevoke creates them, 0700.
+ */
+export async function ancestorProblem(target: string): Promise<string | null> {
+  const me = process.getuid?.() ?? -1;
+  const dir = path.dirname(path.resolve(target));
+  for (const d of [...fromRoot(dir), ...fromRoot(await realExisting(dir))]) {
+    const st = await fs.stat(d).catch((err: NodeJS.ErrnoException) => {
+      if (err.code === 'ENOENT' || err.code === 'ENOTDIR') return null;
+      throw err;
+    });
+    const problem = st && directoryProblem(d, st, me);
+    if (problem) return problem;
+  }
+  return null;
+}
+
+/** Why a file to be appended to may not be: another user's (root could be led to write their log), or a second name of another file. */
+function appendProblem(st: Stats): string | null {
+  // a hard link's other name may be /etc/something: appending (and tightening its mode) would write there.
+  // writeFileSafe needs no such check: its rename replaces the name, never the file behind it
+  if (st.nlink > 1) return `it has ${st.nlink} hard links (another name of the same file may be anywhere)`;
+  return ownerProblem(st.uid);
+}
+
 /**
  * Why `file` cannot be written safely, or null: checked before any change, so a bad path changes
  * nothing. `append`: it will be appended to (the audit log), so another user's file is refused too.
@@ -52,8 +108,10 @@ export async function writeProblem(file: string, opts: { append?: boolean } = {}
   if (st instanceof Error) return st.message;
   if (st?.isSymbolicLink()) return 'it is a symbolic link';
   if (st && !st.isFile()) return st.isDirectory() ? 'it is a directory' : 'it is not a regular file';
-  const owner = st && opts.append ? ownerProblem(st.uid) : null;
+  const owner = st && opts.append ? appendProblem(st) : null;
   if (owner) return owner;
+  const ancestor = await ancestorProblem(abs).catch((err: Error) => err.message);
+  if (ancestor) return ancestor;
   const dir = path.dirname(abs);
   try {
     const d = await fs.stat(dir);
@@ -145,7 +203,7 @@ export async function appendSafe(file: string, text: string, opts: { durable?: b
   try {
     const st = await handle.stat();
     if (!st.isFile()) throw unsafe(abs, 'it is not a regular file');
-    const owner = ownerProblem(st.uid);
+    const owner = appendProblem(st);
     if (owner) throw unsafe(abs, owner);
     const loose = st.mode & 0o077 ? st.mode & 0o777 : null;
     if (loose !== null) await handle.chmod(PRIVATE_MODE);

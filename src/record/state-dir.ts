@@ -1,11 +1,13 @@
 // The one place pgrevoke keeps state: cutoff records, HBA backups and locks, later lockouts and the
 // identity receiver's users and journal. $PGREVOKE_STATE_DIR, default
 // ${XDG_STATE_HOME:-~/.local/state}/pgrevoke. pgrevoke runs as root or postgres: a state directory
-// another user owns or can write could be used to feed it records or catch what it writes.
+// another user owns or can write could be used to feed it records or catch what it writes, and so
+// could one below a directory another user can change (they could swap the whole path).
 import { promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { ExitCode, PgrevokeError } from '../errors.js';
+import { ancestorProblem } from './safe-write.js';
 
 /** Where the state directory is (not created). */
 export function stateDirPath(env: NodeJS.ProcessEnv = process.env): string {
@@ -36,6 +38,14 @@ export function stateDirProblem(
  */
 export async function openStateDir(env: NodeJS.ProcessEnv = process.env, sub?: string): Promise<string> {
   const dir = stateDirPath(env);
+  // before mkdir: nothing is created below a directory another user could change
+  const above = await ancestorProblem(dir);
+  if (above)
+    throw refuse(
+      dir,
+      `is not safe: ${above}`,
+      'use a directory of your own below directories only root and you can change, or set PGREVOKE_STATE_DIR',
+    );
   await fs.mkdir(dir, { recursive: true, mode: 0o700 });
   const uid = process.getuid?.() ?? -1;
   const problem = stateDirProblem(await fs.lstat(dir), uid);

@@ -4,7 +4,19 @@
 // any change (exit 2, the role keeps LOGIN); a disk that fills during the write is exit 3 with the
 // report in full on stderr and no temp file left; a loose audit log is tightened and said so.
 import { execFileSync } from 'node:child_process';
-import { chmodSync, chownSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  chownSync,
+  existsSync,
+  linkSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  statSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type pg from 'pg';
@@ -233,5 +245,52 @@ describe.each(MAJORS)('the files pgrevoke writes, on PostgreSQL %i', (major) => 
     expect(g.stderr.match(said)).toHaveLength(1);
     expect(mode(guardLog)).toBe(0o600);
     await waitFor(async () => !(await alive(pid)), 10_000, `the denied session ${pid} to end`);
+  });
+
+  it('a directory on the way that another user owns or anyone can write: a link in it to a root-owned directory is refused, exit 2, nothing created there', async () => {
+    const role = await newRole('ancestor');
+    // nobody's world-writable directory, holding a link to a directory of root's (as /etc would be)
+    const att = path.join(tmp, 'att');
+    mkdirSync(att);
+    chownSync(att, 65534, 65534);
+    chmodSync(att, 0o777);
+    const root = mkdtempSync(path.join(outside, 'rootdir-'));
+    chmodSync(root, 0o755);
+    symlinkSync(root, path.join(att, 'incident'));
+    const report = path.join(att, 'incident', 'r.json');
+    expectRefused(
+      await cutoff(role, '--dry-run', '--report', report),
+      '--report',
+      report,
+      new RegExp(`directory ${att} is owned by uid 65534`),
+    );
+    expect(existsSync(path.join(root, 'r.json'))).toBe(false);
+    // a group-writable directory without the sticky bit, root's own: its group could swap the file's directory
+    const shared = path.join(tmp, 'shared');
+    mkdirSync(shared);
+    chmodSync(shared, 0o775);
+    const md = path.join(shared, 'r.md');
+    expectRefused(
+      await cutoff(role, '--yes', '--markdown', md),
+      '--markdown',
+      md,
+      /writable by its group or by everyone without the sticky bit/,
+    );
+    expect(await canLogin(role)).toBe(true);
+    // a state directory below such a directory is refused as well
+    const state = path.join(att, 'state');
+    const s = await runCli(['cutoff', role, '--yes', '--dsn', cl.dsn()], { PGREVOKE_STATE_DIR: state }, { timeoutMs: 90_000 });
+    expect(s.code, s.stderr).toBe(2);
+    expect(s.stderr).toMatch(new RegExp(`state directory ${state} .*${att} is owned by uid 65534`));
+    expect(await canLogin(role)).toBe(true);
+  });
+
+  it('an audit log hard-linked to another file: exit 2 before any change, the other file neither appended to nor chmod-ed', async () => {
+    const role = await newRole('hardlink');
+    const log = path.join(tmp, 'hard-audit.jsonl');
+    linkSync(victim, log);
+    expectRefused(await cutoff(role, '--yes', '--audit-log', log), '--audit-log', log, /2 hard links/);
+    expectVictimUntouched();
+    expect(await canLogin(role)).toBe(true);
   });
 });

@@ -1,6 +1,17 @@
 // The one safe-write helper and the state directory, on the real filesystem: links planted at the
 // final path are refused and their targets untouched, modes are 0600/0700, nothing is left behind.
-import { mkdtempSync, promises as fs, readdirSync, readFileSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  linkSync,
+  mkdirSync,
+  mkdtempSync,
+  promises as fs,
+  readdirSync,
+  readFileSync,
+  statSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -116,4 +127,65 @@ describe('state directory', () => {
       await expect(openStateDir({ PGREVOKE_STATE_DIR: dir })).rejects.toThrow(/owned by uid 65534/);
     }
   });
+});
+
+describe('directories on the way to a file', () => {
+  it('a hard-linked file is neither appended to nor chmod-ed; writeProblem names the links', async () => {
+    const dir = tmp();
+    const victim = path.join(dir, 'victim.conf');
+    writeFileSync(victim, 'precious', { mode: 0o644 });
+    await fs.chmod(victim, 0o644);
+    const log = path.join(dir, 'audit.log');
+    linkSync(victim, log);
+    expect(await writeProblem(log, { append: true })).toMatch(/2 hard links/);
+    await expect(appendSafe(log, 'x\n')).rejects.toThrow(/2 hard links/);
+    expect(readFileSync(victim, 'utf8')).toBe('precious');
+    expect(mode(victim)).toBe(0o644);
+  });
+
+  it('a sticky world-writable directory (/tmp) on the way is fine', async () => {
+    const dir = tmp();
+    const sticky = path.join(dir, 'sticky');
+    mkdirSync(sticky);
+    await fs.chmod(sticky, 0o1777);
+    expect(await writeProblem(path.join(sticky, 'r.json'))).toBeNull();
+    expect(await writeProblem(path.join(os.tmpdir(), 'r.json'))).toBeNull();
+  });
+
+  it('a group-writable directory without the sticky bit, anywhere on the way, is refused by name', async () => {
+    const dir = tmp();
+    const open = path.join(dir, 'open');
+    mkdirSync(path.join(open, 'deeper'), { recursive: true });
+    await fs.chmod(open, 0o775);
+    expect(await writeProblem(path.join(open, 'deeper', 'r.json'))).toBe(
+      `the directory ${open} is writable by its group or by everyone without the sticky bit (mode 0775): they could put another directory in its place`,
+    );
+    await expect(openStateDir({ PGREVOKE_STATE_DIR: path.join(open, 'deeper', 'state') })).rejects.toThrow(
+      new RegExp(`the directory ${open} is writable by its group`),
+    );
+  });
+
+  if (process.getuid?.() === 0)
+    it('as root, a directory another user owns on the way (as given, or through a link into it) is refused, nothing created below it', async () => {
+      const dir = tmp();
+      const att = path.join(dir, 'att');
+      mkdirSync(att);
+      await fs.chown(att, 65534, 65534);
+      await fs.chmod(att, 0o777);
+      const victimDir = path.join(dir, 'etc');
+      mkdirSync(victimDir, { mode: 0o755 });
+      symlinkSync(victimDir, path.join(att, 'incident'));
+      const why = `the directory ${att} is owned by uid 65534, neither root nor this user: they could put another directory in its place`;
+      expect(await writeProblem(path.join(att, 'incident', 'r.json'))).toBe(why);
+      // the path as given looks safe; its real path goes through att
+      const owned = path.join(att, 'owned');
+      mkdirSync(owned, { mode: 0o755 });
+      symlinkSync(owned, path.join(dir, 'innocent'));
+      expect(await writeProblem(path.join(dir, 'innocent', 'r.json'))).toBe(
+        `the directory ${att} is owned by uid 65534, neither root nor this user: they could put another directory in its place`,
+      );
+      await expect(openStateDir({ PGREVOKE_STATE_DIR: path.join(att, 'state') })).rejects.toThrow(why);
+      expect(existsSync(path.join(att, 'state'))).toBe(false);
+      expect(readdirSync(victimDir)).toEqual([]);
+    });
 });
