@@ -7,7 +7,7 @@ import { Context } from '../context.js';
 import { describeError, ExitCode, usageError } from '../errors.js';
 import { resolveTargets } from '../fleet/targets.js';
 import { isBlockingHbaError } from '../hba/file-errors.js';
-import { replaceFile, restoreFile, withoutBlock } from '../playbook/hba-file.js';
+import { confirmEdit, replaceFile, restoreFile, withoutBlock } from '../playbook/hba-file.js';
 import { withHbaLock } from '../playbook/hba-lock.js';
 import { HBA_ERRORS_SQL } from '../playbook/plan.js';
 import { planRestore, readSections, type ReportSection } from '../playbook/restore.js';
@@ -134,7 +134,7 @@ async function applySteps(job: Job): Promise<void> {
   if (!hba || !edit || !reload) return;
   try {
     // under the HBA locks, from the file as it is now: the plan's copy may predate another's edit
-    await withHbaLock(client, hba.file, async (target) => {
+    await withHbaLock({ params: job.params }, hba.file, async (target) => {
       const next = withoutBlock(await readFile(target, 'utf8'), r.role);
       if (next === null) {
         edit.status = reload.status = 'skipped';
@@ -158,9 +158,11 @@ async function applySteps(job: Job): Promise<void> {
         );
       }
       reload.status = 'done';
+      await confirmEdit(target, { removed: [r.role] });
     });
   } catch (err) {
-    fail(edit.status === 'done' ? reload : edit, err);
+    // reloaded, then the file found with the block again: the removal is what failed
+    fail(edit.status === 'done' && reload.status !== 'done' ? reload : edit, err);
   }
 }
 

@@ -26,8 +26,8 @@ import { queryText, redact } from '../pg/redact.js';
 import type { Executor, ResultSet } from './executor.js';
 import type { Statement } from './sql.js';
 import { Interrupt } from './interrupt.js';
-import { withBlocks } from './hba-file.js';
-import { withHbaLock } from './hba-lock.js';
+import { confirmEdit, withBlocks } from './hba-file.js';
+import { withHbaLock, type ServerLocker } from './hba-lock.js';
 import {
   adoptAdministered,
   cannotRollBack,
@@ -234,6 +234,8 @@ export interface ApplyDeps {
   /** Progress (text mode prints it on stderr). */
   onStep?: (step: ReportStep, phase: 'start' | 'end') => void;
   now?: () => Date;
+  /** The server's pg_hba.conf lock (default: a session of its own in template1); tests without a server pass a stand-in. */
+  hbaServerLock?: ServerLocker;
 }
 
 function sqlError(err: unknown): string {
@@ -410,7 +412,7 @@ export async function apply(deps: ApplyDeps): Promise<CutoffReport> {
       );
     // read, modify, write, reload and check under the HBA locks, from the file as it is now (another
     // operator's edit made while we waited is kept); a link's target is what is written
-    return withHbaLock(reader, file, async (target) => {
+    return withHbaLock({ params: deps.params, serverLock: deps.hbaServerLock }, file, async (target) => {
       const where = target === file ? file : `${target} (${file} links to it; the link is kept)`;
       const before = await reader.query<{ line_number: number; error: string }>(HBA_ERRORS_SQL);
       const blockingBefore = before.rows.filter((r) => isBlockingHbaError(r.error));
@@ -443,6 +445,7 @@ export async function apply(deps: ApplyDeps): Promise<CutoffReport> {
         throw new Error(
           `the server's pg_hba_file_rules does not show the reject lines for ${missing.map((m) => JSON.stringify(m)).join(', ')}: is ${file} the server's hba_file?`,
         );
+      await confirmEdit(target, { added: next.blocks });
       const lineNos = ours.map((o) => n(o.line_number));
       return `prepended ${lines.length} line(s) to ${where} (reject rules now at line(s) ${lineNos.join(', ')}); backup ${written?.backup ?? '-'}; reloaded; no error rows`;
     });

@@ -49,12 +49,39 @@ export function hasBlock(content: string, role: string): boolean {
   return content.split('\n').some((line) => line.startsWith(marker) || line === beginMarker(role));
 }
 
-/** The file with a block for each role not yet present prepended; null when nothing is to add. */
-export function withBlocks(content: string, roles: readonly string[], at: Date): { content: string; added: string[] } | null {
+/** The file with a block for each role not yet present prepended (`blocks`: their lines); null when nothing is to add. */
+export function withBlocks(
+  content: string,
+  roles: readonly string[],
+  at: Date,
+): { content: string; added: string[]; blocks: string[][] } | null {
   const added = roles.filter((r) => !hasBlock(content, r));
   if (added.length === 0) return null;
-  const lines = added.flatMap((r) => rejectBlock(r, at));
-  return { content: `${lines.join('\n')}\n${content}`, added };
+  const blocks = added.map((r) => rejectBlock(r, at));
+  return { content: `${blocks.flat().join('\n')}\n${content}`, added, blocks };
+}
+
+/** What of an edit the file no longer shows: an added block (its exact lines) missing, a removed role's block back. */
+export function lostEdits(content: string, edit: { added?: readonly string[][]; removed?: readonly string[] }): string[] {
+  const lines = content.split('\n');
+  const present = (block: readonly string[]) => lines.some((_, i) => block.every((b, j) => lines[i + j] === b));
+  return [
+    ...(edit.added ?? []).filter((b) => !present(b)).map((b) => `the block "${b[0]}" is not in it`),
+    ...(edit.removed ?? []).filter((r) => hasBlock(content, r)).map((r) => `a pgrevoke block for ${hbaQuote(r)} is in it again`),
+  ];
+}
+
+/**
+ * Re-read the file after the reload and check: throw unless it still holds this edit. The locks
+ * keep pgrevoke processes apart; this catches a writer that took neither (an editor, another tool,
+ * an older pgrevoke), so that "done" is never said of a block the file does not have.
+ */
+export async function confirmEdit(target: string, edit: { added?: readonly string[][]; removed?: readonly string[] }): Promise<void> {
+  const lost = lostEdits(await fs.readFile(target, 'utf8'), edit);
+  if (lost.length)
+    throw new Error(
+      `${target} was changed by another writer during the edit: ${lost.join('; ')}; edit it again (the server has reloaded what the file holds now)`,
+    );
 }
 
 /** Whether this process can replace the file atomically: the file (a link's target) and its directory writable. */

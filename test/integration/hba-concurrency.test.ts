@@ -27,6 +27,8 @@ import { waitFor } from '../helpers/wait.js';
 
 const HBA = ['local all all trust', 'host all all 127.0.0.1/32 scram-sha-256'].join('\n') + '\n';
 const ROUNDS = 20;
+/** Rounds of operators in different databases (each with a state directory of its own: another OS user or host). */
+const CROSS_ROUNDS = 12;
 const DIST_LOCK = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../dist/playbook/hba-lock.js');
 
 interface Step {
@@ -84,6 +86,7 @@ describe.each(MAJORS)('pg_hba.conf edits under concurrency on PostgreSQL %i', (m
     cl = await startCluster(major);
     await reset(HBA);
     for (const r of ['ra', 'rb', 'rc', 'rd', 'rs']) await cl.sql(`CREATE ROLE ${r} LOGIN PASSWORD 'pw-${r}'`);
+    await cl.sql('CREATE DATABASE other');
   });
   afterAll(async () => {
     await cl?.destroyAll();
@@ -158,9 +161,48 @@ describe.each(MAJORS)('pg_hba.conf edits under concurrency on PostgreSQL %i', (m
     expect(problems).toEqual([]);
   });
 
+  it(`${CROSS_ROUNDS} rounds of two operators connected to different databases (postgres, other), each with its own state directory: cutoffs of different roles and a restore racing a cutoff keep every block`, async () => {
+    // no shared local lock file: only the server lock stands between them, and it must not depend on the database
+    const stateA = { PGREVOKE_STATE_DIR: mkdtempSync(path.join(tmp, 'state-a-')) };
+    const stateB = { PGREVOKE_STATE_DIR: mkdtempSync(path.join(tmp, 'state-b-')) };
+    const cutoffIn = (db: string, role: string, own: NodeJS.ProcessEnv, extra: string[] = []) =>
+      runCli(['cutoff', role, '--yes', '--json', '--hba-file', cl.hbaFile, ...extra, '--dsn', cl.dsn(db)], own, { timeoutMs: 90_000 });
+    // a long file (as configuration management generates) makes each edit's reload and checks take
+    // a while, so that the two edits overlap whenever nothing serializes them
+    const filler = Array.from({ length: 8000 }, (_, i) => `host all filler 10.${i >> 8}.${i & 255}.1/32 reject`).join('\n');
+    const long = `${HBA}${filler}\n`;
+    const problems: string[] = [];
+    for (let round = 1; round <= CROSS_ROUNDS; round++) {
+      const [ra, rb] = [`xa${round}`, `xb${round}`];
+      await cl.sql(`CREATE ROLE ${ra} LOGIN; CREATE ROLE ${rb} LOGIN`);
+      await reset(long);
+      const racing = round % 2 === 0;
+      // even rounds: ra was cut off before and is restored from the other database while rb is cut off
+      let restoreRun: Promise<CliResult> | null = null;
+      if (racing) {
+        const report = path.join(tmp, `x-${major}-${round}.json`);
+        const first = await cutoffIn('postgres', ra, stateA, ['--report', report]);
+        if (first.code !== 0) problems.push(`round ${round}: setup cutoff ${ra} exit ${first.code}: ${first.stderr.trim()}`);
+        restoreRun = runCli(['restore', ra, '--from', report, '--yes', '--json', '--dsn', cl.dsn('other')], stateB, { timeoutMs: 90_000 });
+      }
+      const [a, b] = await Promise.all([restoreRun ?? cutoffIn('postgres', ra, stateA), cutoffIn('other', rb, racing ? stateA : stateB)]);
+      const p = [...exitProblem(`${racing ? 'restore' : 'cutoff'} ${ra}`, a), ...exitProblem(`cutoff ${rb}`, b)];
+      const text = readFileSync(cl.hbaFile, 'utf8');
+      const want = { [ra]: racing ? 0 : 1, [rb]: 1 };
+      for (const [r, k] of Object.entries(want))
+        if (blocks(text, r) !== k) p.push(`${blocks(text, r)} block(s) for ${r} in the file, not ${k}`);
+      const rules = await rejects();
+      for (const [r, k] of Object.entries(want))
+        if ((rules[r] ?? 0) !== 2 * k) p.push(`pg_hba_file_rules has ${rules[r] ?? 0} reject line(s) for ${r}, not ${2 * k}`);
+      problems.push(...p.map((x) => `round ${round}: ${x}`));
+    }
+    expect(problems).toEqual([]);
+  });
+
   it('the server lock: while another host holds it, a cutoff waits before it reads the file, then edits the file as it is then', async () => {
     await reset(HBA);
-    const other = new pg.Client({ host: '127.0.0.1', port: cl.port, user: 'postgres', password: cl.password, database: 'postgres' });
+    // the lock lives in template1 whatever database the operator names
+    const other = new pg.Client({ host: '127.0.0.1', port: cl.port, user: 'postgres', password: cl.password, database: 'template1' });
     await other.connect();
     try {
       await other.query('SELECT pg_advisory_lock($1::bigint)', [HBA_LOCK_KEY]);
@@ -183,6 +225,48 @@ describe.each(MAJORS)('pg_hba.conf edits under concurrency on PostgreSQL %i', (m
       expect((await rejects()).rc).toBe(2);
     } finally {
       await other.end();
+    }
+  });
+
+  it('template1 refusing connections: the lock is taken in postgres, so an operator in another database still waits for it; neither database: the step fails naming both', async () => {
+    await reset(HBA);
+    await cl.sql(`CREATE ROLE re LOGIN; CREATE ROLE rf LOGIN`);
+    await cl.sql('ALTER DATABASE template1 ALLOW_CONNECTIONS false');
+    let other = await cl.connectAs('postgres', cl.password, 'postgres');
+    try {
+      await other.query('SELECT pg_advisory_lock($1::bigint)', [HBA_LOCK_KEY]);
+      const run = startCli(['cutoff', 're', '--yes', '--json', '--hba-file', cl.hbaFile, '--dsn', cl.dsn('other')], env, {
+        timeoutMs: 90_000,
+      });
+      await waitFor(
+        async () =>
+          (await cl.sql<{ n: number }>(`SELECT count(*)::int AS n FROM pg_locks WHERE locktype = 'advisory' AND NOT granted`))[0]!.n === 1,
+        8_000,
+        'the cutoff to wait on the server lock in postgres',
+      );
+      expect(readFileSync(cl.hbaFile, 'utf8')).toBe(HBA);
+      await other.query('SELECT pg_advisory_unlock($1::bigint)', [HBA_LOCK_KEY]);
+      expect(await run.exited, run.stderr()).toBe(0);
+      expect(blocks(readFileSync(cl.hbaFile, 'utf8'), 're')).toBe(1);
+
+      // postgres refused too (gone, or closed to this login): no lock, so no edit, and the reason names both
+      await other.end();
+      other = await cl.connectAs('postgres', cl.password, 'other'); // "cannot disallow connections for current database"
+      await other.query('ALTER DATABASE postgres ALLOW_CONNECTIONS false');
+      const r = await runCli(['cutoff', 'rf', '--yes', '--json', '--hba-file', cl.hbaFile, '--dsn', cl.dsn('other')], env, {
+        timeoutMs: 90_000,
+      });
+      expect(r.code, r.stderr).toBe(3);
+      const step = stepOf(jsonDoc<CutoffDoc>(r), 'hba_reject')!;
+      expect(step.status).toBe('failed');
+      expect(step.detail).toMatch(
+        /held in database template1 \(or postgres\).*template1: .*not currently accepting connections.*postgres: .*not currently accepting connections/,
+      );
+      expect(blocks(readFileSync(cl.hbaFile, 'utf8'), 'rf')).toBe(0);
+    } finally {
+      await other.query('ALTER DATABASE postgres ALLOW_CONNECTIONS true').catch(() => undefined);
+      await other.end();
+      await cl.sql('ALTER DATABASE template1 ALLOW_CONNECTIONS true');
     }
   });
 

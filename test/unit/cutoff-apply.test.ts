@@ -89,6 +89,8 @@ function setup(hbaText: string) {
 }
 
 const who = { user: 'postgres', osUser: 'ops', host: 'box', superuser: true };
+// no server here: the pg_hba.conf server lock (its own session in template1) is a stand-in
+const hbaServerLock = () => Promise.resolve({ release: () => Promise.resolve() });
 
 describe('apply, failure paths', () => {
   it('error rows after the HBA edit: the backup goes back, the configuration is reloaded again, the step fails (exit 3)', async () => {
@@ -101,7 +103,7 @@ describe('apply, failure paths', () => {
         return [{ command: 'SELECT', rowCount: 1, rows: [{ line_number: 7, error: 'invalid connection type "hots"' }] }];
       return [];
     });
-    const report = await apply({ plan, state, exec, reader, params, operator: who });
+    const report = await apply({ plan, state, exec, reader, params, operator: who, hbaServerLock });
     const hba = report.steps.find((s) => s.action === 'hba_reject')!;
     expect(hba.status).toBe('failed');
     expect(hba.detail).toContain('line 7: invalid connection type "hots"');
@@ -123,7 +125,7 @@ describe('apply, failure paths', () => {
     const reader: Queryable = { query: async () => ({ rows: [{ oid: String(role.oid), rolcanlogin: true }] as never[] }) };
     const denied = Object.assign(new Error('permission denied to alter role'), { code: '42501' });
     const exec = new Scripted(() => denied);
-    const report = await apply({ plan, state, exec, reader, params, operator: who });
+    const report = await apply({ plan, state, exec, reader, params, operator: who, hbaServerLock });
     expect(report.steps.map((s) => [s.action, s.status])).toEqual([
       ['contain', 'failed'],
       ['hba_reject', 'skipped'],

@@ -5,11 +5,13 @@ import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import {
+  confirmEdit,
   hasBlock,
   hbaInexpressible,
   hbaQuote,
   KEEP_BACKUPS,
   locallyWritable,
+  lostEdits,
   rejectBlock,
   replaceFile,
   restoreFile,
@@ -93,5 +95,22 @@ describe('replacing the file', () => {
     const left = readdirSync(path.join(dir, 'state', 'hba-backups')).map((f) => path.join(dir, 'state', 'hba-backups', f));
     expect(left.filter((f) => path.basename(f).startsWith('a.conf.')).sort()).toEqual(made.slice(5).sort());
     expect(left.filter((f) => path.basename(f).startsWith('b.conf.'))).toHaveLength(1);
+  });
+});
+
+describe('the edit confirmed after the reload (a writer that took no lock)', () => {
+  it('names an added block no longer in the file (exact lines) and a removed block back in it', async () => {
+    const next = withBlocks('local all all trust\n', ['a', 'b'], AT)!;
+    expect(lostEdits(next.content, { added: next.blocks })).toEqual([]);
+    const other = withBlocks('local all all trust\n', ['b'], AT)!.content; // someone wrote from an older copy
+    expect(lostEdits(other, { added: next.blocks })).toEqual([`the block "${rejectBlock('a', AT)[0]}" is not in it`]);
+    // a block for a at another time is not the block this edit wrote
+    expect(lostEdits(withBlocks(other, ['a'], new Date(0))!.content, { added: next.blocks })).toHaveLength(1);
+    expect(lostEdits(next.content, { removed: ['a'] })).toEqual(['a pgrevoke block for "a" is in it again']);
+    expect(lostEdits(other, { removed: ['a'] })).toEqual([]);
+    const file = path.join(mkdtempSync(path.join(os.tmpdir(), 'pgrevoke-confirm-')), 'pg_hba.conf');
+    writeFileSync(file, other);
+    await expect(confirmEdit(file, { added: next.blocks })).rejects.toThrow(`${file} was changed by another writer during the edit`);
+    await expect(confirmEdit(file, { added: [next.blocks[1]!] })).resolves.toBeUndefined();
   });
 });
