@@ -1,6 +1,5 @@
 // The role itself: can it still log in, what attributes make it dangerous, who can act as it.
-import { rejectedEverywhere } from '../hba/evaluate.js';
-import { hbaAllowsWithoutPassword, notInForceCaveat } from './hba.js';
+import { hbaLoginVerdict } from './hba-login.js';
 import type { Check, Finding, Membership, Queryable, RoleFacts, RoleMemberships } from './types.js';
 
 // Walk pg_auth_members ourselves: pg_has_role() is true for everything when the caller is superuser.
@@ -35,31 +34,18 @@ export async function collectMemberships(q: Queryable, roleOid: number): Promise
   return { memberOf: up.rows.map(conv), members: down.rows.map(conv) };
 }
 
-/** Why HBA alone keeps the role out, or null when it does not (or cannot be shown to). */
-export function loginBlockedByHba(f: RoleFacts): string | null {
-  if (!f.hba.readable || notInForceCaveat(f.hba) !== null) return null;
-  const r = rejectedEverywhere({
-    rules: f.hba.rules,
-    role: f.role.name,
-    memberOf: f.memberships.memberOf.map((m) => m.role),
-    replication: f.role.replication || f.role.superuser, // a superuser may stream without REPLICATION
-    regexTokens: f.server.major >= 16,
-  });
-  return r.rejected ? r.reason : null;
-}
-
 function canLoginFinding(f: RoleFacts): Finding | null {
   const r = f.role;
   if (!r.canLogin) return null;
   const base = { id: 'role.can_login', remediation: `pgrevoke cutoff ${JSON.stringify(r.name)} (or ALTER ROLE ... NOLOGIN)` };
+  const hba = hbaLoginVerdict(f);
   if (!r.expired) {
-    const hba = loginBlockedByHba(f);
-    if (hba)
+    if (hba.kind === 'blocked')
       return {
         ...base,
         severity: 'low',
         title: 'role has LOGIN, but every pg_hba.conf path rejects it',
-        detail: `${hba}; HBA is per node and one edit away from admitting it again`,
+        detail: `${hba.reason}; HBA is per node and one edit away from admitting it again`,
         remediation: `ALTER ROLE ${JSON.stringify(r.name)} NOLOGIN as well (pgrevoke cutoff does both)`,
         exposure: false,
       };
@@ -72,23 +58,20 @@ function canLoginFinding(f: RoleFacts): Finding | null {
     };
   }
   // VALID UNTIL binds only password methods: trust, peer, cert, ldap... ignore it.
-  if (!f.hba.readable) {
+  if (hba.kind === 'blocked') return null;
+  if (hba.kind === 'open')
     return {
       ...base,
-      severity: 'high',
-      title: 'role is expired, but may still log in without a password',
-      detail: `VALID UNTIL ${r.validUntil} has passed, which refuses password logins only; pg_hba.conf is unreadable here, so trust/peer/cert paths cannot be ruled out`,
+      severity: 'critical',
+      title: 'role is expired, but HBA still lets it in without a password',
+      detail: `VALID UNTIL ${r.validUntil} has passed, but expiry binds only password methods; ${hba.reason}`,
       exposure: true,
     };
-  }
-  const open = hbaAllowsWithoutPassword(f.hba);
-  if (open.length === 0) return null;
-  const lines = [...new Set(open.map((d) => `line ${d.line} (${d.authMethod})`))].join(', ');
   return {
     ...base,
-    severity: 'critical',
-    title: 'role is expired, but HBA still lets it in without a password',
-    detail: `VALID UNTIL ${r.validUntil} has passed, but expiry binds only password methods; pg_hba.conf admits it through ${lines}`,
+    severity: 'high',
+    title: 'role is expired, but may still log in without a password',
+    detail: `VALID UNTIL ${r.validUntil} has passed, which refuses password logins only; trust/peer/cert paths cannot be ruled out: ${hba.reason}`,
     exposure: true,
   };
 }

@@ -502,9 +502,12 @@ function hasKeyword(rule: HbaRule, kw: string): boolean {
  * Does every pg_hba.conf path reject the role? Decided over the rules themselves, not over sample
  * addresses: a non-reject line that may match the role counts unless earlier reject lines for the
  * role already cover its whole transport (local, or TCP for its address family) for every database.
- * Conservative: anything undecidable counts as a way in.
+ * Conservative: anything undecidable counts as a way in. With `passwordless` (an expired role:
+ * VALID UNTIL refuses password methods only), a password-method line is no way in either.
  */
-export function rejectedEverywhere(input: Pick<HbaEvalInput, 'rules' | 'role' | 'memberOf' | 'replication' | 'regexTokens'>): {
+export function rejectedEverywhere(
+  input: Pick<HbaEvalInput, 'rules' | 'role' | 'memberOf' | 'replication' | 'regexTokens'> & { passwordless?: boolean },
+): {
   rejected: boolean;
   reason: string;
 } {
@@ -530,8 +533,16 @@ export function rejectedEverywhere(input: Pick<HbaEvalInput, 'rules' | 'role' | 
       }
       continue;
     }
+    // a password line refuses an expired role; it covers nothing either (conservative)
+    if (input.passwordless && PASSWORD_METHODS.has(rule.authMethod ?? '')) continue;
     const open = rule.type === 'local' ? !covered.local : families.some((f) => !covered[f]);
-    if (open) return { rejected: false, reason: `${lineRef(rule)} (${describeRule(rule)}) may admit it` };
+    const how = input.passwordless ? ' without a password' : '';
+    if (open) return { rejected: false, reason: `${lineRef(rule)} (${describeRule(rule)}) may admit it${how}` };
   }
-  return { rejected: true, reason: 'every pg_hba.conf line that could match the role rejects it' };
+  return {
+    rejected: true,
+    reason: input.passwordless
+      ? 'every pg_hba.conf line that could match the role rejects it or asks for a password'
+      : 'every pg_hba.conf line that could match the role rejects it',
+  };
 }

@@ -1,10 +1,9 @@
 // verify: is each revoked role contained? Reuses inspect's collection and evaluation; adds only
 // the per-check verdicts a CI gate needs (login, sessions, runs-as, and with --strict, ownership).
-import { loginBlockedByHba } from '../checks/role.js';
+import { hbaLoginVerdict } from '../checks/hba-login.js';
 import { findRole } from '../pg/roles.js';
-import { hbaAllowsWithoutPassword } from '../checks/hba.js';
 import { ACTIVITY_COLUMNS, toSession, type ActivityRow } from '../checks/sessions.js';
-import type { PersistenceKind, Queryable, RoleFacts, ServerFacts, SessionRow } from '../checks/types.js';
+import type { Finding, PersistenceKind, Queryable, RoleFacts, ServerFacts, SessionRow } from '../checks/types.js';
 import { collectFacts, evaluate } from '../inspect/index.js';
 import type { ConnParams } from '../pg/conninfo.js';
 import { collectServer } from '../pg/server.js';
@@ -57,6 +56,26 @@ function check(name: VerifyCheckName, status: CheckStatus, message: string, reme
   return { name, status, message, remediation };
 }
 
+/** Contained only when NOLOGIN or provably kept out by HBA; an expired role that HBA may let in without a password is "could not tell". */
+function loginCheck(facts: RoleFacts, findings: Finding[]): VerifyCheck {
+  const r = facts.role;
+  if (!r.canLogin) return check('login', 'pass', 'NOLOGIN');
+  const hba = hbaLoginVerdict(facts);
+  if (hba.kind === 'blocked')
+    return r.expired
+      ? check('login', 'pass', `expired (VALID UNTIL ${r.validUntil}) and pg_hba.conf admits it only through password methods`)
+      : check('login', 'pass', `LOGIN, but ${hba.reason}`);
+  if (r.expired && hba.kind === 'unknown')
+    return check(
+      'login',
+      'error',
+      `expired (VALID UNTIL ${r.validUntil}), but trust/peer/cert paths ignore expiry and cannot be ruled out: ${hba.reason}`,
+      'run verify as a superuser once pg_hba.conf is reloaded and error-free, or set the role NOLOGIN',
+    );
+  const f = findings.find((x) => x.id === 'role.can_login');
+  return check('login', 'fail', f?.detail ?? 'the role can log in', `pgrevoke cutoff ${JSON.stringify(r.name)}`);
+}
+
 /** Pure: the verdict per check from inspect's facts. */
 export function judge(facts: RoleFacts, strict: boolean): VerifyCheck[] {
   const r = facts.role;
@@ -65,24 +84,7 @@ export function judge(facts: RoleFacts, strict: boolean): VerifyCheck[] {
   const findings = evaluate(facts).findings;
 
   // login
-  const hbaBlocks = loginBlockedByHba(facts);
-  if (!r.canLogin) out.push(check('login', 'pass', 'NOLOGIN'));
-  else if (r.expired && !facts.hba.readable)
-    out.push(
-      check(
-        'login',
-        'error',
-        `expired (VALID UNTIL ${r.validUntil}), but pg_hba.conf is unreadable: trust/peer/cert paths ignore expiry and cannot be ruled out`,
-        'run verify as a superuser, or set the role NOLOGIN',
-      ),
-    );
-  else if (r.expired && hbaAllowsWithoutPassword(facts.hba).length === 0)
-    out.push(check('login', 'pass', `expired (VALID UNTIL ${r.validUntil}) and pg_hba.conf admits it only through password methods`));
-  else if (hbaBlocks) out.push(check('login', 'pass', `LOGIN, but ${hbaBlocks}`));
-  else {
-    const f = findings.find((x) => x.id === 'role.can_login');
-    out.push(check('login', 'fail', f?.detail ?? 'the role can log in', `pgrevoke cutoff ${quoted}`));
-  }
+  out.push(loginCheck(facts, findings));
 
   // sessions and prepared transactions
   const problems: string[] = [];
