@@ -12,6 +12,7 @@ import {
 import { mergeWithView, rulesFromLines } from '../hba/raw-rules.js';
 import type { HbaDecision, HbaFacts, HbaRule } from '../hba/types.js';
 import { readRawHba } from './hba-source.js';
+import { collectReloadPending } from './hba-reload.js';
 import type { Check, Finding, Queryable, RoleFacts, RoleInfo, RoleMemberships, ServerFacts, SessionRow } from './types.js';
 
 /** What the operator may read, asked without raising an error (an error would abort the caller's transaction). */
@@ -30,13 +31,6 @@ export const HBA_RULES_SQL_PG14 = `SELECT line_number, NULL::integer AS rule_num
 export const HBA_RULES_SQL_PG16 = `SELECT line_number, rule_number, file_name, type, database, user_name,
        address, netmask, auth_method, options, error
   FROM pg_catalog.pg_hba_file_rules`;
-
-/** The file changed after the last reload (1 s mtime resolution). */
-export const HBA_RELOAD_PENDING_SQL = `SELECT (pg_catalog.pg_stat_file(pg_catalog.current_setting('hba_file'))).modification
-       > pg_catalog.pg_conf_load_time() AS pending`;
-
-/** pg_conf_load_time() as seconds since the epoch, to compare with the files' modification times. */
-export const CONF_LOAD_TIME_SQL = `SELECT extract(epoch FROM pg_catalog.pg_conf_load_time())::float8 AS t`;
 
 export const HBA_UNREADABLE_REASON =
   'permission denied: reading pg_hba_file_rules needs superuser (or managed service without file access)';
@@ -170,33 +164,23 @@ export async function collectHba(q: Queryable, ctx: HbaCollectContext): Promise<
     throw err;
   }
 
-  // current_setting('hba_file') needs superuser or pg_read_all_settings: pg_settings hides the row otherwise.
-  let reloadPending: boolean | null = null;
-  if (access.can_stat && access.hba_file !== null) {
-    try {
-      const row = (await q.query<{ pending: boolean | null }>(HBA_RELOAD_PENDING_SQL)).rows[0];
-      reloadPending = row?.pending ?? null;
-    } catch (err) {
-      if (sqlstate(err) === null) throw err;
-      reloadPending = null;
-    }
-  }
-
   // The view drops quotes ("all" reads as all): take them from the file itself, where it can be read.
   let rawSource: HbaFacts['rawSource'] = null;
   let mismatches: HbaFacts['mismatches'] = [];
   const raw = file === null ? null : await readRawHba(q, file, ctx.server.major);
   if (raw && file !== null) {
     const merged = mergeWithView(rules, rulesFromLines(raw.lines), file);
-    rules = merged.rules;
+    // a file that disagrees anywhere may be another file, or read differently: none of its quoting is trusted
+    if (!merged.mismatches.length) rules = merged.rules;
     mismatches = merged.mismatches;
     rawSource = raw.source;
-    // an included file or @file edited after the reload is pending too, not only the main file
-    if (reloadPending !== true && raw.newestMtime !== null) {
-      const row = (await q.query<{ t: number }>(CONF_LOAD_TIME_SQL)).rows[0];
-      if (row) reloadPending = raw.newestMtime > Number(row.t);
-    }
   }
+  // current_setting('hba_file') needs superuser or pg_read_all_settings: pg_settings hides the row otherwise.
+  const reloadPending = await collectReloadPending(q, {
+    canStat: access.can_stat && access.hba_file !== null,
+    raw,
+    hasIncludes: rules.some((r) => r.fileName !== null && r.fileName !== file),
+  });
 
   const fileErrors = rules
     .filter((r): r is HbaRule & { error: string } => r.error !== null)
@@ -421,8 +405,8 @@ export const hbaCheck: Check = {
             h.mismatches.map((m) => `${lineLabel(h, m.line, m.fileName)}: ${m.detail}`),
             10,
           )}. ` +
-          `The file was read ${h.rawSource === 'local' ? "from this host (it may not be the server's file)" : 'through the server'}; ` +
-          'on the lines that disagree the view alone was used, so keyword-looking tokens there are undecidable.',
+          `The file was read ${h.rawSource === 'local' ? 'from this host' : 'through the server'}; ` +
+          'so the view alone was used for every line: keyword-looking tokens are undecidable.',
         remediation:
           'Check that hba_file names the file the server reads, and report the line if it is the same file (a parsing difference).',
         exposure: false,

@@ -1,6 +1,7 @@
 // collectHba against real servers: what pg_hba_file_rules says, checked against what the server actually does.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import pg from 'pg';
+import { MTIME_LAG_S } from '../../src/checks/hba-reload.js';
 import { collectHba, hbaAllowsWithoutPassword, hbaCheck, type HbaCollectContext } from '../../src/checks/hba.js';
 import type { HbaEvalScenario } from '../../src/hba/evaluate.js';
 import type { HbaDecision, HbaFacts } from '../../src/hba/types.js';
@@ -50,6 +51,8 @@ describe.each(MAJORS)('pg_hba collection on PostgreSQL %i', (major) => {
 
   /** pg_reload_conf(), then wait until the postmaster has processed it (a new backend inherits its reload time). */
   async function reload(): Promise<void> {
+    // a file stamped within the mtime's uncertainty of the reload is "cannot tell", not "reloaded"
+    await sleep(MTIME_LAG_S * 1000 + 20);
     const before = await loadTime();
     const [row] = await cluster.sql<{ ok: boolean }>('SELECT pg_reload_conf() AS ok');
     expect(row!.ok).toBe(true);
@@ -331,9 +334,14 @@ describe.each(MAJORS)('pg_hba collection on PostgreSQL %i', (major) => {
     await cluster.sql('GRANT SELECT ON pg_catalog.pg_hba_file_rules TO auditor');
     expect(await collectHba(op, ctx)).toMatchObject({ readable: false });
 
-    // with the function too, the rules are readable; the server will not stat or read the file for it, but this
-    // host can read it (the test runs beside the server): quotes and mtime come from there
+    // with the function too, the rules are readable; the server will not stat or read the file for it, so
+    // this host's file cannot be shown to be the server's: the view alone, and a reload pending or not is unknown
     await cluster.sql('GRANT EXECUTE ON FUNCTION pg_catalog.pg_hba_file_rules() TO auditor');
+    expect(await collectHba(op, ctx)).toMatchObject({ readable: true, rawSource: null, reloadPending: null });
+
+    // with pg_stat_file, this host's file (the test runs beside the server) is provably the server's
+    // (same size and modification): quotes and mtime come from there
+    await cluster.sql('GRANT EXECUTE ON FUNCTION pg_catalog.pg_stat_file(text), pg_catalog.pg_stat_file(text, boolean) TO auditor');
     const granted = await collectHba(op, ctx);
     expect(granted.readable).toBe(true);
     expect(granted.rawSource).toBe('local');
