@@ -85,29 +85,53 @@ function nextToken(line: string, pos: number): { token: HbaToken | null; comma: 
   return { token, comma, pos: i };
 }
 
-/** Physical lines joined into records: a trailing backslash continues the record (PostgreSQL 14+). */
-function records(content: string): { text: string; lineNumber: number; lines: number }[] {
-  const physical = content.split('\n');
-  if (physical.length && physical[physical.length - 1] === '') physical.pop();
-  const out: { text: string; lineNumber: number; lines: number }[] = [];
+/**
+ * pg_get_line_append(): fgets() then strlen(), so a NUL byte drops the rest of its physical line,
+ * newline included, and reading goes on with the next physical line (joined onto this one).
+ * Returns the text read and the next position, or null at end of file with nothing read.
+ * (fgets' buffer boundaries on lines over ~1 kB with a NUL are not modelled.)
+ */
+function getLine(content: string, pos: number): { text: string; pos: number } | null {
+  let text = '';
+  while (pos < content.length) {
+    const nl = content.indexOf('\n', pos);
+    const end = nl === -1 ? content.length : nl + 1;
+    const chunk = content.slice(pos, end);
+    pos = end;
+    const nul = chunk.indexOf('\0');
+    text += nul === -1 ? chunk : chunk.slice(0, nul);
+    if (text.endsWith('\n')) return { text, pos };
+  }
+  return text === '' ? null : { text, pos };
+}
+
+/**
+ * Records as tokenize_auth_file() collects them: a trailing backslash continues the record
+ * (PostgreSQL 14+), and the line number advances by one plus the continuations (lines joined by a
+ * NUL byte do not count, so later lines are numbered as the server numbers them).
+ */
+function records(content: string): { text: string; lineNumber: number }[] {
+  const out: { text: string; lineNumber: number }[] = [];
   let n = 1;
-  for (let i = 0; i < physical.length;) {
+  let pos = 0;
+  while (pos < content.length) {
     let buf = '';
     let lastBackslash = 0;
-    let used = 0;
-    while (i < physical.length) {
-      buf += physical[i++]!.replace(/[\r\n]+$/, '');
-      used++;
+    let continuations = 0;
+    for (let l = getLine(content, pos); l !== null; l = getLine(content, pos)) {
+      pos = l.pos;
+      buf = (buf + l.text).replace(/[\r\n]+$/, ''); // pg_strip_crlf
       // the backslash must be past the previous continuation point (hba.c last_backslash_buflen)
       if (buf.length > lastBackslash && buf.endsWith('\\')) {
         buf = buf.slice(0, -1);
         lastBackslash = buf.length;
+        continuations++;
         continue;
       }
       break;
     }
-    out.push({ text: buf, lineNumber: n, lines: used });
-    n += used;
+    out.push({ text: buf, lineNumber: n });
+    n += continuations + 1;
   }
   return out;
 }
