@@ -11,6 +11,7 @@ import { confirmEdit, replaceFile, restoreFile, withoutBlock } from '../playbook
 import { withHbaLock } from '../playbook/hba-lock.js';
 import { HBA_ERRORS_SQL } from '../playbook/plan.js';
 import { planRestore, readSections, type ReportSection } from '../playbook/restore.js';
+import { strippedBy } from '../playbook/strip-evidence.js';
 import { latestUnrestored, markRestored, readRecords, type CutoffRecordFile } from '../record/journal.js';
 import { strippedEarlier as strippedEarlierIn } from '../record/strip-evidence.js';
 import { recordSections } from '../record/sections.js';
@@ -68,7 +69,7 @@ interface Job {
 }
 
 /** Read-only: connect, check the node is what the section says, plan the steps. */
-async function prepare(job: Job, name: string, from: string, dryRun: boolean): Promise<void> {
+async function prepare(job: Job, name: string, from: string, dryRun: boolean, trusted: boolean): Promise<void> {
   const client = (job.client = await connect(job.params));
   const { section } = job;
   // a standby's section changes only its HBA; applied to the wrong kind of node it would do the wrong half
@@ -89,9 +90,9 @@ async function prepare(job: Job, name: string, from: string, dryRun: boolean): P
   const current = await findRole(client, name);
   const report = section.source;
   const hbaText = report.hba?.file ? await readFile(report.hba.file, 'utf8').catch(() => null) : null;
-  const beforeFrom = report.roles.find((r) => r.name === name)?.beforeFrom;
-  const strippedEarlier = beforeFrom ? await strippedEarlierIn(beforeFrom, name) : false;
-  const plan = planRestore(report, name, current?.oid ?? null, hbaText, { standby: section.standby, strippedEarlier });
+  // SUPERUSER/CREATEROLE come back only with evidence from a record in the state directory
+  const stripped = trusted ? strippedBy(report, name) || (await strippedEarlierIn(beforeFromOf(report, name), name)) : false;
+  const plan = planRestore(report, name, current?.oid ?? null, hbaText, { standby: section.standby, stripped, unbacked: !trusted });
   const steps: RestoreStep[] = [
     ...(plan.alter ? [{ action: 'alter_role', sql: plan.alter, file: null, status: 'planned', detail: null } as RestoreStep] : []),
     ...(plan.hba
@@ -218,16 +219,43 @@ async function jobsFor(
   return { jobs: sections.filter(given).map((s) => job(s, nodes.find((n) => n.name === s.node)!.params)), unselected };
 }
 
-/** Without --from: the latest record of a cutoff of `name` that no restore has used yet. */
-async function fromRecord(name: string, node: string | undefined) {
-  const found = latestUnrestored(await readRecords(), { role: name, node });
+/**
+ * Without --from: the latest record of a cutoff of `name` that no restore has used yet, on the
+ * cluster connected to when that can be told (its system identifier).
+ */
+async function fromRecord(name: string, node: string | undefined, here: string | null) {
+  const found = latestUnrestored(await readRecords(), { role: name, node, ...(here ? { systemIdentifier: here } : {}) });
   if (!found)
     throw usageError(
-      `no record of a cutoff of ${JSON.stringify(name)}${node ? ` on ${node}` : ''} that a restore has not used yet (in ${stateDirPath()}); nothing was changed`,
+      `no record of a cutoff of ${JSON.stringify(name)}${node ? ` on ${node}` : ''}${here ? ' on this cluster' : ''} that a restore has not used yet (in ${stateDirPath()}); nothing was changed`,
       'pgrevoke history lists the records; or pass --from REPORT',
     );
-  return { from: found.record.file, record: found.record, ...recordSections(found.record, node) };
+  const one = found.record.begin.nodes.length === 1;
+  return { from: found.record.file, record: found.record, ...recordSections(found.record, one ? undefined : node) };
 }
+
+/** --from REPORT: when the report names its record in the state directory, the record is what is restored. */
+async function fromFile(file: string, node: string | undefined, say: (line: string) => void) {
+  const read = readSections(file, node);
+  const linked = read.linkedRecord ? (await readRecords()).find((r) => r.file === read.linkedRecord) : undefined;
+  if (!linked) return { from: file, record: null, ...read };
+  say(`pgrevoke: ${file} names its record: restoring from that, not from the file`);
+  return { from: linked.file, record: linked, ...recordSections(linked, linked.begin.nodes.length === 1 ? undefined : node) };
+}
+
+/** The system identifier of the cluster the connection options reach (null: not readable, or several nodes named). */
+async function clusterHere(f: RestoreFlags, g: GlobalOptions): Promise<string | null> {
+  if (f.target?.length || f.fleet) return null;
+  const client = await connect(paramsFrom(g));
+  try {
+    return (await collectServer(client)).systemIdentifier ?? null;
+  } finally {
+    await client.end().catch(() => undefined);
+  }
+}
+
+const beforeFromOf = (report: { roles: { name: string; beforeFrom?: string | null }[] }, name: string) =>
+  report.roles.find((r) => r.name === name)?.beforeFrom ?? null;
 
 function describeRecord(rec: CutoffRecordFile): string {
   const how = rec.end ? `finished with exit ${rec.end.exitCode}` : 'cut short: rebuilt from its plan and the steps it recorded';
@@ -236,11 +264,23 @@ function describeRecord(rec: CutoffRecordFile): string {
 
 /** Mark the record restored for each node restored in full, so neither a restore nor a rerun takes it again. */
 async function markDone(rec: CutoffRecordFile, jobs: Job[], name: string, say: (line: string) => void): Promise<void> {
-  for (const j of jobs)
-    if (j.restore?.exitCode === ExitCode.OK)
-      await markRestored(rec.file, j.section.node ?? rec.begin.nodes[0]!.node, name).catch((err: unknown) =>
-        say(`pgrevoke: could not mark ${rec.file} as restored: ${(err as Error).message}`),
+  for (const j of jobs) {
+    if (j.restore?.exitCode !== ExitCode.OK) continue;
+    const node = j.section.node ?? rec.begin.nodes[0]!.node;
+    // the records a rerun's before-state came from are used up with it
+    const chain = [rec.file];
+    for (let from = beforeFromOf(j.section.source, name); from && !chain.includes(from) && chain.length < 20;) {
+      chain.push(from);
+      from = beforeFromOf(
+        (await readRecords()).find((r) => r.file === from)?.begin.nodes.find((n) => n.node === node)?.plan ?? { roles: [] },
+        name,
       );
+    }
+    for (const file of chain)
+      await markRestored(file, node, name).catch((err: unknown) =>
+        say(`pgrevoke: could not mark ${file} as restored: ${(err as Error).message}`),
+      );
+  }
 }
 
 export async function run([role, flags]: unknown[], g: GlobalOptions): Promise<ExitCode> {
@@ -248,7 +288,8 @@ export async function run([role, flags]: unknown[], g: GlobalOptions): Promise<E
   const f = flags as RestoreFlags;
   const name = String(role);
   const dryRun = Boolean(f.dryRun);
-  const source = f.from ? { from: f.from, record: null, ...readSections(f.from, f.node) } : await fromRecord(name, f.node);
+  const say = (line: string) => ctx.note(line);
+  const source = f.from ? await fromFile(f.from, f.node, say) : await fromRecord(name, f.node, await clusterHere(f, g));
   if (source.record) ctx.note(`pgrevoke: restoring from ${describeRecord(source.record)}`);
   const { from, fleet, sections, untouched } = source;
   if (!dryRun && !f.yes && !ctx.interactive)
@@ -263,7 +304,7 @@ export async function run([role, flags]: unknown[], g: GlobalOptions): Promise<E
   try {
     for (const job of jobs) {
       try {
-        await prepare(job, name, from, dryRun);
+        await prepare(job, name, from, dryRun, source.record !== null);
       } catch (err) {
         if (!many) throw err;
         job.error = err;

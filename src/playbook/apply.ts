@@ -212,6 +212,8 @@ export interface CutoffReport {
   warnings: string[];
   interrupted: boolean;
   exitCode: number;
+  /** The write-ahead record of this run in the state directory (restore --from finds it through this). */
+  record?: string | null;
 }
 
 class Interrupted extends Error {}
@@ -1127,7 +1129,7 @@ export async function apply(deps: ApplyDeps): Promise<CutoffReport> {
       if (err instanceof Interrupted || (interrupt.interrupted && !(err instanceof StepSkipped))) {
         // a cancelled statement fails with 57014: that is the interrupt, not a fault of the step
         step.status = 'failed';
-        step.detail = 'interrupted (SIGINT/SIGTERM) before this step finished';
+        step.detail = `interrupted (${interrupt.reason}) before this step finished`;
         report.interrupted = true;
       } else if (err instanceof StepSkipped) {
         step.status = 'skipped';
@@ -1173,7 +1175,7 @@ export function cutShortExposure(report: CutoffReport, suspects: readonly Suspec
     const during = report.steps.find((st) => st.status === 'failed' && st.detail?.startsWith('interrupted'));
     const notRun = [...new Set(report.steps.filter((st) => st.status === 'skipped' && st.detail === 'interrupted').map((st) => st.action))];
     out.push(
-      `the run was interrupted (SIGINT/SIGTERM)${during ? ` during ${during.action}` : ''}${notRun.length ? `; not run: ${notRun.join(', ')}` : ''}`,
+      `the run was interrupted (${during?.detail?.match(/^interrupted \((.+)\) before/)?.[1] ?? 'SIGINT/SIGTERM'})${during ? ` during ${during.action}` : ''}${notRun.length ? `; not run: ${notRun.join(', ')}` : ''}`,
     );
   }
   if (!standby && contain && contain.status !== 'done' && report.committedAt === null)
