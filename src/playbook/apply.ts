@@ -1152,7 +1152,7 @@ export async function apply(deps: ApplyDeps): Promise<CutoffReport> {
         st.detail = 'interrupted';
       }
   }
-  if (!dry) report.exposure.push(...cutShortExposure(report, [...suspects.values()], standby));
+  if (!dry) report.exposure.push(...cutShortExposure(report, [...suspects.values()], standby, interrupt.reason));
   if (noNologin)
     report.exposure.push(
       report.steps.some((st) => st.action === 'hba_reject' && st.status === 'done')
@@ -1168,14 +1168,14 @@ export async function apply(deps: ApplyDeps): Promise<CutoffReport> {
  * What a run cut short leaves open, so that it is never reported as clean: the interruption itself,
  * a NOLOGIN that never committed, and every hidden backend not yet resolved.
  */
-export function cutShortExposure(report: CutoffReport, suspects: readonly Suspect[], standby: boolean): string[] {
+export function cutShortExposure(report: CutoffReport, suspects: readonly Suspect[], standby: boolean, reason: string): string[] {
   const out: string[] = [];
   const contain = report.steps.find((st) => st.action === 'contain');
   if (report.interrupted) {
     const during = report.steps.find((st) => st.status === 'failed' && st.detail?.startsWith('interrupted'));
     const notRun = [...new Set(report.steps.filter((st) => st.status === 'skipped' && st.detail === 'interrupted').map((st) => st.action))];
     out.push(
-      `the run was interrupted (${during?.detail?.match(/^interrupted \((.+)\) before/)?.[1] ?? 'SIGINT/SIGTERM'})${during ? ` during ${during.action}` : ''}${notRun.length ? `; not run: ${notRun.join(', ')}` : ''}`,
+      `the run was interrupted (${reason})${during ? ` during ${during.action}` : ''}${notRun.length ? `; not run: ${notRun.join(', ')}` : ''}`,
     );
   }
   if (!standby && contain && contain.status !== 'done' && report.committedAt === null)
