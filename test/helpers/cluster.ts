@@ -59,6 +59,42 @@ export async function startClusterWithHba(major: number, hba = PASSWORD_HBA): Pr
   return cl;
 }
 
+/** pg_conf_load_time() as a new session sees it (a session sees its own reload only once it has processed it). */
+export async function confLoadTime(cl: TestCluster): Promise<number> {
+  const c = new pg.Client({ host: '127.0.0.1', port: cl.port, user: 'postgres', password: cl.password, database: 'postgres' });
+  await c.connect();
+  try {
+    return Number((await c.query<{ t: number }>(`SELECT extract(epoch FROM pg_conf_load_time())::float8 AS t`)).rows[0]!.t);
+  } finally {
+    await c.end();
+  }
+}
+
+/** pg_reload_conf(), then wait until new sessions have the configuration; returns the new load time. */
+export async function reloadAndWait(cl: TestCluster, timeoutMs = 20_000): Promise<number> {
+  const before = await confLoadTime(cl);
+  await cl.sql('SELECT pg_reload_conf()');
+  for (const end = Date.now() + timeoutMs; Date.now() < end;) {
+    const t = await confLoadTime(cl);
+    if (t > before) return t;
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  throw new Error(`pg_reload_conf() was not observed within ${timeoutMs} ms`);
+}
+
+/** A real login: 'allow', or the SQLSTATE (else the message) it was refused with. */
+export async function loginOutcome(cl: TestCluster, cfg: pg.ClientConfig): Promise<string> {
+  const c = new pg.Client({ host: '127.0.0.1', port: cl.port, password: 'unused', database: 'postgres', ...cfg });
+  c.on('error', () => undefined);
+  try {
+    await c.connect();
+    await c.end();
+    return 'allow';
+  } catch (e) {
+    return String((e as { code?: string }).code ?? (e as Error).message);
+  }
+}
+
 /** How many sessions whose query is LIKE `pattern` wait on a lock now. */
 export async function lockWaiters(cl: TestCluster, pattern: string): Promise<number> {
   const rows = await cl.sql<{ n: number }>(

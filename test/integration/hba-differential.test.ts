@@ -27,7 +27,7 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MTIME_LAG_S } from '../../src/checks/hba-reload.js';
 import { jsonDoc, runCli } from '../helpers/cli.js';
-import { MAJORS, startCluster, type TestCluster } from '../helpers/cluster.js';
+import { MAJORS, reloadAndWait, startCluster, type TestCluster } from '../helpers/cluster.js';
 import { generateHba, seedFor, WORLD, type GeneratedHba } from '../helpers/hba-random.js';
 
 const FILES = Math.max(1, Math.min(5000, Number(process.env.PGREVOKE_DIFF_FILES ?? 40) || 40));
@@ -219,29 +219,13 @@ describe.each(MAJORS)('pg_hba.conf differential on PostgreSQL %i', (major) => {
     } as pg.ClientConfig;
   }
 
-  async function loadTime(): Promise<number> {
-    const c = new pg.Client({ host: '127.0.0.1', port: cl.port, user: 'postgres', password: cl.password, database: 'postgres' });
-    await c.connect();
-    try {
-      return Number((await c.query(`SELECT extract(epoch FROM pg_conf_load_time()) AS t`)).rows[0].t);
-    } finally {
-      await c.end();
-    }
-  }
-
   /** Write pg_hba.conf (the harness line first) and its @files, reload, wait until new backends have it; no error row. */
   async function applyHba(body: string, files: Record<string, string>): Promise<void> {
     for (const [name, text] of Object.entries(files)) await cl.writeDataFile(name, text);
     await cl.writeDataFile('pg_hba.conf', body.startsWith('host all postgres') ? body : `host all postgres 127.0.0.1/32 trust\n${body}`);
     // a file stamped within the mtime's uncertainty of the reload is "cannot tell" (no containment claim)
     await new Promise((r) => setTimeout(r, MTIME_LAG_S * 1000 + 20));
-    const before = await loadTime();
-    await cl.sql('SELECT pg_reload_conf()');
-    for (let i = 0; ; i++) {
-      if ((await loadTime()) > before) break;
-      if (i > 400) throw new Error('pg_reload_conf() was not observed within 20 s');
-      await new Promise((r) => setTimeout(r, 50));
-    }
+    await reloadAndWait(cl);
     const errors = await cl.sql<{ line_number: number; error: string }>(
       'SELECT line_number, error FROM pg_hba_file_rules WHERE error IS NOT NULL',
     );

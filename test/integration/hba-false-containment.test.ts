@@ -8,10 +8,9 @@ import { spawn } from 'node:child_process';
 import { chmodSync, mkdtempSync, promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BASE_ENV, BIN, type CliResult } from '../helpers/cli.js';
-import { MAJORS, startCluster, type TestCluster } from '../helpers/cluster.js';
+import { loginOutcome, MAJORS, reloadAndWait, startCluster, type TestCluster } from '../helpers/cluster.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -79,20 +78,7 @@ describe.each(MAJORS)('no false containment on PostgreSQL %i', (major) => {
     await cl?.destroyAll();
   });
 
-  async function loadTime(): Promise<number> {
-    return Number((await cl.sql<{ t: number }>(`SELECT extract(epoch FROM pg_conf_load_time())::float8 AS t`))[0]!.t);
-  }
-
-  async function reload(): Promise<number> {
-    const before = await loadTime();
-    await cl.sql('SELECT pg_reload_conf()');
-    for (let i = 0; i < 500; i++) {
-      const t = await loadTime();
-      if (t > before) return t;
-      await sleep(10);
-    }
-    throw new Error('the reload did not happen');
-  }
+  const reload = () => reloadAndWait(cl);
 
   /** Write the file dated 2 s back (so it is plainly older than the reload that follows). */
   async function write(lines: string, backdate = true): Promise<void> {
@@ -110,17 +96,7 @@ describe.each(MAJORS)('no false containment on PostgreSQL %i', (major) => {
   }
 
   /** The real login from 127.0.0.1: 'allow' or the SQLSTATE of the refusal. */
-  async function login(user: string): Promise<string> {
-    const c = new pg.Client({ host: '127.0.0.1', port: cl.port, user, database: 'postgres', password: 'unused' });
-    c.on('error', () => undefined);
-    try {
-      await c.connect();
-      await c.end();
-      return 'allow';
-    } catch (e) {
-      return String((e as { code?: string }).code ?? (e as Error).message);
-    }
-  }
+  const login = (user: string) => loginOutcome(cl, { user });
 
   async function inspect(role: string, dsn: string, as: RunAs = {}): Promise<Doc> {
     const r = await run(['inspect', role, '--dsn', dsn, '--json'], as);

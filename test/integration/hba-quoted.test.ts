@@ -6,9 +6,7 @@ import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import pg from 'pg';
 import { runCli } from '../helpers/cli.js';
-import { MAJORS, startCluster, type TestCluster } from '../helpers/cluster.js';
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+import { loginOutcome, MAJORS, reloadAndWait, startCluster, type TestCluster } from '../helpers/cluster.js';
 
 /** First, so the harness (socket trust, TCP postgres) still connects; rules under test start at line 3. */
 const BASE = 'local all all trust\nhost all postgres 127.0.0.1/32 scram-sha-256\n';
@@ -44,21 +42,9 @@ describe.each(MAJORS)('quoted pg_hba.conf tokens and unevaluated connections on 
     await cl?.destroyAll();
   });
 
-  async function loadTime(): Promise<number> {
-    const c = new pg.Client({ host: '127.0.0.1', port: cl.port, user: 'postgres', password: cl.password, database: 'postgres' });
-    await c.connect();
-    try {
-      return Number((await c.query(`SELECT extract(epoch FROM pg_conf_load_time()) AS t`)).rows[0].t);
-    } finally {
-      await c.end();
-    }
-  }
-
   async function hba(lines: string): Promise<void> {
     await cl.writeDataFile('pg_hba.conf', BASE + lines + '\n');
-    const before = await loadTime();
-    await cl.sql('SELECT pg_reload_conf()');
-    for (let i = 0; i < 200 && (await loadTime()) <= before; i++) await sleep(50);
+    await reloadAndWait(cl);
     const errors = await cl.sql<{ error: string }>(`SELECT error FROM pg_hba_file_rules WHERE error IS NOT NULL`);
     expect(errors).toEqual([]);
   }
@@ -84,24 +70,8 @@ describe.each(MAJORS)('quoted pg_hba.conf tokens and unevaluated connections on 
   }
 
   /** The real login: 'allow' or the server's refusal (28000: no pg_hba.conf entry or rejected). */
-  async function login(user: string, database: string, replication = false): Promise<string> {
-    const c = new pg.Client({
-      host: '127.0.0.1',
-      port: cl.port,
-      user,
-      database,
-      password: 'unused',
-      ...(replication ? { replication: true } : {}),
-    } as pg.ClientConfig);
-    c.on('error', () => undefined);
-    try {
-      await c.connect();
-      await c.end();
-      return 'allow';
-    } catch (e) {
-      return String((e as { code?: string }).code ?? (e as Error).message);
-    }
-  }
+  const login = (user: string, database: string, replication = false) =>
+    loginOutcome(cl, { user, database, ...(replication ? { replication: true } : {}) } as pg.ClientConfig);
 
   const refused = (outcome: string) => (outcome === 'reject' || outcome === 'no_match' ? '28000' : outcome);
 
