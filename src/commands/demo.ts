@@ -62,7 +62,7 @@ export async function run([flags]: unknown[], g: GlobalOptions): Promise<ExitCod
   const heading = (text: string) => say(`\n${ctx.c.bold.cyan(text)}`);
 
   const work = mkdtempSync(path.join(os.tmpdir(), 'pgrevoke-demo-'));
-  const cluster = new EmbeddedCluster({ major, password: `demo-${Math.random().toString(36).slice(2)}` });
+  const cluster = new EmbeddedCluster({ major, password: `demopw_${Math.random().toString(36).slice(2)}` });
   let staged: Awaited<ReturnType<typeof stageCompromise>> | undefined;
   const results: Record<string, unknown> = {};
   // Ctrl+C: exit at once; the embedded cluster's exit hook stops the server and removes its data.
