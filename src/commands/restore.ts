@@ -12,7 +12,7 @@ import { withHbaLock } from '../playbook/hba-lock.js';
 import { HBA_ERRORS_SQL } from '../playbook/plan.js';
 import { planRestore, readSections, type ReportSection } from '../playbook/restore.js';
 import { strippedBy } from '../playbook/strip-evidence.js';
-import { latestUnrestored, markRestored, readRecords, type CutoffRecordFile } from '../record/journal.js';
+import { beforeChain, latestUnrestored, markRestored, readRecords, type CutoffRecordFile } from '../record/journal.js';
 import { strippedEarlier as strippedEarlierIn } from '../record/strip-evidence.js';
 import { recordSections } from '../record/sections.js';
 import { stateDirPath } from '../record/state-dir.js';
@@ -264,19 +264,13 @@ function describeRecord(rec: CutoffRecordFile): string {
 
 /** Mark the record restored for each node restored in full, so neither a restore nor a rerun takes it again. */
 async function markDone(rec: CutoffRecordFile, jobs: Job[], name: string, say: (line: string) => void): Promise<void> {
+  const records = await readRecords();
   for (const j of jobs) {
     if (j.restore?.exitCode !== ExitCode.OK) continue;
     const node = j.section.node ?? rec.begin.nodes[0]!.node;
     // the records a rerun's before-state came from are used up with it
-    const chain = [rec.file];
-    for (let from = beforeFromOf(j.section.source, name); from && !chain.includes(from) && chain.length < 20;) {
-      chain.push(from);
-      from = beforeFromOf(
-        (await readRecords()).find((r) => r.file === from)?.begin.nodes.find((n) => n.node === node)?.plan ?? { roles: [] },
-        name,
-      );
-    }
-    for (const file of chain)
+    const earlier = beforeChain(records, beforeFromOf(j.section.source, name), name).map((x) => x.record.file);
+    for (const file of [rec.file, ...earlier.filter((f) => f !== rec.file)])
       await markRestored(file, node, name).catch((err: unknown) =>
         say(`pgrevoke: could not mark ${file} as restored: ${(err as Error).message}`),
       );

@@ -180,3 +180,25 @@ export function latestUnrestored(
     }
   return null;
 }
+
+/**
+ * The records a rerun's before-state came from, following `beforeFrom` back from `file` (bounded, no
+ * loops): each with the plan that named `role`. Only records in the state directory are followed.
+ */
+export function beforeChain(
+  records: readonly CutoffRecordFile[],
+  file: string | null | undefined,
+  role: string,
+): { record: CutoffRecordFile; plan: Plan; entry: PlanRole }[] {
+  const out: { record: CutoffRecordFile; plan: Plan; entry: PlanRole }[] = [];
+  for (let next = file ?? null; next !== null && out.length < 20 && !out.some((x) => x.record.file === next);) {
+    const record = records.find((r) => r.file === next);
+    const hit = record?.begin.nodes
+      .flatMap((n) => n.plan.roles.map((entry) => ({ plan: n.plan, entry })))
+      .find((x) => x.entry.name === role);
+    if (!record || !hit) break;
+    out.push({ record, ...hit });
+    next = hit.entry.beforeFrom ?? null;
+  }
+  return out;
+}

@@ -1,7 +1,7 @@
 // Following a rerun's before-state back through the records it came from, to the cutoff that
 // stripped SUPERUSER/CREATEROLE (restore grants them back only with that evidence).
 import { strippedBy } from '../playbook/strip-evidence.js';
-import { readRecords } from './journal.js';
+import { beforeChain, readRecords } from './journal.js';
 
 /**
  * Whether the cutoff whose record a before-state came from (following earlier records back) took
@@ -14,13 +14,5 @@ export async function strippedEarlier(
   env: NodeJS.ProcessEnv = process.env,
 ): Promise<boolean> {
   const records = await readRecords(env).catch(() => []);
-  let file = beforeFrom ?? null;
-  for (let depth = 0; file !== null && depth < 20; depth++) {
-    const rec = records.find((r) => r.file === file);
-    const entry = rec?.begin.nodes.flatMap((n) => n.plan.roles.map((r) => ({ plan: n.plan, role: r }))).find((x) => x.role.name === role);
-    if (!entry) return false;
-    if (strippedBy(entry.plan, role)) return true;
-    file = entry.role.beforeFrom ?? null;
-  }
-  return false;
+  return beforeChain(records, beforeFrom, role).some((x) => strippedBy(x.plan, role));
 }
