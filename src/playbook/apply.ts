@@ -626,6 +626,9 @@ export async function apply(deps: ApplyDeps): Promise<CutoffReport> {
     return `NOLOGIN committed for ${targets.length} role(s); terminating in the same round trip failed (${sqlError(err)}): the settle loop terminates instead`;
   };
 
+  /** A lock (or a concurrent update) held a containment statement up, and there is time to try again. */
+  const worthRetry = (err: unknown, deadline: number) => !interrupt.interrupted && retryable(err) && Date.now() < deadline;
+
   /** The containment statement, tried again after a lock held it up, until the settle timeout; throws the last failure. */
   const runContain = async (step: ReportStep, stmt: Statement): Promise<ResultSet[]> => {
     const deadline = Date.now() + plan.options.settle.timeoutS * 1000;
@@ -634,7 +637,7 @@ export async function apply(deps: ApplyDeps): Promise<CutoffReport> {
       try {
         return await exec.run(step, stmt);
       } catch (err) {
-        if (interrupt.interrupted || !retryable(err) || Date.now() >= deadline || (await nologinCommitted())) throw err;
+        if (!worthRetry(err, deadline) || (await nologinCommitted())) throw err;
         // a lock held against the ALTER: end the role's own holders, name the others, try again
         await clearBlockers(step);
       }
@@ -732,7 +735,7 @@ export async function apply(deps: ApplyDeps): Promise<CutoffReport> {
     try {
       return await exec.run(step, stmt);
     } catch (err) {
-      if (interrupt.interrupted || !retryable(err) || Date.now() >= deadline) throw err;
+      if (!worthRetry(err, deadline)) throw err;
       await clearBlockers(step);
       return null;
     }
