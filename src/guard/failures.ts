@@ -1,7 +1,8 @@
 // How a failed guard statement is told apart: a lost connection (reconnect with backoff; a node
 // that cannot be reached is retried for ever, since a guard over a fleet goes on guarding the
-// others), a tick blocked by a lock (55P03: find and end the holder, see unblock.ts), or anything
-// else, which leaves the guard connected but blind (counted against --max-blind).
+// others), a tick blocked by a lock (55P03: find and end the holder, see unblock-actions.ts), or
+// anything else, which leaves the guard connected but blind (counted against --max-blind).
+import { redact } from '../pg/redact.js';
 
 /** A server error carries a severity; anything without one never got an answer from the server. */
 export function isConnectionLoss(err: unknown): boolean {
@@ -33,3 +34,10 @@ export interface Blind {
 }
 
 export const REPEAT_MS = 5000;
+
+/** A failure in one line for events: its message and SQLSTATE, passwords redacted. */
+export function errText(err: unknown): string {
+  const e = err as { message?: string; sqlstate?: string; code?: string };
+  const code = e.sqlstate ?? (e.code && /^[0-9A-Z]{5}$/.test(e.code) ? e.code : undefined);
+  return redact(`${e.message ?? String(err)}${code ? ` [SQLSTATE ${code}]` : ''}`);
+}

@@ -1,9 +1,10 @@
 // A tick blocked by a lock on a system catalog (55P03): who holds it (a session, or a prepared
 // transaction), and which holders the guard may end, decided from what it remembers of roles
 // (KnownRole, learnt from earlier ticks: sessions seen and deny-listed roles) since pg_authid may be
-// the very table that is locked. guardUnblock and GUARD_PREPARED (sql.ts) read and terminate.
-import type { AuditEntry, AuditOperator, AuditReason } from '../report/audit.js';
-import type { GuardKill, GuardRollback } from './index.js';
+// the very table that is locked. Pure: guardUnblock and GUARD_PREPARED (sql.ts) read and terminate,
+// unblock-actions.ts runs them and acts on what is decided here.
+import type { AuditEntry, AuditOperator, AuditReason } from '../record/audit.js';
+import type { GuardKill, GuardRollback } from './types.js';
 import type { GuardPreparedRow, GuardRules, GuardUnblockRow, KnownRole } from './sql.js';
 import { queryText } from '../pg/redact.js';
 

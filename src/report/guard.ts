@@ -2,7 +2,7 @@
 // JSON object per line: JSON Lines, the one command whose --json is a stream, not a document);
 // status (connected, reconnecting, reloaded, warnings) goes to stderr.
 import type { ChalkInstance } from 'chalk';
-import type { GuardEvent, GuardKill, GuardRollback } from '../guard/index.js';
+import type { GuardEvent, GuardKill, GuardRollback } from '../guard/types.js';
 import { truncate } from './format.js';
 
 export const GUARD_EVENT_VERSION = 1;

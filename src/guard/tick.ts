@@ -1,0 +1,62 @@
+// One tick on one connected node: the one statement (guardTick, sql.ts) that finds and terminates
+// every session that must end, then what of it to report. A session is reported once, however many
+// ticks see it; the roles of every session seen are remembered for when pg_authid is locked.
+import { guardAuditEntry, deniedMessage, toKill, type ReasonRow } from './kill-event.js';
+import { guardTick, parseRoleKey, type GuardRow } from './sql.js';
+import { operatorOf, type GuardContext, type NodeState } from './state.js';
+import type { GuardAuditEntry } from './types.js';
+
+/** Roles remembered per node at most; past that the memory starts afresh (it refills within a tick). */
+const MAX_KNOWN_ROLES = 10_000;
+
+/** One pass on one connected node: one statement; returns how many sessions it reported. */
+export async function tick(ctx: GuardContext, n: NodeState): Promise<number> {
+  const { cfg } = ctx;
+  await ctx.deny.refresh();
+  const known = [...n.roles.values()].map((r) => r.key);
+  const q = guardTick(ctx.deny.rules(), { dryRun: cfg.dryRun, known });
+  const { rows: all } = await n.client!.query<GuardRow>({ ...q, query_timeout: ctx.queryTimeoutMs });
+  learn(n, all);
+  return report(
+    ctx,
+    n,
+    all.filter((r): r is ReasonRow => r.reason !== null),
+  );
+}
+
+/** Each session of the tick reported once (an event, and an audit line unless a dry run); returns how many were. */
+function report(ctx: GuardContext, n: NodeState, rows: readonly ReasonRow[]): number {
+  const { cfg } = ctx;
+  const time = new Date().toISOString();
+  const seen = new Map<string, string>();
+  const entries: GuardAuditEntry[] = [];
+  const operator = operatorOf(ctx, n);
+  let reported = 0;
+  for (const r of rows) {
+    const key = `${r.pid}:${r.backend_start ?? ''}`;
+    const kill = toKill(r, n.node.name, time, cfg.dryRun);
+    const what = cfg.dryRun ? `dry:${r.reason}` : !r.may_signal ? 'denied' : r.terminated ? 'killed' : 'gone';
+    // a backend still exiting is signalled again, but reported once; one that exited before the
+    // signal (pg_terminate_backend false) is not an action at all
+    const before = n.seen.get(key);
+    if (what !== 'gone') seen.set(key, before === 'killed' ? 'killed' : what);
+    if (what === 'gone' || before === what || (before === 'killed' && what !== 'denied')) continue;
+    reported++;
+    if (what === 'denied') {
+      const message = deniedMessage(kill);
+      ctx.emit({ type: 'denied', kill, message });
+      if (!cfg.dryRun) entries.push(guardAuditEntry(kill, operator, 'denied', message));
+    } else {
+      ctx.emit({ type: 'kill', kill });
+      if (!cfg.dryRun) entries.push(guardAuditEntry(kill, operator, 'done'));
+    }
+  }
+  n.seen = seen;
+  ctx.audit.write(entries);
+  return reported;
+}
+
+function learn(n: NodeState, rows: readonly GuardRow[]): void {
+  if (n.roles.size > MAX_KNOWN_ROLES) n.roles.clear();
+  for (const r of rows) n.roles.set(r.usesysid, parseRoleKey(r.role_key));
+}
