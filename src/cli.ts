@@ -2,23 +2,12 @@
 // Commands are imported on demand so that `pgrevoke --version` stays as fast as bare node.
 import { createRequire } from 'node:module';
 import { Command, CommanderError, Option } from 'commander';
+import type { GlobalOptions } from './context.js';
 import { ExitCode, PgrevokeError } from './errors.js';
 import { redact } from './pg/redact.js';
 import { checkRoleName } from './util/role-name.js';
 
 const pkg = createRequire(import.meta.url)('../package.json') as { version: string };
-
-export interface GlobalOptions {
-  dsn?: string;
-  host?: string;
-  port?: string;
-  username?: string;
-  dbname?: string;
-  connectTimeout?: string;
-  json?: boolean;
-  color?: boolean;
-  debug?: boolean;
-}
 
 /** Every command module exports `run(args, options, globals) => Promise<ExitCode>`. */
 type Runner = (args: unknown[], globals: GlobalOptions) => Promise<ExitCode>;

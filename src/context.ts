@@ -9,6 +9,19 @@ export interface OutputOptions {
   debug?: boolean;
 }
 
+/**
+ * Every global flag as commander hands it to a command. It lives here, beside the output options it
+ * extends, rather than in cli.ts: commands import it, and cli.ts imports the commands.
+ */
+export interface GlobalOptions extends OutputOptions {
+  dsn?: string;
+  host?: string;
+  port?: string;
+  username?: string;
+  dbname?: string;
+  connectTimeout?: string;
+}
+
 export interface Progress {
   update(text: string): void;
   succeed(text: string): void;

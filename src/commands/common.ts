@@ -1,6 +1,6 @@
 // What every database command does first: resolve parameters psql-style and connect once.
 import os from 'node:os';
-import type { GlobalOptions } from '../cli.js';
+import type { GlobalOptions } from '../context.js';
 import { connect, type Client } from '../pg/connect.js';
 import { resolveConnParams, type ConnParams, type TargetNode } from '../pg/conninfo.js';
 

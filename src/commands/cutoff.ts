@@ -1,7 +1,6 @@
 // pgrevoke cutoff <role...>: the containment playbook. Thin: options -> plan -> confirm -> apply -> report.
 import os from 'node:os';
-import type { GlobalOptions } from '../cli.js';
-import { Context } from '../context.js';
+import { Context, type GlobalOptions } from '../context.js';
 import { ExitCode, usageError } from '../errors.js';
 import { apply, Interrupt, refusedReport, type CutoffReport } from '../playbook/apply.js';
 import { DryRunExecutor, PgExecutor } from '../playbook/executor.js';
@@ -61,8 +60,9 @@ async function writeOutputs(ctx: Context, report: AnyReport, f: CutoffFlags): Pr
   // renderers and the audit writer load after containment, off the critical path
   const [
     { appendAudit },
-    { auditEntries, auditReasonOf, pgbouncerAuditEntries, renderCutoff, renderMarkdown, renderFleet, renderFleetMarkdown },
-  ] = await Promise.all([import('../report/audit.js'), import('../report/cutoff.js')]);
+    { auditEntries, auditReasonOf, pgbouncerAuditEntries },
+    { renderCutoff, renderMarkdown, renderFleet, renderFleetMarkdown },
+  ] = await Promise.all([import('../record/audit.js'), import('../record/cutoff-audit.js'), import('../report/cutoff.js')]);
   const fleet = 'kind' in report;
   const nodeReports = fleet ? report.nodes.flatMap((n) => (n.report ? [n.report] : [])) : [report];
   // no masking over the document: secrets are kept out at their sources (src/pg/redact.ts)

@@ -2,8 +2,7 @@
 // stderr (status), signals (SIGTERM/SIGINT stop with exit 0, SIGHUP reloads the deny file), and
 // the exit status of --once (0 nothing found, 1 acted or would have, 2 could not tell, 3 some nodes failed).
 import os from 'node:os';
-import type { GlobalOptions } from '../cli.js';
-import { Context } from '../context.js';
+import { Context, type GlobalOptions } from '../context.js';
 import { ExitCode } from '../errors.js';
 import { Guard, type GuardConfig, type GuardEvent, type GuardNode } from '../guard/index.js';
 import { parseInterval, parseMaxBlind, parseRoleNames, timeoutRules } from '../guard/options.js';

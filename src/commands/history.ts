@@ -1,7 +1,6 @@
 // pgrevoke history [role]: the cutoff records in the state directory, newest last: which roles, on
 // which nodes, when, with which playbook, how it ended, whether a restore has used it, and the file.
-import type { GlobalOptions } from '../cli.js';
-import { Context } from '../context.js';
+import { Context, type GlobalOptions } from '../context.js';
 import { ExitCode } from '../errors.js';
 import { readRecords, type CutoffRecordFile } from '../record/journal.js';
 import { stateDirPath } from '../record/state-dir.js';

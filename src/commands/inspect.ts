@@ -1,7 +1,6 @@
 // pgrevoke inspect <role>: read-only; exit 0 whenever the inspection ran, whatever the verdict.
 // Several nodes (--target, --fleet): one section per node; 3 when some could not be inspected.
-import type { GlobalOptions } from '../cli.js';
-import { Context } from '../context.js';
+import { Context, type GlobalOptions } from '../context.js';
 import { ExitCode, PgrevokeError } from '../errors.js';
 import { inspectRole, type InspectReport } from '../inspect/index.js';
 import { nodeDoneLine, nodesExitCode, RoleAbsent, runOnNodes, type NodeResult } from '../pg/nodes.js';

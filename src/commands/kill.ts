@@ -2,13 +2,12 @@
 // refuse / confirm -> signal -> audit -> report. With several --target nodes every pid is NODE:PID
 // (pids are per server); each node gets its own connection, and one unreachable node fails only its pids.
 import os from 'node:os';
-import type { GlobalOptions } from '../cli.js';
-import { Context } from '../context.js';
+import { Context, type GlobalOptions } from '../context.js';
 import { ExitCode, PgrevokeError, usageError } from '../errors.js';
 import { connect, type Client } from '../pg/connect.js';
 import { collectServer } from '../pg/server.js';
 import { checkOutputs } from '../record/safe-write.js';
-import { appendAudit } from '../report/audit.js';
+import { appendAudit } from '../record/audit.js';
 import { renderKillResults, renderKillTargets } from '../report/sessions.js';
 import {
   killAuditEntries,

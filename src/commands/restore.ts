@@ -2,8 +2,7 @@
 // stripped attributes, the HBA block, a reload). --dry-run shows exactly what would run. A report
 // over several nodes is undone node by node (primaries first), each on its own connection.
 import { readFile } from 'node:fs/promises';
-import type { GlobalOptions } from '../cli.js';
-import { Context } from '../context.js';
+import { Context, type GlobalOptions } from '../context.js';
 import { describeError, ExitCode, usageError } from '../errors.js';
 import { resolveTargets } from '../fleet/targets.js';
 import { isBlockingHbaError } from '../hba/file-errors.js';

@@ -1,6 +1,5 @@
 // pgrevoke sessions: every session on the server (read-only), filtered in SQL; --watch redraws it.
-import type { GlobalOptions } from '../cli.js';
-import { Context } from '../context.js';
+import { Context, type GlobalOptions } from '../context.js';
 import { ExitCode, usageError } from '../errors.js';
 import { describeConn } from '../pg/conninfo.js';
 import { collectServer } from '../pg/server.js';

@@ -1,7 +1,6 @@
 // pgrevoke verify <role...> | --roles-file FILE: the CI gate. Exit 0 all contained, 1 any exposed,
 // 2 when it could not tell (connection, auth, privilege, unreadable catalog). Never 0 on an error.
-import type { GlobalOptions } from '../cli.js';
-import { Context } from '../context.js';
+import { Context, type GlobalOptions } from '../context.js';
 import { ExitCode, usageError } from '../errors.js';
 import { table, truncate } from '../report/format.js';
 import { githubAnnotations, renderJunit } from '../report/junit.js';

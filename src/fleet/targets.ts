@@ -1,7 +1,7 @@
 // The nodes a command acts on, and the PgBouncer consoles in front of them: `--target DSN`
 // (repeatable), `--fleet FILE` narrowed by `--only TAG` (repeatable), `--pgbouncer DSN`
 // (repeatable), or, with no --target and no --fleet, the one node of the usual connection options.
-import type { GlobalOptions } from '../cli.js';
+import type { GlobalOptions } from '../context.js';
 import { usageError } from '../errors.js';
 import { nodeLabel, resolveConnParams, type ConnParams, type TargetNode } from '../pg/conninfo.js';
 import { resolveDsn } from './dsn.js';

@@ -1,7 +1,7 @@
 // Reading several nodes at once: connect to each, run the same function, keep going when one fails.
 // inspect, verify and sessions run through runOnNodes; cutoff connects with connectAll (it plans first).
 import { describeError } from '../errors.js';
-import { stampNode } from '../report/node-stamp.js';
+import { stampNode } from '../record/node-stamp.js';
 import { mapBounded } from '../util/pool.js';
 import { connect, type Client, type SessionSettings } from './connect.js';
 import type { ConnParams } from './conninfo.js';

@@ -1,7 +1,7 @@
 // One PgBouncer console's part of an inspect or cutoff report: what it showed, what was run on it,
 // what could not be done and why. A console that cannot be reached is a section, not an exception.
 import { describeError } from '../errors.js';
-import { stampNode } from '../report/node-stamp.js';
+import { stampNode } from '../record/node-stamp.js';
 import type { PgbouncerTarget } from '../fleet/targets.js';
 import { consoleParams, pgbouncerNodeLabel } from './console.js';
 import { applyPgbouncer, planPgbouncer, summarisePgbouncer, type PgbouncerResult } from './cutoff.js';

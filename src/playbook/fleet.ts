@@ -5,7 +5,7 @@ import type { OperatorFacts } from '../checks/types.js';
 import type { Client } from '../pg/connect.js';
 import { RoleAbsent, spreadExitCode, type NodeTarget } from '../pg/nodes.js';
 import type { PgbouncerSection } from '../pgbouncer/section.js';
-import { stampNode } from '../report/node-stamp.js';
+import { stampNode } from '../record/node-stamp.js';
 import { describeError } from '../errors.js';
 import { mapBounded } from '../util/pool.js';
 import type { CutoffReport } from './apply.js';

@@ -2,7 +2,7 @@
 // usage error (exit 2) naming the file, the line and the field.
 import { z } from 'zod';
 import { parseYamlWith } from '../util/yaml.js';
-import { AUDIT_REASONS } from '../report/audit.js';
+import { AUDIT_REASONS } from '../record/audit.js';
 
 const step = <A extends string, S extends z.ZodRawShape>(action: A, shape: S) =>
   z.strictObject({ action: z.literal(action), description: z.string().optional(), ...shape });

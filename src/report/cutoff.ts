@@ -1,10 +1,9 @@
-// Renderers over one cutoff report: the text the operator watches, the markdown for the ticket,
-// the audit lines (all written through src/record/safe-write.ts).
+// Renderers over one cutoff report: the text the operator watches and the markdown for the ticket
+// (written through src/record/safe-write.ts). Its audit lines are a record: src/record/cutoff-audit.ts.
 import type { ChalkInstance } from 'chalk';
 import type { CutoffReport, ReportStep } from '../playbook/apply.js';
 import type { FleetCutoffReport, NodeOutcome } from '../playbook/fleet.js';
 import type { Plan } from '../playbook/plan.js';
-import { AUDIT_REASONS, type AuditEntry, type AuditReason } from './audit.js';
 import { nodeHeading, renderFindings, table, truncate } from './format.js';
 import { renderPgbouncer } from './pgbouncer.js';
 
@@ -321,53 +320,4 @@ export function renderFleetMarkdown(r: FleetCutoffReport): string {
     for (const n of s.notDone) out.push(`- not done: ${mdCell(n)}`);
   }
   return out.join('\n') + '\n';
-}
-
-/** One audit line per action and target; planned steps (a dry run) are not actions. */
-export function auditEntries(r: CutoffReport, note?: string | null): AuditEntry[] {
-  const reason = auditReasonOf(r.playbook.reason);
-  const out: AuditEntry[] = [];
-  for (const st of r.steps) {
-    if (st.status === 'planned') continue;
-    const targets = st.role !== null ? [st.role] : r.roles.map((x) => x.name);
-    for (const target of targets)
-      out.push({
-        time: st.startedAt ?? r.finishedAt ?? r.startedAt,
-        node: r.node,
-        operator: { dbUser: r.operator.user, osUser: r.operator.osUser, host: r.operator.host },
-        target,
-        action: st.action,
-        reason,
-        result: st.status,
-        detail: st.detail,
-        ...(note ? { note } : {}),
-      });
-  }
-  return out;
-}
-
-/** A playbook's reason as an audit reason (the schema enforces the vocabulary; 'compromise' otherwise). */
-export function auditReasonOf(reason: string | undefined): AuditReason {
-  return reason !== undefined && (AUDIT_REASONS as readonly string[]).includes(reason) ? (reason as AuditReason) : 'compromise';
-}
-
-/** Audit lines for the commands run on PgBouncer consoles (node = the console). */
-export function pgbouncerAuditEntries(r: FleetCutoffReport, reason: AuditReason, note?: string | null): AuditEntry[] {
-  return r.pgbouncer.flatMap((s) =>
-    s.actions
-      .filter((a) => a.status !== 'planned')
-      .flatMap((a) =>
-        r.roles.map((target) => ({
-          time: a.at ?? r.finishedAt,
-          node: s.node,
-          operator: { dbUser: s.inspection ? 'console' : '-', osUser: r.operator.osUser, host: r.operator.host },
-          target,
-          action: `pgbouncer_${a.kind}`,
-          reason,
-          result: a.status,
-          detail: `${a.command}${a.detail ? `: ${a.detail}` : ''}`,
-          ...(note ? { note } : {}),
-        })),
-      ),
-  );
 }

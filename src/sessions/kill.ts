@@ -5,7 +5,7 @@ import { collectHiddenBackends } from '../checks/hidden-backends.js';
 import { ACTIVITY_COLUMNS, type ActivityRow } from '../checks/sessions.js';
 import type { Queryable } from '../checks/types.js';
 import { ExitCode, PgrevokeError, usageError } from '../errors.js';
-import type { AuditEntry, AuditOperator } from '../report/audit.js';
+import type { AuditEntry, AuditOperator } from '../record/audit.js';
 import { CLIENT_BACKEND_TYPES } from './filters.js';
 import { queryText } from '../pg/redact.js';
 

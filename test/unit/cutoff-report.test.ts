@@ -5,8 +5,9 @@ import path from 'node:path';
 import { Chalk } from 'chalk';
 import { describe, expect, it } from 'vitest';
 import { exitCodeFor, Interrupt, type CutoffReport, type ReportStep } from '../../src/playbook/apply.js';
-import { AUDIT_REASONS, appendAudit } from '../../src/report/audit.js';
-import { auditEntries, renderCutoff, renderMarkdown } from '../../src/report/cutoff.js';
+import { AUDIT_REASONS, appendAudit } from '../../src/record/audit.js';
+import { auditEntries } from '../../src/record/cutoff-audit.js';
+import { renderCutoff, renderMarkdown } from '../../src/report/cutoff.js';
 
 const c = new Chalk({ level: 0 });
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { stampNode } from '../../src/report/node-stamp.js';
+import { stampNode } from '../../src/record/node-stamp.js';
 
 describe('stampNode', () => {
   it('adds the node to every object inside an array, at any depth, and leaves the rest as it was', () => {

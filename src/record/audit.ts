@@ -1,6 +1,6 @@
 // The audit log: one JSON line per action, appended (never through a link) to a file created
 // 0600. The reason vocabulary is shared by every command that ends access (cutoff, kill, guard).
-import { appendSafe } from '../record/safe-write.js';
+import { appendSafe } from './safe-write.js';
 
 /** Why access was ended. Stable strings: SIEM rules match on them. */
 export const AUDIT_REASONS = [
