@@ -19,6 +19,7 @@ import {
   signalTargets,
   unreachableResults,
   type KillAction,
+  type KillAuditEntry,
   type KillResult,
   type KillTarget,
   type NodePid,
@@ -80,6 +81,80 @@ async function openNode(node: TargetNode, pids: number[], qualify: boolean): Pro
   return st;
 }
 
+/** Only the nodes some pid names, connected to all at once. */
+function openNodes(nodes: TargetNode[], refs: NodePid[], qualify: boolean): Promise<NodeState[]> {
+  const involved = nodes.filter((n) => refs.some((r) => r.node === n.name));
+  return Promise.all(
+    involved.map((n) =>
+      openNode(
+        n,
+        refs.filter((r) => r.node === n.name).map((r) => r.pid),
+        qualify,
+      ),
+    ),
+  );
+}
+
+/** Show the sessions (and the nodes that cannot be reached), then ask; Ctrl+C at the prompt is a no. */
+async function confirmSignal(ctx: Context, found: KillTarget[], down: NodeState[], action: KillAction): Promise<boolean> {
+  for (const s of down)
+    ctx.note(`pgrevoke: warning: node ${s.node.name} is unreachable, its pids will not be signalled: ${s.error!.message}`);
+  ctx.note(renderKillTargets(found, ctx.c));
+  const { confirm } = await import('@inquirer/prompts');
+  try {
+    const what = action === 'cancel' ? 'Cancel the running query of' : 'Terminate';
+    return await confirm(
+      { message: `${what} ${found.length === 1 ? 'this session' : `these ${found.length} sessions`}?`, default: false },
+      { output: process.stderr },
+    );
+  } catch {
+    return false; // Ctrl+C at the prompt
+  }
+}
+
+/** Every named pid's result, in the order the pids were named: signalled where its node is up, a failure where not. */
+async function signalAll(
+  up: NodeState[],
+  down: NodeState[],
+  refs: NodePid[],
+  opts: { action: KillAction; waitMs: number; qualify: boolean },
+): Promise<KillResult[]> {
+  const { action, waitMs, qualify } = opts;
+  const perNode = await Promise.all([
+    ...up.map((s) => signalTargets(s.client!, s.targets, { action, waitMs, major: s.major })),
+    ...down.map((s) => unreachableResults(s.pids, { node: s.node.name, qualify }, action, s.error!.message)),
+  ]);
+  const key = (r: NodePid) => `${r.node}\n${r.pid}`;
+  const byKey = new Map(perNode.flat().map((r) => [key(r), r]));
+  return refs.map((r) => byKey.get(key(r))!);
+}
+
+/** Append the audit lines; a failed write makes a clean exit PARTIAL (what was signalled is not recorded). */
+async function writeAudit(ctx: Context, file: string, entries: KillAuditEntry[], code: ExitCode): Promise<ExitCode> {
+  try {
+    const notice = await appendAudit(file, entries);
+    if (notice) ctx.note(`pgrevoke: ${notice}`);
+  } catch (err) {
+    ctx.note(`pgrevoke: error: could not write --audit-log ${file}: ${(err as Error).message}`);
+    if (code === ExitCode.OK || code === ExitCode.EXPOSED) return ExitCode.PARTIAL;
+  }
+  return code;
+}
+
+/** What was done on stdout (or the JSON document); failures and hints on stderr. */
+function reportResults(ctx: Context, results: KillResult[], down: NodeState[], dbUsers: Map<string, string>, qualify: boolean): void {
+  const { done, failed } = renderKillResults(results, ctx.c);
+  if (ctx.json) ctx.printJson(killDoc(results));
+  else if (done.length) ctx.out(done.join('\n'));
+  for (const line of failed) ctx.note(`pgrevoke: error: ${line}`);
+  for (const s of down) if (s.error!.hint) ctx.note(`hint: ${qualify ? `node ${s.node.name}: ` : ''}${s.error!.hint}`);
+  const deniedOn = [...new Set(results.filter((r) => r.status === 'denied').map((r) => dbUsers.get(r.node) ?? ''))];
+  for (const dbUser of deniedOn)
+    ctx.note(
+      `hint: connect as a superuser, or GRANT pg_signal_backend TO ${JSON.stringify(dbUser)} (which still cannot signal superusers' backends)`,
+    );
+}
+
 export async function run([pidArgs, flags]: unknown[], g: GlobalOptions): Promise<ExitCode> {
   const ctx = new Context(g);
   const f = flags as KillFlags;
@@ -100,17 +175,7 @@ export async function run([pidArgs, flags]: unknown[], g: GlobalOptions): Promis
   await checkOutputs([{ flag: '--audit-log', file: f.auditLog, append: true }]);
   if (!f.auditLog && f.reason) ctx.note('pgrevoke: note: --reason is recorded only in the audit log (--audit-log FILE)');
 
-  // only the nodes some pid names are connected to, all at once
-  const involved = nodes.filter((n) => refs.some((r) => r.node === n.name));
-  const states = await Promise.all(
-    involved.map((n) =>
-      openNode(
-        n,
-        refs.filter((r) => r.node === n.name).map((r) => r.pid),
-        qualify,
-      ),
-    ),
-  );
+  const states = await openNodes(nodes, refs, qualify);
   try {
     // one node (no --target, or one): its connection error is the command's error, as before
     if (!qualify && states[0]?.error) throw states[0].error;
@@ -121,62 +186,22 @@ export async function run([pidArgs, flags]: unknown[], g: GlobalOptions): Promis
     if (refusal) throw refusal;
 
     const found = targets.filter((t) => t.found);
-    if (found.length && !f.yes) {
-      for (const s of down)
-        ctx.note(`pgrevoke: warning: node ${s.node.name} is unreachable, its pids will not be signalled: ${s.error!.message}`);
-      ctx.note(renderKillTargets(found, ctx.c));
-      const { confirm } = await import('@inquirer/prompts');
-      let ok = false;
-      try {
-        const what = action === 'cancel' ? 'Cancel the running query of' : 'Terminate';
-        ok = await confirm(
-          { message: `${what} ${found.length === 1 ? 'this session' : `these ${found.length} sessions`}?`, default: false },
-          { output: process.stderr },
-        );
-      } catch {
-        ok = false; // Ctrl+C at the prompt
-      }
-      if (!ok) {
-        ctx.note('pgrevoke: not confirmed; nothing was signalled');
-        return ExitCode.USAGE;
-      }
+    if (found.length && !f.yes && !(await confirmSignal(ctx, found, down, action))) {
+      ctx.note('pgrevoke: not confirmed; nothing was signalled');
+      return ExitCode.USAGE;
     }
 
-    const perNode = await Promise.all([
-      ...up.map((s) => signalTargets(s.client!, s.targets, { action, waitMs, major: s.major })),
-      ...down.map((s) => unreachableResults(s.pids, { node: s.node.name, qualify }, action, s.error!.message)),
-    ]);
-    const key = (r: NodePid) => `${r.node}\n${r.pid}`;
-    const byKey = new Map(perNode.flat().map((r) => [key(r), r]));
-    // in the order the pids were named
-    const results: KillResult[] = refs.map((r) => byKey.get(key(r))!);
-    let code = killExitCode(results);
-
+    const results = await signalAll(up, down, refs, { action, waitMs, qualify });
     const dbUsers = new Map(up.map((s) => [s.node.name, s.dbUser]));
+    let code = killExitCode(results);
     if (f.auditLog) {
       const entries = killAuditEntries(results, targets, {
         operator: (node) => ({ dbUser: dbUsers.get(node) ?? '', osUser: osUserName(), host: os.hostname() }),
         note: f.reason ?? null,
       });
-      try {
-        const notice = await appendAudit(f.auditLog, entries);
-        if (notice) ctx.note(`pgrevoke: ${notice}`);
-      } catch (err) {
-        ctx.note(`pgrevoke: error: could not write --audit-log ${f.auditLog}: ${(err as Error).message}`);
-        if (code === ExitCode.OK || code === ExitCode.EXPOSED) code = ExitCode.PARTIAL;
-      }
+      code = await writeAudit(ctx, f.auditLog, entries, code);
     }
-
-    const { done, failed } = renderKillResults(results, ctx.c);
-    if (ctx.json) ctx.printJson(killDoc(results));
-    else if (done.length) ctx.out(done.join('\n'));
-    for (const line of failed) ctx.note(`pgrevoke: error: ${line}`);
-    for (const s of down) if (s.error!.hint) ctx.note(`hint: ${qualify ? `node ${s.node.name}: ` : ''}${s.error!.hint}`);
-    const deniedOn = [...new Set(results.filter((r) => r.status === 'denied').map((r) => dbUsers.get(r.node) ?? ''))];
-    for (const dbUser of deniedOn)
-      ctx.note(
-        `hint: connect as a superuser, or GRANT pg_signal_backend TO ${JSON.stringify(dbUser)} (which still cannot signal superusers' backends)`,
-      );
+    reportResults(ctx, results, down, dbUsers, qualify);
     return code;
   } finally {
     await Promise.all(states.map((s) => s.client?.end().catch(() => undefined)));

@@ -248,8 +248,17 @@ export class EmbeddedCluster {
     return c;
   }
 
-  private asUser(): ExecFileOptions {
+  private asUser(): Pick<ExecFileOptions, 'uid' | 'gid'> {
     return this.user ? { uid: this.user.uid, gid: this.user.gid } : {};
+  }
+
+  private get pgCtlPath(): string {
+    return path.join(this.binDir, 'pg_ctl');
+  }
+
+  /** pg_ctl on this data directory, as the server's OS user. */
+  private pgCtl(args: string[]): Promise<string> {
+    return run(this.pgCtlPath, ['-D', this.dataDir, ...args], this.asUser());
   }
 
   async init(): Promise<void> {
@@ -380,20 +389,16 @@ export class EmbeddedCluster {
       exitHook = true;
       process.once('exit', stopAllOnExit);
     }
-    await run(path.join(this.binDir, 'pg_ctl'), ['-D', this.dataDir, '-l', this.logFile, '-w', '-t', '60', 'start'], this.asUser());
+    await this.pgCtl(['-l', this.logFile, '-w', '-t', '60', 'start']);
   }
 
   async restart(): Promise<void> {
-    await run(
-      path.join(this.binDir, 'pg_ctl'),
-      ['-D', this.dataDir, '-l', this.logFile, '-w', '-t', '60', '-m', 'fast', 'restart'],
-      this.asUser(),
-    );
+    await this.pgCtl(['-l', this.logFile, '-w', '-t', '60', '-m', 'fast', 'restart']);
   }
 
   async stop(mode: 'fast' | 'immediate' = 'fast'): Promise<void> {
     if (!this.binDir) return;
-    await run(path.join(this.binDir, 'pg_ctl'), ['-D', this.dataDir, '-w', '-m', mode, 'stop'], this.asUser()).catch(() => undefined);
+    await this.pgCtl(['-w', '-m', mode, 'stop']).catch(() => undefined);
   }
 
   /** Write a file inside the data directory as the server's OS user would (its owner, mode 0600), never through a link. */
@@ -423,8 +428,7 @@ export class EmbeddedCluster {
   destroySync(): void {
     live.delete(this);
     try {
-      const as = this.user ? { uid: this.user.uid, gid: this.user.gid } : {};
-      execFileSync(path.join(this.binDir, 'pg_ctl'), ['-D', this.dataDir, '-w', '-m', 'immediate', 'stop'], { ...as, stdio: 'ignore' });
+      execFileSync(this.pgCtlPath, ['-D', this.dataDir, '-w', '-m', 'immediate', 'stop'], { ...this.asUser(), stdio: 'ignore' });
     } catch {
       /* not running */
     }

@@ -31,7 +31,7 @@ import { ExitCode, PgrevokeError } from '../errors.js';
 import { redact } from '../pg/redact.js';
 import { formatVersion, KILL_CLIENT_SINCE, openConsole, runCommand, tryConsoleIdent, type PgbouncerConsole } from './console.js';
 import type { PgbouncerClient, PgbouncerInspection } from './inspect.js';
-import { authWhere } from './inspect.js';
+import { authWhere, consoleUsers, plural } from './inspect.js';
 
 export type PgbouncerActionKind = 'kill_client' | 'reconnect' | 'kill' | 'resume';
 
@@ -81,56 +81,74 @@ export interface PgbouncerSummary {
   exposure: string[];
 }
 
-const plural = (n: number, word: string) => `${n} ${word}${n === 1 ? '' : 's'}`;
 const clientTarget = (c: PgbouncerClient) =>
   `client ${c.user}@${c.addr ?? '?'}${c.port !== null ? `:${c.port}` : ''} → ${c.database}${c.console ? ' (admin console)' : ''}`;
+const unaddressable = (d: string) => `the console cannot address database ${JSON.stringify(d)} by name (over 63 bytes quoted, or a NUL)`;
 
-export function planPgbouncer(i: PgbouncerInspection, opts: PgbouncerCutoffOptions): PgbouncerAction[] {
-  const actions: PgbouncerAction[] = [];
-  const versionText = `${formatVersion(i.version)}`;
-  const since = formatVersion(KILL_CLIENT_SINCE);
-  const dbInfo = (name: string) => i.databases.find((d) => d.name === name);
+/** The role's pool databases, sorted, by what the plan does with each. */
+interface PoolDatabases {
+  /** Some pool logs in as the role itself: RECONNECT makes it log in again. */
+  own: string[];
+  /** Every pool logs in as a shared user. */
+  shared: string[];
+  /** The role has clients there: KILL's candidates. */
+  withClients: string[];
+  /** KILLed (--pgbouncer-kill-pool, and a name the console can take): nothing else is needed there. */
+  killed: Set<string>;
+}
 
+function poolDatabases(i: PgbouncerInspection, opts: PgbouncerCutoffOptions): PoolDatabases {
   // pools PgBouncer keeps after their last client and server left need nothing
   const live = i.pools.filter((p) => p.roleClients > 0 || p.roleServers > 0);
   const dbNames = [...new Set(live.map((p) => p.database))].sort();
-  const ownDbs = dbNames.filter((d) => live.some((p) => p.database === d && !p.sharedUser));
-  const sharedDbs = dbNames.filter((d) => !ownDbs.includes(d));
+  const own = dbNames.filter((d) => live.some((p) => p.database === d && !p.sharedUser));
   // KILL only where the role has clients: idle server connections alone are RECONNECT's job
   const withClients = dbNames.filter((d) => live.some((p) => p.database === d && p.roleClients > 0));
-  const killed = new Set(opts.killPool ? withClients.filter((d) => tryConsoleIdent(d) !== null) : []);
+  return {
+    own,
+    shared: dbNames.filter((d) => !own.includes(d)),
+    withClients,
+    killed: new Set(opts.killPool ? withClients.filter((d) => tryConsoleIdent(d) !== null) : []),
+  };
+}
 
-  // 1. the role's clients, one by one
+/** 1. The role's clients, one KILL_CLIENT each; or, before 1.24.0, one skipped line that says so. */
+function planKillClients(i: PgbouncerInspection, killed: Set<string>): PgbouncerAction[] {
   const clients = i.clients.filter((c) => c.console || !killed.has(c.database));
-  if (i.killClient) {
-    for (const c of clients) {
-      const ok = c.id !== null && /^\d+$/.test(c.id);
-      actions.push({
+  if (!i.killClient) {
+    if (!clients.length) return [];
+    return [
+      {
         kind: 'kill_client',
-        command: ok ? `KILL_CLIENT ${c.id}` : 'KILL_CLIENT <id>',
-        target: clientTarget(c),
-        database: c.database,
-        reason: 'disconnects this client of the role only (and its server connection)',
-        skip: ok ? null : `SHOW CLIENTS gave no usable id for this client (${c.id ?? 'none'})`,
+        command: 'KILL_CLIENT <id>',
+        target: `${plural(clients.length, 'client')} of the role`,
+        database: null,
+        reason: 'would disconnect only the role’s clients',
+        skip: `KILL_CLIENT needs PgBouncer >= ${formatVersion(KILL_CLIENT_SINCE)}; ${formatVersion(i.version)} here`,
         after: null,
-      });
-    }
-  } else if (clients.length) {
-    actions.push({
-      kind: 'kill_client',
-      command: 'KILL_CLIENT <id>',
-      target: `${plural(clients.length, 'client')} of the role`,
-      database: null,
-      reason: 'would disconnect only the role’s clients',
-      skip: `KILL_CLIENT needs PgBouncer >= ${since}; ${versionText} here`,
-      after: null,
-    });
+      },
+    ];
   }
+  return clients.map((c): PgbouncerAction => {
+    const ok = c.id !== null && /^\d+$/.test(c.id);
+    return {
+      kind: 'kill_client',
+      command: ok ? `KILL_CLIENT ${c.id}` : 'KILL_CLIENT <id>',
+      target: clientTarget(c),
+      database: c.database,
+      reason: 'disconnects this client of the role only (and its server connection)',
+      skip: ok ? null : `SHOW CLIENTS gave no usable id for this client (${c.id ?? 'none'})`,
+      after: null,
+    };
+  });
+}
 
-  // 2. RECONNECT the databases whose pool logs in as the role
+/** 2. RECONNECT each database whose pool logs in as the role; one plain RECONNECT covers the unnameable ones. */
+function planReconnects(i: PgbouncerInspection, dbs: PoolDatabases): PgbouncerAction[] {
+  const actions: PgbouncerAction[] = [];
   let reconnectAll = false;
-  for (const d of ownDbs) {
-    if (killed.has(d)) continue;
+  for (const d of dbs.own) {
+    if (dbs.killed.has(d)) continue;
     const name = tryConsoleIdent(d);
     if (name === null) {
       if (reconnectAll) continue;
@@ -141,14 +159,14 @@ export function planPgbouncer(i: PgbouncerInspection, opts: PgbouncerCutoffOptio
         target: 'every database',
         database: null,
         reason:
-          `the console cannot address database ${JSON.stringify(d)} by name (over 63 bytes quoted, or a NUL), so RECONNECT all: ` +
+          `${unaddressable(d)}, so RECONNECT all: ` +
           'server connections are closed as they are released and log in again; no client is disconnected',
         skip: null,
         after: null,
       });
       continue;
     }
-    const db = dbInfo(d);
+    const bystanders = i.databases.find((x) => x.name === d)?.bystanderClients;
     actions.push({
       kind: 'reconnect',
       command: `RECONNECT ${name}`,
@@ -156,66 +174,81 @@ export function planPgbouncer(i: PgbouncerInspection, opts: PgbouncerCutoffOptio
       database: d,
       reason:
         'closes its server connections as they are released (idle ones now), so the role’s next one must log in again, which PostgreSQL refuses once the role is NOLOGIN; ' +
-        `no client is disconnected${db && db.bystanderClients ? ` (bystanders there, ${db.bystanderClients} now, just get fresh server connections)` : ''}`,
+        `no client is disconnected${bystanders ? ` (bystanders there, ${bystanders} now, just get fresh server connections)` : ''}`,
       skip: null,
       after: null,
     });
   }
-
-  // 3. KILL: opt-in, or a skipped line for shared-user databases when nothing else can cut the clients there
-  for (const d of withClients) {
-    const db = dbInfo(d);
-    const bystanders = db?.bystanderClients ?? 0;
-    const name = tryConsoleIdent(d);
-    const shared = sharedDbs.includes(d);
-    const sharedUser = i.pools.find((p) => p.database === d && p.sharedUser)?.sharedUser ?? null;
-    if (opts.killPool) {
-      if (name === null) {
-        actions.push({
-          kind: 'kill',
-          command: 'KILL <db>',
-          target: `database ${d}`,
-          database: d,
-          reason: 'would drop every client of the database',
-          skip: `the console cannot address database ${JSON.stringify(d)} by name (over 63 bytes quoted, or a NUL)`,
-          after: null,
-        });
-        continue;
-      }
-      actions.push({
-        kind: 'kill',
-        command: `KILL ${name}`,
-        target: `database ${d}`,
-        database: d,
-        reason:
-          `--pgbouncer-kill-pool: drops every client of ${d} and its server connections — the role’s ${plural(db?.roleClients ?? 0, 'client')} and ${plural(bystanders, 'other client')} (bystanders) — ` +
-          'and pauses the database' +
-          (shared ? `; its pool logs in as shared user ${sharedUser}, so the role can come back until PgBouncer’s auth refuses it` : ''),
-        skip: null,
-        after: null,
-      });
-      actions.push({
-        kind: 'resume',
-        command: `RESUME ${name}`,
-        target: `database ${d}`,
-        database: d,
-        reason: 'KILL leaves the database paused: new clients, bystanders included, would wait until RESUME',
-        skip: db?.paused ? `${d} was already paused before the cutoff: left paused` : null,
-        after: `KILL ${name}`,
-      });
-    } else if (shared && !i.killClient) {
-      actions.push({
-        kind: 'kill',
-        command: name ? `KILL ${name}` : 'KILL <db>',
-        target: `database ${d}`,
-        database: d,
-        reason: `the only console command that disconnects the role’s clients of ${d} on PgBouncer ${versionText}`,
-        skip: `--pgbouncer-kill-pool not given: KILL drops every client of ${d}, bystanders included (${bystanders} now); its pool logs in as shared user ${sharedUser}, so RECONNECT and NOLOGIN do not cut the role there`,
-        after: null,
-      });
-    }
-  }
   return actions;
+}
+
+/** 3a. --pgbouncer-kill-pool: KILL the database, then RESUME it (KILL leaves it paused). */
+function planKillPool(i: PgbouncerInspection, d: string, shared: boolean): PgbouncerAction[] {
+  const name = tryConsoleIdent(d);
+  const target = `database ${d}`;
+  if (name === null)
+    return [
+      {
+        kind: 'kill',
+        command: 'KILL <db>',
+        target,
+        database: d,
+        reason: 'would drop every client of the database',
+        skip: unaddressable(d),
+        after: null,
+      },
+    ];
+  const db = i.databases.find((x) => x.name === d);
+  const sharedUser = i.pools.find((p) => p.database === d && p.sharedUser)?.sharedUser ?? null;
+  return [
+    {
+      kind: 'kill',
+      command: `KILL ${name}`,
+      target,
+      database: d,
+      reason:
+        `--pgbouncer-kill-pool: drops every client of ${d} and its server connections — the role’s ${plural(db?.roleClients ?? 0, 'client')} and ${plural(db?.bystanderClients ?? 0, 'other client')} (bystanders) — ` +
+        'and pauses the database' +
+        (shared ? `; its pool logs in as shared user ${sharedUser}, so the role can come back until PgBouncer’s auth refuses it` : ''),
+      skip: null,
+      after: null,
+    },
+    {
+      kind: 'resume',
+      command: `RESUME ${name}`,
+      target,
+      database: d,
+      reason: 'KILL leaves the database paused: new clients, bystanders included, would wait until RESUME',
+      skip: db?.paused ? `${d} was already paused before the cutoff: left paused` : null,
+      after: `KILL ${name}`,
+    },
+  ];
+}
+
+/** 3b. Without --pgbouncer-kill-pool or KILL_CLIENT, a shared-user database's clients can only be KILLed: say so, skipped. */
+function planSharedKillSkip(i: PgbouncerInspection, d: string): PgbouncerAction {
+  const name = tryConsoleIdent(d);
+  const bystanders = i.databases.find((x) => x.name === d)?.bystanderClients ?? 0;
+  const sharedUser = i.pools.find((p) => p.database === d && p.sharedUser)?.sharedUser ?? null;
+  return {
+    kind: 'kill',
+    command: name ? `KILL ${name}` : 'KILL <db>',
+    target: `database ${d}`,
+    database: d,
+    reason: `the only console command that disconnects the role’s clients of ${d} on PgBouncer ${formatVersion(i.version)}`,
+    skip: `--pgbouncer-kill-pool not given: KILL drops every client of ${d}, bystanders included (${bystanders} now); its pool logs in as shared user ${sharedUser}, so RECONNECT and NOLOGIN do not cut the role there`,
+    after: null,
+  };
+}
+
+export function planPgbouncer(i: PgbouncerInspection, opts: PgbouncerCutoffOptions): PgbouncerAction[] {
+  const dbs = poolDatabases(i, opts);
+  const kills = dbs.withClients.flatMap((d) => {
+    const shared = dbs.shared.includes(d);
+    if (opts.killPool) return planKillPool(i, d, shared);
+    return shared && !i.killClient ? [planSharedKillSkip(i, d)] : [];
+  });
+  return [...planKillClients(i, dbs.killed), ...planReconnects(i, dbs), ...kills];
 }
 
 function resultOf(
@@ -346,11 +379,10 @@ export function summarisePgbouncer(i: PgbouncerInspection, results: PgbouncerRes
         `PgBouncer's own auth must refuse the role (${authWhere(i.auth)}): remove it from auth_file / make auth_query refuse it, then RELOAD`,
     );
   }
-  const admin = i.roles.filter((r) => i.auth.adminUsers.includes(r));
+  const { admin, stats } = consoleUsers(i);
   if (admin.length) {
     expose(`${admin.join(', ')} ${admin.length === 1 ? 'is' : 'are'} in admin_users of ${i.node}: remove from pgbouncer.ini and RELOAD`);
   }
-  const stats = i.roles.filter((r) => i.auth.statsUsers.includes(r) && !admin.includes(r));
   if (stats.length) notDone.push(`${stats.join(', ')} may still read the console of ${i.node} (stats_users): remove and RELOAD`);
   return { notDone, exposed, exposure };
 }

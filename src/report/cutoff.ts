@@ -137,47 +137,44 @@ function mdTable(head: string[], rows: unknown[][]): string[] {
   return [`| ${head.join(' | ')} |`, `|${head.map(() => '---').join('|')}|`, ...rows.map((r) => `| ${r.map(mdCell).join(' | ')} |`)];
 }
 
-/** A ticket summary: what was done, to whom, by whom, when, and what remains. */
-export function renderMarkdown(r: CutoffReport): string {
-  const out: string[] = [];
+/** A bulleted section, or nothing when there are no items. */
+function mdList(title: string, items: string[]): string[] {
+  return items.length ? ['', `## ${title}`, '', ...items.map((i) => `- ${mdCell(i)}`)] : [];
+}
+
+const yesNo = (b: boolean) => (b ? 'yes' : 'no');
+const loginAndSuperuser = (a: { canLogin: boolean; superuser: boolean }) => `login ${yesNo(a.canLogin)}, superuser ${yesNo(a.superuser)}`;
+
+function mdSummary(r: CutoffReport): string[] {
   const roles = r.roles.map((x) => `\`${x.name.replace(/`/g, "'")}\``).join(', ');
-  out.push(`# pgrevoke cutoff: ${roles}${r.dryRun ? ' (dry run)' : ''}`);
-  out.push('');
-  out.push(`- **Outcome:** exit ${r.exitCode}, ${EXIT_MEANING[r.exitCode] ?? ''}${r.interrupted ? ' (interrupted)' : ''}`);
-  out.push(`- **Node:** ${r.node} (PostgreSQL ${r.server.major})`);
-  out.push(`- **Playbook:** ${r.playbook.name} (reason: ${r.playbook.reason})`);
-  out.push(`- **Operator:** ${r.operator.user} as ${r.operator.osUser}@${r.operator.host}`);
-  if (r.reasonText) out.push(`- **Reason given:** ${mdCell(r.reasonText)}`);
-  out.push(`- **Started:** ${r.startedAt}; **finished:** ${r.finishedAt ?? '-'}`);
-  out.push(`- **Sessions terminated:** ${r.terminated.length} (${r.terminated.filter((t) => t.hidden).length} while hidden)`);
-  out.push('');
-  out.push('## Roles');
-  out.push('');
-  out.push(
-    ...mdTable(
-      ['role', 'oid', 'before', 'after', 'restore (attributes only)'],
-      r.roles.map((x) => {
-        const v = r.verification.find((y) => y.oid === x.oid);
-        const b = x.before;
-        const after = v
-          ? v.after
-            ? `login ${v.after.canLogin ? 'yes' : 'no'}, superuser ${v.after.superuser ? 'yes' : 'no'}`
-            : 'dropped'
-          : '-';
-        return [
-          x.name,
-          x.oid,
-          `login ${b.canLogin ? 'yes' : 'no'}, superuser ${b.superuser ? 'yes' : 'no'}, createrole ${b.createRole ? 'yes' : 'no'}`,
-          after,
-          `\`${x.restoreSql}\``,
-        ];
-      }),
-    ),
-  );
-  out.push('');
-  out.push('## Steps');
-  out.push('');
-  out.push(
+  return [
+    `# pgrevoke cutoff: ${roles}${r.dryRun ? ' (dry run)' : ''}`,
+    '',
+    `- **Outcome:** exit ${r.exitCode}, ${EXIT_MEANING[r.exitCode] ?? ''}${r.interrupted ? ' (interrupted)' : ''}`,
+    `- **Node:** ${r.node} (PostgreSQL ${r.server.major})`,
+    `- **Playbook:** ${r.playbook.name} (reason: ${r.playbook.reason})`,
+    `- **Operator:** ${r.operator.user} as ${r.operator.osUser}@${r.operator.host}`,
+    ...(r.reasonText ? [`- **Reason given:** ${mdCell(r.reasonText)}`] : []),
+    `- **Started:** ${r.startedAt}; **finished:** ${r.finishedAt ?? '-'}`,
+    `- **Sessions terminated:** ${r.terminated.length} (${r.terminated.filter((t) => t.hidden).length} while hidden)`,
+  ];
+}
+
+/** Each role before and after, with the statement that restores its attributes. */
+function mdRoles(r: CutoffReport): string[] {
+  const rows = r.roles.map((x) => {
+    const v = r.verification.find((y) => y.oid === x.oid);
+    const after = v ? (v.after ? loginAndSuperuser(v.after) : 'dropped') : '-';
+    return [x.name, x.oid, `${loginAndSuperuser(x.before)}, createrole ${yesNo(x.before.createRole)}`, after, `\`${x.restoreSql}\``];
+  });
+  return ['', '## Roles', '', ...mdTable(['role', 'oid', 'before', 'after', 'restore (attributes only)'], rows)];
+}
+
+function mdSteps(r: CutoffReport): string[] {
+  return [
+    '',
+    '## Steps',
+    '',
     ...mdTable(
       ['#', 'action', 'where', 'status', 'ms', 'detail'],
       r.steps.map((s) => [
@@ -189,48 +186,55 @@ export function renderMarkdown(r: CutoffReport): string {
         s.detail ?? '',
       ]),
     ),
-  );
-  if (r.terminated.length) {
-    out.push('');
-    out.push('## Terminated sessions');
-    out.push('');
-    out.push(
-      ...mdTable(
-        ['pid', 'user', 'database', 'client', 'application', 'started', 'hidden', 'query'],
-        r.terminated.map((t) => [
-          t.pid,
-          t.user ?? '?',
-          t.database,
-          t.client ?? 'local',
-          t.application,
-          t.backendStart,
-          t.hidden ? 'yes' : '',
-          truncate(t.query, 80),
-        ]),
-      ),
-    );
-  }
-  if (r.verification.length) {
-    out.push('');
-    out.push('## Verification');
-    for (const v of r.verification) {
-      out.push('');
-      out.push(`**${mdCell(v.role)}: ${v.verdict}**`);
-      for (const f of v.findings) out.push(`- \`${f.id}\` (${f.severity}${f.exposure ? ', exposure' : ''}): ${mdCell(f.title)}`);
-    }
-  }
-  if (r.exposure.length) {
-    out.push('');
-    out.push('## Exposure remaining');
-    out.push('');
-    for (const e of r.exposure) out.push(`- ${mdCell(e)}`);
-  }
-  if (r.warnings.length) {
-    out.push('');
-    out.push('## Warnings');
-    out.push('');
-    for (const w of r.warnings) out.push(`- ${mdCell(w)}`);
-  }
+  ];
+}
+
+function mdTerminated(r: CutoffReport): string[] {
+  if (!r.terminated.length) return [];
+  return [
+    '',
+    '## Terminated sessions',
+    '',
+    ...mdTable(
+      ['pid', 'user', 'database', 'client', 'application', 'started', 'hidden', 'query'],
+      r.terminated.map((t) => [
+        t.pid,
+        t.user ?? '?',
+        t.database,
+        t.client ?? 'local',
+        t.application,
+        t.backendStart,
+        t.hidden ? 'yes' : '',
+        truncate(t.query, 80),
+      ]),
+    ),
+  ];
+}
+
+function mdVerification(r: CutoffReport): string[] {
+  if (!r.verification.length) return [];
+  return [
+    '',
+    '## Verification',
+    ...r.verification.flatMap((v) => [
+      '',
+      `**${mdCell(v.role)}: ${v.verdict}**`,
+      ...v.findings.map((f) => `- \`${f.id}\` (${f.severity}${f.exposure ? ', exposure' : ''}): ${mdCell(f.title)}`),
+    ]),
+  ];
+}
+
+/** A ticket summary: what was done, to whom, by whom, when, and what remains. */
+export function renderMarkdown(r: CutoffReport): string {
+  const out = [
+    ...mdSummary(r),
+    ...mdRoles(r),
+    ...mdSteps(r),
+    ...mdTerminated(r),
+    ...mdVerification(r),
+    ...mdList('Exposure remaining', r.exposure),
+    ...mdList('Warnings', r.warnings),
+  ];
   return out.join('\n') + '\n';
 }
 
