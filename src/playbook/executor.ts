@@ -8,7 +8,7 @@ import { DATA_DIRECTORY_SQL, signalBackends, type ServerHome } from '../pg/local
 import type { ConnParams } from '../pg/conninfo.js';
 import { replaceFile, restoreFile, type WriteResult } from './hba-file.js';
 import type { Interrupt } from './interrupt.js';
-import type { PlanStep } from './plan.js';
+import type { PlanStep } from './model.js';
 import { STEP_LOCK_TIMEOUT_MS, type Statement } from './sql.js';
 
 export interface Recorded {

@@ -8,9 +8,14 @@ import type { PgbouncerSection } from '../pgbouncer/section.js';
 import { stampNode } from '../record/node-stamp.js';
 import { describeError } from '../errors.js';
 import { mapBounded } from '../util/pool.js';
-import type { CutoffReport } from './apply.js';
+import type { CutoffReport } from '../record/cutoff-report.js';
+import type { FleetCutoffReport, NodeOutcome, NodeStatus } from '../record/fleet-report.js';
 import type { LoadedPlaybook } from './load.js';
-import { buildPlan, collectPlanState, preflight, type Plan, type PlanInput, type PlanState } from './plan.js';
+import { collectPlanState } from './collect.js';
+import { collectForSteps } from './collect-steps.js';
+import type { Plan, PlanInput, PlanState } from './model.js';
+import { buildPlan } from './plan.js';
+import { preflight } from './preflight.js';
 
 /** A node that answered and has a plan (refusal set when it must not be changed). */
 export interface PreparedNode {
@@ -24,40 +29,6 @@ export interface PreparedNode {
   refusal: Error | null;
 }
 
-export type NodeStatus = 'contained' | 'exposed' | 'planned' | 'partial' | 'absent' | 'refused' | 'unreachable' | 'failed';
-
-export interface NodeOutcome {
-  node: string;
-  cluster: string | null;
-  /** Detected with pg_is_in_recovery() (null: never reached). */
-  role: 'primary' | 'standby' | null;
-  status: NodeStatus;
-  /** Why it was not changed, or what failed (SQLSTATE and hint included). */
-  error: string | null;
-  report: CutoffReport | null;
-}
-
-export interface FleetCutoffReport {
-  schemaVersion: 1;
-  kind: 'fleet';
-  roles: string[];
-  playbook: string;
-  dryRun: boolean;
-  operator: { osUser: string; host: string };
-  reasonText: string | null;
-  startedAt: string;
-  finishedAt: string;
-  /** One section per node, in the order they were named. */
-  nodes: NodeOutcome[];
-  /** Each PgBouncer console (--pgbouncer, or the fleet file's): run after NOLOGIN committed. */
-  pgbouncer: PgbouncerSection[];
-  /** Every node's remaining exposure, prefixed with the node name. */
-  exposure: string[];
-  exitCode: number;
-  /** The write-ahead record of this run in the state directory (restore --from finds it through this). */
-  record?: string | null;
-}
-
 /** Read-only, per node: resolve the roles, read the state, build the plan. */
 export async function prepareNode(
   target: NodeTarget,
@@ -67,6 +38,7 @@ export async function prepareNode(
   opts: { fleet: boolean },
 ): Promise<PreparedNode> {
   const { state, operator } = await collectPlanState(target.params, client, input, { absentOk: opts.fleet });
+  await collectForSteps(client, playbook, state);
   const here = opts.fleet ? { ...input, roles: state.targets.map((t) => t.name) } : input;
   const plan = buildPlan(playbook, state, operator, target.params, here, { node: target.name });
   const systemIdentifier = opts.fleet ? (state.server.systemIdentifier ?? null) : null;

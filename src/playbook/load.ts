@@ -8,7 +8,8 @@ import { fileURLToPath } from 'node:url';
 import { ExitCode, PgrevokeError } from '../errors.js';
 import type { LoadedPlaybook, Playbook } from './schema.js';
 
-export type { LoadedPlaybook, Playbook, PlaybookStep, StepAction } from './schema.js';
+export type { LoadedPlaybook, Playbook, PlaybookStep } from './schema.js';
+export type { StepAction } from './model.js';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 /** playbooks/ beside dist/ (built) or src/ (tsx): both are two levels below the package root. */

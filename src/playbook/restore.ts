@@ -1,11 +1,13 @@
-// restore: undo what a cutoff changed, for a false alarm. The SQL is rebuilt from the report's
-// recorded attributes by the same builders (never taken as text from the file: a report is data).
+// restore: undo what a cutoff changed, for a false alarm. Each step kind says what undoing it takes
+// (its inverse, src/playbook/steps/); the SQL is rebuilt from the report's recorded attributes by
+// the same builders (never taken as text from the file: a report is data).
 import { readFileSync } from 'node:fs';
 import { ExitCode, PgrevokeError } from '../errors.js';
-import { withoutBlock } from './hba-file.js';
 import { checkSource, type RestoreSource } from './restore-source.js';
 import { strippedBy } from './strip-evidence.js';
-import { RELOAD_CONF, restoreRole } from './sql.js';
+import { RELOAD_CONF } from './sql.js';
+import type { RestoreContext, RestorePart, StepKind } from './steps/kind.js';
+import { STEP_KINDS } from './steps/index.js';
 
 export type { RestoreSource };
 
@@ -17,6 +19,8 @@ export interface RestorePlan {
   hba: { file: string; content: string } | null;
   /** The reload after the HBA edit; null without one. */
   reload: string | null;
+  /** The playbook's own undo statements (`sql` steps' inverse), each in its database. */
+  statements: NonNullable<RestorePart['statements']>;
   /** What a restore cannot bring back. */
   notes: string[];
 }
@@ -94,12 +98,6 @@ function sectionsIn(doc: unknown, file: string, node?: string): ReportSections {
   };
 }
 
-/** The contain step is known not to have changed the role: skipped, or failed with nothing committed. */
-function containChangedNothing(report: RestoreSource): boolean {
-  const c = report.steps.find((s) => s.action === 'contain');
-  return c !== undefined && (c.status === 'skipped' || (c.status === 'failed' && (c.detail ?? '').startsWith('nothing was committed')));
-}
-
 /** Pure: the statements and file change that undo the cutoff of one role (on a standby: the file change only). */
 export function planRestore(
   report: RestoreSource,
@@ -122,43 +120,26 @@ export function planRestore(
       `role ${JSON.stringify(role)} now has OID ${currentOid}, not ${entry.oid} as in the report`,
       'it was dropped and recreated since: restore refuses to guess',
     );
-  const b = entry.before;
-  const notes: string[] = [];
-  const done = (action: string) => report.steps.some((s) => s.action === action && s.status === 'done');
-  if (report.steps.some((s) => s.action === 'contain' && s.sql.some((q) => q.includes("PASSWORD '*****'"))))
-    notes.push('the password was rotated: the old one cannot come back; set a new one with ALTER ROLE ... PASSWORD');
-  if (done('rollback_prepared')) notes.push('rolled-back prepared transactions cannot be restored');
-  notes.push('terminated sessions stay terminated: clients must reconnect');
-  if (done('disable_subscriptions')) notes.push('disabled subscriptions stay disabled: ALTER SUBSCRIPTION ... ENABLE after review');
-  let hba: RestorePlan['hba'] = null;
-  if (report.hba?.file) {
-    const next = hbaContent === null ? null : withoutBlock(hbaContent, role);
-    if (next !== null) hba = { file: report.hba.file, content: next };
-    else notes.push(`no pgrevoke block for ${JSON.stringify(role)} in ${report.hba.file} (already removed, or edited by hand)`);
-  }
-  if (opts.standby)
-    notes.push("standby: LOGIN, the connection limit and the attributes come back by replay once the primary's section is restored");
-  // only what the cutoff changed: SUPERUSER/CREATEROLE come back only where its ALTER stripped them
+  // only what the cutoff changed: SUPERUSER/CREATEROLE come back only where its ALTER stripped them;
   // a rerun's before-state came from an earlier record: that run's plan is where the strip shows
-  const stripped = opts.stripped ?? strippedBy(report, role);
-  if ((b.superuser || b.createRole) && !stripped)
-    notes.push(
-      opts.unbacked
-        ? 'no record in the state directory backs this report, and a report alone is no evidence: restore does not grant SUPERUSER/CREATEROLE back (grant them by hand after review)'
-        : 'the cutoff did not strip SUPERUSER/CREATEROLE (its plan has no NOSUPERUSER for the role): restore does not grant them',
-    );
-  const untouched = containChangedNothing(report);
-  if (untouched && !opts.standby)
-    notes.push('the cutoff never committed NOLOGIN (its contain step did not run or committed nothing): the role is left as it is');
-  const alter =
-    opts.standby || untouched
-      ? null
-      : restoreRole({
-          name: role,
-          canLogin: b.canLogin,
-          connectionLimit: b.connectionLimit,
-          superuser: b.superuser && stripped,
-          createRole: b.createRole && stripped,
-        });
-  return { role, oid: entry.oid, alter, hba, reload: hba ? RELOAD_CONF : null, notes };
+  const ctx: RestoreContext = {
+    report,
+    role,
+    entry,
+    hbaContent,
+    standby: Boolean(opts.standby),
+    stripped: opts.stripped ?? strippedBy(report, role),
+    unbacked: Boolean(opts.unbacked),
+  };
+  const plan: RestorePlan = { role, oid: entry.oid, alter: null, hba: null, reload: null, statements: [], notes: [] };
+  for (const kind of Object.values(STEP_KINDS) as StepKind[]) {
+    const part = kind.inverse?.(ctx);
+    if (!part) continue;
+    if (part.alter !== undefined) plan.alter = part.alter;
+    if (part.hba) plan.hba = part.hba;
+    plan.statements.push(...(part.statements ?? []));
+    plan.notes.push(...(part.notes ?? []));
+  }
+  plan.reload = plan.hba ? RELOAD_CONF : null;
+  return plan;
 }

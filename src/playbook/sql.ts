@@ -292,3 +292,22 @@ export const LOCKS_REMAINING = roleLocksSql('pids').trim();
 /** Which of the sessions blocked before ($1 int[]) still wait on a lock, and on whom. */
 export const STILL_BLOCKED = `SELECT a.pid, a.usename, a.wait_event_type, pg_blocking_pids(a.pid) AS blocked_by
 FROM pg_stat_activity a WHERE a.pid = ANY($1::int[]) AND a.wait_event_type = 'Lock'`;
+
+/** pg_hba.conf rows the server could not parse (a reload with any of them keeps the old rules). */
+export const HBA_ERRORS_SQL = `SELECT line_number, error FROM pg_hba_file_rules WHERE error IS NOT NULL ORDER BY line_number`;
+
+/** The reject rules for the targets as the server now reads the file ($1 text[] of role names). */
+export const HBA_OURS_SQL = `SELECT line_number, type, user_name FROM pg_hba_file_rules
+WHERE auth_method = 'reject' AND error IS NULL AND user_name && $1::text[] ORDER BY line_number`;
+
+export const SERVER_HBA_CONTENT_SQL = `SELECT pg_read_file(current_setting('hba_file')) AS content`;
+
+export const SUBSCRIPTIONS_SQL = `SELECT s.subname::text AS name, d.datname::text AS database, s.subenabled AS enabled
+FROM pg_subscription s JOIN pg_database d ON d.oid = s.subdbid WHERE s.subowner = $1::oid ORDER BY 2, 1`;
+
+// dbid 0 = shared objects (databases, tablespaces): REASSIGN OWNED in any one database covers them.
+export const OWNED_DATABASES_SQL = `SELECT DISTINCT d.datname::text AS database, sd.dbid = 0 AS shared
+FROM pg_shdepend sd LEFT JOIN pg_database d ON d.oid = sd.dbid
+WHERE sd.refclassid = 'pg_authid'::regclass AND sd.refobjid = $1::oid AND sd.deptype <> 'p'`;
+
+export const ADMIN_OF_SQL = `SELECT pg_has_role(current_user, $1::oid, 'MEMBER WITH ADMIN OPTION') AS admin`;

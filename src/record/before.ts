@@ -1,7 +1,7 @@
 // A rerun after a cut-short (or any unrestored) cutoff: the role now looks the way a cutoff leaves
 // it (NOLOGIN, CONNECTION LIMIT 0), so its "before" must come from the record of the run that did
 // that, or a restore from the rerun's record would bring back NOLOGIN and lose stripped attributes.
-import type { Plan } from '../playbook/plan.js';
+import type { Plan } from '../playbook/model.js';
 import { restoreRole } from '../playbook/sql.js';
 import { latestUnrestored, type CutoffRecordFile } from './journal.js';
 

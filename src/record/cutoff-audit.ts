@@ -1,8 +1,8 @@
 // The audit lines a cutoff writes, built from its report: one per action and target, and one per
 // PgBouncer console command. A record, not a rendering, so it sits beside the audit log's model.
-import type { CutoffReport } from '../playbook/apply.js';
-import type { FleetCutoffReport } from '../playbook/fleet.js';
 import { AUDIT_REASONS, type AuditEntry, type AuditReason } from './audit.js';
+import type { CutoffReport } from './cutoff-report.js';
+import type { FleetCutoffReport } from './fleet-report.js';
 
 /** One audit line per action and target; planned steps (a dry run) are not actions. */
 export function auditEntries(r: CutoffReport, note?: string | null): AuditEntry[] {
@@ -21,6 +21,7 @@ export function auditEntries(r: CutoffReport, note?: string | null): AuditEntry[
         reason,
         result: st.status,
         detail: st.detail,
+        ...(st.action === 'sql' ? { statements: st.executed } : {}),
         ...(note ? { note } : {}),
       });
   }

@@ -2,8 +2,8 @@
 // append each step as it ends, close it with the report; and, before planning is shown, take the
 // before-state of a role a recorded cutoff left changed from that record.
 import { ExitCode, PgrevokeError } from '../errors.js';
-import type { ReportStep } from '../playbook/apply.js';
-import type { Plan } from '../playbook/plan.js';
+import type { ReportStep } from './cutoff-report.js';
+import type { Plan } from '../playbook/model.js';
 import { takeRecordedBefore } from './before.js';
 import { CutoffRecord, readRecords, type StepOutcome } from './journal.js';
 

@@ -6,7 +6,7 @@
 import { randomBytes } from 'node:crypto';
 import { constants as C, promises as fs } from 'node:fs';
 import path from 'node:path';
-import type { Plan, PlanRole } from '../playbook/plan.js';
+import type { Plan, PlanRole } from '../playbook/model.js';
 import { appendSafe, syncDir } from './safe-write.js';
 import { openStateDir } from './state-dir.js';
 

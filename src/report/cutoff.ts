@@ -1,9 +1,9 @@
 // Renderers over one cutoff report: the text the operator watches and the markdown for the ticket
 // (written through src/record/safe-write.ts). Its audit lines are a record: src/record/cutoff-audit.ts.
 import type { ChalkInstance } from 'chalk';
-import type { CutoffReport, ReportStep } from '../playbook/apply.js';
-import type { FleetCutoffReport, NodeOutcome } from '../playbook/fleet.js';
-import type { Plan } from '../playbook/plan.js';
+import type { CutoffReport, ReportStep } from '../record/cutoff-report.js';
+import type { FleetCutoffReport, NodeOutcome } from '../record/fleet-report.js';
+import type { Plan } from '../playbook/model.js';
 import { nodeHeading, renderFindings, table, truncate } from './format.js';
 import { renderPgbouncer } from './pgbouncer.js';
 

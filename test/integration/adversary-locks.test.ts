@@ -11,7 +11,7 @@ import { Attacker } from '../../src/demo/attacker.js';
 import { LockHolder } from '../../src/demo/lock-holder.js';
 import { PgExecutor } from '../../src/playbook/executor.js';
 import { Interrupt } from '../../src/playbook/interrupt.js';
-import type { PlanStep } from '../../src/playbook/plan.js';
+import type { PlanStep } from '../../src/playbook/model.js';
 import { resolveConnParams } from '../../src/pg/conninfo.js';
 import { ident } from '../../src/pg/quote.js';
 import { runCli, startCli, startOnTerminal, jsonDoc } from '../helpers/cli.js';

@@ -9,7 +9,9 @@ import { apply } from '../../src/playbook/apply.js';
 import type { Executor, Recorded, ResultSet } from '../../src/playbook/executor.js';
 import { replaceFile, restoreFile } from '../../src/playbook/hba-file.js';
 import { parsePlaybook } from '../../src/playbook/schema.js';
-import { buildPlan, HBA_ERRORS_SQL, type PlanState, type PlanStep } from '../../src/playbook/plan.js';
+import { buildPlan } from '../../src/playbook/plan.js';
+import { HBA_ERRORS_SQL } from '../../src/playbook/sql.js';
+import type { PlanState, PlanStep } from '../../src/playbook/model.js';
 import type { Statement } from '../../src/playbook/sql.js';
 import { resolveConnParams } from '../../src/pg/conninfo.js';
 

@@ -2,12 +2,16 @@
 // a standby follows, the order nodes are applied in, and the fleet exit code.
 import { describe, expect, it } from 'vitest';
 import type { OperatorFacts, RoleInfo } from '../../src/checks/types.js';
-import { apply, type CutoffReport } from '../../src/playbook/apply.js';
-import { applyAll, fleetExitCode, preflightAll, primaryOf, type NodeOutcome, type PreparedNode } from '../../src/playbook/fleet.js';
+import { apply } from '../../src/playbook/apply.js';
+import type { CutoffReport } from '../../src/record/cutoff-report.js';
+import { applyAll, fleetExitCode, preflightAll, primaryOf, type PreparedNode } from '../../src/playbook/fleet.js';
+import type { NodeOutcome } from '../../src/record/fleet-report.js';
 import { nodesExitCode } from '../../src/pg/nodes.js';
 import { DryRunExecutor } from '../../src/playbook/executor.js';
 import { loadPlaybook } from '../../src/playbook/load.js';
-import { buildPlan, preflight, STANDBY_DDL, type PlanState } from '../../src/playbook/plan.js';
+import { buildPlan } from '../../src/playbook/plan.js';
+import { preflight } from '../../src/playbook/preflight.js';
+import { STANDBY_DDL, type PlanState } from '../../src/playbook/model.js';
 import { REPLAY_POSITION } from '../../src/playbook/sql.js';
 import { resolveConnParams } from '../../src/pg/conninfo.js';
 import { quietFacts } from '../fixtures/facts.js';
