@@ -1,6 +1,7 @@
 // pgrevoke restore <role> --from REPORT: undo a cutoff after a false alarm (LOGIN, connection limit,
-// stripped attributes, the HBA block, a reload). --dry-run shows exactly what would run. A report
-// over several nodes is undone node by node (primaries first), each on its own connection.
+// stripped attributes, a `sql` step's inverse, the HBA block, a reload). --dry-run shows exactly
+// what would run. A report over several nodes is undone node by node (primaries first), each on
+// its own connection.
 import { readFile } from 'node:fs/promises';
 import { Context, type GlobalOptions } from '../context.js';
 import { describeError, ExitCode, usageError } from '../errors.js';
@@ -8,7 +9,7 @@ import { resolveTargets } from '../fleet/targets.js';
 import { isBlockingHbaError } from '../hba/file-errors.js';
 import { confirmEdit, replaceFile, restoreFile, withoutBlock } from '../playbook/hba-file.js';
 import { withHbaLock } from '../playbook/hba-lock.js';
-import { HBA_ERRORS_SQL } from '../playbook/plan.js';
+import { HBA_ERRORS_SQL } from '../playbook/sql.js';
 import { planRestore, readSections, type ReportSection } from '../playbook/restore.js';
 import { strippedBy } from '../playbook/strip-evidence.js';
 import { beforeChain, latestUnrestored, markRestored, readRecords, type CutoffRecordFile } from '../record/journal.js';
@@ -35,9 +36,11 @@ interface RestoreFlags {
 }
 
 interface RestoreStep {
-  action: 'alter_role' | 'hba_remove' | 'reload';
+  action: 'alter_role' | 'sql' | 'hba_remove' | 'reload';
   sql: string | null;
   file: string | null;
+  /** A `sql` step's inverse: the database it runs in (null: the one connected to). */
+  database?: string | null;
   status: 'planned' | 'done' | 'failed' | 'skipped';
   detail: string | null;
   /** hba_remove done: the file written (a link's target) and the backup taken of it before. */
@@ -94,6 +97,14 @@ async function prepare(job: Job, name: string, from: string, dryRun: boolean, tr
   const plan = planRestore(report, name, current?.oid ?? null, hbaText, { standby: section.standby, stripped, unbacked: !trusted });
   const steps: RestoreStep[] = [
     ...(plan.alter ? [{ action: 'alter_role', sql: plan.alter, file: null, status: 'planned', detail: null } as RestoreStep] : []),
+    ...plan.statements.map((x): RestoreStep => ({
+      action: 'sql',
+      sql: x.sql,
+      file: null,
+      database: x.database,
+      status: 'planned',
+      detail: `in ${JSON.stringify(x.database ?? job.params.database)}: the inverse of cutoff step ${x.step}`,
+    })),
     ...(plan.hba
       ? ([
           {
@@ -109,6 +120,26 @@ async function prepare(job: Job, name: string, from: string, dryRun: boolean, tr
   ];
   job.restore = { schemaVersion: 1, role: name, oid: plan.oid, dryRun, from, steps, notes: plan.notes, exitCode: ExitCode.OK };
   job.hba = plan.hba;
+}
+
+/** A `sql` step's inverse, each statement on a connection to its database (closed after); a failed one is recorded, the next still run. */
+async function applyStatements(job: Job, fail: (s: RestoreStep, err: unknown) => void): Promise<void> {
+  const clients = new Map<string, Promise<Client>>();
+  try {
+    for (const s of job.restore!.steps.filter((x) => x.action === 'sql')) {
+      const database = s.database ?? job.params.database;
+      try {
+        let c = clients.get(database);
+        if (!c) clients.set(database, (c = connect(job.params, database)));
+        await (await c).query(s.sql!);
+        s.status = 'done';
+      } catch (err) {
+        fail(s, err);
+      }
+    }
+  } finally {
+    for (const c of clients.values()) await c.then((x) => x.end()).catch(() => undefined);
+  }
 }
 
 /** Run the planned steps; a failed one is recorded (exit 3), the next still run. */
@@ -129,6 +160,7 @@ async function applySteps(job: Job): Promise<void> {
     } catch (err) {
       fail(alter, err);
     }
+  await applyStatements(job, fail);
   const edit = r.steps.find((s) => s.action === 'hba_remove');
   const reload = r.steps.find((s) => s.action === 'reload');
   if (!hba || !edit || !reload) return;

@@ -32,7 +32,7 @@ export function resolvePlaybookPath(nameOrPath: string = DEFAULT_PLAYBOOK): stri
 }
 
 export function shippedPlaybooks(): string[] {
-  return ['compromised-credential', 'offboarding', 'contain-only'];
+  return ['compromised-credential', 'offboarding', 'contain-only', 'revoke-app-privileges'];
 }
 
 function compiled(file: string, text: string): Playbook | null {

@@ -29,7 +29,19 @@ const Source = z.looseObject({
     }),
   ),
   hba: z.looseObject({ file: z.string().min(1), backup: z.string().nullable(), lines: z.array(z.string()) }).nullable(),
-  steps: z.array(z.looseObject({ action: z.string(), status: z.string(), detail: z.string().nullable(), sql: z.array(z.string()) })),
+  steps: z.array(
+    z.looseObject({
+      action: z.string(),
+      status: z.string(),
+      detail: z.string().nullable(),
+      sql: z.array(z.string()),
+      index: z.number().int().nonnegative().optional(),
+      role: z.string().nullable().optional(),
+      database: z.string().nullable().optional(),
+      /** A `sql` step: what restore runs to undo it (from a record only). */
+      inverse: z.array(z.string()).optional(),
+    }),
+  ),
 });
 
 export type RestoreSource = z.infer<typeof Source>;

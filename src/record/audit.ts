@@ -31,6 +31,8 @@ export interface AuditEntry {
   reason: AuditReason;
   result: string;
   detail: string | null;
+  /** A `sql` step (the playbook's own statements): the statements it ran, as run. */
+  statements?: string[];
   /** The operator's own words (--reason), when given. */
   note?: string;
 }

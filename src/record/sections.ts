@@ -19,7 +19,17 @@ function rebuilt(rec: CutoffRecordFile): unknown {
         hba: hbaFile ? { file: hbaFile, backup: null, lines: [] } : null,
         steps: n.plan.steps.map((st) => {
           const o = outcomes.find((x) => x.index === st.index && x.action === st.action);
-          return { action: st.action, status: o?.status ?? 'unknown', detail: o?.detail ?? null, sql: st.sql };
+          const { index, role, database, inverse } = st;
+          return {
+            action: st.action,
+            status: o?.status ?? 'unknown',
+            detail: o?.detail ?? null,
+            sql: st.sql,
+            index,
+            role,
+            database,
+            inverse,
+          };
         }),
       },
     };

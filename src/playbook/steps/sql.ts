@@ -1,0 +1,136 @@
+// sql: statements of the playbook's own (the extension point; Vault's revocation_statements is the
+// nearest peer), e.g. `REVOKE ALL ON ALL TABLES IN SCHEMA app FROM {role}`. `{role}` expands to the
+// role's name as a quoted identifier (src/playbook/sql-template.ts checks where it stands). One plan
+// step per role and database, so the dry run shows each statement as apply runs it, through the
+// same executor; `inverse:` is what restore runs to undo it, from a record only.
+import type { z as Z } from 'zod';
+import type { Queryable } from '../../checks/types.js';
+import { MAX_ROLE_NAME_BYTES } from '../../util/role-name.js';
+import type { ReportStep } from '../../record/cutoff-report.js';
+import { STANDBY_DDL, type PlanState } from '../model.js';
+import type { Run } from '../run.js';
+import { checkTemplate, expandTemplate } from '../sql-template.js';
+import {
+  Interrupted,
+  mustFollow,
+  type PlanContext,
+  type PlaybookStepOf,
+  type RestoreContext,
+  type RestorePart,
+  type StepKind,
+} from './kind.js';
+
+/** Every database that takes connections, templates left out (`database: all`). */
+export const ALL_DATABASES_SQL = `SELECT datname::text AS datname FROM pg_catalog.pg_database
+WHERE datallowconn AND NOT datistemplate ORDER BY datname`;
+
+const DEFAULT_REASON = "the playbook's own statements";
+
+const fields = (z: typeof Z) => {
+  const statement = z.string().superRefine((text, ctx) => {
+    const problem = checkTemplate(text);
+    if (problem) ctx.addIssue({ code: 'custom', message: problem });
+  });
+  return {
+    statements: z.array(statement).min(1, 'at least one statement'),
+    /** A database name, `each` (those holding the role's objects) or `all`; default: the one connected to. */
+    database: z
+      .string()
+      .refine(
+        (d) => d.length > 0 && !d.includes('\0') && Buffer.byteLength(d) <= MAX_ROLE_NAME_BYTES,
+        'a database name (1 to 63 bytes), each or all',
+      )
+      .optional(),
+    on: z.enum(['primary', 'every_node']).default('primary'),
+    inverse: z.array(statement).min(1, 'at least one statement (or no inverse: at all)').optional(),
+  };
+};
+
+export type SqlPlaybookStep = PlaybookStepOf<typeof fields>;
+
+async function collect(q: Queryable, state: PlanState, step: SqlPlaybookStep): Promise<void> {
+  if (step.database !== 'all' || state.databases) return;
+  state.databases = (await q.query<{ datname: string }>(ALL_DATABASES_SQL)).rows.map((r) => r.datname);
+}
+
+/** The databases the step runs in for `role`, or why it runs in none. */
+function databasesFor(ctx: PlanContext, step: SqlPlaybookStep, role: string): string[] | string {
+  if (step.database === undefined) return [ctx.params.database];
+  if (step.database === 'all') return ctx.state.databases ?? 'the list of databases was not read (no collect before the plan)';
+  if (step.database !== 'each') return [step.database];
+  const owned = ctx.state.ownedDatabases.find((o) => o.role === role);
+  if (owned?.databases.length) return owned.databases;
+  return `the role owns no object and holds no privilege in any database (pg_shdepend${owned?.shared ? ' lists only cluster-wide ones: databases, tablespaces' : ''})`;
+}
+
+function plan(ctx: PlanContext, step: SqlPlaybookStep): void {
+  const reason = step.description ?? DEFAULT_REASON;
+  for (const t of ctx.targets) {
+    const skipped = (skip: string) => ctx.add({ action: 'sql', database: null, role: t.name, sql: [], reason, skip });
+    if (ctx.standby && step.on === 'primary') {
+      skipped(STANDBY_DDL);
+      continue;
+    }
+    const dbs = databasesFor(ctx, step, t.name);
+    if (typeof dbs === 'string') {
+      skipped(dbs);
+      continue;
+    }
+    const sql = step.statements.map((s) => expandTemplate(s, t.name));
+    const inverse = step.inverse?.map((s) => expandTemplate(s, t.name));
+    for (const database of dbs) ctx.add({ action: 'sql', database, role: t.name, sql, reason, ...(inverse ? { inverse } : {}) });
+  }
+}
+
+/** A later statement failed: the ones before it ran and committed, and the detail says so. */
+function partial(err: unknown, i: number, n: number): Error {
+  const e = err as { message?: string; code?: string; detail?: string };
+  const out = new Error(`statement ${i + 1} of ${n} failed (the ${i} before it ran and committed): ${e.message ?? String(err)}`);
+  return Object.assign(out, { code: e.code, detail: e.detail });
+}
+
+async function apply(run: Run, step: ReportStep): Promise<string> {
+  const n = step.sql.length;
+  for (const [i, sql] of step.sql.entries()) {
+    if (i > 0 && run.interrupt.interrupted) throw new Interrupted();
+    try {
+      await run.exec.run(step, sql);
+    } catch (err) {
+      throw i > 0 ? partial(err, i, n) : err;
+    }
+    if (!run.dry) run.changed = true;
+  }
+  return `${run.dry ? 'would run' : 'ran'} ${n} statement(s) in ${step.database}`;
+}
+
+/** The inverse of the role's done `sql` steps, latest step first; from a report no record backs, only a note. */
+function inverse(ctx: RestoreContext): RestorePart {
+  const mine = ctx.report.steps
+    .map((s, at) => ({ s, index: s.index ?? at }))
+    .filter(({ s }) => s.action === 'sql' && s.status === 'done' && s.role === ctx.role)
+    .reverse();
+  const statements = mine.flatMap(({ s, index }) => (s.inverse ?? []).map((sql) => ({ database: s.database ?? null, sql, step: index })));
+  const notes = mine
+    .filter(({ s }) => !s.inverse?.length)
+    .map(
+      ({ s, index }) =>
+        `the sql step at index ${index}${s.database ? ` (in ${JSON.stringify(s.database)})` : ''} has no inverse: what it did stays done`,
+    );
+  if (!ctx.unbacked || statements.length === 0) return { statements, notes };
+  const listed = statements.map((x) => `in ${x.database === null ? 'the database connected to' : JSON.stringify(x.database)}: ${x.sql}`);
+  notes.push(
+    `no record in the state directory backs this report, and restore runs no statement taken from a report alone; the inverse of its sql steps, to run by hand after review: ${listed.join('; ')}`,
+  );
+  return { statements: [], notes };
+}
+
+export const sqlStep = {
+  action: 'sql',
+  fields,
+  repeatable: true,
+  order: mustFollow('contain'),
+  collect,
+  plan,
+  apply,
+  inverse,
+} satisfies StepKind<typeof fields>;
