@@ -51,6 +51,8 @@ export const SESSION_OPTIONS = [
   'default_transaction_read_only=off',
   'statement_timeout=0',
   'idle_in_transaction_session_timeout=0',
+  // a database owner can turn it off for every session there: a backslash in '...' would then escape
+  'standard_conforming_strings=on',
 ]
   .map((o) => `-c ${o}`)
   .join(' ');

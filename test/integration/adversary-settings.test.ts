@@ -2,6 +2,9 @@
 // new session there starts with: a search_path that puts its own pg_stat_activity ahead of the
 // catalog's, or read-only transactions. pgrevoke's sessions start with their own settings (startup
 // parameters beat database and role settings) and must not be fooled or stopped by them.
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Attacker } from '../../src/demo/attacker.js';
 import { jsonDoc, runCli } from '../helpers/cli.js';
@@ -71,5 +74,37 @@ describe.each(MAJORS)('cutoff against database-level settings planted by the tar
     expect(r.code, r.stderr).toBe(0);
     expect(await canLogin('mal_ro')).toBe(false);
     expect(await sessionsOf('mal_ro')).toBe(0);
+  });
+
+  it("standard_conforming_strings set off on the database does not change what a playbook's statements mean", async () => {
+    // off, a backslash in '...' is an escape: the playbook's 'a\\b' would be written as a, backspace, b
+    const s = await owner('mal_scs', 'app_scs');
+    await s.query(`CREATE SCHEMA app`);
+    await s.end();
+    await cl.sql(`ALTER DATABASE app_scs SET standard_conforming_strings = off`);
+    const dir = mkdtempSync(path.join(tmpdir(), 'pgrevoke-scs-'));
+    const file = path.join(dir, 'scs.yaml');
+    writeFileSync(
+      file,
+      [
+        'name: scs',
+        'reason: compromise',
+        'steps:',
+        '  - action: contain',
+        '  - action: sql',
+        '    database: app_scs',
+        '    statements: ["COMMENT ON SCHEMA app IS \'a\\\\b\'"]',
+        '',
+      ].join('\n'),
+    );
+    const r = await runCli(
+      ['cutoff', 'mal_scs', '--yes', '--json', '--playbook', file, '--dsn', cl.dsn('app_scs')],
+      {},
+      { timeoutMs: 60_000 },
+    );
+    expect(r.code, r.stderr).toBe(0);
+    const check = await cl.connectAs('postgres', cl.password, 'app_scs');
+    const { rows } = await check.query<{ c: string }>(`SELECT obj_description('app'::regnamespace, 'pg_namespace') AS c`);
+    expect(rows[0]!.c).toBe('a\\b');
   });
 });
