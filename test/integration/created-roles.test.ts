@@ -1,7 +1,7 @@
 // A CREATEROLE target that makes fresh LOGIN roles and walks out through them: before the cutoff,
 // and mid-incident from a live session while the operator reads the plan. Real servers, the CLI as
 // a subprocess (on a pseudo-terminal where the confirmation matters).
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
@@ -191,6 +191,34 @@ describe.each(MAJORS)('roles the target made, PostgreSQL %i', (major) => {
       expect((d.warnings as string[]).join('\n')).toMatch(/"late5".*during the cutoff/);
       expect(await role('boss5')).toBe(false);
       expect(await role('late5')).toBe(false);
+    });
+
+    it("a role that joins during the run gets no sql step of the playbook's, and the report says so", async () => {
+      await cl.sql(`CREATE ROLE boss6 LOGIN CREATEROLE PASSWORD 'pw-boss6'`);
+      await cl.sql(`CREATE ROLE dba6 SUPERUSER LOGIN PASSWORD 'pw-dba6'`);
+      const playbook = path.join(tmp, 'with-sql.yaml');
+      writeFileSync(
+        playbook,
+        'name: with-sql\nreason: compromise\nsteps:\n  - action: contain\n  - action: settle\n' +
+          '  - action: sql\n    statements: ["REVOKE ALL ON SCHEMA public FROM {role}"]\n  - action: verify\n',
+      );
+      const dba = await cl.connectAs('dba6', 'pw-dba6');
+      await dba.query('BEGIN');
+      await dba.query('ALTER ROLE boss6 CONNECTION LIMIT 9');
+      const args = ['cutoff', 'boss6', '--include-created', '--playbook', playbook, '--yes', '--json', '--dsn', cl.dsn()];
+      const run = startCli(args, {}, { timeoutMs: 90_000 });
+      await waitFor(async () => (await lockWaiters(cl, '%NOLOGIN%')) > 0, 20_000, 'the cutoff to wait on the row');
+      const s = await cl.connectAs('boss6', 'pw-boss6');
+      await s.query(`CREATE ROLE late6 LOGIN PASSWORD 'pw-late6'`);
+      await s.end();
+      await dba.query('COMMIT');
+      const code = await run.exited;
+      expect(code, run.stderr()).toBe(0);
+      const d = JSON.parse(run.stdout()) as Json;
+      expect((d.roles as Json[]).map((x) => x.name)).toEqual(['boss6', 'late6']);
+      expect((d.steps as Json[]).filter((x) => x.action === 'sql').map((x) => [x.role, x.status])).toEqual([['boss6', 'done']]);
+      expect((d.warnings as string[]).join('\n')).toMatch(/"late6" joined the cutoff during the run.*sql steps.*not run for it/);
+      expect(await role('late6')).toBe(false);
     });
   } else {
     it('cutoff --include-created before 16 warns that created roles cannot be known', async () => {

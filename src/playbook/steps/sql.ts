@@ -103,6 +103,19 @@ async function apply(run: Run, step: ReportStep): Promise<string> {
   return `${run.dry ? 'would run' : 'ran'} ${n} statement(s) in ${step.database}`;
 }
 
+/**
+ * A role --include-created added during the run has no sql step: the plan expanded the statements
+ * for the roles known then. Said, not guessed: the statements are the playbook's, not the plan's.
+ */
+async function refresh(run: Run, have: readonly ReportStep[]): Promise<[]> {
+  const without = run.targets.filter((t) => !have.some((h) => h.role === t.name)).map((t) => JSON.stringify(t.name));
+  if (without.length)
+    run.warn(
+      `${without.join(', ')} joined the cutoff during the run (--include-created): the playbook's sql steps were planned for the roles known before it and were not run for ${without.length > 1 ? 'them' : 'it'}`,
+    );
+  return [];
+}
+
 /** The inverse of the role's done `sql` steps, latest step first; from a report no record backs, only a note. */
 function inverse(ctx: RestoreContext): RestorePart {
   const mine = ctx.report.steps
@@ -131,6 +144,7 @@ export const sqlStep = {
   order: mustFollow('contain'),
   collect,
   plan,
+  refresh,
   apply,
   inverse,
 } satisfies StepKind<typeof fields>;
