@@ -43,7 +43,8 @@ function pgpassLookup(p: ConnParams): Promise<string | undefined> {
 /**
  * What every pgrevoke session starts with, whatever the database or role settings say: a database
  * owner (or a superuser target) can `ALTER DATABASE ... SET search_path` to put its own
- * pg_stat_activity ahead of the catalog's, or make transactions read-only or time out at once.
+ * pg_stat_activity ahead of the catalog's, make transactions read-only or time out at once, or set
+ * the session's role to its own.
  * Startup parameters take precedence over those settings; the operator's own PGOPTIONS come after.
  */
 export const SESSION_OPTIONS = [
@@ -53,6 +54,12 @@ export const SESSION_OPTIONS = [
   'idle_in_transaction_session_timeout=0',
   // a database owner can turn it off for every session there: a backslash in '...' would then escape
   'standard_conforming_strings=on',
+  // ALTER DATABASE ... SET role = 'target' would make every statement here run as the attacker
+  'role=none',
+  // German or SQL: the driver parses such a timestamp as null, and the report's text ones stop being ISO 8601
+  'DateStyle=ISO',
+  // on, any failed statement (a lock timeout) would end the session
+  'exit_on_error=off',
 ]
   .map((o) => `-c ${o}`)
   .join(' ');

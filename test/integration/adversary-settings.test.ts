@@ -107,4 +107,66 @@ describe.each(MAJORS)('cutoff against database-level settings planted by the tar
     const { rows } = await check.query<{ c: string }>(`SELECT obj_description('app'::regnamespace, 'pg_namespace') AS c`);
     expect(rows[0]!.c).toBe('a\\b');
   });
+
+  it("role set to the target on the database does not make pgrevoke's sessions run as it: the cutoff contains it and a sql step really revokes", async () => {
+    // every session there would run as mal_role: the REVOKE would be the attacker's own, and succeed doing nothing
+    const s = await owner('mal_role', 'app_role');
+    const setup = await cl.connectAs('postgres', cl.password, 'app_role');
+    await setup.query(`CREATE ROLE app_migrator; CREATE SCHEMA app AUTHORIZATION app_migrator`);
+    await setup.query(`SET ROLE app_migrator; CREATE TABLE app.t (x int); GRANT USAGE ON SCHEMA app TO mal_role`);
+    await setup.query(`GRANT SELECT, INSERT ON app.t TO mal_role; RESET ROLE`);
+    await s.query(`ALTER DATABASE app_role SET role = 'mal_role'`);
+    await attack('mal_role', 'app_role');
+    const dir = mkdtempSync(path.join(tmpdir(), 'pgrevoke-role-'));
+    const file = path.join(dir, 'role.yaml');
+    writeFileSync(
+      file,
+      [
+        'name: role',
+        'reason: compromise',
+        'steps:',
+        '  - action: snapshot',
+        '  - action: contain',
+        '  - action: settle',
+        '  - action: sql',
+        "    statements: ['REVOKE ALL ON app.t FROM {role}']",
+        '  - action: verify',
+        '',
+      ].join('\n'),
+    );
+    const r = await runCli(
+      ['cutoff', 'mal_role', '--yes', '--json', '--playbook', file, '--dsn', cl.dsn('app_role')],
+      {},
+      { timeoutMs: 60_000 },
+    );
+    const d = jsonDoc<{ roles: { name: string }[]; steps: { action: string; status: string }[] }>(r);
+    expect(r.code, r.stderr).toBe(0);
+    expect(d.roles.map((x) => x.name)).toEqual(['mal_role']);
+    expect(d.steps.find((x) => x.action === 'sql')!.status).toBe('done');
+    expect(await canLogin('mal_role')).toBe(false);
+    expect(await sessionsOf('mal_role')).toBe(0);
+    const { rows } = await setup.query<{ sel: boolean; ins: boolean }>(
+      `SELECT has_table_privilege('mal_role', 'app.t', 'SELECT') AS sel, has_table_privilege('mal_role', 'app.t', 'INSERT') AS ins`,
+    );
+    expect(rows[0]).toEqual({ sel: false, ins: false });
+  });
+
+  it("DateStyle set to German on the database leaves the report's timestamps ISO 8601", async () => {
+    await owner('mal_date', 'app_date');
+    await cl.sql(`ALTER DATABASE app_date SET DateStyle = 'German'`);
+    await attack('mal_date', 'app_date');
+    const r = await runCli(['cutoff', 'mal_date', '--yes', '--json', '--dsn', cl.dsn('app_date')], {}, { timeoutMs: 60_000 });
+    const d = jsonDoc<{
+      committedAt: string | null;
+      terminated: { backendStart: string | null }[];
+      snapshot: { sessions: { backendStart: string | null }[] };
+    }>(r);
+    expect(r.code, r.stderr).toBe(0);
+    const iso = /^\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}:\d{2}/;
+    expect(d.committedAt).toMatch(iso);
+    expect(d.terminated.length).toBeGreaterThanOrEqual(3);
+    for (const t of d.terminated) expect(t.backendStart).toMatch(iso);
+    expect(d.snapshot.sessions.length).toBeGreaterThanOrEqual(1);
+    for (const x of d.snapshot.sessions) expect(x.backendStart).toMatch(iso);
+  });
 });
