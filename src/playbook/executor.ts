@@ -25,6 +25,19 @@ export interface ResultSet {
   rows: Record<string, unknown>[];
 }
 
+/**
+ * A session of its own for one step in one database (a sql step's statements): what they change in
+ * the session (a set_config(), an event trigger their DDL fires) ends with it, never reaching the
+ * steps after it, which read through the main session.
+ */
+export interface IsolatedSession {
+  /** As Executor.run, on this session: logged; a dry run runs nothing. */
+  run(stmt: Statement | string): Promise<ResultSet[]>;
+  /** Session setup or a read-only look-up, not one of the step's statements: not logged; a dry run runs none and gets no rows. */
+  setup(sql: string): Promise<ResultSet[]>;
+  close(): Promise<void>;
+}
+
 export interface Executor {
   readonly dryRun: boolean;
   /** Every statement run (or, in a dry run, that would have run), in order. */
@@ -35,6 +48,8 @@ export interface Executor {
    * trip; the result has one entry per statement. A dry run returns no results.
    */
   run(step: PlanStep, stmt: Statement | string, opts?: { database?: string | null; values?: unknown[] }): Promise<ResultSet[]>;
+  /** A new session in `database` for `step` alone (not the main or shared ones); the caller closes it when the step ends. */
+  isolated(step: PlanStep, database: string): Promise<IsolatedSession>;
   /** Replace a file (backup kept); `note` is what the log shows instead of the content. */
   writeFile(step: PlanStep, file: string, content: string, note: string): Promise<WriteResult | null>;
   restoreFile(step: PlanStep, file: string, backup: string, note: string): Promise<void>;
@@ -51,6 +66,16 @@ function toStatement(s: Statement | string): Statement {
   return typeof s === 'string' ? { sql: s, display: s } : s;
 }
 
+/** A session that runs through `exec.run` in `database` (logged as that is): the dry run's, and test stand-ins'. */
+export function loggedSession(
+  exec: Executor,
+  step: PlanStep,
+  database: string,
+  setup: (sql: string) => Promise<ResultSet[]> = async () => [],
+): IsolatedSession {
+  return { run: (stmt) => exec.run(step, stmt, { database }), setup, close: async () => undefined };
+}
+
 function normalize(res: pg.QueryResult | pg.QueryResult[]): ResultSet[] {
   const list = Array.isArray(res) ? res : [res];
   return list.map((r) => ({ command: r.command ?? null, rowCount: r.rowCount ?? null, rows: (r.rows ?? []) as Record<string, unknown>[] }));
@@ -60,6 +85,7 @@ export class PgExecutor implements Executor {
   readonly dryRun = false;
   readonly log: Recorded[] = [];
   private readonly others = new Map<string, Client>();
+  private readonly isolatedOpen = new Set<Client>();
 
   constructor(
     private readonly params: ConnParams,
@@ -67,7 +93,7 @@ export class PgExecutor implements Executor {
     interrupt?: Interrupt,
   ) {
     // a signal cancels what the server is running for us, on every session (idle ones ignore it)
-    interrupt?.onTrigger(() => void Promise.all([this.main, ...this.others.values()].map((c) => sendCancel(c))));
+    interrupt?.onTrigger(() => void Promise.all([this.main, ...this.others.values(), ...this.isolatedOpen].map((c) => sendCancel(c))));
   }
 
   private async clientFor(database: string | null | undefined): Promise<Client> {
@@ -89,6 +115,23 @@ export class PgExecutor implements Executor {
     return normalize(res as pg.QueryResult | pg.QueryResult[]);
   }
 
+  async isolated(step: PlanStep, database: string): Promise<IsolatedSession> {
+    const client = await connect(this.params, database, { lockTimeoutMs: STEP_LOCK_TIMEOUT_MS });
+    this.isolatedOpen.add(client);
+    return {
+      run: async (stmt) => {
+        const s = toStatement(stmt);
+        this.log.push({ step: step.index, action: step.action, database, sql: s.display });
+        return normalize((await client.query(s.sql)) as pg.QueryResult | pg.QueryResult[]);
+      },
+      setup: async (sql) => normalize((await client.query(sql)) as pg.QueryResult | pg.QueryResult[]),
+      close: async () => {
+        this.isolatedOpen.delete(client);
+        await client.end().catch(() => undefined);
+      },
+    };
+  }
+
   async writeFile(step: PlanStep, file: string, content: string, note: string): Promise<WriteResult | null> {
     this.log.push({ step: step.index, action: step.action, database: null, sql: note });
     return replaceFile(file, content);
@@ -106,8 +149,9 @@ export class PgExecutor implements Executor {
   }
 
   async close(): Promise<void> {
-    await Promise.all([...this.others.values()].map((c) => c.end().catch(() => undefined)));
+    await Promise.all([...this.others.values(), ...this.isolatedOpen].map((c) => c.end().catch(() => undefined)));
     this.others.clear();
+    this.isolatedOpen.clear();
   }
 }
 
@@ -124,6 +168,10 @@ export class DryRunExecutor implements Executor {
       sql: s.display,
     });
     return [];
+  }
+
+  async isolated(step: PlanStep, database: string): Promise<IsolatedSession> {
+    return loggedSession(this, step, database);
   }
 
   async writeFile(step: PlanStep, _file: string, _content: string, note: string): Promise<WriteResult | null> {

@@ -311,3 +311,14 @@ FROM pg_shdepend sd LEFT JOIN pg_database d ON d.oid = sd.dbid
 WHERE sd.refclassid = 'pg_authid'::regclass AND sd.refobjid = $1::oid AND sd.deptype <> 'p'`;
 
 export const ADMIN_OF_SQL = `SELECT pg_has_role(current_user, $1::oid, 'MEMBER WITH ADMIN OPTION') AS admin`;
+
+/**
+ * An event trigger runs its function as whoever runs the DDL: a sql step's session turns them off
+ * (the setting exists from PostgreSQL 17, and only a superuser may set it).
+ */
+export const EVENT_TRIGGERS_OFF = 'SET event_triggers = off';
+
+/** The event triggers a session's DDL would fire, where they cannot be turned off. */
+export const ENABLED_EVENT_TRIGGERS = `SELECT evtname::text AS name, evtevent::text AS event, evtfoid::regprocedure::text AS function,
+       pg_get_userbyid(evtowner)::text AS owner
+FROM pg_event_trigger WHERE evtenabled <> 'D' ORDER BY evtname`;

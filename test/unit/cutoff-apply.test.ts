@@ -6,7 +6,7 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { OperatorFacts, Queryable, RoleInfo } from '../../src/checks/types.js';
 import { apply } from '../../src/playbook/apply.js';
-import type { Executor, Recorded, ResultSet } from '../../src/playbook/executor.js';
+import { loggedSession, type Executor, type Recorded, type ResultSet } from '../../src/playbook/executor.js';
 import { replaceFile, restoreFile } from '../../src/playbook/hba-file.js';
 import { parsePlaybook } from '../../src/playbook/schema.js';
 import { buildPlan } from '../../src/playbook/plan.js';
@@ -51,6 +51,9 @@ class Scripted implements Executor {
     const a = this.answer(sql);
     if (a instanceof Error) throw a;
     return a;
+  }
+  async isolated(step: PlanStep, database: string) {
+    return loggedSession(this, step, database);
   }
   async writeFile(step: PlanStep, file: string, content: string, note: string) {
     this.log.push({ step: step.index, action: step.action, database: null, sql: note });

@@ -7,8 +7,10 @@ import type { z as Z } from 'zod';
 import type { Queryable } from '../../checks/types.js';
 import { MAX_ROLE_NAME_BYTES } from '../../util/role-name.js';
 import type { ReportStep } from '../../record/cutoff-report.js';
+import type { IsolatedSession } from '../executor.js';
 import { STANDBY_DDL, type PlanState } from '../model.js';
 import type { Run } from '../run.js';
+import { ENABLED_EVENT_TRIGGERS, EVENT_TRIGGERS_OFF } from '../sql.js';
 import { checkTemplate, expandTemplate } from '../sql-template.js';
 import {
   Interrupted,
@@ -89,16 +91,42 @@ function partial(err: unknown, i: number, n: number): Error {
   return Object.assign(out, { code: e.code, detail: e.detail });
 }
 
+/**
+ * An attacker's event trigger would run as the operator on the step's DDL: on PostgreSQL 17+ a
+ * superuser turns them off for the session; elsewhere the enabled ones are named in a warning.
+ */
+async function eventTriggers(run: Run, session: IsolatedSession, database: string): Promise<void> {
+  if (run.major >= 17 && run.deps.operator.superuser) {
+    await session.setup(EVENT_TRIGGERS_OFF);
+    return;
+  }
+  const rows = (await session.setup(ENABLED_EVENT_TRIGGERS))[0]?.rows ?? [];
+  if (!rows.length) return;
+  const named = rows.map((r) => `${JSON.stringify(r.name)} (${String(r.event)}, ${String(r.function)}, owner ${JSON.stringify(r.owner)})`);
+  const why = run.major >= 17 ? 'only a superuser may turn them off' : 'event_triggers, which turns them off, exists from PostgreSQL 17';
+  const text = `database ${JSON.stringify(database)} has enabled event trigger(s) ${named.join(', ')}: they run with the operator's privileges on the DDL of the playbook's sql statements there (${why}); review what they do`;
+  if (!run.report.warnings.includes(text)) run.warn(text);
+}
+
 async function apply(run: Run, step: ReportStep): Promise<string> {
   const n = step.sql.length;
-  for (const [i, sql] of step.sql.entries()) {
-    if (i > 0 && run.interrupt.interrupted) throw new Interrupted();
-    try {
-      await run.exec.run(step, sql);
-    } catch (err) {
-      throw i > 0 ? partial(err, i, n) : err;
+  const database = step.database ?? run.deps.params.database;
+  // a session of its own, closed with the step: nothing its statements change in a session
+  // (set_config(), an event trigger's doing) reaches the steps after it
+  const session = await run.exec.isolated(step, database);
+  try {
+    await eventTriggers(run, session, database);
+    for (const [i, sql] of step.sql.entries()) {
+      if (i > 0 && run.interrupt.interrupted) throw new Interrupted();
+      try {
+        await session.run(sql);
+      } catch (err) {
+        throw i > 0 ? partial(err, i, n) : err;
+      }
+      if (!run.dry) run.changed = true;
     }
-    if (!run.dry) run.changed = true;
+  } finally {
+    await session.close();
   }
   return `${run.dry ? 'would run' : 'ran'} ${n} statement(s) in ${step.database}`;
 }

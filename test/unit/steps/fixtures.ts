@@ -4,7 +4,7 @@
 import { z } from 'zod';
 import type { OperatorFacts, Queryable, RoleInfo, ServerFacts } from '../../../src/checks/types.js';
 import { nodeLabel, resolveConnParams } from '../../../src/pg/conninfo.js';
-import { DryRunExecutor, type Executor, type Recorded, type ResultSet } from '../../../src/playbook/executor.js';
+import { DryRunExecutor, loggedSession, type Executor, type Recorded, type ResultSet } from '../../../src/playbook/executor.js';
 import type { Plan, PlanInput, PlanOptions, PlanState, PlanStep } from '../../../src/playbook/model.js';
 import { checkSource, type RestoreSource } from '../../../src/playbook/restore-source.js';
 import { Run, type ApplyDeps } from '../../../src/playbook/run.js';
@@ -236,6 +236,9 @@ export class Scripted implements Executor {
     const a = this.answer(sql, opts.values);
     if (a instanceof Error) throw a;
     return a;
+  }
+  async isolated(step: PlanStep, database: string) {
+    return loggedSession(this, step, database);
   }
   async writeFile(step: PlanStep, _file: string, _content: string, note: string): Promise<null> {
     this.log.push({ step: step.index, action: step.action, database: null, sql: note });

@@ -6,11 +6,11 @@ import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import type { OperatorFacts, Queryable, RoleInfo } from '../../../src/checks/types.js';
 import { resolveConnParams } from '../../../src/pg/conninfo.js';
-import { DryRunExecutor, type Executor, type Recorded, type ResultSet } from '../../../src/playbook/executor.js';
+import { DryRunExecutor, loggedSession, type Executor, type Recorded, type ResultSet } from '../../../src/playbook/executor.js';
 import { STANDBY_DDL, type Plan, type PlanState, type PlanStep } from '../../../src/playbook/model.js';
 import { checkSource, type RestoreSource } from '../../../src/playbook/restore-source.js';
 import { Run } from '../../../src/playbook/run.js';
-import type { Statement } from '../../../src/playbook/sql.js';
+import { ENABLED_EVENT_TRIGGERS, EVENT_TRIGGERS_OFF, type Statement } from '../../../src/playbook/sql.js';
 import type { Draft, PlanContext, RestoreContext } from '../../../src/playbook/steps/kind.js';
 import { ALL_DATABASES_SQL, sqlStep, type SqlPlaybookStep } from '../../../src/playbook/steps/sql.js';
 import { auditEntries } from '../../../src/record/cutoff-audit.js';
@@ -249,6 +249,9 @@ class Scripted implements Executor {
     if (e) throw e;
     return [{ command: 'REVOKE', rowCount: null, rows: [] }];
   }
+  async isolated(step: PlanStep, database: string) {
+    return loggedSession(this, step, database);
+  }
   async writeFile(): Promise<null> {
     return null;
   }
@@ -273,7 +276,7 @@ function reportStep(d: Draft, index = 3): ReportStep {
   };
 }
 
-function runWith(exec: Executor, st: PlanState = state()): Run {
+function runWith(exec: Executor, st: PlanState = state(), superuser = true): Run {
   const p: Plan = {
     schemaVersion: 1,
     playbook: { name: 'mine', file: 'mine.yaml', reason: 'compromise', description: null },
@@ -300,8 +303,28 @@ function runWith(exec: Executor, st: PlanState = state()): Run {
     exec,
     reader: exec as unknown as Queryable,
     params,
-    operator: { user: 'postgres', osUser: 'root', host: 'h', superuser: true },
+    operator: { user: 'postgres', osUser: 'root', host: 'h', superuser },
   });
+}
+
+/** Scripted, with a session of its own per isolated() call: what was set up on it, and whether it was closed. */
+class Isolating extends Scripted {
+  readonly sessions: { step: number; database: string; setup: string[]; closed: boolean }[] = [];
+  constructor(
+    private readonly triggers: Record<string, unknown>[] = [],
+    fail?: (sql: string) => Error | null,
+  ) {
+    super(fail);
+  }
+  override async isolated(step: PlanStep, database: string) {
+    const s = { step: step.index, database, setup: [] as string[], closed: false };
+    this.sessions.push(s);
+    const setup = async (sql: string): Promise<ResultSet[]> => {
+      s.setup.push(sql);
+      return sql === ENABLED_EVENT_TRIGGERS ? [{ command: 'SELECT', rowCount: this.triggers.length, rows: this.triggers }] : [];
+    };
+    return { ...loggedSession(this, step, database, setup), close: async () => void (s.closed = true) };
+  }
 }
 
 describe('sql step apply', () => {
@@ -337,6 +360,46 @@ describe('sql step apply', () => {
       code: '42501',
     });
     expect(second.changed).toBe(true);
+  });
+
+  it("runs on a session of its own in the step's database, closed when the step ends, failed or not", async () => {
+    const exec = new Isolating();
+    await sqlStep.apply(runWith(exec), reportStep(planned!));
+    const failing = new Isolating([], (sql) => (sql.startsWith('ANALYZE') ? new Error('no') : null));
+    await expect(sqlStep.apply(runWith(failing), reportStep(planned!))).rejects.toThrow(/statement 2 of 2 failed/);
+    for (const e of [exec, failing]) expect(e.sessions.map((x) => [x.step, x.database, x.closed])).toEqual([[3, 'app', true]]);
+    expect(exec.log.map((l) => l.sql)).toEqual(['REVOKE ALL ON ALL TABLES IN SCHEMA app FROM "mallory"', 'ANALYZE app.t']);
+  });
+
+  it('PostgreSQL 17+ as a superuser: event triggers off on that session before any statement, and no look-up', async () => {
+    const exec = new Isolating([{ name: 'zz', event: 'ddl_command_start', function: 'public.zz()', owner: 'postgres' }]);
+    const run = runWith(exec, state({ server: { ...state().server, major: 17, versionNum: 170000 } }));
+    await sqlStep.apply(run, reportStep(planned!));
+    expect(exec.sessions[0]!.setup).toEqual([EVENT_TRIGGERS_OFF]);
+    expect(EVENT_TRIGGERS_OFF).toBe('SET event_triggers = off');
+    expect(run.report.warnings).toEqual([]);
+  });
+
+  it('before 17, or not a superuser: the enabled event triggers are named in a warning, once per database', async () => {
+    const zz = { name: 'zz_audit', event: 'ddl_command_start', function: 'public.zz_audit()', owner: 'postgres' };
+    const [a, b] = plan(step({ statements: [REVOKE], database: 'app' }));
+    for (const [major, superuser, why] of [
+      [16, true, 'event_triggers, which turns them off, exists from PostgreSQL 17'],
+      [18, false, 'only a superuser may turn them off'],
+    ] as const) {
+      const exec = new Isolating([zz]);
+      const run = runWith(exec, state({ server: { ...state().server, major } }), superuser);
+      await sqlStep.apply(run, reportStep(a!, 3));
+      await sqlStep.apply(run, reportStep(b!, 4));
+      expect(exec.sessions.map((x) => x.setup)).toEqual([[ENABLED_EVENT_TRIGGERS], [ENABLED_EVENT_TRIGGERS]]);
+      expect(run.report.warnings).toEqual([
+        `database "app" has enabled event trigger(s) "zz_audit" (ddl_command_start, public.zz_audit(), owner "postgres"): they run with the operator's privileges on the DDL of the playbook's sql statements there (${why}); review what they do`,
+      ]);
+    }
+    expect(ENABLED_EVENT_TRIGGERS).toMatch(/FROM pg_event_trigger WHERE evtenabled <> 'D'/);
+    const none = runWith(new Isolating([]));
+    await sqlStep.apply(none, reportStep(a!));
+    expect(none.report.warnings).toEqual([]);
   });
 
   it('an interrupt between statements stops the step', async () => {
