@@ -10,6 +10,7 @@ import {
   quoteName,
 } from '../hba/evaluate.js';
 import { mergeWithView, rulesFromLines } from '../hba/raw-rules.js';
+import { hbaInexpressible, rejectRules } from '../playbook/hba-file.js';
 import type { HbaDecision, HbaFacts, HbaRule } from '../hba/types.js';
 import { readRawHba } from './hba-source.js';
 import { collectReloadPending } from './hba-reload.js';
@@ -242,13 +243,24 @@ function list(items: string[], max: number): string {
   return items.length > max ? `${shown}; and ${items.length - max} more` : shown;
 }
 
-/** A pg_hba.conf line set that rejects the role everywhere, to put above the given line. */
-function rejectLines(role: string): string {
-  const r = quoteName(role);
-  return `"local all,replication ${r} reject", "host all,replication ${r} 0.0.0.0/0 reject" and "host all,replication ${r} ::/0 reject"`;
-}
-
 const RELOAD = 'then run SELECT pg_reload_conf(); and check that pg_hba_file_rules shows no error rows';
+
+/**
+ * The lines that reject the role, one per line as in the file: the very lines pgrevoke cutoff writes
+ * (rejectRules), so what a DBA pastes and what cutoff adds never differ. A name pg_hba.conf cannot
+ * hold gets the reason instead, as cutoff's HBA step says it.
+ */
+function rejectRemediation(facts: RoleFacts, above: string): string {
+  const after = 'This stops new logins only: sessions already open must be terminated, and ALTER ROLE ... NOLOGIN is needed as well.';
+  const cannot = hbaInexpressible(facts.role.name, facts.server.major);
+  if (cannot)
+    return `No pg_hba.conf line can reject exactly this role: ${cannot}. ALTER ROLE ... NOLOGIN and terminating its sessions are the levers (pgrevoke cutoff does both).`;
+  return [
+    `Add these lines above ${above} (pg_hba.conf is first-match; pgrevoke cutoff writes the same lines at the top of the file):`,
+    ...rejectRules(facts.role.name).map((line) => `  ${line}`),
+    `${RELOAD}. ${after}`,
+  ].join('\n');
+}
 
 function fileErrorFindings(facts: HbaFacts): Finding[] {
   const blocking = facts.fileErrors.filter((e) => isBlockingHbaError(e.error));
@@ -314,9 +326,7 @@ function notRejectedFinding(facts: RoleFacts): Finding | null {
   const target =
     ordered.find((r) => allowKeys.has(`${r.fileName ?? ''}:${r.lineNumber}`)) ?? ordered.find((r) => r.authMethod !== 'reject') ?? null;
   const above = target ? lineLabel(h, target.lineNumber, target.fileName) : 'the first line';
-  const remediation =
-    `Add ${rejectLines(role)} above ${above} (pg_hba.conf is first-match), ${RELOAD}. ` +
-    'This stops new logins only: sessions already open must be terminated, and ALTER ROLE ... NOLOGIN is needed as well.';
+  const remediation = rejectRemediation(facts, above);
 
   if (allows.length) {
     return {

@@ -6,7 +6,7 @@ import { Context, type GlobalOptions } from '../context.js';
 import { ExitCode } from '../errors.js';
 import { Guard, type GuardConfig, type GuardEvent, type GuardNode } from '../guard/index.js';
 import { parseInterval, parseMaxBlind, parseRoleNames, timeoutRules } from '../guard/options.js';
-import { guardJson, guardLine, guardStatus } from '../report/guard.js';
+import { guardJson, guardLine, guardStatus, nothingFoundJson, onceSummaryLine, type OnceSummary } from '../report/guard.js';
 import { resolveTargets } from '../fleet/targets.js';
 import { osUserName } from './common.js';
 
@@ -66,13 +66,42 @@ function summary(cfg: GuardConfig): string {
   return `pgrevoke guard: ${cfg.dryRun ? 'DRY RUN (nothing is terminated): ' : ''}watching ${bits.join(', ')}`;
 }
 
+/** The action events printed so far, by kind (for --once's closing line). */
+type Acted = Pick<OnceSummary, 'ended' | 'wouldEnd' | 'denied'>;
+
+/**
+ * --once: one pass, each failed node named, then one closing line on stderr; with --json, a pass
+ * that printed no action event prints one nothing_found object with the same counts.
+ */
+async function runOnce(ctx: Context, guard: Guard, cfg: GuardConfig, acted: Acted): Promise<ExitCode> {
+  const results = await guard.once();
+  const failed = results.filter((r) => r.error);
+  for (const r of failed)
+    ctx.note(`pgrevoke guard: error: ${r.node}: ${r.error!.message}${r.error!.sqlstate ? ` [SQLSTATE ${r.error!.sqlstate}]` : ''}`);
+  if (failed.length === results.length) throw failed[0]!.error!;
+  const summary: OnceSummary = {
+    nodesChecked: results.length - failed.length,
+    nodesFailed: failed.length,
+    sessionsSeen: results.reduce((n, r) => n + r.sessions, 0),
+    ...acted,
+  };
+  if (ctx.json && acted.ended + acted.wouldEnd + acted.denied === 0)
+    ctx.stdout.write(JSON.stringify(nothingFoundJson(summary, new Date().toISOString(), cfg.dryRun)) + '\n');
+  ctx.note(onceSummaryLine(summary));
+  if (failed.length) return ExitCode.PARTIAL;
+  return results.some((r) => r.found > 0) ? ExitCode.EXPOSED : ExitCode.OK;
+}
+
 export async function run([flags]: unknown[], g: GlobalOptions): Promise<ExitCode> {
   const ctx = new Context(g);
   const f = flags as GuardFlags;
   const cfg = await guardConfig(f, g);
 
+  const acted: Acted = { ended: 0, wouldEnd: 0, denied: 0 };
   const onEvent = (e: GuardEvent) => {
     if (e.type === 'kill' || e.type === 'denied' || e.type === 'rollback') {
+      if (e.type === 'denied') acted.denied++;
+      else if (e.type === 'kill') acted[e.kill.dryRun ? 'wouldEnd' : 'ended']++;
       if (ctx.json) ctx.stdout.write(JSON.stringify(guardJson(e)) + '\n');
       else ctx.out(guardLine(e, ctx.c));
       return;
@@ -83,15 +112,7 @@ export async function run([flags]: unknown[], g: GlobalOptions): Promise<ExitCod
   const guard = new Guard(cfg, onEvent);
   await guard.init();
 
-  if (f.once) {
-    const results = await guard.once();
-    const failed = results.filter((r) => r.error);
-    for (const r of failed)
-      ctx.note(`pgrevoke guard: error: ${r.node}: ${r.error!.message}${r.error!.sqlstate ? ` [SQLSTATE ${r.error!.sqlstate}]` : ''}`);
-    if (failed.length === results.length) throw failed[0]!.error!;
-    if (failed.length) return ExitCode.PARTIAL;
-    return results.some((r) => r.found > 0) ? ExitCode.EXPOSED : ExitCode.OK;
-  }
+  if (f.once) return runOnce(ctx, guard, cfg, acted);
 
   ctx.note(summary(cfg));
   let signals = 0;

@@ -135,11 +135,13 @@ export class Guard {
         const n = newNode(node);
         try {
           await open(this.ctx, n, this.signal);
-          if (!n.client) return { node: node.name, found: 0, error: new PgrevokeError('stopped before connecting') };
-          return { node: node.name, found: await tick(this.ctx, n), error: null };
+          if (!n.client) return { node: node.name, found: 0, sessions: 0, error: new PgrevokeError('stopped before connecting') };
+          // a fresh node knows no role yet, so its one tick returns (and counts) every session it looks at
+          const t = await tick(this.ctx, n);
+          return { node: node.name, found: t.reported, sessions: t.sessions, error: null };
         } catch (err) {
           const e = err instanceof PgrevokeError ? err : new PgrevokeError(errText(err), { cause: err, exitCode: ExitCode.USAGE });
-          return { node: node.name, found: 0, error: e };
+          return { node: node.name, found: 0, sessions: 0, error: e };
         } finally {
           await drop(n);
         }

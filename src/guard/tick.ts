@@ -9,19 +9,32 @@ import type { GuardAuditEntry } from './types.js';
 /** Roles remembered per node at most; past that the memory starts afresh (it refills within a tick). */
 const MAX_KNOWN_ROLES = 10_000;
 
-/** One pass on one connected node: one statement; returns how many sessions it reported. */
-export async function tick(ctx: GuardContext, n: NodeState): Promise<number> {
+/** What one tick did on one node. */
+export interface TickResult {
+  /** Sessions reported (killed, would be killed, or could not be killed). */
+  reported: number;
+  /**
+   * Session rows the statement returned: every session it looks at (client backends and walsenders,
+   * not the guard's own nor an excluded role's) when the node's roles are all new to it, as on a
+   * fresh node (--once); later ticks return only the sessions with a reason or a role new to it.
+   */
+  sessions: number;
+}
+
+/** One pass on one connected node: one statement. */
+export async function tick(ctx: GuardContext, n: NodeState): Promise<TickResult> {
   const { cfg } = ctx;
   await ctx.deny.refresh();
   const known = [...n.roles.values()].map((r) => r.key);
   const q = guardTick(ctx.deny.rules(), { dryRun: cfg.dryRun, known });
   const { rows: all } = await n.client!.query<GuardRow>({ ...q, query_timeout: ctx.queryTimeoutMs });
   learn(n, all);
-  return report(
+  const reported = report(
     ctx,
     n,
     all.filter((r): r is ReasonRow => r.reason !== null),
   );
+  return { reported, sessions: all.filter((r) => r.pid !== null).length };
 }
 
 /** Each session of the tick reported once (an event, and an audit line unless a dry run); returns how many were. */

@@ -96,6 +96,8 @@ export interface PassResult {
   node: string;
   /** Sessions reported (killed, would be killed, or could not be killed). */
   found: number;
+  /** Sessions looked at (see TickResult.sessions); 0 when the node failed. */
+  sessions: number;
   error: PgrevokeError | null;
 }
 

@@ -32,15 +32,18 @@ export function endMarker(role: string): string {
   return `# pgrevoke cutoff END ${hbaQuote(role)}`;
 }
 
-/** The lines for one role. `all,replication` also covers physical replication connections. */
-export function rejectBlock(role: string, at: Date): string[] {
+/**
+ * The rules that reject one role, as cutoff writes them (inside its markers) and inspect's
+ * hba.not_rejected remediation shows them. `all,replication` also covers physical replication.
+ */
+export function rejectRules(role: string): string[] {
   const r = hbaQuote(role);
-  return [
-    `${beginMarker(role)} ${at.toISOString()}`,
-    `local all,replication ${r} reject`,
-    `host all,replication ${r} all reject`,
-    endMarker(role),
-  ];
+  return [`local all,replication ${r} reject`, `host all,replication ${r} all reject`];
+}
+
+/** The lines for one role: its rules between markers (restore finds the block by them). */
+export function rejectBlock(role: string, at: Date): string[] {
+  return [`${beginMarker(role)} ${at.toISOString()}`, ...rejectRules(role), endMarker(role)];
 }
 
 /** A block for this exact role is already in the file (its BEGIN marker starts a line). */

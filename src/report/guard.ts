@@ -2,6 +2,7 @@
 // JSON object per line: JSON Lines, the one command whose --json is a stream, not a document);
 // status (connected, reconnecting, reloaded, warnings) goes to stderr.
 import type { ChalkInstance } from 'chalk';
+import { plural } from '../checks/persistence/common.js';
 import type { GuardEvent, GuardKill, GuardRollback } from '../guard/types.js';
 import { truncate } from './format.js';
 
@@ -114,4 +115,41 @@ export function guardStatus(e: GuardEvent): string | null {
     case 'info':
       return `pgrevoke guard: ${at(e.node)}${e.message}`;
   }
+}
+
+/** What one --once pass saw and did: its closing line, and its JSON object when it did nothing. */
+export interface OnceSummary {
+  nodesChecked: number;
+  nodesFailed: number;
+  /** Sessions looked at on the nodes checked (PassResult.sessions). */
+  sessionsSeen: number;
+  /** Action events printed: kill, would_kill, denied. */
+  ended: number;
+  wouldEnd: number;
+  denied: number;
+}
+
+/** `pgrevoke guard: 1 node checked, 4 sessions seen, nothing to do`: without it, a quiet pass said only "connected". */
+export function onceSummaryLine(s: OnceSummary): string {
+  const failed = s.nodesFailed ? `, ${s.nodesFailed} could not be checked` : '';
+  const acted = [
+    s.ended ? `${plural(s.ended, 'session')} ended` : '',
+    s.wouldEnd ? `${plural(s.wouldEnd, 'session')} would be ended (dry run)` : '',
+    s.denied ? `${plural(s.denied, 'session')} could not be ended` : '',
+  ].filter(Boolean);
+  const outcome = acted.length ? acted.join(', ') : failed ? 'nothing to do on the nodes checked' : 'nothing to do';
+  return `pgrevoke guard: ${plural(s.nodesChecked, 'node')} checked${failed}, ${plural(s.sessionsSeen, 'session')} seen, ${outcome}`;
+}
+
+/** A pass that printed no action event prints this one object, so that --once --json always says what it checked. */
+export function nothingFoundJson(s: OnceSummary, time: string, dryRun: boolean): Record<string, unknown> {
+  return {
+    v: GUARD_EVENT_VERSION,
+    event: 'nothing_found',
+    time,
+    nodesChecked: s.nodesChecked,
+    nodesFailed: s.nodesFailed,
+    sessionsSeen: s.sessionsSeen,
+    dryRun,
+  };
 }

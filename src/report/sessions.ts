@@ -1,6 +1,6 @@
 // Human rendering for `pgrevoke sessions` and `pgrevoke kill`. JSON output is the documents themselves.
 import type { ChalkInstance } from 'chalk';
-import type { KillResult, KillTarget } from '../sessions/kill.js';
+import { hadQuery, type KillResult, type KillTarget } from '../sessions/kill.js';
 import type { SessionsDoc } from '../sessions/list.js';
 import { seconds, table, truncate } from './format.js';
 
@@ -82,15 +82,29 @@ export function renderKillTargets(targets: readonly KillTarget[], c: ChalkInstan
   );
 }
 
+/**
+ * A cancel ends a running query only: from the state its statement read, say which it was. An idle
+ * session's cancel is ignored by the server, and an idle transaction keeps its locks.
+ */
+function cancelLine(r: KillResult, pid: string, c: ChalkInstance): string {
+  const ran = hadQuery(r);
+  if (ran === true) return `${c.green('ok')} cancelled the query of ${pid}`;
+  if (ran === null)
+    return `${c.green('ok')} sent a cancel to ${pid}; its state is not visible to this operator, so whether a query was running is unknown`;
+  const was = r.state ?? 'still logging in';
+  const open = r.state?.startsWith('idle in transaction') ? '; the transaction stays open (terminate the session to end it)' : '';
+  return `${c.yellow('nothing to cancel:')} ${pid} was ${was}, no query was running${open}`;
+}
+
 /** One line per pid: successes for stdout; failures are returned apart (they go to stderr). */
 export function renderKillResults(results: readonly KillResult[], c: ChalkInstance): { done: string[]; failed: string[] } {
   const done: string[] = [];
   const failed: string[] = [];
   for (const r of results) {
     const who = r.hidden ? 'post-authentication, role unknown' : [r.user, r.database].filter(Boolean).join('@');
-    const verb = r.action === 'cancel' ? 'cancelled the query of' : 'terminated';
-    if (r.ok) done.push(`${c.green('ok')} ${verb} pid ${r.ref}${who ? ` (${who})` : ''}`);
-    else failed.push(r.error ?? `pid ${r.ref}: failed`);
+    const pid = `pid ${r.ref}${who ? ` (${who})` : ''}`;
+    if (!r.ok) failed.push(r.error ?? `pid ${r.ref}: failed`);
+    else done.push(r.action === 'cancel' ? cancelLine(r, pid, c) : `${c.green('ok')} terminated ${pid}`);
   }
   return { done, failed };
 }

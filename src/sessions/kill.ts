@@ -6,7 +6,7 @@ import { ACTIVITY_COLUMNS, type ActivityRow } from '../checks/sessions.js';
 import type { Queryable } from '../checks/types.js';
 import { ExitCode, PgrevokeError, usageError } from '../errors.js';
 import type { AuditEntry, AuditOperator } from '../record/audit.js';
-import { CLIENT_BACKEND_TYPES } from './filters.js';
+import { CLIENT_BACKEND_TYPES, IDLE_STATES } from './filters.js';
 import { queryText } from '../pg/redact.js';
 
 export const KILL_SCHEMA_VERSION = 1;
@@ -67,6 +67,8 @@ export interface KillResult {
   at: string | null;
   /** The server's own words (a WARNING or error), when there were any. */
   serverMessage: string | null;
+  /** cancel: pg_stat_activity.state read by the statement that sent the cancel; null when not visible (or not sent). */
+  state?: string | null;
 }
 
 const MAX_PID = 2 ** 31 - 1;
@@ -197,8 +199,27 @@ export interface SignalOptions {
   major: number;
 }
 
+/**
+ * The state is read in the statement that cancels, before the cancel is sent (the subquery's row is
+ * formed first; OFFSET 0 keeps it a subquery): a cancelled query leaves its session idle at once,
+ * and "it was idle" must not be said of the query just cancelled.
+ */
+const CANCEL_SQL = `SELECT s.state, pg_catalog.pg_cancel_backend($1::int) AS ok
+FROM (SELECT (SELECT a.state FROM pg_catalog.pg_stat_activity a WHERE a.pid = $1::int) AS state OFFSET 0) s`;
+
+/**
+ * Whether the session was running a query when it was cancelled: false when idle, idle in a
+ * transaction, or still logging in (a hidden backend has run none); null when its state is not
+ * visible to the operator (no pg_read_all_stats) or not kept (track_activities off).
+ */
+export function hadQuery(r: Pick<KillResult, 'state' | 'hidden'>): boolean | null {
+  if (r.state === 'active' || r.state === 'fastpath function call') return true;
+  if (r.state === 'starting' || (IDLE_STATES as readonly string[]).includes(r.state ?? '')) return false;
+  return r.hidden && !r.state ? false : null;
+}
+
 function signalSql(o: SignalOptions): { text: string; values: (pid: number) => unknown[] } {
-  if (o.action === 'cancel') return { text: 'SELECT pg_cancel_backend($1::int) AS ok', values: (pid) => [pid] };
+  if (o.action === 'cancel') return { text: CANCEL_SQL, values: (pid) => [pid] };
   if (o.major >= 14) return { text: 'SELECT pg_terminate_backend($1::int, $2::bigint) AS ok', values: (pid) => [pid, o.waitMs] };
   return { text: 'SELECT pg_terminate_backend($1::int) AS ok', values: (pid) => [pid] };
 }
@@ -231,10 +252,11 @@ export async function signalTargets(client: pg.Client, targets: readonly KillTar
     client.on('notice', onNotice);
     const at = new Date().toISOString();
     try {
-      const { rows } = await client.query<{ ok: boolean }>(sql.text, sql.values(t.pid));
+      const { rows } = await client.query<{ ok: boolean; state?: string | null }>(sql.text, sql.values(t.pid));
       const warning = warnings.join('; ') || null;
       if (rows[0]?.ok) {
-        results.push({ ...base, ok: true, status: 'done', at, serverMessage: warning });
+        const state = o.action === 'cancel' ? { state: rows[0].state ?? null } : {};
+        results.push({ ...base, ok: true, status: 'done', at, serverMessage: warning, ...state });
       } else if (warning && /permission|must be (a superuser|a member)/i.test(warning)) {
         results.push({ ...base, ok: false, error: permissionMessage(t, o.action), status: 'denied', at, serverMessage: warning });
       } else if (warning && NOT_A_BACKEND.test(warning)) {
@@ -330,7 +352,10 @@ export function killExitCode(results: readonly KillResult[]): ExitCode {
   return ExitCode.OK;
 }
 
-/** The JSON document: `{ schemaVersion, results }`, one result per pid named, each with its node (host:port). */
+/**
+ * The JSON document: `{ schemaVersion, results }`, one result per pid named, each with its node
+ * (host:port); a cancel's result also says what was running: `state` and `hadQuery` (see hadQuery).
+ */
 export function killDoc(results: readonly KillResult[]) {
   return {
     schemaVersion: KILL_SCHEMA_VERSION,
@@ -344,6 +369,7 @@ export function killDoc(results: readonly KillResult[]) {
       user: r.user,
       database: r.database,
       ...(r.error !== undefined ? { error: r.error } : {}),
+      ...(r.action === 'cancel' ? { state: r.state ?? null, hadQuery: r.status === 'done' ? hadQuery(r) : null } : {}),
     })),
   };
 }

@@ -419,7 +419,7 @@ describe.each(MAJORS)('guard on PostgreSQL %i', (major) => {
   it('--once: exit 0 when nothing is found, 1 when it acted', async () => {
     const none = await runCli(['guard', '--dsn', cl.dsn(), '--once', '--deny', 'oncerole', '--json']);
     expect(none.code).toBe(0);
-    expect(none.stdout).toBe('');
+    expect(JSON.parse(none.stdout)).toMatchObject({ event: 'nothing_found', nodesChecked: 1 });
     const s = await session('oncerole');
     const r = await runCli(['guard', '--dsn', cl.dsn(), '--once', '--deny', 'oncerole', '--json']);
     expect(r.code).toBe(1);
@@ -430,6 +430,43 @@ describe.each(MAJORS)('guard on PostgreSQL %i', (major) => {
     expect(lines).toHaveLength(1);
     expect(lines[0]).toMatchObject({ event: 'kill', pid: s.pid, role: 'oncerole', reason: 'denylisted', terminated: true });
     await gone(s.pid, 2000);
+  });
+
+  it('--once that finds nothing ends with one line: nodes checked, sessions seen, nothing to do; --json: one object, the same counts', async () => {
+    await session('bystander');
+    await session('bystander');
+    // what the guard looks at: client sessions with a role (the harness's own included), never the guard's own
+    const sessions = async () =>
+      (
+        await cl.sql<{ n: number }>(
+          `SELECT count(*)::int AS n FROM pg_stat_activity WHERE usesysid IS NOT NULL AND backend_type IN ('client backend', 'walsender')`,
+        )
+      )[0]!.n;
+    const n = await sessions();
+    expect(n).toBeGreaterThanOrEqual(3);
+    const text = await runCli(['guard', '--dsn', cl.dsn(), '--once']);
+    const json = await runCli(['guard', '--dsn', cl.dsn(), '--once', '--json']);
+    expect(await sessions()).toBe(n); // none came or went meanwhile
+    const line = `pgrevoke guard: 1 node checked, ${n} sessions seen, nothing to do`;
+    expect(text.code, text.stderr).toBe(0);
+    expect(text.stdout).toBe('');
+    expect(text.stderr.trim().split('\n').at(-1)).toBe(line);
+    expect(json.code, json.stderr).toBe(0);
+    expect(JSON.parse(json.stdout)).toEqual({
+      v: 1,
+      event: 'nothing_found',
+      time: expect.stringMatching(/^\d{4}-\d\d-\d\dT/),
+      nodesChecked: 1,
+      nodesFailed: 0,
+      sessionsSeen: n,
+      dryRun: false,
+    });
+    expect(json.stderr.trim().split('\n').at(-1)).toBe(line);
+    // an excluded role's sessions are not looked at, so not counted
+    const excluded = await runCli(['guard', '--dsn', cl.dsn(), '--once', '--exclude-role', 'bystander']);
+    const bystanders = (await cl.sql<{ n: number }>(`SELECT count(*)::int AS n FROM pg_stat_activity WHERE usename = 'bystander'`))[0]!.n;
+    const rest = n - bystanders;
+    expect(excluded.stderr).toContain(`1 node checked, ${rest} session${rest === 1 ? '' : 's'} seen, nothing to do`);
   });
 
   it('--dry-run kills nothing: reports would_kill once per session, writes no audit line', async () => {

@@ -131,7 +131,8 @@ describe.each(MAJORS)('pg_hba collection on PostgreSQL %i', (major) => {
     };
   }
 
-  const roleFacts = (ctx: HbaCollectContext, hba: HbaFacts) => ({ role: ctx.role, hba }) as RoleFacts;
+  // the server too: whether a name can be written in pg_hba.conf depends on its major
+  const roleFacts = (ctx: HbaCollectContext, hba: HbaFacts) => ({ role: ctx.role, server: ctx.server, hba }) as RoleFacts;
 
   function decision(
     facts: HbaFacts,

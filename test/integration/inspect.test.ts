@@ -2,7 +2,8 @@
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCli } from '../helpers/cli.js';
-import { MAJORS, parkLogin, startCluster, type TestCluster } from '../helpers/cluster.js';
+import { rejectBlock } from '../../src/playbook/hba-file.js';
+import { MAJORS, parkLogin, reloadAndWait, startCluster, type TestCluster } from '../helpers/cluster.js';
 import { waitFor } from '../helpers/wait.js';
 
 const HBA = [
@@ -224,6 +225,42 @@ describe.each(MAJORS)('inspect on PostgreSQL %i', (major) => {
     });
     expect(r.code, r.stderr).toBe(0);
     expect((JSON.parse(r.stdout) as Json).verdict).toBe('exposed');
+  });
+
+  it('hba.not_rejected shows the very lines cutoff writes, one per line, quoted once; pasted where it says, they reject the role', async () => {
+    const notRejected = (doc: Json) => (doc.findings as Json[]).find((f) => f.id === 'hba.not_rejected');
+    // plain alice, in text mode: each line on its own, not wrapped in another pair of quotes
+    const text = await inspect('alice');
+    expect(text.code, text.stderr).toBe(0);
+    expect(text.stdout).toMatch(/fix: Add these lines above line \d+ \(pg_hba\.conf is first-match; pgrevoke cutoff writes the same lines/);
+    expect(text.stdout).toContain(
+      '\n           local all,replication "alice" reject\n           host all,replication "alice" all reject\n',
+    );
+    expect(text.stdout).not.toMatch(/"(local|host) all|reject"/);
+
+    const WEIRD = 'we"ird user';
+    await cl.sql(`CREATE ROLE "we""ird user" LOGIN PASSWORD 'w-pass'`);
+    const before = await inspect(WEIRD, ['--json']);
+    expect(before.code, before.stderr).toBe(0);
+    const fix = String(notRejected(JSON.parse(before.stdout) as Json)!.remediation).split('\n');
+    const lines = fix.filter((l) => l.startsWith('  ')).map((l) => l.trim());
+    // pg_hba.conf's own quoting (a quote doubled inside one pair), and cutoff's block holds exactly these
+    expect(lines).toEqual(['local all,replication "we""ird user" reject', 'host all,replication "we""ird user" all reject']);
+    expect(rejectBlock(WEIRD, new Date()).slice(1, -1)).toEqual(lines);
+
+    // what a DBA does with it: paste above the line named, reload; the server then refuses the role
+    const above = Number(/above line (\d+)/.exec(fix[0]!)![1]);
+    const file = HBA.split('\n');
+    file.splice(above - 1, 0, ...lines);
+    await cl.writeDataFile('pg_hba.conf', file.join('\n') + '\n');
+    await reloadAndWait(cl);
+    expect(await cl.sql(`SELECT line_number FROM pg_hba_file_rules WHERE error IS NOT NULL`)).toEqual([]);
+    for (const host of ['127.0.0.1', cl.socketDir]) {
+      const c = new pg.Client({ host, port: cl.port, user: WEIRD, password: 'w-pass', database: 'postgres' });
+      await expect(c.connect()).rejects.toThrow(/pg_hba\.conf rejects connection/);
+    }
+    const after = JSON.parse((await inspect(WEIRD, ['--json'])).stdout) as Json;
+    expect(notRejected(after)).toBeUndefined();
   });
 });
 

@@ -19,6 +19,8 @@ interface Result {
   user: string | null;
   database: string | null;
   error?: string;
+  state?: string | null;
+  hadQuery?: boolean | null;
 }
 interface Doc {
   schemaVersion: number;
@@ -100,6 +102,44 @@ describe.each(MAJORS)('kill on PostgreSQL %i', (major) => {
     expect(Date.now() - started).toBeLessThan(20_000);
     expect(await alive(s.pid)).toBe(true);
     expect((await s.c.query<{ n: number }>('SELECT 1 AS n')).rows[0]!.n).toBe(1);
+  });
+
+  it('--cancel says what was running, read in the statement that cancels: a query, or none (idle; idle in transaction, which stays open)', async () => {
+    const state = async (pid: number) =>
+      (await cl.sql<{ state: string }>('SELECT state FROM pg_stat_activity WHERE pid = $1', [pid]))[0]?.state;
+    const cancelled = async (pid: number) =>
+      (JSON.parse((await kill([String(pid), '--cancel', '--yes', '--json'])).stdout) as Doc).results[0];
+
+    // a running query: its state is read before the cancel lands (after it, the session is idle)
+    const busy = await bob();
+    const running = busy.c.query('SELECT pg_sleep(30)').then(
+      () => 'finished',
+      (e: { code?: string }) => e.code,
+    );
+    for (let i = 0; i < 200 && (await state(busy.pid)) !== 'active'; i++) await sleep(20);
+    expect(await cancelled(busy.pid)).toMatchObject({ pid: busy.pid, action: 'cancel', ok: true, state: 'active', hadQuery: true });
+    expect(await running).toBe('57014');
+
+    const idle = await bob();
+    const r = await kill([String(idle.pid), '--cancel', '--yes']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toBe(`nothing to cancel: pid ${idle.pid} (bob@postgres) was idle, no query was running\n`);
+    expect(await cancelled(idle.pid)).toMatchObject({ ok: true, state: 'idle', hadQuery: false });
+    expect(await alive(idle.pid)).toBe(true);
+
+    // idle in transaction: the server ignores the cancel; the transaction, and what it holds, stays
+    const tx = await bob();
+    await tx.c.query('BEGIN');
+    const xid = (await tx.c.query<{ x: string }>('SELECT txid_current()::text AS x')).rows[0]!.x;
+    const t = await kill([String(tx.pid), '--cancel', '--yes']);
+    expect(t.code, t.stderr).toBe(0);
+    expect(t.stdout).toBe(
+      `nothing to cancel: pid ${tx.pid} (bob@postgres) was idle in transaction, no query was running; the transaction stays open (terminate the session to end it)\n`,
+    );
+    expect(await cancelled(tx.pid)).toMatchObject({ ok: true, state: 'idle in transaction', hadQuery: false });
+    expect(await state(tx.pid)).toBe('idle in transaction');
+    expect((await tx.c.query<{ x: string }>('SELECT txid_current()::text AS x')).rows[0]!.x).toBe(xid);
+    await tx.c.query('COMMIT');
   });
 
   it('a pid that does not exist: "session not found", exit 1; the other pids are still processed', async () => {

@@ -539,7 +539,7 @@ describe('Guard', () => {
     const server = new FakeServer();
     server.ticks = [[row(), row({ pid: 9 })]];
     const g = new Guard(config(server), () => undefined);
-    expect(await g.once()).toEqual([{ node: 'h:5432', found: 2, error: null }]);
+    expect(await g.once()).toEqual([{ node: 'h:5432', found: 2, sessions: 2, error: null }]);
     expect(server.ended).toBe(1);
     const down = new FakeServer();
     down.connectFailures = [new PgrevokeError('refused', { sqlstate: '08001' })];
