@@ -110,7 +110,8 @@ nodeOptions(
     .option('--idle-longer-than <duration>', 'only sessions idle (or idle in transaction) longer than this: 30s, 5m, 1h')
     .option('--sort <column>', 'pid, user, database, started, idle (longest first) or xact_age (oldest first)', 'started')
     .option('--all', 'also list non-client backends (checkpointer, autovacuum, background workers)')
-    .option('--watch [seconds]', 'redraw every N seconds (default 2) on a terminal; Ctrl+C ends it'),
+    .option('--watch [seconds]', 'a live view on a terminal, refreshed every N seconds (default 2): select, K terminate, C cancel, q quit')
+    .option('--audit-log <file>', 'with --watch: append one JSON line per session K or C signals (as kill --audit-log)'),
   'to list',
 ).action(action(() => import('./commands/sessions.js')));
 

@@ -1,24 +1,29 @@
-// pgrevoke sessions: every session on the server (read-only), filtered in SQL; --watch redraws it.
+// pgrevoke sessions: every session on the server (read-only), filtered in SQL; --watch is a live view
+// (src/sessions/watch) whose K and C signal the selected session as `pgrevoke kill` does.
+import os from 'node:os';
 import { Context, type GlobalOptions } from '../context.js';
 import { ExitCode, usageError } from '../errors.js';
 import { describeConn } from '../pg/conninfo.js';
 import { collectServer } from '../pg/server.js';
 import { renderSessions } from '../report/sessions.js';
-import { filtersFromOptions, parseWatch, type SessionsOptions } from '../sessions/filters.js';
+import { filtersFromOptions, parseWatch, type SessionsOptions, type SortKey } from '../sessions/filters.js';
 import { listSessions, seesAllActivity } from '../sessions/list.js';
 import { resolveTargets } from '../fleet/targets.js';
 import { nodesExitCode, runOnNodes } from '../pg/nodes.js';
 import { nodeHeading } from '../report/format.js';
 import { connect } from '../pg/connect.js';
+import { checkOutputs } from '../record/safe-write.js';
+import { watchSortFor } from '../sessions/watch/state.js';
+import type { SignalSettings, WatchSource } from '../sessions/watch/sources.js';
+import { osUserName } from './common.js';
 
 interface SessionsFlags extends SessionsOptions {
   watch?: boolean | string;
   target?: string[];
   fleet?: string;
   only?: string[];
+  auditLog?: string;
 }
-
-const CLEAR = '\x1b[H\x1b[2J';
 
 export async function run([flags]: unknown[], g: GlobalOptions): Promise<ExitCode> {
   const ctx = new Context(g);
@@ -35,6 +40,15 @@ export async function run([flags]: unknown[], g: GlobalOptions): Promise<ExitCod
       '--watch needs a terminal: stdout is not one',
       'run without --watch to print the sessions once, or with --json for scripts',
     );
+  if (watch === null && f.auditLog)
+    throw usageError(
+      '--audit-log records what the live view (--watch) signals: without --watch nothing is',
+      'pgrevoke kill --audit-log FILE',
+    );
+  // fail before the view opens, not at the first K
+  if (watch !== null) await checkOutputs([{ flag: '--audit-log', file: f.auditLog, append: true }]);
+  const audit: SignalSettings = { auditLog: f.auditLog, who: { osUser: osUserName(), host: os.hostname() } };
+  const view = { interval: watch ?? 0, sort: filters.sort };
 
   const { nodes: targets } = await resolveTargets(f, g, 'pgrevoke');
   if (targets.length > 1 || f.fleet) {
@@ -46,9 +60,8 @@ export async function run([flags]: unknown[], g: GlobalOptions): Promise<ExitCod
         .map((n) => `${nodeHeading(n, ctx.c)}\n${n.value ? renderSessions(n.value, ctx.c) : ctx.c.red(`${n.status}: ${n.error ?? ''}`)}`)
         .join('\n\n');
     if (watch !== null) {
-      // each frame connects anew: a node that goes down or comes back shows as such
-      await watchLoop(ctx, watch, `${targets.length} nodes`, async () => text(await collect()));
-      return ExitCode.OK;
+      const { fleetSource } = await import('../sessions/watch/sources.js');
+      return watchLoop(ctx, { ...view, title: `${targets.length} nodes`, multiNode: true }, fleetSource(targets, collect, audit));
     }
     const nodes = await collect();
     if (ctx.json) ctx.printJson({ schemaVersion: 1, kind: 'fleet', nodes });
@@ -61,10 +74,13 @@ export async function run([flags]: unknown[], g: GlobalOptions): Promise<ExitCod
     const server = await collectServer(client);
     const limited = !(await seesAllActivity(client));
     if (watch !== null) {
-      await watchLoop(ctx, watch, describeConn(params), async () =>
-        renderSessions(await listSessions(client, filters, { major: server.major }), ctx.c, { limited }),
-      );
-      return ExitCode.OK;
+      const { nodeSource } = await import('../sessions/watch/sources.js');
+      const n = server.versionNum;
+      const title = `PostgreSQL ${Math.floor(n / 10000)}.${n % 100}${limited ? ' (without pg_read_all_stats)' : ''}, ${describeConn(params)}`;
+      const list = (c: typeof client) => listSessions(c, filters, { major: server.major });
+      const source = nodeSource(client, { params, node: targets[0]!.name, major: server.major, list }, audit);
+      // awaited here: the connection closes (finally) only when the view has ended
+      return await watchLoop(ctx, { ...view, title, multiNode: false }, source);
     }
     const doc = await listSessions(client, filters, { major: server.major });
     if (ctx.json) {
@@ -77,33 +93,27 @@ export async function run([flags]: unknown[], g: GlobalOptions): Promise<ExitCod
   }
 }
 
-/** Redraw `frame()` every `seconds` until Ctrl+C, which ends the watch normally (exit 0). */
-async function watchLoop(ctx: Context, seconds: number, where: string, frame: () => Promise<string>): Promise<void> {
-  let stopped = false;
-  let wake: (() => void) | null = null;
-  const onSignal = () => {
-    stopped = true;
-    wake?.();
-  };
-  process.on('SIGINT', onSignal);
+/**
+ * The live view (src/sessions/watch) until q, Ctrl+C, SIGINT or SIGTERM: exit 0, or 3 when a session
+ * was signalled and its audit line could not be written (as `kill`).
+ */
+async function watchLoop(
+  ctx: Context,
+  o: { interval: number; title: string; multiNode: boolean; sort: SortKey },
+  source: WatchSource,
+): Promise<ExitCode> {
+  const { runWatch } = await import('../sessions/watch/loop.js');
   try {
-    while (!stopped) {
-      const body = await frame();
-      if (stopped) break;
-      const head = ctx.c.dim(
-        `every ${seconds}s: pgrevoke sessions on ${where}   ${new Date().toISOString().slice(11, 19)} UTC   (Ctrl+C to stop)`,
-      );
-      ctx.out(`${CLEAR}${head}\n${body}`);
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, seconds * 1000);
-        wake = () => {
-          clearTimeout(timer);
-          resolve();
-        };
-      });
-      wake = null;
-    }
+    const { auditFailed } = await runWatch({
+      ...o,
+      sort: watchSortFor(o.sort),
+      c: ctx.c,
+      streams: { stdin: process.stdin, stdout: process.stdout },
+      fetch: source.fetch,
+      signal: source.signal,
+    });
+    return auditFailed ? ExitCode.PARTIAL : ExitCode.OK;
   } finally {
-    process.off('SIGINT', onSignal);
+    await source.close();
   }
 }

@@ -41,6 +41,8 @@ export interface KillTarget {
   backendType: string | null;
   state: string | null;
   query: string | null;
+  /** pg_stat_activity.backend_start (text): tells a reused pid from the session an operator picked. */
+  backendStart?: string | null;
 }
 
 /**
@@ -159,6 +161,7 @@ export async function lookupTargets(
       backendType: isHidden ? 'client backend' : (r?.backend_type ?? null),
       state: r?.state ?? null,
       query: queryText(r?.query ?? null),
+      backendStart: r?.backend_start ?? null,
     };
   });
 }

@@ -1,6 +1,6 @@
 // Run the built CLI as a subprocess, the way a user does, and capture stdout, stderr and exit code.
-import { spawn } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
+import { execFileSync, spawn } from 'node:child_process';
+import { mkdtempSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -69,22 +69,45 @@ export interface TerminalRun {
   screen(): string;
   /** Type on the terminal: '\x03' is Ctrl+C (SIGINT for the CLI). */
   type(keys: string): void;
+  /** Resize the terminal, as a window does: the CLI gets SIGWINCH and the new size. */
+  resize(columns: number, rows: number): void;
+  /** Send the CLI a signal from outside the terminal (kill, a supervisor). */
+  signal(sig: NodeJS.Signals): void;
   exited: Promise<number | null>;
+}
+
+/** The process script(1) runs (its child, as the shell execs the CLI). */
+function childOf(ppid: number): number | undefined {
+  for (const d of readdirSync('/proc')) {
+    if (!/^\d+$/.test(d)) continue;
+    try {
+      // pid (comm) state ppid ...: comm may hold spaces and parentheses, so read after the last ')'
+      const stat = readFileSync(`/proc/${d}/stat`, 'utf8');
+      if (Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) === ppid) return Number(d);
+    } catch {
+      /* gone meanwhile */
+    }
+  }
+  return undefined;
 }
 
 /**
  * Start the CLI on a pseudo-terminal (script(1): stdin, stdout and stderr are TTYs, as for an
- * operator). Killed after `timeoutMs`.
+ * operator), `columns` x `rows` when given (a pty script(1) opens otherwise reports 0x0). Killed after `timeoutMs`.
  */
-export function startOnTerminal(args: string[], timeoutMs = 60_000): TerminalRun {
+export function startOnTerminal(args: string[], timeoutMs = 60_000, size: { columns?: number; rows?: number } = {}): TerminalRun {
   const sh = (x: string) => `'${x.replace(/'/g, `'\\''`)}'`;
+  const stty =
+    size.columns || size.rows ? `stty${size.columns ? ` cols ${size.columns}` : ''}${size.rows ? ` rows ${size.rows}` : ''}; ` : '';
   // exec: no shell in between, which would itself react to the terminal's signals
-  const cmd = ['exec', ...[process.execPath, BIN, ...args].map(sh)].join(' ');
+  const cmd = stty + ['exec', ...[process.execPath, BIN, ...args].map(sh)].join(' ');
   const child = spawn('script', ['-qfec', cmd, '/dev/null'], {
     env: { ...BASE_ENV, TERM: 'xterm' },
     stdio: ['pipe', 'pipe', 'pipe'],
   });
   let screen = '';
+  // decoded as a stream: a character split across two reads stays one character
+  child.stdout.setEncoding('utf8');
   child.stdout.on('data', (d) => (screen += d));
   const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
   const exited = new Promise<number | null>((resolve, reject) => {
@@ -94,7 +117,20 @@ export function startOnTerminal(args: string[], timeoutMs = 60_000): TerminalRun
       resolve(code);
     });
   });
-  return { screen: () => screen, type: (keys) => child.stdin.write(keys), exited };
+  const cli = () => {
+    const pid = childOf(child.pid!);
+    if (pid === undefined) throw new Error('the CLI is not running on the terminal');
+    return pid;
+  };
+  return {
+    screen: () => screen,
+    type: (keys) => child.stdin.write(keys),
+    // TIOCSWINSZ on the pty: the kernel signals SIGWINCH to the terminal's foreground process group
+    resize: (columns, rows) =>
+      execFileSync('stty', ['-F', readlinkSync(`/proc/${cli()}/fd/0`), 'cols', String(columns), 'rows', String(rows)]),
+    signal: (sig) => process.kill(cli(), sig),
+    exited,
+  };
 }
 
 /** Run the CLI on a pseudo-terminal; when its "(y/N)" prompt shows, type `answer` (e.g. 'n\r'). */

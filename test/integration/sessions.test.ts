@@ -209,15 +209,17 @@ describe.each(MAJORS)('sessions on PostgreSQL %i', (major) => {
     expect(r.stderr).toContain('--watch needs a terminal');
   });
 
-  it('--watch on a terminal redraws in place until Ctrl+C, then exits 0', async () => {
+  it('--watch on a terminal redraws in place on the alternate screen until Ctrl+C, then restores it and exits 0', async () => {
     const t = startOnTerminal(['sessions', '--dsn', cl.dsn(), '--user', 'app2', '--watch', '0.2'], 30_000);
-    const redraws = () => t.screen().split('\x1b[H\x1b[2J').length - 1;
+    const redraws = () => t.screen().split('pgrevoke sessions  ').length - 1;
     const end = Date.now() + 20_000;
     while (redraws() < 3 && Date.now() < end) await sleep(50);
     expect(redraws()).toBeGreaterThanOrEqual(3);
+    expect(t.screen()).toContain('\x1b[?1049h');
     expect(t.screen()).toContain(String(pids.app2Active));
     t.type('\x03');
     expect(await t.exited).toBe(0);
+    expect(t.screen()).toContain('\x1b[?1049l');
   });
 
   it('lists a backend held in the post-authentication window as hidden, role unknown, whatever the filters', async () => {
