@@ -2,11 +2,14 @@
 // In JSON mode stdout carries exactly one document; everything human goes to stderr.
 import type { Writable } from 'node:stream';
 import { Chalk, type ChalkInstance } from 'chalk';
+import { setTableLayout } from './report/format.js';
 
 export interface OutputOptions {
   json?: boolean;
   color?: boolean;
   debug?: boolean;
+  /** --wide: tables show every column and every value whole, whatever the terminal width. */
+  wide?: boolean;
 }
 
 /**
@@ -29,12 +32,27 @@ export interface Progress {
   stop(): void;
 }
 
+/**
+ * The width tables fit: COLUMNS when it is a positive integer (as psql uses it), else the terminal's;
+ * null when stdout is not a terminal (piped tables keep every column) or carries JSON. A COLUMNS that
+ * is not a number is the shell's business, not a mistake to stop an incident for: it is ignored.
+ */
+function tableColumns(stdout: Writable & { isTTY?: boolean; columns?: number }, env: NodeJS.ProcessEnv, json: boolean): number | null {
+  if (json || !stdout.isTTY) return null;
+  const fromEnv = /^[1-9][0-9]{0,4}$/.test(env.COLUMNS ?? '') ? Number(env.COLUMNS) : 0;
+  const columns = fromEnv || (stdout.columns ?? 0);
+  return columns > 0 ? columns : null;
+}
+
 export class Context {
   readonly json: boolean;
   readonly color: boolean;
   readonly interactive: boolean;
   readonly debug: boolean;
   readonly c: ChalkInstance;
+  /** The terminal width tables are fitted to; null: not fitted (piped, JSON). */
+  readonly columns: number | null;
+  readonly wide: boolean;
 
   constructor(
     opts: OutputOptions = {},
@@ -49,6 +67,9 @@ export class Context {
     const noColor = env.NO_COLOR !== undefined && env.NO_COLOR !== '';
     this.color = opts.color !== false && !noColor && !this.json && Boolean(stdout.isTTY) && env.TERM !== 'dumb';
     this.c = new Chalk({ level: this.color ? 1 : 0 });
+    this.wide = Boolean(opts.wide);
+    this.columns = tableColumns(stdout, env, this.json);
+    setTableLayout({ columns: this.columns, wide: this.wide });
   }
 
   /** A line of the command's main output (text mode). */

@@ -4,7 +4,7 @@ import { Context, type GlobalOptions } from '../context.js';
 import { ExitCode } from '../errors.js';
 import { readRecords, type CutoffRecordFile } from '../record/journal.js';
 import { stateDirPath } from '../record/state-dir.js';
-import { table } from '../report/format.js';
+import { shownName, table, type Column } from '../report/format.js';
 
 export interface HistoryEntry {
   startedAt: string;
@@ -32,6 +32,18 @@ function entry(r: CutoffRecordFile): HistoryEntry {
   };
 }
 
+// started, roles and outcome stay; roles, nodes, restored are cut, the record path in its middle;
+// playbook, restored, nodes, record go in that order (see table() in src/report/format.ts).
+const HISTORY_COLUMNS: Column[] = [
+  { head: 'started' },
+  { head: 'playbook', drop: 1 },
+  { head: 'roles', shrink: 10 },
+  { head: 'nodes', shrink: 10, drop: 3 },
+  { head: 'outcome' },
+  { head: 'restored', shrink: 10, drop: 2 },
+  { head: 'record', shrink: 24, cut: 'middle', drop: 4 },
+];
+
 export async function run([role, flags]: unknown[], g: GlobalOptions): Promise<ExitCode> {
   void flags;
   const ctx = new Context(g);
@@ -42,12 +54,12 @@ export async function run([role, flags]: unknown[], g: GlobalOptions): Promise<E
     return ExitCode.OK;
   }
   if (!records.length) {
-    ctx.out(`no cutoff records${name ? ` of ${JSON.stringify(name)}` : ''} in ${stateDirPath()}`);
+    ctx.out(`no cutoff records${name ? ` of ${shownName(name)}` : ''} in ${stateDirPath()}`);
     return ExitCode.OK;
   }
   ctx.out(
     table(
-      ['started', 'playbook', 'roles', 'nodes', 'outcome', 'restored', 'record'],
+      HISTORY_COLUMNS,
       records.map((e) => [
         e.startedAt,
         e.playbook,

@@ -2,7 +2,7 @@
 // 2 when it could not tell (connection, auth, privilege, unreadable catalog). Never 0 on an error.
 import { Context, type GlobalOptions } from '../context.js';
 import { ExitCode, usageError } from '../errors.js';
-import { table, truncate } from '../report/format.js';
+import { shownName, table, truncate, type Column } from '../report/format.js';
 import { githubAnnotations, renderJunit } from '../report/junit.js';
 import { verifyRoles, VERIFY_SCHEMA_VERSION, type RoleStatus, type RoleVerification, type VerifyReport } from '../verify/index.js';
 import { nodeDoneLine, nodesExitCode, runOnNodes, type NodeResult } from '../pg/nodes.js';
@@ -65,10 +65,16 @@ function render(report: VerifyReport, ctx: Context): string {
     paint(r.status),
     ...names.map((n) => paint(r.checks.find((c) => c.name === n)?.status ?? '-')),
   ]);
-  const out = [table(['role', 'status', ...names], rows, ctx.c)];
+  // role and status stay (the role cut); the check columns go from the last one back (see table() in src/report/format.ts)
+  const columns: Column[] = [
+    { head: 'role', shrink: 10 },
+    { head: 'status' },
+    ...names.map((head, i) => ({ head, drop: names.length - i })),
+  ];
+  const out = [table(columns, rows, ctx.c)];
   for (const r of report.roles)
     for (const c of r.checks.filter((x) => x.status !== 'pass')) {
-      out.push(`${paint(c.status === 'fail' ? 'FAIL' : 'ERROR')} ${JSON.stringify(r.role)} ${c.name}: ${truncate(c.message, 400)}`);
+      out.push(`${paint(c.status === 'fail' ? 'FAIL' : 'ERROR')} ${shownName(r.role)} ${c.name}: ${truncate(c.message, 400)}`);
       if (c.remediation) out.push(`     fix: ${c.remediation}`);
     }
   const n = report.roles.length;

@@ -4,7 +4,7 @@ import type { ChalkInstance } from 'chalk';
 import type { CutoffReport, ReportStep } from '../record/cutoff-report.js';
 import type { FleetCutoffReport, NodeOutcome } from '../record/fleet-report.js';
 import type { Plan } from '../playbook/model.js';
-import { nodeHeading, renderFindings, table, truncate } from './format.js';
+import { nodeHeading, renderFindings, shownName, table, truncate, type Column } from './format.js';
 import { renderPgbouncer } from './pgbouncer.js';
 
 export const EXIT_MEANING: Record<number, string> = {
@@ -30,8 +30,8 @@ function statusLabel(st: ReportStep['status'], c: ChalkInstance): string {
 
 function where(st: Pick<ReportStep, 'database' | 'role'>): string {
   const parts = [
-    st.role !== null ? `role ${JSON.stringify(st.role)}` : null,
-    st.database !== null ? `db ${JSON.stringify(st.database)}` : null,
+    st.role !== null ? `role ${shownName(st.role)}` : null,
+    st.database !== null ? `db ${shownName(st.database)}` : null,
   ].filter(Boolean);
   return parts.length ? ` (${parts.join(', ')})` : '';
 }
@@ -50,7 +50,7 @@ export function renderPlan(plan: Plan, c: ChalkInstance): string {
     `${c.bold('Cutoff plan')} ${plan.playbook.name} on ${plan.node} (PostgreSQL ${plan.server.major}), operator ${plan.operator.user}${plan.operator.superuser ? ' (superuser)' : ''}`,
   );
   out.push(
-    `roles: ${plan.roles.map((r) => `${JSON.stringify(r.name)} (oid ${r.oid}${r.before.superuser ? ', superuser' : ''}${r.included ? `, administered by ${JSON.stringify(r.included.administeredBy)}: --include-created` : ''})`).join(', ')}`,
+    `roles: ${plan.roles.map((r) => `${shownName(r.name)} (oid ${r.oid}${r.before.superuser ? ', superuser' : ''}${r.included ? `, administered by ${shownName(r.included.administeredBy)}: --include-created` : ''})`).join(', ')}`,
   );
   for (const st of plan.steps) {
     out.push(`${String(st.index + 1).padStart(2)}. ${c.bold(st.action)}${where(st)}${st.skip ? c.yellow(` skipped: ${st.skip}`) : ''}`);
@@ -62,6 +62,19 @@ export function renderPlan(plan: Plan, c: ChalkInstance): string {
   return out.join('\n');
 }
 
+// pid and role stay; role, database, application and query are cut first, then started,
+// application, client, database, query, hidden go in that order (see table() in format.ts).
+const TERMINATED_COLUMNS: Column[] = [
+  { head: 'pid' },
+  { head: 'role', shrink: 8 },
+  { head: 'database', shrink: 8, drop: 4 },
+  { head: 'client', drop: 3 },
+  { head: 'application', shrink: 10, cap: 20, drop: 2 },
+  { head: 'started', drop: 1 },
+  { head: 'hidden', drop: 6 },
+  { head: 'query', shrink: 20, cap: 40, drop: 5 },
+];
+
 export function renderCutoff(r: CutoffReport, c: ChalkInstance): string {
   const out: string[] = [];
   const title = r.dryRun
@@ -71,9 +84,7 @@ export function renderCutoff(r: CutoffReport, c: ChalkInstance): string {
       : r.exitCode === 1
         ? c.red.bold('EXPOSED')
         : c.red.bold('INCOMPLETE');
-  out.push(
-    `${c.bold('Cutoff')} ${r.roles.map((x) => JSON.stringify(x.name)).join(', ')} on ${r.node}, playbook ${r.playbook.name}: ${title}`,
-  );
+  out.push(`${c.bold('Cutoff')} ${r.roles.map((x) => shownName(x.name)).join(', ')} on ${r.node}, playbook ${r.playbook.name}: ${title}`);
   out.push(c.dim(`operator ${r.operator.user} (${r.operator.osUser}@${r.operator.host}); ${r.startedAt} .. ${r.finishedAt ?? '?'}`));
   out.push('');
   for (const st of r.steps) {
@@ -87,7 +98,7 @@ export function renderCutoff(r: CutoffReport, c: ChalkInstance): string {
     out.push(c.bold(`Terminated (${r.terminated.length})`));
     out.push(
       table(
-        ['pid', 'role', 'database', 'client', 'application', 'started', 'hidden', 'query'],
+        TERMINATED_COLUMNS,
         r.terminated
           .slice(0, 50)
           .map((t) => [
@@ -95,10 +106,10 @@ export function renderCutoff(r: CutoffReport, c: ChalkInstance): string {
             t.role ?? '?',
             t.database,
             t.client ?? 'local',
-            truncate(t.application, 20),
+            t.application,
             t.backendStart?.slice(0, 19),
             t.hidden ? 'yes' : '',
-            truncate(t.query, 40),
+            t.query,
           ]),
         c,
       ),
@@ -108,7 +119,7 @@ export function renderCutoff(r: CutoffReport, c: ChalkInstance): string {
   for (const v of r.verification) {
     out.push('');
     out.push(
-      `${c.bold('Verification')} ${JSON.stringify(v.role)}: ${v.verdict === 'contained' ? c.green.bold('CONTAINED') : c.red.bold('EXPOSED')}`,
+      `${c.bold('Verification')} ${shownName(v.role)}: ${v.verdict === 'contained' ? c.green.bold('CONTAINED') : c.red.bold('EXPOSED')}`,
     );
     out.push(...renderFindings(v.findings, c));
   }
@@ -243,7 +254,17 @@ function nodeStatus(o: NodeOutcome, c: ChalkInstance): string {
   return o.status === 'contained' ? c.green.bold(label) : o.status === 'planned' ? c.cyan(label) : c.red.bold(label);
 }
 
-const FLEET_HEAD = ['node', 'cluster', 'role', 'status', 'terminated', 'replay wait', 'error'];
+// node, role and status stay; node, cluster, role and error are cut first, then replay wait,
+// cluster, terminated go in that order (see table() in format.ts). The markdown takes the headings.
+const FLEET_COLUMNS: Column[] = [
+  { head: 'node', shrink: 12 },
+  { head: 'cluster', shrink: 8, drop: 2 },
+  { head: 'role', shrink: 8 },
+  { head: 'status' },
+  { head: 'terminated', drop: 3 },
+  { head: 'replay wait', drop: 1 },
+  { head: 'error', shrink: 20 },
+];
 
 function fleetRows(r: FleetCutoffReport, paint: (o: NodeOutcome) => string): (string | number)[][] {
   return r.nodes.map((o) => [
@@ -263,11 +284,11 @@ function fleetRows(r: FleetCutoffReport, paint: (o: NodeOutcome) => string): (st
 export function renderFleet(r: FleetCutoffReport, c: ChalkInstance): string {
   const out: string[] = [];
   out.push(
-    `${c.bold('Cutoff')} ${r.roles.map((x) => JSON.stringify(x)).join(', ')} on ${r.nodes.length} nodes, playbook ${r.playbook}${r.dryRun ? ` ${c.cyan.bold('DRY RUN')}` : ''}`,
+    `${c.bold('Cutoff')} ${r.roles.map((x) => shownName(x)).join(', ')} on ${r.nodes.length} nodes, playbook ${r.playbook}${r.dryRun ? ` ${c.cyan.bold('DRY RUN')}` : ''}`,
   );
   out.push(
     table(
-      FLEET_HEAD,
+      FLEET_COLUMNS,
       fleetRows(r, (o) => nodeStatus(o, c)),
       c,
     ),
@@ -300,7 +321,7 @@ export function renderFleetMarkdown(r: FleetCutoffReport): string {
   out.push('');
   out.push(
     ...mdTable(
-      FLEET_HEAD,
+      FLEET_COLUMNS.map((col) => col.head),
       fleetRows(r, (o) => o.status),
     ),
   );

@@ -4,7 +4,7 @@
 import type { ChalkInstance } from 'chalk';
 import { plural } from '../checks/persistence/common.js';
 import type { GuardEvent, GuardKill, GuardRollback } from '../guard/types.js';
-import { truncate } from './format.js';
+import { shownName, truncate } from './format.js';
 
 export const GUARD_EVENT_VERSION = 1;
 
@@ -59,28 +59,30 @@ export function guardJson(e: GuardActionEvent): Record<string, unknown> {
   };
 }
 
+// free text (application_name, a gid) as a JSON string; role and database names as SQL identifiers
 const q = (s: string | null) => (s === null ? '-' : JSON.stringify(s));
+const named = (s: string | null) => (s === null ? '-' : shownName(s));
 
 /** `2026-11-23T20:00:00.123Z 127.0.0.1:5432 kill pid 123 role "x" db "app" app "psql" client ... reason role_nologin (...) query: ...` */
 export function guardLine(e: GuardActionEvent, c: ChalkInstance): string {
   if (e.type === 'rollback') {
     const r = e.rollback;
     const verb = r.dryRun ? c.cyan('would-rollback-prepared') : c.red('rollback-prepared');
-    const role = r.role === null ? `(dropped, oid ${r.usesysid})` : q(r.role);
+    const role = r.role === null ? `(dropped, oid ${r.usesysid})` : named(r.role);
     return [r.time, r.node, verb, `gid ${q(r.gid)}`, `role ${role}`, `db oid ${r.databaseOid}`, `reason ${r.reason} (${r.detail})`].join(
       ' ',
     );
   }
   const k: GuardKill = e.kill;
   const verb = e.type === 'denied' ? c.yellow('cannot-kill') : k.dryRun ? c.cyan('would-kill') : c.red('kill');
-  const role = k.role === null ? `(dropped, oid ${k.usesysid})` : q(k.role);
+  const role = k.role === null ? `(dropped, oid ${k.usesysid})` : named(k.role);
   const parts = [
     k.time,
     k.node,
     verb,
     `pid ${k.pid}`,
     `role ${role}`,
-    `db ${q(k.database)}`,
+    `db ${named(k.database)}`,
     `app ${q(k.application || null)}`,
     `client ${k.client ?? '-'}`,
     `reason ${k.reason} (${k.detail})`,
@@ -106,8 +108,8 @@ export function guardStatus(e: GuardEvent): string | null {
       return `pgrevoke guard: ${at(e.node)}${e.lost ? 'connection lost' : 'cannot connect'}: ${e.error}; reconnecting in ${e.delayMs} ms (attempt ${e.attempt})`;
     case 'reloaded':
       return `pgrevoke guard: reloaded (${e.source === 'signal' ? 'SIGHUP' : 'deny file changed'}): ${e.deny} role(s) denied${
-        e.added.length ? `; added ${e.added.map((n) => JSON.stringify(n)).join(', ')}` : ''
-      }${e.removed.length ? `; removed ${e.removed.map((n) => JSON.stringify(n)).join(', ')}` : ''}`;
+        e.added.length ? `; added ${e.added.map((n) => shownName(n)).join(', ')}` : ''
+      }${e.removed.length ? `; removed ${e.removed.map((n) => shownName(n)).join(', ')}` : ''}`;
     case 'warning':
       return `pgrevoke guard: warning: ${at(e.node)}${e.message}`;
     case 'error':

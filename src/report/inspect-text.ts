@@ -4,28 +4,122 @@ import type { ChalkInstance } from 'chalk';
 import { isBlockingHbaError } from '../hba/evaluate.js';
 import type { HbaDecision } from '../hba/types.js';
 import type { InspectReport } from '../inspect/index.js';
-import { renderFindings, seconds, table, truncate } from './format.js';
+import { fitText, renderFindings, seconds, shownName, table, type Cell, type Column } from './format.js';
 
-type Row = (string | number | null | undefined)[];
+type Row = Cell[];
+
+// Each table's columns, with what a terminal too narrow for it may do (see table() in format.ts):
+// `shrink` columns are cut with an ellipsis first, then columns go in their `drop` order (1 first);
+// the README's "Tables on a terminal" lists the same orders.
+
+// login and superuser stay; bypassrls, conn limit, replication, createrole, valid until go in that order.
+const ATTRIBUTE_COLUMNS: Column[] = [
+  { head: 'login' },
+  { head: 'valid until', drop: 5 },
+  { head: 'superuser' },
+  { head: 'createrole', drop: 4 },
+  { head: 'replication', drop: 3 },
+  { head: 'bypassrls', drop: 1 },
+  { head: 'conn limit', drop: 2 },
+];
+
+// direction, role and member stay (the names cut); depth, then admin, go.
+const MEMBERSHIP_COLUMNS: Column[] = [
+  { head: 'direction' },
+  { head: 'role', shrink: 10 },
+  { head: 'member', shrink: 10 },
+  { head: 'depth', drop: 1 },
+  { head: 'admin', drop: 2 },
+];
+
+// pid stays; type, wait, started, xact start, application, client, database, state, query go in that order.
+const SESSION_COLUMNS: Column[] = [
+  { head: 'pid' },
+  { head: 'database', shrink: 8, drop: 7 },
+  { head: 'client', drop: 6 },
+  { head: 'application', shrink: 10, cap: 20, drop: 5 },
+  { head: 'type', drop: 1 },
+  { head: 'state', drop: 8 },
+  { head: 'started', drop: 3 },
+  { head: 'xact start', drop: 4 },
+  { head: 'wait', shrink: 10, drop: 2 },
+  { head: 'query', shrink: 20, cap: 50, drop: 9 },
+];
+
+// pid stays; seen via, started, client go in that order.
+const HIDDEN_COLUMNS: Column[] = [
+  { head: 'pid' },
+  { head: 'seen via', drop: 1 },
+  { head: 'started', drop: 2 },
+  { head: 'client', drop: 3 },
+];
+
+// holder and mode stay; type, then database, go; relation is cut.
+const LOCK_COLUMNS: Column[] = [
+  { head: 'holder', shrink: 12 },
+  { head: 'type', drop: 1 },
+  { head: 'mode' },
+  { head: 'database', shrink: 8, drop: 2 },
+  { head: 'relation', shrink: 12 },
+];
+
+// blocked pid and blocked by stay; database, waiting, user, query go in that order.
+const BLOCKING_COLUMNS: Column[] = [
+  { head: 'blocked pid' },
+  { head: 'user', shrink: 8, drop: 3 },
+  { head: 'database', shrink: 8, drop: 1 },
+  { head: 'waiting', drop: 2 },
+  { head: 'blocked by', shrink: 12 },
+  { head: 'query', shrink: 20, cap: 40, drop: 4 },
+];
+
+// gid and database stay (cut); xid, locks, age go in that order.
+const PREPARED_COLUMNS: Column[] = [
+  { head: 'gid', shrink: 12 },
+  { head: 'database', shrink: 8 },
+  { head: 'xid', drop: 1 },
+  { head: 'age', drop: 3 },
+  { head: 'locks', drop: 2 },
+];
+
+// outcome and line stay; method, from, databases, connection, note go in that order.
+const HBA_COLUMNS: Column[] = [
+  { head: 'outcome' },
+  { head: 'line' },
+  { head: 'method', drop: 1 },
+  { head: 'connection', drop: 4 },
+  { head: 'databases', shrink: 10, cap: 30, drop: 3 },
+  { head: 'from', shrink: 10, cap: 30, drop: 2 },
+  { head: 'note', shrink: 20, cap: 50, drop: 5 },
+];
+
+// kind and object stay (object cut); active, database, detail go in that order.
+const PERSISTENCE_COLUMNS: Column[] = [
+  { head: 'kind' },
+  { head: 'database', shrink: 8, drop: 2 },
+  { head: 'object', shrink: 12, cap: 40 },
+  { head: 'active', drop: 1 },
+  { head: 'detail', shrink: 20, cap: 50, drop: 3 },
+];
 
 function yes(b: boolean): string {
   return b ? 'yes' : 'no';
 }
 
 /** The table, or no lines at all when there are no rows; a heading, if any, is the caller's. */
-function tableIfAny(head: string[], rows: Row[], c: ChalkInstance): string[] {
+function tableIfAny(head: Column[], rows: Row[], c: ChalkInstance): string[] {
   return rows.length ? [table(head, rows, c)] : [];
 }
 
 /** A section shown only when it has rows: its heading, then its table. */
-function optionalSection(title: string, head: string[], rows: Row[], c: ChalkInstance): string[] {
+function optionalSection(title: string, head: Column[], rows: Row[], c: ChalkInstance): string[] {
   return rows.length ? [c.bold(title), ...tableIfAny(head, rows, c)] : [];
 }
 
 function renderHeader(r: InspectReport, c: ChalkInstance): string[] {
   const verdict = r.verdict === 'exposed' ? c.red.bold('EXPOSED') : c.green.bold('CONTAINED');
   return [
-    `${c.bold('Role')} ${JSON.stringify(r.role.name)} (oid ${r.role.oid}): ${verdict}`,
+    `${c.bold('Role')} ${shownName(r.role.name)} (oid ${r.role.oid}): ${verdict}`,
     c.dim(
       `${r.server.version.split(' on ')[0]}${r.server.inRecovery ? ', standby' : ''}; operator ${r.operator.user}${r.operator.superuser ? ' (superuser)' : ''}`,
     ),
@@ -37,7 +131,7 @@ function renderRoleAttributes(role: InspectReport['role'], c: ChalkInstance): st
   return [
     c.bold('Role attributes'),
     table(
-      ['login', 'valid until', 'superuser', 'createrole', 'replication', 'bypassrls', 'conn limit'],
+      ATTRIBUTE_COLUMNS,
       [
         [
           role.canLogin ? (role.expired ? 'yes (expired)' : 'yes') : 'no',
@@ -57,7 +151,7 @@ function renderRoleAttributes(role: InspectReport['role'], c: ChalkInstance): st
 function renderMemberships(role: InspectReport['role'], c: ChalkInstance): string[] {
   return optionalSection(
     'Memberships',
-    ['direction', 'role', 'member', 'depth', 'admin'],
+    MEMBERSHIP_COLUMNS,
     [
       ...role.memberOf.map((m) => ['member of', m.role, m.member, m.depth, yes(m.adminOption)]),
       ...role.members.map((m) => ['can act as it', m.role, m.member, m.depth, yes(m.adminOption)]),
@@ -70,18 +164,18 @@ function renderSessions(sessions: InspectReport['sessions'], c: ChalkInstance): 
   return [
     c.bold(`Sessions (${sessions.length})`),
     ...tableIfAny(
-      ['pid', 'database', 'client', 'application', 'type', 'state', 'started', 'xact start', 'wait', 'query'],
+      SESSION_COLUMNS,
       sessions.map((s) => [
         s.pid,
         s.database,
         s.clientAddr ? `${s.clientAddr}:${s.clientPort}` : 'local',
-        truncate(s.applicationName, 20),
+        s.applicationName,
         s.backendType,
         s.state,
         s.backendStart?.slice(0, 19),
         s.xactStart?.slice(11, 19),
         s.waitEvent ? `${s.waitEventType}:${s.waitEvent}` : '',
-        truncate(s.query, 50),
+        s.query,
       ]),
       c,
     ),
@@ -91,7 +185,7 @@ function renderSessions(sessions: InspectReport['sessions'], c: ChalkInstance): 
 function renderHiddenBackends(hidden: InspectReport['hiddenBackends'], c: ChalkInstance): string[] {
   return optionalSection(
     `Hidden backends (${hidden.length}): past authentication, not yet in pg_stat_activity, role unknown`,
-    ['pid', 'seen via', 'started', 'client'],
+    HIDDEN_COLUMNS,
     hidden.map((h) => [h.pid, h.via, h.backendStart?.slice(0, 19), h.clientAddr]),
     c,
   );
@@ -104,7 +198,7 @@ function renderLocks(locks: InspectReport['locks'], c: ChalkInstance): string[] 
   return [
     c.bold(`Locks held (${granted.length} on objects, ${locks.length} in all)`),
     ...tableIfAny(
-      ['holder', 'type', 'mode', 'database', 'relation'],
+      LOCK_COLUMNS,
       granted.slice(0, 30).map((l) => [l.preparedGid ? `prepared '${l.preparedGid}'` : l.pid, l.locktype, l.mode, l.database, l.relation]),
       c,
     ),
@@ -114,14 +208,14 @@ function renderLocks(locks: InspectReport['locks'], c: ChalkInstance): string[] 
 function renderBlocking(blocking: InspectReport['blocking'], c: ChalkInstance): string[] {
   return optionalSection(
     `Blocked sessions (${blocking.length})`,
-    ['blocked pid', 'user', 'database', 'waiting', 'blocked by', 'query'],
+    BLOCKING_COLUMNS,
     blocking.map((b) => [
       b.blockedPid,
       b.blockedUser,
       b.blockedDatabase,
       seconds(b.waitingSeconds),
       b.blockerGid ? `prepared '${b.blockerGid}'` : b.blockerPid,
-      truncate(b.blockedQuery, 40),
+      b.blockedQuery,
     ]),
     c,
   );
@@ -130,7 +224,7 @@ function renderBlocking(blocking: InspectReport['blocking'], c: ChalkInstance): 
 function renderPrepared(prepared: InspectReport['preparedTransactions'], c: ChalkInstance): string[] {
   return optionalSection(
     `Prepared transactions (${prepared.length})`,
-    ['gid', 'database', 'xid', 'age', 'locks'],
+    PREPARED_COLUMNS,
     prepared.map((p) => [p.gid, p.database, p.transaction, seconds(p.ageSeconds), p.locks]),
     c,
   );
@@ -188,15 +282,15 @@ function renderHba(hba: InspectReport['hba'], c: ChalkInstance): string[] {
     c.bold('pg_hba.conf'),
     ...hbaNotes(hba, c),
     table(
-      ['outcome', 'line', 'method', 'connection', 'databases', 'from', 'note'],
+      HBA_COLUMNS,
       groupHbaDecisions(hba.decisions).map((g) => [
         g.outcome === 'allow' ? c.red(g.outcome) : g.outcome,
         g.line,
         g.method,
         g.transport,
-        truncate([...g.dbs].join(', '), 30),
-        truncate([...g.addrs].join(', '), 30),
-        truncate(g.reason, 50),
+        [...g.dbs].join(', '),
+        [...g.addrs].join(', '),
+        g.reason,
       ]),
       c,
     ),
@@ -208,8 +302,8 @@ function renderPersistence(p: InspectReport['persistence'], c: ChalkInstance): s
   return [
     c.bold(`Persistence (${items.length} item(s) in ${p.databasesScanned.length} database(s) scanned)`),
     ...tableIfAny(
-      ['kind', 'database', 'object', 'active', 'detail'],
-      items.map((i) => [i.kind, i.database ?? '(cluster)', truncate(i.name, 40), yes(i.active), truncate(i.detail, 50)]),
+      PERSISTENCE_COLUMNS,
+      items.map((i) => [i.kind, i.database ?? '(cluster)', i.name, yes(i.active), i.detail]),
       c,
     ),
     ...p.errors.map((e) => c.yellow(`  could not scan ${e.database}: ${e.message}${e.sqlstate ? ` [${e.sqlstate}]` : ''}`)),
@@ -217,7 +311,8 @@ function renderPersistence(p: InspectReport['persistence'], c: ChalkInstance): s
 }
 
 export function renderInspect(r: InspectReport, c: ChalkInstance): string {
-  return [
+  // on a terminal, the lines between the tables (titles, notes) wrap at its width as the tables fit it
+  const lines = [
     ...renderHeader(r, c),
     ...renderRoleAttributes(r.role, c),
     ...renderMemberships(r.role, c),
@@ -231,5 +326,6 @@ export function renderInspect(r: InspectReport, c: ChalkInstance): string {
     '',
     c.bold(`Findings (${r.findings.length})`),
     ...renderFindings(r.findings, c),
-  ].join('\n');
+  ];
+  return fitText(lines.join('\n'));
 }

@@ -2,7 +2,16 @@
 // and for a cutoff each console command with its status and what could not be done.
 import type { ChalkInstance } from 'chalk';
 import type { PgbouncerSection } from '../pgbouncer/section.js';
-import { renderFindings, table } from './format.js';
+import { renderFindings, table, type Column } from './format.js';
+
+// client stays, user and database are cut first; then state, then server pid, go (see table() in format.ts).
+const CLIENT_COLUMNS: Column[] = [
+  { head: 'client' },
+  { head: 'user', shrink: 8 },
+  { head: 'database', shrink: 8 },
+  { head: 'state', drop: 1 },
+  { head: 'server pid', drop: 2 },
+];
 
 export function renderPgbouncer(s: PgbouncerSection, c: ChalkInstance): string {
   const out: string[] = [c.bold(`== ${s.node}${s.cluster ? ` (cluster ${s.cluster})` : ''} ==`)];
@@ -15,7 +24,7 @@ export function renderPgbouncer(s: PgbouncerSection, c: ChalkInstance): string {
   out.push(
     i.clients.length
       ? table(
-          ['client', 'user', 'database', 'state', 'server pid'],
+          CLIENT_COLUMNS,
           i.clients.map((cl) => [
             `${cl.addr ?? '?'}:${cl.port ?? '?'}`,
             cl.user,

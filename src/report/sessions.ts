@@ -2,12 +2,43 @@
 import type { ChalkInstance } from 'chalk';
 import { hadQuery, type KillResult, type KillTarget } from '../sessions/kill.js';
 import type { SessionsDoc } from '../sessions/list.js';
-import { seconds, table, truncate } from './format.js';
+import { fitText, seconds, table, type Column } from './format.js';
 
 export function clientLabel(addr: string | null, port: number | null): string {
   if (addr) return port !== null && port >= 0 ? `${addr}:${port}` : addr;
   return port === -1 ? 'local' : '';
 }
+
+// On a terminal too narrow for the whole table (see table() in format.ts), query, application, wait,
+// user and database are cut with an ellipsis first; then columns go in this order: query_id, backend
+// type, wait, started, xact age, application, idle for, client, database, state, query. pid and user stay.
+const SESSION_COLUMNS: Column[] = [
+  { head: 'pid' },
+  { head: 'user', shrink: 8 },
+  { head: 'database', shrink: 8, drop: 9 },
+  { head: 'client', drop: 8 },
+  { head: 'application', shrink: 10, cap: 20, drop: 6 },
+  { head: 'backend type', drop: 2 },
+  { head: 'started', drop: 4 },
+  { head: 'idle for', drop: 7 },
+  { head: 'state', drop: 10 },
+  { head: 'xact age', drop: 5 },
+  { head: 'wait', shrink: 10, drop: 3 },
+  { head: 'query_id', drop: 1 },
+  { head: 'query', shrink: 20, cap: 50, drop: 11 },
+];
+
+// Hidden backends: seen via, started, client go in that order.
+const HIDDEN_COLUMNS: Column[] = [
+  { head: 'pid' },
+  { head: 'user' },
+  { head: 'seen via', drop: 1 },
+  { head: 'started', drop: 2 },
+  { head: 'client', drop: 3 },
+];
+
+/** The sessions table's columns of these names, with their cuts and places in its drop order. */
+const sessionColumns = (...heads: string[]): Column[] => heads.map((h) => SESSION_COLUMNS.find((c) => c.head === h)!);
 
 export function renderSessions(doc: SessionsDoc, c: ChalkInstance, opts: { limited?: boolean } = {}): string {
   const out: string[] = [];
@@ -15,27 +46,13 @@ export function renderSessions(doc: SessionsDoc, c: ChalkInstance, opts: { limit
   if (doc.sessions.length)
     out.push(
       table(
-        [
-          'pid',
-          'user',
-          'database',
-          'client',
-          'application',
-          'backend type',
-          'started',
-          'idle for',
-          'state',
-          'xact age',
-          'wait',
-          'query_id',
-          'query',
-        ],
+        SESSION_COLUMNS,
         doc.sessions.map((s) => [
           s.pid,
           s.user ?? (s.userOid !== null ? `oid ${s.userOid}` : ''),
           s.database,
           clientLabel(s.clientAddr, s.clientPort),
-          truncate(s.applicationName, 20),
+          s.applicationName,
           s.backendType,
           s.backendStart?.slice(0, 19),
           seconds(s.idleSeconds),
@@ -43,7 +60,7 @@ export function renderSessions(doc: SessionsDoc, c: ChalkInstance, opts: { limit
           seconds(s.xactAgeSeconds),
           s.waitEvent ? `${s.waitEventType}:${s.waitEvent}` : '',
           s.queryId,
-          truncate(s.query, 50),
+          s.query,
         ]),
         c,
       ),
@@ -52,20 +69,20 @@ export function renderSessions(doc: SessionsDoc, c: ChalkInstance, opts: { limit
     out.push(c.bold(`Hidden backends (${doc.hiddenBackends.length}): post-authentication, role unknown, not yet in pg_stat_activity`));
     out.push(
       table(
-        ['pid', 'user', 'seen via', 'started', 'client'],
+        HIDDEN_COLUMNS,
         doc.hiddenBackends.map((h) => [h.pid, c.yellow('(role unknown)'), h.via, h.backendStart?.slice(0, 19), h.clientAddr]),
         c,
       ),
     );
   }
   if (opts.limited) out.push(c.dim("note: without superuser or pg_read_all_stats, other roles' sessions show no state, client or query"));
-  return out.join('\n');
+  return fitText(out.join('\n'));
 }
 
 /** What is about to be signalled: shown before the confirmation prompt (pids as NODE:PID with several nodes). */
 export function renderKillTargets(targets: readonly KillTarget[], c: ChalkInstance): string {
   return table(
-    ['pid', 'user', 'database', 'client', 'application', 'backend type', 'state', 'query'],
+    sessionColumns('pid', 'user', 'database', 'client', 'application', 'backend type', 'state', 'query'),
     targets
       .filter((t) => t.found)
       .map((t) => [
@@ -73,10 +90,10 @@ export function renderKillTargets(targets: readonly KillTarget[], c: ChalkInstan
         t.hidden ? c.yellow('post-authentication, role unknown') : t.user,
         t.database,
         clientLabel(t.clientAddr, t.clientPort),
-        truncate(t.applicationName, 20),
+        t.applicationName,
         t.backendType,
         t.state,
-        truncate(t.query, 50),
+        t.query,
       ]),
     c,
   );
