@@ -51,6 +51,8 @@ const program = new Command('pgrevoke')
   .option('-U, --username <user>', 'database user name (PGUSER)', role('--username'))
   .option('-d, --dbname <db>', 'database to connect to (PGDATABASE)')
   .option('--connect-timeout <seconds>', 'give up connecting after this many seconds (PGCONNECT_TIMEOUT)')
+  .option('-W, --password', 'ask for the password on the terminal before connecting (as psql -W)')
+  .option('-w, --no-password', 'never ask for a password: fail at once when none is supplied (as psql -w)')
   .option('--json', 'print exactly one JSON document on stdout')
   .option('--no-color', 'no colors (also NO_COLOR)')
   .option('--wide', 'tables: every column and every value whole, not fitted to the terminal width')
@@ -58,7 +60,13 @@ const program = new Command('pgrevoke')
   .showHelpAfterError('(run with --help for usage)')
   // commander echoes argv in its errors (`unknown option '--dsnn=postgresql://u:pw@h'`)
   .configureOutput({ outputError: (text, write) => write(redact(text)) })
-  .exitOverride();
+  .exitOverride()
+  .hook('preAction', async (_program, command) => {
+    // -W / -w, else ask when the server wants a password nothing supplied (on a terminal only)
+    const { password } = command.optsWithGlobals<GlobalOptions>();
+    const { setPasswordPrompting } = await import('./pg/password-prompt.js');
+    setPasswordPrompting(password === true ? 'always' : password === false ? 'never' : 'ask');
+  });
 
 nodeOptions(
   program
@@ -80,7 +88,7 @@ nodeOptions(
     .argument('<role...>', 'exact role names as in pg_roles.rolname (case-sensitive); several are handled together', roles('cutoff <role>'))
     .option('--playbook <name|path>', 'compromised-credential (default), offboarding, contain-only, or a YAML file')
     .option('--dry-run', 'read the real state, print the plan and its SQL, change nothing')
-    .option('--yes', 'apply without asking (required when there is no terminal)')
+    .option('-y, --yes', 'apply without asking (required when there is no terminal)')
     .option(
       '--hba-file <path>',
       "the server's pg_hba.conf on this machine (default: current_setting('hba_file') when it is local and writable)",
@@ -126,7 +134,7 @@ nodeOptions(
   .option('--cancel', 'cancel the running query only (pg_cancel_backend); the session stays')
   .option('--wait-ms <ms>', 'wait this long for each terminated backend to exit (0: do not wait)', '5000')
   .option('--force', 'also signal non-client backends (checkpointer, autovacuum, background workers)')
-  .option('--yes', 'act without asking (required when there is no terminal)')
+  .option('-y, --yes', 'act without asking (required when there is no terminal)')
   .option('--audit-log <file>', 'append one JSON line per pid signalled (created with mode 0600)')
   .option('--reason <text>', 'why, in your words: recorded in the audit log')
   .action(action(() => import('./commands/kill.js')));
@@ -139,7 +147,7 @@ nodeOptions(
     .option('--from <report>', 'the JSON report written by cutoff --report (default: the latest record of the role in the state directory)')
     .option('--node <name>', 'a report over several nodes: undo only the section of this node')
     .option('--dry-run', 'show exactly what would run; change nothing')
-    .option('--yes', 'do not ask (required without a terminal)'),
+    .option('-y, --yes', 'do not ask (required without a terminal)'),
   'whose section of the report to undo, matched by name',
 ).action(action(() => import('./commands/restore.js')));
 

@@ -23,6 +23,8 @@ export interface GlobalOptions extends OutputOptions {
   username?: string;
   dbname?: string;
   connectTimeout?: string;
+  /** -W (true) or -w (false): whether to ask for the operator's password; never a password itself. */
+  password?: boolean;
 }
 
 export interface Progress {

@@ -1,4 +1,5 @@
-// Exact role lookup; an unknown name gets near matches (a different case, a typo) as a hint.
+// Exact role lookup; an unknown name gets a hint: the name without SQL quotes, a comma list split
+// into arguments, or near matches (a different case, a typo).
 import { findRole } from '../pg/roles.js';
 import type { Queryable, RoleInfo } from '../checks/types.js';
 import { ExitCode, PgrevokeError } from '../errors.js';
@@ -37,15 +38,61 @@ export async function suggestRoles(q: Queryable, name: string): Promise<string[]
     .map((c) => c.name);
 }
 
+/** A word as a shell takes it back: plain when it needs no quoting, else in single quotes. */
+function shellWord(name: string): string {
+  return /^[\w.@%+=:/-]+$/.test(name) ? name : `'${name.replace(/'/g, `'\\''`)}'`;
+}
+
+/**
+ * Other names the operator may have meant: the name without SQL quoting ('"Bob"' is not Bob:
+ * role names are exact), or the parts of a comma-separated list given as one argument.
+ */
+export function readingsOf(name: string): { unquoted?: string; parts: string[] } {
+  const sql = /^"(.+)"$/s.exec(name) ?? /^'(.+)'$/s.exec(name);
+  const unquoted = sql ? sql[1]!.replaceAll(name[0]!.repeat(2), name[0]!) : undefined;
+  const parts = name.includes(',')
+    ? name
+        .split(',')
+        .map((s) => s.trim())
+        .filter(Boolean)
+    : [];
+  return { unquoted, parts: parts.length > 1 ? parts : [] };
+}
+
+/** The hint for an unknown role, from the readings that exist and the near spellings. */
+export function unknownRoleHint(name: string, existing: ReadonlySet<string>, near: string[]): string {
+  const { unquoted, parts } = readingsOf(name);
+  if (unquoted !== undefined && existing.has(unquoted))
+    return `role names are exact, with no SQL quoting (the quotes were taken as part of the name): did you mean ${shellWord(unquoted)}?`;
+  const found = parts.filter((p) => existing.has(p));
+  if (found.length) {
+    const missing = parts.filter((p) => !existing.has(p));
+    return `a comma is part of a role name, not a list: give each role as an argument of its own (${parts.map(shellWord).join(' ')})${
+      missing.length ? `; no role is named ${missing.map(shellWord).join(' or ')}` : ''
+    }`;
+  }
+  return near.length
+    ? `role names are exact and case-sensitive; did you mean ${near.map((n) => JSON.stringify(n)).join(', ')}?`
+    : 'role names are exact and case-sensitive, as in pg_roles.rolname';
+}
+
+const EXISTING_SQL = `SELECT rolname FROM pg_roles WHERE rolname = ANY($1::text[])`;
+
+async function existingReadings(q: Queryable, name: string): Promise<Set<string>> {
+  const { unquoted, parts } = readingsOf(name);
+  const names = [...(unquoted === undefined ? [] : [unquoted]), ...parts];
+  if (!names.length) return new Set();
+  const { rows } = await q.query<{ rolname: string }>(EXISTING_SQL, [names]);
+  return new Set(rows.map((r) => r.rolname));
+}
+
 export async function resolveRole(q: Queryable, name: string): Promise<RoleInfo> {
   const role = await findRole(q, name);
   if (role) return role;
-  const near = await suggestRoles(q, name);
+  const [near, existing] = await Promise.all([suggestRoles(q, name), existingReadings(q, name)]);
   throw new PgrevokeError(`role ${JSON.stringify(name)} does not exist`, {
     sqlstate: '42704',
     exitCode: ExitCode.USAGE,
-    hint: near.length
-      ? `role names are exact and case-sensitive; did you mean ${near.map((n) => JSON.stringify(n)).join(', ')}?`
-      : 'role names are exact and case-sensitive, as in pg_roles.rolname',
+    hint: unknownRoleHint(name, existing, near),
   });
 }

@@ -3,7 +3,8 @@ import { readFileSync } from 'node:fs';
 import pg from 'pg';
 import pgpass from 'pgpass';
 import { ExitCode, PgrevokeError } from '../errors.js';
-import { describeConn, type ConnParams } from './conninfo.js';
+import { DEFAULT_SOCKET_DIRS, describeConn, socketFile, type ConnParams } from './conninfo.js';
+import { askPassword, asksFirst, NoPasswordSupplied, typedPassword } from './password-prompt.js';
 import { redact } from './redact.js';
 
 export type Client = pg.Client;
@@ -71,7 +72,15 @@ export function clientConfig(p: ConnParams, database = p.database): pg.ClientCon
     port: p.port,
     user: p.user,
     database,
-    password: p.password ?? (async () => (await pgpassLookup(p)) ?? ''),
+    // called only when the server asks: a password typed earlier in the run, else ~/.pgpass, else
+    // the attempt stops here and connect() may ask on the terminal
+    password:
+      p.password ??
+      (async () => {
+        const pw = (await typedPassword(p)) ?? (await pgpassLookup(p));
+        if (pw === undefined) throw new NoPasswordSupplied();
+        return pw;
+      }),
     ssl: sslConfig(p),
     connectionTimeoutMillis: p.connectTimeout > 0 ? p.connectTimeout * 1000 : undefined,
     application_name: p.applicationName,
@@ -95,9 +104,72 @@ export function fullServerHint(message: string, user: string): string {
   return "every slot is taken, the reserved ones included (a superuser role can fill them too): no new login gets in; a session opened before (a running pgrevoke guard holds its own) can end the role's backends, or raise max_connections and restart";
 }
 
+/** strerror(3)'s words, as libpq prints them after "connection to server ... failed: ". */
+const SOCKET_ERRORS: Record<string, string> = {
+  ECONNREFUSED: 'Connection refused',
+  ENOENT: 'No such file or directory',
+  EACCES: 'Permission denied',
+  ETIMEDOUT: 'Connection timed out',
+  EHOSTUNREACH: 'No route to host',
+  ENETUNREACH: 'Network is unreachable',
+};
+
+function socketHint(code: string, p: ConnParams): string {
+  if (code === 'EACCES') return "this OS user may not open the server's socket: run as a user it admits (sudo -u postgres pgrevoke ...)";
+  const hint = 'Is the server running locally and accepting connections on that socket?';
+  // no host given: say where pgrevoke looked, and how to look elsewhere
+  if (!p.socketSearch) return hint;
+  const looked = p.socketSearch.length
+    ? `so pgrevoke looked for .s.PGSQL.${p.port} in ${p.socketSearch.join(', ')} (libpq's socket directories)`
+    : `and none of libpq's socket directories (${DEFAULT_SOCKET_DIRS.join(', ')}) exists here`;
+  return `${hint} No host was given, ${looked}; -h HOST connects over TCP, -h DIR to the socket in DIR, -p PORT to another server`;
+}
+
+/**
+ * A server that could not be reached, in libpq's words (fe-connect.c, emitHostIdentityInfo): the
+ * socket file, or the host as given, the address tried when it differs, and the port.
+ */
+function unreachableError(err: unknown, p: ConnParams): PgrevokeError | undefined {
+  const e = err as { code?: string; address?: string };
+  const text = e.code === undefined ? undefined : SOCKET_ERRORS[e.code];
+  if (!text) return undefined;
+  if (p.host.startsWith('/'))
+    return new PgrevokeError(`connection to server on socket "${socketFile(p.host, p.port)}" failed: ${text}`, {
+      sqlstate: '08001',
+      hint: socketHint(e.code!, p),
+      cause: err,
+    });
+  const address = e.address && e.address !== p.host && `[${e.address}]` !== p.host ? ` (${e.address})` : '';
+  const hint =
+    e.code === 'ECONNREFUSED'
+      ? 'Is the server running on that host and accepting TCP/IP connections on that port?'
+      : 'check the address and any firewall between you and the server';
+  return new PgrevokeError(`connection to server at "${p.host}"${address}, port ${p.port} failed: ${text}`, {
+    sqlstate: '08001',
+    hint,
+    cause: err,
+  });
+}
+
+/**
+ * Root connects as role "root" unless told otherwise, and a server has none unless someone made
+ * it; and peer authentication admits only the OS user of the role's name. The way in is the
+ * server's OS user, or a role named with -U.
+ */
+export function rootHint(p: Pick<ConnParams, 'user'>, message: string, uid: number | undefined = process.getuid?.()): string | undefined {
+  if (uid !== 0) return undefined;
+  if (p.user === 'root')
+    return 'pgrevoke runs as root, so it logs in as role "root" (the OS user name, as psql does), and the server does not admit that role: run it as the server\'s OS user (sudo -u postgres pgrevoke ...), or name a role with -U (-U postgres)';
+  if (/peer authentication failed/i.test(message))
+    return `peer authentication admits the OS user of the role's name (pg_ident.conf aside), and this is root: run it as that user (sudo -u ${p.user} pgrevoke ...)`;
+  return undefined;
+}
+
 /** Turn any connection or query failure into one readable line with SQLSTATE and hint. */
 export function toOperatorError(err: unknown, p: ConnParams, doing = 'connect to', stage: { loginStarted?: boolean } = {}): PgrevokeError {
   if (err instanceof PgrevokeError) return err;
+  const unreachable = unreachableError(err, p);
+  if (unreachable) return unreachable;
   const e = err as { code?: string; message?: string; hint?: string; detail?: string };
   const where = describeConn(p);
   const msg = redact(e.message ?? String(err));
@@ -106,29 +178,21 @@ export function toOperatorError(err: unknown, p: ConnParams, doing = 'connect to
   const net = (sqlstate: string, text: string, hint: string) =>
     new PgrevokeError(`could not ${doing} ${where}: ${text}`, { sqlstate, hint, cause: err });
   switch (code) {
-    case 'ECONNREFUSED':
-      return net('08001', 'connection refused', 'is the server running on that host and accepting TCP/IP connections on that port?');
     case 'ENOTFOUND':
     case 'EAI_AGAIN':
       return net('08001', `could not translate host name "${p.host}" to address`, 'check the host name (PGHOST, --host or the DSN)');
-    case 'ETIMEDOUT':
-    case 'EHOSTUNREACH':
-    case 'ENETUNREACH':
-      return net('08001', 'host unreachable', 'check the address and any firewall between you and the server');
-    case 'ENOENT':
-      return net('08001', `no server socket in ${p.host}`, 'is the server running locally? set --host or PGHOST');
     case 'ECONNRESET':
       return net('08006', 'connection reset by the server', 'the server closed the connection; check its log');
     case '28P01':
       return new PgrevokeError(`${msg} (${where})`, {
         sqlstate: code,
-        hint: 'check the password (PGPASSWORD, ~/.pgpass or the DSN)',
+        hint: rootHint(p, msg) ?? 'check the password (PGPASSWORD, ~/.pgpass or the DSN)',
         cause: err,
       });
     case '28000':
       return new PgrevokeError(`${msg} (${where})`, {
         sqlstate: code,
-        hint: serverHint ?? 'pg_hba.conf or the role itself refuses this login',
+        hint: rootHint(p, msg) ?? serverHint ?? 'pg_hba.conf or the role itself refuses this login',
         cause: err,
       });
     case '3D000':
@@ -161,10 +225,11 @@ export function toOperatorError(err: unknown, p: ConnParams, doing = 'connect to
   if (/timeout/i.test(msg) && !code)
     return net('08001', 'timeout expired', 'the server did not answer within the connect timeout (--connect-timeout, PGCONNECT_TIMEOUT)');
   if (/does not support SSL/i.test(msg)) return net('08001', msg, 'use sslmode=disable or prefer, or enable SSL on the server');
-  if (/password/i.test(msg) && /must be a string|SASL/i.test(msg))
-    return new PgrevokeError(`could not ${doing} ${where}: the server asked for a password and none was supplied`, {
+  // an empty password given by a caller (the operator's own empty one counts as none: conninfo.ts)
+  if (/password/i.test(msg) && /must be a (non-empty )?string/i.test(msg))
+    return new PgrevokeError(`could not ${doing} ${where}: the server asked for a password and the one supplied is empty`, {
       sqlstate: '28P01',
-      hint: 'set PGPASSWORD, add it to ~/.pgpass, or put it in the DSN',
+      hint: 'supply the password itself (~/.pgpass, a service file, or on a terminal when asked)',
       cause: err,
     });
   return new PgrevokeError(code && /^[0-9A-Z]{5}$/.test(code) ? msg : `could not ${doing} ${where}: ${msg}`, {
@@ -188,34 +253,54 @@ export interface SessionSettings {
   console?: boolean;
 }
 
+/** One login, TLS first where libpq's "prefer" would; a failed attempt's socket is closed at once. */
+async function login(p: ConnParams, cfg: pg.ClientConfig, stage: { loginStarted: boolean }): Promise<Client> {
+  const attempt = async (c: pg.ClientConfig) => {
+    const client = new pg.Client(c);
+    // a dropped connection must not crash the process with an unhandled 'error' event
+    client.on('error', () => undefined);
+    client.connection.once('connect', () => (stage.loginStarted = true));
+    try {
+      await client.connect();
+    } catch (err) {
+      // pg leaves the socket open after a failure of its own (no password to send): the server
+      // would hold it until authentication_timeout, and the process would not exit meanwhile
+      client.connection.stream.destroy();
+      throw err;
+    }
+    return client;
+  };
+  if (p.sslmode === 'prefer' || (p.sslmode === undefined && !isLoopback(p.host))) {
+    // libpq's default "prefer": try TLS first, fall back to plain
+    try {
+      return await attempt({ ...cfg, ssl: { rejectUnauthorized: false } });
+    } catch (err) {
+      if (!/does not support SSL/i.test(String((err as Error).message))) throw err;
+    }
+  }
+  return attempt(cfg);
+}
+
 export async function connect(p: ConnParams, database = p.database, session: SessionSettings = {}): Promise<Client> {
   // the connect timeout covers the whole startup; whether the socket was up tells a network
   // timeout from a login the server never finished
   const stage = { loginStarted: false };
-  const attempt = async (cfg: pg.ClientConfig) => {
-    const client = new pg.Client(cfg);
-    // a dropped connection must not crash the process with an unhandled 'error' event
-    client.on('error', () => undefined);
-    client.connection.once('connect', () => (stage.loginStarted = true));
-    await client.connect();
-    return client;
-  };
   const base = clientConfig(p, database);
   const cfg = session.console
     ? base
     : { ...base, options: [SESSION_OPTIONS, p.options].filter(Boolean).join(' '), lock_timeout: session.lockTimeoutMs };
+  const target = { ...p, database };
   try {
-    if (p.sslmode === 'prefer' || (p.sslmode === undefined && !isLoopback(p.host))) {
-      // libpq's default "prefer": try TLS first, fall back to plain
-      try {
-        return await attempt({ ...cfg, ssl: { rejectUnauthorized: false } });
-      } catch (err) {
-        if (!/does not support SSL/i.test(String((err as Error).message))) throw err;
-        return await attempt(cfg);
-      }
+    if (asksFirst(target)) await askPassword(target);
+    try {
+      return await login(p, cfg, stage);
+    } catch (err) {
+      if (!(err instanceof NoPasswordSupplied)) throw err;
+      // as psql: ask between attempts, so that typing counts against neither timeout
+      await askPassword(target);
+      return await login(p, cfg, stage);
     }
-    return await attempt(cfg);
   } catch (err) {
-    throw toOperatorError(err, { ...p, database }, 'connect to', stage);
+    throw toOperatorError(err, target, 'connect to', stage);
   }
 }

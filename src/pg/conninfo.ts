@@ -1,6 +1,6 @@
 // Connection parameters resolved the way psql does it:
 // flags > --dsn (or DATABASE_URL) > service file entry > PG* environment > defaults.
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, realpathSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { parse as parseIni } from 'ini';
@@ -22,6 +22,8 @@ export interface ConnParams {
   connectTimeout: number;
   applicationName: string;
   options?: string;
+  /** No host was given: the socket directories looked in (host is the one chosen), named when the connection fails. */
+  socketSearch?: string[];
 }
 
 export interface ConnFlags {
@@ -129,11 +131,39 @@ function serviceParams(service: string, env: NodeJS.ProcessEnv): Params {
   throw usageError(`definition of service "${service}" not found`, `looked in ${files.join(' and ')}`);
 }
 
-function defaultHost(port: number): string {
-  for (const dir of ['/var/run/postgresql', '/tmp']) {
-    if (existsSync(path.join(dir, `.s.PGSQL.${port}`))) return dir;
+/**
+ * Where the server's Unix socket is looked for when no host is given. libpq knows one directory,
+ * compiled in (DEFAULT_PGSOCKET_DIR: /var/run/postgresql in Debian's and Red Hat's packages, /tmp
+ * upstream); pgrevoke is built against none, so it looks in each, packaged servers' first.
+ */
+export const DEFAULT_SOCKET_DIRS: readonly string[] = ['/var/run/postgresql', '/run/postgresql', '/tmp'];
+
+/** The socket file of a socket directory and port, as libpq names it. */
+export function socketFile(dir: string, port: number): string {
+  return path.join(dir, `.s.PGSQL.${port}`);
+}
+
+/**
+ * libpq's default host: a socket directory, never TCP. The first of `dirs` holding the port's socket;
+ * else the first that exists (the connection then fails naming the socket file it looked for).
+ * `searched` lists the existing directories once each (/var/run is often a link to /run).
+ */
+export function defaultSocketHost(port: number, dirs: readonly string[] = DEFAULT_SOCKET_DIRS): { host: string; searched: string[] } {
+  const seen = new Set<string>();
+  const searched: string[] = [];
+  for (const dir of dirs) {
+    let real: string;
+    try {
+      real = realpathSync(dir);
+    } catch {
+      continue; // no such directory
+    }
+    if (seen.has(real)) continue;
+    seen.add(real);
+    searched.push(dir);
   }
-  return 'localhost';
+  const found = searched.find((dir) => existsSync(socketFile(dir, port)));
+  return { host: found ?? searched[0] ?? dirs[0] ?? '/tmp', searched };
 }
 
 /** --port, PGPORT, port= in a DSN or a service. */
@@ -141,7 +171,11 @@ const PORT: NumberRange = { integer: true, min: 1, max: 65535 };
 /** Seconds, 0 for none; at most what Node's timer takes in ms (a longer one would fire after 1 ms). */
 export const CONNECT_TIMEOUT: NumberRange = { integer: true, min: 0, max: Math.floor(MAX_TIMER_MS / 1000), unit: 'seconds' };
 
-export function resolveConnParams(flags: ConnFlags = {}, env: NodeJS.ProcessEnv = process.env): ConnParams {
+export function resolveConnParams(
+  flags: ConnFlags = {},
+  env: NodeJS.ProcessEnv = process.env,
+  socketDirs: readonly string[] = DEFAULT_SOCKET_DIRS,
+): ConnParams {
   const dsnText = flags.dsn ?? env.DATABASE_URL;
   const dsn = dsnText ? parseDsn(dsnText) : {};
   const serviceName = dsn.service ?? env.PGSERVICE;
@@ -162,12 +196,17 @@ export function resolveConnParams(flags: ConnFlags = {}, env: NodeJS.ProcessEnv 
   // a user name PostgreSQL would cut to 63 bytes would log in as another role (role-name.ts)
   const user = checkRoleName(pick('user', 'PGUSER', flags.username) ?? os.userInfo().username, 'the connecting user');
   const connectTimeout = number('connect_timeout', 'PGCONNECT_TIMEOUT', '--connect-timeout', flags.connectTimeout, CONNECT_TIMEOUT) ?? 10;
+  // an empty host (PGHOST=, host='') is no host, as for libpq
+  const given = pick('host', 'PGHOST', flags.host) || pick('hostaddr', 'PGHOSTADDR') || undefined;
+  const socket = given === undefined ? defaultSocketHost(port, socketDirs) : undefined;
   return {
-    host: pick('host', 'PGHOST', flags.host) ?? pick('hostaddr', 'PGHOSTADDR') ?? defaultHost(port),
+    host: given ?? socket!.host,
+    ...(socket && { socketSearch: socket.searched }),
     port,
     user,
     database: pick('dbname', 'PGDATABASE', flags.dbname) ?? user,
-    password: dsn.password ?? svc.password ?? env.PGPASSWORD,
+    // an empty password is none, as for libpq: pgpass, then the terminal
+    password: (dsn.password ?? svc.password ?? env.PGPASSWORD) || undefined,
     sslmode: pick('sslmode', 'PGSSLMODE'),
     sslrootcert: pick('sslrootcert', 'PGSSLROOTCERT'),
     sslcert: pick('sslcert', 'PGSSLCERT'),

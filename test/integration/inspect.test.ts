@@ -269,7 +269,7 @@ describe('connection errors', () => {
     const r = await runCli(['inspect', 'x', '--dsn', 'postgresql://u:topsecret@127.0.0.1:1/postgres']);
     expect(r.code).toBe(2);
     expect(r.stderr).toContain('08001');
-    expect(r.stderr).toContain('connection refused');
+    expect(r.stderr).toContain('Connection refused');
     expect(r.stderr).not.toContain('topsecret');
   });
 

@@ -392,7 +392,7 @@ describe.each(MAJORS.slice(0, 1))('kill across two nodes (--target) on PostgreSQ
       [label(a), s.pid, true],
     ]);
     expect(doc.results[0]!.error).toContain(`pid ${downLabel}:42 was not signalled: node ${downLabel} is unreachable`);
-    expect(r.stderr).toContain('connection refused');
+    expect(r.stderr).toContain('Connection refused');
     expect(await alive(a, s.pid)).toBe(false);
 
     const none = await kill(['--yes', `${downLabel}:42`], [down, a.dsn()]);

@@ -483,7 +483,7 @@ describe('applyPgbouncer without a console', () => {
     const port = await freePort();
     const r = await applyPgbouncer(`postgresql://pgb_admin:Hunter2-SECRET@127.0.0.1:${port}/pgbouncer`, plan, false, {});
     expect(r.map((x) => x.status)).toEqual(['failed', 'skipped', 'failed', 'skipped', 'failed', 'skipped']);
-    expect(r[0]!.detail).toMatch(new RegExp(`could not open the console: pgbouncer 127.0.0.1:${port}: .*connection refused`));
+    expect(r[0]!.detail).toMatch(new RegExp(`could not open the console: pgbouncer 127.0.0.1:${port}: .*Connection refused`));
     expect(r[0]!.sqlstate).toBe('08001');
     expect(r[1]!.detail).toBe('not run: KILL "sales-Db" did not succeed');
     expect(JSON.stringify(r)).not.toContain('Hunter2-SECRET');
