@@ -3,8 +3,10 @@
 import { Context, type GlobalOptions } from '../context.js';
 import { ExitCode } from '../errors.js';
 import { readRecords, type CutoffRecordFile } from '../record/journal.js';
+import { serverOwnerWarning, sharedServerUid } from '../record/server-owner.js';
 import { stateDirPath } from '../record/state-dir.js';
 import { shownName, table, type Column } from '../report/format.js';
+import { paramsFrom } from './common.js';
 
 export interface HistoryEntry {
   startedAt: string;
@@ -44,9 +46,23 @@ const HISTORY_COLUMNS: Column[] = [
   { head: 'record', shrink: 24, cut: 'middle', drop: 4 },
 ];
 
+/** As the server's OS user (told by its socket: history connects nowhere), a role that can write server files can write records too. */
+async function ownerWarning(g: GlobalOptions): Promise<string | null> {
+  let where;
+  try {
+    where = paramsFrom(g);
+  } catch {
+    return null;
+  }
+  const uid = await sharedServerUid(where, null);
+  return uid === null ? null : serverOwnerWarning(uid, stateDirPath());
+}
+
 export async function run([role, flags]: unknown[], g: GlobalOptions): Promise<ExitCode> {
   void flags;
   const ctx = new Context(g);
+  const warning = await ownerWarning(g);
+  if (warning) ctx.note(warning);
   const name = role === undefined ? null : String(role);
   const records = (await readRecords()).map(entry).filter((e) => name === null || e.roles.includes(name));
   if (ctx.json) {

@@ -3,6 +3,7 @@
 // what would run. A report over several nodes is undone node by node (primaries first), each on
 // its own connection.
 import { readFile } from 'node:fs/promises';
+import { isDeepStrictEqual } from 'node:util';
 import { Context, type GlobalOptions } from '../context.js';
 import { describeError, ExitCode, usageError } from '../errors.js';
 import { resolveTargets } from '../fleet/targets.js';
@@ -10,11 +11,12 @@ import { isBlockingHbaError } from '../hba/file-errors.js';
 import { confirmEdit, replaceFile, restoreFile, withoutBlock } from '../playbook/hba-file.js';
 import { withHbaLock } from '../playbook/hba-lock.js';
 import { HBA_ERRORS_SQL } from '../playbook/sql.js';
-import { planRestore, readSections, type ReportSection } from '../playbook/restore.js';
+import { planRestore, readReport, sectionsOf, type ReportSection } from '../playbook/restore.js';
 import { strippedBy } from '../playbook/strip-evidence.js';
-import { beforeChain, latestUnrestored, markRestored, readRecords, type CutoffRecordFile } from '../record/journal.js';
+import { beforeChain, datedInFuture, latestUnrestored, markRestored, readRecords, type CutoffRecordFile } from '../record/journal.js';
 import { strippedEarlier as strippedEarlierIn } from '../record/strip-evidence.js';
 import { recordSections } from '../record/sections.js';
+import { serverOwnerWarning, sharedServerUid } from '../record/server-owner.js';
 import { stateDirPath } from '../record/state-dir.js';
 import { connect, type Client } from '../pg/connect.js';
 import type { ConnParams } from '../pg/conninfo.js';
@@ -254,8 +256,11 @@ async function jobsFor(
  * Without --from: the latest record of a cutoff of `name` that no restore has used yet, on the
  * cluster connected to when that can be told (its system identifier).
  */
-async function fromRecord(name: string, node: string | undefined, here: string | null) {
-  const found = latestUnrestored(await readRecords(), { role: name, node, ...(here ? { systemIdentifier: here } : {}) });
+async function fromRecord(name: string, node: string | undefined, here: string | null, say: (line: string) => void) {
+  const records = await readRecords();
+  for (const r of records.filter((x) => datedInFuture(x) && x.begin.nodes.some((n) => n.plan.roles.some((p) => p.name === name))))
+    say(`pgrevoke: ignoring ${futureLine(r)}`);
+  const found = latestUnrestored(records, { role: name, node, ...(here ? { systemIdentifier: here } : {}) });
   if (!found)
     throw usageError(
       `no record of a cutoff of ${JSON.stringify(name)}${node ? ` on ${node}` : ''}${here ? ' on this cluster' : ''} that a restore has not used yet (in ${stateDirPath()}); nothing was changed`,
@@ -265,11 +270,33 @@ async function fromRecord(name: string, node: string | undefined, here: string |
   return { from: found.record.file, record: found.record, ...recordSections(found.record, one ? undefined : node) };
 }
 
-/** --from REPORT: when the report names its record in the state directory, the record is what is restored. */
+/** A record dated later than now, said in one line: no cutoff on this host wrote it. */
+function futureLine(r: CutoffRecordFile): string {
+  return `the record ${r.file}: it says it started at ${JSON.stringify(r.begin.startedAt)}, after this host's clock (${new Date().toISOString()}), so no cutoff here wrote it: it may have been planted (pgrevoke history lists the others)`;
+}
+
+/** A report as a record closed it: the same document, `record` (the link) left out of both. */
+function sameReport(doc: unknown, closing: unknown): boolean {
+  const bare = (d: unknown) => (d && typeof d === 'object' ? { ...(d as Record<string, unknown>), record: undefined } : d);
+  return closing !== undefined && closing !== null && isDeepStrictEqual(bare(doc), bare(closing));
+}
+
+/**
+ * --from REPORT: when the report names its record in the state directory, the record is what is
+ * restored, and only when that record closed with this very report (any file can name any record,
+ * one already restored included); a record dated in the future is refused.
+ */
 async function fromFile(file: string, node: string | undefined, say: (line: string) => void) {
-  const read = readSections(file, node);
+  const doc = readReport(file);
+  const read = sectionsOf(doc, file, node);
   const linked = read.linkedRecord ? (await readRecords()).find((r) => r.file === read.linkedRecord) : undefined;
   if (!linked) return { from: file, record: null, ...read };
+  if (datedInFuture(linked)) throw usageError(`refusing ${futureLine(linked)}; nothing was changed`);
+  if (!sameReport(doc, linked.end?.report))
+    throw usageError(
+      `${file} names the record ${linked.file}, but that record did not close with this report (it differs beyond its "record" field); refusing to follow the link, nothing was changed`,
+      'pass the file cutoff --report wrote, unedited; or restore without --from, which takes the latest record no restore has used',
+    );
   say(`pgrevoke: ${file} names its record: restoring from that, not from the file`);
   return { from: linked.file, record: linked, ...recordSections(linked, linked.begin.nodes.length === 1 ? undefined : node) };
 }
@@ -282,6 +309,16 @@ async function clusterHere(f: RestoreFlags, g: GlobalOptions): Promise<string | 
     return (await collectServer(client)).systemIdentifier ?? null;
   } finally {
     await client.end().catch(() => undefined);
+  }
+}
+
+/** Restoring from a record as the server's OS user: anyone who can write server files could have written it. */
+async function warnServerOwner(jobs: Job[], say: (line: string) => void): Promise<void> {
+  for (const j of jobs) {
+    const uid = await sharedServerUid(j.params, j.client);
+    if (uid === null) continue;
+    say(serverOwnerWarning(uid, stateDirPath()));
+    return;
   }
 }
 
@@ -314,7 +351,7 @@ export async function run([role, flags]: unknown[], g: GlobalOptions): Promise<E
   const name = String(role);
   const dryRun = Boolean(f.dryRun);
   const say = (line: string) => ctx.note(line);
-  const source = f.from ? await fromFile(f.from, f.node, say) : await fromRecord(name, f.node, await clusterHere(f, g));
+  const source = f.from ? await fromFile(f.from, f.node, say) : await fromRecord(name, f.node, await clusterHere(f, g), say);
   if (source.record) ctx.note(`pgrevoke: restoring from ${describeRecord(source.record)}`);
   const { from, fleet, sections, untouched } = source;
   if (!dryRun && !f.yes && !ctx.interactive)
@@ -336,6 +373,7 @@ export async function run([role, flags]: unknown[], g: GlobalOptions): Promise<E
       }
     }
     const ready = jobs.filter((j) => j.restore);
+    if (source.record) await warnServerOwner(ready, say);
     const heading = (j: Job) =>
       many ? [nodeHeading({ node: j.section.node!, role: j.section.standby ? 'standby' : 'primary' }, ctx.c)] : [];
     if (!dryRun && !f.yes && ready.length) {

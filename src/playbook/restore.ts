@@ -56,13 +56,16 @@ export interface ReportSections {
  * undoes its own HBA block only: its LOGIN comes back by replay when the primary's is restored.
  */
 export function readSections(file: string, node?: string): ReportSections {
-  let doc: unknown;
+  return sectionsOf(readReport(file), file, node);
+}
+
+/** A report file's document, parsed (not yet checked). */
+export function readReport(file: string): unknown {
   try {
-    doc = JSON.parse(readFileSync(file, 'utf8'));
+    return JSON.parse(readFileSync(file, 'utf8'));
   } catch (err) {
     throw bad(`cannot read the cutoff report ${file}: ${(err as Error).message}`, 'pass the file written by cutoff --report');
   }
-  return sectionsOf(doc, file, node);
 }
 
 /** The sections of a cutoff report already read (a --report file, or the report closing a record). */

@@ -141,6 +141,8 @@ export function parseRecord(file: string, text: string): CutoffRecordFile | null
   }
   const begin = parsed[0];
   if (begin?.type !== 'begin' || begin.schemaVersion !== RECORD_SCHEMA_VERSION || !Array.isArray(begin.nodes)) return null;
+  // records are sorted and dated by it
+  if (typeof begin.startedAt !== 'string') return null;
   const out: CutoffRecordFile = { file, begin, steps: [], end: null, restored: [] };
   for (const l of parsed.slice(1)) {
     if (l.type === 'step') out.steps.push({ node: l.node, step: l.step });
@@ -164,13 +166,26 @@ export async function readRecords(env: NodeJS.ProcessEnv = process.env): Promise
   return out.sort((a, b) => a.begin.startedAt.localeCompare(b.begin.startedAt));
 }
 
-/** The latest record of `role` (by name, or by OID when given) on `node` that no restore has used yet. */
+/** How far a record's start may lie ahead of this host's clock (a clock stepped back a little since). */
+export const FUTURE_SKEW_MS = 5 * 60_000;
+
+/**
+ * A record that says it started later than now was not written by a cutoff on this clock: it was
+ * planted (dated ahead, it would be taken as the latest). An unreadable date counts as one.
+ */
+export function datedInFuture(record: CutoffRecordFile, now: number = Date.now()): boolean {
+  const t = Date.parse(record.begin.startedAt);
+  return !Number.isFinite(t) || t > now + FUTURE_SKEW_MS;
+}
+
+/** The latest record of `role` (by name, or by OID when given) on `node` that no restore has used yet; never one dated in the future. */
 export function latestUnrestored(
   records: readonly CutoffRecordFile[],
   match: { role: string; node?: string; oid?: number; systemIdentifier?: string | null },
+  now: number = Date.now(),
 ): { record: CutoffRecordFile; node: RecordNode; role: PlanRole } | null {
   for (const record of [...records].reverse())
-    for (const node of record.begin.nodes) {
+    for (const node of datedInFuture(record, now) ? [] : record.begin.nodes) {
       if (match.node !== undefined && node.node !== match.node) continue;
       if (match.systemIdentifier !== undefined && (node.systemIdentifier ?? null) !== match.systemIdentifier) continue;
       const role = node.plan.roles.find((r) => (match.oid !== undefined ? r.oid === match.oid : r.name === match.role));
@@ -192,7 +207,7 @@ export function beforeChain(
 ): { record: CutoffRecordFile; plan: Plan; entry: PlanRole }[] {
   const out: { record: CutoffRecordFile; plan: Plan; entry: PlanRole }[] = [];
   for (let next = file ?? null; next !== null && out.length < 20 && !out.some((x) => x.record.file === next);) {
-    const record = records.find((r) => r.file === next);
+    const record = records.find((r) => r.file === next && !datedInFuture(r));
     const hit = record?.begin.nodes
       .flatMap((n) => n.plan.roles.map((entry) => ({ plan: n.plan, entry })))
       .find((x) => x.entry.name === role);

@@ -133,8 +133,13 @@ describe.each(MAJORS)('cutoff records on PostgreSQL %i', (major) => {
     const steps = (doc as unknown as { steps: { action: string; sql: string[] }[] }).steps;
     steps.find((st) => st.action === 'contain')!.sql = [`ALTER ROLE ${ident(name)} NOLOGIN CONNECTION LIMIT 0 NOSUPERUSER NOCREATEROLE`];
     writeFileSync(claimed, JSON.stringify(doc));
-    // the report names its record: restore takes the record, not the edited file
-    const r = await cli(['restore', name, '--yes', '--json', '--from', claimed]);
+    // the edited report still names its record, which did not close with it: the link is not followed, nothing changes
+    const edited = await cli(['restore', name, '--yes', '--json', '--from', claimed]);
+    expect(edited.code, edited.stderr).toBe(2);
+    expect(edited.stderr).toMatch(/names the record .*, but that record did not close with this report/);
+    expect(await attrs(name)).toMatchObject({ rolcanlogin: false, rolsuper: false });
+    // the report as written names its record: restore takes the record, not the file
+    const r = await cli(['restore', name, '--yes', '--json', '--from', report]);
     expect(r.code, r.stderr).toBe(0);
     expect(r.stderr).toMatch(/names its record: restoring from that, not from the file/);
     expect(await attrs(name)).toMatchObject({ rolcanlogin: true, rolsuper: false });
