@@ -144,6 +144,34 @@ async function refresh(run: Run, have: readonly ReportStep[]): Promise<[]> {
   return [];
 }
 
+/**
+ * How far a step that did not finish got, when some of its statements may have committed: failed
+ * after the first (the detail counts those that committed), interrupted, or not recorded at all (a
+ * run cut short). Null when none can have: planned, skipped, or its first statement failed.
+ */
+function unfinished(s: { status: string; detail: string | null }): string | null {
+  const committed = s.status === 'failed' ? /\(the (\d+) before it ran and committed\)/.exec(s.detail ?? '') : null;
+  if (committed) return `failed after ${committed[1]} of its statements ran and committed`;
+  if (s.status === 'failed' && s.detail?.startsWith('interrupted'))
+    return 'was interrupted: some of its statements may have run and committed';
+  if (s.status === 'unknown')
+    return 'did not record how it ended (the run was cut short): some of its statements may have run and committed';
+  return null;
+}
+
+/** A note per sql step of the role that did not finish but may have changed something: its inverse is listed, never run. */
+function unfinishedNotes(ctx: RestoreContext): string[] {
+  return ctx.report.steps.flatMap((s, at) => {
+    const how = s.action === 'sql' && s.role === ctx.role ? unfinished(s) : null;
+    if (!how) return [];
+    const where = s.database ? ` (in ${JSON.stringify(s.database)})` : '';
+    const undo = s.inverse?.length
+      ? `restore runs no inverse of a step that did not finish; review and run by hand what applies of: ${s.inverse.map((x) => `in ${s.database ? JSON.stringify(s.database) : 'the database connected to'}: ${x}`).join('; ')}`
+      : 'it has no inverse: what it did stays done';
+    return [`the sql step at index ${s.index ?? at}${where} ${how}; ${undo}`];
+  });
+}
+
 /** The inverse of the role's done `sql` steps, latest step first; from a report no record backs, only a note. */
 function inverse(ctx: RestoreContext): RestorePart {
   const mine = ctx.report.steps
@@ -157,6 +185,7 @@ function inverse(ctx: RestoreContext): RestorePart {
       ({ s, index }) =>
         `the sql step at index ${index}${s.database ? ` (in ${JSON.stringify(s.database)})` : ''} has no inverse: what it did stays done`,
     );
+  notes.push(...unfinishedNotes(ctx));
   if (!ctx.unbacked || statements.length === 0) return { statements, notes };
   const listed = statements.map((x) => `in ${x.database === null ? 'the database connected to' : JSON.stringify(x.database)}: ${x.sql}`);
   notes.push(

@@ -477,6 +477,48 @@ describe('sql step inverse', () => {
     );
   });
 
+  it('a step that did not finish after some statements may have committed: a note listing its inverse, never run', () => {
+    const part = sqlStep.inverse(
+      restoreCtx(
+        source([
+          { index: 0, action: 'contain', status: 'done' },
+          ...[
+            ['failed', 'statement 2 of 2 failed (the 1 before it ran and committed): relation "app.missing" does not exist'],
+            ['failed', 'interrupted (SIGTERM) before this step finished'],
+            ['unknown', null],
+            ['failed', 'permission denied for schema app [SQLSTATE 42501]'],
+          ].map(([status, detail], i) => ({
+            index: i + 1,
+            action: 'sql',
+            status,
+            detail,
+            role: 'mallory',
+            database: 'app',
+            inverse: [`GRANT x${i + 1} TO "mallory"`],
+          })),
+          {
+            index: 5,
+            action: 'sql',
+            status: 'failed',
+            detail: 'statement 3 of 3 failed (the 2 before it ran and committed): x',
+            role: 'mallory',
+            database: null,
+          },
+          { index: 6, action: 'sql', status: 'unknown', role: 'other', database: 'app', inverse: ['GRANT y TO "other"'] },
+        ]),
+      ),
+    );
+    expect(part).toEqual({
+      statements: [],
+      notes: [
+        'the sql step at index 1 (in "app") failed after 1 of its statements ran and committed; restore runs no inverse of a step that did not finish; review and run by hand what applies of: in "app": GRANT x1 TO "mallory"',
+        'the sql step at index 2 (in "app") was interrupted: some of its statements may have run and committed; restore runs no inverse of a step that did not finish; review and run by hand what applies of: in "app": GRANT x2 TO "mallory"',
+        'the sql step at index 3 (in "app") did not record how it ended (the run was cut short): some of its statements may have run and committed; restore runs no inverse of a step that did not finish; review and run by hand what applies of: in "app": GRANT x3 TO "mallory"',
+        'the sql step at index 5 failed after 2 of its statements ran and committed; it has no inverse: what it did stays done',
+      ],
+    });
+  });
+
   it('a report without sql steps (or of an older pgrevoke, without index and role) adds nothing', () => {
     expect(sqlStep.inverse(restoreCtx(source([{ action: 'contain', status: 'done' }])))).toEqual({ statements: [], notes: [] });
   });
@@ -558,7 +600,7 @@ describe('a record cut short (no end line) keeps what restore needs of a sql ste
         reasonText: null,
         nodes: [{ node: 'db.example:5432', systemIdentifier: null, standby: false, plan: p }],
       },
-      // the run died after the first sql step (app) was recorded done; reports was never reached
+      // the run died after the first sql step (app) was recorded done; how far reports got is not recorded
       steps: [{ node: 'db.example:5432', step: { ...stepOutcome({ ...reportStep(planned[0]!, 1), status: 'done' }) } }],
       end: null,
       restored: [],
@@ -568,7 +610,10 @@ describe('a record cut short (no end line) keeps what restore needs of a sql ste
     const part = sqlStep.inverse(restoreCtx(sections[0]!.source));
     expect(part).toEqual({
       statements: [{ database: 'app', sql: 'GRANT SELECT ON ALL TABLES IN SCHEMA app TO "mallory"', step: 1 }],
-      notes: [],
+      // it may have been running when the run died: listed, never run
+      notes: [
+        'the sql step at index 2 (in "reports") did not record how it ended (the run was cut short): some of its statements may have run and committed; restore runs no inverse of a step that did not finish; review and run by hand what applies of: in "reports": GRANT SELECT ON ALL TABLES IN SCHEMA app TO "mallory"',
+      ],
     });
   });
 });
