@@ -89,6 +89,7 @@ nodeOptions(
     .option('--playbook <name|path>', 'compromised-credential (default), offboarding, contain-only, or a YAML file')
     .option('--dry-run', 'read the real state, print the plan and its SQL, change nothing')
     .option('-y, --yes', 'apply without asking (required when there is no terminal)')
+    .option('--show-sql', 'at the confirmation: print every step with its SQL above the summary (or answer s there)')
     .option(
       '--hba-file <path>',
       "the server's pg_hba.conf on this machine (default: current_setting('hba_file') when it is local and writable)",

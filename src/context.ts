@@ -31,6 +31,8 @@ export interface Progress {
   update(text: string): void;
   succeed(text: string): void;
   fail(text: string): void;
+  /** End with `text` after `symbol` (a spinner's line becomes it; plain output prints it). */
+  persist(symbol: string, text: string): void;
   stop(): void;
 }
 
@@ -89,18 +91,35 @@ export class Context {
     this.stdout.write(JSON.stringify(doc, null, 2) + '\n');
   }
 
-  /** A spinner on an interactive terminal; plain stderr lines otherwise (never in JSON mode). */
-  async progress(text: string): Promise<Progress> {
+  /** The width of stderr's terminal (0: none, or a pty that reports no size). */
+  get stderrColumns(): number {
+    return (this.stderr as { columns?: number }).columns ?? 0;
+  }
+
+  /** Whether progress shows as spinners redrawn in place: an interactive terminal with a width, not JSON. */
+  get spins(): boolean {
     // ora needs a terminal width to redraw in place; a pty that reports 0 columns (script(1) without a
     // size) makes it erase line after line forever, so such a terminal gets plain lines instead.
-    const columns = (this.stderr as { columns?: number }).columns ?? 0;
-    if (this.interactive && !this.json && this.stderr.isTTY && columns > 0) {
-      const { default: ora } = await import('ora');
-      const spinner = ora({ text, stream: this.stderr, color: 'cyan', isEnabled: true }).start();
+    return this.interactive && !this.json && Boolean(this.stderr.isTTY) && this.stderrColumns > 0;
+  }
+
+  private ora: Promise<typeof import('ora').default> | null = null;
+
+  /** Load the spinner library ahead, while the caller waits on the network: its first spinner then delays nothing. */
+  preloadProgress(): void {
+    if (this.spins) this.ora ??= import('ora').then((m) => m.default);
+  }
+
+  /** A spinner on an interactive terminal; plain stderr lines otherwise (never in JSON mode). */
+  async progress(text: string): Promise<Progress> {
+    if (this.spins) {
+      const ora = await (this.ora ??= import('ora').then((m) => m.default));
+      const spinner = ora({ text, stream: this.stderr, color: this.color ? 'cyan' : false, isEnabled: true }).start();
       return {
         update: (t) => (spinner.text = t),
         succeed: (t) => spinner.succeed(t),
         fail: (t) => spinner.fail(t),
+        persist: (symbol, t) => spinner.stopAndPersist({ symbol, text: t }),
         stop: () => spinner.stop(),
       };
     }
@@ -109,6 +128,7 @@ export class Context {
       update: () => undefined,
       succeed: (t) => !quiet && this.note(t),
       fail: (t) => !quiet && this.note(t),
+      persist: (symbol, t) => !quiet && this.note(`${symbol} ${t}`),
       stop: () => undefined,
     };
   }

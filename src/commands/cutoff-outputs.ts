@@ -15,9 +15,15 @@ export interface OutputFlags {
 /**
  * Write the files asked for, then print the report. Their paths passed checkOutputs before any
  * change; one that still fails (a full disk) makes the exit 3 (2 when nothing was changed), and the
- * report goes to stderr in full as well, so that nothing of it is lost.
+ * report goes to stderr in full as well, so that nothing of it is lost. `text.stepsShown`: each
+ * step's result line is on the terminal already, and the report on stdout leaves the steps out.
  */
-export async function writeOutputs(ctx: Context, report: CutoffReport | FleetCutoffReport, f: OutputFlags): Promise<ExitCode> {
+export async function writeOutputs(
+  ctx: Context,
+  report: CutoffReport | FleetCutoffReport,
+  f: OutputFlags,
+  text: { stepsShown?: boolean } = {},
+): Promise<ExitCode> {
   // renderers and the audit writer load after containment, off the critical path
   const [
     { appendAudit },
@@ -47,12 +53,12 @@ export async function writeOutputs(ctx: Context, report: CutoffReport | FleetCut
         ...(fleet ? pgbouncerAuditEntries(report, auditReasonOf(nodeReports[0]?.playbook.reason), f.reason) : []),
       ]),
     );
-  const text = ctx.json ? '' : fleet ? renderFleet(report, ctx.c) : renderCutoff(report, ctx.c);
+  const shown = ctx.json ? '' : fleet ? renderFleet(report, ctx.c) : renderCutoff(report, ctx.c, text);
   if (ctx.json) ctx.stdout.write(json);
-  else ctx.out(text);
+  else ctx.out(shown);
   if (!failed.length) return report.exitCode as ExitCode;
   if (ctx.json) ctx.stderr.write(json);
-  else ctx.note(text);
+  else ctx.note(fleet ? shown : renderCutoff(report, ctx.c));
   for (const line of failed) ctx.note(`${line} (the report is above on stderr, in full)`);
   return report.dryRun || report.exitCode === ExitCode.USAGE ? ExitCode.USAGE : ExitCode.PARTIAL;
 }

@@ -1,10 +1,11 @@
 // pgrevoke cutoff <role...>: the containment playbook. Thin: options in, runCutoff (one node or a
 // fleet, the same call), the outputs written, the exit code out.
 import os from 'node:os';
-import { Context, type GlobalOptions } from '../context.js';
+import { Context, type GlobalOptions, type Progress } from '../context.js';
 import { ExitCode, usageError } from '../errors.js';
 import { resolveTargets } from '../fleet/targets.js';
 import { runCutoff, type CutoffHooks } from '../playbook/cutoff.js';
+import type { ConfirmFacts } from '../playbook/confirm-facts.js';
 import type { Plan, PlanInput } from '../playbook/model.js';
 import type { PgbouncerSection } from '../pgbouncer/section.js';
 import { checkOutputs } from '../record/safe-write.js';
@@ -32,31 +33,89 @@ export interface CutoffFlags {
   pgbouncer?: string[];
   concurrency?: string;
   includeCreated?: boolean;
+  showSql?: boolean;
 }
 
-/** `consoles`: the PgBouncer commands as a dry run plans them from the clients connected now. */
-async function confirmPlans(ctx: Context, plans: Plan[], consoles: PgbouncerSection[]): Promise<boolean> {
+/** Every plan with each step's SQL, then the PgBouncer commands: what `s` and --show-sql print. */
+async function fullPlans(ctx: Context, plans: Plan[], consoles: PgbouncerSection[]): Promise<string> {
   const [{ renderPlan }, { renderPgbouncer }] = await Promise.all([import('../report/cutoff.js'), import('../report/pgbouncer.js')]);
-  for (const plan of plans) ctx.note(renderPlan(plan, ctx.c));
+  const out = plans.map((plan) => renderPlan(plan, ctx.c));
   if (consoles.length)
-    ctx.note(
+    out.push(
       `${ctx.c.bold('PgBouncer, once NOLOGIN has committed')} ${ctx.c.dim('(planned from the clients connected now; planned again then)')}\n` +
         consoles.map((s) => renderPgbouncer(s, ctx.c)).join('\n\n'),
     );
-  const { confirm } = await import('@inquirer/prompts');
+  return out.join('\n');
+}
+
+// The question's choices, shown under it (inquirer's expand prompt: a key, then Enter).
+const CHOICES = [
+  { key: 'y', name: 'yes, apply it now', value: 'yes' },
+  { key: 'n', name: 'no, change nothing', value: 'no' },
+  { key: 's', name: 'show the full SQL, then ask again', value: 'sql' },
+] as const;
+
+/**
+ * The summary (per node what will happen, fitted to the terminal with the question below it), then
+ * the question; `s` prints the full plans and asks again. --show-sql prints them before the summary.
+ * `consoles`: the PgBouncer commands as planned from the clients connected now.
+ */
+async function confirmPlans(
+  ctx: Context,
+  showSql: boolean,
+  plans: Plan[],
+  consoles: PgbouncerSection[],
+  facts: ConfirmFacts[],
+): Promise<boolean> {
+  const [{ renderPlanSummary }, { expand }] = await Promise.all([import('../report/plan-summary.js'), import('@inquirer/prompts')]);
+  if (showSql) ctx.note(await fullPlans(ctx, plans, consoles));
   const first = plans[0]!;
   const where = plans.length > 1 ? ` on ${plans.length} nodes` : '';
-  try {
-    return await confirm(
-      {
-        message: `Apply playbook ${first.playbook.name} to ${first.roles.map((r) => JSON.stringify(r.name)).join(', ')}${where} now?`,
-        default: false,
-      },
-      { output: process.stderr },
-    );
-  } catch {
-    return false; // Ctrl+C at the prompt
+  const message = `Apply playbook ${first.playbook.name} to ${first.roles.map((r) => JSON.stringify(r.name)).join(', ')}${where} now? (y/N)`;
+  // a pty that reports no size gets the size of the smallest common terminal
+  const columns = ctx.stderrColumns || 80;
+  const rows = (ctx.stderr as { rows?: number }).rows || 24;
+  const promptLines = Math.ceil((message.length + 3) / columns) + CHOICES.length;
+  const nodes = plans.map((plan, i) => ({ plan, facts: facts[i]! }));
+  ctx.note(renderPlanSummary(nodes, consoles, ctx.c, { columns, lines: rows - promptLines }));
+  for (;;) {
+    let answer: (typeof CHOICES)[number]['value'];
+    try {
+      answer = await expand({ message, choices: CHOICES, default: 'n', expanded: true }, { output: process.stderr });
+    } catch {
+      return false; // Ctrl+C at the prompt
+    }
+    if (answer !== 'sql') return answer === 'yes';
+    ctx.note(await fullPlans(ctx, plans, consoles));
   }
+}
+
+/**
+ * On a terminal, each step of one node is a spinner while it runs and then its one result line
+ * (what the text report then leaves out). Events are queued: the spinner library may still be
+ * loading when the first step starts, and it must not hold containment up.
+ */
+function liveSteps(ctx: Context): { onStep: NonNullable<CutoffHooks['steps']>; settled: () => Promise<void> } {
+  ctx.preloadProgress();
+  let chain: Promise<void> = Promise.resolve();
+  let spinner: Progress | null = null;
+  const render = import('../report/cutoff.js');
+  return {
+    onStep: (step, phase) => {
+      // the step as it is now: later events change the same object
+      const snapshot = { ...step };
+      chain = chain.then(async () => {
+        const { stepResult, stepRunning, stepSymbol } = await render;
+        if (phase === 'start') spinner = await ctx.progress(stepRunning(snapshot));
+        else spinner?.persist(stepSymbol(snapshot.status, ctx.c), stepResult(snapshot, ctx.c, ctx.stderrColumns || 80));
+        if (phase === 'end') spinner = null;
+      });
+    },
+    settled: async () => {
+      await chain;
+      spinner?.stop();
+    },
+  };
 }
 
 /** What the plan is made from, as the flags say it (a number out of range is exit 2). */
@@ -96,10 +155,13 @@ export async function run([roles, flags]: unknown[], g: GlobalOptions): Promise<
       "each node's own hba_file is used when this host can write it",
     );
   const note = (line: string) => ctx.note(line);
+  // the dry run keeps its plain lines and its full report (every step with its SQL)
+  const live = ctx.spins && !f.dryRun && !fleet ? liveSteps(ctx) : null;
   const hooks: CutoffHooks = {
-    confirm: f.dryRun || f.yes ? null : (plans, consoles) => confirmPlans(ctx, plans, consoles),
+    confirm: f.dryRun || f.yes ? null : (plans, consoles, facts) => confirmPlans(ctx, Boolean(f.showSql), plans, consoles, facts),
     note,
     progress: ctx.json ? null : note,
+    steps: live?.onStep ?? null,
   };
   const outcome = await runCutoff(
     {
@@ -115,12 +177,13 @@ export async function run([roles, flags]: unknown[], g: GlobalOptions): Promise<
       operator: { osUser: osUserName(), host: os.hostname() },
     },
     hooks,
-  );
+  ).finally(() => live?.settled());
   if (outcome.kind === 'declined') {
     ctx.note('pgrevoke: not confirmed; nothing was changed');
     return ExitCode.USAGE;
   }
-  const code = await writeOutputs(ctx, outcome.report, f);
+  // steps shown live on the terminal the report goes to are not shown again
+  const code = await writeOutputs(ctx, outcome.report, f, { stepsShown: live !== null && Boolean(ctx.stdout.isTTY) });
   // a node that must not be changed: its refused report is written, and the refusal is the error
   if (outcome.kind === 'refused') throw outcome.refusal;
   return code;

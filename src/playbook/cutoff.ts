@@ -16,6 +16,7 @@ import { mapBounded } from '../util/pool.js';
 import { trace } from '../util/trace.js';
 import { apply } from './apply.js';
 import { administeredSince } from './collect.js';
+import type { ConfirmFacts } from './confirm-facts.js';
 import { DryRunExecutor, PgExecutor } from './executor.js';
 import { applyAll, buildFleetReport, nodeLine, outcomeOf, preflightAll, prepareNode, type PreparedNode } from './fleet.js';
 import { Interrupt } from './interrupt.js';
@@ -44,12 +45,17 @@ export interface CutoffRequest {
 }
 
 export interface CutoffHooks {
-  /** Ask before applying: the plans and the PgBouncer commands planned now. Null: apply without asking (--yes, --dry-run). */
-  confirm: ((plans: Plan[], consoles: PgbouncerSection[]) => Promise<boolean>) | null;
+  /**
+   * Ask before applying: the plans, the PgBouncer commands planned now, and per plan what the
+   * confirmation read of the live server (src/playbook/confirm-facts.ts). Null: apply without asking (--yes, --dry-run).
+   */
+  confirm: ((plans: Plan[], consoles: PgbouncerSection[], facts: ConfirmFacts[]) => Promise<boolean>) | null;
   /** A line on stderr in every mode: the record, a signal, roles joining the plan. */
   note: (line: string) => void;
   /** Progress as it happens, a line per step (one node) or per node and console (a fleet); null: none (JSON mode). */
   progress: ((line: string) => void) | null;
+  /** One node's steps as they start and end (a terminal's spinner line each), instead of `progress`'s line per step. */
+  steps?: ((step: ReportStep, phase: 'start' | 'end') => void) | null;
 }
 
 export type CutoffOutcome =
@@ -178,8 +184,14 @@ function refusal(s: Session): CutoffOutcome | null {
 async function confirm(s: Session): Promise<CutoffOutcome | null> {
   const ask = s.req.dryRun ? null : s.hooks.confirm;
   if (!ask) return null;
-  const plans = runnable(s).map((n) => n.plan);
-  if (!(await ask(plans, await pgbouncerPlan(s.req, true)))) return { kind: 'declined' };
+  const nodes = runnable(s);
+  const { readConfirmFacts } = await import('./confirm-facts.js');
+  const [consoles, facts] = await Promise.all([
+    pgbouncerPlan(s.req, true),
+    mapBounded(nodes, s.req.concurrency, (n) => readConfirmFacts(n.client, n.plan)),
+  ]);
+  const plans = nodes.map((n) => n.plan);
+  if (!(await ask(plans, consoles, facts))) return { kind: 'declined' };
   if (!s.req.input.includeCreated || !(await includeCreatedSince(s))) return null;
   await preflightAndRecall(s);
   return refusal(s);
@@ -289,10 +301,11 @@ async function applyNode(s: Session, n: PreparedNode, { record, interrupt, ...ho
   }
 }
 
-/** One node's progress: a trace point at each step's start and end, a line as each starts. */
+/** One node's progress: a trace point at each step's start and end, and the steps hook, or a line as each starts. */
 function stepProgress(s: Session, step: ReportStep, phase: 'start' | 'end'): void {
   trace(`${step.action} ${phase}`);
-  if (phase === 'start' && s.hooks.progress)
+  if (s.hooks.steps) s.hooks.steps(step, phase);
+  else if (phase === 'start' && s.hooks.progress)
     s.hooks.progress(
       `pgrevoke: ${step.action}${step.role !== null ? ` ${JSON.stringify(step.role)}` : ''}${step.database !== null ? ` in ${JSON.stringify(step.database)}` : ''} ...`,
     );

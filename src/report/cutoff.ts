@@ -1,6 +1,6 @@
 // Renderers over one cutoff report: the text the operator watches and the markdown for the ticket
 // (written through src/record/safe-write.ts). Its audit lines are a record: src/record/cutoff-audit.ts.
-import type { ChalkInstance } from 'chalk';
+import { Chalk, type ChalkInstance } from 'chalk';
 import type { CutoffReport, ReportStep } from '../record/cutoff-report.js';
 import type { FleetCutoffReport, NodeOutcome } from '../record/fleet-report.js';
 import type { Plan } from '../playbook/model.js';
@@ -75,7 +75,37 @@ const TERMINATED_COLUMNS: Column[] = [
   { head: 'query', shrink: 20, cap: 40, drop: 5 },
 ];
 
-export function renderCutoff(r: CutoffReport, c: ChalkInstance): string {
+/** A step as it ended: status, action, where and time, then its detail indented below. */
+function stepEntry(st: ReportStep, c: ChalkInstance): string[] {
+  const ms = st.durationMs === null ? '' : c.dim(` ${st.durationMs} ms`);
+  return [`${statusLabel(st.status, c)} ${c.bold(st.action)}${where(st)}${ms}`, ...(st.detail ? [indent(st.detail)] : [])];
+}
+
+/** A running step as its spinner names it. */
+export function stepRunning(st: ReportStep): string {
+  return `${st.action}${where(st)}`;
+}
+
+/** What starts a step's result line on a terminal: done, failed, or anything else (skipped). */
+export function stepSymbol(st: ReportStep['status'], c: ChalkInstance): string {
+  return st === 'done' ? c.green('\u2713') : st === 'failed' ? c.red('\u2717') : c.yellow('\u2013');
+}
+
+/**
+ * A step's result as the one line that replaces its spinner on a terminal of `width` columns (the
+ * symbol before it included): its detail cut to fit. A failure keeps its whole detail below it:
+ * the error is what the operator must read.
+ */
+export function stepResult(st: ReportStep, c: ChalkInstance, width: number): string {
+  const [head, ...rest] = stepEntry(st, c);
+  if (st.status === 'failed') return [head, ...rest].join('\n');
+  // the symbol and its space, two spaces before the detail, and a column spare so that nothing wraps
+  const room = width - 2 - stepEntry(st, new Chalk({ level: 0 }))[0]!.length - 2 - 1;
+  return st.detail && room >= 10 ? `${head}  ${truncate(st.detail, room)}` : head!;
+}
+
+/** `stepsShown`: each step that ran has its result line on the terminal already (stepResult): the report leaves those out. */
+export function renderCutoff(r: CutoffReport, c: ChalkInstance, opts: { stepsShown?: boolean } = {}): string {
   const out: string[] = [];
   const title = r.dryRun
     ? c.cyan.bold('DRY RUN')
@@ -86,11 +116,11 @@ export function renderCutoff(r: CutoffReport, c: ChalkInstance): string {
         : c.red.bold('INCOMPLETE');
   out.push(`${c.bold('Cutoff')} ${r.roles.map((x) => shownName(x.name)).join(', ')} on ${r.node}, playbook ${r.playbook.name}: ${title}`);
   out.push(c.dim(`operator ${r.operator.user} (${r.operator.osUser}@${r.operator.host}); ${r.startedAt} .. ${r.finishedAt ?? '?'}`));
-  out.push('');
-  for (const st of r.steps) {
-    const ms = st.durationMs === null ? '' : c.dim(` ${st.durationMs} ms`);
-    out.push(`${statusLabel(st.status, c)} ${c.bold(st.action)}${where(st)}${ms}`);
-    if (st.detail) out.push(indent(st.detail));
+  // steps that never started (skipped by the plan, cut off by an interrupt) had no line of their own
+  const steps = opts.stepsShown ? r.steps.filter((st) => st.startedAt === null) : r.steps;
+  if (steps.length || !opts.stepsShown) out.push('');
+  for (const st of steps) {
+    out.push(...stepEntry(st, c));
     if (r.dryRun) for (const sql of st.sql) out.push(indent(`${sql};`, '        '));
   }
   if (r.terminated.length) {

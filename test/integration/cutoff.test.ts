@@ -700,7 +700,7 @@ describe.each(MAJORS)('cutoff on PostgreSQL %i', (major) => {
     const s = await as('tty_target');
     const spid = await pidOf(s);
     const onTty = async (answer: string) => {
-      const r = await runOnTerminal(['cutoff', 'tty_target', '--dsn', cl.dsn()], `${answer}\r`);
+      const r = await runOnTerminal(['cutoff', 'tty_target', '--show-sql', '--dsn', cl.dsn()], `${answer}\r`);
       return { code: r.code, out: r.screen };
     };
     const no = await onTty('n');

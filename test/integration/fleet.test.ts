@@ -241,7 +241,7 @@ clusters:
 
   it('on a terminal the plans of every node are shown before one question; "no" changes nothing anywhere', async () => {
     for (const cl of clusters) await cl.sql(`ALTER ROLE bob LOGIN`);
-    const r = await runOnTerminal(['cutoff', 'bob', '--fleet', fleetFile, '--only', 'prod'], 'n\r');
+    const r = await runOnTerminal(['cutoff', 'bob', '--show-sql', '--fleet', fleetFile, '--only', 'prod'], 'n\r');
     expect(r.code, r.screen).toBe(2);
     expect(r.screen.match(/Cutoff plan compromised-credential on /g)).toHaveLength(2);
     expect(r.screen).toContain('on billing-1 (PostgreSQL');

@@ -68,7 +68,7 @@ describe.each(BINARIES)(`pgrevoke with --pgbouncer ($version, PostgreSQL ${MAJOR
   it('on a terminal the prompt shows the PgBouncer commands too; "no" changes nothing', async () => {
     const mine = await bouncer.connectAs(ROLE, PW, 'app');
     await mine.query('SELECT 1');
-    const r = await runOnTerminal(['cutoff', ROLE, '--dsn', cl.dsn(), '--pgbouncer', bouncer.consoleDsn], 'n\r');
+    const r = await runOnTerminal(['cutoff', ROLE, '--show-sql', '--dsn', cl.dsn(), '--pgbouncer', bouncer.consoleDsn], 'n\r');
     expect(r.code, r.screen).toBe(2);
     expect(r.screen).toContain(`ALTER ROLE "${ROLE}" NOLOGIN`);
     expect(r.screen).toContain('PgBouncer, once NOLOGIN has committed');

@@ -94,7 +94,7 @@ describe.each(MAJORS)('prepared transactions and a non-superuser operator on Pos
     expect(dry.stdout).toMatch(/SKIPPED rollback_prepared .*\n +not possible: oncall is not a superuser/);
     expect(dry.stdout).toMatch(/PLANNED check_locks .*\n +would list the locks that remain \(those of prepared 'pc-1' will/);
     expect(dry.stdout).toContain(`  - prepared transaction of "px_cut" 'pc-1' in "postgres", holding ${locks} lock(s)`);
-    const tty = await runOnTerminal(['cutoff', 'px_cut', '--dsn', oncall()], 'n\r');
+    const tty = await runOnTerminal(['cutoff', 'px_cut', '--show-sql', '--dsn', oncall()], 'n\r');
     expect(tty.screen).toMatch(/rollback_prepared \(role "px_cut", db "postgres"\) skipped: not possible: oncall is not a superuser/);
     expect(tty.screen).toContain(`left open: prepared transaction of "px_cut" 'pc-1' in "postgres", holding ${locks} lock(s)`);
     expect(tty.screen).not.toMatch(/would roll back/);
