@@ -151,6 +151,20 @@ describe.each(MAJORS)('cutoff against database-level settings planted by the tar
     expect(rows[0]).toEqual({ sel: false, ins: false });
   });
 
+  it('exit_on_error set on the database does not end the cutoff session at its first lock timeout', async () => {
+    // on, the ALTER's lock timeout (the role holding its own pg_authid row) would be FATAL to the session
+    await owner('mal_eoe', 'app_eoe');
+    await cl.sql(`ALTER DATABASE app_eoe SET exit_on_error = on`);
+    const holder = await cl.connectAs('mal_eoe', 'pw-mal_eoe', 'app_eoe');
+    holder.on('error', () => undefined);
+    await holder.query(`BEGIN; ALTER ROLE mal_eoe PASSWORD 'held'`);
+    const r = await runCli(['cutoff', 'mal_eoe', '--yes', '--json', '--dsn', cl.dsn('app_eoe')], {}, { timeoutMs: 60_000 });
+    const d = jsonDoc<{ contain: { attempts: number } }>(r);
+    expect(r.code, r.stderr).toBe(0);
+    expect(d.contain.attempts).toBeGreaterThanOrEqual(2);
+    expect(await canLogin('mal_eoe')).toBe(false);
+  });
+
   it("DateStyle set to German on the database leaves the report's timestamps ISO 8601", async () => {
     await owner('mal_date', 'app_date');
     await cl.sql(`ALTER DATABASE app_date SET DateStyle = 'German'`);
