@@ -178,7 +178,7 @@ function checkShape(text: string, tokens: Token[]): void {
   const first = words[0]!;
   if (NOT_HERE.has(first) && !((first === 'COMMIT' || first === 'ROLLBACK') && words[1] === 'PREPARED'))
     throw new TemplateError(
-      `${first} here would change the session the cutoff's own steps run in: each statement runs and commits on its own; transaction control and session settings (BEGIN, COMMIT, SET, RESET, DISCARD, ...) are refused`,
+      `${first} here would change the step's session under its other statements: each statement runs and commits on its own; transaction control and session settings (BEGIN, COMMIT, SET, RESET, DISCARD, ...) are refused`,
     );
   if (first === 'PREPARE' && words[1] === 'TRANSACTION')
     throw new TemplateError('PREPARE TRANSACTION: each statement runs and commits on its own');

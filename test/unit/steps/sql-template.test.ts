@@ -161,7 +161,7 @@ describe('checkTemplate refuses', () => {
   it.each(['BEGIN', 'begin transaction', 'START TRANSACTION', 'COMMIT', 'END', 'ROLLBACK', 'ABORT', 'SAVEPOINT s', 'RELEASE s'])(
     'transaction control: %s',
     (t) => {
-      expect(checkTemplate(t)).toMatch(/would change the session the cutoff's own steps run in/);
+      expect(checkTemplate(t)).toMatch(/would change the step's session under its other statements/);
     },
   );
 
