@@ -4,6 +4,7 @@ import { createRequire } from 'node:module';
 import { Command, CommanderError, Option } from 'commander';
 import type { GlobalOptions } from './context.js';
 import { ExitCode, PgrevokeError } from './errors.js';
+import { helpExamples } from './help-examples.js';
 import { redact } from './pg/redact.js';
 import { checkRoleName } from './util/role-name.js';
 
@@ -225,6 +226,9 @@ program
   .option('--attack-sessions <n>', 'attacker sessions in the exfiltration loop', '20')
   .option('--keep', 'keep the cluster data and the reports afterwards')
   .action(action(() => import('./commands/demo.js')));
+
+// every --help ends with its examples: added last, after any other text a command adds
+for (const cmd of [program, ...program.commands]) cmd.addHelpText('after', helpExamples(cmd === program ? 'pgrevoke' : cmd.name()));
 
 function fail(err: unknown, debug: boolean): ExitCode {
   if (err instanceof CommanderError) {
