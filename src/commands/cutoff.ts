@@ -67,11 +67,15 @@ async function confirmPlans(
   consoles: PgbouncerSection[],
   facts: ConfirmFacts[],
 ): Promise<boolean> {
-  const [{ renderPlanSummary }, { expand }] = await Promise.all([import('../report/plan-summary.js'), import('@inquirer/prompts')]);
+  const [{ renderPlanSummary }, { shownName }, { expand }] = await Promise.all([
+    import('../report/plan-summary.js'),
+    import('../report/format.js'),
+    import('@inquirer/prompts'),
+  ]);
   if (showSql) ctx.note(await fullPlans(ctx, plans, consoles));
   const first = plans[0]!;
   const where = plans.length > 1 ? ` on ${plans.length} nodes` : '';
-  const message = `Apply playbook ${first.playbook.name} to ${first.roles.map((r) => JSON.stringify(r.name)).join(', ')}${where} now? (y/N)`;
+  const message = `Apply playbook ${first.playbook.name} to ${first.roles.map((r) => shownName(r.name)).join(', ')}${where} now? (y/N)`;
   // a pty that reports no size gets the size of the smallest common terminal
   const columns = ctx.stderrColumns || 80;
   const rows = (ctx.stderr as { rows?: number }).rows || 24;

@@ -5,7 +5,7 @@ import { ExitCode, PgrevokeError } from '../errors.js';
 import { inspectRole, type InspectReport } from '../inspect/index.js';
 import { nodeDoneLine, nodesExitCode, RoleAbsent, runOnNodes, type NodeResult } from '../pg/nodes.js';
 import { renderInspect } from '../report/inspect-text.js';
-import { nodeHeading } from '../report/format.js';
+import { nodeHeading, shownName } from '../report/format.js';
 import { renderPgbouncer } from '../report/pgbouncer.js';
 import type { PgbouncerSection } from '../pgbouncer/section.js';
 import { resolveTargets } from '../fleet/targets.js';
@@ -45,7 +45,7 @@ export async function run([role, flags]: unknown[], g: GlobalOptions): Promise<E
     const client = await connect(params);
     const close = () => client.end().catch(() => undefined);
     try {
-      const progress = await ctx.progress(`inspecting ${JSON.stringify(role)}`);
+      const progress = await ctx.progress(`inspecting ${shownName(String(role))}`);
       const report = await inspectRole(params, client, String(role), inspectOpts).finally(() => progress.stop());
       if (ctx.json) ctx.printJson(report);
       else ctx.out(renderInspect(report, ctx.c));
@@ -96,7 +96,7 @@ export async function run([role, flags]: unknown[], g: GlobalOptions): Promise<E
     for (const s of sections) out.push(renderPgbouncer(s, ctx.c), '');
     const verdict = report.verdict.toUpperCase();
     out.push(
-      `${JSON.stringify(report.role)} on ${nodes.length} nodes: ${report.verdict === 'contained' ? ctx.c.green.bold(verdict) : ctx.c.red.bold(verdict)}` +
+      `${shownName(report.role)} on ${nodes.length} nodes: ${report.verdict === 'contained' ? ctx.c.green.bold(verdict) : ctx.c.red.bold(verdict)}` +
         ` (${nodes.filter((n) => n.value?.verdict === 'exposed').length} exposed, ${nodes.filter((n) => n.status === 'absent').length} without the role, ${nodes.filter((n) => n.status === 'unreachable' || n.status === 'failed').length} not inspected)`,
     );
     ctx.out(out.join('\n'));

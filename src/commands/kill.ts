@@ -27,6 +27,7 @@ import {
 import { resolveTargets } from '../fleet/targets.js';
 import { numberFlag } from '../util/flags.js';
 import { osUserName, type TargetNode } from './common.js';
+import { ident } from '../pg/quote.js';
 
 interface KillFlags {
   target?: string[];
@@ -151,7 +152,7 @@ function reportResults(ctx: Context, results: KillResult[], down: NodeState[], d
   const deniedOn = [...new Set(results.filter((r) => r.status === 'denied').map((r) => dbUsers.get(r.node) ?? ''))];
   for (const dbUser of deniedOn)
     ctx.note(
-      `hint: connect as a superuser, or GRANT pg_signal_backend TO ${JSON.stringify(dbUser)} (which still cannot signal superusers' backends)`,
+      `hint: connect as a superuser, or GRANT pg_signal_backend TO ${ident(dbUser)} (which still cannot signal superusers' backends)`,
     );
 }
 

@@ -24,7 +24,7 @@ import { nodeRole, spreadExitCode } from '../pg/nodes.js';
 import { findRole } from '../pg/roles.js';
 import { collectServer } from '../pg/server.js';
 import { redact } from '../pg/redact.js';
-import { nodeHeading } from '../report/format.js';
+import { nodeHeading, shownName } from '../report/format.js';
 import { paramsFrom } from './common.js';
 
 interface RestoreFlags {
@@ -202,7 +202,7 @@ async function applySteps(job: Job): Promise<void> {
 
 function renderNode(r: NodeRestore, dryRun: boolean): string[] {
   return [
-    `${dryRun ? 'Would restore' : 'Restore of'} ${JSON.stringify(r.role)} (oid ${r.oid}) from ${r.from}:`,
+    `${dryRun ? 'Would restore' : 'Restore of'} ${shownName(r.role)} (oid ${r.oid}) from ${r.from}:`,
     ...r.steps.map(
       (s) =>
         `${(dryRun ? 'PLANNED' : s.status.toUpperCase()).padEnd(8)} ${s.action}: ${s.sql ?? s.file}${s.detail ? `\n         ${s.detail}` : ''}`,
@@ -263,7 +263,7 @@ async function fromRecord(name: string, node: string | undefined, here: string |
   const found = latestUnrestored(records, { role: name, node, ...(here ? { systemIdentifier: here } : {}) });
   if (!found)
     throw usageError(
-      `no record of a cutoff of ${JSON.stringify(name)}${node ? ` on ${node}` : ''}${here ? ' on this cluster' : ''} that a restore has not used yet (in ${stateDirPath()}); nothing was changed`,
+      `no record of a cutoff of ${shownName(name)}${node ? ` on ${node}` : ''}${here ? ' on this cluster' : ''} that a restore has not used yet (in ${stateDirPath()}); nothing was changed`,
       'pgrevoke history lists the records; or pass --from REPORT',
     );
   const one = found.record.begin.nodes.length === 1;
@@ -386,7 +386,7 @@ export async function run([role, flags]: unknown[], g: GlobalOptions): Promise<E
             ]
           : [`  not restored: ${describeError(j.error)}`]),
       ]);
-      ctx.note(`Restore ${JSON.stringify(name)} from ${from}:\n${show.join('\n')}`);
+      ctx.note(`Restore ${shownName(name)} from ${from}:\n${show.join('\n')}`);
       const { confirm } = await import('@inquirer/prompts');
       const where = many ? ` on ${ready.length} nodes` : '';
       const ok = await confirm({ message: `Apply${where}?`, default: false }, { output: process.stderr }).catch(() => false);

@@ -48,6 +48,12 @@ describe.each(MAJORS)('restore on PostgreSQL %i', (major) => {
     expect(await attrs()).toEqual({ rolcanlogin: false, rolsuper: false, rolconnlimit: 0 });
   });
 
+  it('--dry-run in text names the role as the SQL identifier, as psql would take it', async () => {
+    const r = await runCli(['restore', 'Ops "Lead"', '--from', report, '--dry-run', '--dsn', cl.dsn()]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout + r.stderr).toContain('Would restore "Ops ""Lead""" (oid');
+  });
+
   it('--yes brings back LOGIN, the limit and SUPERUSER, removes the HBA block, and the role can log in again', async () => {
     const r = await runCli(['restore', 'Ops "Lead"', '--from', report, '--yes', '--json', '--dsn', cl.dsn()]);
     expect(r.code, r.stdout + r.stderr).toBe(0);
