@@ -5,7 +5,7 @@
 import type { HiddenBackend, Queryable, RoleInfo } from '../checks/types.js';
 import type { ConnParams } from '../pg/conninfo.js';
 import { queryText, redact } from '../pg/redact.js';
-import { CUTOFF_SCHEMA_VERSION, type CutoffReport, type ReportStep, type Suspect } from '../record/cutoff-report.js';
+import { newReport, type CutoffReport, type ReportStep, type Suspect } from '../record/cutoff-report.js';
 import type { Executor } from './executor.js';
 import type { ServerLocker } from './hba-lock.js';
 import { Interrupt } from './interrupt.js';
@@ -96,7 +96,12 @@ export class Run {
     this.targets = state.targets;
     this.oids = this.targets.map((t) => t.oid);
     this.nameByOid = new Map(this.targets.map((t) => [t.oid, t.name]));
-    this.report = newReport(deps, this.dry, this.clock());
+    this.report = newReport(plan, {
+      operator: deps.operator,
+      reasonText: deps.reasonText ?? null,
+      dryRun: this.dry,
+      startedAt: this.clock().toISOString(),
+    });
   }
 
   warn(text: string): void {
@@ -168,35 +173,4 @@ export class Run {
     this.report.commitLsn = str(at?.commit_lsn);
     this.deps.onCommitted?.(this.report.commitLsn);
   }
-}
-
-function newReport(deps: ApplyDeps, dry: boolean, now: Date): CutoffReport {
-  const { plan } = deps;
-  return {
-    schemaVersion: CUTOFF_SCHEMA_VERSION,
-    roles: [...plan.roles],
-    playbook: plan.playbook,
-    dryRun: dry,
-    node: plan.node,
-    server: plan.server,
-    operator: deps.operator,
-    reasonText: deps.reasonText ?? null,
-    startedAt: now.toISOString(),
-    finishedAt: null,
-    committedAt: null,
-    commitLsn: null,
-    replay: null,
-    contain: null,
-    steps: plan.steps.map((st) => ({ ...st, status: 'planned', executed: [], startedAt: null, durationMs: null, detail: null })),
-    snapshot: null,
-    terminated: [],
-    settle: null,
-    locks: null,
-    hba: null,
-    verification: [],
-    exposure: [...plan.exposure],
-    warnings: [...plan.warnings],
-    interrupted: false,
-    exitCode: 0,
-  };
 }

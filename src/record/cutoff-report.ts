@@ -153,6 +153,40 @@ export interface CutoffReport {
   record?: string | null;
 }
 
+/** A report before its run: every step planned, the plan's warnings and exposure as a start. */
+export function newReport(
+  plan: Plan,
+  x: { operator: CutoffReport['operator']; reasonText: string | null; dryRun: boolean; startedAt: string },
+): CutoffReport {
+  return {
+    schemaVersion: CUTOFF_SCHEMA_VERSION,
+    roles: [...plan.roles],
+    playbook: plan.playbook,
+    dryRun: x.dryRun,
+    node: plan.node,
+    server: plan.server,
+    operator: x.operator,
+    reasonText: x.reasonText,
+    startedAt: x.startedAt,
+    finishedAt: null,
+    committedAt: null,
+    commitLsn: null,
+    replay: null,
+    contain: null,
+    steps: plan.steps.map((st) => ({ ...st, status: 'planned', executed: [], startedAt: null, durationMs: null, detail: null })),
+    snapshot: null,
+    terminated: [],
+    settle: null,
+    locks: null,
+    hba: null,
+    verification: [],
+    exposure: [...plan.exposure],
+    warnings: [...plan.warnings],
+    interrupted: false,
+    exitCode: 0,
+  };
+}
+
 /** The report of a cutoff refused before anything changed (privileges, standby): every step skipped, exit 2. */
 export function refusedReport(
   plan: Plan,
@@ -162,38 +196,12 @@ export function refusedReport(
   dryRun: boolean,
 ): CutoffReport {
   const now = new Date().toISOString();
+  const report = newReport(plan, { operator, reasonText, dryRun, startedAt: now });
   return {
-    schemaVersion: CUTOFF_SCHEMA_VERSION,
-    roles: plan.roles,
-    playbook: plan.playbook,
-    dryRun,
-    node: plan.node,
-    server: plan.server,
-    operator,
-    reasonText,
-    startedAt: now,
+    ...report,
     finishedAt: now,
-    committedAt: null,
-    commitLsn: null,
-    replay: null,
-    contain: null,
-    steps: plan.steps.map((st) => ({
-      ...st,
-      status: 'skipped',
-      executed: [],
-      startedAt: null,
-      durationMs: null,
-      detail: `refused before any change: ${why}`,
-    })),
-    snapshot: null,
-    terminated: [],
-    settle: null,
-    locks: null,
-    hba: null,
-    verification: [],
+    steps: report.steps.map((st) => ({ ...st, status: 'skipped', detail: `refused before any change: ${why}` })),
     exposure: [],
-    warnings: [...plan.warnings],
-    interrupted: false,
     exitCode: 2,
   };
 }
