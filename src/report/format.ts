@@ -6,6 +6,7 @@ import wrapAnsi from 'wrap-ansi';
 import type { ChalkInstance } from 'chalk';
 import type { Finding, Severity } from '../checks/types.js';
 import { ident } from '../pg/quote.js';
+import { hasUnsafe } from '../util/terminal-safe.js';
 import { fitColumns } from './table-fit.js';
 
 export type Cell = string | number | null | undefined;
@@ -137,7 +138,6 @@ export function truncate(text: string | null | undefined, n = 60): string {
 
 // Characters that would move the cursor, ring, recolor or reorder the text around a name on a
 // terminal: C0 and C1 controls, DEL, and the bidirectional marks, overrides and isolates.
-const UNSAFE = /[\p{Cc}\u200e\u200f\u202a-\u202e\u2066-\u2069]/u;
 
 /**
  * A role or database name as text output shows it: the SQL identifier a DBA can paste into psql
@@ -146,12 +146,12 @@ const UNSAFE = /[\p{Cc}\u200e\u200f\u202a-\u202e\u2066-\u2069]/u;
  * the name cannot act on the terminal. JSON output keeps names as they are.
  */
 export function shownName(name: string): string {
-  if (!UNSAFE.test(name)) return ident(name);
+  if (!hasUnsafe(name)) return ident(name);
   const body = [...name]
     .map((ch) => {
       if (ch === '\\') return '\\\\';
       if (ch === '"') return '""';
-      if (!UNSAFE.test(ch)) return ch;
+      if (!hasUnsafe(ch)) return ch;
       return `\\${ch.codePointAt(0)!.toString(16).toUpperCase().padStart(4, '0')}`;
     })
     .join('');

@@ -6,6 +6,7 @@ import type { ConfirmFacts, DoomedSession } from '../playbook/confirm-facts.js';
 import type { Plan } from '../playbook/model.js';
 import type { PgbouncerSection } from '../pgbouncer/section.js';
 import { seconds, shownName, truncate } from './format.js';
+import { terminalSafe } from '../util/terminal-safe.js';
 
 export interface SummaryNode {
   plan: Plan;
@@ -18,13 +19,9 @@ export interface SummarySize {
   lines: number;
 }
 
-// what would move the cursor, recolor or reorder the line on the operator's terminal: a query's text is
-// the attacker's to choose (C0 and C1 controls, DEL, bidirectional marks, overrides and isolates)
-const UNSAFE = /[\p{Cc}\u200e\u200f\u202a-\u202e\u2066-\u2069]/gu;
-
 /** One line of at most `width` columns, control characters shown as \ufffd: longer ones end in an ellipsis (a terminal would wrap them). */
 function clip(text: string, width: number): string {
-  const line = text.replace(/[\t\r\n]+/g, ' ').replace(UNSAFE, '\ufffd');
+  const line = terminalSafe(text.replace(/[\t\r\n]+/g, ' '));
   return line.length > width ? `${line.slice(0, Math.max(0, width - 1))}\u2026` : line;
 }
 

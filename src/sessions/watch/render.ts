@@ -4,6 +4,7 @@ import type { ChalkInstance } from 'chalk';
 import cliTruncate from 'cli-truncate';
 import stringWidth from 'string-width';
 import { seconds } from '../../report/format.js';
+import { terminalSafe } from '../../util/terminal-safe.js';
 import { confirmQuestion } from './keys.js';
 import { headerHeight, MAX_DOWN_LINES, pageSize, visibleRows, type WatchRow, type WatchState } from './state.js';
 
@@ -27,13 +28,7 @@ const STATE_LABEL: Record<string, string> = {
  * are chosen by whoever connects, and an escape sequence in them must not reach the operator's terminal.
  */
 export function plain(text: string | null | undefined): string {
-  return (
-    (text ?? '')
-      .replace(/\s+/g, ' ')
-      // eslint-disable-next-line no-control-regex
-      .replace(/[\u0000-\u001f\u007f-\u009f\u200e\u200f\u202a-\u202e\u2066-\u2069]/g, '\ufffd')
-      .trim()
-  );
+  return terminalSafe((text ?? '').replace(/\s+/g, ' ')).trim();
 }
 
 /** Truncated (with an ellipsis) and padded to exactly `width` columns. */
