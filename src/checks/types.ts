@@ -5,7 +5,7 @@ export type Severity = 'critical' | 'high' | 'medium' | 'low' | 'info';
 export const SEVERITY_ORDER: Severity[] = ['critical', 'high', 'medium', 'low', 'info'];
 
 export interface Finding {
-  /** Stable id, documented in the README (like a lint rule id). */
+  /** Stable id, documented in docs/findings.md (like a lint rule id). */
   id: string;
   severity: Severity;
   title: string;

@@ -24,7 +24,7 @@ import { resolveRole } from './resolve-role.js';
 
 export const INSPECT_SCHEMA_VERSION = 1;
 
-/** Every check, in report order. One file each; ids are documented in the README. */
+/** Every check, in report order. One file each; ids are documented in docs/findings.md. */
 export const CHECKS: Check[] = [
   roleCheck,
   sessionsCheck,

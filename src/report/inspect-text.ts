@@ -10,7 +10,7 @@ type Row = Cell[];
 
 // Each table's columns, with what a terminal too narrow for it may do (see table() in format.ts):
 // `shrink` columns are cut with an ellipsis first, then columns go in their `drop` order (1 first);
-// the README's "Tables on a terminal" lists the same orders.
+// docs/output.md ("Tables on a terminal") lists the same orders.
 
 // login and superuser stay; bypassrls, conn limit, replication, createrole, valid until go in that order.
 const ATTRIBUTE_COLUMNS: Column[] = [

@@ -281,7 +281,7 @@ ${PRELUDE}  - action: sql
       [`statements: ["COMMENT ON ROLE x IS '{role}'"]`, 'steps[3].statements[0]', /\{role\} inside a string literal at character 23/],
       [`statements: ['GRANT x TO app_{role}']`, 'steps[3].statements[0]', /is glued to "_"/],
       [`statements: ['SELECT 1', 'REVOKE a FROM {role}; GRANT b TO {role}']`, 'steps[3].statements[1]', /more than one statement/],
-      [`statements: ['SELECT 1']\n    inverse: ['BEGIN']`, 'steps[3].inverse[0]', /BEGIN here would change the session/],
+      [`statements: ['SELECT 1']\n    inverse: ['BEGIN']`, 'steps[3].inverse[0]', /BEGIN here would change the step's session/],
       [`statements: ['']`, 'steps[3].statements[0]', /an empty statement/],
       [`statements: ['SELECT 1']\n    on: standby`, 'steps[3].on', /primary|every_node/],
       [`statements: ['SELECT 1']\n    datbase: each`, 'steps[3].datbase', /unknown field "datbase"/],

@@ -187,7 +187,7 @@ describe('table() on a terminal', () => {
 });
 
 describe('the sessions table follows its documented drop order', () => {
-  // README "Tables on a terminal", and the comment beside SESSION_COLUMNS in src/report/sessions.ts
+  // docs/output.md "Tables on a terminal", and the comment beside SESSION_COLUMNS in src/report/sessions.ts
   const ORDER = [
     'query_id',
     'backend type',
