@@ -2,7 +2,7 @@
 // In JSON mode stdout carries exactly one document; everything human goes to stderr.
 import type { Writable } from 'node:stream';
 import { Chalk, type ChalkInstance } from 'chalk';
-import { setTableLayout } from './report/format.js';
+import { setTableLayout } from './report/layout.js';
 
 export interface OutputOptions {
   json?: boolean;

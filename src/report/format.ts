@@ -8,6 +8,7 @@ import type { Finding, Severity } from '../checks/types.js';
 import { ident } from '../pg/quote.js';
 import { hasUnsafe } from '../util/terminal-safe.js';
 import { fitColumns } from './table-fit.js';
+import { tableLayout, type TableLayout } from './layout.js';
 
 export type Cell = string | number | null | undefined;
 
@@ -22,23 +23,6 @@ export interface Column {
   cap?: number;
   /** Where a cut goes: at the end (default), or in the middle for paths, whose file name is at the end. */
   cut?: 'end' | 'middle';
-}
-
-/** How tables are laid out: fitted to a terminal's width, or (null: piped) as they always were. */
-export interface TableLayout {
-  columns: number | null;
-  /** --wide: every column and every value whole, whatever the width. */
-  wide: boolean;
-}
-
-let layout: TableLayout = { columns: null, wide: false };
-
-/**
- * Set once by the output context (src/context.ts) when a command starts. The renderers take only a
- * chalk instance; the terminal's width, like its color, is the process's, decided in one place.
- */
-export function setTableLayout(next: TableLayout): void {
-  layout = next;
 }
 
 /** Whitespace (newlines in a query) as single spaces: one line per row. */
@@ -77,7 +61,12 @@ function draw(head: string[], rows: string[][], c: ChalkInstance, widths?: numbe
  * a terminal it fits the width (src/report/table-fit.ts): cuttable columns cut first, then columns
  * dropped in their declared order, and a last line names what was dropped. --wide shows everything.
  */
-export function table(cols: readonly (Column | string)[], rows: readonly Cell[][], c: ChalkInstance, how: TableLayout = layout): string {
+export function table(
+  cols: readonly (Column | string)[],
+  rows: readonly Cell[][],
+  c: ChalkInstance,
+  how: TableLayout = tableLayout(),
+): string {
   const spec = cols.map((col) => (typeof col === 'string' ? { head: col } : col));
   const text = rows.map((r) => spec.map((col, i) => cellText(col, r[i], how)));
   if (how.columns === null || how.wide)
@@ -112,7 +101,7 @@ export function table(cols: readonly (Column | string)[], rows: readonly Cell[][
  * finding stays readable at 80 columns instead of wrapping back to the first column. Piped, with
  * --wide, or when it fits: the line as it is.
  */
-export function fitLine(line: string, hang?: number, how: TableLayout = layout): string {
+export function fitLine(line: string, hang?: number, how: TableLayout = tableLayout()): string {
   const width = how.columns;
   if (width === null || how.wide || widthOf(line) <= width) return line;
   const lead = line.length - line.trimStart().length;
@@ -122,7 +111,7 @@ export function fitLine(line: string, hang?: number, how: TableLayout = layout):
 }
 
 /** fitLine over each line of a text. */
-export function fitText(text: string, how: TableLayout = layout): string {
+export function fitText(text: string, how: TableLayout = tableLayout()): string {
   return text
     .split('\n')
     .map((l) => fitLine(l, undefined, how))
