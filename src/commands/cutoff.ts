@@ -67,10 +67,11 @@ async function confirmPlans(
   consoles: PgbouncerSection[],
   facts: ConfirmFacts[],
 ): Promise<boolean> {
-  const [{ renderPlanSummary }, { shownName }, { expand }] = await Promise.all([
+  const [{ renderPlanSummary }, { shownName }, { expand }, { default: stringWidth }] = await Promise.all([
     import('../report/plan-summary.js'),
     import('../report/format.js'),
     import('@inquirer/prompts'),
+    import('string-width'),
   ]);
   if (showSql) ctx.note(await fullPlans(ctx, plans, consoles));
   const first = plans[0]!;
@@ -79,7 +80,8 @@ async function confirmPlans(
   // a pty that reports no size gets the size of the smallest common terminal
   const columns = ctx.stderrColumns || 80;
   const rows = (ctx.stderr as { rows?: number }).rows || 24;
-  const promptLines = Math.ceil((message.length + 3) / columns) + CHOICES.length;
+  // in screen columns: a wide or emoji role name takes two each
+  const promptLines = Math.ceil((stringWidth(message) + 3) / columns) + CHOICES.length;
   const nodes = plans.map((plan, i) => ({ plan, facts: facts[i]! }));
   ctx.note(renderPlanSummary(nodes, consoles, ctx.c, { columns, lines: rows - promptLines }));
   for (;;) {
