@@ -1,17 +1,25 @@
 // Time to containment, from the attacker's side: the last successful attacker query after the
-// command starts. 300 sessions query every 20 ms and reconnect when cut. pgrevoke cutoff and the
-// bare psql runbook (one psql call: NOLOGIN + pg_terminate_backend over pg_stat_activity) take
-// turns on the same cluster and the same attack, in one run.
-import { existsSync } from 'node:fs';
+// command starts. 300 sessions query every 20 ms and reconnect when cut. pgrevoke cutoff (the
+// default playbook) and the bare psql runbook (one psql call: NOLOGIN + pg_terminate_backend over
+// pg_stat_activity) take turns on the same cluster and the same attack, in one run, in two
+// placements (bench/placement.ts): split (server and attacker on CPU 0, the command on CPU 1) and
+// shared (no pinning). A bare `node -e 0` is timed the same way in each.
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import pg from 'pg';
 import { Attacker } from '../src/demo/attacker.js';
 import { EmbeddedCluster } from '../src/embedded/cluster.js';
-import { asPostgres, benchStateDir, BIN, machine, median, runProcess, waitUntil } from './lib.js';
+import { asPostgres, benchStateDir, BIN, machine, median, ROOT, runProcess, waitUntil } from './lib.js';
+import { affinity, onResponderCpu, place, PLACEMENTS, splitUnavailable, type Placement } from './placement.js';
 
-const TRIALS = Number(process.env.BENCH_TRIALS ?? 5);
+const TRIALS = Number(process.env.BENCH_TRIALS ?? 7);
 const SESSIONS = 300;
 const INTERVAL_MS = 20;
 const PSQL = ['/usr/bin/psql', '/usr/lib/postgresql/15/bin/psql'].find((p) => existsSync(p));
+const RUNBOOK_SQL = `ALTER ROLE mallory NOLOGIN; SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = 'mallory';`;
+
+type Kind = 'runbook' | 'pgrevoke' | 'node';
 
 interface Trial {
   /** PGREVOKE_TRACE milestones (ms since the process started), pgrevoke trials only. */
@@ -21,53 +29,78 @@ interface Trial {
   escapedQueries: number;
   liveBackends: number;
   exitCode: number | null;
+  /** pgrevoke: the hba_reject step's status in its report. */
+  hba: string | null;
+  /** `taskset -p` of one backend of the target, read before the command ran. */
+  backendMask: string;
 }
 
-async function trial(
-  cl: EmbeddedCluster,
-  admin: pg.Client,
-  attacker: Attacker,
-  cmd: string,
-  args: string[],
-  env: NodeJS.ProcessEnv,
-): Promise<Trial> {
-  await admin.query(`ALTER ROLE mallory LOGIN CONNECTION LIMIT -1`);
-  // steady state: every attacker session connected and querying
-  await waitUntil(async () => {
-    const { rows } = await admin.query<{ n: number }>(`SELECT count(*)::int AS n FROM pg_stat_activity WHERE usename = 'mallory'`);
-    return rows[0]!.n >= SESSIONS;
-  }, 30_000);
-  await new Promise((r) => setTimeout(r, 500));
+interface Bench {
+  cl: EmbeddedCluster;
+  admin: pg.Client;
+  attacker: Attacker;
+  /** pg_hba.conf as initdb wrote it: put back before every trial. */
+  hba: string;
+  env: NodeJS.ProcessEnv;
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+async function targetBackends(admin: pg.Client): Promise<number[]> {
+  const { rows } = await admin.query<{ pid: number }>(`SELECT pid FROM pg_stat_activity WHERE usename = 'mallory'`);
+  return rows.map((r) => r.pid);
+}
+
+/** The placement, the original pg_hba.conf and a reload, LOGIN back, then every attacker session connected and querying. */
+async function reset(b: Bench, placement: Placement): Promise<string> {
+  place(b.cl, placement);
+  writeFileSync(b.cl.hbaFile, b.hba);
+  await b.admin.query(`SELECT pg_reload_conf()`);
+  await b.admin.query(`ALTER ROLE mallory LOGIN CONNECTION LIMIT -1`);
+  await waitUntil(async () => (await targetBackends(b.admin)).length >= SESSIONS, 30_000);
+  await sleep(500);
+  return affinity((await targetBackends(b.admin))[0]!);
+}
+
+function command(b: Bench, kind: Kind): [string, string[], NodeJS.ProcessEnv] {
+  if (kind === 'runbook') return [PSQL!, ['-X', '-q', ...asPostgres(b.cl.port), '-d', 'postgres', '-c', RUNBOOK_SQL], b.env];
+  if (kind === 'node') return [process.execPath, ['-e', '0'], b.env];
+  const args = [BIN, 'cutoff', 'mallory', '--yes', '--json', '--hba-file', b.cl.hbaFile, ...asPostgres(b.cl.port)];
+  return [process.execPath, args, { ...b.env, PGREVOKE_TRACE: '1' }];
+}
+
+function hbaStatus(stdout: string): string | null {
+  try {
+    const report = JSON.parse(stdout) as { steps?: { action: string; status: string }[] };
+    return report.steps?.find((s) => s.action === 'hba_reject')?.status ?? 'absent';
+  } catch {
+    return 'no report';
+  }
+}
+
+/** Anything that still succeeds a second after the command returned has escaped; then the role's backends left. */
+async function aftermath(b: Bench): Promise<{ escapedQueries: number; liveBackends: number }> {
+  await sleep(1000);
+  const settled = b.attacker.stats.successes;
+  await sleep(1000);
+  return { escapedQueries: b.attacker.stats.successes - settled, liveBackends: (await targetBackends(b.admin)).length };
+}
+
+async function trial(b: Bench, kind: Kind, placement: Placement): Promise<Trial> {
+  const backendMask = await reset(b, placement);
+  const [cmd, args, env] = command(b, kind);
   const t0 = performance.now();
-  const res = await runProcess(cmd, args, env);
-  const t1 = performance.now();
-  const before = attacker.stats.successes;
-  // anything that still succeeds a second after the command returned has escaped
-  await new Promise((r) => setTimeout(r, 1000));
-  const settleCount = attacker.stats.successes;
-  await new Promise((r) => setTimeout(r, 1000));
-  const escapedQueries = attacker.stats.successes - settleCount;
-  const { rows } = await admin.query<{ n: number }>(`SELECT count(*)::int AS n FROM pg_stat_activity WHERE usesysid = 'mallory'::regrole`);
-  void before;
+  const res = await runProcess(...onResponderCpu(placement, cmd, args), env);
+  const commandMs = performance.now() - t0;
+  const containmentMs = Math.max(0, (b.attacker.stats.lastSuccessAt ?? t0) - t0);
+  const after = kind === 'node' ? { escapedQueries: 0, liveBackends: 0 } : await aftermath(b);
   const trace: Record<string, number> = {};
   for (const m of res.stderr.matchAll(/^trace ([\d.]+) ms (.+)$/gm)) trace[m[2]!] = Number(m[1]);
-  return {
-    trace,
-    containmentMs: Math.max(0, (attacker.stats.lastSuccessAt ?? t0) - t0),
-    commandMs: t1 - t0,
-    escapedQueries,
-    liveBackends: rows[0]!.n,
-    exitCode: res.code,
-  };
+  const hba = kind === 'pgrevoke' ? hbaStatus(res.stdout) : null;
+  return { trace, containmentMs, commandMs, ...after, exitCode: res.code, hba, backendMask };
 }
 
-function summary(name: string, ts: Trial[]): string {
-  const c = ts.map((t) => t.containmentMs);
-  const cmd = ts.map((t) => t.commandMs);
-  return `| ${name} | ${median(c).toFixed(0)} ms | ${Math.max(...c).toFixed(0)} ms | ${median(cmd).toFixed(0)} ms | ${ts.reduce((a, t) => a + t.escapedQueries, 0)} | ${ts.reduce((a, t) => a + t.liveBackends, 0)} | ${ts.map((t) => t.exitCode).join(',')} |`;
-}
-
-export async function benchCutoff(): Promise<string> {
+async function setUp(): Promise<Bench> {
   const cl = new EmbeddedCluster({ password: 'bench', settings: { max_connections: 800 } });
   await cl.start();
   const admin = new pg.Client({ connectionString: cl.url() });
@@ -75,79 +108,123 @@ export async function benchCutoff(): Promise<string> {
   await admin.query(`CREATE ROLE mallory LOGIN PASSWORD 'm'`);
   await admin.query(`CREATE TABLE loot AS SELECT g AS id FROM generate_series(1, 100) g`);
   await admin.query(`GRANT SELECT ON loot TO mallory`);
+  // pinned before the attack starts: every backend forked from now on inherits the postmaster's CPUs
+  place(cl, PLACEMENTS[0]!);
   const attacker = new Attacker({
-    host: '127.0.0.1',
-    port: cl.port,
-    user: 'mallory',
-    password: 'm',
-    sessions: SESSIONS,
-    intervalMs: INTERVAL_MS,
-    query: 'SELECT count(*) FROM loot',
+    ...{ host: '127.0.0.1', port: cl.port, user: 'mallory', password: 'm' },
+    ...{ sessions: SESSIONS, intervalMs: INTERVAL_MS, query: 'SELECT count(*) FROM loot' },
   });
   attacker.start();
   const env = { ...process.env, PGPASSWORD: cl.password, NO_COLOR: '1', PGREVOKE_STATE_DIR: benchStateDir() };
-  const traced = { ...env, PGREVOKE_TRACE: '1' };
-  const runbookSql = `ALTER ROLE mallory NOLOGIN; SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = 'mallory';`;
-  const runbook: Trial[] = [];
-  const tool: Trial[] = [];
-  // the floor for any Node CLI: a bare `node -e 0` started and ended under the same attack
-  const nodeFloor: number[] = [];
-  try {
-    for (let i = 0; i < TRIALS; i++) {
-      if (PSQL)
-        runbook.push(await trial(cl, admin, attacker, PSQL, ['-X', '-q', ...asPostgres(cl.port), '-d', 'postgres', '-c', runbookSql], env));
-      tool.push(
-        await trial(
-          cl,
-          admin,
-          attacker,
-          process.execPath,
-          [BIN, 'cutoff', 'mallory', '--yes', '--json', '--playbook', 'contain-only', ...asPostgres(cl.port)],
-          traced,
-        ),
-      );
-      const t0 = performance.now();
-      await runProcess(process.execPath, ['-e', '0'], env);
-      nodeFloor.push(performance.now() - t0);
-    }
-  } finally {
-    await attacker.stop();
-    await admin.end().catch(() => undefined);
-    await cl.destroy();
+  return { cl, admin, attacker, hba: readFileSync(cl.hbaFile, 'utf8'), env };
+}
+
+type Results = Record<Placement, Record<Kind, Trial[]>>;
+
+/** Round i: each placement in turn (the first one alternating), in each node -e 0, the runbook, pgrevoke. */
+async function runTrials(b: Bench): Promise<Results> {
+  // node first: a placement changes while the role's sessions are cut, so only the server's own processes move
+  const kinds: Kind[] = PSQL ? ['node', 'runbook', 'pgrevoke'] : ['node', 'pgrevoke'];
+  const out = Object.fromEntries(PLACEMENTS.map((pl) => [pl, { runbook: [], pgrevoke: [], node: [] }])) as unknown as Results;
+  for (let i = 0; i < TRIALS; i++) {
+    const order = i % 2 ? [...PLACEMENTS].reverse() : PLACEMENTS;
+    for (const placement of order)
+      for (const kind of kinds) {
+        const t = await trial(b, kind, placement);
+        console.error(`${i} ${placement} ${kind}: containment ${ms(t.containmentMs)}, wall ${ms(t.commandMs)}`);
+        out[placement][kind].push(t);
+      }
   }
-  const milestone = (k: string) => {
-    const xs = tool.map((t) => t.trace[k]).filter((x): x is number => x !== undefined);
-    return xs.length ? `${median(xs).toFixed(0)} ms` : 'n/a';
+  return out;
+}
+
+export async function benchCutoff(): Promise<string> {
+  // before anything starts: during the run the bench's own 300 sessions and their reconnects raise it
+  const load = os.loadavg()[0]!;
+  const b = await setUp();
+  try {
+    return render(await runTrials(b), b.cl.major, load);
+  } finally {
+    await b.attacker.stop();
+    await b.admin.end().catch(() => undefined);
+    await b.cl.destroy();
+  }
+}
+
+// ---- the section ----
+
+const ms = (x: number) => `${x.toFixed(0)} ms`;
+const med = (ts: Trial[], f: (t: Trial) => number) => median(ts.map(f));
+const sum = (ts: Trial[], f: (t: Trial) => number) => ts.reduce((a, t) => a + f(t), 0);
+
+function row(placement: Placement, name: string, ts: Trial[]): string {
+  if (!ts.length) return `| ${placement} | ${name} | not measured${PSQL ? '' : ': no psql on this machine'} | | | | | |`;
+  const c = ts.map((t) => t.containmentMs);
+  const cells = [ms(median(c)), c.map((x) => x.toFixed(0)).join(', '), ms(med(ts, (t) => t.commandMs))];
+  const counts = [sum(ts, (t) => t.escapedQueries), sum(ts, (t) => t.liveBackends), ts.map((t) => t.exitCode).join(',')];
+  return `| ${placement} | ${name} | ${[...cells, ...counts].join(' | ')} |`;
+}
+
+function ratioLine(placement: Placement, r: Results[Placement], target: string): string {
+  const rb = r.runbook.length ? med(r.runbook, (t) => t.containmentMs) : NaN;
+  const tool = med(r.pgrevoke, (t) => t.containmentMs);
+  const floor = r.node.map((t) => t.commandMs);
+  const ratio = PSQL ? `**${(tool / rb).toFixed(2)}x**` : 'n/a';
+  const floorVsRunbook = PSQL ? `, ${(median(floor) / rb).toFixed(2)}x the runbook's containment` : '';
+  return `- **${placement}**: pgrevoke / runbook ${ratio} (target ${target}); \`node -e 0\` ${ms(median(floor))} median (${floor.map((x) => x.toFixed(0)).join(', ')} ms)${floorVsRunbook}.`;
+}
+
+/** Every PGREVOKE_TRACE milestone, in the order pgrevoke reached them: the median per placement. */
+function traceTable(r: Results): string {
+  const labels = [...new Set(PLACEMENTS.flatMap((pl) => r[pl].pgrevoke.flatMap((t) => Object.keys(t.trace))))];
+  const at = (ts: Trial[], k: string) => {
+    const xs = ts.map((t) => t.trace[k]).filter((x): x is number => x !== undefined);
+    return xs.length ? ms(median(xs)) : 'n/a';
   };
-  const recordMs = () => {
-    const xs = tool.flatMap((t) =>
-      t.trace['record written'] !== undefined && t.trace['record start'] !== undefined
-        ? [t.trace['record written']! - t.trace['record start']!]
-        : [],
-    );
-    return xs.length ? `${median(xs).toFixed(1)} ms (${xs.map((x) => x.toFixed(1)).join(', ')})` : 'n/a';
-  };
-  const ratio = PSQL ? (median(tool.map((t) => t.containmentMs)) / median(runbook.map((t) => t.containmentMs))).toFixed(2) : 'n/a';
+  const head = `| milestone | ${PLACEMENTS.join(' | ')} |\n|---|${PLACEMENTS.map(() => '---|').join('')}`;
+  return [head, ...labels.map((k) => `| ${k} | ${PLACEMENTS.map((pl) => at(r[pl].pgrevoke, k)).join(' | ')} |`)].join('\n');
+}
+
+function checks(r: Results): string {
+  const masks = PLACEMENTS.map((pl) => {
+    const seen = [...new Set(Object.values(r[pl]).flatMap((ts) => ts.map((t) => t.backendMask)))];
+    return `${pl} ${seen.join(' / ')}`;
+  });
+  const hba = PLACEMENTS.flatMap((pl) => r[pl].pgrevoke.map((t) => t.hba));
+  return `CPU affinity of a backend of the target (\`taskset -p\`, every trial): ${masks.join('; ')}. pgrevoke's hba_reject step: ${[...new Set(hba)].join(', ')} in ${hba.length} of ${hba.length} runs.`;
+}
+
+function render(r: Results, major: number, load: number): string {
+  const why = splitUnavailable();
+  const rows = PLACEMENTS.flatMap((pl) => [
+    row(pl, 'psql runbook', r[pl].runbook),
+    row(pl, '`pgrevoke cutoff --yes --hba-file ...` (default playbook)', r[pl].pgrevoke),
+  ]);
+  const targets: Record<Placement, string> = { split: '<= 0.8x', shared: '<= 1.5x' };
   return `## cutoff: time to containment under a reconnecting attack
 
-Measured ${new Date().toISOString().slice(0, 10)} on ${machine()}; embedded PostgreSQL ${cl.major}; ${TRIALS} alternating trials each.
-Attack: ${SESSIONS} sessions of the target querying every ${INTERVAL_MS} ms and reconnecting at once when cut (one Node process on the same machine).
-Containment time = last successful attacker query minus the moment the command was spawned. "Escaped" = attacker queries that still
-succeeded between 1 s and 2 s after the command returned, and backends of the role alive after that.
+Measured ${new Date().toISOString().slice(0, 10)} on ${machine()}; embedded PostgreSQL ${major}; ${TRIALS} trials per placement and command,
+alternating (each round: both placements, the first one alternating; in each \`node -e 0\`, the runbook, pgrevoke); 1-minute load average ${load.toFixed(2)} when the run began (the machine is shared).
+Attack: ${SESSIONS} sessions of the target querying every ${INTERVAL_MS} ms and reconnecting at once when cut (one Node process, the bench's own).
+Placements: **split**, the server (postmaster pinned with \`taskset -a -p\` before the attack, backends inherit it) and the attacker on
+CPU 0, the command on CPU 1 (\`taskset -c 1\`): the responder on a machine of its own; **shared**, no pinning: the responder on the database host.${why ? ` Split not measured: ${why}.` : ''}
+Runbook: \`psql -c "${RUNBOOK_SQL}"\`. pgrevoke: the default playbook (compromised-credential: contain, settle, the pg_hba.conf reject
+block and a reload, rollback_prepared, check_locks, disable_subscriptions, verify). Before every trial: LOGIN, CONNECTION LIMIT -1,
+initdb's pg_hba.conf put back, a reload, all ${SESSIONS} sessions back. Containment time = last successful attacker query minus the moment the
+command was spawned. "Escaped" = attacker queries that still succeeded between 1 s and 2 s after the command returned; live backends of the role after that.
 
-| command | containment (median) | containment (max) | command wall time (median) | escaped queries | live backends after | exit codes |
-|---|---|---|---|---|---|---|
-${PSQL ? summary('psql runbook: `ALTER ROLE ... NOLOGIN; SELECT pg_terminate_backend(pid) ... WHERE usename = ...`', runbook) : '| psql runbook | not measured: no psql on this machine | | | | | |'}
-${summary('`pgrevoke cutoff --playbook contain-only --yes`', tool)}
+| placement | command | containment (median) | containment, every trial (ms) | command wall time (median) | escaped queries | live backends after | exit codes |
+|---|---|---|---|---|---|---|---|
+${rows.join('\n')}
 
-Ratio pgrevoke / runbook (median containment): **${ratio}x** (target <= 1.0x, zero escaped sessions).
+${PLACEMENTS.map((pl) => ratioLine(pl, r[pl], targets[pl])).join('\n')}
 
-The floor for any Node.js CLI under the same attack: a bare \`node -e 0\` (start, nothing, exit) took
-${median(nodeFloor).toFixed(0)} ms median (${nodeFloor.map((x) => x.toFixed(0)).join(', ')} ms)${PSQL ? `, that is ${(median(nodeFloor) / median(runbook.map((t) => t.containmentMs))).toFixed(2)}x the runbook's whole containment time` : ''}.
+${checks(r)}
 
-Where pgrevoke's time goes, from \`PGREVOKE_TRACE=1\` in the same trials (medians, ms since its process started; the
-process starts some ms after the spawn): connected and playbook loaded ${milestone('connected, playbook loaded')},
-containment statement sent ${milestone('contain start')}, returned ${milestone('contain end')}, settled ${milestone('settle end')}.
-The write-ahead record (created, its first line fsync'd, the directory fsync'd) took ${recordMs()} median on that path.
-Most of the gap to psql is Node's start-up and module loading on two cores that the attack saturates (psql is a small C program).`;
+Where pgrevoke's time goes, from \`PGREVOKE_TRACE=1\` in the same trials (medians, ms since its process started; the process starts some
+ms after the spawn; "record start" to "record written" is the write-ahead record, fsyncs included):
+
+${traceTable(r)}
+
+${readFileSync(path.join(ROOT, 'bench', 'cutoff-history.md'), 'utf8').trim()}`;
 }
