@@ -226,5 +226,5 @@ ms after the spawn; "record start" to "record written" is the write-ahead record
 
 ${traceTable(r)}
 
-${readFileSync(path.join(ROOT, 'bench', 'cutoff-history.md'), 'utf8').trim()}`;
+${readFileSync(path.join(ROOT, 'bench', 'cutoff-notes.md'), 'utf8').trim()}`;
 }
