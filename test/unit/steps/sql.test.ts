@@ -18,21 +18,10 @@ import type { CutoffReport, ReportStep } from '../../../src/record/cutoff-report
 import { stepOutcome } from '../../../src/record/cutoff-run.js';
 import type { CutoffRecordFile } from '../../../src/record/journal.js';
 import { recordSections } from '../../../src/record/sections.js';
+import { roleInfo as fixtureRole } from './fixtures.js';
 
-const roleInfo = (oid: number, name: string): RoleInfo => ({
-  oid,
-  name,
-  superuser: false,
-  inherit: true,
-  createRole: false,
-  createDb: false,
-  canLogin: true,
-  replication: false,
-  bypassRls: false,
-  connectionLimit: -1,
-  validUntil: null,
-  expired: false,
-});
+// the shared fixture takes (name, oid); these tests were written (oid, name)
+const roleInfo = (oid: number, name: string): RoleInfo => fixtureRole(name, oid);
 const HOSTILE = `x'; DROP TABLE t; --"`;
 const operator: OperatorFacts = {
   user: 'postgres',
