@@ -1,14 +1,14 @@
 // The commander program: global flags, the command list, and the one error -> exit code map.
 // Commands are imported on demand so that `pgrevoke --version` stays as fast as bare node.
-import { createRequire } from 'node:module';
 import { Command, CommanderError, Option } from 'commander';
 import type { GlobalOptions } from './context.js';
 import { ExitCode, PgrevokeError } from './errors.js';
 import { helpExamples } from './help-examples.js';
 import { redact } from './pg/redact.js';
+import { packageJson } from './util/package-root.js';
 import { checkRoleName } from './util/role-name.js';
 
-const pkg = createRequire(import.meta.url)('../package.json') as { version: string };
+const pkg = packageJson();
 
 /** Every command module exports `run(args, options, globals) => Promise<ExitCode>`. */
 type Runner = (args: unknown[], globals: GlobalOptions) => Promise<ExitCode>;

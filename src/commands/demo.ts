@@ -6,14 +6,14 @@ import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { Context, type GlobalOptions } from '../context.js';
 import { DEMO_BYSTANDER, DEMO_ROLE, stageCompromise, type Staged } from '../demo/stage.js';
 import { DEFAULT_MAJOR, EmbeddedCluster } from '../embedded/cluster.js';
 import { ExitCode } from '../errors.js';
 import { numberFlag } from '../util/flags.js';
+import { packageRoot } from '../util/package-root.js';
 
-const BIN = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../bin/pgrevoke.js');
+const BIN = path.join(packageRoot(), 'bin', 'pgrevoke.js');
 
 interface DemoFlags {
   major?: string;

@@ -9,8 +9,10 @@ import os from 'node:os';
 import path from 'node:path';
 import net from 'node:net';
 import { writeFileSafe } from '../record/safe-write.js';
+import { packageRoot } from '../util/package-root.js';
 
-const require = createRequire(import.meta.url);
+// resolved from the package root, wherever this module's code sits (src/, dist/ or a bundle chunk)
+const requireFromRoot = createRequire(path.join(packageRoot(), 'package.json'));
 
 /** Which npm package holds which major: the default one is an optionalDependency, the rest dev aliases. */
 export const BINARY_PACKAGES: Record<number, string> = {
@@ -73,7 +75,7 @@ export function binaryPackageDir(major: number): string {
   if (!pkg) throw new Error(`no embedded PostgreSQL package for major ${major}`);
   try {
     // the packages export only dist/index.js; the binaries sit beside it in native/
-    return path.resolve(path.dirname(require.resolve(pkg)), '..');
+    return path.resolve(path.dirname(requireFromRoot.resolve(pkg)), '..');
   } catch {
     throw new Error(`embedded PostgreSQL ${major} is not installed (npm package ${pkg}); run npm ci`);
   }

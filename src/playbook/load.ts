@@ -4,18 +4,17 @@
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { ExitCode, PgrevokeError } from '../errors.js';
+import { packageRoot } from '../util/package-root.js';
 import type { LoadedPlaybook, Playbook } from './schema.js';
 
 export type { LoadedPlaybook, Playbook, PlaybookStep } from './schema.js';
 export type { StepAction } from './model.js';
 
-const HERE = path.dirname(fileURLToPath(import.meta.url));
-/** playbooks/ beside dist/ (built) or src/ (tsx): both are two levels below the package root. */
-export const PLAYBOOK_DIR = path.resolve(HERE, '../../playbooks');
+/** The shipped playbooks, at the package root. */
+export const PLAYBOOK_DIR = path.join(packageRoot(), 'playbooks');
 /** Written by scripts/compile-playbooks.js after tsc: { [file name]: { sha256, playbook } }. */
-export const COMPILED_PLAYBOOKS = path.resolve(HERE, '../playbooks.json');
+export const COMPILED_PLAYBOOKS = path.join(packageRoot(), 'dist', 'playbooks.json');
 export const DEFAULT_PLAYBOOK = 'compromised-credential';
 
 export function sha256(text: string): string {
