@@ -1,6 +1,6 @@
 // Opening connections: psql-compatible parameters in, an operator-readable error out.
 import { readFileSync } from 'node:fs';
-import pg from 'pg';
+import pg from './driver.js';
 import pgpass from 'pgpass';
 import { ExitCode, PgrevokeError } from '../errors.js';
 import { DEFAULT_SOCKET_DIRS, describeConn, socketFile, type ConnParams } from './conninfo.js';
