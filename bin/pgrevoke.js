@@ -1,2 +1,3 @@
 #!/usr/bin/env node
-import '../dist/cli.js';
+// The bundle esbuild builds (scripts/bundle.js): what ships, and what the integration tests run.
+import '../dist/bundle/cli.js';
