@@ -23,11 +23,21 @@ export function hiddenBackendsSql(major: number): string {
   return major >= 18 ? `${STARTING_SQL}\nUNION ALL ${VIRTUALXID_SQL}` : VIRTUALXID_SQL;
 }
 
+interface HiddenResult {
+  pid: number;
+  via: 'virtualxid' | 'starting';
+  backend_start: string | null;
+  client_addr: string | null;
+}
+
 export async function collectHiddenBackends(q: Queryable, major: number): Promise<HiddenBackend[]> {
-  const { rows } = await q.query<{ pid: number; via: 'virtualxid' | 'starting'; backend_start: string | null; client_addr: string | null }>(
-    hiddenBackendsSql(major),
-  );
-  return rows.map((r) => ({ pid: r.pid, via: r.via, backendStart: r.backend_start, clientAddr: r.client_addr }));
+  const { rows } = await q.query<HiddenResult>(hiddenBackendsSql(major));
+  return toHiddenBackends(rows);
+}
+
+/** hiddenBackendsSql()'s rows as the report holds them. */
+export function toHiddenBackends(rows: readonly object[]): HiddenBackend[] {
+  return (rows as HiddenResult[]).map((r) => ({ pid: r.pid, via: r.via, backendStart: r.backend_start, clientAddr: r.client_addr }));
 }
 
 export const hiddenBackendsCheck: Check = {

@@ -34,10 +34,13 @@ export function lockDescription(l: string): string {
  * `pids`: an int[] of its former backends, which may still be exiting) and of its prepared
  * transactions (owners $2 text[]).
  */
-export function roleLocksSql(backends: 'role' | 'pids'): string {
-  const pids = backends === 'role' ? 'l.pid IN (SELECT pid FROM pg_stat_activity WHERE usesysid = $1::oid)' : 'l.pid = ANY($1::int[])';
+export function roleLocksSql(backends: 'role' | 'pids', args: { backends?: string; owners?: string } = {}): string {
+  const pids =
+    backends === 'role'
+      ? `l.pid IN (SELECT pid FROM pg_stat_activity WHERE usesysid = ${args.backends ?? '$1::oid'})`
+      : `l.pid = ANY(${args.backends ?? '$1::int[]'})`;
   return `
-WITH ${preparedVxids('$2::text[]')}
+WITH ${preparedVxids(args.owners ?? '$2::text[]')}
 SELECT l.pid, l.locktype, l.mode, l.granted, d.datname AS database,
        ${lockedRelation('l')} AS relation,
        l.transactionid::text AS transaction_id, l.virtualtransaction, px.gid AS prepared_gid,
@@ -54,9 +57,11 @@ const LOCKS_SQL = roleLocksSql('role');
 
 // Only backends waiting on a heavyweight lock can be blocked; skip the rest (cost stays flat with idle sessions).
 // A prepared transaction shows in pg_blocking_pids() as pid 0: match its granted locks to the waiter's wanted lock.
-const BLOCKING_SQL = `
-WITH mine AS (SELECT pid FROM pg_stat_activity WHERE usesysid = $1::oid),
-${preparedVxids('$2::text[]')},
+/** Who waits on the role's locks; the role's OID and its owner names as SQL expressions (default: parameters $1, $2). */
+export function blockingSql(role = '$1::oid', owners = '$2::text[]'): string {
+  return `
+WITH mine AS (SELECT pid FROM pg_stat_activity WHERE usesysid = ${role}),
+${preparedVxids(owners)},
 waiting AS (SELECT a.pid, a.usename, a.datname, a.query, a.state_change
             FROM pg_stat_activity a WHERE a.wait_event_type = 'Lock' AND a.pid <> pg_backend_pid())
 SELECT w.pid AS blocked_pid, w.usename AS blocked_user, w.datname AS blocked_database, w.query AS blocked_query,
@@ -74,20 +79,30 @@ JOIN pg_locks held ON held.pid IS NULL AND held.granted
   AND held.transactionid IS NOT DISTINCT FROM want.transactionid
 JOIN px ON px.vxid = held.virtualtransaction
 ORDER BY 1`;
+}
+
+const BLOCKING_SQL = blockingSql();
+
+interface LockResult {
+  pid: number | null;
+  locktype: string;
+  mode: string;
+  granted: boolean;
+  database: string | null;
+  relation: string | null;
+  transaction_id: string | null;
+  virtualtransaction: string | null;
+  prepared_gid: string | null;
+}
 
 export async function collectLocks(q: Queryable, roleOid: number, roleName: string): Promise<LockRow[]> {
-  const { rows } = await q.query<{
-    pid: number | null;
-    locktype: string;
-    mode: string;
-    granted: boolean;
-    database: string | null;
-    relation: string | null;
-    transaction_id: string | null;
-    virtualtransaction: string | null;
-    prepared_gid: string | null;
-  }>(LOCKS_SQL, [roleOid, [roleName]]);
-  return rows.map((r) => ({
+  const { rows } = await q.query<LockResult>(LOCKS_SQL, [roleOid, [roleName]]);
+  return toLockRows(rows);
+}
+
+/** roleLocksSql()'s rows as the report holds them. */
+export function toLockRows(rows: readonly object[]): LockRow[] {
+  return (rows as LockResult[]).map((r) => ({
     pid: r.pid,
     locktype: r.locktype,
     mode: r.mode,
@@ -100,17 +115,24 @@ export async function collectLocks(q: Queryable, roleOid: number, roleName: stri
   }));
 }
 
+interface BlockingResult {
+  blocked_pid: number;
+  blocked_user: string | null;
+  blocked_database: string | null;
+  blocked_query: string | null;
+  waiting_seconds: number | null;
+  blocker_pid: number | null;
+  blocker_gid: string | null;
+}
+
 export async function collectBlocking(q: Queryable, roleOid: number, roleName: string): Promise<BlockingRow[]> {
-  const { rows } = await q.query<{
-    blocked_pid: number;
-    blocked_user: string | null;
-    blocked_database: string | null;
-    blocked_query: string | null;
-    waiting_seconds: number | null;
-    blocker_pid: number | null;
-    blocker_gid: string | null;
-  }>(BLOCKING_SQL, [roleOid, [roleName]]);
-  return rows.map((r) => ({
+  const { rows } = await q.query<BlockingResult>(BLOCKING_SQL, [roleOid, [roleName]]);
+  return toBlockingRows(rows);
+}
+
+/** blockingSql()'s rows as the report holds them. */
+export function toBlockingRows(rows: readonly object[]): BlockingRow[] {
+  return (rows as BlockingResult[]).map((r) => ({
     blockedPid: r.blocked_pid,
     blockedUser: r.blocked_user,
     blockedDatabase: r.blocked_database,

@@ -48,8 +48,13 @@ export function toSession(r: ActivityRow): SessionRow {
   };
 }
 
-export const ROLE_SESSIONS_SQL = `SELECT ${ACTIVITY_COLUMNS} FROM pg_stat_activity a
-WHERE a.usesysid = $1::oid AND a.pid <> pg_backend_pid() ORDER BY a.backend_start, a.pid`;
+/** The role's sessions; its OID as an SQL expression (default: parameter $1). */
+export function roleSessionsSql(role = '$1::oid'): string {
+  return `SELECT ${ACTIVITY_COLUMNS} FROM pg_stat_activity a
+WHERE a.usesysid = ${role} AND a.pid <> pg_backend_pid() ORDER BY a.backend_start, a.pid`;
+}
+
+export const ROLE_SESSIONS_SQL = roleSessionsSql();
 
 export async function collectSessions(q: Queryable, roleOid: number): Promise<SessionRow[]> {
   const { rows } = await q.query<ActivityRow>(ROLE_SESSIONS_SQL, [roleOid]);

@@ -3,8 +3,9 @@
 // pids validated as integers before they are spliced into array literals.
 import { createHash, createHmac, pbkdf2Sync, randomBytes } from 'node:crypto';
 import { hiddenBackendsSql } from '../checks/hidden-backends.js';
-import { roleLocksSql } from '../checks/locks.js';
-import { ACTIVITY_COLUMNS } from '../checks/sessions.js';
+import { blockingSql, roleLocksSql } from '../checks/locks.js';
+import { preparedSql } from '../checks/prepared-xacts.js';
+import { ACTIVITY_COLUMNS, roleSessionsSql } from '../checks/sessions.js';
 import { ident, literal } from '../pg/quote.js';
 import { registerGenerated } from '../pg/redact.js';
 
@@ -126,6 +127,23 @@ WHERE NOT EXISTS (SELECT 1 FROM pg_stat_activity a
 
 function join(parts: string[]): string {
   return parts.join(';\n');
+}
+
+/** The statements of snapshotReads() per target, in the order their results come back. */
+export const SNAPSHOT_PARTS = ['sessions', 'locks', 'blocking', 'prepared'] as const;
+
+/**
+ * The snapshot in one simple-query round trip (the attack goes on while it runs): per target its
+ * sessions, locks, blocked sessions and prepared transactions (SNAPSHOT_PARTS), then the hidden
+ * backends. The same queries inspect runs with parameters; here the OID and name are literals.
+ */
+export function snapshotReads(targets: readonly { oid: number; name: string }[], major: number): string {
+  const per = targets.flatMap((t) => {
+    const oid = `${checkOid(t.oid)}::oid`;
+    const owners = `ARRAY[${literal(t.name)}]::text[]`;
+    return [roleSessionsSql(oid), roleLocksSql('role', { backends: oid, owners }), blockingSql(oid, owners), preparedSql(owners)];
+  });
+  return join([...per.map((q) => q.trim()), hiddenScan(major)]);
 }
 
 // The insert position, not pg_current_wal_lsn(): with synchronous_commit = off the commit record may

@@ -1,13 +1,15 @@
 // snapshot: read-only forensics before anything changes (sessions, hidden backends, locks,
-// blocking, prepared transactions). Under a lock on a catalog it gives way: the containment
-// statement's terminate rows carry the sessions' forensic columns instead.
+// blocking, prepared transactions), in one round trip: containment waits for it. Under a lock on a
+// catalog it gives way: the containment statement's terminate rows carry the sessions' forensic columns instead.
 import type { z as Z } from 'zod';
-import { collectHiddenBackends } from '../../checks/hidden-backends.js';
-import { collectBlocking, collectLocks } from '../../checks/locks.js';
-import { collectPrepared } from '../../checks/prepared-xacts.js';
-import { collectSessions } from '../../checks/sessions.js';
+import { toHiddenBackends } from '../../checks/hidden-backends.js';
+import { toBlockingRows, toLockRows } from '../../checks/locks.js';
+import { toPreparedXacts } from '../../checks/prepared-xacts.js';
+import { toSession, type ActivityRow } from '../../checks/sessions.js';
+import { queryAll } from '../../pg/query-all.js';
 import type { Snapshot } from '../../record/cutoff-report.js';
 import { sqlError, type Run } from '../run.js';
+import { SNAPSHOT_PARTS, snapshotReads } from '../sql.js';
 import { StepSkipped, type PlanContext, type StepKind } from './kind.js';
 
 const fields = (_z: typeof Z) => ({});
@@ -23,14 +25,18 @@ function planSnapshot(ctx: PlanContext): void {
 }
 
 async function collectSnapshot(run: Run, snap: Snapshot): Promise<void> {
-  const { reader } = run;
-  for (const t of run.targets) {
-    snap.sessions.push(...(await collectSessions(reader, t.oid)));
-    snap.locks.push(...(await collectLocks(reader, t.oid, t.name)).map((l) => ({ ...l, role: t.name })));
-    snap.blocking.push(...(await collectBlocking(reader, t.oid, t.name)).map((b) => ({ ...b, role: t.name })));
-    snap.preparedTransactions.push(...(await collectPrepared(reader, t.name)).map((p) => ({ ...p, role: t.name })));
-  }
-  snap.hiddenBackends = await collectHiddenBackends(reader, run.major);
+  const results = await queryAll(run.reader, snapshotReads(run.targets, run.major));
+  const n = SNAPSHOT_PARTS.length;
+  if (results.length !== run.targets.length * n + 1)
+    throw new Error(`snapshot: ${results.length} results to ${run.targets.length * n + 1} statements`);
+  run.targets.forEach((t, i) => {
+    const [sessions, locks, blocking, prepared] = results.slice(i * n, i * n + n) as [object[], object[], object[], object[]];
+    snap.sessions.push(...(sessions as ActivityRow[]).map(toSession));
+    snap.locks.push(...toLockRows(locks).map((l) => ({ ...l, role: t.name })));
+    snap.blocking.push(...toBlockingRows(blocking).map((b) => ({ ...b, role: t.name })));
+    snap.preparedTransactions.push(...toPreparedXacts(prepared).map((p) => ({ ...p, role: t.name })));
+  });
+  snap.hiddenBackends = toHiddenBackends(results.at(-1)!);
 }
 
 async function applySnapshot(run: Run): Promise<string> {

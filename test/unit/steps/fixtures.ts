@@ -173,7 +173,9 @@ export function reader(answer: (sql: string, values?: unknown[]) => Record<strin
       queries.push(sql);
       const a = answer(sql, values);
       if (a instanceof Error) throw a;
-      return { rows: a };
+      // as pg: a simple query of several statements (sql.ts joins them with ';\n') has a result each
+      const statements = sql.split(';\n').length;
+      return statements > 1 ? Array.from({ length: statements }, () => ({ rows: a })) : { rows: a };
     }) as Queryable['query'],
   };
 }

@@ -2,7 +2,8 @@
 // the reader in a dry run as in a real one (readOnly), logs nothing through the executor, and gives
 // way under a lock on a system catalog.
 import { describe, expect, it } from 'vitest';
-import { ROLE_SESSIONS_SQL } from '../../../src/checks/sessions.js';
+import type { Queryable } from '../../../src/checks/types.js';
+import { snapshotReads } from '../../../src/playbook/sql.js';
 import { StepSkipped } from '../../../src/playbook/steps/kind.js';
 import { snapshotStep } from '../../../src/playbook/steps/snapshot.js';
 import { dryApply, executed, MALLORY, planState, planWith, playbookStep, QUOTED, reader, sqlError } from './fixtures.js';
@@ -47,24 +48,45 @@ describe('snapshot plan', () => {
   });
 });
 
+/** A reader that answers one multi-statement simple query with one result per statement, as pg does. */
+function multiReader(results: Record<string, unknown>[][]): Queryable & { queries: string[] } {
+  const queries: string[] = [];
+  return {
+    queries,
+    query: (async (sql: string) => (queries.push(sql), results.map((rows) => ({ rows })))) as unknown as Queryable['query'],
+  };
+}
+
 describe('snapshot apply', () => {
-  it("dry run: reads each target's sessions (and the rest) through the reader; the executor logs nothing, as planned", async () => {
+  it("dry run: one round trip through the reader, each target's results under its name; the executor logs nothing", async () => {
     const st = planState({ targets: [MALLORY, QUOTED] });
-    const r = reader((sql, values) =>
-      sql === ROLE_SESSIONS_SQL ? [session(values![0] === MALLORY.oid ? 4242 : 4343, Number(values![0]))] : [],
-    );
+    const lock = { pid: 4343, locktype: 'relation', mode: 'RowExclusiveLock', granted: true, database: 'app', relation: 'loot' };
+    const prepared = { gid: 'px', database: 'app', transaction: '745', prepared: '2030-01-01', age_seconds: 1, locks: 0, holds: [] };
+    const hidden = { pid: 5151, via: 'virtualxid', backend_start: null, client_addr: null };
+    // per target: sessions, locks, blocking, prepared; then the hidden backends once
+    const r = multiReader([[session(4242, MALLORY.oid)], [], [], [prepared], [session(4343, QUOTED.oid)], [lock], [], [], [hidden]]);
     const { steps } = planWith(snapshotStep, {}, { state: st });
     const { detail, log, run } = await dryApply(snapshotStep, steps, 0, { state: st, reader: r });
-    expect(detail).toBe('2 session(s), 0 hidden backend(s), 0 lock(s), 0 blocked session(s), 0 prepared transaction(s)');
+    expect(detail).toBe('2 session(s), 1 hidden backend(s), 1 lock(s), 0 blocked session(s), 1 prepared transaction(s)');
     expect(executed(log)).toEqual(steps[0]!.sql);
     expect(log).toEqual([]);
-    expect(run.report.snapshot!.sessions.map((s) => [s.pid, s.user, s.database])).toEqual([
+    expect(r.queries).toEqual([snapshotReads([MALLORY, QUOTED], st.server.major)]);
+    const snap = run.report.snapshot!;
+    expect(snap.sessions.map((s) => [s.pid, s.user, s.database])).toEqual([
       [4242, 'mallory', 'app'],
       [4343, 'x"y', 'app'],
     ]);
-    // per target: sessions, locks, blocking, prepared; then the hidden backends once
-    expect(r.queries).toHaveLength(9);
+    expect(snap.locks.map((l) => [l.pid, l.role])).toEqual([[4343, QUOTED.name]]);
+    expect(snap.preparedTransactions.map((p) => [p.gid, p.role])).toEqual([['px', MALLORY.name]]);
+    expect(snap.hiddenBackends.map((h) => h.pid)).toEqual([5151]);
     expect(run.changed).toBe(false);
+  });
+
+  it('a reply that does not match the statements sent is an error, not a misattributed snapshot', async () => {
+    const r = multiReader([[], []]);
+    await expect(dryApply(snapshotStep, planWith(snapshotStep).steps, 0, { reader: r })).rejects.toThrow(
+      /snapshot: 2 results to 5 statements/,
+    );
   });
 
   it('blocked by a lock on a catalog (55P03): skipped, saying where the forensic columns come from instead', async () => {
