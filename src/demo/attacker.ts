@@ -14,12 +14,20 @@ export interface AttackOptions {
   query?: string;
   /** Extra startup options, e.g. '-c post_auth_delay=5'. */
   options?: string;
+  /**
+   * A column of the query's first row holding the server's clock_timestamp() as epoch milliseconds:
+   * when set, each success is also stamped with the time the query ran on the server, which a
+   * CPU-starved attacker process cannot delay (its own stamp is taken when it next runs).
+   */
+  serverStampColumn?: string;
 }
 
 export interface AttackStats {
   successes: number;
   /** performance.now() of the last successful query, or null. */
   lastSuccessAt: number | null;
+  /** With serverStampColumn: the latest server time (epoch ms) at which a successful query ran, or null. */
+  lastServerAt: number | null;
   connects: number;
   refusals: number;
   /** SQLSTATEs (or error codes) of refused logins, counted. */
@@ -27,7 +35,7 @@ export interface AttackStats {
 }
 
 export class Attacker {
-  readonly stats: AttackStats = { successes: 0, lastSuccessAt: null, connects: 0, refusals: 0, refusalCodes: {} };
+  readonly stats: AttackStats = { successes: 0, lastSuccessAt: null, lastServerAt: null, connects: 0, refusals: 0, refusalCodes: {} };
   private running = false;
   private loops: Promise<void>[] = [];
   private clients = new Set<pg.Client>();
@@ -62,9 +70,10 @@ export class Attacker {
         this.stats.connects++;
         this.clients.add(client);
         while (this.running) {
-          await client.query(this.opts.query ?? 'SELECT 1');
+          const res = await client.query(this.opts.query ?? 'SELECT 1');
           this.stats.successes++;
           this.stats.lastSuccessAt = performance.now();
+          this.stamp(res.rows[0] as Record<string, unknown> | undefined);
           await this.sleep(this.opts.intervalMs);
         }
       } catch (err) {
@@ -80,6 +89,14 @@ export class Attacker {
         void client.end().catch(() => undefined);
       }
     }
+  }
+
+  private stamp(row: Record<string, unknown> | undefined): void {
+    const col = this.opts.serverStampColumn;
+    if (!col) return;
+    const at = Number(row?.[col]);
+    // a query without the column leaves lastServerAt null, which the caller checks
+    if (Number.isFinite(at)) this.stats.lastServerAt = Math.max(this.stats.lastServerAt ?? at, at);
   }
 
   async stop(): Promise<void> {
