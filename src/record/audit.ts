@@ -12,6 +12,11 @@ export const AUDIT_REASONS = [
   'role_expired',
   'denylisted',
   'idle_timeout',
+  // failed-login lockouts (src/lockout/): a pair or role locked, an address banned, and the ends
+  'lockout',
+  'address_ban',
+  'unlock',
+  'lockout_expired',
 ] as const;
 export type AuditReason = (typeof AUDIT_REASONS)[number];
 

@@ -1,0 +1,223 @@
+// The lockout policy (src/lockout/policy.ts), pure: what counts, when a key locks, knocks, expiry, bounds.
+import { describe, expect, it } from 'vitest';
+import { MAX_ACTIVE_LOCKOUTS, MAX_TRACKED_KEYS, Tally, type NewLockout } from '../../src/lockout/policy.js';
+import type { Lockout, LockoutPolicy } from '../../src/lockout/types.js';
+import type { AuthFailure, AuthFailureKind } from '../../src/serverlog/types.js';
+
+const T0 = Date.parse('2026-03-01T12:00:00Z');
+const policy = (p: Partial<LockoutPolicy> = {}): LockoutPolicy => ({
+  after: 3,
+  windowMs: 600_000,
+  forMs: 900_000,
+  by: 'address',
+  banAddressAfter: null,
+  excludeRoles: [],
+  excludeAddresses: [],
+  ...p,
+});
+const fail = (user: string, address: string | null, atMs = T0, kind: AuthFailureKind = 'password'): AuthFailure => ({
+  at: new Date(atMs).toISOString(),
+  user,
+  database: 'postgres',
+  address,
+  sqlstate: kind === 'password' ? '28P01' : '28000',
+  kind,
+  message: `password authentication failed for user "${user}"`,
+  hbaLine: null,
+  pid: 1,
+});
+const times = (n: number, f: (i: number) => AuthFailure) => Array.from({ length: n }, (_, i) => f(i));
+let seq = 0;
+const stored = (n: NewLockout): Lockout => ({
+  ...n,
+  id: (++seq).toString(16).padStart(16, '0'),
+  nodes: ['n1'],
+  knocks: 0,
+  lastKnock: null,
+  applied: ['n1'],
+  before: null,
+  nologinSet: false,
+  ended: null,
+});
+
+describe('lockout policy', () => {
+  it('locks the (role, address) pair after N failures within the window, and only that pair', () => {
+    const t = new Tally(policy());
+    const d = t.decide(
+      [
+        ...times(3, (i) => fail('alice', '127.0.0.2', T0 + i)),
+        ...times(2, (i) => fail('alice', '127.0.0.3', T0 + i)),
+        fail('bob', '127.0.0.2'),
+      ],
+      [],
+      T0 + 10,
+    );
+    expect(d.lock.map((l) => [l.kind, l.role, l.address, l.count])).toEqual([['address', 'alice', '127.0.0.2', 3]]);
+    expect(d.lock[0]!.since).toBe(new Date(T0 + 10).toISOString());
+    expect(d.lock[0]!.until).toBe(new Date(T0 + 10 + 900_000).toISOString());
+  });
+
+  it('counts across calls, but not failures further apart than the window, nor ones older than the window', () => {
+    const t = new Tally(policy());
+    expect(t.decide([fail('alice', '10.0.0.1', T0)], [], T0).lock).toEqual([]);
+    expect(t.decide([fail('alice', '10.0.0.1', T0 + 300_000)], [], T0 + 300_000).lock).toEqual([]);
+    // the first is now more than 10 minutes before the third
+    expect(t.decide([fail('alice', '10.0.0.1', T0 + 700_000)], [], T0 + 700_000).lock).toEqual([]);
+    expect(t.decide([fail('alice', '10.0.0.1', T0 + 710_000)], [], T0 + 710_000).lock).toHaveLength(1);
+    // a log read late: three failures an hour old lock nothing
+    const late = new Tally(policy());
+    expect(
+      late.decide(
+        times(3, (i) => fail('bob', '10.0.0.1', T0 + i)),
+        [],
+        T0 + 3_600_000,
+      ).lock,
+    ).toEqual([]);
+  });
+
+  it('role mode locks the role from everywhere, Unix-socket failures included', () => {
+    const t = new Tally(policy({ by: 'role' }));
+    const d = t.decide([fail('alice', '10.0.0.1'), fail('alice', '10.0.0.2'), fail('alice', null)], [], T0);
+    expect(d.lock.map((l) => [l.kind, l.role, l.address])).toEqual([['role', 'alice', null]]);
+  });
+
+  it('bans an address across roles, unknown names included; unknown names never lock a pair', () => {
+    const t = new Tally(policy({ banAddressAfter: 4 }));
+    const d = t.decide(
+      [
+        fail('ghost1', '10.9.9.9', T0, 'role_missing'),
+        fail('ghost2', '10.9.9.9', T0, 'role_missing'),
+        fail('ghost1', '10.9.9.9', T0, 'role_missing'),
+        fail('ghost1', '10.9.9.9', T0, 'role_missing'),
+      ],
+      [],
+      T0,
+    );
+    expect(d.lock.map((l) => [l.kind, l.role, l.address, l.count])).toEqual([['address_ban', null, '10.9.9.9', 4]]);
+  });
+
+  it('never counts excluded roles and addresses (CIDR), nor the engine itself', () => {
+    const t = new Tally(policy({ excludeRoles: ['break_glass'], excludeAddresses: ['10.1.0.0/16', '2001:db8::/32'], banAddressAfter: 3 }));
+    const fs = [
+      ...times(5, () => fail('break_glass', '10.2.0.1')),
+      ...times(5, () => fail('alice', '10.1.2.3')),
+      ...times(5, () => fail('alice', '2001:db8::5')),
+      ...times(5, () => fail('guard', '10.3.0.1')),
+      ...times(5, () => fail('alice', '10.4.0.1')),
+    ];
+    const d = t.decide(fs, [], T0, { roles: new Set(['guard']), addresses: new Set(['10.4.0.1']) });
+    expect(d.lock).toEqual([]);
+  });
+
+  it('a failure against a lockout in force is a knock: counted, never extending it, never counting toward the next', () => {
+    const t = new Tally(policy());
+    const [made] = t.decide(
+      times(3, () => fail('alice', '127.0.0.2')),
+      [],
+      T0,
+    ).lock;
+    const l = stored(made!);
+    const d = t.decide(
+      times(50, (i) => fail('alice', '127.0.0.2', T0 + 1000 + i, 'hba_reject')),
+      [l],
+      T0 + 2000,
+    );
+    expect(d.lock).toEqual([]);
+    expect(d.knocks.get(l.id)).toEqual({ count: 50, last: new Date(T0 + 1049).toISOString() });
+    // it ends when its time is up, however much it was knocked on; the knocks did not count: fresh failures lock again
+    const end = Date.parse(l.until);
+    const e = t.decide([fail('alice', '127.0.0.2', end - 1)], [l], end);
+    expect(e.expire).toEqual([l.id]);
+    expect(e.lock).toEqual([]);
+    expect(
+      t.decide(
+        times(2, (i) => fail('alice', '127.0.0.2', end + i)),
+        [{ ...l, ended: { at: '', why: 'expired' } }],
+        end + 5,
+      ).lock,
+    ).toHaveLength(1);
+  });
+
+  it('knocks on a pair lockout still count toward the address ban', () => {
+    const t = new Tally(policy({ banAddressAfter: 5 }));
+    const [pair] = t.decide(
+      times(3, () => fail('alice', '10.0.0.7')),
+      [],
+      T0,
+    ).lock;
+    const d = t.decide(
+      times(2, () => fail('alice', '10.0.0.7', T0 + 1, 'hba_reject')),
+      [stored(pair!)],
+      T0 + 2,
+    );
+    expect(d.lock.map((l) => l.kind)).toEqual(['address_ban']);
+  });
+
+  it('failures after the Nth in one batch are knocks on the new lockout, not a second one', () => {
+    const t = new Tally(policy());
+    const d = t.decide(
+      times(10, (i) => fail('alice', '10.0.0.1', T0 + i)),
+      [],
+      T0 + 20,
+    );
+    expect(d.lock).toHaveLength(1);
+    expect([...d.knocks.values()]).toEqual([{ count: 7, last: new Date(T0 + 9).toISOString() }]);
+  });
+
+  it('keys IPv4-mapped IPv6 apart from IPv4 (an IPv4 rule never matches such a client) and skips host names', () => {
+    const t = new Tally(policy());
+    const d = t.decide([...times(3, () => fail('a', '::ffff:10.0.0.1')), ...times(3, () => fail('a', 'client.example.com'))], [], T0);
+    expect(d.lock.map((l) => l.address)).toEqual(['::ffff:a00:1']);
+  });
+
+  it('does not lock names pg_hba.conf cannot hold exactly (line breaks, a leading slash)', () => {
+    const t = new Tally(policy());
+    expect(
+      t.decide(
+        [...times(3, () => fail('evil\nhost all all 0.0.0.0/0 trust', '10.0.0.1')), ...times(3, () => fail('/^a', '10.0.0.1'))],
+        [],
+        T0,
+      ).lock,
+    ).toEqual([]);
+  });
+
+  it(`tracks at most ${MAX_TRACKED_KEYS} keys of a sort: an attacker inventing addresses pushes out the oldest, never the busiest`, () => {
+    const t = new Tally(policy({ banAddressAfter: 3 }));
+    t.decide(
+      times(2, () => fail('alice', '10.0.0.1', T0)),
+      [],
+      T0,
+    );
+    const flood = times(MAX_TRACKED_KEYS + 500, (i) => fail('alice', `2001:db8::${i.toString(16)}`, T0 + 1));
+    const d = t.decide(flood, [], T0 + 2);
+    expect(t.tracked().pairs).toBeLessThanOrEqual(MAX_TRACKED_KEYS);
+    expect(t.tracked().addresses).toBeLessThanOrEqual(MAX_TRACKED_KEYS);
+    expect(d.capped.join('\n')).toMatch(/forgot/);
+    // the busy key was among the oldest: forgotten, so it starts again (the bound costs that, not memory)
+    expect(t.decide([fail('alice', '10.0.0.1', T0 + 3)], [], T0 + 3).lock).toEqual([]);
+    // a key failing during the flood is kept
+    const u = new Tally(policy());
+    const mixed = times(MAX_TRACKED_KEYS + 500, (i) =>
+      i % 1000 === 0 ? fail('bob', '10.0.0.9', T0 + 1) : fail('alice', `2001:db8::${i.toString(16)}`, T0 + 1),
+    );
+    expect(u.decide(mixed, [], T0 + 2).lock.map((l) => l.role)).toEqual(['bob']);
+  });
+
+  it(`makes no lockout past ${MAX_ACTIVE_LOCKOUTS} in force, and says so`, () => {
+    const t = new Tally(policy({ after: 1 }));
+    const held = times(MAX_ACTIVE_LOCKOUTS, (i) =>
+      stored({
+        kind: 'address',
+        role: 'r',
+        address: `10.1.${i >> 8}.${i & 255}`,
+        count: 1,
+        since: '',
+        until: new Date(T0 + 1e6).toISOString(),
+        reason: '',
+      }),
+    );
+    const d = t.decide([fail('r', '10.2.0.1')], held, T0);
+    expect(d.lock).toEqual([]);
+    expect(d.capped.join('\n')).toMatch(/1000 lockouts in force/);
+  });
+});
