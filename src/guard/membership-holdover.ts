@@ -1,0 +1,146 @@
+// guard --on-membership-revoked on one node: probe pg_auth_members (one round trip, one short row
+// while nothing changed), and when a member lost a role it could SET ROLE to, end every session of
+// that member in one statement (membership-sql.ts), reported as the tick reports its kills: a
+// GuardKill per session with reason membership_revoked, and its audit line (kill-event.ts).
+import { queryText } from '../pg/redact.js';
+import type { AuditOperator } from '../record/audit.js';
+import { deniedMessage, guardAuditEntry } from './kill-event.js';
+import {
+  byMember,
+  describeLost,
+  lostMemberships,
+  type LostMembership,
+  type MembershipEdge,
+  type MembershipSnapshot,
+} from './membership.js';
+import { MEMBERSHIP_PROBE, membershipKill, type MembershipKillRow, type MembershipProbeRow } from './membership-sql.js';
+import type { GuardAuditEntry, GuardClient, GuardKill } from './types.js';
+
+export const MEMBERSHIP_REVOKED = 'membership_revoked';
+
+/**
+ * A kill with reason membership_revoked. AUDIT_REASONS (src/record/audit.ts) does not list it yet:
+ * until it does, these types stand beside GuardKill and GuardAuditEntry rather than in them.
+ */
+export type MembershipKill = Omit<GuardKill, 'reason'> & { reason: typeof MEMBERSHIP_REVOKED };
+export type MembershipAuditEntry = Omit<GuardAuditEntry, 'reason'> & { reason: typeof MEMBERSHIP_REVOKED };
+
+export interface HoldoverOptions {
+  dryRun: boolean;
+  /** --exclude-role names: never touched. */
+  exclude: readonly string[];
+  /** The node's name, for the events. */
+  node: string;
+  /** Who acts, for the audit lines. */
+  operator: AuditOperator;
+  /** Client-side limit for each statement. */
+  queryTimeoutMs?: number;
+}
+
+export interface HoldoverResult {
+  /** Keep it for the next call; the previous one when nothing changed. */
+  snapshot: MembershipSnapshot;
+  /** The memberships lost since the previous snapshot ([] at the first call, or when nothing was). */
+  lost: LostMembership[];
+  /** Sessions ended (or that would be, dry run). */
+  kills: MembershipKill[];
+  /** Sessions the guard's role may not end, with why. */
+  denied: { kill: MembershipKill; message: string }[];
+  /** One line per kill and per denied session; none in a dry run. */
+  audit: MembershipAuditEntry[];
+  /** Statements run: 1 (the probe), 2 when a member lost a membership (the kill). */
+  statements: number;
+}
+
+/** The snapshot in a probe's rows (they hold the full catalog: the hash was not the one given). */
+export function snapshotOf(rows: readonly MembershipProbeRow[]): MembershipSnapshot {
+  const first = rows[0];
+  if (!first) throw new Error('the membership probe returned no row');
+  const edges: MembershipEdge[] = [];
+  const names = new Map<string, string>();
+  for (const r of rows) {
+    if (r.member === null || r.roleid === null) continue;
+    edges.push({ member: r.member, role: r.roleid, canSet: r.can_set === true });
+    if (r.member_name !== null) names.set(r.member, r.member_name);
+    if (r.role_name !== null) names.set(r.roleid, r.role_name);
+  }
+  return { hash: first.hash, count: first.n, edges, names };
+}
+
+function toMembershipKill(
+  r: MembershipKillRow,
+  lost: readonly LostMembership[],
+  node: string,
+  time: string,
+  dryRun: boolean,
+): MembershipKill {
+  return {
+    time,
+    node,
+    pid: r.pid,
+    role: r.role,
+    usesysid: Number(r.usesysid),
+    database: r.database,
+    client: r.client,
+    application: r.application,
+    backendType: r.backend_type,
+    state: r.state,
+    backendStart: r.backend_start,
+    reason: MEMBERSHIP_REVOKED,
+    detail: describeLost(lost),
+    query: queryText(r.query),
+    terminated: r.terminated,
+    dryRun,
+  };
+}
+
+/** The audit line: the tick's (guardAuditEntry), with this reason. */
+export function membershipAuditEntry(
+  k: MembershipKill,
+  operator: AuditOperator,
+  result: 'done' | 'denied',
+  note?: string,
+): MembershipAuditEntry {
+  // guardAuditEntry copies the reason and nothing depends on its value: the cast only stands in for
+  // the AUDIT_REASONS entry membership_revoked does not have yet
+  return { ...guardAuditEntry(k as unknown as GuardKill, operator, result, note), reason: k.reason };
+}
+
+/**
+ * One pass on one node: probe pg_auth_members against `prev` and, when members lost a membership
+ * since, end their sessions (all of them: the one that ran SET ROLE cannot be told from the others).
+ * `prev` null (the guard's first look at the node) only takes the snapshot. A statement that fails
+ * rejects, and the caller keeps `prev`: the next pass sees the same change and tries again.
+ */
+export async function endMembershipHoldovers(
+  client: GuardClient,
+  prev: MembershipSnapshot | null,
+  opts: HoldoverOptions,
+): Promise<HoldoverResult> {
+  const timeout = opts.queryTimeoutMs === undefined ? {} : { query_timeout: opts.queryTimeoutMs };
+  const probe = await client.query<MembershipProbeRow>({ ...MEMBERSHIP_PROBE, values: [prev?.hash ?? null], ...timeout });
+  const none = { lost: [], kills: [], denied: [], audit: [] };
+  if (prev && probe.rows[0]?.hash === prev.hash) return { snapshot: prev, ...none, statements: 1 };
+  const next = snapshotOf(probe.rows);
+  const lost = prev ? lostMemberships(prev, next) : [];
+  if (lost.length === 0) return { snapshot: next, ...none, statements: 1 };
+  const members = byMember(lost);
+  const kill = membershipKill({ dryRun: opts.dryRun });
+  const { rows } = await client.query<MembershipKillRow>({ ...kill, values: [[...members.keys()], [...opts.exclude]], ...timeout });
+  const time = new Date().toISOString();
+  const result: HoldoverResult = { snapshot: next, lost, kills: [], denied: [], audit: [], statements: 2 };
+  for (const r of rows) {
+    // pg_terminate_backend false: the backend exited before the signal, nothing was done (as the tick)
+    if (!opts.dryRun && r.may_signal && !r.terminated) continue;
+    const k = toMembershipKill(r, members.get(r.usesysid) ?? [], opts.node, time, opts.dryRun);
+    if (!opts.dryRun && !r.may_signal) {
+      const message = deniedMessage(k as unknown as GuardKill); // reads the role only
+      result.denied.push({ kill: k, message });
+      result.audit.push(membershipAuditEntry(k, opts.operator, 'denied', message));
+    } else {
+      result.kills.push(k);
+      if (!opts.dryRun) result.audit.push(membershipAuditEntry(k, opts.operator, 'done'));
+    }
+  }
+  return result;
+}
