@@ -26,7 +26,7 @@ const fail = (user: string, address: string | null, atMs = T0, kind: AuthFailure
   hbaLine: null,
   pid: 1,
 });
-const times = (n: number, f: (i: number) => AuthFailure) => Array.from({ length: n }, (_, i) => f(i));
+const times = <T = AuthFailure>(n: number, f: (i: number) => T): T[] => Array.from({ length: n }, (_, i) => f(i));
 let seq = 0;
 const stored = (n: NewLockout): Lockout => ({
   ...n,

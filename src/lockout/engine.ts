@@ -1,0 +1,105 @@
+// The lockout engine of one cluster, the narrow API guard calls: `ingest` the authentication
+// failures a tick read from the log (of any node: the attacker tries the standby next), then
+// `enforce` (new lockouts in force, hand-removed blocks put back, ended ones taken out). A lockout
+// made from one node's failures holds on every node of the cluster. The counts in flight live in
+// this process (a restart starts them afresh); the lockouts themselves live in the state directory.
+import type { AuthFailure } from '../serverlog/types.js';
+import { Enforcer, type EnforcerConfig } from './enforcer.js';
+import { nodeFacts } from './node-facts.js';
+import { lockoutKey, Tally, type Self } from './policy.js';
+import { newLockoutId, updateLockouts } from './store.js';
+import type { Lockout, LockoutEvent, LockoutPolicy } from './types.js';
+
+export interface EngineConfig extends EnforcerConfig {
+  policy: LockoutPolicy;
+}
+
+const CAP_REPEAT_MS = 60_000;
+
+export class LockoutEngine {
+  private readonly tally: Tally;
+  private readonly enforcer: Enforcer;
+  private readonly self = { roles: new Set<string>(), addresses: new Set<string>() };
+
+  constructor(readonly cfg: EngineConfig) {
+    this.tally = new Tally(cfg.policy);
+    this.enforcer = new Enforcer(cfg);
+  }
+
+  /** The lockouts as last read from the state directory. */
+  lockouts(): readonly Lockout[] {
+    return this.enforcer.lockouts;
+  }
+
+  /** Keys counted now, per sort (bounded: src/lockout/policy.ts). */
+  tracked(): ReturnType<Tally['tracked']> {
+    return this.tally.tracked();
+  }
+
+  /** Who the engine is on each connected node: never locked out (learned once per connection). */
+  private async learnSelf(): Promise<Self> {
+    await Promise.all(
+      this.cfg.nodes.map(async (node) => {
+        const client = node.client();
+        if (!client) return;
+        const facts = await nodeFacts(node, client).catch(() => null);
+        if (!facts) return;
+        this.self.roles.add(facts.user);
+        if (facts.address) this.self.addresses.add(facts.address);
+      }),
+    );
+    return this.self;
+  }
+
+  /**
+   * Count the failures and record the lockouts they make (and the knocks on those in force) in the
+   * state directory; returns the new lockouts. They take effect at the next `enforce`.
+   */
+  async ingest(failures: readonly AuthFailure[], now: Date = new Date()): Promise<Lockout[]> {
+    const self = await this.learnSelf();
+    const list = await this.enforcer.refresh();
+    const d = this.tally.decide(failures, list, now.getTime(), self);
+    const events: LockoutEvent[] = [];
+    for (const c of d.capped) this.enforcer.event(events, 'cap', now, null, null, c, CAP_REPEAT_MS);
+    for (const e of events) this.cfg.onEvent?.(e);
+    if (!d.lock.length && !d.knocks.size && !d.expire.length) return [];
+    const nodes = this.cfg.nodes.map((n) => n.name);
+    const added = await updateLockouts((cur) => {
+      const active = new Map(cur.filter((l) => !l.ended).map((l) => [lockoutKey(l), l]));
+      const made: Lockout[] = [];
+      for (const n of d.lock) {
+        // another engine of this cluster (a second guard) may have made it meanwhile
+        if (active.has(lockoutKey(n))) continue;
+        const l: Lockout = {
+          ...n,
+          id: newLockoutId(),
+          nodes,
+          knocks: 0,
+          lastKnock: null,
+          applied: [],
+          before: null,
+          nologinSet: false,
+          ended: null,
+        };
+        cur.push(l);
+        active.set(lockoutKey(l), l);
+        made.push(l);
+      }
+      for (const [id, k] of d.knocks) {
+        const l = id.startsWith('new:') ? active.get(id.slice(4)) : cur.find((x) => x.id === id);
+        if (!l) continue;
+        l.knocks += k.count;
+        if (!l.lastKnock || Date.parse(k.last) > Date.parse(l.lastKnock)) l.lastKnock = k.last;
+      }
+      for (const l of cur) if (d.expire.includes(l.id) && !l.ended) l.ended = { at: now.toISOString(), why: 'expired' };
+      return { list: cur, result: made };
+    }, this.enforcer.env);
+    await this.enforcer.refresh();
+    return added;
+  }
+
+  /** Make every connected node hold the lockouts: see src/lockout/enforcer.ts. */
+  enforce(now: Date = new Date()): Promise<LockoutEvent[]> {
+    return this.enforcer.enforce(now);
+  }
+}
