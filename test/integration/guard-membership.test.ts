@@ -18,6 +18,7 @@ describe.each(MAJORS)('guard --on-membership-revoked on PostgreSQL %i', (major) 
   let guard: pg.Client;
   let snapshot: MembershipSnapshot | null = null;
   const opts = (over: Partial<HoldoverOptions> = {}): HoldoverOptions => ({
+    major,
     dryRun: false,
     exclude: [],
     node: `127.0.0.1:${cl.port}`,

@@ -2,7 +2,7 @@
 // only), what a member lost between two snapshots of pg_auth_members, and the words for it.
 import { describe, expect, it } from 'vitest';
 import { snapshotOf } from '../../src/guard/membership-holdover.js';
-import { MEMBERSHIP_PROBE, membershipKill } from '../../src/guard/membership-sql.js';
+import { membershipKill, membershipProbe } from '../../src/guard/membership-sql.js';
 import {
   byMember,
   describeLost,
@@ -133,10 +133,11 @@ describe('describeLost', () => {
 });
 
 describe('snapshotOf and the SQL', () => {
-  it('reads the probe rows: edges, names, the hash and count of the first row', () => {
+  it('reads the probe rows: edges, names, and the hash and count of the one hash row, wherever it comes', () => {
     const s = snapshotOf([
-      { hash: 'abc', n: 2, member: '10', roleid: '30', can_set: true, member_name: 'alice', role_name: 'admin' },
-      { hash: 'abc', n: 2, member: '11', roleid: '30', can_set: false, member_name: 'bob', role_name: 'admin' },
+      { hash: null, n: null, member: '10', roleid: '30', can_set: true, member_name: 'alice', role_name: 'admin' },
+      { hash: 'abc', n: 2, member: null, roleid: null, can_set: null, member_name: null, role_name: null },
+      { hash: null, n: null, member: '11', roleid: '30', can_set: false, member_name: 'bob', role_name: 'admin' },
     ]);
     expect(s).toEqual({
       hash: 'abc',
@@ -154,11 +155,18 @@ describe('snapshotOf and the SQL', () => {
       edges: [],
       names: new Map(),
     });
+    expect(() => snapshotOf([])).toThrow(/no hash/);
   });
 
   it('the probe takes the hash it holds as its one parameter; the kill statement terminates only when not a dry run', () => {
-    expect(MEMBERSHIP_PROBE.text).toContain('IS DISTINCT FROM $1::text');
-    expect(MEMBERSHIP_PROBE.text).not.toMatch(/\$2/);
+    for (const major of [14, 15, 16, 18]) {
+      const q = membershipProbe(major);
+      expect(q.text).toContain('IS DISTINCT FROM $1::text');
+      expect(q.text).not.toMatch(/\$2/);
+      // set_option is a column from 16 on: before, every membership allows SET ROLE
+      expect(q.text.includes('set_option')).toBe(major >= 16);
+    }
+    expect(membershipProbe(15).name).not.toBe(membershipProbe(16).name);
     const real = membershipKill({ dryRun: false });
     const dry = membershipKill({ dryRun: true });
     expect(real.text).toContain('pg_terminate_backend');
