@@ -220,6 +220,24 @@ password or database; exit 3: a node blind past --max-blind (named, with the err
   .action(action(() => import('./commands/guard.js')));
 
 program
+  .command('lockouts')
+  .description('list the failed-login lockouts guard made (role, address, kind, count, since, until, node); reads the state only')
+  .action(action(() => import('./commands/lockouts.js')));
+
+nodeOptions(
+  program
+    .command('unlock')
+    .description('lift a failed-login lockout before its time: its pg_hba.conf lines out and a checked reload, or LOGIN back')
+    .argument('[role]', 'exact role name: its lockouts (with --address, the one from that address)', role('unlock [role]'))
+    .option('--address <addr>', 'with a role: its lockout from this address; alone: the ban of this address')
+    .option('--hba-file <path>', "the node's pg_hba.conf on this machine (default: hba_file when it is local, writable and the same file)")
+    .option('--dry-run', 'show what would be removed and run; change nothing')
+    .option('--reason <text>', 'why, in your words: recorded in the audit log')
+    .option('--audit-log <file>', 'append one JSON line per lockout lifted on a node (created with mode 0600)'),
+  'to lift the lockout on',
+).action(action(() => import('./commands/unlock.js')));
+
+program
   .command('demo')
   .description('stage a compromise on an embedded PostgreSQL and contain it, end to end')
   .option('--major <n>', 'PostgreSQL major for the embedded server (18 ships with pgrevoke)')

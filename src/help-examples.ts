@@ -61,6 +61,15 @@ const EXAMPLES: Record<string, readonly Example[]> = {
       'pgrevoke guard --json --audit-log guard.jsonl --target host=db1 --target host=db2',
     ],
   ],
+  lockouts: [
+    ['the lockouts in force, and who is still knocking', 'pgrevoke lockouts'],
+    ['as JSON, for a script or a ticket', 'pgrevoke lockouts --json'],
+  ],
+  unlock: [
+    ['what lifting a lockout would do; nothing changes', 'pgrevoke unlock alice --address 10.1.2.3 --dry-run'],
+    ['lift it: the reject line out, a checked reload', "pgrevoke unlock alice --address 10.1.2.3 --reason 'user confirmed by phone'"],
+    ['lift the ban of an address, audited', 'pgrevoke unlock --address 10.1.2.3 --audit-log audit.jsonl'],
+  ],
   demo: [
     ['the whole job on a throwaway embedded PostgreSQL 18', 'npx pgrevoke demo'],
     ['on PostgreSQL 14, keeping the data and the reports', 'pgrevoke demo --major 14 --keep'],

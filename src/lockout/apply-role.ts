@@ -51,23 +51,17 @@ export async function cutoffSince(l: Lockout, env: NodeJS.ProcessEnv, hbaContent
 }
 
 /**
- * Give LOGIN back at the end of a `role` lockout, or say why not: only what this lockout took, only
- * to the same role (by OID), only if nobody changed the role since (still NOLOGIN CONNECTION LIMIT 0)
- * and no cutoff happened since. Returns null when LOGIN was given back, else the reason it was kept.
+ * Whether LOGIN comes back at the end of a `role` lockout (the statement), or why not: only what this
+ * lockout took, only to the same role (by OID), only if nobody changed the role since (still NOLOGIN
+ * CONNECTION LIMIT 0) and no cutoff happened since. Pure: unlock --dry-run shows what it says.
  */
-export async function giveLoginBack(
-  primary: LockoutClient,
-  l: Lockout,
-  row: RoleRow | undefined,
-  cutoff: string | null,
-): Promise<string | null> {
+export function loginBack(l: Lockout, row: RoleRow | undefined, cutoff: string | null): { sql: string } | { kept: string } {
   const before = l.before;
-  if (!l.nologinSet || !before) return 'it could not log in before the lockout: NOLOGIN stays as it was';
-  if (!row) return 'the role no longer exists';
-  if (row.oid !== before.oid) return `the role of that name is another one now (OID ${row.oid}, was ${before.oid})`;
-  if (row.can_login) return 'it can log in already (LOGIN was given back by hand)';
-  if (row.conn_limit !== 0) return `its connection limit was changed since (${row.conn_limit}): someone else acted on the role`;
-  if (cutoff) return `${cutoff}: NOLOGIN stays`;
-  await primary.query({ text: unlockRole(row.name, before) });
-  return null;
+  if (!l.nologinSet || !before) return { kept: 'it could not log in before the lockout: NOLOGIN stays as it was' };
+  if (!row) return { kept: 'the role no longer exists' };
+  if (row.oid !== before.oid) return { kept: `the role of that name is another one now (OID ${row.oid}, was ${before.oid})` };
+  if (row.can_login) return { kept: 'it can log in already (LOGIN was given back by hand)' };
+  if (row.conn_limit !== 0) return { kept: `its connection limit was changed since (${row.conn_limit}): someone else acted on the role` };
+  if (cutoff) return { kept: `${cutoff}: NOLOGIN stays` };
+  return { sql: unlockRole(row.name, before) };
 }

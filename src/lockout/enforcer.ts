@@ -7,7 +7,7 @@ import { readFile } from 'node:fs/promises';
 import { describeError } from '../errors.js';
 import { appendAudit, type AuditOperator } from '../record/audit.js';
 import { editHba, pendingEdit, type HbaMode, type HbaOutcome } from './apply-hba.js';
-import { cutoffSince, endRoleSessions, giveLoginBack, lockRoleNow, readRoles, type RoleRow } from './apply-role.js';
+import { cutoffSince, endRoleSessions, lockRoleNow, loginBack, readRoles, type RoleRow } from './apply-role.js';
 import { lockoutAuditEntry } from './audit.js';
 import { blockRules } from './hba-block.js';
 import { nodeFacts, type NodeFacts } from './node-facts.js';
@@ -120,7 +120,10 @@ export class Enforcer {
     const live = await this.live(now, out);
     await Promise.all(live.map((n) => this.hbaNode(n, list, now, patch, out, only)));
     await this.roles(live, list, now, patch, out, only);
-    if (patch.size) await this.commit(patch);
+    // ended before they took effect anywhere: nothing to take out, they leave the state (said, and audited)
+    for (const l of list.filter((x) => x.ended && !x.applied.length && (!only || only.has(x.id))))
+      this.event(out, l.ended!.why === 'unlock' ? 'unlocked' : 'expired', now, null, l, 'in force on no node: removed from the state');
+    if (patch.size || list.some((l) => l.ended && !l.applied.length)) await this.commit(patch);
     await this.audit(out, live);
     for (const e of out) this.cfg.onEvent?.(e);
     return out;
@@ -251,11 +254,12 @@ export class Enforcer {
     out: LockoutEvent[],
   ): Promise<void> {
     const contents = await Promise.all(live.map((n) => (n.facts.hbaFile ? readFile(n.facts.hbaFile, 'utf8').catch(() => '') : '')));
-    const kept = await giveLoginBack(primary.client, l, row, await cutoffSince(l, this.env, contents));
+    const back = loginBack(l, row, await cutoffSince(l, this.env, contents));
+    if ('sql' in back) await primary.client.query({ text: back.sql });
     add(patch, l.id, (x) => (x.applied = []));
     const done = l.ended!.why === 'unlock' ? 'unlocked' : 'expired';
-    if (kept === null) this.event(out, done, now, primary.node.name, l, `LOGIN given back (connection limit ${l.before!.connectionLimit})`);
-    else this.event(out, 'login_kept', now, primary.node.name, l, `LOGIN not given back: ${kept}`);
+    if ('sql' in back) this.event(out, done, now, primary.node.name, l, `LOGIN given back (connection limit ${l.before!.connectionLimit})`);
+    else this.event(out, 'login_kept', now, primary.node.name, l, `LOGIN not given back: ${back.kept}`);
   }
 
   /** The call's changes, on the lockouts as on file now; ended lockouts in force nowhere any more leave the state. */
