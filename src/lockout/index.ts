@@ -3,6 +3,7 @@ export { LockoutEngine, type EngineConfig } from './engine.js';
 export { Enforcer, type EnforcerConfig } from './enforcer.js';
 export { lockoutAuditEntry, type LockoutAuditEntry } from './audit.js';
 export { parseRanges } from './address.js';
+export { lockoutPolicy, type LockoutFlags } from './options.js';
 export { MAX_THRESHOLD } from './policy.js';
 export { readLockouts, storePath } from './store.js';
 export {

@@ -101,23 +101,27 @@ function minutes(ms: number): string {
 
 /** The counting state of one engine: failures of every node of one cluster go into one tally. */
 export class Tally {
-  private readonly pairs: Windows;
-  private readonly roles: Windows;
+  private readonly pairs: Windows | null;
+  private readonly roles: Windows | null;
   private readonly addresses: Windows | null;
   private readonly ranges: AddressRanges;
   private readonly excluded: ReadonlySet<string>;
 
   constructor(readonly policy: LockoutPolicy) {
-    this.pairs = new Windows(policy.after, policy.windowMs);
-    this.roles = new Windows(policy.after, policy.windowMs);
+    this.pairs = policy.after === null ? null : new Windows(policy.after, policy.windowMs);
+    this.roles = policy.after === null ? null : new Windows(policy.after, policy.windowMs);
     this.addresses = policy.banAddressAfter === null ? null : new Windows(policy.banAddressAfter, policy.windowMs);
     this.ranges = parseRanges(policy.excludeAddresses);
     this.excluded = new Set(policy.excludeRoles);
   }
 
+  private evicted(): number {
+    return (this.pairs?.evicted ?? 0) + (this.roles?.evicted ?? 0) + (this.addresses?.evicted ?? 0);
+  }
+
   /** Keys tracked now, per sort (for tests and the cap message). */
   tracked(): { pairs: number; roles: number; addresses: number } {
-    return { pairs: this.pairs.size, roles: this.roles.size, addresses: this.addresses?.size ?? 0 };
+    return { pairs: this.pairs?.size ?? 0, roles: this.roles?.size ?? 0, addresses: this.addresses?.size ?? 0 };
   }
 
   private newLockout(kind: LockoutKind, f: AuthFailure, address: string | null, count: number, now: number): NewLockout {
@@ -127,7 +131,7 @@ export class Tally {
         : kind === 'role'
           ? `of ${JSON.stringify(f.user)}`
           : `of ${JSON.stringify(f.user)} from ${address}`;
-    const n = kind === 'address_ban' ? this.policy.banAddressAfter! : this.policy.after;
+    const n = kind === 'address_ban' ? this.policy.banAddressAfter : this.policy.after;
     return {
       kind,
       role: kind === 'address_ban' ? null : f.user,
@@ -153,13 +157,13 @@ export class Tally {
     const live = lockouts.filter((l) => !l.ended);
     for (const l of live) if (Date.parse(l.until) <= now) d.expire.push(l.id);
     const active = new Map(live.filter((l) => !d.expire.includes(l.id)).map((l) => [lockoutKey(l), l]));
-    const evictedBefore = this.pairs.evicted + this.roles.evicted + (this.addresses?.evicted ?? 0);
+    const evictedBefore = this.evicted();
     const sorted = failures
       .map((f) => ({ f, t: Math.min(Date.parse(f.at), now) }))
       .filter((x) => Number.isFinite(x.t) && x.t >= now - this.policy.windowMs)
       .sort((a, b) => a.t - b.t);
     for (const { f, t } of sorted) this.count(f, t, now, active, self, d);
-    const evicted = this.pairs.evicted + this.roles.evicted + (this.addresses?.evicted ?? 0) - evictedBefore;
+    const evicted = this.evicted() - evictedBefore;
     if (evicted > 0)
       d.capped.push(`more than ${MAX_TRACKED_KEYS} keys failing at once: forgot the ${evicted} whose latest failure was oldest`);
     return d;
@@ -202,10 +206,10 @@ export class Tally {
     const pairKey = keyOf(this.policy.by === 'address' ? 'address' : 'role', f.user, this.policy.by === 'address' ? address : null);
     const held = known ? active.get(pairKey) : undefined;
     if (held) this.knock(d, held, f);
-    else if (known && this.policy.by === 'address' && address !== null && !hbaProblem(f.user)) {
+    else if (this.pairs && known && this.policy.by === 'address' && address !== null && !hbaProblem(f.user)) {
       const n = this.pairs.add(keyOf(f.user, address), t);
       if (n !== null) this.lock(d, active, this.newLockout('address', f, address, n, now));
-    } else if (known && this.policy.by === 'role' && !roleNameProblem(f.user)) {
+    } else if (this.roles && known && this.policy.by === 'role' && !roleNameProblem(f.user)) {
       const n = this.roles.add(f.user, t);
       if (n !== null) this.lock(d, active, this.newLockout('role', f, null, n, now));
     }

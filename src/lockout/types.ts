@@ -10,8 +10,8 @@ export type LockoutBy = 'address' | 'role';
 export type LockoutKind = 'address' | 'role' | 'address_ban';
 
 export interface LockoutPolicy {
-  /** Failures of one key within the window that lock it (guard --lockout-after). */
-  after: number;
+  /** Failures of one pair (or role) within the window that lock it (guard --lockout-after); null: only bans. */
+  after: number | null;
   windowMs: number;
   forMs: number;
   by: LockoutBy;
