@@ -1,0 +1,180 @@
+// Authentication failures read over SQL, with no shell on the database host: the file the
+// logging collector writes now (pg_current_logfile), the log directory's listing for what was
+// rotated away (pg_ls_logdir), and bounded chunks of bytes (pg_read_binary_file). A superuser can
+// call all three; another role needs EXECUTE on each (sql.ts grantsSql, docs/server-log.md).
+// Across a rotation the old file is read to its end first, then every file after it, each from
+// offset 0: no line is read twice or skipped.
+import path from 'node:path';
+import type { Queryable } from '../checks/types.js';
+import { PgrevokeError } from '../errors.js';
+import { lastBoundary, TAIL_BYTES } from './boundary.js';
+import { HEAD_BYTES, identityText, parseIdentity, sameHead } from './fingerprint.js';
+import { formatOfName, formatsOf, stderrGaps } from './format.js';
+import type { LogFormat } from './record.js';
+import { POLL_SQL, READ_SQL, SETTINGS_SQL, type PollRow, type ReadRow, type SettingsRow } from './sql.js';
+import { LogTail, type Drained, type TailOptions } from './tail.js';
+import type { AuthFailure, AuthFailureSource, LogCursor } from './types.js';
+
+export interface SqlSourceOptions extends Omit<TailOptions, 'prefix' | 'zone'> {
+  /** Which of log_destination's files to read; default the best one it has (csvlog, jsonlog, stderr). */
+  format?: LogFormat;
+  /** Where a previous run stopped (persisted); none: start at the end of the current file. */
+  cursor?: LogCursor | null;
+  /** For messages: the node's name. */
+  label?: string;
+}
+
+export interface SqlSourceStats {
+  rotations: number;
+  /** Files that were gone before they were read to the end (removed, or the cursor's file missing). */
+  lost: number;
+}
+
+interface Listing {
+  current: string;
+  files: PollRow['files'];
+}
+
+export class SqlLogSource implements AuthFailureSource {
+  private tail: LogTail | null = null;
+  private settings: SettingsRow | null = null;
+  private position: LogCursor | null;
+  /** The size the file had at the last poll: unchanged means settled (parser.ts). */
+  private lastSize = new Map<string, number>();
+  /** Problems with the server's settings for this reader (no %h and no log_connections, ...). */
+  warnings: string[] = [];
+  readonly stats: SqlSourceStats = { rotations: 0, lost: 0 };
+
+  constructor(
+    private readonly client: Queryable,
+    private readonly opts: SqlSourceOptions = {},
+  ) {
+    this.position = opts.cursor ?? null;
+  }
+
+  get format(): LogFormat | null {
+    return this.tail?.format ?? null;
+  }
+
+  describe(): string {
+    return `pg_read_binary_file on ${this.opts.label ?? 'the server'}${this.position ? ` (${this.position.file})` : ''}`;
+  }
+
+  cursor(): LogCursor | null {
+    return this.position ? { ...this.position } : null;
+  }
+
+  private async setup(): Promise<LogTail> {
+    if (this.tail) return this.tail;
+    const s = (await this.client.query<SettingsRow>(SETTINGS_SQL)).rows[0]!;
+    this.settings = s;
+    const formats = formatsOf(s.destination);
+    const format = this.opts.format ?? (this.position ? formatOfName(this.position.file) : formats[0]);
+    if (!format || !formats.includes(format))
+      throw new PgrevokeError(`the server logs to ${s.destination}, which has no ${this.opts.format ?? 'file format this reader reads'}`, {
+        hint: "set log_destination to include 'csvlog' (or 'jsonlog' on 15+), with logging_collector = on",
+      });
+    if (format === 'stderr') this.warnings.push(...stderrGaps(s.prefix, s.connections));
+    if (!/^(C|POSIX|en([_.@].*)?)$/i.test(s.messages.trim()) && s.messages.trim() !== '')
+      this.warnings.push(
+        `lc_messages is ${s.messages}: only English messages are recognized (csvlog and jsonlog still count 28P01/28000 failures as 'other')`,
+      );
+    this.tail = new LogTail(format, { ...this.opts, prefix: s.prefix, zone: s.zone });
+    return this.tail;
+  }
+
+  private async listing(format: LogFormat): Promise<Listing> {
+    const row = (await this.client.query<PollRow>(POLL_SQL, [format])).rows[0]!;
+    if (!row.current)
+      throw new PgrevokeError(`the server names no current ${format} log file (pg_current_logfile('${format}') is NULL)`, {
+        hint: 'the log is readable over SQL only with logging_collector = on; otherwise use --server-log FILE on the database host',
+      });
+    return { current: row.current, files: row.files.map((f) => ({ ...f, size: Number(f.size) })) };
+  }
+
+  private async read(file: string, offset: number, length: number, head = 0): Promise<ReadRow> {
+    return (await this.client.query<ReadRow>(READ_SQL, [file, offset, length, head])).rows[0]!;
+  }
+
+  private sizeOf(listing: Listing, file: string): number | null {
+    return listing.files.find((f) => f.name === path.posix.basename(file))?.size ?? null;
+  }
+
+  /** No cursor: start at the end of the current file (at an entry boundary). */
+  private async start(tail: LogTail, listing: Listing): Promise<void> {
+    const size = this.sizeOf(listing, listing.current) ?? 0;
+    const base = Math.max(0, size - TAIL_BYTES);
+    const row = await this.read(listing.current, base, size - base, HEAD_BYTES);
+    const data = row.data ?? Buffer.alloc(0);
+    const offset = lastBoundary(tail.format, data, base);
+    // the backends logging in right now logged their `connection received` before this offset
+    tail.extractor.prime(tail.parser.peek(data.subarray(0, offset - base), base));
+    this.position = { file: listing.current, offset, identity: identityText(row.head ?? Buffer.alloc(0)) };
+    this.lastSize.set(listing.current, size);
+  }
+
+  /** The files written after `file` up to `current`, in the order written. */
+  private successors(listing: Listing, file: string): string[] {
+    const dir = path.posix.dirname(listing.current);
+    const ext = (name: string) => formatOfName(name);
+    const fmt = ext(listing.current);
+    const same = listing.files.filter((f) => ext(f.name) === fmt);
+    const oldName = path.posix.basename(file);
+    const old = same.findIndex((f) => f.name === oldName);
+    const after = old >= 0 ? same.slice(old + 1) : same.filter((f) => f.name > oldName);
+    const names = after.map((f) => f.name);
+    const cur = names.indexOf(path.posix.basename(listing.current));
+    return (cur >= 0 ? names.slice(0, cur + 1) : [...names, path.posix.basename(listing.current)]).map((n) => path.posix.join(dir, n));
+  }
+
+  async poll(): Promise<AuthFailure[]> {
+    const tail = await this.setup();
+    const listing = await this.listing(tail.format);
+    if (!this.position) {
+      await this.start(tail, listing);
+      return [];
+    }
+    const failures: AuthFailure[] = [];
+    let budget = tail.pollBytes;
+    for (;;) {
+      const pos: LogCursor = this.position;
+      const rotated = pos.file !== listing.current;
+      const size = this.sizeOf(listing, pos.file);
+      const drained = size === null ? null : await this.drainFile(tail, pos, size, rotated, budget);
+      if (drained) {
+        failures.push(...drained.failures);
+        budget -= drained.bytes;
+        if (!drained.done) return failures;
+      } else this.stats.lost++;
+      if (!rotated) return failures;
+      const next = this.successors(listing, pos.file)[0];
+      if (!next) return failures;
+      this.stats.rotations++;
+      tail.parser.reset();
+      this.position = { file: next, offset: 0, identity: null };
+    }
+  }
+
+  /** One file from the cursor: its identity checked (a new file under the old name, or truncated: from 0). */
+  private async drainFile(tail: LogTail, pos: LogCursor, size: number, rotated: boolean, budget: number): Promise<Drained | null> {
+    const check = await this.read(pos.file, 0, 0, HEAD_BYTES);
+    if (check.head === null) return null; // removed between the listing and now
+    const id = parseIdentity(pos.identity);
+    if ((id && !sameHead(id, check.head.subarray(0, id.headLength))) || size < pos.offset) {
+      tail.parser.reset();
+      pos.offset = 0;
+    }
+    pos.identity = identityText(check.head);
+    const settled = rotated || this.lastSize.get(pos.file) === size;
+    this.lastSize = new Map([[pos.file, size]]);
+    const drained = await tail.drain(
+      async (offset, length) => (await this.read(pos.file, offset, length)).data,
+      pos.offset,
+      size,
+      settled,
+      budget,
+    );
+    pos.offset = drained.offset;
+    return drained;
+  }
+}
