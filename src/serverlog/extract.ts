@@ -28,19 +28,33 @@ export function receivedAddress(message: string): string | null {
 }
 
 /**
- * stderr: the entries that may be forged (stderr.ts): no longer than the client text one prefix
- * holds, and within that reach of a foreign line or of an entry whose %u its own message denies.
+ * stderr: mark the entries that may be forged (stderr.ts): no longer than the client text one
+ * prefix holds, ending within that reach before a remnant (a foreign line, an orphan DETAIL, an
+ * entry whose %u its own message denies) or starting within it after a real line's cut-off start;
+ * and every entry that reads exactly as one of those (the forger's FATAL and DETAIL lines carry
+ * the same prefix, so the same forged line, and the DETAIL's copy may look whole).
  */
 export function markForgeries(parsed: Parsed): void {
   const reach = parsed.forgeable ?? 0;
   if (reach === 0) return;
-  const evidence: Span[] = [...(parsed.foreign ?? []), ...parsed.records.filter(contradictsItself).map(spanOf)];
+  const foreign = parsed.foreign ?? [];
+  const remnants: Span[] = [...foreign.filter((f) => !f.head), ...parsed.records.filter(contradictsItself).map(spanOf)];
+  const heads = foreign.filter((f) => f.head);
+  const forged = new Set<string>();
   for (const r of parsed.records) {
-    if (r.length > reach) continue;
-    if (evidence.some((e) => r.offset >= e.offset - reach - 1 && r.offset + r.length <= e.end + reach + 1)) r.suspect = true;
+    const end = r.offset + r.length;
+    const beforeRemnant = remnants.some((e) => end <= e.offset && r.offset >= e.offset - reach - 1);
+    const afterHead = heads.some((h) => r.offset >= h.end && end <= h.end + reach + 1);
+    if (contradictsItself(r) || (r.length <= reach && (beforeRemnant || afterHead))) {
+      r.suspect = true;
+      forged.add(readingKey(r));
+    }
   }
-  for (const r of parsed.records.filter(contradictsItself)) r.suspect = true;
+  for (const r of parsed.records) if (forged.has(readingKey(r))) r.suspect = true;
 }
+
+/** What an entry says, its DETAIL aside (a forged line's copy may have the real DETAIL attached). */
+const readingKey = (r: LogRecord): string => JSON.stringify([r.time, r.pid, r.user, r.database, r.remoteHost, r.severity, r.message]);
 
 const spanOf = (r: LogRecord): Span => ({ offset: r.offset, end: r.offset + r.length });
 

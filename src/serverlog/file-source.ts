@@ -13,9 +13,10 @@ import { ExitCode, PgrevokeError } from '../errors.js';
 import { lastBoundary, TAIL_BYTES } from './boundary.js';
 import { HEAD_BYTES, identityText, parseIdentity, sameHead, type Identity } from './fingerprint.js';
 import { formatOfName, sniffFormat } from './format.js';
-import { DEBIAN_PREFIX } from './parser.js';
+import type { ExtractStats } from './extract.js';
+import { DEBIAN_PREFIX, type ParseStats } from './parser.js';
 import type { LogFormat } from './record.js';
-import { LogTail, type TailOptions } from './tail.js';
+import { DEFAULT_POLL_BYTES, LogTail, type TailOptions } from './tail.js';
 import type { AuthFailure, AuthFailureSource, LogCursor } from './types.js';
 
 export interface FileSourceOptions extends TailOptions {
@@ -98,6 +99,14 @@ export class FileLogSource implements AuthFailureSource {
     return this.opts.file;
   }
 
+  /** What the reader threw away: over-long and unreadable entries, suspected forgeries, failures with no address. */
+  tailStats(): ParseStats & ExtractStats {
+    return {
+      ...(this.tail?.parser.stats ?? { oversized: 0, unreadable: 0 }),
+      ...(this.tail?.extractor.stats ?? { suspect: 0, unaddressed: 0 }),
+    };
+  }
+
   cursor(): LogCursor | null {
     return this.position ? { ...this.position } : null;
   }
@@ -124,7 +133,7 @@ export class FileLogSource implements AuthFailureSource {
     const st = await lstatOrNull(this.opts.file);
     if (st?.isSymbolicLink()) throw refuse(this.opts.file, 'it is a symbolic link');
     const failures: AuthFailure[] = [];
-    let budget = this.tail?.pollBytes ?? Infinity;
+    let budget = this.tail?.pollBytes ?? DEFAULT_POLL_BYTES;
     if (this.open && (!st || inodeOf(st) !== this.open.inode)) {
       // rotated: the old file is complete, read it to its end
       const old = this.open;

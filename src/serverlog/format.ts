@@ -23,7 +23,7 @@ export function formatOfName(file: string): LogFormat {
 /** The format of a file's first complete line, for a file whose name does not say. */
 export function sniffFormat(firstLine: string): LogFormat {
   if (firstLine.startsWith('{"timestamp":')) return 'jsonlog';
-  if (/^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(\.\d+)? [^,]*,/.test(firstLine)) return 'csvlog';
+  if (/^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(\.\d+)? [^, ]+,/.test(firstLine)) return 'csvlog';
   return 'stderr';
 }
 

@@ -127,6 +127,8 @@ function shapedEnds(line: string, at: number, esc: string, pad: number): number[
 interface Search {
   line: string;
   tokens: Token[];
+  /** Match the tokens only, with no level after them (matchHead). */
+  headOnly?: boolean;
   limit: number;
   steps: number;
   out: PrefixReading[];
@@ -135,6 +137,10 @@ interface Search {
 function walk(s: Search, ti: number, pos: number, fields: Partial<Record<PrefixField, string>>): void {
   if (s.out.length >= MAX_READINGS || ++s.steps > MAX_STEPS) return;
   const tok = s.tokens[ti];
+  if (tok === undefined && s.headOnly) {
+    s.out.push({ fields: { ...fields }, level: '', rest: pos, session: true });
+    return;
+  }
   if (tok === undefined || 'q' in tok) {
     const lv = levelAt(s.line, pos);
     if (lv) s.out.push({ fields: { ...fields }, ...lv, session: tok === undefined });
@@ -172,4 +178,23 @@ export function matchPrefix(prefix: CompiledPrefix, line: string): PrefixReading
   const s: Search = { line, tokens: prefix.tokens, limit: Math.min(line.length, MAX_PREFIX), steps: 0, out: [] };
   walk(s, 0, 0, {});
   return s.out;
+}
+
+/**
+ * Whether `line` starts like a line of this prefix up to its first client-chosen field (%u, %d):
+ * the start of a real line (its time and pid are the server's) whose rest a newline in a name cut off.
+ */
+export function matchHead(prefix: CompiledPrefix, line: string): boolean {
+  const first = prefix.tokens.findIndex((t) => 'esc' in t && (t.esc === 'u' || t.esc === 'd'));
+  if (first <= 0) return false;
+  const s: Search = {
+    line,
+    tokens: prefix.tokens.slice(0, first),
+    headOnly: true,
+    limit: Math.min(line.length, MAX_PREFIX),
+    steps: 0,
+    out: [],
+  };
+  walk(s, 0, 0, {});
+  return s.out.length > 0;
 }

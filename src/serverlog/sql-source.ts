@@ -8,6 +8,8 @@ import path from 'node:path';
 import type { Queryable } from '../checks/types.js';
 import { PgrevokeError } from '../errors.js';
 import { lastBoundary, TAIL_BYTES } from './boundary.js';
+import type { ExtractStats } from './extract.js';
+import type { ParseStats } from './parser.js';
 import { HEAD_BYTES, identityText, parseIdentity, sameHead } from './fingerprint.js';
 import { formatOfName, formatsOf, stderrGaps } from './format.js';
 import type { LogFormat } from './record.js';
@@ -58,6 +60,14 @@ export class SqlLogSource implements AuthFailureSource {
 
   describe(): string {
     return `pg_read_binary_file on ${this.opts.label ?? 'the server'}${this.position ? ` (${this.position.file})` : ''}`;
+  }
+
+  /** What the reader threw away: over-long and unreadable entries, suspected forgeries, failures with no address. */
+  tailStats(): ParseStats & ExtractStats {
+    return {
+      ...(this.tail?.parser.stats ?? { oversized: 0, unreadable: 0 }),
+      ...(this.tail?.extractor.stats ?? { suspect: 0, unaddressed: 0 }),
+    };
   }
 
   cursor(): LogCursor | null {

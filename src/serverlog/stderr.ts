@@ -5,12 +5,14 @@
 // The prefix itself is not escaped: a newline in a client-chosen %u or %d (a user name can hold
 // one) ends the line there, and what follows in the name is a line of the client's making, a
 // forged entry with any pid, time or host. The server cuts both names to 63 bytes, so a forged
-// entry lies inside at most forgeableBytes() of client text (127 for `%u@%d`), and the rest of the
-// real line is right beside it: a line that neither starts with the prefix nor with a tab (a
-// "foreign" line), or one whose %u is not the user its message names (auth-failure.ts). Entries
-// that short, that close to such a line, are not trusted (extract.ts). A real login failure with
-// its DETAIL is longer than that, so a client cannot hide a password guess this way.
-import { matchPrefix, type CompiledPrefix } from './prefix.js';
+// entry lies inside at most forgeableBytes() of client text (127 for `%u@%d`), between the start
+// of the real line and its rest, the rest being a line that neither starts with the prefix nor
+// with a tab (foreign), a DETAIL line with no entry before it, or a failure whose %u is not the
+// user its message names (auth-failure.ts). What that evidence discredits is worked out in
+// extract.ts: entries that short, just before it (or just after a real line's cut-off start),
+// and their copies (every line of the forger's backend carries the same prefix). A real login
+// failure is not that close to such a line, so a client cannot hide someone's failures this way.
+import { matchHead, matchPrefix, type CompiledPrefix } from './prefix.js';
 import type { LogRecord } from './record.js';
 import type { Unit } from './units.js';
 
@@ -122,6 +124,8 @@ function continueEntry(entry: Entry, unit: Unit, text: string): void {
 export interface Span {
   offset: number;
   end: number;
+  /** A foreign line that starts as the prefix does up to %u/%d: a real line's start, a forged line may follow it. */
+  head?: boolean;
 }
 
 export interface StderrResult {
@@ -147,12 +151,14 @@ export function parseStderr(prefix: CompiledPrefix, units: Unit[]): StderrResult
     const readings = readLine(prefix, unit, line);
     if (readings.length > 0 && readings.every((r) => SECONDARY.has(r.severity))) {
       if (attach(current, readings, unit)) continue;
-      current = null; // a DETAIL of no entry seen: nothing to attach to
-      lastForeign = null;
+      // a DETAIL of no entry just before it: the server writes them together, so this one is a remnant
+      lastForeign = { offset: unit.offset, end };
+      foreign.push(lastForeign);
+      current = null;
       continue;
     }
     if (readings.length === 0) {
-      lastForeign = { offset: unit.offset, end };
+      lastForeign = { offset: unit.offset, end, ...(matchHead(prefix, line) ? { head: true } : {}) };
       foreign.push(lastForeign);
       current = null;
       continue;
