@@ -96,8 +96,8 @@ function pairs(m: ReadonlyMap<string, number>): [string[], number[]] {
 
 // $1 deny, $2 exclude, then (names, seconds) pairs: $3/$4 idle by database, $5/$6 idle by role,
 // $7/$8 idle-in-transaction by database, $9/$10 idle-in-transaction by role; $11 role keys known.
-const lookup = (names: number, secs: number, key: string) =>
-  `(SELECT t.s FROM unnest($${names}::text[], $${secs}::float8[]) AS t(k, s) WHERE t.k = ${key} LIMIT 1)`;
+// array_position is an expression: a subquery over unnest() here was one more subplan per use.
+const lookup = (names: number, secs: number, key: string) => `($${secs}::float8[])[array_position($${names}::text[], ${key})]`;
 
 const IN_TX = list(IDLE_STATES.filter((s) => s !== 'idle'));
 
@@ -107,81 +107,155 @@ const CLIENT = `CASE WHEN a.client_port = -1 THEN 'local'
               WHEN family(a.client_addr) = 6 THEN '[' || host(a.client_addr) || ']:' || a.client_port
               ELSE host(a.client_addr) || ':' || a.client_port END`;
 
-// pg_get_userbyid reads the role through the syscache: computing it for every session (and every
-// deny-listed role) each tick keeps each role's pg_authid row cached in the guard's backend, which
-// is what lets pg_terminate_backend (it looks the target's role up) end a session while pg_authid is locked.
+// pg_get_userbyid reads the role through the syscache: computing it for every role with a session
+// (and every deny-listed role) each tick keeps each role's pg_authid row cached in the guard's backend,
+// which is what lets pg_terminate_backend (it looks the target's role up) end a session while pg_authid is locked.
 const roleKey = (oid: string) => `${oid}::int8::text || ':' ||
            CASE WHEN r.oid IS NULL THEN 'dropped' WHEN NOT r.rolcanlogin THEN 'nologin'
                 WHEN r.rolvaliduntil < now() THEN 'expired' ELSE 'login' END ||
            CASE WHEN r.rolsuper THEN '+super' ELSE '' END || ':' || pg_get_userbyid(${oid})`;
-const ROLE_KEY = roleKey('a.usesysid');
 
 /**
  * The deny-listed roles themselves, sessions or not, as rows with only role, usesysid and role_key:
  * so that the guard knows a denied role's OID before it is locked out of pg_authid, even when the
  * role's first session takes the lock in its first round trip (no tick ever saw that session).
+ * The guard's own role comes back the same way: its own session is never a row, and a role whose
+ * key stays unknown would have its sessions read in full at every tick (see PAIRS).
  */
-const DENIED_ROLES = `SELECT NULL::int AS pid, d.role, d.usesysid, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
+const ROLES_BY_NAME = `SELECT NULL::int AS pid, d.role, d.usesysid, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
        NULL::float8, NULL::float8, NULL, false, d.role_key, false
 FROM (SELECT r.rolname::text AS role, r.oid::int8::text AS usesysid, ${roleKey('r.oid')} AS role_key
-      FROM pg_roles r WHERE r.rolname::text = ANY($1::text[])) d
+      FROM pg_roles r WHERE r.rolname::text = ANY($1::text[]) OR r.rolname = session_user) d
 WHERE d.role_key <> ALL($11::text[])`;
 
-const SELECT_MATCHES = `SELECT a.pid, r.rolname::text AS role, a.usesysid::int8::text AS usesysid, a.datname::text AS database,
-         ${CLIENT} AS client, ${ROLE_KEY} AS role_key,
+/**
+ * Every backend by its id in the backends' status, as (role OID, database OID): the per-backend
+ * functions build no row of thirty columns (query text, client address, ...), which is what
+ * pg_stat_get_activity() does for every backend and was most of a tick's cost with hundreds of
+ * sessions. Every read of the backends' status in one transaction (here, in SUSPECTS and in
+ * pg_stat_get_activity()) sees the same snapshot of it. Role OID 0: a backend without a role
+ * (autovacuum, auxiliary processes, a PG18 one still starting).
+ */
+const BACKEND = (cols: string) => `SELECT ${cols} FROM pg_stat_get_backend_idset() AS i`;
+const USER_DB = 'pg_stat_get_backend_userid(i) AS usesysid, pg_stat_get_backend_dbid(i) AS datid';
+
+/**
+ * Each (role, database) of the backends once, with its role as pg_roles has it and its role_key,
+ * for every pair (see roleKey). `suspect`: a reason other than idleness may hold for its sessions
+ * (revoked, denied), or its role is new to the guard. `idle_limit`: the shorter of its idle and
+ * idle-in-transaction limits (a role's entry wins over its database's; 0 is none), or null. An
+ * excluded role's pair is left out. The guard's own pair is in (it would take one more function
+ * call per backend to leave it out); its own session never comes back (SUSPECTS).
+ */
+const PAIRS = `SELECT q.*,
+         q.roid IS NULL OR NOT q.rolcanlogin OR q.rolvaliduntil < now() OR q.rolname = ANY($1::text[])
+           OR q.role_key <> ALL($11::text[]) AS suspect,
+         LEAST(NULLIF(COALESCE(${lookup(5, 6, 'q.rolname')}, ${lookup(3, 4, 'q.datname')}), 0),
+               NULLIF(COALESCE(${lookup(9, 10, 'q.rolname')}, ${lookup(7, 8, 'q.datname')}), 0)) AS idle_limit
+  FROM (SELECT p.usesysid, p.datid, d.datname::text AS datname, r.oid AS roid, r.rolname::text AS rolname,
+               r.rolcanlogin, r.rolvaliduntil, r.rolsuper, ${roleKey('p.usesysid')} AS role_key
+        FROM (SELECT * FROM (SELECT DISTINCT ${USER_DB} FROM pg_stat_get_backend_idset() AS i) u WHERE u.usesysid <> 0) p
+        LEFT JOIN pg_roles r ON r.oid = p.usesysid
+        LEFT JOIN pg_database d ON d.oid = p.datid) q
+  WHERE q.rolname IS NULL OR q.rolname <> ALL($2::text[])`;
+
+/** The pairs whose sessions may have a reason. */
+const SUSPECT_PAIRS = 'SELECT * FROM k WHERE k.suspect OR k.idle_limit IS NOT NULL';
+
+/**
+ * The sessions a reason may hold for, never the guard's own: those of suspect pairs, and those of
+ * pairs with an idle limit whose last statement began (or, none yet, whose session began) longer
+ * than that limit ago, since a session's state_change is never before its query_start: one that
+ * ran a statement more recently cannot be idle past its limit. Where the guard may not see those
+ * times (null), the session is read. The backends are walked again only when some pair may have
+ * a reason (the EXISTS is uncorrelated: it gates the whole scan).
+ */
+const SUSPECTS = `SELECT b.pid, k.* FROM (${SUSPECT_PAIRS}) k
+  JOIN (${BACKEND(`i, pg_stat_get_backend_pid(i) AS pid, ${USER_DB}`)} WHERE EXISTS (${SUSPECT_PAIRS})) b
+    ON b.usesysid = k.usesysid AND b.datid = k.datid
+  WHERE b.pid <> pg_backend_pid()
+    AND (k.suspect OR NOT COALESCE(pg_stat_get_backend_activity_start(b.i), pg_stat_get_backend_start(b.i))
+                          >= now() - k.idle_limit * interval '1 second')`;
+
+/** The columns of pg_stat_get_activity() the tick reads. */
+const ACTIVITY =
+  'a.pid, a.usesysid, a.application_name, a.backend_type, a.state, a.state_change, a.backend_start, a.query, a.client_addr, a.client_port';
+/** Suspects up to this many are read one by one (pg_stat_get_activity(pid)); more, in one pass over every backend. */
+export const READ_ONE_BY_ONE = 32;
+
+/**
+ * The suspects' rows of pg_stat_get_activity(). Each call with a pid walks the backends but builds
+ * one row: cheap for a few, quadratic for hundreds; past READ_ONE_BY_ONE suspects one call builds
+ * every backend's row instead. The count is an uncorrelated subquery, so each branch is gated as
+ * a whole: only one of them runs.
+ */
+const SUSPECT_ACTIVITY = `SELECT ${ACTIVITY} FROM c CROSS JOIN LATERAL pg_stat_get_activity(c.pid) a
+  WHERE (SELECT count(*) FROM c) <= ${READ_ONE_BY_ONE}
+  UNION ALL
+  SELECT ${ACTIVITY} FROM pg_stat_get_activity(NULL::int) a
+  WHERE (SELECT count(*) FROM c) > ${READ_ONE_BY_ONE} AND a.pid IN (SELECT c.pid FROM c)`;
+
+/** A suspect session `c` read in full (`a`) and its reason, if any. */
+const SELECT_MATCHES = `SELECT a.pid, c.rolname AS role, a.usesysid::int8::text AS usesysid, c.datname AS database,
+         ${CLIENT} AS client, c.role_key,
          a.application_name AS application, a.backend_type, a.state, a.backend_start::text AS backend_start, a.query,
-         r.rolvaliduntil::text AS valid_until,
+         c.rolvaliduntil::text AS valid_until,
          CASE WHEN a.state IN (${list(IDLE_STATES)})
               THEN GREATEST(0, EXTRACT(epoch FROM now() - a.state_change))::float8 END AS idle_seconds,
          COALESCE(lim.by_role, lim.by_database) AS limit_seconds,
          CASE WHEN lim.by_role IS NOT NULL THEN 'role' WHEN lim.by_database IS NOT NULL THEN 'database' END AS limit_source,
          CASE
-           WHEN r.oid IS NULL THEN 'role_dropped'
-           WHEN NOT r.rolcanlogin THEN 'role_nologin'
-           WHEN r.rolvaliduntil < now() THEN 'role_expired'
-           WHEN r.rolname::text = ANY($1::text[]) THEN 'denylisted'
+           WHEN c.roid IS NULL THEN 'role_dropped'
+           WHEN NOT c.rolcanlogin THEN 'role_nologin'
+           WHEN c.rolvaliduntil < now() THEN 'role_expired'
+           WHEN c.rolname = ANY($1::text[]) THEN 'denylisted'
            WHEN COALESCE(lim.by_role, lim.by_database) > 0
                 AND a.state_change < now() - COALESCE(lim.by_role, lim.by_database) * interval '1 second' THEN 'idle_timeout'
          END AS reason,
-         me.su OR (NOT COALESCE(r.rolsuper, false) AND (me.sig OR (r.oid IS NOT NULL AND pg_has_role(r.oid, 'USAGE')))) AS may_signal
-  FROM pg_stat_activity a
-  LEFT JOIN pg_roles r ON r.oid = a.usesysid
+         me.su OR (NOT COALESCE(c.rolsuper, false) AND (me.sig OR (c.roid IS NOT NULL AND pg_has_role(c.roid, 'USAGE')))) AS may_signal
+  FROM c
+  JOIN a ON a.pid = c.pid
   CROSS JOIN (SELECT current_setting('is_superuser') = 'on' AS su, pg_has_role('pg_signal_backend', 'USAGE') AS sig) me
   CROSS JOIN LATERAL (SELECT
-      CASE WHEN a.state = 'idle' THEN ${lookup(5, 6, 'r.rolname::text')}
-           WHEN a.state IN (${IN_TX}) THEN ${lookup(9, 10, 'r.rolname::text')} END AS by_role,
-      CASE WHEN a.state = 'idle' THEN ${lookup(3, 4, 'a.datname::text')}
-           WHEN a.state IN (${IN_TX}) THEN ${lookup(7, 8, 'a.datname::text')} END AS by_database) lim
-  WHERE a.pid <> pg_backend_pid()
-    AND a.usesysid IS NOT NULL
-    AND (a.backend_type IN (${list(CLIENT_BACKEND_TYPES)}) OR a.backend_type IS NULL)
-    AND (r.rolname IS NULL OR r.rolname::text <> ALL($2::text[]))`;
+      CASE WHEN a.state = 'idle' THEN ${lookup(5, 6, 'c.rolname')}
+           WHEN a.state IN (${IN_TX}) THEN ${lookup(9, 10, 'c.rolname')} END AS by_role,
+      CASE WHEN a.state = 'idle' THEN ${lookup(3, 4, 'c.datname')}
+           WHEN a.state IN (${IN_TX}) THEN ${lookup(7, 8, 'c.datname')} END AS by_database) lim
+  WHERE a.backend_type IN (${list(CLIENT_BACKEND_TYPES)}) OR a.backend_type IS NULL`;
+
+function tickText(dryRun: boolean): string {
+  const terminated = dryRun ? 'false' : 'CASE WHEN s.reason IS NOT NULL AND s.may_signal THEN pg_terminate_backend(s.pid) ELSE false END';
+  return `WITH k AS MATERIALIZED (${PAIRS}),
+c AS MATERIALIZED (${SUSPECTS}),
+a AS MATERIALIZED (${SUSPECT_ACTIVITY})
+SELECT s.pid, s.role, s.usesysid, s.database, s.client, s.application, s.backend_type, s.state, s.backend_start,
+       s.query, s.reason, s.valid_until, s.idle_seconds, s.limit_seconds, s.limit_source, s.may_signal, s.role_key,
+       ${terminated} AS terminated
+FROM (${SELECT_MATCHES}) s
+WHERE s.role_key <> ALL($11::text[]) OR s.reason IS NOT NULL
+UNION ALL
+${ROLES_BY_NAME}
+ORDER BY pid`;
+}
+
+/** Built once: pg compares a prepared statement's text at every execution, and a tick runs every interval. */
+const TICK_TEXT = { live: tickText(false), dry: tickText(true) };
 
 /**
  * The tick statement. Only client backends and walsenders (a NULL backend_type is what an operator
  * without pg_read_all_stats sees of another role's client), never the guard's own backend, never a
  * backend without a role (a PG18 'starting' one), never an excluded role; a row only when a reason
  * holds. Reasons in order: role_dropped (OID gone from pg_roles), role_nologin, role_expired (VALID
- * UNTIL passed, whatever the auth method), denylisted, idle_timeout. pg_terminate_backend runs only
- * where the guard's role may signal (otherwise it would raise and abort the whole statement); in a
- * dry run it is not in the text at all. A row without a reason comes back only when its role_key is
- * not among `known` (the first session of a role, or one whose name or state changed): the guard
- * remembers roles that way at almost no cost, and role_key comes first in the WHERE so that every
- * session's pg_get_userbyid runs (see ROLE_KEY). Deny-listed roles come back the same way, without
- * a session (DENIED_ROLES): every tick, so a reloaded list is resolved by the next one.
+ * UNTIL passed, whatever the auth method), denylisted, idle_timeout. Every backend is looked at
+ * every tick, but cheaply (BACKEND, PAIRS); only the sessions a reason may hold for are read in
+ * full (SUSPECTS). pg_terminate_backend runs only where the guard's role may signal (otherwise it
+ * would raise and abort the whole statement); in a dry run it is not in the text at all. A row
+ * without a reason comes back only when its role_key is not among `known` (the first session of a
+ * role, or one whose name or state changed): the guard remembers roles that way at almost no cost.
+ * Deny-listed roles come back the same way, without a session (ROLES_BY_NAME): every tick, so a
+ * reloaded list is resolved by the next one.
  */
 export function guardTick(rules: GuardRules, opts: { dryRun: boolean; known?: readonly string[] }): GuardQuery {
-  const terminated = opts.dryRun
-    ? 'false'
-    : 'CASE WHEN s.reason IS NOT NULL AND s.may_signal THEN pg_terminate_backend(s.pid) ELSE false END';
-  const text = `SELECT s.pid, s.role, s.usesysid, s.database, s.client, s.application, s.backend_type, s.state, s.backend_start,
-       s.query, s.reason, s.valid_until, s.idle_seconds, s.limit_seconds, s.limit_source, s.may_signal, s.role_key,
-       ${terminated} AS terminated
-FROM (${SELECT_MATCHES}) s
-WHERE s.role_key <> ALL($11::text[]) OR s.reason IS NOT NULL
-UNION ALL
-${DENIED_ROLES}
-ORDER BY pid`;
   const values = [
     [...rules.deny],
     [...rules.exclude],
@@ -189,9 +263,11 @@ ORDER BY pid`;
     ...pairs(rules.idle.roles),
     ...pairs(rules.idleInTransaction.databases),
     ...pairs(rules.idleInTransaction.roles),
-    [...(opts.known ?? [])],
+    opts.known ?? [],
   ];
-  return { name: opts.dryRun ? 'pgrevoke_guard_tick_dry' : 'pgrevoke_guard_tick', text, values };
+  return opts.dryRun
+    ? { name: 'pgrevoke_guard_tick_dry', text: TICK_TEXT.dry, values }
+    : { name: 'pgrevoke_guard_tick', text: TICK_TEXT.live, values };
 }
 
 /**

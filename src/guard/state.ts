@@ -33,6 +33,8 @@ export interface NodeState {
   seen: Map<string, string>;
   /** Roles of the sessions seen, by OID: what the guard knows when pg_authid is locked. */
   roles: Map<string, KnownRole>;
+  /** The keys of `roles`, as last sent (null: to rebuild). */
+  knownKeys: string[] | null;
   superuser: boolean;
   signalBackend: boolean;
   blind: Blind | null;
@@ -50,6 +52,7 @@ export function newNode(node: GuardNode): NodeState {
     lostWith: null,
     seen: new Map(),
     roles: new Map(),
+    knownKeys: null,
     superuser: false,
     signalBackend: false,
     blind: null,

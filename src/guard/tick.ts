@@ -25,8 +25,7 @@ export interface TickResult {
 export async function tick(ctx: GuardContext, n: NodeState): Promise<TickResult> {
   const { cfg } = ctx;
   await ctx.deny.refresh();
-  const known = [...n.roles.values()].map((r) => r.key);
-  const q = guardTick(ctx.deny.rules(), { dryRun: cfg.dryRun, known });
+  const q = guardTick(ctx.deny.rules(), { dryRun: cfg.dryRun, known: knownKeys(n) });
   const { rows: all } = await n.client!.query<GuardRow>({ ...q, query_timeout: ctx.queryTimeoutMs });
   learn(n, all);
   const reported = report(
@@ -39,6 +38,11 @@ export async function tick(ctx: GuardContext, n: NodeState): Promise<TickResult>
 
 /** Each session of the tick reported once (an event, and an audit line unless a dry run); returns how many were. */
 function report(ctx: GuardContext, n: NodeState, rows: readonly ReasonRow[]): number {
+  // most ticks find nothing: nothing to build for them (seen holds the last tick's sessions only)
+  if (rows.length === 0) {
+    n.seen.clear();
+    return 0;
+  }
   const { cfg } = ctx;
   const time = new Date().toISOString();
   const seen = new Map<string, string>();
@@ -70,6 +74,13 @@ function report(ctx: GuardContext, n: NodeState, rows: readonly ReasonRow[]): nu
 }
 
 function learn(n: NodeState, rows: readonly GuardRow[]): void {
+  if (rows.length === 0) return;
   if (n.roles.size > MAX_KNOWN_ROLES) n.roles.clear();
   for (const r of rows) n.roles.set(r.usesysid, parseRoleKey(r.role_key));
+  n.knownKeys = null;
+}
+
+/** The role keys the guard knows, as the tick's $11: rebuilt only after a tick learnt something. */
+function knownKeys(n: NodeState): string[] {
+  return (n.knownKeys ??= [...n.roles.values()].map((r) => r.key));
 }

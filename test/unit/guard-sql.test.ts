@@ -7,6 +7,7 @@ import {
   guardUnblock,
   NO_TIMEOUTS,
   parseRoleKey,
+  READ_ONE_BY_ONE,
   rollbackPrepared,
   type GuardRules,
 } from '../../src/guard/sql.js';
@@ -63,9 +64,10 @@ describe('guardTick', () => {
   it('terminates in the same statement, only rows with a reason, only where the role may signal', () => {
     const { text } = guardTick(full, { dryRun: false });
     expect(text).toContain('CASE WHEN s.reason IS NOT NULL AND s.may_signal THEN pg_terminate_backend(s.pid) ELSE false END AS terminated');
-    // a row without a reason only when its role is new to the guard; the key first, so every session's role is looked up
+    // a row without a reason only when its role is new to the guard
     expect(text).toMatch(/WHERE s\.role_key <> ALL\(\$11::text\[\]\) OR s\.reason IS NOT NULL\n/);
-    expect(text).toContain('pg_get_userbyid(a.usesysid)');
+    // every role with a session is looked up (through the syscache) at every tick, suspect or not
+    expect(text).toContain("':' || pg_get_userbyid(p.usesysid) AS role_key");
     expect(text.match(/pg_terminate_backend/g)).toHaveLength(1);
     // one statement, no separator
     expect(text).not.toContain(';');
@@ -74,9 +76,10 @@ describe('guardTick', () => {
   it('also names each deny-listed role, session or not (pid null), while its key is new to the guard: its OID is known before any lock', () => {
     for (const dryRun of [false, true]) {
       const { text } = guardTick(full, { dryRun });
-      const denied = text.slice(text.indexOf('UNION ALL'));
+      const denied = text.slice(text.lastIndexOf('UNION ALL'));
       expect(denied).toContain('SELECT NULL::int AS pid, d.role, d.usesysid');
-      expect(denied).toContain('FROM pg_roles r WHERE r.rolname::text = ANY($1::text[])');
+      // and the guard's own role, whose own session never comes back as a row
+      expect(denied).toContain('FROM pg_roles r WHERE r.rolname::text = ANY($1::text[]) OR r.rolname = session_user');
       // looked up through the syscache too, so that pg_terminate_backend finds it cached under the lock
       expect(denied).toContain('pg_get_userbyid(r.oid)');
       expect(denied).toContain('WHERE d.role_key <> ALL($11::text[])');
@@ -92,10 +95,38 @@ describe('guardTick', () => {
 
   it('never its own backend, never role-less or non-client backends, never excluded roles', () => {
     const { text } = guardTick(full, { dryRun: false });
-    expect(text).toContain('a.pid <> pg_backend_pid()');
-    expect(text).toContain('a.usesysid IS NOT NULL');
-    expect(text).toContain(`a.backend_type IN ('client backend', 'walsender')`);
-    expect(text).toContain('r.rolname::text <> ALL($2::text[])');
+    expect(text).toContain('WHERE b.pid <> pg_backend_pid()');
+    expect(text).toContain('WHERE u.usesysid <> 0');
+    expect(text).toContain(`WHERE a.backend_type IN ('client backend', 'walsender') OR a.backend_type IS NULL`);
+    expect(text).toContain('WHERE q.rolname IS NULL OR q.rolname <> ALL($2::text[])');
+  });
+
+  it('looks at every backend through the per-backend functions, and reads in full only the sessions a reason may hold for', () => {
+    const { text } = guardTick(full, { dryRun: false });
+    // no view (it joins pg_authid and pg_database for every backend) and no full pg_stat_get_activity() but past READ_ONE_BY_ONE
+    expect(text).not.toContain('pg_stat_activity');
+    expect(text).toContain('SELECT DISTINCT pg_stat_get_backend_userid(i) AS usesysid, pg_stat_get_backend_dbid(i) AS datid');
+    expect(text.match(/pg_stat_get_activity\(/g)).toHaveLength(2);
+    expect(text).toContain(
+      `FROM c CROSS JOIN LATERAL pg_stat_get_activity(c.pid) a\n  WHERE (SELECT count(*) FROM c) <= ${READ_ONE_BY_ONE}`,
+    );
+    expect(text).toContain(`FROM pg_stat_get_activity(NULL::int) a\n  WHERE (SELECT count(*) FROM c) > ${READ_ONE_BY_ONE}`);
+    // a pair (role, database) is suspect for each reason but idleness, or when its role is new to the guard
+    expect(text).toContain(
+      'q.roid IS NULL OR NOT q.rolcanlogin OR q.rolvaliduntil < now() OR q.rolname = ANY($1::text[])\n           OR q.role_key <> ALL($11::text[]) AS suspect',
+    );
+    // idleness: the shorter of the two limits, a role's entry winning over its database's, 0 none
+    expect(text).toContain(
+      'LEAST(NULLIF(COALESCE(($6::float8[])[array_position($5::text[], q.rolname)], ($4::float8[])[array_position($3::text[], q.datname)]), 0)',
+    );
+    // a session that began a statement within its limit cannot be idle past it: not read
+    expect(text).toContain(
+      "NOT COALESCE(pg_stat_get_backend_activity_start(b.i), pg_stat_get_backend_start(b.i))\n                          >= now() - k.idle_limit * interval '1 second'",
+    );
+    // the second walk over the backends runs only when some pair may have a reason
+    expect(text).toContain(
+      'FROM pg_stat_get_backend_idset() AS i WHERE EXISTS (SELECT * FROM k WHERE k.suspect OR k.idle_limit IS NOT NULL)',
+    );
   });
 
   it('computes the reasons in SQL, in order, by OID and exact name', () => {
@@ -103,23 +134,23 @@ describe('guardTick', () => {
     const order = ["'role_dropped'", "'role_nologin'", "'role_expired'", "'denylisted'", "'idle_timeout'"].map((r) => text.indexOf(r));
     expect(order.every((i) => i > 0)).toBe(true);
     expect([...order].sort((a, b) => a - b)).toEqual(order);
-    expect(text).toContain('LEFT JOIN pg_roles r ON r.oid = a.usesysid');
-    expect(text).toContain('WHEN r.oid IS NULL THEN');
-    expect(text).toContain('WHEN NOT r.rolcanlogin THEN');
-    expect(text).toContain('WHEN r.rolvaliduntil < now() THEN');
-    expect(text).toContain('WHEN r.rolname::text = ANY($1::text[]) THEN');
+    expect(text).toContain('LEFT JOIN pg_roles r ON r.oid = p.usesysid');
+    expect(text).toContain('WHEN c.roid IS NULL THEN');
+    expect(text).toContain('WHEN NOT c.rolcanlogin THEN');
+    expect(text).toContain('WHEN c.rolvaliduntil < now() THEN');
+    expect(text).toContain('WHEN c.rolname = ANY($1::text[]) THEN');
     // the role's limit wins over its database's; 0 is no limit
     expect(text).toContain('COALESCE(lim.by_role, lim.by_database) > 0');
     // idle is state 'idle' only; idle in transaction has its own parameters
-    expect(text).toContain(`WHEN a.state = 'idle' THEN (SELECT t.s FROM unnest($5::text[], $6::float8[])`);
+    expect(text).toContain(`WHEN a.state = 'idle' THEN ($6::float8[])[array_position($5::text[], c.rolname)]`);
     expect(text).toContain(
-      `WHEN a.state IN ('idle in transaction', 'idle in transaction (aborted)') THEN (SELECT t.s FROM unnest($9::text[], $10::float8[])`,
+      `WHEN a.state IN ('idle in transaction', 'idle in transaction (aborted)') THEN ($10::float8[])[array_position($9::text[], c.rolname)]`,
     );
   });
 
   it('returns the forensic columns the audit line needs', () => {
     const { text } = guardTick(full, { dryRun: false });
-    const head = text.slice(0, text.indexOf('FROM'));
+    const head = text.slice(text.indexOf('\nSELECT s.pid'), text.indexOf('\nFROM ('));
     for (const c of ['pid', 'role', 'usesysid', 'database', 'client', 'application', 'query', 'reason', 'terminated'])
       expect(head).toMatch(new RegExp(`\\b${c}\\b`));
   });
