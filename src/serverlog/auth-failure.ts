@@ -76,12 +76,19 @@ export function authFailure(record: LogRecord, ctx: FailureContext): AuthFailure
   return found.every((f) => key(f) === key(found[0]!)) ? found[0]! : null;
 }
 
-/** Whether the entry is stderr's evidence of a forged line: a login failure whose prefix names another user than its message. */
+/**
+ * Whether the entry is stderr's evidence of a forged line: it reads as a login failure only in ways
+ * whose %u is not the user the message names. (A real line always has one reading that agrees;
+ * other readings, where a name holds ` LOG:  `, may not be failures at all.)
+ */
 export function contradictsItself(record: LogRecord): boolean {
-  if (record.format !== 'stderr' || record.severity !== 'FATAL') return false;
-  const readings = [record, ...(record.alternatives ?? [])];
-  return readings.every((r) => {
-    const match = matchTemplate(r.message);
-    return match !== null && r.user !== null && pickSplit(match.splits, r.user) === undefined;
-  });
+  if (record.format !== 'stderr') return false;
+  const fatal = [record, ...(record.alternatives ?? [])].filter((r) => r.severity === 'FATAL');
+  return (
+    fatal.length > 0 &&
+    fatal.every((r) => {
+      const match = matchTemplate(r.message);
+      return match !== null && r.user !== null && pickSplit(match.splits, r.user) === undefined;
+    })
+  );
 }
