@@ -35,6 +35,8 @@ export interface SqlSourceStats {
 interface Listing {
   current: string;
   files: PollRow['files'];
+  /** The cursor's file's first bytes and the chunk from the cursor on, read in the same round trip. */
+  pre: { file: string; offset: number; row: ReadRow } | null;
 }
 
 export class SqlLogSource implements AuthFailureSource {
@@ -93,13 +95,20 @@ export class SqlLogSource implements AuthFailureSource {
     return this.tail;
   }
 
-  private async listing(format: LogFormat): Promise<Listing> {
-    const row = (await this.client.query<PollRow>(POLL_SQL, [format])).rows[0]!;
+  private async listing(tail: LogTail): Promise<Listing> {
+    const pos = this.position;
+    const from = pos ? tail.parser.resumeAt(pos.offset) : 0;
+    const params = [tail.format, pos?.file ?? null, from, pos ? Math.min(tail.chunkBytes, tail.pollBytes) : 0];
+    const row = (await this.client.query<PollRow>(POLL_SQL, params)).rows[0]!;
     if (!row.current)
-      throw new PgrevokeError(`the server names no current ${format} log file (pg_current_logfile('${format}') is NULL)`, {
+      throw new PgrevokeError(`the server names no current ${tail.format} log file (pg_current_logfile('${tail.format}') is NULL)`, {
         hint: 'the log is readable over SQL only with logging_collector = on; otherwise use --server-log FILE on the database host',
       });
-    return { current: row.current, files: row.files.map((f) => ({ ...f, size: Number(f.size) })) };
+    return {
+      current: row.current,
+      files: row.files.map((f) => ({ ...f, size: Number(f.size) })),
+      pre: pos ? { file: pos.file, offset: from, row: { head: row.head, data: row.data } } : null,
+    };
   }
 
   private async read(file: string, offset: number, length: number, head = 0): Promise<ReadRow> {
@@ -139,7 +148,7 @@ export class SqlLogSource implements AuthFailureSource {
 
   async poll(): Promise<AuthFailure[]> {
     const tail = await this.setup();
-    const listing = await this.listing(tail.format);
+    const listing = await this.listing(tail);
     if (!this.position) {
       await this.start(tail, listing);
       return [];
@@ -149,8 +158,9 @@ export class SqlLogSource implements AuthFailureSource {
     for (;;) {
       const pos: LogCursor = this.position;
       const rotated = pos.file !== listing.current;
+      const pre = listing.pre?.file === pos.file ? listing.pre : null;
       const size = this.sizeOf(listing, pos.file);
-      const drained = size === null ? null : await this.drainFile(tail, pos, size, rotated, budget);
+      const drained = size === null ? null : await this.drainFile(tail, pos, size, rotated, budget, pre);
       if (drained) {
         failures.push(...drained.failures);
         budget -= drained.bytes;
@@ -165,25 +175,42 @@ export class SqlLogSource implements AuthFailureSource {
     }
   }
 
-  /** One file from the cursor: its identity checked (a new file under the old name, or truncated: from 0). */
-  private async drainFile(tail: LogTail, pos: LogCursor, size: number, rotated: boolean, budget: number): Promise<Drained | null> {
-    const check = await this.read(pos.file, 0, 0, HEAD_BYTES);
-    if (check.head === null) return null; // removed between the listing and now
+  /**
+   * One file from the cursor: its identity checked (a new file under the old name, or truncated:
+   * from 0), its first chunk the one the poll already read when there is one.
+   */
+  private async drainFile(
+    tail: LogTail,
+    pos: LogCursor,
+    listed: number,
+    rotated: boolean,
+    budget: number,
+    pre: Listing['pre'],
+  ): Promise<Drained | null> {
+    const from = tail.parser.resumeAt(pos.offset);
+    const first = pre?.row ?? (await this.read(pos.file, from, Math.max(0, Math.min(tail.chunkBytes, listed - from, budget)), HEAD_BYTES));
+    if (first.head === null) return null; // removed between the listing and now
+    // the chunk may have been read a moment after the listing: the file is at least that long
+    const size = Math.max(listed, from + (first.data?.length ?? 0));
+    let cached = first.data && { offset: from, data: first.data };
     const id = parseIdentity(pos.identity);
-    if ((id && !sameHead(id, check.head.subarray(0, id.headLength))) || size < pos.offset) {
+    if ((id && !sameHead(id, first.head.subarray(0, id.headLength))) || size < pos.offset) {
       tail.parser.reset();
       pos.offset = 0;
+      cached = null;
     }
-    pos.identity = identityText(check.head);
+    pos.identity = identityText(first.head);
     const settled = rotated || this.lastSize.get(pos.file) === size;
     this.lastSize = new Map([[pos.file, size]]);
-    const drained = await tail.drain(
-      async (offset, length) => (await this.read(pos.file, offset, length)).data,
-      pos.offset,
-      size,
-      settled,
-      budget,
-    );
+    const read = async (offset: number, length: number): Promise<Buffer | null> => {
+      if (cached && offset === cached.offset && length <= cached.data.length) {
+        const data = cached.data.subarray(0, length);
+        cached = null;
+        return data;
+      }
+      return (await this.read(pos.file, offset, length)).data;
+    };
+    const drained = await tail.drain(read, pos.offset, size, settled, budget);
     pos.offset = drained.offset;
     return drained;
   }

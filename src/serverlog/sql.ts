@@ -3,6 +3,7 @@
 // byte sequence invalid in the database encoding, and a client can put one into the log (user
 // names are not checked against any encoding), which would stop the reader at that line for good.
 import { ident } from '../pg/quote.js';
+import { HEAD_BYTES } from './fingerprint.js';
 
 /** What decides the format and how to read it. `log_connections` is text in every major (a list from 18). */
 export const SETTINGS_SQL = `SELECT current_setting('log_destination') AS destination,
@@ -23,13 +24,20 @@ export interface SettingsRow {
   version: number;
 }
 
-/** $1: the format (stderr, csvlog, jsonlog). The listing's sizes are current (pg_ls_logdir stats each file). */
+/**
+ * One round trip per poll when nothing rotated: the current file ($1: stderr, csvlog, jsonlog), the
+ * log directory's listing (pg_ls_logdir stats each file: current sizes), and for the cursor's file
+ * ($2, NULL before the first poll) its first bytes (its identity) and a chunk from the cursor on
+ * ($3 offset, $4 length: empty when nothing new).
+ */
 export const POLL_SQL = `SELECT pg_current_logfile($1) AS current,
        (SELECT coalesce(json_agg(json_build_object('name', name, 'size', size,
                                  'mtime', extract(epoch FROM modification)) ORDER BY modification, name), '[]'::json)
-          FROM pg_ls_logdir()) AS files`;
+          FROM pg_ls_logdir()) AS files,
+       CASE WHEN $2::text IS NOT NULL THEN pg_read_binary_file($2, 0, ${HEAD_BYTES}, true) END AS head,
+       CASE WHEN $2::text IS NOT NULL THEN pg_read_binary_file($2, $3::bigint, $4::bigint, true) END AS data`;
 
-export interface PollRow {
+export interface PollRow extends ReadRow {
   current: string | null;
   files: Array<{ name: string; size: number; mtime: number }>;
 }

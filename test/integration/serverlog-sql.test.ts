@@ -106,6 +106,22 @@ describe.each(MAJORS)('server log over SQL, PostgreSQL %i', (major) => {
     expect(source.warnings).toEqual([]);
   });
 
+  it('one round trip per poll, idle or with a failure to read (the listing, the identity and the chunk in one)', async () => {
+    const queries: string[] = [];
+    const counted = { query: (text: string, values?: unknown[]) => (queries.push(text), cl.admin.query(text, values)) } as typeof cl.admin;
+    const source = new SqlLogSource(counted, { format: 'csvlog' });
+    await source.poll();
+    queries.length = 0;
+    await source.poll();
+    expect(queries).toHaveLength(1);
+    await attempt(cl, { user: 'alice', from: '127.0.0.60' });
+    queries.length = 0;
+    const got = await pollFor(source, 1);
+    expect(got.map((g) => g.address)).toEqual(['127.0.0.60']);
+    expect(queries.length).toBeLessThanOrEqual(4); // pollFor polls until it has it, then twice more: one query each
+    expect(queries.every((q) => q.includes('pg_current_logfile'))).toBe(true);
+  });
+
   it.each(formats)('%s: a rotation mid-stream, failures on both sides: none lost, none twice; a saved cursor resumes', async (format) => {
     const source = new SqlLogSource(cl.admin, { format });
     await source.poll();
