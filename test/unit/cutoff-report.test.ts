@@ -165,6 +165,10 @@ describe('audit', () => {
       'role_expired',
       'denylisted',
       'idle_timeout',
+      'lockout',
+      'address_ban',
+      'unlock',
+      'lockout_expired',
     ]);
   });
 
