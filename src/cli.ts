@@ -261,6 +261,13 @@ function fail(err: unknown, debug: boolean): ExitCode {
   return e.exitCode;
 }
 
+// The reader went away (`| head`, a pager quit): stop writing, as psql does, and let the command
+// finish; exiting here could abandon a cutoff between two steps. Any other write error is real.
+for (const stream of [process.stdout, process.stderr])
+  stream.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code !== 'EPIPE') throw err;
+  });
+
 const debug = process.argv.includes('--debug');
 try {
   await program.parseAsync(process.argv);
