@@ -22,14 +22,39 @@ export function lastBoundary(format: LogFormat, tail: Buffer, base: number): num
     const scan = new UnitScanner(true, Number.MAX_SAFE_INTEGER).scan(tail, 0);
     return scan.end;
   }
-  let tries = 0;
-  for (let nl = tail.indexOf(0x0a); nl >= 0 && tries < MAX_TRIES; nl = tail.indexOf(0x0a, nl + 1)) {
-    const start = nl + 1;
-    if (!STAMP.test(tail.subarray(start, start + 19).toString('latin1'))) continue;
-    tries++;
-    const scan = new UnitScanner(true, Number.MAX_SAFE_INTEGER).scan(tail.subarray(start), base + start);
-    if (scan.units.length > 0 && scan.units.every((u) => csvlogRecord(u) !== null)) return scan.end;
-  }
+  const found = csvlogStart(tail);
+  if (found) return base + found.end;
   // nothing in the tail reads as csvlog: start at its end and let the reader resynchronize on errors
   return lastNl < 0 ? base + tail.length : base + lastNl + 1;
+}
+
+/**
+ * The first line start in `buf` (relative to it) from which every record in the next TAIL_BYTES
+ * reads as csvlog, and the end of the last complete record there; null when none of the first
+ * MAX_TRIES candidates does.
+ */
+function csvlogStart(buf: Buffer): { start: number; end: number } | null {
+  let tries = 0;
+  for (let nl = buf.indexOf(0x0a); nl >= 0 && tries < MAX_TRIES; nl = buf.indexOf(0x0a, nl + 1)) {
+    const start = nl + 1;
+    if (!STAMP.test(buf.subarray(start, start + 19).toString('latin1'))) continue;
+    tries++;
+    const scan = new UnitScanner(true, Number.MAX_SAFE_INTEGER).scan(buf.subarray(start, start + TAIL_BYTES), start);
+    if (scan.units.length > 0 && scan.units.every((u) => csvlogRecord(u) !== null)) return { start, end: scan.end };
+  }
+  return null;
+}
+
+/**
+ * Where to begin reading a file at an offset that is no known boundary (a look back of N bytes
+ * from the end): the file offset of the first entry start in `buf`, read at file offset `base`,
+ * after a newline in it (read from one byte early, so that a start right at the wanted offset is
+ * found). csvlog: the first line start from which the records read as csvlog, not one inside a
+ * quoted field; with none, the first line start (the reader resynchronizes).
+ */
+export function firstBoundary(format: LogFormat, buf: Buffer, base: number): number {
+  const nl = buf.indexOf(0x0a);
+  if (nl < 0) return base + buf.length;
+  if (format !== 'csvlog') return base + nl + 1;
+  return base + (csvlogStart(buf)?.start ?? nl + 1);
 }

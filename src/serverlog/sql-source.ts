@@ -7,7 +7,7 @@
 import path from 'node:path';
 import type { Queryable } from '../checks/types.js';
 import { PgrevokeError } from '../errors.js';
-import { lastBoundary, TAIL_BYTES } from './boundary.js';
+import { firstBoundary, lastBoundary, TAIL_BYTES } from './boundary.js';
 import type { ExtractStats } from './extract.js';
 import type { ParseStats } from './parser.js';
 import { HEAD_BYTES, identityText, parseIdentity, sameHead } from './fingerprint.js';
@@ -15,6 +15,7 @@ import { formatOfName, formatsOf, stderrGaps } from './format.js';
 import type { LogFormat } from './record.js';
 import { POLL_SQL, READ_SQL, SETTINGS_SQL, type PollRow, type ReadRow, type SettingsRow } from './sql.js';
 import { LogTail, type Drained, type TailOptions } from './tail.js';
+import { logTimeToIso } from './time.js';
 import type { AuthFailure, AuthFailureSource, LogCursor } from './types.js';
 
 export interface SqlSourceOptions extends Omit<TailOptions, 'prefix' | 'zone'> {
@@ -24,6 +25,20 @@ export interface SqlSourceOptions extends Omit<TailOptions, 'prefix' | 'zone'> {
   cursor?: LogCursor | null;
   /** For messages: the node's name. */
   label?: string;
+  /**
+   * No cursor: instead of at the end, start this many bytes before it (in the file before the
+   * current one, when the current one is shorter), at an entry boundary, and read from there on
+   * the first poll: a bounded look back (inspect, cutoff's verification).
+   */
+  back?: number;
+}
+
+/** Where a look back (`back`) began: the file, the offset, and the log time of the first entry there. */
+export interface BackStart {
+  file: string;
+  offset: number;
+  /** ISO 8601; null when the first entry's time cannot be read (or nothing was there). */
+  at: string | null;
 }
 
 export interface SqlSourceStats {
@@ -48,6 +63,8 @@ export class SqlLogSource implements AuthFailureSource {
   /** Problems with the server's settings for this reader (no %h and no log_connections, ...). */
   warnings: string[] = [];
   readonly stats: SqlSourceStats = { rotations: 0, lost: 0 };
+  /** Set by the first poll of a look back (`back`). */
+  backStart: BackStart | null = null;
 
   constructor(
     private readonly client: Queryable,
@@ -70,6 +87,11 @@ export class SqlLogSource implements AuthFailureSource {
       ...(this.tail?.parser.stats ?? { oversized: 0, unreadable: 0 }),
       ...(this.tail?.extractor.stats ?? { suspect: 0, unaddressed: 0 }),
     };
+  }
+
+  /** The server's logging settings, once the first poll has read them. */
+  get serverSettings(): SettingsRow | null {
+    return this.settings;
   }
 
   cursor(): LogCursor | null {
@@ -132,6 +154,40 @@ export class SqlLogSource implements AuthFailureSource {
     this.lastSize.set(listing.current, size);
   }
 
+  /**
+   * A look back: `back` bytes before the end of the current file, continuing into the file before it
+   * (same format, listed just before it) when the current one is shorter. The first chunk read is
+   * handed to the poll as its `pre`.
+   */
+  private async startBack(tail: LogTail, listing: Listing, back: number): Promise<Listing['pre']> {
+    const current = this.sizeOf(listing, listing.current) ?? 0;
+    let file = listing.current;
+    let size = current;
+    let base = current - back;
+    if (base < 0) {
+      const same = listing.files.filter((f) => formatOfName(f.name) === formatOfName(listing.current));
+      const at = same.findIndex((f) => f.name === path.posix.basename(listing.current));
+      const prev = at > 0 ? same[at - 1]! : null;
+      if (prev && prev.size > 0) {
+        file = path.posix.join(path.posix.dirname(listing.current), prev.name);
+        size = prev.size;
+        base = Math.max(0, prev.size + base);
+      } else base = 0;
+    }
+    // from one byte early: a newline there says `base` itself is an entry start
+    const from = Math.max(0, base - 1);
+    const length = size - from <= tail.chunkBytes ? size - from : TAIL_BYTES;
+    const row = await this.read(file, from, length, HEAD_BYTES);
+    const data = row.data ?? Buffer.alloc(0);
+    const offset = base === 0 ? 0 : Math.min(firstBoundary(tail.format, data, from), from + data.length);
+    const rest = data.subarray(offset - from);
+    const first = tail.parser.peek(rest.subarray(0, TAIL_BYTES), offset).records[0];
+    this.backStart = { file, offset, at: first?.time ? logTimeToIso(first.time, this.settings?.zone ?? null) : null };
+    this.position = { file, offset, identity: identityText(row.head ?? Buffer.alloc(0)) };
+    this.lastSize.set(file, size);
+    return { file, offset, row: { head: row.head, data: rest } };
+  }
+
   /** The files written after `file` up to `current`, in the order written. */
   private successors(listing: Listing, file: string): string[] {
     const dir = path.posix.dirname(listing.current);
@@ -150,13 +206,16 @@ export class SqlLogSource implements AuthFailureSource {
     const tail = await this.setup();
     const listing = await this.listing(tail);
     if (!this.position) {
-      await this.start(tail, listing);
-      return [];
+      if (!this.opts.back) {
+        await this.start(tail, listing);
+        return [];
+      }
+      listing.pre = await this.startBack(tail, listing, this.opts.back);
     }
     const failures: AuthFailure[] = [];
     let budget = tail.pollBytes;
     for (;;) {
-      const pos: LogCursor = this.position;
+      const pos: LogCursor = this.position!; // set by startBack above, or by an earlier poll
       const rotated = pos.file !== listing.current;
       const pre = listing.pre?.file === pos.file ? listing.pre : null;
       const size = this.sizeOf(listing, pos.file);
