@@ -20,6 +20,7 @@ import {
 } from '../checks/types.js';
 import { collectOperator, collectServer } from '../pg/server.js';
 import type { ConnParams } from '../pg/conninfo.js';
+import { collectFailedLogins, type FailedLogins } from './failed-logins.js';
 import { resolveRole } from './resolve-role.js';
 
 export const INSPECT_SCHEMA_VERSION = 1;
@@ -64,7 +65,14 @@ export interface InspectReport extends Evaluation {
   operator: RoleFacts['operator'];
   connectionSlots: RoleFacts['connectionSlots'];
   administeredRoles: RoleFacts['administeredRoles'];
+  /** The role's recent failed logins from the server log (null: not readable, see failedLoginsUnreadable). */
+  failedLogins: FailedLogins | null;
+  /** Why the log could not be read, and what to turn on (null when it was read). */
+  failedLoginsUnreadable: string | null;
 }
+
+/** What the server log said about the role's failed logins (inspectRole reads it; verify does not). */
+export type FailedLoginsFact = Pick<InspectReport, 'failedLogins' | 'failedLoginsUnreadable'>;
 
 /** Pure: findings from every check, most severe first; exposed when any finding is an exposure. */
 export function evaluate(facts: RoleFacts): Evaluation {
@@ -133,7 +141,11 @@ export async function collectFacts(
   };
 }
 
-export function toReport(facts: RoleFacts, evaluation: Evaluation = evaluate(facts)): InspectReport {
+export function toReport(
+  facts: RoleFacts,
+  evaluation: Evaluation = evaluate(facts),
+  knocks: FailedLoginsFact = { failedLogins: null, failedLoginsUnreadable: 'not read' },
+): InspectReport {
   return {
     schemaVersion: INSPECT_SCHEMA_VERSION,
     role: { ...facts.role, ...facts.memberships },
@@ -149,6 +161,8 @@ export function toReport(facts: RoleFacts, evaluation: Evaluation = evaluate(fac
     operator: facts.operator,
     connectionSlots: facts.connectionSlots,
     administeredRoles: facts.administeredRoles,
+    failedLogins: knocks.failedLogins,
+    failedLoginsUnreadable: knocks.failedLoginsUnreadable,
     findings: evaluation.findings,
   };
 }
@@ -157,5 +171,7 @@ export function toReport(facts: RoleFacts, evaluation: Evaluation = evaluate(fac
 export async function inspectRole(params: ConnParams, q: Queryable, roleName: string, opts: InspectOptions = {}): Promise<InspectReport> {
   const server = await collectServer(q);
   const role = await resolveRole(q, roleName);
-  return toReport(await collectFacts(params, q, server, role, opts));
+  const facts = await collectFacts(params, q, server, role, opts);
+  // after the facts, on the same connection: a bounded read of the log's end (failed-logins.ts)
+  return toReport(facts, evaluate(facts), await collectFailedLogins(q, role.name));
 }

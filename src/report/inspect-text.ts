@@ -4,6 +4,7 @@ import type { ChalkInstance } from 'chalk';
 import { isBlockingHbaError } from '../hba/evaluate.js';
 import type { HbaDecision } from '../hba/types.js';
 import type { InspectReport } from '../inspect/index.js';
+import { renderFailedLogins } from './failed-logins.js';
 import { fitText, renderFindings, seconds, shownName, table, type Cell, type Column } from './format.js';
 
 type Row = Cell[];
@@ -323,6 +324,7 @@ export function renderInspect(r: InspectReport, c: ChalkInstance): string {
     ...renderPrepared(r.preparedTransactions, c),
     ...renderHba(r.hba, c),
     ...renderPersistence(r.persistence, c),
+    ...renderFailedLogins(r.failedLogins, r.failedLoginsUnreadable, c),
     '',
     c.bold(`Findings (${r.findings.length})`),
     ...renderFindings(r.findings, c),

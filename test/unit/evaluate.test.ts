@@ -225,6 +225,8 @@ describe('inspect renderers', () => {
         'administeredRoles',
         'blocking',
         'connectionSlots',
+        'failedLogins',
+        'failedLoginsUnreadable',
         'findings',
         'hba',
         'hiddenBackends',

@@ -1,0 +1,134 @@
+// Who is still knocking, inspect's part, against real servers (csvlog on 14, jsonlog from 15): the
+// role's failed logins from the server log, by address with the right counts, its name matched
+// exactly (another role, one that differs only in case, not counted); as a non-superuser without
+// the grants, or with logging_collector off, one line saying why (JSON: null and the reason) and
+// inspect's exit code unchanged; with the three grants, the same operator reads it.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { InspectReport } from '../../src/inspect/index.js';
+import { grantsSql } from '../../src/serverlog/sql.js';
+import { SqlLogSource } from '../../src/serverlog/sql-source.js';
+import { jsonDoc, runCli } from '../helpers/cli.js';
+import { MAJORS, startCluster, type TestCluster } from '../helpers/cluster.js';
+import { attempt, pollFor } from '../helpers/serverlog.js';
+
+const HBA = ['local all all trust', 'host all all 127.0.0.0/8 scram-sha-256'].join('\n');
+const PASSWORD_LINE = 2;
+
+/** Settings for a log readable over SQL: csvlog on 14, jsonlog alone (besides stderr) from 15. */
+function logSettings(major: number): Record<string, string | number> {
+  return {
+    logging_collector: 'on',
+    log_destination: major >= 15 ? `'stderr,jsonlog'` : `'stderr,csvlog'`,
+    log_filename: `'postgresql-%Y-%m-%d_%H%M%S'`,
+  };
+}
+
+describe.each(MAJORS)('inspect: failed logins from the server log, PostgreSQL %i', (major) => {
+  let cl: TestCluster;
+  let started = 0;
+
+  beforeAll(async () => {
+    cl = await startCluster(major, logSettings(major));
+    await cl.writeDataFile('pg_hba.conf', `${HBA}\n`);
+    await cl.sql('SELECT pg_reload_conf()');
+    await cl.sql(`CREATE ROLE mallory LOGIN PASSWORD 'm'; CREATE ROLE "Mallory" LOGIN PASSWORD 'M'; CREATE ROLE alice LOGIN PASSWORD 'a'`);
+    await cl.sql(`CREATE ROLE op LOGIN PASSWORD 'op-pw'`);
+    const source = new SqlLogSource(cl.admin);
+    await source.poll();
+    started = Date.now();
+    const tries = [...Array<string>(3).fill('127.0.0.2'), ...Array<string>(2).fill('127.0.0.3')].map((from) => ({ user: 'mallory', from }));
+    tries.push(...Array.from({ length: 4 }, () => ({ user: 'Mallory', from: '127.0.0.2' })), { user: 'alice', from: '127.0.0.4' });
+    for (const a of tries) expect(await attempt(cl, a)).toBe('28P01');
+    await pollFor(source, tries.length); // every one of them is in the log before inspect reads it
+  });
+  afterAll(async () => cl?.destroyAll());
+
+  it("--json: the role's failures by address with their counts, kinds, times and pg_hba.conf line; not another role's", async () => {
+    const r = await runCli(['inspect', 'mallory', '--json', '--dsn', cl.dsn()]);
+    expect(r.code, r.stderr).toBe(0);
+    const doc = jsonDoc<InspectReport>(r);
+    expect(doc.failedLoginsUnreadable).toBeNull();
+    const f = doc.failedLogins!;
+    expect(f.role).toBe('mallory');
+    expect(f.count).toBe(5);
+    expect(f.kinds).toEqual({ password: 5 });
+    expect(f.addresses.map((a) => [a.address, a.count, a.kinds, a.hbaLines])).toEqual([
+      ['127.0.0.2', 3, { password: 3 }, [PASSWORD_LINE]],
+      ['127.0.0.3', 2, { password: 2 }, [PASSWORD_LINE]],
+    ]);
+    expect(f.addressCount).toBe(2);
+    expect(f.hbaLines).toEqual([{ line: PASSWORD_LINE, count: 5 }]);
+    expect(Date.parse(f.first!)).toBeGreaterThanOrEqual(started - 1000);
+    expect(Date.parse(f.last!)).toBeGreaterThanOrEqual(Date.parse(f.first!));
+    expect(Date.parse(f.last!)).toBeLessThanOrEqual(Date.now() + 1000);
+    // how far back it reached: the whole (short) log, from its first entry, before any attempt
+    expect(f.log.format).toBe(major >= 15 ? 'jsonlog' : 'csvlog');
+    expect(f.log.offset).toBe(0);
+    expect(Date.parse(f.log.oldest!)).toBeLessThanOrEqual(Date.parse(f.first!));
+    expect(f.log.lookBackBytes).toBe(8 * 1024 * 1024);
+    // the name is matched exactly: "Mallory" is another role
+    const other = jsonDoc<InspectReport>(await runCli(['inspect', 'Mallory', '--json', '--dsn', cl.dsn()])).failedLogins!;
+    expect(other.addresses.map((a) => [a.address, a.count])).toEqual([['127.0.0.2', 4]]);
+  });
+
+  it('text: a short section with the count, how far back the log was read, and one line per address', async () => {
+    const r = await runCli(['inspect', 'mallory', '--dsn', cl.dsn()]);
+    expect(r.code, r.stderr).toBe(0);
+    const lines = r.stdout.split('\n');
+    const at = lines.findIndex((l) => l.startsWith('Failed logins (5): server log read back to '));
+    expect(at, r.stdout).toBeGreaterThan(0);
+    expect(lines[at]).toContain(`(${major >= 15 ? 'jsonlog' : 'csvlog'}, at most the last 8 MiB)`);
+    const span = String.raw`\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3}Z \.\. (\d{4}-\d\d-\d\d )?\d\d:\d\d:\d\d\.\d{3}Z`;
+    expect(lines[at + 1]).toMatch(new RegExp(`^ {2}${span}; password 5; pg_hba\\.conf line 2 \\(5\\)$`));
+    expect(lines[at + 2]).toMatch(new RegExp(`^ {2}127\\.0\\.0\\.2 +3 {2}${span} {2}password 3 {2}line 2$`));
+    expect(lines[at + 3]).toMatch(new RegExp(`^ {2}127\\.0\\.0\\.3 +2 {2}${span} {2}password 2 {2}line 2$`));
+    expect(lines[at + 4]).toBe('');
+    expect(r.stdout).not.toContain('127.0.0.4');
+  });
+
+  it('a non-superuser without the grants: one line saying why, exit code unchanged; with the three grants it reads', async () => {
+    const dsn = cl.url('op', 'op-pw');
+    const text = await runCli(['inspect', 'mallory', '--dsn', dsn]);
+    expect(text.code, text.stderr).toBe(0);
+    const mentions = text.stdout.split('\n').filter((l) => l.includes('Failed logins'));
+    expect(mentions).toEqual([
+      `Failed logins: server log not readable: permission denied for function pg_ls_logdir: read it as a superuser, or GRANT EXECUTE ON FUNCTION pg_current_logfile(text), pg_ls_logdir(), pg_read_binary_file(text, bigint, bigint, boolean) (docs/server-log.md)`,
+    ]);
+    const json = await runCli(['inspect', 'mallory', '--json', '--dsn', dsn]);
+    expect(json.code, json.stderr).toBe(0);
+    const doc = jsonDoc<InspectReport>(json);
+    expect(doc.failedLogins).toBeNull();
+    expect(doc.failedLoginsUnreadable).toMatch(/^permission denied for function pg_ls_logdir: .*GRANT EXECUTE/);
+    for (const sql of grantsSql('op')) await cl.sql(sql);
+    try {
+      const granted = jsonDoc<InspectReport>(await runCli(['inspect', 'mallory', '--json', '--dsn', dsn]));
+      expect(granted.failedLoginsUnreadable).toBeNull();
+      expect(granted.failedLogins!.addresses.map((a) => [a.address, a.count])).toEqual([
+        ['127.0.0.2', 3],
+        ['127.0.0.3', 2],
+      ]);
+    } finally {
+      for (const sql of grantsSql('op')) await cl.sql(sql.replace(/^GRANT/, 'REVOKE').replace(/ TO /, ' FROM '));
+    }
+  });
+});
+
+describe.each(MAJORS)('inspect: logging_collector off, PostgreSQL %i', (major) => {
+  let cl: TestCluster;
+  beforeAll(async () => {
+    cl = await startCluster(major);
+    await cl.sql(`CREATE ROLE mallory LOGIN PASSWORD 'm'`);
+  });
+  afterAll(async () => cl?.destroyAll());
+
+  it('one line saying what to turn on; JSON null with the reason; exit 0', async () => {
+    const text = await runCli(['inspect', 'mallory', '--dsn', cl.dsn()]);
+    expect(text.code, text.stderr).toBe(0);
+    expect(text.stdout.split('\n').filter((l) => l.includes('Failed logins'))).toEqual([
+      `Failed logins: server log not readable: logging_collector is off, so the log is not readable over SQL: set logging_collector = on (a restart) and log_destination = 'csvlog'${major >= 15 ? " (or 'jsonlog')" : ''}`,
+    ]);
+    const doc = jsonDoc<InspectReport>(await runCli(['inspect', 'mallory', '--json', '--dsn', cl.dsn()]));
+    expect(doc.failedLogins).toBeNull();
+    expect(doc.failedLoginsUnreadable).toMatch(/^logging_collector is off/);
+  });
+});
