@@ -5,8 +5,9 @@
 // this process (a restart starts them afresh); the lockouts themselves live in the state directory.
 import type { AuthFailure } from '../serverlog/types.js';
 import { Enforcer, type EnforcerConfig } from './enforcer.js';
+import { readRoles } from './apply-role.js';
 import { nodeFacts } from './node-facts.js';
-import { lockoutKey, Tally, type Self } from './policy.js';
+import { lockoutKey, Tally, type NewLockout, type Self } from './policy.js';
 import { newLockoutId, updateLockouts } from './store.js';
 import type { Lockout, LockoutEvent, LockoutPolicy } from './types.js';
 
@@ -52,6 +53,24 @@ export class LockoutEngine {
   }
 
   /**
+   * The new lockouts, less those of a role that does not exist. Only a password failure's DETAIL
+   * says a role is unknown; a reject line, a missing pg_hba.conf entry or LDAP fails before the
+   * role is looked up, so invented names would fill pg_hba.conf and the cap. Asked of the first
+   * node that answers (roles are cluster-wide); none answering: kept.
+   */
+  private async ofRealRoles(lock: NewLockout[]): Promise<NewLockout[]> {
+    const names = [...new Set(lock.flatMap((n) => (n.kind === 'address_ban' ? [] : [n.role!])))];
+    if (!names.length) return lock;
+    for (const node of this.cfg.nodes) {
+      const client = node.client();
+      if (!client) continue;
+      const roles = await readRoles(client, names).catch(() => null);
+      if (roles) return lock.filter((n) => n.kind === 'address_ban' || roles.has(n.role!));
+    }
+    return lock;
+  }
+
+  /**
    * Count the failures and record the lockouts they make (and the knocks on those in force) in the
    * state directory; returns the new lockouts. They take effect at the next `enforce`.
    */
@@ -62,6 +81,7 @@ export class LockoutEngine {
     const events: LockoutEvent[] = [];
     for (const c of d.capped) this.enforcer.event(events, 'cap', now, null, null, c, CAP_REPEAT_MS);
     for (const e of events) this.cfg.onEvent?.(e);
+    d.lock = await this.ofRealRoles(d.lock);
     if (!d.lock.length && !d.knocks.size && !d.expire.length) return [];
     const nodes = this.cfg.nodes.map((n) => n.name);
     const added = await updateLockouts((cur) => {
