@@ -1,6 +1,7 @@
 // The cutoff report: what apply returns, what a record closes with and what restore reads back.
 // The model only; the renderers (text, markdown) are in src/report/.
 import type { BlockingRow, Finding, HiddenBackend, LockRow, PreparedXact, RoleInfo, SessionRow } from '../checks/types.js';
+import type { RefusedLogins } from '../inspect/failed-logins.js';
 import type { Verdict } from '../inspect/index.js';
 import type { Plan, PlanRole, PlanStep } from '../playbook/model.js';
 
@@ -144,6 +145,13 @@ export interface CutoffReport {
   /** `file` as named (--hba-file or hba_file); `written`: its real path, the file edited when it is a link. */
   hba: { file: string; written: string; backup: string | null; lines: string[] } | null;
   verification: Verification[];
+  /**
+   * Who is still knocking (null: not read: a dry run, verify did not run, or refusedLoginsUnreadable).
+   * Every report newReport() starts has both; optional for reports written before they existed.
+   */
+  refusedLogins?: RefusedLogins | null;
+  /** Why the server log could not be read for refusedLogins (never a failure of the cutoff). */
+  refusedLoginsUnreadable?: string | null;
   /** Plain sentences: what access may remain. Empty when contained and verified. */
   exposure: string[];
   warnings: string[];
@@ -180,6 +188,8 @@ export function newReport(
     locks: null,
     hba: null,
     verification: [],
+    refusedLogins: null,
+    refusedLoginsUnreadable: null,
     exposure: [...plan.exposure],
     warnings: [...plan.warnings],
     interrupted: false,

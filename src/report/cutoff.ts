@@ -4,6 +4,7 @@ import { Chalk, type ChalkInstance } from 'chalk';
 import type { CutoffReport, ReportStep } from '../record/cutoff-report.js';
 import type { FleetCutoffReport, NodeOutcome } from '../record/fleet-report.js';
 import type { Plan } from '../playbook/model.js';
+import { mdRefusedLogins, renderRefusedLogins } from './failed-logins.js';
 import { nodeHeading, renderFindings, shownName, table, truncate, type Column } from './format.js';
 import { renderPgbouncer } from './pgbouncer.js';
 
@@ -153,6 +154,7 @@ export function renderCutoff(r: CutoffReport, c: ChalkInstance, opts: { stepsSho
     );
     out.push(...renderFindings(v.findings, c));
   }
+  out.push(...renderRefusedLogins(r, c));
   if (r.warnings.length) {
     out.push('');
     for (const w of r.warnings) out.push(c.yellow(`warning: ${w}`));
@@ -273,6 +275,7 @@ export function renderMarkdown(r: CutoffReport): string {
     ...mdSteps(r),
     ...mdTerminated(r),
     ...mdVerification(r),
+    ...mdRefusedLogins(r, mdCell),
     ...mdList('Exposure remaining', r.exposure),
     ...mdList('Warnings', r.warnings),
   ];

@@ -1,8 +1,10 @@
-// Who is still knocking, as text: inspect's recent failed logins of the role, by client address
-// (src/inspect/failed-logins.ts).
+// Who is still knocking, as text: inspect's recent failed logins of the role and the cutoff
+// report's logins refused after the cutoff, both by client address (src/inspect/failed-logins.ts).
 // A short section of plain lines; the JSON has every address (up to 100 per role).
 import type { ChalkInstance } from 'chalk';
 import type { FailedLogins, LogReach, RoleKnocks } from '../inspect/failed-logins.js';
+import type { CutoffReport } from '../record/cutoff-report.js';
+import { shownName } from './format.js';
 
 /** Addresses shown per role; the rest are counted. */
 const SHOWN = 10;
@@ -59,5 +61,41 @@ export function renderFailedLogins(f: FailedLogins | null, unreadable: string | 
     `${c.bold(`Failed logins (${f.count})`)}: ${reachText(f.log)}`,
     ...knockLines(f, c),
     ...f.warnings.map((w) => c.yellow(`  warning: ${w}`)),
+  ];
+}
+
+/** cutoff: the targets' logins refused after the cutoff, from the log (nothing for a run that did not read it). */
+export function renderRefusedLogins(r: CutoffReport, c: ChalkInstance): string[] {
+  const k = r.refusedLogins;
+  if (!k)
+    return r.refusedLoginsUnreadable ? ['', `${c.bold('Refused logins since the cutoff')}: not read: ${r.refusedLoginsUnreadable}`] : [];
+  const total = k.roles.reduce((n, x) => n + x.count, 0);
+  const partial = k.complete ? '' : c.yellow(`; it began after the cutoff (${logTime(k.since)}): earlier refusals are not counted`);
+  return [
+    '',
+    `${c.bold(`Refused logins since the cutoff (${total})`)}: from ${logTime(k.since)}; ${reachText(k.log)}${partial}`,
+    ...k.roles.flatMap((x) => [...(k.roles.length > 1 ? [`${shownName(x.role)}: ${x.count}`] : []), ...knockLines(x, c)]),
+    ...k.warnings.map((w) => c.yellow(`  warning: ${w}`)),
+  ];
+}
+
+/** The ticket's section: one row per role and address. */
+export function mdRefusedLogins(r: CutoffReport, cell: (v: unknown) => string): string[] {
+  const k = r.refusedLogins;
+  if (!k)
+    return r.refusedLoginsUnreadable ? ['', '## Refused logins since the cutoff', '', `Not read: ${cell(r.refusedLoginsUnreadable)}`] : [];
+  const rows = k.roles.flatMap((x) =>
+    x.addresses.map(
+      (a) => `| ${cell(x.role)} | ${a.address ?? 'local'} | ${a.count} | ${a.first} | ${a.last} | ${cell(kindsText(a.kinds))} |`,
+    ),
+  );
+  return [
+    '',
+    '## Refused logins since the cutoff',
+    '',
+    `From ${k.since}; ${reachText(k.log)}${k.complete ? '' : '; it began after the cutoff: earlier refusals are not counted'}.`,
+    ...(rows.length
+      ? ['', '| role | address | count | first | last | kinds |', '|---|---|---|---|---|---|', ...rows]
+      : ['', 'None of the role(s) was refused a login since the cutoff.']),
   ];
 }
