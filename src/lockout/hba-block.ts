@@ -76,7 +76,16 @@ export function blockRules(content: string, file = 'pg_hba.conf'): BlockRule[] {
 /** Lines before the block that cannot admit anyone: blank, comments, other reject lines (cutoff's). */
 function harmless(line: string): boolean {
   const t = line.trim();
-  return t === '' || t.startsWith('#') || /\sreject\s*(#.*)?$/.test(t);
+  if (t === '' || t.startsWith('#')) return true;
+  // an include's file name may be `reject`; the rule's method is its last word before a comment
+  if (/^include(_dir|_if_exists)?\s/.test(t)) return false;
+  let quoted = false;
+  let end = t.length;
+  for (let i = 0; i < t.length && end === t.length; i++) {
+    if (t[i] === '"') quoted = !quoted;
+    else if (t[i] === '#' && !quoted) end = i;
+  }
+  return /\sreject$/.test(t.slice(0, end).trimEnd());
 }
 
 export interface BlockEdit {
