@@ -65,7 +65,7 @@ describe.each(MAJORS)('inspect: failed logins from the server log, PostgreSQL %i
     expect(f.log.format).toBe(major >= 15 ? 'jsonlog' : 'csvlog');
     expect(f.log.offset).toBe(0);
     expect(Date.parse(f.log.oldest!)).toBeLessThanOrEqual(Date.parse(f.first!));
-    expect(f.log.lookBackBytes).toBe(8 * 1024 * 1024);
+    expect(f.log.lookBackBytes).toBe(1024 * 1024);
     // the name is matched exactly: "Mallory" is another role
     const other = jsonDoc<InspectReport>(await runCli(['inspect', 'Mallory', '--json', '--dsn', cl.dsn()])).failedLogins!;
     expect(other.addresses.map((a) => [a.address, a.count])).toEqual([['127.0.0.2', 4]]);
@@ -77,7 +77,7 @@ describe.each(MAJORS)('inspect: failed logins from the server log, PostgreSQL %i
     const lines = r.stdout.split('\n');
     const at = lines.findIndex((l) => l.startsWith('Failed logins (5): server log read back to '));
     expect(at, r.stdout).toBeGreaterThan(0);
-    expect(lines[at]).toContain(`(${major >= 15 ? 'jsonlog' : 'csvlog'}, at most the last 8 MiB)`);
+    expect(lines[at]).toContain(`(${major >= 15 ? 'jsonlog' : 'csvlog'}, at most the last 1 MiB)`);
     const span = String.raw`\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3}Z \.\. (\d{4}-\d\d-\d\d )?\d\d:\d\d:\d\d\.\d{3}Z`;
     expect(lines[at + 1]).toMatch(new RegExp(`^ {2}${span}; password 5; pg_hba\\.conf line 2 \\(5\\)$`));
     expect(lines[at + 2]).toMatch(new RegExp(`^ {2}127\\.0\\.0\\.2 +3 {2}${span} {2}password 3 {2}line 2$`));
