@@ -111,6 +111,19 @@ describe.each(MAJORS)('inspect: failed logins from the server log, PostgreSQL %i
       for (const sql of grantsSql('op')) await cl.sql(sql.replace(/^GRANT/, 'REVOKE').replace(/ TO /, ' FROM '));
     }
   });
+  it('recent means bounded: with more than 1 MiB logged since, an older failure is not read, and the output says how far back it reached', async () => {
+    const source = new SqlLogSource(cl.admin);
+    await source.poll();
+    expect(await attempt(cl, { user: 'mallory', from: '127.0.0.6' })).toBe('28P01');
+    const [old] = await pollFor(source, 1);
+    await cl.sql(`DO $$ BEGIN FOR i IN 1..1200 LOOP RAISE LOG '%', repeat('x', 1000); END LOOP; END $$`); // ~1.2 MiB
+    expect(await attempt(cl, { user: 'mallory', from: '127.0.0.7' })).toBe('28P01');
+    await pollFor(source, 1);
+    const f = jsonDoc<InspectReport>(await runCli(['inspect', 'mallory', '--json', '--dsn', cl.dsn()])).failedLogins!;
+    expect(f.addresses.map((a) => [a.address, a.count])).toEqual([['127.0.0.7', 1]]);
+    expect(f.log.offset).toBeGreaterThan(0);
+    expect(Date.parse(f.log.oldest!)).toBeGreaterThanOrEqual(Date.parse(old!.at)); // it began after the older failure
+  });
 });
 
 describe.each(MAJORS)('inspect: logging_collector off, PostgreSQL %i', (major) => {
