@@ -17,6 +17,11 @@ export interface FailureContext {
   zone: string | null;
   /** When the entry was read: the time given when the log's own cannot be read. */
   readAt: () => Date;
+  /**
+   * log_hostname is on: every host the log names is the client's reverse-DNS name, which the client
+   * sets (a PTR record may read `10.1.2.3`), so no failure gets an address.
+   */
+  hostnames?: boolean;
 }
 
 /** A numeric client address, normalized (`::ffff:10.0.0.1` stays IPv6: pg_hba.conf tells the two apart); null otherwise. */

@@ -125,6 +125,7 @@ export class FailureExtractor {
         this.receipts.delete(r.pid); // FATAL ends the backend: its pid is free for the next one
       }
       if (!f) continue;
+      if (this.ctx.hostnames) f.address = null;
       if (f.address === null) this.stats.unaddressed++;
       out.push(f);
     }

@@ -113,7 +113,12 @@ export class SqlLogSource implements AuthFailureSource {
       this.warnings.push(
         `lc_messages is ${s.messages}: only English messages are recognized (csvlog and jsonlog still count 28P01/28000 failures as 'other')`,
       );
-    this.tail = new LogTail(format, { ...this.opts, prefix: s.prefix, zone: s.zone });
+    const logHostname = s.hostname === 'on';
+    if (logHostname)
+      this.warnings.push(
+        'log_hostname is on: the log names clients by reverse DNS, which a client controls, so no failure has an address (no address lockouts or bans); set log_hostname = off',
+      );
+    this.tail = new LogTail(format, { ...this.opts, prefix: s.prefix, zone: s.zone, logHostname });
     return this.tail;
   }
 

@@ -12,6 +12,7 @@ export const SETTINGS_SQL = `SELECT current_setting('log_destination') AS destin
        current_setting('log_timezone') AS zone,
        current_setting('log_connections') AS connections,
        current_setting('lc_messages') AS messages,
+       current_setting('log_hostname') AS hostname,
        current_setting('server_version_num')::int AS version`;
 
 export interface SettingsRow {
@@ -21,6 +22,8 @@ export interface SettingsRow {
   zone: string;
   connections: string;
   messages: string;
+  /** log_hostname: 'on' or 'off'. */
+  hostname: string;
   version: number;
 }
 

@@ -16,6 +16,8 @@ export interface TailOptions {
   prefix?: string;
   /** log_timezone, or the host's zone. */
   zone?: string | null;
+  /** log_hostname is on: the log's hosts are names the client controls, no address is taken (FailureContext.hostnames). */
+  logHostname?: boolean;
   maxEntry?: number;
   /** Bytes per read (at least maxEntry, so that an entry that fits is always read whole). */
   chunkBytes?: number;
@@ -46,7 +48,7 @@ export class LogTail {
   ) {
     const maxEntry = opts.maxEntry ?? DEFAULT_MAX_ENTRY;
     this.parser = new LogParser(format, { prefix: opts.prefix, maxEntry });
-    const ctx: FailureContext = { zone: opts.zone ?? null, readAt: opts.now ?? (() => new Date()) };
+    const ctx: FailureContext = { zone: opts.zone ?? null, readAt: opts.now ?? (() => new Date()), hostnames: opts.logHostname ?? false };
     this.extractor = new FailureExtractor(ctx);
     this.chunkBytes = Math.max(opts.chunkBytes ?? DEFAULT_CHUNK_BYTES, maxEntry + 1);
     this.pollBytes = opts.pollBytes ?? DEFAULT_POLL_BYTES;

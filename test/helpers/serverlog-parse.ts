@@ -20,10 +20,14 @@ export interface Run {
 }
 
 /** Every failure in `data` (read whole, the file settled), and where a cursor would stop. */
-export function failuresIn(format: LogFormat, data: Buffer | string, opts: { prefix?: string; settled?: boolean } = {}): Run {
+export function failuresIn(
+  format: LogFormat,
+  data: Buffer | string,
+  opts: { prefix?: string; settled?: boolean; hostnames?: boolean } = {},
+): Run {
   const buf = typeof data === 'string' ? Buffer.from(data) : data;
   const parser = new LogParser(format, { prefix: opts.prefix });
-  const extractor = new FailureExtractor({ zone: 'UTC', readAt: () => new Date(0) });
+  const extractor = new FailureExtractor({ zone: 'UTC', readAt: () => new Date(0), hostnames: opts.hostnames });
   const parsed = parser.parse(buf, 0, opts.settled ?? true);
   return { failures: extractor.take(parsed), end: parsed.end, parser, extractor };
 }
