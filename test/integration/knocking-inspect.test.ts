@@ -145,3 +145,39 @@ describe.each(MAJORS)('inspect: logging_collector off, PostgreSQL %i', (major) =
     expect(doc.failedLoginsUnreadable).toMatch(/^logging_collector is off/);
   });
 });
+
+describe.each(MAJORS)('inspect: a stderr log, PostgreSQL %i', (major) => {
+  let cl: TestCluster;
+  beforeAll(async () => {
+    // stderr only, the default prefix (no %h), no log_connections: the log names no client
+    cl = await startCluster(major, { logging_collector: 'on', log_destination: `'stderr'`, log_line_prefix: `'%m [%p] '` });
+    await cl.writeDataFile('pg_hba.conf', `${HBA}\n`);
+    await cl.sql('SELECT pg_reload_conf()');
+    await cl.sql(`CREATE ROLE mallory LOGIN PASSWORD 'm'`);
+  });
+  afterAll(async () => cl?.destroyAll());
+
+  it('without %h: one line saying what to add; with %h in log_line_prefix: the failures by address', async () => {
+    const text = await runCli(['inspect', 'mallory', '--dsn', cl.dsn()]);
+    expect(text.code, text.stderr).toBe(0);
+    expect(text.stdout.split('\n').filter((l) => l.includes('Failed logins'))).toEqual([
+      "Failed logins: server log not readable: the log is stderr and names no client address: add %h to log_line_prefix, or set log_connections = on (18: a list holding 'receipt'), or log_destination = 'csvlog'",
+    ]);
+    await cl.sql(`ALTER SYSTEM SET log_line_prefix = '%m [%p] %h %q%u@%d '`);
+    await cl.sql('SELECT pg_reload_conf()');
+    await new Promise((r) => setTimeout(r, 300));
+    await cl.sql('SELECT pg_rotate_logfile()'); // a file with the new prefix only
+    await new Promise((r) => setTimeout(r, 300));
+    const source = new SqlLogSource(cl.admin, { format: 'stderr' });
+    await source.poll();
+    for (const from of ['127.0.0.2', '127.0.0.2', '127.0.0.3']) expect(await attempt(cl, { user: 'mallory', from })).toBe('28P01');
+    await pollFor(source, 3);
+    const doc = jsonDoc<InspectReport>(await runCli(['inspect', 'mallory', '--json', '--dsn', cl.dsn()]));
+    expect(doc.failedLoginsUnreadable).toBeNull();
+    expect(doc.failedLogins!.log.format).toBe('stderr');
+    expect(doc.failedLogins!.addresses.map((a) => [a.address, a.count])).toEqual([
+      ['127.0.0.2', 2],
+      ['127.0.0.3', 1],
+    ]);
+  });
+});
