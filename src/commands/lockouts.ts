@@ -10,7 +10,10 @@ import { terminalSafe } from '../util/terminal-safe.js';
 
 /** `active` until its end; `ending` once past it or unlocked while still in force on some node. */
 export function lockoutStatus(l: Lockout, now = Date.now()): string {
-  if (l.ended) return `${l.ended.why === 'unlock' ? 'unlocked' : 'expired'}, still on ${l.applied.join(', ') || 'no node'}`;
+  if (l.ended) {
+    const why = l.ended.why === 'unlock' ? 'unlocked' : l.ended.why === 'merged' ? 'merged into a prefix lockout' : 'expired';
+    return `${why}, still on ${l.applied.join(', ') || 'no node'}`;
+  }
   if (Date.parse(l.until) <= now) return 'expired (taken out at the next enforcement)';
   return l.applied.length ? 'active' : 'pending (not in force yet)';
 }

@@ -5,7 +5,7 @@ import os from 'node:os';
 import { Context, type GlobalOptions } from '../context.js';
 import { ExitCode, usageError } from '../errors.js';
 import { resolveTargets } from '../fleet/targets.js';
-import { canonicalAddress } from '../lockout/address.js';
+import { canonicalTarget } from '../lockout/address.js';
 import { readLockouts, storePath } from '../lockout/store.js';
 import type { Lockout, LockoutClient, LockoutNode } from '../lockout/types.js';
 import { matchLockouts, planUnlock, unlock, type UnlockRequest, type UnlockResult, type UnlockStep } from '../lockout/unlock.js';
@@ -26,9 +26,12 @@ interface UnlockFlags {
 }
 
 function request(role: unknown, f: UnlockFlags): UnlockRequest {
-  const address = f.address === undefined ? null : canonicalAddress(f.address);
+  const address = f.address === undefined ? null : canonicalTarget(f.address);
   if (f.address !== undefined && address === null)
-    throw usageError(`invalid --address: "${f.address}"`, 'one IP address, as `pgrevoke lockouts` lists it: 10.1.2.3, 2001:db8::7');
+    throw usageError(
+      `invalid --address: "${f.address}"`,
+      'an IP address or a network, as `pgrevoke lockouts` lists it: 10.1.2.3, 2001:db8::7, 10.1.2.0/24, 0.0.0.0/0',
+    );
   if (role === undefined && address === null)
     throw usageError('name the lockout: unlock ROLE, unlock ROLE --address A, or unlock --address A (a ban)');
   return { role: role === undefined ? null : String(role), address };
@@ -41,7 +44,7 @@ function describe(l: Lockout): string {
       : l.kind === 'role'
         ? `${shownName(l.role!)} (role lockout)`
         : `${shownName(l.role!)} from ${l.address}`;
-  return `${who}: ${l.count} failures, since ${l.since}, until ${l.until}${l.ended ? `, ${l.ended.why === 'unlock' ? 'unlocked' : 'expired'} at ${l.ended.at}` : ''}`;
+  return `${who}: ${l.count} failures, since ${l.since}, until ${l.until}${l.ended ? `, ${l.ended.why === 'unlock' ? 'unlocked' : l.ended.why} at ${l.ended.at}` : ''}`;
 }
 
 function render(ctx: Context, matched: Lockout[], steps: UnlockStep[], result: UnlockResult | null, dryRun: boolean, code: ExitCode): void {

@@ -3,10 +3,11 @@
 // after-the-fact check for a writer that took no lock), read afresh inside the locks, then reload
 // and check pg_hba_file_rules: no error rows, and every rule of the block where it was written.
 import { readFile } from 'node:fs/promises';
+import ipaddr from 'ipaddr.js';
 import { isBlockingHbaError } from '../hba/file-errors.js';
 import { confirmEdit, replaceFile, restoreFile } from '../playbook/hba-file.js';
 import { withHbaLock } from '../playbook/hba-lock.js';
-import { canonicalAddress } from './address.js';
+import { canonicalAddress, targetRange } from './address.js';
 import { blockRules, lockoutRule, withLockoutBlock, type BlockEdit } from './hba-block.js';
 import { HBA_ERRORS_SQL, RELOAD_CONF, RULES_AT_SQL } from './sql.js';
 import { readLockouts } from './store.js';
@@ -73,8 +74,16 @@ interface RuleRow {
   type: string;
   user_name: string[] | null;
   address: string | null;
+  netmask: string | null;
   auth_method: string;
   error: string | null;
+}
+
+/** The server's address and netmask are the lockout's address or network (a prefix lockout's netmask checked too). */
+function sameRange(r: RuleRow, target: string): boolean {
+  const [net, bits] = targetRange(target);
+  const mask = net.kind() === 'ipv4' ? ipaddr.IPv4.subnetMaskFromPrefixLength(bits) : ipaddr.IPv6.subnetMaskFromPrefixLength(bits);
+  return canonicalAddress(r.address) === net.toString() && canonicalAddress(r.netmask) === mask.toString();
 }
 
 /** After the reload: the server reads each rule of the block where it was written, as the lockout says. */
@@ -91,7 +100,7 @@ async function checkRules(client: LockoutClient, edit: BlockEdit, byId: Map<stri
         r.error === null &&
         r.auth_method === 'reject' &&
         r.type === 'host' &&
-        (!l || (canonicalAddress(r.address) === l.address && r.user_name?.length === 1 && r.user_name[0] === (l.role ?? 'all'))),
+        (!l || (sameRange(r, l.address!) && r.user_name?.length === 1 && r.user_name[0] === (l.role ?? 'all'))),
     );
     if (!ok) wrong.push(`line ${n}`);
   });

@@ -166,7 +166,8 @@ export class Enforcer {
           now,
           node,
           l,
-          `reject line in ${where}${l.applied.includes(node) ? ' (it had been removed from the file)' : ''}`,
+          // a prefix or role-wide lockout says why (the audit line's detail): merged addresses, or the cap
+          `reject line in ${where}${l.applied.includes(node) ? ' (it had been removed from the file)' : ''}${l.address?.includes('/') ? `: ${l.reason}` : ''}`,
         );
     }
     for (const id of r.removed) {

@@ -87,9 +87,11 @@ export class LockoutEngine {
     const added = await updateLockouts((cur) => {
       const active = new Map(cur.filter((l) => !l.ended).map((l) => [lockoutKey(l), l]));
       const made: Lockout[] = [];
-      for (const n of d.lock) {
+      for (const { replaces, ...n } of d.lock) {
         // another engine of this cluster (a second guard) may have made it meanwhile
         if (active.has(lockoutKey(n))) continue;
+        // the lockouts merged into it end as it is recorded: the next enforcement writes it in their place, in one edit
+        for (const old of cur) if (replaces?.includes(old.id) && !old.ended) old.ended = { at: now.toISOString(), why: 'merged' };
         const l: Lockout = {
           ...n,
           id: newLockoutId(),

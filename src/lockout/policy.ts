@@ -15,15 +15,30 @@
 //  - bounded: at most MAX_TRACKED_KEYS keys of each sort (pairs, roles, addresses) and MAX_TIMES
 //    times per key. At the cap the key whose latest failure is oldest is forgotten first (an
 //    attacker inventing names or IPv6 addresses pushes out the slowest keys, never the busiest).
-//    At most MAX_ACTIVE_LOCKOUTS lockouts are in force: past that, no new one is made (said, once
-//    a minute) and the failures keep counting, so one is made as soon as others expire.
+//    At most MAX_ACTIVE_LOCKOUTS lockouts are in force, and that cap must not turn lockouts off
+//    (an attacker with many addresses would fill it, then guess freely), so it fails closed:
+//  - pair lockouts of one role from two or more addresses of one prefix (IPv4 /24, IPv6 /64) become
+//    one lockout of the prefix for that role, the counts summed (an IPv6 attacker rotating within
+//    its /64 costs one line);
+//  - at the cap, or past MAX_LOCKOUTS_PER_ROLE separate lockouts of one role, a role still failing
+//    from a new place is locked from every address (0.0.0.0/0 and ::/0, its other lockouts merged
+//    into it), said loudly: an account lockout, rather than unlimited guesses. A ban at the cap is
+//    widened to the address's prefix. These may go past the cap, up to MAX_WIDE_LOCKOUTS more;
+//  - a prefix that holds an excluded address or the engine's own is never locked (the lockout
+//    stays one address); a role-wide lockout holds for excluded addresses too (exclude the role).
 import { roleNameProblem } from '../util/role-name.js';
-import { canonicalAddress, inRanges, parseRanges, type AddressRanges } from './address.js';
+import { canonicalAddress, covers, inRanges, networkOf, overlaps, parseRanges, type AddressRanges } from './address.js';
 import type { AuthFailure } from '../serverlog/types.js';
 import type { Lockout, LockoutKind, LockoutPolicy } from './types.js';
 
 export const MAX_TRACKED_KEYS = 10_000;
 export const MAX_ACTIVE_LOCKOUTS = 1_000;
+/** Separate lockouts (addresses, prefixes) of one role before the next one locks the role from everywhere. */
+export const MAX_LOCKOUTS_PER_ROLE = 32;
+/** Role-wide lockouts and widened bans may go this far past MAX_ACTIVE_LOCKOUTS (schema.ts's MAX_STORED holds them). */
+export const MAX_WIDE_LOCKOUTS = 2_000;
+/** The two lines of a role-wide lockout: every IPv4 and every IPv6 client. */
+export const EVERYWHERE = ['0.0.0.0/0', '::/0'] as const;
 /** No threshold above this is accepted (guard's flag parser uses it): a key never keeps more times. */
 export const MAX_THRESHOLD = 1_000;
 
@@ -36,6 +51,8 @@ export interface NewLockout {
   since: string;
   until: string;
   reason: string;
+  /** Ids of stored lockouts this one takes the place of (merged into it): they end as it is recorded. */
+  replaces?: string[];
 }
 
 export interface Decision {
@@ -124,7 +141,7 @@ export class Tally {
     return { pairs: this.pairs?.size ?? 0, roles: this.roles?.size ?? 0, addresses: this.addresses?.size ?? 0 };
   }
 
-  private newLockout(kind: LockoutKind, f: AuthFailure, address: string | null, count: number, now: number): NewLockout {
+  private newLockout(kind: LockoutKind, f: AuthFailure, address: string | null, count: number, now: number, why = ''): NewLockout {
     const who =
       kind === 'address_ban'
         ? `from ${address} (any role)`
@@ -139,7 +156,7 @@ export class Tally {
       count,
       since: new Date(now).toISOString(),
       until: new Date(now + this.policy.forMs).toISOString(),
-      reason: `${count} failed logins ${who} within ${minutes(this.policy.windowMs)} (threshold ${n}; last: ${f.kind})`,
+      reason: `${why}${count} failed logins ${who} within ${minutes(this.policy.windowMs)} (threshold ${n}; last: ${f.kind})`,
     };
   }
 
@@ -176,13 +193,27 @@ export class Tally {
     d.knocks.set(l.id, k);
   }
 
-  private lock(d: Decision, active: Map<string, Lockout>, n: NewLockout): void {
-    if (active.size >= MAX_ACTIVE_LOCKOUTS) {
-      d.capped.push(`${MAX_ACTIVE_LOCKOUTS} lockouts in force already: ${n.reason} is not locked until some expire`);
-      return;
+  /**
+   * Record a new lockout in `d` (and in `active`, so later failures of its key are knocks on it),
+   * taking the place of `replaces`; false when the cap (`wide`: the cap plus MAX_WIDE_LOCKOUTS) is reached.
+   */
+  private lock(d: Decision, active: Map<string, Lockout>, n: NewLockout, replaces: readonly Lockout[] = [], wide = false): boolean {
+    const limit = MAX_ACTIVE_LOCKOUTS + (wide ? MAX_WIDE_LOCKOUTS : 0);
+    if (active.size - replaces.length >= limit) {
+      d.capped.push(`${limit} lockouts in force already: ${n.reason} is not locked until some expire`);
+      return false;
     }
+    const ids: string[] = [];
+    for (const r of replaces) {
+      const key = lockoutKey(r);
+      active.delete(key);
+      // one of this decision's own: it is dropped, and what it replaced is replaced by the new one
+      const mine = r.id.startsWith('new:') ? d.lock.find((x) => lockoutKey(x) === key) : undefined;
+      if (mine) d.lock = d.lock.filter((x) => x !== mine);
+      ids.push(...(mine ? (mine.replaces ?? []) : r.id.startsWith('new:') ? [] : [r.id]));
+    }
+    if (ids.length) n.replaces = ids;
     d.lock.push(n);
-    // until the store has it, later failures of the same key are knocks on it
     active.set(lockoutKey(n), {
       ...n,
       id: `new:${lockoutKey(n)}`,
@@ -194,28 +225,96 @@ export class Tally {
       nologinSet: false,
       ended: null,
     });
+    return true;
+  }
+
+  /** The lockout in force that this failure runs into (its pair, its prefix, the role everywhere, a ban), if any. */
+  private holding(active: Map<string, Lockout>, f: AuthFailure, address: string | null): { ban?: Lockout; held?: Lockout } {
+    const net = address === null ? null : networkOf(address);
+    const ban =
+      address === null ? undefined : (active.get(keyOf('address_ban', null, address)) ?? active.get(keyOf('address_ban', null, net)));
+    if (f.kind === 'role_missing') return { ban };
+    if (this.policy.by === 'role') return { ban, held: active.get(keyOf('role', f.user, null)) };
+    if (address === null) return { ban };
+    const everywhere = EVERYWHERE[address.includes(':') ? 1 : 0];
+    const held =
+      active.get(keyOf('address', f.user, address)) ??
+      active.get(keyOf('address', f.user, net)) ??
+      active.get(keyOf('address', f.user, everywhere));
+    return { ban, held };
+  }
+
+  /** N failures of the pair: its lockout, merged with the role's others in the prefix, or the role everywhere at the bounds. */
+  private lockPair(d: Decision, active: Map<string, Lockout>, f: AuthFailure, address: string, n: number, now: number, self: Self): void {
+    const net = networkOf(address);
+    const mine = [...active.values()].filter((l) => l.kind === 'address' && l.role === f.user);
+    const near = mine.filter((l) => !l.address!.includes('/') && covers(net, l.address!));
+    if (near.length && !overlaps(net, this.ranges, self.addresses)) {
+      const sum = n + near.reduce((c, l) => c + l.count, 0);
+      const why = `${near.length + 1} addresses of ${net}: `;
+      if (this.lock(d, active, this.newLockout('address', f, net, sum, now, why), near)) return;
+    }
+    const full = active.size >= MAX_ACTIVE_LOCKOUTS;
+    if (!full && mine.length < MAX_LOCKOUTS_PER_ROLE) {
+      this.lock(d, active, this.newLockout('address', f, address, n, now));
+      return;
+    }
+    const bound = full
+      ? `the cap of ${MAX_ACTIVE_LOCKOUTS} lockouts in force (MAX_ACTIVE_LOCKOUTS) is reached`
+      : `${JSON.stringify(f.user)} has ${mine.length} separate lockouts already (MAX_LOCKOUTS_PER_ROLE ${MAX_LOCKOUTS_PER_ROLE})`;
+    const why = `role-wide lockout: ${bound} and the role is still failing from new places; `;
+    const wide = EVERYWHERE.map((a) => this.newLockout('address', f, a, n, now, why));
+    // both lines or neither; the second takes the place of the role's others (they are inside it)
+    if (active.size + 1 >= MAX_ACTIVE_LOCKOUTS + MAX_WIDE_LOCKOUTS) {
+      d.capped.push(
+        `${MAX_ACTIVE_LOCKOUTS + MAX_WIDE_LOCKOUTS} lockouts in force already: ${wide[0]!.reason} is not locked until some expire`,
+      );
+      return;
+    }
+    this.lock(d, active, wide[0]!, [], true);
+    this.lock(d, active, wide[1]!, mine, true);
+    d.capped.push(`warning: ${JSON.stringify(f.user)} is locked from every address until ${wide[0]!.until}: ${wide[0]!.reason}`);
+  }
+
+  /** M failures from the address: its ban, or at the cap a ban of its prefix (the address's other bans merged into it). */
+  private lockBan(d: Decision, active: Map<string, Lockout>, f: AuthFailure, address: string, n: number, now: number, self: Self): void {
+    if (active.size < MAX_ACTIVE_LOCKOUTS) {
+      this.lock(d, active, this.newLockout('address_ban', f, address, n, now));
+      return;
+    }
+    const net = networkOf(address);
+    if (overlaps(net, this.ranges, self.addresses)) {
+      d.capped.push(
+        `${MAX_ACTIVE_LOCKOUTS} lockouts in force already: the ban of ${address} is not widened to ${net}, which holds an excluded address or the engine's own`,
+      );
+      return;
+    }
+    const near = [...active.values()].filter((l) => l.kind === 'address_ban' && !l.address!.includes('/') && covers(net, l.address!));
+    const sum = n + near.reduce((c, l) => c + l.count, 0);
+    const why = `the cap of ${MAX_ACTIVE_LOCKOUTS} lockouts in force (MAX_ACTIVE_LOCKOUTS) is reached: the ban widened to ${net}; `;
+    if (this.lock(d, active, this.newLockout('address_ban', f, net, sum, now, why), near, true))
+      d.capped.push(`warning: every role from ${net} is refused until ${new Date(now + this.policy.forMs).toISOString()}: ${why}`);
   }
 
   private count(f: AuthFailure, t: number, now: number, active: Map<string, Lockout>, self: Self, d: Decision): void {
     const address = canonicalAddress(f.address);
     if (this.excluded.has(f.user) || self.roles.has(f.user)) return;
     if (address !== null && (inRanges(address, this.ranges) || self.addresses.has(address))) return;
-    const ban = address === null ? undefined : active.get(keyOf('address_ban', null, address));
+    const { ban, held } = this.holding(active, f, address);
     if (ban) return this.knock(d, ban, f);
     const known = f.kind !== 'role_missing';
-    const pairKey = keyOf(this.policy.by === 'address' ? 'address' : 'role', f.user, this.policy.by === 'address' ? address : null);
-    const held = known ? active.get(pairKey) : undefined;
     if (held) this.knock(d, held, f);
     else if (this.pairs && known && this.policy.by === 'address' && address !== null && !hbaProblem(f.user)) {
       const n = this.pairs.add(keyOf(f.user, address), t);
-      if (n !== null) this.lock(d, active, this.newLockout('address', f, address, n, now));
+      if (n !== null) this.lockPair(d, active, f, address, n, now, self);
     } else if (this.roles && known && this.policy.by === 'role' && !roleNameProblem(f.user)) {
       const n = this.roles.add(f.user, t);
-      if (n !== null) this.lock(d, active, this.newLockout('role', f, null, n, now));
+      // NOLOGIN is role-wide already: at the cap it is made all the same (fail closed)
+      if (n !== null) this.lock(d, active, this.newLockout('role', f, null, n, now), [], true);
     }
     if (this.addresses && address !== null) {
       const n = this.addresses.add(address, t);
-      if (n !== null) this.lock(d, active, this.newLockout('address_ban', f, address, n, now));
+      if (n !== null) this.lockBan(d, active, f, address, n, now, self);
     }
   }
 }

@@ -5,7 +5,7 @@
 import { z } from 'zod';
 import { ExitCode, PgrevokeError } from '../errors.js';
 import { roleNameProblem } from '../util/role-name.js';
-import { canonicalAddress } from './address.js';
+import { canonicalTarget, prefixLength } from './address.js';
 import type { Lockout } from './types.js';
 
 export const STORE_SCHEMA_VERSION = 1;
@@ -22,7 +22,8 @@ const Role = z.string().superRefine((name, ctx) => {
   if (problem) ctx.addIssue({ code: 'custom', message: `role name refused: ${problem}` });
 });
 
-const Address = z.string().refine((a) => canonicalAddress(a) === a, { message: 'not one IP address in canonical form' });
+// one address, or a network (a prefix lockout: CIDR text with its network address, e.g. 10.0.0.0/24, ::/0)
+const Address = z.string().refine((a) => canonicalTarget(a) === a, { message: 'not one IP address or network in canonical form' });
 
 const LockoutSchema = z
   .strictObject({
@@ -42,7 +43,7 @@ const LockoutSchema = z
       .strictObject({ oid: z.number().int().min(1).max(0xffffffff), canLogin: z.boolean(), connectionLimit: z.number().int().min(-1) })
       .nullable(),
     nologinSet: z.boolean(),
-    ended: z.strictObject({ at: Time, why: z.enum(['expired', 'unlock']) }).nullable(),
+    ended: z.strictObject({ at: Time, why: z.enum(['expired', 'unlock', 'merged']) }).nullable(),
   })
   .superRefine((l, ctx) => {
     const bad = (message: string) => ctx.addIssue({ code: 'custom', message });
@@ -52,6 +53,10 @@ const LockoutSchema = z
     const span = Date.parse(l.until) - Date.parse(l.since);
     if (!(span > 0 && span <= MAX_LOCKOUT_MS)) bad(`until must be after since, by at most ${MAX_LOCKOUT_MS / 86_400_000} days`);
     if (l.nologinSet && l.kind !== 'role') bad('only a role lockout sets NOLOGIN');
+    // the networks the engine makes: a prefix (/24, /64), and for a role lockout at the cap /0; never a ban of everyone
+    const [net, bits] = l.address?.includes('/') ? l.address.split('/') : [];
+    if (net !== undefined && Number(bits) !== prefixLength(net) && !(l.kind === 'address' && bits === '0'))
+      bad(`a network is a /24 or /64 prefix (or /0 for a role's lockout from every address), not ${l.address}`);
   });
 
 const StoreSchema = z

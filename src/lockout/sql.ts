@@ -12,7 +12,7 @@ export const NODE_FACTS_SQL = `SELECT current_user::text AS "user", host(inet_cl
        (SELECT setting FROM pg_settings WHERE name = 'hba_file') AS hba_file`;
 
 /** The server's reading of the lines the block put at these line numbers ($1 int[]): the reload check. */
-export const RULES_AT_SQL = `SELECT line_number, type, database, user_name, address, auth_method, error
+export const RULES_AT_SQL = `SELECT line_number, type, database, user_name, address, netmask, auth_method, error
 FROM pg_hba_file_rules WHERE line_number = ANY($1::int[]) ORDER BY line_number`;
 
 /** The roles of `role` lockouts, by exact name ($1 text[]). */

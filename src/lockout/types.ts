@@ -39,7 +39,10 @@ export interface Lockout {
   kind: LockoutKind;
   /** The exact role name; null for an address ban. */
   role: string | null;
-  /** The client address (canonical text, no prefix); null for a `role` lockout (it holds from everywhere). */
+  /**
+   * The client address (canonical text), or a network (CIDR text: `10.0.0.0/24`, `2001:db8::/64`;
+   * `0.0.0.0/0` and `::/0` for a role-wide lockout at the cap); null for a `role` lockout (NOLOGIN).
+   */
   address: string | null;
   /** Failures within the window that triggered it. */
   count: number;
@@ -58,8 +61,8 @@ export interface Lockout {
   before: RoleBefore | null;
   /** `role`: this lockout set NOLOGIN (the role could log in before), so expiry gives LOGIN back; never otherwise. */
   nologinSet: boolean;
-  /** Set when it expired or was unlocked: it comes out of every node's file, then out of the state. */
-  ended: { at: string; why: 'expired' | 'unlock' } | null;
+  /** Set when it expired, was unlocked or was merged into a prefix lockout: it comes out of every node's file, then out of the state. */
+  ended: { at: string; why: 'expired' | 'unlock' | 'merged' } | null;
 }
 
 /** The part of a pg client the engine uses (pg.Client and guard's client both fit). */

@@ -5,6 +5,7 @@
 // lockout stays in the state, ended, until then. The dry run reads the same state and files.
 import { readFile } from 'node:fs/promises';
 import { describeError } from '../errors.js';
+import { covers } from './address.js';
 import { cutoffSince, loginBack, readRoles } from './apply-role.js';
 import { Enforcer, type EnforcerConfig } from './enforcer.js';
 import { blockRules } from './hba-block.js';
@@ -34,12 +35,18 @@ export interface UnlockResult {
   pending: { id: string; nodes: string[] }[];
 }
 
-/** The lockouts the request names, ended or not (an ended one may still be in force on a node not reached before). */
+/**
+ * The lockouts the request names, ended or not (an ended one may still be in force on a node not
+ * reached before). An address (or network) names the lockouts that refuse it: its own, and a
+ * prefix or role-wide lockout (a ban of a prefix) that covers it, and those inside a network given.
+ */
 export function matchLockouts(list: readonly Lockout[], req: UnlockRequest): Lockout[] {
+  const hit = (l: Lockout) =>
+    req.address === null || (l.address !== null && (covers(l.address, req.address) || covers(req.address, l.address)));
   return list.filter((l) =>
     req.role === null
-      ? l.kind === 'address_ban' && l.address === req.address
-      : l.role === req.role && (req.address === null || (l.kind === 'address' && l.address === req.address)),
+      ? l.kind === 'address_ban' && hit(l)
+      : l.role === req.role && (req.address === null || (l.kind === 'address' && hit(l))),
   );
 }
 

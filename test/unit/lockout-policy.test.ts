@@ -1,6 +1,13 @@
 // The lockout policy (src/lockout/policy.ts), pure: what counts, when a key locks, knocks, expiry, bounds.
 import { describe, expect, it } from 'vitest';
-import { MAX_ACTIVE_LOCKOUTS, MAX_TRACKED_KEYS, Tally, type NewLockout } from '../../src/lockout/policy.js';
+import {
+  MAX_ACTIVE_LOCKOUTS,
+  MAX_LOCKOUTS_PER_ROLE,
+  MAX_TRACKED_KEYS,
+  MAX_WIDE_LOCKOUTS,
+  Tally,
+  type NewLockout,
+} from '../../src/lockout/policy.js';
 import type { Lockout, LockoutPolicy } from '../../src/lockout/types.js';
 import type { AuthFailure, AuthFailureKind } from '../../src/serverlog/types.js';
 
@@ -203,21 +210,126 @@ describe('lockout policy', () => {
     expect(u.decide(mixed, [], T0 + 2).lock.map((l) => l.role)).toEqual(['bob']);
   });
 
-  it(`makes no lockout past ${MAX_ACTIVE_LOCKOUTS} in force, and says so`, () => {
-    const t = new Tally(policy({ after: 1 }));
-    const held = times(MAX_ACTIVE_LOCKOUTS, (i) =>
+  const held = (n: number, f: (i: number) => Partial<NewLockout>): Lockout[] =>
+    times(n, (i) =>
       stored({
         kind: 'address',
         role: 'r',
-        address: `10.1.${i >> 8}.${i & 255}`,
+        address: '10.0.0.1',
         count: 1,
         since: '',
         until: new Date(T0 + 1e6).toISOString(),
         reason: '',
+        ...f(i),
       }),
     );
-    const d = t.decide([fail('r', '10.2.0.1')], held, T0);
+
+  it('merges pair lockouts of one role within a /24 into one prefix lockout, counts summed; the prefix then only knocks', () => {
+    const t = new Tally(policy({ after: 2 }));
+    const d1 = t.decide([fail('alice', '10.0.0.5'), fail('alice', '10.0.0.5', T0 + 1)], [], T0 + 2);
+    expect(d1.lock.map((l) => l.address)).toEqual(['10.0.0.5']);
+    const first = stored(d1.lock[0]!);
+    const d2 = t.decide(
+      times(3, (i) => fail('alice', '10.0.0.6', T0 + 3 + i)),
+      [first],
+      T0 + 10,
+    );
+    expect(d2.lock.map((l) => [l.role, l.address, l.count, l.replaces])).toEqual([['alice', '10.0.0.0/24', 4, [first.id]]]);
+    expect(d2.lock[0]!.reason).toMatch(/^2 addresses of 10\.0\.0\.0\/24: /);
+    expect(d2.knocks.get('new:address\0alice\x0010.0.0.0/24')?.count).toBe(1);
+    const prefix = stored(d2.lock[0]!);
+    const d3 = t.decide(
+      times(5, (i) => fail('alice', `10.0.0.${100 + i}`, T0 + 20)),
+      [{ ...first, ended: { at: '', why: 'merged' } }, prefix],
+      T0 + 21,
+    );
+    expect(d3.lock).toEqual([]);
+    expect(d3.knocks.get(prefix.id)?.count).toBe(5);
+    // another role, another /24: their own
+    const d4 = t.decide(
+      [fail('bob', '10.0.0.7'), fail('bob', '10.0.0.7'), fail('alice', '10.0.1.1'), fail('alice', '10.0.1.1')],
+      [prefix],
+      T0 + 22,
+    );
+    expect(d4.lock.map((l) => [l.role, l.address])).toEqual([
+      ['bob', '10.0.0.7'],
+      ['alice', '10.0.1.1'],
+    ]);
+  });
+
+  it('an IPv6 attacker rotating through its /64 costs one line, merged within one batch', () => {
+    const t = new Tally(policy({ after: 1 }));
+    const d = t.decide(
+      times(500, (i) => fail('alice', `2001:db8:1:2:${i.toString(16)}::1`, T0 + i)),
+      [],
+      T0 + 600,
+    );
+    expect(d.lock.map((l) => [l.address, l.count, l.replaces])).toEqual([['2001:db8:1:2::/64', 2, undefined]]);
+    expect(d.knocks.get('new:address\0alice\x002001:db8:1:2::/64')?.count).toBe(498);
+  });
+
+  it('never merges into a prefix holding an excluded address or the engine’s own', () => {
+    const t = new Tally(policy({ after: 1, excludeAddresses: ['10.0.0.200'] }));
+    const d = t.decide([fail('alice', '10.0.0.5'), fail('alice', '10.0.0.6')], [], T0, { roles: new Set(), addresses: new Set() });
+    expect(d.lock.map((l) => l.address)).toEqual(['10.0.0.5', '10.0.0.6']);
+    const u = new Tally(policy({ after: 1 }));
+    const e = u.decide([fail('alice', '10.0.0.5'), fail('alice', '10.0.0.6')], [], T0, {
+      roles: new Set(['guard']),
+      addresses: new Set(['10.0.0.9']),
+    });
+    expect(e.lock.map((l) => l.address)).toEqual(['10.0.0.5', '10.0.0.6']);
+  });
+
+  it(`at the cap a role still failing from a new place is locked from every address, its others merged into it, loudly`, () => {
+    const t = new Tally(policy({ after: 1 }));
+    const full = held(MAX_ACTIVE_LOCKOUTS, (i) => ({ role: `r${i % 100}`, address: `10.${i & 255}.${i >> 8}.1` }));
+    const d = t.decide([fail('r7', '10.200.0.1'), fail('alice', '10.201.0.1'), fail('r7', '10.202.0.1')], full, T0);
+    // r7's ten lockouts merged into its two lines free room: alice's is one address again
+    expect(d.lock.map((l) => [l.role, l.address])).toEqual([
+      ['r7', '0.0.0.0/0'],
+      ['r7', '::/0'],
+      ['alice', '10.201.0.1'],
+    ]);
+    expect(d.lock[1]!.replaces).toEqual(full.filter((l) => l.role === 'r7').map((l) => l.id));
+    expect(d.lock[0]!.reason).toMatch(/^role-wide lockout: the cap of 1000 lockouts in force \(MAX_ACTIVE_LOCKOUTS\) is reached/);
+    expect(d.knocks.get('new:address\0r7\x000.0.0.0/0')?.count).toBe(1);
+    expect(d.capped.filter((c) => c.startsWith('warning: "r7" is locked from every address until'))).toHaveLength(1);
+    // an IPv6 failure of the role knocks on its IPv6 line
+    const wide = d.lock.slice(0, 2).map(stored);
+    expect(t.decide([fail('r7', '2001:db8::1')], [...full, ...wide], T0 + 1).knocks.get(wide[1]!.id)?.count).toBe(1);
+  });
+
+  it(`a role with ${MAX_LOCKOUTS_PER_ROLE} separate lockouts is locked from every address at the next; excluded roles never`, () => {
+    const t = new Tally(policy({ after: 1, excludeRoles: ['root'] }));
+    const mine = held(MAX_LOCKOUTS_PER_ROLE, (i) => ({ role: 'alice', address: `10.${i}.0.1` }));
+    const roots = held(MAX_LOCKOUTS_PER_ROLE, (i) => ({ role: 'root', address: `10.${i}.0.1` }));
+    const d = t.decide([fail('alice', '10.99.0.1'), fail('root', '10.99.0.1')], [...mine, ...roots], T0);
+    expect(d.lock.map((l) => [l.role, l.address])).toEqual([
+      ['alice', '0.0.0.0/0'],
+      ['alice', '::/0'],
+    ]);
+    expect(d.lock[0]!.reason).toContain(`"alice" has ${MAX_LOCKOUTS_PER_ROLE} separate lockouts already`);
+    // one fewer: an address lockout as before
+    expect(t.decide([fail('alice', '10.98.0.1')], mine.slice(1), T0).lock.map((l) => l.address)).toEqual(['10.98.0.1']);
+  });
+
+  it('at the cap a ban is widened to its prefix (its bans there merged), never over the engine’s own address', () => {
+    const t = new Tally(policy({ after: null, banAddressAfter: 1 }));
+    const full = held(MAX_ACTIVE_LOCKOUTS, (i) => ({ kind: 'address_ban', role: null, address: `10.${i & 255}.${i >> 8}.1` }));
+    const d = t.decide([fail('x', '10.1.0.9', T0, 'role_missing')], full, T0);
+    expect(d.lock.map((l) => [l.kind, l.address, l.count])).toEqual([['address_ban', '10.1.0.0/24', 2]]);
+    expect(d.lock[0]!.replaces).toEqual([full[1]!.id]);
+    expect(d.capped.join('\n')).toMatch(/warning: every role from 10\.1\.0\.0\/24 is refused/);
+    const e = t.decide([fail('x', '10.1.0.9', T0, 'role_missing')], full, T0, { roles: new Set(), addresses: new Set(['10.1.0.50']) });
+    expect(e.lock).toEqual([]);
+    expect(e.capped.join('\n')).toMatch(/not widened to 10\.1\.0\.0\/24/);
+  });
+
+  it(`makes nothing past ${MAX_ACTIVE_LOCKOUTS + MAX_WIDE_LOCKOUTS} in force, and says so`, () => {
+    const t = new Tally(policy({ after: 1 }));
+    const full = held(MAX_ACTIVE_LOCKOUTS + MAX_WIDE_LOCKOUTS, (i) => ({ role: `r${i}`, address: `10.${i & 255}.${i >> 8}.1` }));
+    const d = t.decide([fail('alice', '10.2.0.1')], full, T0);
     expect(d.lock).toEqual([]);
-    expect(d.capped.join('\n')).toMatch(/1000 lockouts in force/);
+    expect(d.capped.join('\n')).toMatch(/3000 lockouts in force already/);
   });
 });
