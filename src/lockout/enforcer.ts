@@ -37,6 +37,15 @@ interface Live {
   facts: NodeFacts;
 }
 
+/** One pass over the `role` lockouts: the primary they act on, every node (sessions end there), and the call's patch and events. */
+interface RolePass {
+  primary: Live;
+  live: Live[];
+  now: Date;
+  patch: Patch;
+  out: LockoutEvent[];
+}
+
 const REPEAT_MS = 5000;
 
 export class Enforcer {
@@ -197,26 +206,19 @@ export class Enforcer {
     if (recheck) this.lastRecheck = now.getTime();
     try {
       const rows = await readRoles(primary.client, [...new Set(due.map((l) => l.role!))]);
+      const pass: RolePass = { primary, live, now, patch, out };
       for (const l of due) {
         const row = rows.get(l.role!);
-        if (l.ended) await this.liftRole(l, row, primary, live, now, patch, out);
-        else if (!l.applied.length || (row?.can_login && row.oid === l.before?.oid))
-          await this.lockRole(l, row, primary, live, now, patch, out);
+        if (l.ended) await this.liftRole(l, row, pass);
+        else if (!l.applied.length || (row?.can_login && row.oid === l.before?.oid)) await this.lockRole(l, row, pass);
       }
     } catch (err) {
       this.event(out, 'failed', now, primary.node.name, null, `role lockouts: ${describeError(err)}`);
     }
   }
 
-  private async lockRole(
-    l: Lockout,
-    row: RoleRow | undefined,
-    primary: Live,
-    live: Live[],
-    now: Date,
-    patch: Patch,
-    out: LockoutEvent[],
-  ): Promise<void> {
+  private async lockRole(l: Lockout, row: RoleRow | undefined, pass: RolePass): Promise<void> {
+    const { primary, live, now, patch, out } = pass;
     const again = l.applied.length > 0;
     if (!row) {
       add(patch, l.id, (x) => (x.applied = [primary.node.name]));
@@ -245,15 +247,8 @@ export class Enforcer {
     );
   }
 
-  private async liftRole(
-    l: Lockout,
-    row: RoleRow | undefined,
-    primary: Live,
-    live: Live[],
-    now: Date,
-    patch: Patch,
-    out: LockoutEvent[],
-  ): Promise<void> {
+  private async liftRole(l: Lockout, row: RoleRow | undefined, pass: RolePass): Promise<void> {
+    const { primary, live, now, patch, out } = pass;
     const contents = await Promise.all(live.map((n) => (n.facts.hbaFile ? readFile(n.facts.hbaFile, 'utf8').catch(() => '') : '')));
     const back = loginBack(l, row, await cutoffSince(l, this.env, contents));
     if ('sql' in back) await primary.client.query({ text: back.sql });

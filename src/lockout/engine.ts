@@ -7,7 +7,7 @@ import type { AuthFailure } from '../serverlog/types.js';
 import { Enforcer, type EnforcerConfig } from './enforcer.js';
 import { readRoles } from './apply-role.js';
 import { nodeFacts } from './node-facts.js';
-import { lockoutKey, Tally, type NewLockout, type Self } from './policy.js';
+import { lockoutKey, recorded, Tally, type NewLockout, type Self } from './policy.js';
 import { newLockoutId, updateLockouts } from './store.js';
 import type { Lockout, LockoutEvent, LockoutPolicy } from './types.js';
 
@@ -92,17 +92,7 @@ export class LockoutEngine {
         if (active.has(lockoutKey(n))) continue;
         // the lockouts merged into it end as it is recorded: the next enforcement writes it in their place, in one edit
         for (const old of cur) if (replaces?.includes(old.id) && !old.ended) old.ended = { at: now.toISOString(), why: 'merged' };
-        const l: Lockout = {
-          ...n,
-          id: newLockoutId(),
-          nodes,
-          knocks: 0,
-          lastKnock: null,
-          applied: [],
-          before: null,
-          nologinSet: false,
-          ended: null,
-        };
+        const l = recorded(n, newLockoutId(), nodes);
         cur.push(l);
         active.set(lockoutKey(l), l);
         made.push(l);

@@ -43,16 +43,14 @@ export const EVERYWHERE = ['0.0.0.0/0', '::/0'] as const;
 export const MAX_THRESHOLD = 1_000;
 
 /** A lockout the policy decided on; the store gives it an id and the nodes. */
-export interface NewLockout {
-  kind: LockoutKind;
-  role: string | null;
-  address: string | null;
-  count: number;
-  since: string;
-  until: string;
-  reason: string;
+export interface NewLockout extends Pick<Lockout, 'kind' | 'role' | 'address' | 'count' | 'since' | 'until' | 'reason'> {
   /** Ids of stored lockouts this one takes the place of (merged into it): they end as it is recorded. */
   replaces?: string[];
+}
+
+/** A lockout as the store records it: the decision's fields, an id and the nodes, nothing applied, knocked or ended yet. */
+export function recorded(n: NewLockout, id: string, nodes: string[]): Lockout {
+  return { ...n, id, nodes, knocks: 0, lastKnock: null, applied: [], before: null, nologinSet: false, ended: null };
 }
 
 export interface Decision {
@@ -214,17 +212,7 @@ export class Tally {
     }
     if (ids.length) n.replaces = ids;
     d.lock.push(n);
-    active.set(lockoutKey(n), {
-      ...n,
-      id: `new:${lockoutKey(n)}`,
-      nodes: [],
-      knocks: 0,
-      lastKnock: null,
-      applied: [],
-      before: null,
-      nologinSet: false,
-      ended: null,
-    });
+    active.set(lockoutKey(n), recorded(n, `new:${lockoutKey(n)}`, []));
     return true;
   }
 

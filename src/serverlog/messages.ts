@@ -23,49 +23,27 @@ const METHODS = new Set(['"trust"', 'Ident', 'Peer', 'GSSAPI', 'SSPI', 'PAM', 'B
 
 const T = (kind: AuthFailureKind, sqlstate: Template['sqlstate'], ...parts: Part[]): Template => ({ kind, sqlstate, parts });
 
+/** ClientAuthentication()'s pg_hba.conf messages share their tail: `host "H", user "U"[, database "D"], <encryption>`. */
+const hba = (lead: string, database: boolean): Part[] => [
+  lead,
+  'host',
+  '", user "',
+  'user',
+  ...(database ? ['", database "', 'database'] : []),
+  '", ',
+  'encryption',
+  '',
+];
+
 export const TEMPLATES: Template[] = [
   // auth.c auth_failed(), password, md5 and scram-sha-256 alike
   T('password', '28P01', 'password authentication failed for user "', 'user', '"'),
   // auth.c ClientAuthentication(), uaImplicitReject
-  T(
-    'no_hba_entry',
-    '28000',
-    'no pg_hba.conf entry for host "',
-    'host',
-    '", user "',
-    'user',
-    '", database "',
-    'database',
-    '", ',
-    'encryption',
-    '',
-  ),
-  T(
-    'no_hba_entry',
-    '28000',
-    'no pg_hba.conf entry for replication connection from host "',
-    'host',
-    '", user "',
-    'user',
-    '", ',
-    'encryption',
-    '',
-  ),
+  T('no_hba_entry', '28000', ...hba('no pg_hba.conf entry for host "', true)),
+  T('no_hba_entry', '28000', ...hba('no pg_hba.conf entry for replication connection from host "', false)),
   // auth.c ClientAuthentication(), uaReject
-  T(
-    'hba_reject',
-    '28000',
-    'pg_hba.conf rejects connection for host "',
-    'host',
-    '", user "',
-    'user',
-    '", database "',
-    'database',
-    '", ',
-    'encryption',
-    '',
-  ),
-  T('hba_reject', '28000', 'pg_hba.conf rejects replication connection for host "', 'host', '", user "', 'user', '", ', 'encryption', ''),
+  T('hba_reject', '28000', ...hba('pg_hba.conf rejects connection for host "', true)),
+  T('hba_reject', '28000', ...hba('pg_hba.conf rejects replication connection for host "', false)),
   // miscinit.c InitializeSessionUserId()
   T('nologin', '28000', 'role "', 'user', '" is not permitted to log in'),
   T('role_missing', '28000', 'role "', 'user', '" does not exist'),
