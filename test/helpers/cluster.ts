@@ -82,12 +82,16 @@ export async function reloadAndWait(cl: TestCluster, timeoutMs = 20_000): Promis
   throw new Error(`pg_reload_conf() was not observed within ${timeoutMs} ms`);
 }
 
-/** A real login: 'allow', or the SQLSTATE (else the message) it was refused with. */
-export async function loginOutcome(cl: TestCluster, cfg: pg.ClientConfig): Promise<string> {
+/**
+ * A real login: 'allow', or the SQLSTATE (else the message) it was refused with. `check` runs in the
+ * session before it ends; what it throws is the outcome (its message).
+ */
+export async function loginOutcome(cl: TestCluster, cfg: pg.ClientConfig, check?: (c: pg.Client) => Promise<void>): Promise<string> {
   const c = new pg.Client({ host: '127.0.0.1', port: cl.port, password: 'unused', database: 'postgres', ...cfg });
   c.on('error', () => undefined);
   try {
     await c.connect();
+    await check?.(c);
     await c.end();
     return 'allow';
   } catch (e) {

@@ -4,7 +4,7 @@
 import net from 'node:net';
 import pg from 'pg';
 import type { AuthFailure, AuthFailureSource } from '../../src/serverlog/types.js';
-import type { TestCluster } from './cluster.js';
+import { loginOutcome, type TestCluster } from './cluster.js';
 
 export interface Attempt {
   user: string;
@@ -17,10 +17,11 @@ export interface Attempt {
 }
 
 /** A socket that connects from `localAddress`, as pg's `stream` option wants it. */
-function boundSocket(localAddress: string): () => net.Socket {
+export function boundSocket(localAddress: string): () => net.Socket {
   return () => {
     const s = new net.Socket();
     const connect = s.connect.bind(s) as (opts: net.TcpSocketConnectOpts) => net.Socket;
+    // pg calls stream.connect(port, host): bind the source address there
     (s as unknown as { connect: (port: number, host: string) => net.Socket }).connect = (port, host) =>
       connect({ port, host, localAddress });
     return s;
@@ -31,21 +32,21 @@ function boundSocket(localAddress: string): () => net.Socket {
 export async function attempt(cl: TestCluster, a: Attempt): Promise<string> {
   const cfg: pg.ClientConfig = {
     host: a.socket ? cl.socketDir : '127.0.0.1',
-    port: cl.port,
     user: a.user,
     password: a.password ?? 'wrong-password',
     database: a.database ?? 'postgres',
   };
   if (a.from && !a.socket) cfg.stream = boundSocket(a.from);
-  const c = new pg.Client(cfg);
-  c.on('error', () => undefined);
-  try {
-    await c.connect();
-    await c.end();
-    return 'allow';
-  } catch (e) {
-    return String((e as { code?: string }).code ?? (e as Error).message);
-  }
+  return loginOutcome(cl, cfg);
+}
+
+/** Settings for a log readable over SQL: csvlog on 14, jsonlog alone (besides stderr) from 15. */
+export function sqlLogSettings(major: number): Record<string, string | number> {
+  return {
+    logging_collector: 'on',
+    log_destination: major >= 15 ? `'stderr,jsonlog'` : `'stderr,csvlog'`,
+    log_filename: `'postgresql-%Y-%m-%d_%H%M%S'`,
+  };
 }
 
 /** Poll `source` until it has given `n` failures (then once more, to see that nothing else comes); all it gave. */

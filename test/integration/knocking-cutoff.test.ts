@@ -12,17 +12,9 @@ import type { CutoffReport } from '../../src/record/cutoff-report.js';
 import { SqlLogSource } from '../../src/serverlog/sql-source.js';
 import { jsonDoc, runCli } from '../helpers/cli.js';
 import { MAJORS, startCluster, type TestCluster } from '../helpers/cluster.js';
-import { attempt, pollFor } from '../helpers/serverlog.js';
+import { attempt, pollFor, sqlLogSettings } from '../helpers/serverlog.js';
 
 const HBA = ['local all all trust', 'host all all 127.0.0.0/8 scram-sha-256'].join('\n');
-
-function logSettings(major: number): Record<string, string | number> {
-  return {
-    logging_collector: 'on',
-    log_destination: major >= 15 ? `'stderr,jsonlog'` : `'stderr,csvlog'`,
-    log_filename: `'postgresql-%Y-%m-%d_%H%M%S'`,
-  };
-}
 
 interface Attacker {
   /** Every attempt: when it ended (this host's clock) and 'allow' or the SQLSTATE it was refused with. */
@@ -66,7 +58,7 @@ describe.each(MAJORS)('cutoff: logins refused after the cutoff, from the server 
   };
 
   beforeAll(async () => {
-    cl = await startCluster(major, logSettings(major));
+    cl = await startCluster(major, sqlLogSettings(major));
     await cl.writeDataFile('pg_hba.conf', `${HBA}\n`);
     await cl.sql('SELECT pg_reload_conf()');
     // every statement of pgrevoke's own sessions is logged (not this harness's, which started before)

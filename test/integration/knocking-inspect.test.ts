@@ -9,26 +9,17 @@ import { grantsSql } from '../../src/serverlog/sql.js';
 import { SqlLogSource } from '../../src/serverlog/sql-source.js';
 import { jsonDoc, runCli } from '../helpers/cli.js';
 import { MAJORS, startCluster, type TestCluster } from '../helpers/cluster.js';
-import { attempt, pollFor } from '../helpers/serverlog.js';
+import { attempt, pollFor, sqlLogSettings } from '../helpers/serverlog.js';
 
 const HBA = ['local all all trust', 'host all all 127.0.0.0/8 scram-sha-256'].join('\n');
 const PASSWORD_LINE = 2;
-
-/** Settings for a log readable over SQL: csvlog on 14, jsonlog alone (besides stderr) from 15. */
-function logSettings(major: number): Record<string, string | number> {
-  return {
-    logging_collector: 'on',
-    log_destination: major >= 15 ? `'stderr,jsonlog'` : `'stderr,csvlog'`,
-    log_filename: `'postgresql-%Y-%m-%d_%H%M%S'`,
-  };
-}
 
 describe.each(MAJORS)('inspect: failed logins from the server log, PostgreSQL %i', (major) => {
   let cl: TestCluster;
   let started = 0;
 
   beforeAll(async () => {
-    cl = await startCluster(major, logSettings(major));
+    cl = await startCluster(major, sqlLogSettings(major));
     await cl.writeDataFile('pg_hba.conf', `${HBA}\n`);
     await cl.sql('SELECT pg_reload_conf()');
     await cl.sql(`CREATE ROLE mallory LOGIN PASSWORD 'm'; CREATE ROLE "Mallory" LOGIN PASSWORD 'M'; CREATE ROLE alice LOGIN PASSWORD 'a'`);

@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { CutoffReport } from '../../src/record/cutoff-report.js';
 import { jsonDoc, runCli } from '../helpers/cli.js';
 import { MAJORS, startCluster, startStandby, type TestCluster } from '../helpers/cluster.js';
-import { attempt } from '../helpers/serverlog.js';
+import { attempt, sqlLogSettings } from '../helpers/serverlog.js';
 
 // the standby is built and streams over replication connections: pg_basebackup over TCP (14, 15), the walreceiver over the socket
 const HBA = [
@@ -16,24 +16,16 @@ const HBA = [
   'host all all 127.0.0.0/8 scram-sha-256',
 ].join('\n');
 
-function logSettings(major: number): Record<string, string | number> {
-  return {
-    logging_collector: 'on',
-    log_destination: major >= 15 ? `'stderr,jsonlog'` : `'stderr,csvlog'`,
-    log_filename: `'postgresql-%Y-%m-%d_%H%M%S'`,
-  };
-}
-
 describe.each(MAJORS)('cutoff over a primary and a standby: refused logins on the standby, PostgreSQL %i', (major) => {
   let primary: TestCluster;
   let standby: TestCluster;
 
   beforeAll(async () => {
-    primary = await startCluster(major, { full_page_writes: 'on', ...logSettings(major) });
+    primary = await startCluster(major, { full_page_writes: 'on', ...sqlLogSettings(major) });
     await primary.writeDataFile('pg_hba.conf', `${HBA}\n`);
     await primary.sql('SELECT pg_reload_conf()');
     await primary.sql(`CREATE ROLE mallory LOGIN PASSWORD 'm'`);
-    standby = await startStandby(primary, logSettings(major));
+    standby = await startStandby(primary, sqlLogSettings(major));
     await standby.writeDataFile('pg_hba.conf', `${HBA}\n`);
     await standby.sql('SELECT pg_reload_conf()');
     for (let i = 0; i < 100; i++) {

@@ -3,49 +3,21 @@
 // for real (the line out, the reload checked, the login back, the audit line), a role lockout's
 // LOGIN given back, and a hostile state file refused.
 import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import pg from 'pg';
+import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { blockRules } from '../../src/lockout/hba-block.js';
-import { LockoutEngine } from '../../src/lockout/engine.js';
 import { readLockouts, storePath } from '../../src/lockout/store.js';
-import type { LockoutClient, LockoutNode, LockoutPolicy } from '../../src/lockout/types.js';
-import { connect } from '../../src/pg/connect.js';
-import { nodeLabel, resolveConnParams } from '../../src/pg/conninfo.js';
+import type { LockoutNode } from '../../src/lockout/types.js';
 import type { AuthFailure } from '../../src/serverlog/types.js';
 import { jsonDoc, runCli } from '../helpers/cli.js';
 import { MAJORS, startCluster, type TestCluster } from '../helpers/cluster.js';
+import { lockoutEngine, lockoutNode, loginFrom } from '../helpers/lockout.js';
 import { waitFor } from '../helpers/wait.js';
 
 const HBA =
   ['local all all trust', 'host all postgres 127.0.0.1/32 scram-sha-256', 'host all all 127.0.0.0/8 scram-sha-256'].join('\n') + '\n';
-const POLICY: LockoutPolicy = {
-  after: 3,
-  windowMs: 600_000,
-  forMs: 900_000,
-  by: 'address',
-  banAddressAfter: 5,
-  excludeRoles: [],
-  excludeAddresses: [],
-};
-
-async function loginFrom(cl: TestCluster, source: string, user: string, password: string): Promise<string> {
-  const sock = new net.Socket();
-  const plain = sock.connect.bind(sock) as (o: net.TcpSocketConnectOpts) => net.Socket;
-  (sock as unknown as { connect: (port: number, host: string) => net.Socket }).connect = (port, host) =>
-    plain({ port, host, localAddress: source });
-  const c = new pg.Client({ host: '127.0.0.1', port: cl.port, user, password, database: 'postgres', stream: () => sock });
-  c.on('error', () => undefined);
-  try {
-    await c.connect();
-    await c.end();
-    return 'allow';
-  } catch (e) {
-    return String((e as { code?: string }).code ?? (e as Error).message);
-  }
-}
 
 const failures = (user: string, address: string, n: number, kind: AuthFailure['kind'] = 'password'): AuthFailure[] =>
   Array.from({ length: n }, () => ({
@@ -83,18 +55,11 @@ describe.each(MAJORS)('pgrevoke lockouts and unlock on PostgreSQL %i', (major) =
     await cl.sql('SELECT pg_reload_conf()');
     for (const r of ['alice', 'bob', 'carol']) await cl.sql(`CREATE ROLE ${r} LOGIN PASSWORD 'pw-${r}'`);
     await cl.sql('ALTER ROLE carol CONNECTION LIMIT 4');
-    const params = resolveConnParams({ dsn: cl.dsn() }, {});
-    client = await connect(params);
-    node = { name: nodeLabel(params), params, client: () => client as LockoutClient, hbaFile: cl.hbaFile };
-    const pairs = new LockoutEngine({ policy: POLICY, nodes: [node], env, operator: { osUser: 't', host: 'h' } });
+    ({ client, node } = await lockoutNode(cl));
+    const pairs = lockoutEngine([node], env, { banAddressAfter: 5 });
     await pairs.ingest([...failures('alice', '127.0.0.2', 3), ...failures('ghost', '127.0.0.4', 5, 'role_missing')]);
     await pairs.enforce();
-    const roles = new LockoutEngine({
-      policy: { ...POLICY, by: 'role', banAddressAfter: null },
-      nodes: [node],
-      env,
-      operator: { osUser: 't', host: 'h' },
-    });
+    const roles = lockoutEngine([node], env, { by: 'role' });
     await roles.ingest(failures('carol', '127.0.0.3', 3));
     await roles.enforce();
     await waitFor(async () => (await loginFrom(cl, '127.0.0.2', 'alice', 'pw-alice')) === '28000', 10_000, 'the pair refused');

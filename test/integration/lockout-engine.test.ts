@@ -6,53 +6,22 @@
 // expiry, a restart, a hand-removed block, exclusions, a hostile state file, two engines at once,
 // and cutoff's own block beside the lockout block.
 import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import pg from 'pg';
+import type pg from 'pg';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { BLOCK_BEGIN, blockRules } from '../../src/lockout/hba-block.js';
-import { LockoutEngine, type EngineConfig } from '../../src/lockout/engine.js';
+import type { EngineConfig } from '../../src/lockout/engine.js';
 import { readLockouts, storePath } from '../../src/lockout/store.js';
-import type { LockoutClient, LockoutNode, LockoutPolicy } from '../../src/lockout/types.js';
-import { connect } from '../../src/pg/connect.js';
-import { nodeLabel, resolveConnParams } from '../../src/pg/conninfo.js';
+import type { LockoutNode, LockoutPolicy } from '../../src/lockout/types.js';
 import type { AuthFailure, AuthFailureKind } from '../../src/serverlog/types.js';
 import { runCli } from '../helpers/cli.js';
 import { canQuery, MAJORS, startCluster, startStandby, waitForReplay, type TestCluster } from '../helpers/cluster.js';
+import { lockoutEngine, lockoutNode, loginFrom, storedLockout } from '../helpers/lockout.js';
 import { waitFor } from '../helpers/wait.js';
 
 const HBA =
   ['local all all trust', 'host all postgres 127.0.0.1/32 scram-sha-256', 'host all all 127.0.0.0/8 scram-sha-256'].join('\n') + '\n';
-const POLICY: LockoutPolicy = {
-  after: 3,
-  windowMs: 600_000,
-  forMs: 900_000,
-  by: 'address',
-  banAddressAfter: null,
-  excludeRoles: [],
-  excludeAddresses: [],
-};
-
-/** A login from `source` (bound with localAddress): 'allow', or the SQLSTATE it was refused with. */
-async function loginFrom(cl: TestCluster, source: string, user: string, password: string): Promise<string> {
-  const sock = new net.Socket();
-  const plain = sock.connect.bind(sock) as (o: net.TcpSocketConnectOpts) => net.Socket;
-  // pg calls stream.connect(port, host): bind the source address there
-  (sock as unknown as { connect: (port: number, host: string) => net.Socket }).connect = (port, host) =>
-    plain({ port, host, localAddress: source });
-  const c = new pg.Client({ host: '127.0.0.1', port: cl.port, user, password, database: 'postgres', stream: () => sock });
-  c.on('error', () => undefined);
-  try {
-    await c.connect();
-    const who = (await c.query<{ a: string }>('SELECT host(inet_client_addr()) AS a')).rows[0]!.a;
-    await c.end();
-    if (who !== source) throw new Error(`the login came from ${who}, not ${source}`);
-    return 'allow';
-  } catch (e) {
-    return String((e as { code?: string }).code ?? (e as Error).message);
-  }
-}
 
 /** A real failed login (wrong password) from `source`, and the AuthFailure the log reader makes of it. */
 async function failFrom(cl: TestCluster, source: string, user: string, kind: AuthFailureKind = 'password'): Promise<AuthFailure> {
@@ -91,14 +60,7 @@ describe.each(MAJORS)('lockout engine on PostgreSQL %i', (major) => {
   const tmp = mkdtempSync(path.join(os.tmpdir(), 'pgrevoke-lockout-'));
 
   const engine = (over: Partial<EngineConfig> = {}, policy: Partial<LockoutPolicy> = {}) =>
-    new LockoutEngine({
-      policy: { ...POLICY, ...policy },
-      nodes: [node],
-      env,
-      auditLog: audit,
-      operator: { osUser: 'test', host: 'here' },
-      ...over,
-    });
+    lockoutEngine([node], env, policy, { auditLog: audit, ...over });
   const auditLines = () =>
     existsSync(audit)
       ? readFileSync(audit, 'utf8')
@@ -117,9 +79,7 @@ describe.each(MAJORS)('lockout engine on PostgreSQL %i', (major) => {
     await cl.writeDataFile('pg_hba.conf', HBA);
     await cl.sql('SELECT pg_reload_conf()');
     for (const r of ['alice', 'bob', 'carol', 'break_glass', 'mallory']) await cl.sql(`CREATE ROLE ${r} LOGIN PASSWORD 'pw-${r}'`);
-    const params = resolveConnParams({ dsn: cl.dsn() }, {});
-    client = await connect(params);
-    node = { name: nodeLabel(params), params, client: () => client as LockoutClient, hbaFile: cl.hbaFile };
+    ({ client, node } = await lockoutNode(cl));
   });
   afterAll(async () => {
     await client?.end().catch(() => undefined);
@@ -353,23 +313,14 @@ describe.each(MAJORS)('lockout engine on PostgreSQL %i', (major) => {
       JSON.stringify({
         schemaVersion: 1,
         lockouts: [
-          {
-            id: '0123456789abcdef',
-            kind: 'address',
+          storedLockout({
             role: 'x\nhost all all 0.0.0.0/0 trust',
-            address: '127.0.0.2',
             count: 1,
             since: new Date().toISOString(),
             until: new Date(Date.now() + 60_000).toISOString(),
             nodes: [node.name],
             reason: '',
-            knocks: 0,
-            lastKnock: null,
-            applied: [],
-            before: null,
-            nologinSet: false,
-            ended: null,
-          },
+          }),
         ],
       }),
       { mode: 0o600 },
@@ -432,10 +383,9 @@ describe.each(MAJORS)('lockout engine over a primary and its standby on PostgreS
     await waitForReplay(primary, standby);
     nodes = await Promise.all(
       [primary, standby].map(async (cl, i) => {
-        const params = resolveConnParams({ dsn: cl.dsn() }, {});
-        const client = await connect(params);
+        const { client, node } = await lockoutNode(cl);
         clients.push(client);
-        return { name: i === 0 ? 'db1' : 'db1-replica', params, client: () => client as LockoutClient, hbaFile: cl.hbaFile };
+        return { ...node, name: i === 0 ? 'db1' : 'db1-replica' };
       }),
     );
   }, 120_000);
@@ -446,7 +396,7 @@ describe.each(MAJORS)('lockout engine over a primary and its standby on PostgreS
   });
 
   it('failures on the standby lock the pair on every node of the cluster', async () => {
-    const e = new LockoutEngine({ policy: POLICY, nodes, env, operator: { osUser: 'test', host: 'here' } });
+    const e = lockoutEngine(nodes, env);
     const fs = [];
     for (let i = 0; i < 3; i++) fs.push(await failFrom(standby, '127.0.0.2', 'alice'));
     await e.ingest(fs);

@@ -11,38 +11,16 @@ import { readFileSync } from 'node:fs';
 import { mkdtempSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import pg from 'pg';
+import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { LockoutEngine } from '../../src/lockout/engine.js';
 import { blockRules } from '../../src/lockout/hba-block.js';
 import { MAX_ACTIVE_LOCKOUTS } from '../../src/lockout/policy.js';
 import { readLockouts } from '../../src/lockout/store.js';
-import type { LockoutClient, LockoutNode, LockoutPolicy } from '../../src/lockout/types.js';
-import { connect } from '../../src/pg/connect.js';
-import { nodeLabel, resolveConnParams } from '../../src/pg/conninfo.js';
-import { SqlLogSource } from '../../src/serverlog/sql-source.js';
+import type { LockoutNode, LockoutPolicy } from '../../src/lockout/types.js';
 import type { AuthFailure } from '../../src/serverlog/types.js';
-import { MAJORS, startCluster, type TestCluster } from '../helpers/cluster.js';
+import { MAJORS, type TestCluster } from '../helpers/cluster.js';
+import { lockoutEngine, redTeamStart, startRedTeam } from '../helpers/lockout.js';
 import { attempt, pollFor } from '../helpers/serverlog.js';
-
-// a hardened file: named roles from named places, everything else refused
-const HBA =
-  [
-    'local all all trust',
-    'host all postgres 127.0.0.1/32 scram-sha-256',
-    'host all alice 127.0.0.0/8 scram-sha-256',
-    'host all all 0.0.0.0/0 reject',
-  ].join('\n') + '\n';
-
-const POLICY: LockoutPolicy = {
-  after: 3,
-  windowMs: 600_000,
-  forMs: 900_000,
-  by: 'address',
-  banAddressAfter: null,
-  excludeRoles: [],
-  excludeAddresses: [],
-};
 
 /** Roles the attacker fills the cap with, few enough lockouts each (25) to stay under the bound per role. */
 const ROLES = MAX_ACTIVE_LOCKOUTS / 25;
@@ -54,30 +32,14 @@ describe.each(MAJORS)('red team: lockouts of the attacker’s making, PostgreSQL
   const tmp = mkdtempSync(path.join(os.tmpdir(), 'pgrevoke-redteam-cap-'));
 
   const engine = (env: NodeJS.ProcessEnv, policy: Partial<LockoutPolicy> = {}) =>
-    new LockoutEngine({
-      policy: { ...POLICY, ...policy },
-      nodes: [node],
-      env,
-      auditLog: path.join(env.PGREVOKE_STATE_DIR!, 'audit.jsonl'),
-      operator: { osUser: 'test', host: 'here' },
-    });
+    lockoutEngine([node], env, policy, { auditLog: path.join(env.PGREVOKE_STATE_DIR!, 'audit.jsonl') });
   const flood = async (pairs: { user: string; from: string }[]) => {
     for (let i = 0; i < pairs.length; i += 50) await Promise.all(pairs.slice(i, i + 50).map((p) => attempt(cl, p)));
   };
 
   beforeAll(async () => {
-    cl = await startCluster(major, {
-      logging_collector: 'on',
-      log_destination: `'csvlog'`,
-      log_filename: `'postgresql-%Y-%m-%d_%H%M%S'`,
-    });
-    await cl.writeDataFile('pg_hba.conf', HBA);
-    await cl.sql('SELECT pg_reload_conf()');
-    await cl.sql(`CREATE ROLE alice LOGIN PASSWORD 'pw-alice'`);
+    ({ cl, client, node } = await startRedTeam(major));
     for (let k = 0; k < ROLES; k++) await cl.sql(`CREATE ROLE r${k} LOGIN PASSWORD 'pw'`);
-    const params = resolveConnParams({ dsn: cl.dsn() }, {});
-    client = await connect(params);
-    node = { name: nodeLabel(params), params, client: () => client as LockoutClient, hbaFile: cl.hbaFile };
   });
   afterAll(async () => {
     await client?.end().catch(() => undefined);
@@ -85,11 +47,7 @@ describe.each(MAJORS)('red team: lockouts of the attacker’s making, PostgreSQL
   });
 
   it('a thousand addresses of alice in five /24s are five prefix lockouts; a brute force of alice from a fresh address is still locked', async () => {
-    await cl.writeDataFile('pg_hba.conf', HBA);
-    await cl.sql('SELECT pg_reload_conf()');
-    const env = { PGREVOKE_STATE_DIR: mkdtempSync(path.join(tmp, 'state-')) };
-    const source = new SqlLogSource(client, { format: 'csvlog' });
-    await source.poll();
+    const { env, source } = await redTeamStart(cl, client, tmp);
     const e = engine(env, { after: 1 });
     // alice herself, wrong password, once from each of MAX_ACTIVE_LOCKOUTS loopback addresses
     const sources = Array.from({ length: MAX_ACTIVE_LOCKOUTS }, (_, i) => `127.0.${10 + Math.floor(i / 200)}.${1 + (i % 200)}`);
@@ -117,11 +75,7 @@ describe.each(MAJORS)('red team: lockouts of the attacker’s making, PostgreSQL
   }, 180_000);
 
   it(`after the attacker fills the ${MAX_ACTIVE_LOCKOUTS} lockouts in force (${ROLES} roles, a /24 each), alice under brute force from a fresh place is locked from every address, audited`, async () => {
-    await cl.writeDataFile('pg_hba.conf', HBA);
-    await cl.sql('SELECT pg_reload_conf()');
-    const env = { PGREVOKE_STATE_DIR: mkdtempSync(path.join(tmp, 'state-')) };
-    const source = new SqlLogSource(client, { format: 'csvlog' });
-    await source.poll();
+    const { env, source } = await redTeamStart(cl, client, tmp);
     const e = engine(env, { after: 1 });
     const pairs = Array.from({ length: MAX_ACTIVE_LOCKOUTS }, (_, i) => ({
       user: `r${i % ROLES}`,

@@ -5,23 +5,15 @@ import {
   MAX_LOCKOUTS_PER_ROLE,
   MAX_TRACKED_KEYS,
   MAX_WIDE_LOCKOUTS,
+  recorded,
   Tally,
   type NewLockout,
 } from '../../src/lockout/policy.js';
-import type { Lockout, LockoutPolicy } from '../../src/lockout/types.js';
+import type { Lockout } from '../../src/lockout/types.js';
 import type { AuthFailure, AuthFailureKind } from '../../src/serverlog/types.js';
+import { testPolicy as policy } from '../helpers/lockout.js';
 
 const T0 = Date.parse('2026-03-01T12:00:00Z');
-const policy = (p: Partial<LockoutPolicy> = {}): LockoutPolicy => ({
-  after: 3,
-  windowMs: 600_000,
-  forMs: 900_000,
-  by: 'address',
-  banAddressAfter: null,
-  excludeRoles: [],
-  excludeAddresses: [],
-  ...p,
-});
 const fail = (user: string, address: string | null, atMs = T0, kind: AuthFailureKind = 'password'): AuthFailure => ({
   at: new Date(atMs).toISOString(),
   user,
@@ -35,17 +27,8 @@ const fail = (user: string, address: string | null, atMs = T0, kind: AuthFailure
 });
 const times = <T = AuthFailure>(n: number, f: (i: number) => T): T[] => Array.from({ length: n }, (_, i) => f(i));
 let seq = 0;
-const stored = (n: NewLockout): Lockout => ({
-  ...n,
-  id: (++seq).toString(16).padStart(16, '0'),
-  nodes: ['n1'],
-  knocks: 0,
-  lastKnock: null,
-  applied: ['n1'],
-  before: null,
-  nologinSet: false,
-  ended: null,
-});
+/** A lockout the policy decided on, recorded and in force on node n1. */
+const stored = (n: NewLockout): Lockout => ({ ...recorded(n, (++seq).toString(16).padStart(16, '0'), ['n1']), applied: ['n1'] });
 
 describe('lockout policy', () => {
   it('locks the (role, address) pair after N failures within the window, and only that pair', () => {

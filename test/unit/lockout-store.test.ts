@@ -4,26 +4,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { readLockouts, storePath, updateLockouts } from '../../src/lockout/store.js';
-import type { Lockout } from '../../src/lockout/types.js';
+import { storedLockout as lockout } from '../helpers/lockout.js';
 
-const lockout = (over: Partial<Lockout> = {}): Lockout => ({
-  id: '0123456789abcdef',
-  kind: 'address',
-  role: 'alice',
-  address: '127.0.0.2',
-  count: 5,
-  since: '2026-03-01T12:00:00.000Z',
-  until: '2026-03-01T12:15:00.000Z',
-  nodes: ['127.0.0.1:5432'],
-  reason: '5 failed logins',
-  knocks: 0,
-  lastKnock: null,
-  applied: [],
-  before: null,
-  nologinSet: false,
-  ended: null,
-  ...over,
-});
 const fresh = () => ({ PGREVOKE_STATE_DIR: mkdtempSync(path.join(os.tmpdir(), 'pgrevoke-lockout-store-')) });
 const plant = (env: NodeJS.ProcessEnv, doc: unknown) => writeFileSync(storePath(env), JSON.stringify(doc), { mode: 0o600 });
 
