@@ -14,6 +14,13 @@ import { attempt, pollFor, sqlLogSettings } from '../helpers/serverlog.js';
 const HBA = ['local all all trust', 'host all all 127.0.0.0/8 scram-sha-256'].join('\n');
 const PASSWORD_LINE = 2;
 
+/** inspect's text report on mallory over `dsn` (exit 0): its lines about failed logins. */
+async function failedLoginLines(dsn: string): Promise<string[]> {
+  const text = await runCli(['inspect', 'mallory', '--dsn', dsn]);
+  expect(text.code, text.stderr).toBe(0);
+  return text.stdout.split('\n').filter((l) => l.includes('Failed logins'));
+}
+
 describe.each(MAJORS)('inspect: failed logins from the server log, PostgreSQL %i', (major) => {
   let cl: TestCluster;
   let started = 0;
@@ -79,10 +86,7 @@ describe.each(MAJORS)('inspect: failed logins from the server log, PostgreSQL %i
 
   it('a non-superuser without the grants: one line saying why, exit code unchanged; with the three grants it reads', async () => {
     const dsn = cl.url('op', 'op-pw');
-    const text = await runCli(['inspect', 'mallory', '--dsn', dsn]);
-    expect(text.code, text.stderr).toBe(0);
-    const mentions = text.stdout.split('\n').filter((l) => l.includes('Failed logins'));
-    expect(mentions).toEqual([
+    expect(await failedLoginLines(dsn)).toEqual([
       `Failed logins: server log not readable: permission denied for function pg_ls_logdir: read it as a superuser, or GRANT EXECUTE ON FUNCTION pg_current_logfile(text), pg_ls_logdir(), pg_read_binary_file(text, bigint, bigint, boolean) (docs/server-log.md)`,
     ]);
     const json = await runCli(['inspect', 'mallory', '--json', '--dsn', dsn]);
@@ -126,9 +130,7 @@ describe.each(MAJORS)('inspect: logging_collector off, PostgreSQL %i', (major) =
   afterAll(async () => cl?.destroyAll());
 
   it('one line saying what to turn on; JSON null with the reason; exit 0', async () => {
-    const text = await runCli(['inspect', 'mallory', '--dsn', cl.dsn()]);
-    expect(text.code, text.stderr).toBe(0);
-    expect(text.stdout.split('\n').filter((l) => l.includes('Failed logins'))).toEqual([
+    expect(await failedLoginLines(cl.dsn())).toEqual([
       `Failed logins: server log not readable: logging_collector is off, so the log is not readable over SQL: set logging_collector = on (a restart) and log_destination = 'csvlog'${major >= 15 ? " (or 'jsonlog')" : ''}`,
     ]);
     const doc = jsonDoc<InspectReport>(await runCli(['inspect', 'mallory', '--json', '--dsn', cl.dsn()]));
@@ -149,9 +151,7 @@ describe.each(MAJORS)('inspect: a stderr log, PostgreSQL %i', (major) => {
   afterAll(async () => cl?.destroyAll());
 
   it('without %h: one line saying what to add; with %h in log_line_prefix: the failures by address', async () => {
-    const text = await runCli(['inspect', 'mallory', '--dsn', cl.dsn()]);
-    expect(text.code, text.stderr).toBe(0);
-    expect(text.stdout.split('\n').filter((l) => l.includes('Failed logins'))).toEqual([
+    expect(await failedLoginLines(cl.dsn())).toEqual([
       "Failed logins: server log not readable: the log is stderr and names no client address: add %h to log_line_prefix, or set log_connections = on (18: a list holding 'receipt'), or log_destination = 'csvlog'",
     ]);
     await cl.sql(`ALTER SYSTEM SET log_line_prefix = '%m [%p] %h %q%u@%d '`);
