@@ -18,20 +18,21 @@ export class DenyList {
   private fileStamp = '';
   private lastFileCheck = 0;
   private fileCheck: Promise<void> | null = null;
+  private cached: GuardRules | null = null;
 
   constructor(
     private readonly cfg: GuardConfig,
     private readonly emit: GuardListener,
   ) {}
 
-  /** The rules in force now: --deny plus the deny file as last read. */
+  /** The rules in force now: --deny plus the deny file as last read; the same object until the file's names change. */
   rules(): GuardRules {
-    return {
+    return (this.cached ??= {
       deny: [...new Set([...this.cfg.deny, ...this.fileDeny])],
       exclude: this.cfg.exclude,
       idle: this.cfg.idle ?? NO_TIMEOUTS,
       idleInTransaction: this.cfg.idleInTransaction ?? NO_TIMEOUTS,
-    };
+    });
   }
 
   /** Read and check the whole deny file; on any problem (a usage error) the names in force stay. */
@@ -51,6 +52,7 @@ export class DenyList {
     const added = names.filter((n) => !this.fileDeny.includes(n));
     const removed = this.fileDeny.filter((n) => !names.includes(n));
     this.fileDeny = names;
+    this.cached = null;
     return { added, removed };
   }
 

@@ -5,7 +5,7 @@ import { checkRoleName } from '../util/role-name.js';
 import type { TimeoutRules } from './sql.js';
 
 /** Between two ticks on a node: half of it is the mean wait before a revoked role's sessions end (BENCHMARKS.md, guard). */
-export const DEFAULT_INTERVAL_MS = 100;
+export const DEFAULT_INTERVAL_MS = 125;
 export const DEFAULT_MAX_BLIND_MS = 30_000;
 /** --max-blind: up to a day (0: never). */
 export const MAX_BLIND_S = 86_400;

@@ -5,7 +5,7 @@ import type { AuditOperator } from '../record/audit.js';
 import type { DenyList } from './deny-list.js';
 import type { AuditTrail } from './events.js';
 import type { Blind } from './failures.js';
-import type { KnownRole } from './sql.js';
+import type { GuardQuery, GuardRules, KnownRole } from './sql.js';
 import type { GuardClient, GuardConfig, GuardListener, GuardNode } from './types.js';
 
 export interface GuardContext {
@@ -35,6 +35,8 @@ export interface NodeState {
   roles: Map<string, KnownRole>;
   /** The keys of `roles`, as last sent (null: to rebuild). */
   knownKeys: string[] | null;
+  /** The last tick statement and what it was built from (rebuilt when either changes). */
+  lastTick: { rules: GuardRules; known: string[]; query: GuardQuery } | null;
   superuser: boolean;
   signalBackend: boolean;
   blind: Blind | null;
@@ -53,6 +55,7 @@ export function newNode(node: GuardNode): NodeState {
     seen: new Map(),
     roles: new Map(),
     knownKeys: null,
+    lastTick: null,
     superuser: false,
     signalBackend: false,
     blind: null,

@@ -2,7 +2,7 @@
 // every session that must end, then what of it to report. A session is reported once, however many
 // ticks see it; the roles of every session seen are remembered for when pg_authid is locked.
 import { guardAuditEntry, deniedMessage, toKill, type ReasonRow } from './kill-event.js';
-import { guardTick, parseRoleKey, type GuardRow } from './sql.js';
+import { guardTick, parseRoleKey, type GuardQuery, type GuardRow, type GuardRules } from './sql.js';
 import { operatorOf, type GuardContext, type NodeState } from './state.js';
 import type { GuardAuditEntry } from './types.js';
 
@@ -25,7 +25,7 @@ export interface TickResult {
 export async function tick(ctx: GuardContext, n: NodeState): Promise<TickResult> {
   const { cfg } = ctx;
   await ctx.deny.refresh();
-  const q = guardTick(ctx.deny.rules(), { dryRun: cfg.dryRun, known: knownKeys(n) });
+  const q = tickQuery(n, ctx.deny.rules(), cfg.dryRun);
   const { rows: all } = await n.client!.query<GuardRow>({ ...q, query_timeout: ctx.queryTimeoutMs });
   learn(n, all);
   const reported = report(
@@ -80,7 +80,12 @@ function learn(n: NodeState, rows: readonly GuardRow[]): void {
   n.knownKeys = null;
 }
 
-/** The role keys the guard knows, as the tick's $11: rebuilt only after a tick learnt something. */
-function knownKeys(n: NodeState): string[] {
-  return (n.knownKeys ??= [...n.roles.values()].map((r) => r.key));
+/** The tick statement and its parameters, built again only when the rules or the roles known changed. */
+function tickQuery(n: NodeState, rules: GuardRules, dryRun: boolean): GuardQuery {
+  const known = (n.knownKeys ??= [...n.roles.values()].map((r) => r.key));
+  const last = n.lastTick;
+  if (last && last.rules === rules && last.known === known) return last.query;
+  const query = guardTick(rules, { dryRun, known });
+  n.lastTick = { rules, known, query };
+  return query;
 }

@@ -49,9 +49,9 @@ describe('parseNameSeconds', () => {
 });
 
 describe('parseInterval', () => {
-  it('defaults to 100 ms and takes integers from 10 to 60000', () => {
-    expect(DEFAULT_INTERVAL_MS).toBe(100);
-    expect(parseInterval(undefined)).toBe(100);
+  it('defaults to 125 ms and takes integers from 10 to 60000', () => {
+    expect(DEFAULT_INTERVAL_MS).toBe(125);
+    expect(parseInterval(undefined)).toBe(125);
     expect(parseInterval('200')).toBe(200);
     for (const bad of ['0', '9', '60001', '1.5', 'fast', '-5', '', '0x10', '1e2'])
       expect(() => parseInterval(bad), bad).toThrow(/invalid --interval/);
