@@ -207,11 +207,16 @@ nodeOptions(program.command('guard'), 'to guard')
   .option('--once', 'one pass, then exit: 0 nothing found, 1 acted (or would have)')
   .option('--audit-log <file>', 'append one JSON line per session ended (created with mode 0600)')
   .option('--max-blind <seconds>', "exit 3 when a connected node's pass keeps failing this long (default 30; 0: never)")
+  .option(
+    '--on-membership-revoked',
+    'end every session of a member that lost a role it could SET ROLE to (SET ROLE outlives REVOKE); not with --once',
+  )
   .addHelpText(
     'after',
     `
 Reasons (stable strings in the audit log and the JSON lines): role_nologin, role_dropped, role_expired
-(VALID UNTIL passed, whatever the auth method), denylisted, idle_timeout (idle or idle in transaction).
+(VALID UNTIL passed, whatever the auth method), denylisted, idle_timeout (idle or idle in transaction),
+membership_revoked (--on-membership-revoked).
 With --json, stdout is JSON Lines: one object per session event ({"event":"kill"|"would_kill"|"denied",...}).
 Status (connected, reconnecting, reloaded, tick failures) goes to stderr. SIGTERM/SIGINT stop it (exit 0); SIGHUP re-reads
 --deny-file (a file with a bad name is refused whole: the names in force stay). Exit 2 at start: bad flags, deny file,

@@ -3,7 +3,7 @@
 // the exit status of --once (0 nothing found, 1 acted or would have, 2 could not tell, 3 some nodes failed).
 import os from 'node:os';
 import { Context, type GlobalOptions } from '../context.js';
-import { ExitCode } from '../errors.js';
+import { ExitCode, usageError } from '../errors.js';
 import { Guard, type GuardConfig, type GuardEvent, type GuardNode } from '../guard/index.js';
 import { parseInterval, parseMaxBlind, parseRoleNames, timeoutRules } from '../guard/options.js';
 import { guardJson, guardLine, guardStatus, nothingFoundJson, onceSummaryLine, type OnceSummary } from '../report/guard.js';
@@ -26,6 +26,7 @@ interface GuardFlags {
   once?: boolean;
   auditLog?: string;
   maxBlind?: string;
+  onMembershipRevoked?: boolean;
 }
 
 /** The guard's backend is easy to tell apart in pg_stat_activity unless the operator named it. */
@@ -48,6 +49,7 @@ export async function guardConfig(f: GuardFlags, g: GlobalOptions): Promise<Guar
     dryRun: Boolean(f.dryRun),
     auditLog: f.auditLog ?? null,
     maxBlindMs: parseMaxBlind(f.maxBlind),
+    onMembershipRevoked: Boolean(f.onMembershipRevoked),
     operator: { osUser: osUserName(), host: os.hostname() },
   };
 }
@@ -61,6 +63,7 @@ function summary(cfg: GuardConfig): string {
     `exclude ${cfg.exclude.length}`,
     `idle timeouts ${t(cfg.idle)}`,
     `idle-in-transaction timeouts ${t(cfg.idleInTransaction)}`,
+    ...(cfg.onMembershipRevoked ? ['ending sessions of members that lose a membership'] : []),
     cfg.maxBlindMs ? `exit 3 after ${cfg.maxBlindMs / 1000} s blind` : 'never exits blind',
   ];
   return `pgrevoke guard: ${cfg.dryRun ? 'DRY RUN (nothing is terminated): ' : ''}watching ${bits.join(', ')}`;
@@ -95,6 +98,9 @@ async function runOnce(ctx: Context, guard: Guard, cfg: GuardConfig, acted: Acte
 export async function run([flags]: unknown[], g: GlobalOptions): Promise<ExitCode> {
   const ctx = new Context(g);
   const f = flags as GuardFlags;
+  // a lost membership is a difference between two passes: one pass cannot see one
+  if (f.once && f.onMembershipRevoked)
+    throw usageError('--on-membership-revoked cannot be used with --once', 'it compares two passes: run the guard without --once');
   const cfg = await guardConfig(f, g);
 
   const acted: Acted = { ended: 0, wouldEnd: 0, denied: 0 };

@@ -8,6 +8,7 @@ import { checkOutputs } from '../record/safe-write.js';
 import { backoffDelay, drop, isFatalAtStart, open } from './connection.js';
 import { DenyList } from './deny-list.js';
 import { AuditTrail, safeListener } from './events.js';
+import { GuardExtras } from './extras.js';
 import { errText } from './failures.js';
 import type { GuardRules } from './sql.js';
 import { guardContext, newNode, type GuardContext, type NodeState } from './state.js';
@@ -34,12 +35,14 @@ export class Guard {
   private readonly cfg: GuardConfig;
   private readonly ctx: GuardContext;
   private readonly signal = new StopSignal();
+  private readonly extras: GuardExtras;
   private running: Promise<void> | null = null;
 
   constructor(cfg: GuardConfig, listener: GuardListener) {
     const emit = safeListener(listener);
     this.cfg = cfg;
     this.ctx = guardContext(cfg, emit, new AuditTrail(cfg.auditLog, emit), new DenyList(cfg, emit));
+    this.extras = new GuardExtras(this.ctx);
     if (cfg.nodes.length === 0) throw usageError('nothing to guard: no node given');
   }
 
@@ -78,6 +81,8 @@ export class Guard {
         try {
           await tick(ctx, n);
           sawTick(ctx, n);
+          // after the tick, never in its way: the extras never throw
+          await this.extras.afterTick(n);
         } catch (err) {
           if (signal.stopped) break;
           const lost = await afterFailedTick(ctx, n, err);
@@ -91,6 +96,7 @@ export class Guard {
         await signal.sleep(Math.max(0, this.cfg.intervalMs - (Date.now() - started)));
       }
     } finally {
+      this.extras.forget(n);
       await drop(n);
     }
   }

@@ -3,7 +3,7 @@
 // that member in one statement (membership-sql.ts), reported as the tick reports its kills: a
 // GuardKill per session with reason membership_revoked, and its audit line (kill-event.ts).
 import { queryText } from '../pg/redact.js';
-import type { AuditOperator } from '../record/audit.js';
+import type { AuditOperator, AuditReason } from '../record/audit.js';
 import { deniedMessage, guardAuditEntry } from './kill-event.js';
 import {
   byMember,
@@ -16,14 +16,7 @@ import {
 import { membershipKill, membershipProbe, type MembershipKillRow, type MembershipProbeRow } from './membership-sql.js';
 import type { GuardAuditEntry, GuardClient, GuardKill } from './types.js';
 
-export const MEMBERSHIP_REVOKED = 'membership_revoked';
-
-/**
- * A kill with reason membership_revoked. AUDIT_REASONS (src/record/audit.ts) does not list it yet:
- * until it does, these types stand beside GuardKill and GuardAuditEntry rather than in them.
- */
-export type MembershipKill = Omit<GuardKill, 'reason'> & { reason: typeof MEMBERSHIP_REVOKED };
-export type MembershipAuditEntry = Omit<GuardAuditEntry, 'reason'> & { reason: typeof MEMBERSHIP_REVOKED };
+export const MEMBERSHIP_REVOKED = 'membership_revoked' satisfies AuditReason;
 
 export interface HoldoverOptions {
   /** The server's major version (pg_auth_members has set_option from 16 on). */
@@ -45,11 +38,11 @@ export interface HoldoverResult {
   /** The memberships lost since the previous snapshot ([] at the first call, or when nothing was). */
   lost: LostMembership[];
   /** Sessions ended (or that would be, dry run). */
-  kills: MembershipKill[];
+  kills: GuardKill[];
   /** Sessions the guard's role may not end, with why. */
-  denied: { kill: MembershipKill; message: string }[];
+  denied: { kill: GuardKill; message: string }[];
   /** One line per kill and per denied session; none in a dry run. */
-  audit: MembershipAuditEntry[];
+  audit: GuardAuditEntry[];
   /** Statements run: 1 (the probe), 2 when a member lost a membership (the kill). */
   statements: number;
 }
@@ -75,13 +68,7 @@ export function snapshotOf(rows: readonly MembershipProbeRow[]): MembershipSnaps
   return { hash, count: n, edges, names };
 }
 
-function toMembershipKill(
-  r: MembershipKillRow,
-  lost: readonly LostMembership[],
-  node: string,
-  time: string,
-  dryRun: boolean,
-): MembershipKill {
+function toMembershipKill(r: MembershipKillRow, lost: readonly LostMembership[], node: string, time: string, dryRun: boolean): GuardKill {
   return {
     time,
     node,
@@ -100,18 +87,6 @@ function toMembershipKill(
     terminated: r.terminated,
     dryRun,
   };
-}
-
-/** The audit line: the tick's (guardAuditEntry), with this reason. */
-export function membershipAuditEntry(
-  k: MembershipKill,
-  operator: AuditOperator,
-  result: 'done' | 'denied',
-  note?: string,
-): MembershipAuditEntry {
-  // guardAuditEntry copies the reason and nothing depends on its value: the cast only stands in for
-  // the AUDIT_REASONS entry membership_revoked does not have yet
-  return { ...guardAuditEntry(k as unknown as GuardKill, operator, result, note), reason: k.reason };
 }
 
 /**
@@ -142,12 +117,12 @@ export async function endMembershipHoldovers(
     if (!opts.dryRun && r.may_signal && !r.terminated) continue;
     const k = toMembershipKill(r, members.get(r.usesysid) ?? [], opts.node, time, opts.dryRun);
     if (!opts.dryRun && !r.may_signal) {
-      const message = deniedMessage(k as unknown as GuardKill); // reads the role only
+      const message = deniedMessage(k);
       result.denied.push({ kill: k, message });
-      result.audit.push(membershipAuditEntry(k, opts.operator, 'denied', message));
+      result.audit.push(guardAuditEntry(k, opts.operator, 'denied', message));
     } else {
       result.kills.push(k);
-      if (!opts.dryRun) result.audit.push(membershipAuditEntry(k, opts.operator, 'done'));
+      if (!opts.dryRun) result.audit.push(guardAuditEntry(k, opts.operator, 'done'));
     }
   }
   return result;

@@ -2,6 +2,10 @@
 // each tick, and the one statement that ends a member's sessions. Fixed texts (prepared once per
 // connection); OIDs and names travel as array parameters.
 import { CLIENT_BACKEND_TYPES } from '../sessions/filters.js';
+import { CLIENT } from './sql.js';
+
+/** The node's major version, read once per connection: the probe's text depends on it. */
+export const SERVER_MAJOR = { text: "SELECT current_setting('server_version_num')::int / 10000 AS major" };
 
 /** set_option exists from 16 on; before, every membership allows SET ROLE. */
 const canSet = (major: number) => (major >= 16 ? 'm.set_option' : 'true');
@@ -47,12 +51,6 @@ export interface MembershipProbeRow {
 }
 
 const list = (xs: readonly string[]) => xs.map((x) => `'${x}'`).join(', ');
-
-/** `addr:port`, `[v6]:port`, `local` or null: the guard tick's client column (src/guard/sql.ts), for the same events. */
-const CLIENT = `CASE WHEN a.client_port = -1 THEN 'local'
-              WHEN a.client_addr IS NULL THEN NULL
-              WHEN family(a.client_addr) = 6 THEN '[' || host(a.client_addr) || ']:' || a.client_port
-              ELSE host(a.client_addr) || ':' || a.client_port END`;
 
 /**
  * Every session of the login roles in $1 (OIDs), ended in the same statement: pg_stat_activity

@@ -102,7 +102,7 @@ const lookup = (names: number, secs: number, key: string) => `($${secs}::float8[
 const IN_TX = list(IDLE_STATES.filter((s) => s !== 'idle'));
 
 /** `addr:port`, `[v6]:port`, `local` or null, from a row `a` of pg_stat_activity or pg_stat_get_activity. */
-const CLIENT = `CASE WHEN a.client_port = -1 THEN 'local'
+export const CLIENT = `CASE WHEN a.client_port = -1 THEN 'local'
               WHEN a.client_addr IS NULL THEN NULL
               WHEN family(a.client_addr) = 6 THEN '[' || host(a.client_addr) || ']:' || a.client_port
               ELSE host(a.client_addr) || ':' || a.client_port END`;

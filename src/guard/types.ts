@@ -37,6 +37,8 @@ export interface GuardConfig {
   queryTimeoutMs?: number;
   /** A node whose tick keeps failing (connected, not blocked by a lock) this long ends run() with exit 3; 0: never. Default 30 s. */
   maxBlindMs?: number;
+  /** --on-membership-revoked: after each tick, end the sessions of a member that lost a role it could SET ROLE to (extras.ts). */
+  onMembershipRevoked?: boolean;
   /** Injected in unit tests; default: src/pg/connect.ts. */
   connect?: (p: ConnParams) => Promise<GuardClient>;
 }

@@ -12,6 +12,8 @@ export const AUDIT_REASONS = [
   'role_expired',
   'denylisted',
   'idle_timeout',
+  // guard --on-membership-revoked: a member's sessions ended after it lost a role it could SET ROLE to
+  'membership_revoked',
   // failed-login lockouts (src/lockout/): a pair or role locked, an address banned, and the ends
   'lockout',
   'address_ban',

@@ -165,6 +165,7 @@ describe('audit', () => {
       'role_expired',
       'denylisted',
       'idle_timeout',
+      'membership_revoked',
       'lockout',
       'address_ban',
       'unlock',
