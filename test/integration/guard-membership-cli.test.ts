@@ -79,7 +79,8 @@ describe.each(MAJORS)('guard --on-membership-revoked (CLI) on PostgreSQL %i', (m
       expect.objectContaining({ event: 'kill', pid: alice.pid, role: 'alice', reason: 'membership_revoked', terminated: true }),
     ]);
     expect(g.events()[0]!.detail).toContain('"admin"');
-    await until(async () => (await fs.readFile(audit, 'utf8').catch(() => '')).length > 0, 5000, 'the audit line');
+    // a whole line: the guard may be mid-append when the file is first read
+    await until(async () => (await fs.readFile(audit, 'utf8').catch(() => '')).endsWith('\n'), 5000, 'the audit line');
     const lines = (await fs.readFile(audit, 'utf8'))
       .split('\n')
       .filter(Boolean)
