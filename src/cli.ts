@@ -3,6 +3,7 @@
 import { Command, CommanderError, Option } from 'commander';
 import type { GlobalOptions } from './context.js';
 import { ExitCode, PgrevokeError } from './errors.js';
+import { DEFAULT_INTERVAL_MS } from './guard/options.js';
 import { helpExamples } from './help-examples.js';
 import { redact } from './pg/redact.js';
 import { packageJson } from './util/package-root.js';
@@ -202,7 +203,7 @@ nodeOptions(program.command('guard'), 'to guard')
     'the same per login role; a role setting wins over its database (0 = none)',
     (v: string, p: string[] = []) => [...p, v],
   )
-  .option('--interval <ms>', 'milliseconds between passes on each node', '125')
+  .option('--interval <ms>', 'milliseconds between passes on each node', String(DEFAULT_INTERVAL_MS))
   .option('--dry-run', 'report what would be terminated (terminated: false); terminate nothing')
   .option('--once', 'one pass, then exit: 0 nothing found, 1 acted (or would have)')
   .option('--audit-log <file>', 'append one JSON line per session ended (created with mode 0600)')
