@@ -212,12 +212,24 @@ nodeOptions(program.command('guard'), 'to guard')
     '--on-membership-revoked',
     'end every session of a member that lost a role it could SET ROLE to (SET ROLE outlives REVOKE); not with --once',
   )
+  .option(
+    '--lockout-after <n>',
+    'lock out a role from an address after N failed logins within --lockout-window (pg_hba.conf); not with --once',
+  )
+  .option('--lockout-window <duration>', 'the window failed logins are counted in (default 10m)')
+  .option('--lockout-for <duration>', 'how long a lockout lasts (default 15m)')
+  .option('--lockout-by <address|role>', 'lock the (role, address) pair (default) or the role everywhere (NOLOGIN)')
+  .option('--ban-address-after <n>', 'ban an address (every role) after N failed logins within the window')
+  .option('--exclude-address <addr|cidr>', 'failed logins from here never count (repeatable)', (v: string, p: string[] = []) => [...p, v])
+  .option('--server-log <file>', "read failed logins from this log file (default: the server's log over SQL); one node only")
+  .option('--hba-file <path>', "the node's pg_hba.conf on this machine (default: hba_file when it is local, writable and the same file)")
   .addHelpText(
     'after',
     `
 Reasons (stable strings in the audit log and the JSON lines): role_nologin, role_dropped, role_expired
 (VALID UNTIL passed, whatever the auth method), denylisted, idle_timeout (idle or idle in transaction),
-membership_revoked (--on-membership-revoked).
+membership_revoked (--on-membership-revoked). Lockouts (--lockout-after, --ban-address-after) are said on stderr;
+\`pgrevoke lockouts\` lists them, \`pgrevoke unlock\` lifts one.
 With --json, stdout is JSON Lines: one object per session event ({"event":"kill"|"would_kill"|"denied",...}).
 Status (connected, reconnecting, reloaded, tick failures) goes to stderr. SIGTERM/SIGINT stop it (exit 0); SIGHUP re-reads
 --deny-file (a file with a bad name is refused whole: the names in force stay). Exit 2 at start: bad flags, deny file,

@@ -8,6 +8,7 @@ import { Guard, type GuardConfig, type GuardEvent, type GuardNode } from '../gua
 import { parseInterval, parseMaxBlind, parseRoleNames, timeoutRules } from '../guard/options.js';
 import { guardJson, guardLine, guardStatus, nothingFoundJson, onceSummaryLine, type OnceSummary } from '../report/guard.js';
 import { resolveTargets } from '../fleet/targets.js';
+import { lockoutPolicy } from '../lockout/index.js';
 import { osUserName } from './common.js';
 
 interface GuardFlags {
@@ -27,6 +28,14 @@ interface GuardFlags {
   auditLog?: string;
   maxBlind?: string;
   onMembershipRevoked?: boolean;
+  lockoutAfter?: string;
+  lockoutWindow?: string;
+  lockoutFor?: string;
+  lockoutBy?: string;
+  banAddressAfter?: string;
+  excludeAddress?: string[];
+  serverLog?: string;
+  hbaFile?: string;
 }
 
 /** The guard's backend is easy to tell apart in pg_stat_activity unless the operator named it. */
@@ -37,9 +46,26 @@ export async function guardNodes(f: GuardFlags, g: GlobalOptions): Promise<Guard
   }));
 }
 
+/** The lockout flags as guard's lockout config; null without --lockout-after / --ban-address-after. */
+function guardLockout(f: GuardFlags, nodes: readonly GuardNode[]): GuardConfig['lockout'] {
+  const policy = lockoutPolicy({ ...f, excludeRole: parseRoleNames(f.excludeRole, '--exclude-role') });
+  if (!policy) {
+    if (f.serverLog || f.hbaFile)
+      throw usageError(`${f.serverLog ? '--server-log' : '--hba-file'} needs --lockout-after N or --ban-address-after N`);
+    return null;
+  }
+  // a lockout counts failures over passes, and is enforced beside the loop: one pass has neither
+  if (f.once) throw usageError('--lockout-after and --ban-address-after cannot be used with --once', 'run the guard without --once');
+  if (nodes.length > 1 && (f.serverLog || f.hbaFile))
+    throw usageError(`${f.serverLog ? '--server-log' : '--hba-file'} names one file: it does not combine with several nodes`);
+  return { policy, serverLog: f.serverLog ?? null, hbaFile: f.hbaFile ?? null };
+}
+
 export async function guardConfig(f: GuardFlags, g: GlobalOptions): Promise<GuardConfig> {
+  const nodes = await guardNodes(f, g);
   return {
-    nodes: await guardNodes(f, g),
+    nodes,
+    lockout: guardLockout(f, nodes),
     deny: parseRoleNames(f.deny, '--deny'),
     denyFile: f.denyFile ?? null,
     exclude: parseRoleNames(f.excludeRole, '--exclude-role'),
@@ -54,6 +80,13 @@ export async function guardConfig(f: GuardFlags, g: GlobalOptions): Promise<Guar
   };
 }
 
+function lockoutSummary(l: NonNullable<GuardConfig['lockout']>): string {
+  const p = l.policy;
+  const by = p.after ? `locking ${p.by === 'role' ? 'the role' : 'the (role, address)'} after ${p.after} failed logins` : '';
+  const ban = p.banAddressAfter ? `banning an address after ${p.banAddressAfter}` : '';
+  return `${[by, ban].filter(Boolean).join(' and ')} within ${p.windowMs / 1000} s for ${p.forMs / 1000} s (one cluster; log: ${l.serverLog ?? 'over SQL'})`;
+}
+
 function summary(cfg: GuardConfig): string {
   const t = (r: GuardConfig['idle']) => r.databases.size + r.roles.size;
   const bits = [
@@ -64,6 +97,7 @@ function summary(cfg: GuardConfig): string {
     `idle timeouts ${t(cfg.idle)}`,
     `idle-in-transaction timeouts ${t(cfg.idleInTransaction)}`,
     ...(cfg.onMembershipRevoked ? ['ending sessions of members that lose a membership'] : []),
+    ...(cfg.lockout ? [lockoutSummary(cfg.lockout)] : []),
     cfg.maxBlindMs ? `exit 3 after ${cfg.maxBlindMs / 1000} s blind` : 'never exits blind',
   ];
   return `pgrevoke guard: ${cfg.dryRun ? 'DRY RUN (nothing is terminated): ' : ''}watching ${bits.join(', ')}`;

@@ -1,8 +1,9 @@
 // What the guard runs on a node after each tick, beside the tick itself: --on-membership-revoked
-// (membership-holdover.ts) for now. Its state per node lives here, keyed by the node's state, so
+// (membership-holdover.ts) and the failed-login lockout (lockout-hook.ts). Its state per node lives here, keyed by the node's state, so
 // that neither the tick nor NodeState has to know it. Never throws: a failed pass is said (once
 // per distinct error) and the snapshot kept, so the next pass sees the same change and tries again.
 import { errText } from './failures.js';
+import { LockoutHook } from './lockout-hook.js';
 import { endMembershipHoldovers } from './membership-holdover.js';
 import type { MembershipSnapshot } from './membership.js';
 import { SERVER_MAJOR } from './membership-sql.js';
@@ -21,11 +22,19 @@ interface ExtraNode {
 
 export class GuardExtras {
   private readonly nodes = new Map<NodeState, ExtraNode>();
+  private readonly lockout: LockoutHook | null;
 
-  constructor(private readonly ctx: GuardContext) {}
+  constructor(private readonly ctx: GuardContext) {
+    this.lockout = ctx.cfg.lockout ? new LockoutHook(ctx, ctx.cfg.lockout) : null;
+  }
 
   /** After a tick on a connected node. */
   async afterTick(n: NodeState): Promise<void> {
+    await this.lockout?.afterTick(n);
+    await this.membership(n);
+  }
+
+  private async membership(n: NodeState): Promise<void> {
     const { ctx } = this;
     const client = n.client;
     if (!ctx.cfg.onMembershipRevoked || !client) return;
@@ -60,5 +69,11 @@ export class GuardExtras {
   /** The node's loop ended: its state goes with it. */
   forget(n: NodeState): void {
     this.nodes.delete(n);
+    this.lockout?.forget(n);
+  }
+
+  /** Wait for work still running beside the loops (a lockout enforcement), at stop. */
+  async settled(): Promise<void> {
+    await this.lockout?.settled();
   }
 }

@@ -127,6 +127,7 @@ export class Guard {
           }),
         ),
       );
+      await this.extras.settled();
       await this.ctx.audit.flushed();
       const first = fatal[0];
       if (first !== undefined) throw first instanceof PgrevokeError ? first : new PgrevokeError(errText(first), { cause: first });

@@ -4,6 +4,7 @@
 import type { ConnParams, TargetNode } from '../pg/conninfo.js';
 import type { PgrevokeError } from '../errors.js';
 import type { AuditEntry, AuditReason } from '../record/audit.js';
+import type { LockoutPolicy } from '../lockout/types.js';
 import type { AuditSession } from '../sessions/kill.js';
 import type { TimeoutRules } from './sql.js';
 
@@ -39,8 +40,17 @@ export interface GuardConfig {
   maxBlindMs?: number;
   /** --on-membership-revoked: after each tick, end the sessions of a member that lost a role it could SET ROLE to (extras.ts). */
   onMembershipRevoked?: boolean;
+  /** --lockout-after / --ban-address-after: lock out failed logins read from the server log (lockout-hook.ts); null: off. */
+  lockout?: GuardLockoutConfig | null;
   /** Injected in unit tests; default: src/pg/connect.ts. */
   connect?: (p: ConnParams) => Promise<GuardClient>;
+}
+
+/** guard's lockout: the policy, the log file (--server-log; null: read over SQL) and pg_hba.conf on this machine (--hba-file). */
+export interface GuardLockoutConfig {
+  policy: LockoutPolicy;
+  serverLog: string | null;
+  hbaFile: string | null;
 }
 
 /** One session the guard ended, would end (dry run) or may not end (permissions). */
