@@ -2,7 +2,7 @@
 // why, and the audit line (the same for a session ended by a tick and a lock holder ended by unblock).
 import { queryText } from '../pg/redact.js';
 import type { AuditEntry } from '../record/audit.js';
-import type { GuardReason, GuardRow } from './sql.js';
+import type { GuardReason, GuardRow, GuardSessionColumns } from './sql.js';
 import type { GuardAuditEntry, GuardKill } from './types.js';
 
 /** A tick row that has a reason (the others only tell the guard about a role). */
@@ -31,6 +31,17 @@ export function describeReason(r: ReasonRow): string {
 }
 
 export function toKill(r: ReasonRow, node: string, time: string, dryRun: boolean): GuardKill {
+  return killEvent(r, { reason: r.reason, detail: describeReason(r) }, node, time, dryRun);
+}
+
+/** A kill event from a session row of either guard statement, with why it was ended. */
+export function killEvent(
+  r: GuardSessionColumns & { pid: number; terminated: boolean },
+  why: Pick<GuardKill, 'reason' | 'detail'>,
+  node: string,
+  time: string,
+  dryRun: boolean,
+): GuardKill {
   return {
     time,
     node,
@@ -43,8 +54,8 @@ export function toKill(r: ReasonRow, node: string, time: string, dryRun: boolean
     backendType: r.backend_type,
     state: r.state,
     backendStart: r.backend_start,
-    reason: r.reason,
-    detail: describeReason(r),
+    reason: why.reason,
+    detail: why.detail,
     query: queryText(r.query),
     terminated: r.terminated,
     dryRun,

@@ -2,9 +2,8 @@
 // while nothing changed), and when a member lost a role it could SET ROLE to, end every session of
 // that member in one statement (membership-sql.ts), reported as the tick reports its kills: a
 // GuardKill per session with reason membership_revoked, and its audit line (kill-event.ts).
-import { queryText } from '../pg/redact.js';
 import type { AuditOperator, AuditReason } from '../record/audit.js';
-import { deniedMessage, guardAuditEntry } from './kill-event.js';
+import { deniedMessage, guardAuditEntry, killEvent } from './kill-event.js';
 import {
   byMember,
   describeLost,
@@ -69,24 +68,7 @@ export function snapshotOf(rows: readonly MembershipProbeRow[]): MembershipSnaps
 }
 
 function toMembershipKill(r: MembershipKillRow, lost: readonly LostMembership[], node: string, time: string, dryRun: boolean): GuardKill {
-  return {
-    time,
-    node,
-    pid: r.pid,
-    role: r.role,
-    usesysid: Number(r.usesysid),
-    database: r.database,
-    client: r.client,
-    application: r.application,
-    backendType: r.backend_type,
-    state: r.state,
-    backendStart: r.backend_start,
-    reason: MEMBERSHIP_REVOKED,
-    detail: describeLost(lost),
-    query: queryText(r.query),
-    terminated: r.terminated,
-    dryRun,
-  };
+  return killEvent(r, { reason: MEMBERSHIP_REVOKED, detail: describeLost(lost) }, node, time, dryRun);
 }
 
 /**

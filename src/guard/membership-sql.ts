@@ -2,7 +2,7 @@
 // each tick, and the one statement that ends a member's sessions. Fixed texts (prepared once per
 // connection); OIDs and names travel as array parameters.
 import { CLIENT_BACKEND_TYPES } from '../sessions/filters.js';
-import { CLIENT } from './sql.js';
+import { CLIENT, type GuardSessionColumns } from './sql.js';
 
 /** The node's major version, read once per connection: the probe's text depends on it. */
 export const SERVER_MAJOR = { text: "SELECT current_setting('server_version_num')::int / 10000 AS major" };
@@ -82,17 +82,9 @@ ORDER BY s.pid`,
 }
 
 /** A session membershipKill ended, would end (dry run) or may not end. */
-export interface MembershipKillRow {
+export interface MembershipKillRow extends GuardSessionColumns {
   pid: number;
   role: string;
-  usesysid: string;
-  database: string | null;
-  client: string | null;
-  application: string | null;
-  backend_type: string | null;
-  state: string | null;
-  backend_start: string | null;
-  query: string | null;
   may_signal: boolean;
   terminated: boolean;
 }

@@ -31,9 +31,8 @@ export interface GuardQuery {
 }
 
 /** What one row of the tick statement looks like. */
-export interface GuardRow {
-  /** null on a row that only names a deny-listed role (no session of it is needed to learn its OID). */
-  pid: number | null;
+/** A session as the guard's statements return it (the tick's, and the membership pass's). */
+export interface GuardSessionColumns {
   /** Login role; null when the role was dropped. */
   role: string | null;
   /** The session's role OID (kept after DROP ROLE), as text-safe int8. */
@@ -46,6 +45,11 @@ export interface GuardRow {
   state: string | null;
   backend_start: string | null;
   query: string | null;
+}
+
+export interface GuardRow extends GuardSessionColumns {
+  /** null on a row that only names a deny-listed role (no session of it is needed to learn its OID). */
+  pid: number | null;
   /** null: no reason to end it; the row is there because its role_key is new to the guard. */
   reason: GuardReason | null;
   valid_until: string | null;
