@@ -1,6 +1,7 @@
 // The SQL of guard --on-membership-revoked (src/guard/membership.ts): the probe of pg_auth_members
 // each tick, and the one statement that ends a member's sessions. Fixed texts (prepared once per
 // connection); OIDs and names travel as array parameters.
+import { literalList } from '../pg/quote.js';
 import { CLIENT_BACKEND_TYPES } from '../sessions/filters.js';
 import { CLIENT, type GuardSessionColumns } from './sql.js';
 
@@ -50,8 +51,6 @@ export interface MembershipProbeRow {
   role_name: string | null;
 }
 
-const list = (xs: readonly string[]) => xs.map((x) => `'${x}'`).join(', ');
-
 /**
  * Every session of the login roles in $1 (OIDs), ended in the same statement: pg_stat_activity
  * shows a session's login role, never the role it SET ROLE to, so every session of a member that
@@ -74,7 +73,7 @@ FROM (SELECT a.pid, r.rolname::text AS role, a.usesysid::int8::text AS usesysid,
       CROSS JOIN (SELECT current_setting('is_superuser') = 'on' AS su, pg_has_role('pg_signal_backend', 'USAGE') AS sig) me
       WHERE a.usesysid::int8 = ANY($1::int8[])
         AND a.pid <> pg_backend_pid()
-        AND (a.backend_type IN (${list(CLIENT_BACKEND_TYPES)}) OR a.backend_type IS NULL)
+        AND (a.backend_type IN (${literalList(CLIENT_BACKEND_TYPES)}) OR a.backend_type IS NULL)
         AND NOT r.rolsuper
         AND r.rolname::text <> ALL($2::text[])) s
 ORDER BY s.pid`,

@@ -1,7 +1,7 @@
 // The one statement `pgrevoke guard` runs per node and tick: find every session that must end, say
 // why (in SQL), and terminate it in the same round trip. Fixed text; every name and limit travels as
 // an array parameter. Guard-only, hence here rather than in src/playbook/sql.ts (cutoff's builders).
-import { literal } from '../pg/quote.js';
+import { literal, literalList } from '../pg/quote.js';
 import { CLIENT_BACKEND_TYPES, IDLE_STATES } from '../sessions/filters.js';
 
 /** Per-database and per-role limits in seconds (0 = no limit; a role entry wins over its database's). */
@@ -85,8 +85,6 @@ export function parseRoleKey(key: string): KnownRole {
   return { key, oid: key.slice(0, a), state, superuser: flags.endsWith('+super'), name: state === 'dropped' ? null : key.slice(b + 1) };
 }
 
-const list = (xs: readonly string[]) => xs.map((x) => `'${x}'`).join(', ');
-
 function pairs(m: ReadonlyMap<string, number>): [string[], number[]] {
   const names: string[] = [];
   const secs: number[] = [];
@@ -103,7 +101,7 @@ function pairs(m: ReadonlyMap<string, number>): [string[], number[]] {
 // array_position is an expression: a subquery over unnest() here was one more subplan per use.
 const lookup = (names: number, secs: number, key: string) => `($${secs}::float8[])[array_position($${names}::text[], ${key})]`;
 
-const IN_TX = list(IDLE_STATES.filter((s) => s !== 'idle'));
+const IN_TX = literalList(IDLE_STATES.filter((s) => s !== 'idle'));
 
 /** `addr:port`, `[v6]:port`, `local` or null, from a row `a` of pg_stat_activity or pg_stat_get_activity. */
 export const CLIENT = `CASE WHEN a.client_port = -1 THEN 'local'
@@ -204,7 +202,7 @@ const SELECT_MATCHES = `SELECT a.pid, c.rolname AS role, a.usesysid::int8::text 
          ${CLIENT} AS client, c.role_key,
          a.application_name AS application, a.backend_type, a.state, a.backend_start::text AS backend_start, a.query,
          c.rolvaliduntil::text AS valid_until,
-         CASE WHEN a.state IN (${list(IDLE_STATES)})
+         CASE WHEN a.state IN (${literalList(IDLE_STATES)})
               THEN GREATEST(0, EXTRACT(epoch FROM now() - a.state_change))::float8 END AS idle_seconds,
          COALESCE(lim.by_role, lim.by_database) AS limit_seconds,
          CASE WHEN lim.by_role IS NOT NULL THEN 'role' WHEN lim.by_database IS NOT NULL THEN 'database' END AS limit_source,
@@ -225,7 +223,7 @@ const SELECT_MATCHES = `SELECT a.pid, c.rolname AS role, a.usesysid::int8::text 
            WHEN a.state IN (${IN_TX}) THEN ${lookup(9, 10, 'c.rolname')} END AS by_role,
       CASE WHEN a.state = 'idle' THEN ${lookup(3, 4, 'c.datname')}
            WHEN a.state IN (${IN_TX}) THEN ${lookup(7, 8, 'c.datname')} END AS by_database) lim
-  WHERE a.backend_type IN (${list(CLIENT_BACKEND_TYPES)}) OR a.backend_type IS NULL`;
+  WHERE a.backend_type IN (${literalList(CLIENT_BACKEND_TYPES)}) OR a.backend_type IS NULL`;
 
 function tickText(dryRun: boolean): string {
   const terminated = dryRun ? 'false' : 'CASE WHEN s.reason IS NOT NULL AND s.may_signal THEN pg_terminate_backend(s.pid) ELSE false END';

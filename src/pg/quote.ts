@@ -12,3 +12,8 @@ export function literal(value: string): string {
   const body = value.replace(/'/g, "''");
   return body.includes('\\') ? ` E'${body.replace(/\\/g, '\\\\')}'`.trimStart() : `'${body}'`;
 }
+
+/** `'a', 'b'`: literals for an IN (...) list of constants. */
+export function literalList(values: readonly string[]): string {
+  return values.map(literal).join(', ');
+}

@@ -1,5 +1,6 @@
 // pgrevoke sessions: option parsing and the one pure filter -> SQL builder. Values only ever travel as
 // parameters; the only text spliced into the SQL comes from fixed tables in this file.
+import { literalList } from '../pg/quote.js';
 import ipaddr from 'ipaddr.js';
 import { ACTIVITY_COLUMNS } from '../checks/sessions.js';
 import { usageError } from '../errors.js';
@@ -105,8 +106,6 @@ const ORDER_BY: Record<SortKey, string> = {
   xact_age: 'a.xact_start NULLS LAST, a.pid',
 };
 
-const list = (xs: readonly string[]) => xs.map((x) => `'${x}'`).join(', ');
-
 export interface BuiltQuery {
   text: string;
   values: unknown[];
@@ -123,7 +122,7 @@ export function buildSessionsQuery(f: SessionFilters): BuiltQuery {
   if (!f.all)
     // an operator without pg_read_all_stats sees other roles' backends with a NULL backend_type:
     // a row with a role is a client of that role; role-less NULL rows are background processes
-    where.push(`(a.backend_type IN (${list(CLIENT_BACKEND_TYPES)}) OR (a.backend_type IS NULL AND a.usesysid IS NOT NULL))`);
+    where.push(`(a.backend_type IN (${literalList(CLIENT_BACKEND_TYPES)}) OR (a.backend_type IS NULL AND a.usesysid IS NOT NULL))`);
   if (f.users.length) where.push(`a.usename::text = ANY(${param(f.users, 'text[]')})`);
   if (f.databases.length) where.push(`a.datname::text = ANY(${param(f.databases, 'text[]')})`);
   if (f.states.length) where.push(`a.state = ANY(${param(f.states, 'text[]')})`);
@@ -131,11 +130,11 @@ export function buildSessionsQuery(f: SessionFilters): BuiltQuery {
   if (f.clients.length) where.push(`a.client_addr <<= ANY(${param(f.clients, 'inet[]')})`);
   if (f.idleLongerThanS !== null)
     where.push(
-      `a.state IN (${list(IDLE_STATES)}) AND a.state_change < clock_timestamp() - ${param(f.idleLongerThanS, 'float8')} * interval '1 second'`,
+      `a.state IN (${literalList(IDLE_STATES)}) AND a.state_change < clock_timestamp() - ${param(f.idleLongerThanS, 'float8')} * interval '1 second'`,
     );
   // GREATEST ignores NULLs, hence the CASEs: no transaction / not idle must stay NULL, not 0
   const text = `SELECT ${ACTIVITY_COLUMNS},
-  CASE WHEN a.state IN (${list(IDLE_STATES)}) THEN GREATEST(0, EXTRACT(epoch FROM clock_timestamp() - a.state_change))::float8 END AS idle_seconds,
+  CASE WHEN a.state IN (${literalList(IDLE_STATES)}) THEN GREATEST(0, EXTRACT(epoch FROM clock_timestamp() - a.state_change))::float8 END AS idle_seconds,
   CASE WHEN a.xact_start IS NOT NULL THEN GREATEST(0, EXTRACT(epoch FROM clock_timestamp() - a.xact_start))::float8 END AS xact_seconds
 FROM pg_stat_activity a
 WHERE ${where.join('\n  AND ')}
