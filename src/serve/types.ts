@@ -56,3 +56,20 @@ export interface AdapterResponse {
   contentType?: string;
   headers?: Record<string, string>;
 }
+
+/**
+ * One `identities:` entry of the serve config, as validated (src/serve/config.ts) and handed to
+ * identity.ts's rolesFor. An entry names a SCIM userName exactly (`user`) or by a regular expression
+ * (`user_pattern`, whose named groups fill `{name}` in `roles`; not both), and/or a GitHub login
+ * (`github`): at least one of the three.
+ */
+export interface ServeIdentityRule {
+  /** An exact SCIM userName. */
+  user?: string;
+  /** A regular expression (JavaScript syntax, as written in the YAML) over the SCIM userName; named groups fill `{group}` in roles. */
+  user_pattern?: string;
+  /** An exact GitHub login (compared case-insensitively: GitHub logins are). */
+  github?: string;
+  /** The PostgreSQL roles, exact names (or templates with `{group}` for user_pattern). */
+  roles: string[];
+}
