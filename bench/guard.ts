@@ -11,14 +11,14 @@
 // which the kernel keeps equal to the precise run time; the server is local), and the database's
 // transactions per second, over windows taken in A B B A order per condition.
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { promises as fs, readFileSync } from 'node:fs';
+import { promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
 import { Attacker } from '../src/demo/attacker.js';
 import { EmbeddedCluster } from '../src/embedded/cluster.js';
 import { DEFAULT_INTERVAL_MS } from '../src/guard/options.js';
-import { BIN, machine, median, p, waitUntil } from './lib.js';
+import { BIN, cpuSeconds, machine, median, p, waitUntil } from './lib.js';
 
 const TRIALS = Number(process.env.BENCH_TRIALS ?? 20);
 const SESSIONS = 20;
@@ -31,23 +31,6 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 async function until(pred: () => boolean | Promise<boolean>, ms: number, what: string): Promise<void> {
   if (!(await waitUntil(pred, ms, 10))) throw new Error(`bench guard: timed out waiting for ${what}`);
-}
-
-function clockTicks(): number {
-  try {
-    return Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
-  } catch {
-    return 100;
-  }
-}
-const HZ = clockTicks();
-
-/** utime + stime of a process, in seconds (fields 14 and 15 of /proc/<pid>/stat). */
-function cpuSeconds(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  // the command name (field 2) may contain spaces: count fields after its closing parenthesis
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return (Number(fields[11]) + Number(fields[12])) / HZ;
 }
 
 /** One way of running the guard: which build, which flags. */

@@ -1,5 +1,5 @@
 // Shared bench helpers: timing, medians, machine description, and BENCHMARKS.md section updates.
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -59,6 +59,23 @@ export function asPostgres(port: number): string[] {
 /** A state directory of the bench's own, so that its cutoff records do not mix with anyone's. */
 export function benchStateDir(): string {
   return mkdtempSync(path.join(os.tmpdir(), 'pgrevoke-bench-state-'));
+}
+
+function clockTicks(): number {
+  try {
+    return Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
+  } catch {
+    return 100;
+  }
+}
+const HZ = clockTicks();
+
+/** utime + stime of a process, in seconds (fields 14 and 15 of /proc/<pid>/stat). */
+export function cpuSeconds(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  // the command name (field 2) may contain spaces: count fields after its closing parenthesis
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / HZ;
 }
 
 export function machine(): string {
