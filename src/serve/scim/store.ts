@@ -1,0 +1,124 @@
+// The SCIM users, one JSON file in the serve state directory (E's <state>/serve): an identity
+// provider looks a user up, creates it, and much later deactivates it by the id we gave, across any
+// number of restarts, so the users must outlive the process. Written whole with writeFileSafe
+// (temp file, fsync, rename, 0600, never through a link); read without following a link, refused
+// when another user's or writable by others, and checked with zod (store-schema.ts). Changes run one
+// at a time per file in this process (a reloaded handler over the same directory waits its turn);
+// one `pgrevoke serve` owns a state directory.
+import { constants as C, promises as fs } from 'node:fs';
+import path from 'node:path';
+import { writeFileSafe } from '../../record/safe-write.js';
+import { ScimFailure } from './errors.js';
+import { STORE_SCHEMA_VERSION, StoreFileSchema, type StoredUser } from './store-schema.js';
+
+export const USERS_FILE = 'scim-users.json';
+/** --dry-run keeps its own users: a rehearsal's deactivations must not make a real one look done already. */
+export const DRY_RUN_USERS_FILE = 'scim-users.dry-run.json';
+/** Far more than any directory's users take (a user is under 2 KiB): anything larger is not ours. */
+const MAX_BYTES = 64 * 1024 * 1024;
+
+/** The store cannot be used: every request answers 500 with this, nothing is reset. */
+function refused(file: string, why: string): ScimFailure {
+  return new ScimFailure(500, null, `the SCIM user store ${file} cannot be used: ${why}; nothing was changed`);
+}
+
+async function stampOf(file: string): Promise<string> {
+  const st = await fs.lstat(file).catch((err: NodeJS.ErrnoException) => {
+    if (err.code === 'ENOENT') return null;
+    throw err;
+  });
+  return st ? `${st.ino}:${st.size}:${st.mtimeMs}` : 'absent';
+}
+
+async function readUsers(file: string): Promise<StoredUser[]> {
+  let h: fs.FileHandle;
+  try {
+    h = await fs.open(file, C.O_RDONLY | C.O_NOFOLLOW);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') return [];
+    if (code === 'ELOOP') throw refused(file, 'it is a symbolic link');
+    throw err;
+  }
+  try {
+    const st = await h.stat();
+    const me = process.getuid?.();
+    if (!st.isFile()) throw refused(file, 'it is not a regular file');
+    if (me !== undefined && st.uid !== me) throw refused(file, `it belongs to uid ${st.uid}, not to this user`);
+    if (st.mode & 0o022)
+      throw refused(file, `it is writable by its group or others (mode ${(st.mode & 0o777).toString(8).padStart(4, '0')})`);
+    if (st.size > MAX_BYTES) throw refused(file, `it is ${st.size} bytes, far more than users take`);
+    let doc: unknown;
+    try {
+      doc = JSON.parse(await h.readFile('utf8'));
+    } catch (err) {
+      throw refused(file, `it is not JSON (${(err as Error).message})`);
+    }
+    const parsed = StoreFileSchema.safeParse(doc);
+    if (!parsed.success) {
+      const issue = parsed.error.issues[0];
+      throw refused(file, `it does not fit the schema (${issue?.path.join('.') || 'top level'}: ${issue?.message})`);
+    }
+    return parsed.data.users;
+  } finally {
+    await h.close();
+  }
+}
+
+/** The change each file is waiting on, so that changes of one file never interleave. */
+const tails = new Map<string, Promise<unknown>>();
+
+function oneAtATime<T>(key: string, fn: () => Promise<T>): Promise<T> {
+  const run = (tails.get(key) ?? Promise.resolve()).then(fn, fn);
+  const tail = run.catch(() => undefined);
+  tails.set(key, tail);
+  // the map keeps only files with something in flight
+  void tail.then(() => {
+    if (tails.get(key) === tail) tails.delete(key);
+  });
+  return run;
+}
+
+export interface StoreChange<T> {
+  /** The users to write, or null: nothing changed. */
+  users: StoredUser[] | null;
+  result: T;
+}
+
+export class UserStore {
+  readonly file: string;
+  private cache: { stamp: string; users: StoredUser[] } | null = null;
+
+  constructor(dir: string, dryRun: boolean) {
+    this.file = path.resolve(dir, dryRun ? DRY_RUN_USERS_FILE : USERS_FILE);
+  }
+
+  private async current(): Promise<StoredUser[]> {
+    const stamp = await stampOf(this.file);
+    if (this.cache?.stamp !== stamp) this.cache = { stamp, users: await readUsers(this.file) };
+    return this.cache.users;
+  }
+
+  /**
+   * Run `fn` over a copy of the users as on file, alone (no other change of this file runs
+   * meanwhile, so the enqueue it awaits sees the state it decided on), then write what it returns.
+   */
+  update<T>(fn: (users: StoredUser[]) => Promise<StoreChange<T>>): Promise<T> {
+    return oneAtATime(this.file, async () => {
+      const { users, result } = await fn(structuredClone(await this.current()));
+      if (users) await this.write(users);
+      return result;
+    });
+  }
+
+  /** The users as on file (a copy), read in turn with the changes. */
+  read(): Promise<StoredUser[]> {
+    return oneAtATime(this.file, async () => structuredClone(await this.current()));
+  }
+
+  private async write(users: StoredUser[]): Promise<void> {
+    await fs.mkdir(path.dirname(this.file), { recursive: true, mode: 0o700 });
+    await writeFileSafe(this.file, `${JSON.stringify({ schemaVersion: STORE_SCHEMA_VERSION, users }, null, 1)}\n`);
+    this.cache = { stamp: await stampOf(this.file), users };
+  }
+}
