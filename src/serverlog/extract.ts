@@ -5,7 +5,7 @@
 import { authFailure, clientAddress, contradictsItself, type FailureContext } from './auth-failure.js';
 import type { LogRecord } from './record.js';
 import type { Parsed } from './parser.js';
-import type { Span } from './stderr.js';
+import { FORGERY_REACH, type Span } from './stderr.js';
 import { logTimeToIso } from './time.js';
 import type { AuthFailure } from './types.js';
 
@@ -31,8 +31,8 @@ export function receivedAddress(message: string): string | null {
  * stderr: mark the entries that may be forged (stderr.ts): no longer than the client text one
  * prefix holds, ending within that reach before a remnant (a foreign line, an orphan DETAIL, an
  * entry whose %u its own message denies) or starting within it after a real line's cut-off start;
- * and every entry that reads exactly as one of those (the forger's FATAL and DETAIL lines carry
- * the same prefix, so the same forged line, and the DETAIL's copy may look whole).
+ * and an entry as short that reads exactly as one of those, just after it (the forger's FATAL and
+ * DETAIL lines carry the same prefix, so the same forged line, and the DETAIL's copy may look whole).
  */
 export function markForgeries(parsed: Parsed): void {
   const reach = parsed.forgeable ?? 0;
@@ -40,18 +40,33 @@ export function markForgeries(parsed: Parsed): void {
   const foreign = parsed.foreign ?? [];
   const remnants: Span[] = [...foreign.filter((f) => !f.head), ...parsed.records.filter(contradictsItself).map(spanOf)];
   const heads = foreign.filter((f) => f.head);
-  const forged = new Set<string>();
+  // per reading: where the last entry taken as forged with it ends
+  const forged = new Map<string, number>();
   for (const r of parsed.records) {
     const end = r.offset + r.length;
     const beforeRemnant = remnants.some((e) => end <= e.offset && r.offset >= e.offset - reach - 1);
     const afterHead = heads.some((h) => r.offset >= h.end && end <= h.end + reach + 1);
-    if (contradictsItself(r) || (r.length <= reach && (beforeRemnant || afterHead))) {
+    const key = readingKey(r);
+    const copyOf = forged.get(key);
+    if (contradictsItself(r) || (r.length <= reach && (beforeRemnant || afterHead || isCopy(r, copyOf)))) {
       r.suspect = true;
-      forged.add(readingKey(r));
+      forged.set(key, end);
     }
   }
-  for (const r of parsed.records) if (forged.has(readingKey(r))) r.suspect = true;
 }
+
+/**
+ * Whether an entry is the forger's second copy of a forged one that ended at `after`: the same
+ * forged text in the prefix of the forger's DETAIL line, written by the same write, so after it and
+ * close. Never a copy before the forged one, nor a long one: else an attacker forging a copy of its
+ * own real failure line (time and pid predicted) would have the real one dropped with it.
+ */
+function isCopy(r: LogRecord, after: number | undefined): boolean {
+  return after !== undefined && r.offset >= after && r.offset - after <= COPY_REACH;
+}
+
+/** How far past a forged line its copy in the forger's DETAIL line can start: the rest of the forger's FATAL line and the DETAIL's prefix. */
+const COPY_REACH = 4 * FORGERY_REACH;
 
 /** What an entry says, its DETAIL aside (a forged line's copy may have the real DETAIL attached). */
 const readingKey = (r: LogRecord): string => JSON.stringify([r.time, r.pid, r.user, r.database, r.remoteHost, r.severity, r.message]);
@@ -120,7 +135,8 @@ export class FailureExtractor {
       }
       if (this.receipt(r)) continue;
       const f = authFailure(r, this.ctx);
-      if (r.pid !== null && r.severity === 'FATAL') {
+      // the failure may be an alternative reading (a database name holding ` LOG:  ` makes the first one a LOG)
+      if (r.pid !== null && (f !== null || r.severity === 'FATAL')) {
         if (f && f.address === null) f.address = this.paired(f);
         this.receipts.delete(r.pid); // FATAL ends the backend: its pid is free for the next one
       }
