@@ -5,9 +5,9 @@
 //   - { user_pattern: '^(?<name>[a-z0-9_]+)@example\.com$', roles: ['{name}'] }      # pattern
 //
 // The rules are the admin's; the names they are matched against are the provider's. So every role
-// a pattern's capture builds is checked as a role name (role-name.ts: at most 63 bytes, no NUL) and
-// for characters no real role name holds, and any doubt is "unmapped" (acknowledged, flagged by
-// the core), never an empty or a cut role name.
+// a pattern's capture builds is checked as a role name (role-name.ts: at most 63 bytes, no NUL),
+// for characters no real role name holds and for PostgreSQL's reserved pg_ prefix, and any doubt
+// is "unmapped" (acknowledged, flagged by the core), never an empty or a cut role name.
 //
 // Case: SCIM userName is case-insensitive (RFC 7643 section 4.1.1, and "caseExact": false in its
 // section 8.7.1 schema), and so are GitHub logins. The same person must map to the same roles
@@ -106,8 +106,22 @@ function templateProblem(template: string, groups: readonly string[] | null): st
   if (/[{}]/.test(literal)) return `"${template}": a brace outside a {group} reference`;
   // the fixed part, with each reference as one character: what every result will at least be
   const shortest = template.replace(TEMPLATE_REF, 'x');
-  const problem = roleNameProblem(shortest) ?? (hasUnsafe(shortest) ? 'it contains a control or bidirectional character' : null);
+  const problem = roleProblem(shortest);
   return problem === null ? null : `role name "${template}" refused: ${problem}`;
+}
+
+/**
+ * What makes a role name unusable here: what PostgreSQL would cut or cannot take (role-name.ts),
+ * characters no real role name holds (a capture could carry them), and pg_ names, which
+ * PostgreSQL reserves for its predefined roles (nobody logs in as one; a capture must not aim a
+ * cutoff at pg_signal_backend or pg_monitor).
+ */
+function roleProblem(role: string): string | null {
+  return (
+    roleNameProblem(role) ??
+    (hasUnsafe(role) ? 'it contains a control or bidirectional character' : null) ??
+    (role.startsWith('pg_') ? "pg_ names are reserved for PostgreSQL's predefined roles" : null)
+  );
 }
 
 /**
@@ -166,7 +180,7 @@ function fill(templates: readonly string[], groups: Record<string, string | unde
       return value ?? '';
     });
     if (missing !== null) return `group ${missing} matched nothing, so "${template}" names no role`;
-    const problem = roleNameProblem(role) ?? (hasUnsafe(role) ? 'it contains a control or bidirectional character' : null);
+    const problem = roleProblem(role);
     if (problem !== null) return `"${template}" made role name ${JSON.stringify(role)}, refused: ${problem}`;
     roles.push(role);
   }

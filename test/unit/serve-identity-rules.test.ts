@@ -96,6 +96,16 @@ describe('rolesFor: hostile names from the provider', () => {
       expect(mapIdentity(wide, { user: `${bad}@example.com` }), JSON.stringify(bad)).toMatchObject({ mapped: false, roles: null, rule: 0 });
   });
 
+  it("a capture naming one of PostgreSQL's reserved pg_ roles is unmapped; a literal one is a config error", () => {
+    expect(mapIdentity(wide, { user: 'pg_signal_backend@example.com' })).toMatchObject({
+      mapped: false,
+      reason: expect.stringMatching(/"\{name\}" made role name "pg_signal_backend", refused: pg_ names are reserved/),
+    });
+    expect(() => load(`identities:\n  - { user: a@x, roles: [pg_monitor] }\n`)).toThrow(
+      /roles\[0\]: role name "pg_monitor" refused: pg_ names are reserved/,
+    );
+  });
+
   it('quotes and spaces are a role name PostgreSQL takes quoted: passed on as written (the quoting helper quotes them)', () => {
     expect(rolesFor(wide, { user: `o'neil "x"@example.com` })).toEqual([`o'neil "x"`, `ro_o'neil "x"`]);
   });
