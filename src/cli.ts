@@ -238,6 +238,21 @@ password or database; exit 3: a node blind past --max-blind (named, with the err
   .action(action(() => import('./commands/guard.js')));
 
 program
+  .command('serve')
+  .description('receive identity-provider events (SCIM 2.0, GitHub webhooks) and cut the mapped roles off, with no one at a terminal')
+  .requiredOption('--config <file>', 'the serve config (YAML): listen, tls, scim, github, targets or fleet, playbook, identities, ...')
+  .option('--dry-run', 'plan and record every action (journal, audit log); change nothing on any server')
+  .addHelpText(
+    'after',
+    `
+Endpoints: /scim/v2 (bearer token), /github (X-Hub-Signature-256), GET /healthz, GET /status (bearer token).
+Logs on stderr. SIGTERM/SIGINT drain (no new request; the running event finishes) and exit 0; SIGHUP reloads
+--config (a bad file keeps the config in force). Exit 2: bad flags or config, a secret's variable not set,
+plain HTTP on a non-loopback address, the port taken.`,
+  )
+  .action(action(() => import('./commands/serve.js')));
+
+program
   .command('lockouts')
   .description('list the failed-login lockouts guard made (role, address, kind, count, since, until, node); reads the state only')
   .action(action(() => import('./commands/lockouts.js')));

@@ -61,6 +61,10 @@ const EXAMPLES: Record<string, readonly Example[]> = {
       'pgrevoke guard --json --audit-log guard.jsonl --target host=db1 --target host=db2',
     ],
   ],
+  serve: [
+    ['receive SCIM and GitHub events (secrets from the environment)', 'pgrevoke serve --config /etc/pgrevoke/serve.yaml'],
+    ['rehearse: journal and audit every event, change nothing', 'pgrevoke serve --config serve.yaml --dry-run'],
+  ],
   lockouts: [
     ['the lockouts in force, and who is still knocking', 'pgrevoke lockouts'],
     ['as JSON, for a script or a ticket', 'pgrevoke lockouts --json'],

@@ -27,7 +27,7 @@ import { redact } from '../pg/redact.js';
 import { nodeHeading, shownName } from '../report/format.js';
 import { paramsFrom } from './common.js';
 
-interface RestoreFlags {
+export interface RestoreFlags {
   from?: string;
   node?: string;
   dryRun?: boolean;
@@ -346,9 +346,14 @@ async function markDone(rec: CutoffRecordFile, jobs: Job[], name: string, say: (
 }
 
 export async function run([role, flags]: unknown[], g: GlobalOptions): Promise<ExitCode> {
-  const ctx = new Context(g);
-  const f = flags as RestoreFlags;
-  const name = String(role);
+  return restoreRole(String(role), flags as RestoreFlags, g, new Context(g));
+}
+
+/**
+ * The restore command as a function (pgrevoke serve's on_reactivate: restore calls it with --yes
+ * semantics and a Context whose streams it reads): what `run` does, on `ctx`'s streams.
+ */
+export async function restoreRole(name: string, f: RestoreFlags, g: GlobalOptions, ctx: Context): Promise<ExitCode> {
   const dryRun = Boolean(f.dryRun);
   const say = (line: string) => ctx.note(line);
   const source = f.from ? await fromFile(f.from, f.node, say) : await fromRecord(name, f.node, await clusterHere(f, g), say);

@@ -19,6 +19,8 @@ export const AUDIT_REASONS = [
   'address_ban',
   'unlock',
   'lockout_expired',
+  // pgrevoke serve: an identity provider reactivated someone (on_reactivate: restore undoes their cutoff)
+  'reactivation',
 ] as const;
 export type AuditReason = (typeof AUDIT_REASONS)[number];
 

@@ -170,6 +170,7 @@ describe('audit', () => {
       'address_ban',
       'unlock',
       'lockout_expired',
+      'reactivation',
     ]);
   });
 

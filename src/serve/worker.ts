@@ -1,0 +1,229 @@
+// pgrevoke serve's worker: takes the journal's accepted events one at a time (cutoffs of one
+// service never race each other for pg_hba.conf or a role's row), runs each event's cutoff with
+// the configured playbook on every target (--yes semantics: nobody is at a terminal), or undoes it
+// on reactivation, and appends the outcome to the journal. A failed attempt (a node down, a lock
+// held past the cutoff's retries) is retried with backoff; the journal counts the attempts, so a
+// restart goes on counting.
+import { ExitCode, describeError } from '../errors.js';
+import type { AuditEntry } from '../record/audit.js';
+import type { FleetCutoffReport } from '../record/fleet-report.js';
+import { outcomeLine, tagged, type AuditBase } from './audit.js';
+import type { ServeConfig } from './config.js';
+import type { EventOutcome, JournalEntry, OutcomeStatus, ServeJournal } from './journal.js';
+import { reactivate } from './reactivate.js';
+
+/** Attempts before an event is given up on (recorded `failed`): about 10 minutes of backoff. */
+export const MAX_ATTEMPTS = 12;
+const backoffMs = (attempt: number) => Math.min(60_000, 500 * 2 ** attempt);
+
+/** What GET /status shows. */
+export interface ServeStatus {
+  lastEvent: { id: string; provider: string; action: string; receivedAt: string; status: OutcomeStatus | 'pending' } | null;
+  lastError: { at: string; event: string | null; message: string } | null;
+}
+
+export interface WorkerDeps {
+  journal: ServeJournal;
+  /** The config in force (SIGHUP may replace it between two events). */
+  config: () => ServeConfig;
+  dryRun: boolean;
+  audit: (entries: AuditEntry[]) => Promise<void>;
+  auditBase: () => AuditBase;
+  log: (line: string) => void;
+  status: ServeStatus;
+}
+
+/** An attempt that did not get there: kept pending, retried. */
+class Retry extends Error {}
+
+export class Worker {
+  private running: Promise<void> | null = null;
+  private stopping = false;
+  private wake: NodeJS.Timeout | null = null;
+  private readonly notBefore = new Map<string, number>();
+
+  constructor(private readonly d: WorkerDeps) {}
+
+  /** Events accepted and not done (the running one included). */
+  get depth(): number {
+    return this.d.journal.pending().length;
+  }
+
+  /** Look at the journal again (a new event, a backoff ended): starts the loop unless it runs. */
+  kick(): void {
+    if (this.stopping || this.running) return;
+    this.running = this.loop().finally(() => {
+      this.running = null;
+      // an event accepted while the loop was finishing
+      if (!this.stopping && this.ready()) this.kick();
+    });
+  }
+
+  /** Stop taking events; resolves once the running one is done (SIGTERM's drain). */
+  async drain(): Promise<void> {
+    this.stopping = true;
+    if (this.wake) clearTimeout(this.wake);
+    await this.running;
+  }
+
+  private ready(): JournalEntry | undefined {
+    const now = Date.now();
+    return this.d.journal.pending().find((e) => (this.notBefore.get(e.event.id) ?? 0) <= now);
+  }
+
+  private async loop(): Promise<void> {
+    for (let next = this.ready(); next && !this.stopping; next = this.ready()) await this.process(next);
+    this.schedule();
+  }
+
+  /** The earliest backoff's end, if an event waits on one. */
+  private schedule(): void {
+    if (this.wake) clearTimeout(this.wake);
+    this.wake = null;
+    const waits = this.d.journal.pending().map((e) => this.notBefore.get(e.event.id) ?? 0);
+    if (this.stopping || waits.length === 0) return;
+    this.wake = setTimeout(() => this.kick(), Math.max(0, Math.min(...waits) - Date.now()));
+    this.wake.unref();
+  }
+
+  private async process(entry: JournalEntry): Promise<void> {
+    const { event } = entry;
+    try {
+      const outcome = await this.attempt(entry);
+      await this.d.journal.finish(entry, outcome);
+      this.d.status.lastEvent = { ...this.summaryOf(entry), status: outcome.status };
+      if (outcome.status === 'exposed' || outcome.error)
+        this.d.status.lastError = {
+          at: new Date().toISOString(),
+          event: event.id,
+          message: outcome.error ?? outcome.detail ?? outcome.status,
+        };
+      this.d.log(
+        `pgrevoke serve: event ${event.id} (${event.provider} ${event.action}): ${outcome.status}${outcome.detail ? `: ${outcome.detail}` : ''}`,
+      );
+      this.notBefore.delete(event.id);
+    } catch (err) {
+      await this.failed(entry, err);
+    }
+  }
+
+  private summaryOf(entry: JournalEntry) {
+    const { id, provider, action, receivedAt } = entry.event;
+    return { id, provider, action, receivedAt };
+  }
+
+  /** A failed attempt: recorded, retried later; after the last one the event is done as `failed`. */
+  private async failed(entry: JournalEntry, err: unknown): Promise<void> {
+    const message = describeError(err);
+    const { event } = entry;
+    this.d.status.lastError = { at: new Date().toISOString(), event: event.id, message };
+    try {
+      await this.d.journal.attempt(entry, message);
+      const last = entry.attempts >= MAX_ATTEMPTS;
+      await this.auditSafe([outcomeLine(this.d.auditBase(), event, last ? 'failed' : 'retry', `attempt ${entry.attempts}: ${message}`)]);
+      if (last) {
+        await this.d.journal.finish(entry, { status: 'failed', records: [], detail: null, error: message, attempts: entry.attempts });
+        this.d.status.lastEvent = { ...this.summaryOf(entry), status: 'failed' };
+        this.d.log(`pgrevoke serve: event ${event.id}: failed after ${entry.attempts} attempts, giving up: ${message}`);
+        return;
+      }
+      const wait = backoffMs(entry.attempts);
+      this.notBefore.set(event.id, Date.now() + wait);
+      this.d.log(`pgrevoke serve: event ${event.id}: attempt ${entry.attempts} failed (${message}); again in ${Math.round(wait / 1000)} s`);
+    } catch (journalErr) {
+      // the journal cannot be written: keep it pending in memory, a restart reads it again
+      this.notBefore.set(event.id, Date.now() + 60_000);
+      this.d.log(`pgrevoke serve: event ${event.id}: the journal could not be written (${describeError(journalErr)})`);
+    }
+  }
+
+  private async auditSafe(entries: AuditEntry[]): Promise<void> {
+    await this.d.audit(entries).catch((err: unknown) => {
+      const message = `the audit log could not be written: ${describeError(err)}`;
+      this.d.status.lastError = { at: new Date().toISOString(), event: null, message };
+      this.d.log(`pgrevoke serve: ${message}`);
+    });
+  }
+
+  private async attempt(entry: JournalEntry): Promise<EventOutcome> {
+    const base = this.d.auditBase();
+    const { event } = entry;
+    const attempts = entry.attempts + 1;
+    if (!entry.roles) return { status: 'unmapped', records: [], detail: null, error: null, attempts };
+    if (event.action === 'reactivate') {
+      const cfg = this.d.config();
+      const r = await reactivate(entry.roles, cfg, { dryRun: this.d.dryRun, log: this.d.log });
+      await this.auditSafe(r.roles.map((x) => outcomeLine(base, event, x.status, x.detail, x.role)));
+      if (r.retry) throw new Retry(r.retry);
+      return {
+        status: r.status,
+        records: r.records,
+        detail: r.roles.map((x) => `${x.role}: ${x.status}`).join('; '),
+        error: null,
+        attempts,
+      };
+    }
+    const report = await this.cutoff(entry);
+    const { auditEntries } = await import('../record/cutoff-audit.js');
+    const nodeReports = report.nodes.flatMap((n) => (n.report ? [n.report] : []));
+    const status = statusOf(report);
+    const detail = report.nodes.map((n) => `${n.node}: ${n.status}${n.error ? ` (${n.error})` : ''}`).join('; ');
+    await this.auditSafe([
+      ...tagged(
+        base,
+        event,
+        nodeReports.flatMap((r) => auditEntries(r, report.reasonText)),
+      ),
+      outcomeLine(
+        base,
+        event,
+        status === 'retry' ? 'retry' : status,
+        `${detail}${report.record ? `; record ${report.record}` : ''}`,
+        entry.roles.join(','),
+      ),
+    ]);
+    if (status === 'retry') throw new Retry(`not every node was cut off: ${detail}`);
+    return {
+      status,
+      records: report.record ? [report.record] : [],
+      detail,
+      error: status === 'exposed' ? `exposure remains: ${report.exposure.join('; ')}` : null,
+      attempts,
+    };
+  }
+
+  /** runCutoff over every target as a fleet (a node without the role, or down, is its section, not the end). */
+  private async cutoff(entry: JournalEntry): Promise<FleetCutoffReport> {
+    const cfg = this.d.config();
+    const { runCutoff } = await import('../playbook/cutoff.js');
+    const base = this.d.auditBase();
+    const outcome = await runCutoff(
+      {
+        input: { roles: entry.roles!, reassignTo: cfg.reassignTo },
+        playbook: cfg.playbookName,
+        targets: cfg.targets.nodes,
+        pgbouncers: cfg.targets.pgbouncers,
+        fleet: true,
+        dryRun: this.d.dryRun,
+        reason: `pgrevoke serve: ${entry.event.provider} event ${entry.event.id}: ${entry.event.summary}`,
+        killPool: false,
+        concurrency: 16,
+        operator: { osUser: base.osUser, host: base.host },
+      },
+      { confirm: null, note: this.d.log, progress: this.d.log },
+    );
+    // confirm is null and the run is a fleet: neither a prompt to decline nor a single node's refusal
+    if (outcome.kind !== 'report' || !('nodes' in outcome.report)) throw new Error(`unexpected cutoff outcome ${outcome.kind}`);
+    return outcome.report;
+  }
+}
+
+/** The event's outcome from the fleet report: a node not cut off (down, failed, refused, partway) is a retry. */
+function statusOf(r: FleetCutoffReport): OutcomeStatus | 'retry' {
+  const s = r.nodes.map((n) => n.status);
+  if (s.some((x) => x === 'unreachable' || x === 'failed' || x === 'partial' || x === 'refused')) return 'retry';
+  if (s.every((x) => x === 'absent')) return 'absent';
+  if (r.dryRun) return 'planned';
+  if (s.some((x) => x === 'exposed') || r.exitCode === ExitCode.EXPOSED) return 'exposed';
+  return 'contained';
+}
