@@ -1,6 +1,6 @@
 // GET /Users's query (RFC 7644 3.4.2): filter, attributes/excludedAttributes, startIndex/count.
 // Filters are parsed and matched by SCIMMY's Filter; on top of it: an expression with no value
-// (`userName eq`) is invalidFilter rather than a match of nothing, and userName compares without
+// (`userName eq`) or a dangling `and` is invalidFilter rather than matched, and userName compares without
 // case, as RFC 7643 defines it (caseExact false; Okta's spec test looks a user up in capitals).
 import type { Filter as ScimFilter } from 'scimmy/types';
 import { badRequest } from './errors.js';
@@ -44,6 +44,8 @@ function parse(text: string): ScimFilter {
 export function userFilter(text: string | null): ((users: Record<string, unknown>[]) => Record<string, unknown>[]) | null {
   if (text === null) return null;
   if (!text.trim()) throw badRequest('invalidFilter', 'the filter is empty');
+  // SCIMMY drops a dangling logical operator (`userName eq "a" and`); a value ending so is quoted
+  if (/(^|[\s)])(and|or|not)$/i.test(text.trim())) throw badRequest('invalidFilter', `the filter '${text}' ends with a logical operator`);
   const parsed = parse(text);
   checkExpressions([...parsed], text);
   const folded = new SCIMMY.Types.Filter(foldUserName([...parsed]));

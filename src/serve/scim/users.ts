@@ -30,12 +30,10 @@ const scim = (status: number, body?: unknown, headers?: Record<string, string>):
 });
 
 function userResponse(ctx: UsersContext, u: StoredUser, status = 200, attrs?: ScimFilter): AdapterResponse {
-  const body = outboundUser(u, ctx.usersUrl, attrs);
-  const meta = body.meta as { location?: string; version?: string };
-  const headers: Record<string, string> = {};
-  if (meta.version) headers.etag = meta.version;
-  if (status === 201 && meta.location) headers.location = meta.location;
-  return scim(status, body, headers);
+  // from the stored user: an `attributes` projection may leave meta out of the body
+  const headers: Record<string, string> = { etag: `W/"${u.version}"` };
+  if (status === 201) headers.location = `${ctx.usersUrl}/${u.id}`;
+  return scim(status, outboundUser(u, ctx.usersUrl, attrs), headers);
 }
 
 const missing = (id: string) => notFound(`no User with id ${id}`);
