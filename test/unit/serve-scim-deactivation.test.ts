@@ -4,7 +4,7 @@
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { createScimHandler, DRY_RUN_USERS_FILE, USERS_FILE } from '../../src/serve/scim/index.js';
+import { checkScimStore, createScimHandler, DRY_RUN_USERS_FILE, USERS_FILE } from '../../src/serve/scim/index.js';
 import type { Enqueue, ServeEventInput } from '../../src/serve/types.js';
 import { bench, client, patch, recorder, removeStateDirs, tempStateDir, user } from './serve-scim-harness.js';
 
@@ -168,6 +168,9 @@ describe('the answer waits for the enqueue, and the store for both', () => {
     });
     await untilWaiting(d.waiting);
     expect(d.waiting).toHaveLength(1);
+    // long enough for a store write (an fsync'd rename) that ran ahead of the enqueue to land; a
+    // correct handler stays waiting however long this is
+    await new Promise((r) => setTimeout(r, 300));
     expect(settled).toBe(false);
     const onDisk = JSON.parse(await fs.readFile(path.join(b.dir, USERS_FILE), 'utf8'));
     expect(onDisk.users[0].resource.active).toBe(true);
@@ -199,6 +202,8 @@ describe('the store across restarts, dry runs and bad files', () => {
     const b = await bench();
     const id = await created(b);
     await b.send('PATCH', `/Users/${id}`, patch({ op: 'replace', value: { active: false } }));
+    expect(await checkScimStore({ storeDir: b.dir, dryRun: false })).toBe(1);
+    expect(await checkScimStore({ storeDir: b.dir, dryRun: true })).toBe(0);
     const again = b.restart();
     const found = await again('GET', '/Users?filter=' + encodeURIComponent('userName eq "ann@example.com"'));
     expect(found.json).toMatchObject({ totalResults: 1, Resources: [{ id, active: false }] });
@@ -258,6 +263,7 @@ describe('the store across restarts, dry runs and bad files', () => {
       const file = path.join(b.dir, USERS_FILE);
       await fs.writeFile(file, text, { mode: 0o600 });
       await expect(b.send('GET', '/Users')).rejects.toThrow(/the SCIM user store .* cannot be used/);
+      await expect(checkScimStore({ storeDir: b.dir, dryRun: false })).rejects.toThrow(/cannot be used/);
       await expect(b.send('POST', '/Users', user('new@example.com'))).rejects.toThrow(/cannot be used/);
       expect(await fs.readFile(file, 'utf8')).toBe(text);
       expect(b.rec.calls).toEqual([]);

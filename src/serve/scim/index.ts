@@ -53,6 +53,14 @@ async function route(req: AdapterRequest, store: UserStore, enqueue: Enqueue): P
 }
 
 /**
+ * How many users the store holds; throws (naming the file and what is wrong) when it cannot be
+ * used, for the core to refuse to start rather than answer every SCIM request 500.
+ */
+export async function checkScimStore(deps: Pick<ScimDeps, 'storeDir' | 'dryRun'>): Promise<number> {
+  return (await new UserStore(deps.storeDir, deps.dryRun).read()).length;
+}
+
+/**
  * The SCIM adapter: a request below /scim/v2 in, the answer out. A client's error is answered in
  * the SCIM error schema; a server-side failure (the store unreadable, the journal refusing the
  * event) is thrown, for the core to log and answer 500, with the user left as it was.
