@@ -24,8 +24,13 @@
 //    from a new place is locked from every address (0.0.0.0/0 and ::/0, its other lockouts merged
 //    into it), said loudly: an account lockout, rather than unlimited guesses. A ban at the cap is
 //    widened to the address's prefix. These may go past the cap, up to MAX_WIDE_LOCKOUTS more;
-//  - a prefix that holds an excluded address or the engine's own is never locked (the lockout
-//    stays one address); a role-wide lockout holds for excluded addresses too (exclude the role).
+//  - a prefix that holds an excluded address is never locked (the lockout stays one address), nor
+//    one that would refuse the engine's own connection; a role-wide lockout holds for excluded
+//    addresses too (exclude the role).
+// The engine's own connection is spared, and nothing more: only a lockout that would refuse it
+// (its login role from its address, NOLOGIN of its role, a ban of its address) is not made, and that
+// is said. Failures from its address count (a local client, dblink on the server itself, connects
+// from there too), and so do failures of its role from elsewhere: exempting more takes --exclude-*.
 import { roleNameProblem } from '../util/role-name.js';
 import { canonicalAddress, covers, inRanges, networkOf, overlaps, parseRanges, type AddressRanges } from './address.js';
 import type { AuthFailure } from '../serverlog/types.js';
@@ -63,7 +68,7 @@ export interface Decision {
   capped: string[];
 }
 
-/** Who the engine is on its nodes: never locked out. */
+/** Who the engine is on its nodes: a lockout that would refuse it is not made. */
 export interface Self {
   roles: ReadonlySet<string>;
   addresses: ReadonlySet<string>;
@@ -109,6 +114,16 @@ function hbaProblem(name: string): string | null {
   if (/[\n\r]/.test(name) || name.startsWith('/')) return 'cannot be written exactly in pg_hba.conf';
   return roleNameProblem(name);
 }
+
+/** Whether a lockout of `role` (null: a ban, every role) from `target` (null: NOLOGIN, everywhere) would refuse the engine's own login. */
+function refusesSelf(self: Self, role: string | null, target: string | null): boolean {
+  if (role !== null && !self.roles.has(role)) return false;
+  if (target === null) return true;
+  for (const a of self.addresses) if (covers(target, a)) return true;
+  return false;
+}
+
+const SPARED = "would refuse the engine's own connection";
 
 function minutes(ms: number): string {
   return ms % 60_000 === 0 ? `${ms / 60_000}m` : `${Math.round(ms / 1000)}s`;
@@ -237,7 +252,7 @@ export class Tally {
     const net = networkOf(address);
     const mine = [...active.values()].filter((l) => l.kind === 'address' && l.role === f.user);
     const near = mine.filter((l) => !l.address!.includes('/') && covers(net, l.address!));
-    if (near.length && !overlaps(net, this.ranges, self.addresses)) {
+    if (near.length && !overlaps(net, this.ranges, self.roles.has(f.user) ? self.addresses : [])) {
       const sum = n + near.reduce((c, l) => c + l.count, 0);
       const why = `${near.length + 1} addresses of ${net}: `;
       if (this.lock(d, active, this.newLockout('address', f, net, sum, now, why), near)) return;
@@ -250,6 +265,12 @@ export class Tally {
     const bound = full
       ? `the cap of ${MAX_ACTIVE_LOCKOUTS} lockouts in force (MAX_ACTIVE_LOCKOUTS) is reached`
       : `${JSON.stringify(f.user)} has ${mine.length} separate lockouts already (MAX_LOCKOUTS_PER_ROLE ${MAX_LOCKOUTS_PER_ROLE})`;
+    if (EVERYWHERE.some((a) => refusesSelf(self, f.user, a))) {
+      // the engine logs in as this role over TCP: the pair alone, past the cap
+      d.capped.push(`${JSON.stringify(f.user)} is not locked from every address (${bound}): it ${SPARED} (its login role)`);
+      this.lock(d, active, this.newLockout('address', f, address, n, now), [], true);
+      return;
+    }
     const why = `role-wide lockout: ${bound} and the role is still failing from new places; `;
     const wide = EVERYWHERE.map((a) => this.newLockout('address', f, a, n, now, why));
     // both lines or neither; the second takes the place of the role's others (they are inside it)
@@ -266,6 +287,10 @@ export class Tally {
 
   /** M failures from the address: its ban, or at the cap a ban of its prefix (the address's other bans merged into it). */
   private lockBan(d: Decision, active: Map<string, Lockout>, f: AuthFailure, address: string, n: number, now: number, self: Self): void {
+    if (refusesSelf(self, null, address)) {
+      d.capped.push(`the ban of ${address} is not made: it ${SPARED} (it connects from there); its roles' pairs still lock`);
+      return;
+    }
     if (active.size < MAX_ACTIVE_LOCKOUTS) {
       this.lock(d, active, this.newLockout('address_ban', f, address, n, now));
       return;
@@ -286,19 +311,23 @@ export class Tally {
 
   private count(f: AuthFailure, t: number, now: number, active: Map<string, Lockout>, self: Self, d: Decision): void {
     const address = canonicalAddress(f.address);
-    if (this.excluded.has(f.user) || self.roles.has(f.user)) return;
-    if (address !== null && (inRanges(address, this.ranges) || self.addresses.has(address))) return;
+    if (this.excluded.has(f.user)) return;
+    if (address !== null && inRanges(address, this.ranges)) return;
     const { ban, held } = this.holding(active, f, address);
     if (ban) return this.knock(d, ban, f);
     const known = f.kind !== 'role_missing';
     if (held) this.knock(d, held, f);
     else if (this.pairs && known && this.policy.by === 'address' && address !== null && !hbaProblem(f.user)) {
       const n = this.pairs.add(keyOf(f.user, address), t);
-      if (n !== null) this.lockPair(d, active, f, address, n, now, self);
+      if (n !== null && refusesSelf(self, f.user, address))
+        d.capped.push(`${JSON.stringify(f.user)} from ${address} is not locked: it ${SPARED} (its login role from its address)`);
+      else if (n !== null) this.lockPair(d, active, f, address, n, now, self);
     } else if (this.roles && known && this.policy.by === 'role' && !roleNameProblem(f.user)) {
       const n = this.roles.add(f.user, t);
+      if (n !== null && refusesSelf(self, f.user, null))
+        d.capped.push(`${JSON.stringify(f.user)} is not set NOLOGIN: it ${SPARED} (its login role)`);
       // NOLOGIN is role-wide already: at the cap it is made all the same (fail closed)
-      if (n !== null) this.lock(d, active, this.newLockout('role', f, null, n, now), [], true);
+      else if (n !== null) this.lock(d, active, this.newLockout('role', f, null, n, now), [], true);
     }
     if (this.addresses && address !== null) {
       const n = this.addresses.add(address, t);

@@ -86,17 +86,45 @@ describe('lockout policy', () => {
     expect(d.lock.map((l) => [l.kind, l.role, l.address, l.count])).toEqual([['address_ban', null, '10.9.9.9', 4]]);
   });
 
-  it('never counts excluded roles and addresses (CIDR), nor the engine itself', () => {
+  it('never counts excluded roles and addresses (CIDR)', () => {
     const t = new Tally(policy({ excludeRoles: ['break_glass'], excludeAddresses: ['10.1.0.0/16', '2001:db8::/32'], banAddressAfter: 3 }));
     const fs = [
       ...times(5, () => fail('break_glass', '10.2.0.1')),
       ...times(5, () => fail('alice', '10.1.2.3')),
       ...times(5, () => fail('alice', '2001:db8::5')),
-      ...times(5, () => fail('guard', '10.3.0.1')),
-      ...times(5, () => fail('alice', '10.4.0.1')),
     ];
-    const d = t.decide(fs, [], T0, { roles: new Set(['guard']), addresses: new Set(['10.4.0.1']) });
-    expect(d.lock).toEqual([]);
+    expect(t.decide(fs, [], T0).lock).toEqual([]);
+  });
+
+  it('spares only what would refuse the engine’s own login: its role from its address, NOLOGIN of its role, a ban of its address; said', () => {
+    const self = { roles: new Set(['guard']), addresses: new Set(['10.4.0.1']) };
+    const t = new Tally(policy({ banAddressAfter: 6 }));
+    const d = t.decide(
+      [
+        ...times(3, () => fail('guard', '10.4.0.1')),
+        ...times(3, () => fail('alice', '10.4.0.1')),
+        ...times(3, () => fail('guard', '10.3.0.1')),
+      ],
+      [],
+      T0,
+      self,
+    );
+    expect(d.lock.map((l) => [l.kind, l.role, l.address])).toEqual([
+      ['address', 'alice', '10.4.0.1'],
+      ['address', 'guard', '10.3.0.1'],
+    ]);
+    expect(d.capped).toEqual([
+      `"guard" from 10.4.0.1 is not locked: it would refuse the engine's own connection (its login role from its address)`,
+      `the ban of 10.4.0.1 is not made: it would refuse the engine's own connection (it connects from there); its roles' pairs still lock`,
+    ]);
+    const r = new Tally(policy({ by: 'role' })).decide(
+      [...times(3, () => fail('guard', null)), ...times(3, () => fail('alice', null))],
+      [],
+      T0,
+      self,
+    );
+    expect(r.lock.map((l) => [l.kind, l.role])).toEqual([['role', 'alice']]);
+    expect(r.capped).toEqual([`"guard" is not set NOLOGIN: it would refuse the engine's own connection (its login role)`]);
   });
 
   it('a failure against a lockout in force is a knock: counted, never extending it, never counting toward the next', () => {
@@ -251,7 +279,7 @@ describe('lockout policy', () => {
     expect(d.knocks.get('new:address\0alice\x002001:db8:1:2::/64')?.count).toBe(498);
   });
 
-  it('never merges into a prefix holding an excluded address or the engine’s own', () => {
+  it('never merges into a prefix holding an excluded address, nor the engine’s own address for its role', () => {
     const t = new Tally(policy({ after: 1, excludeAddresses: ['10.0.0.200'] }));
     const d = t.decide([fail('alice', '10.0.0.5'), fail('alice', '10.0.0.6')], [], T0, { roles: new Set(), addresses: new Set() });
     expect(d.lock.map((l) => l.address)).toEqual(['10.0.0.5', '10.0.0.6']);
@@ -260,7 +288,13 @@ describe('lockout policy', () => {
       roles: new Set(['guard']),
       addresses: new Set(['10.0.0.9']),
     });
-    expect(e.lock.map((l) => l.address)).toEqual(['10.0.0.5', '10.0.0.6']);
+    // another role's prefix over the engine's address does not refuse the engine: merged
+    expect(e.lock.map((l) => l.address)).toEqual(['10.0.0.0/24']);
+    const g = u.decide([fail('guard', '10.0.0.5'), fail('guard', '10.0.0.6')], [], T0, {
+      roles: new Set(['guard']),
+      addresses: new Set(['10.0.0.9']),
+    });
+    expect(g.lock.map((l) => l.address)).toEqual(['10.0.0.5', '10.0.0.6']);
   });
 
   it(`at the cap a role still failing from a new place is locked from every address, its others merged into it, loudly`, () => {
@@ -280,6 +314,14 @@ describe('lockout policy', () => {
     // an IPv6 failure of the role knocks on its IPv6 line
     const wide = d.lock.slice(0, 2).map(stored);
     expect(t.decide([fail('r7', '2001:db8::1')], [...full, ...wide], T0 + 1).knocks.get(wide[1]!.id)?.count).toBe(1);
+  });
+
+  it('at the cap the engine’s own role is locked from the new address alone, not from every address (its own among them)', () => {
+    const t = new Tally(policy({ after: 1 }));
+    const full = held(MAX_ACTIVE_LOCKOUTS, (i) => ({ role: `r${i % 100}`, address: `10.${i & 255}.${i >> 8}.1` }));
+    const d = t.decide([fail('guard', '10.200.0.1')], full, T0, { roles: new Set(['guard']), addresses: new Set(['10.9.9.9']) });
+    expect(d.lock.map((l) => [l.role, l.address])).toEqual([['guard', '10.200.0.1']]);
+    expect(d.capped.join('\n')).toMatch(/"guard" is not locked from every address .*would refuse the engine's own connection/);
   });
 
   it(`a role with ${MAX_LOCKOUTS_PER_ROLE} separate lockouts is locked from every address at the next; excluded roles never`, () => {
