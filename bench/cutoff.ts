@@ -3,7 +3,10 @@
 // default playbook) and the bare psql runbook (one psql call: NOLOGIN + pg_terminate_backend over
 // pg_stat_activity) take turns on the same cluster and the same attack, in one run, in two
 // placements (bench/placement.ts): split (server and attacker on CPU 0, the command on CPU 1) and
-// shared (no pinning). A bare `node -e 0` is timed the same way in each.
+// shared (no pinning). A bare `node -e 0` is timed the same way in each. BENCH_CUTOFF_BASELINE=DIR (a
+// checkout with a built bin/pgrevoke.js, e.g. the commit before a change) adds that build's cutoff to
+// every round, right after this one's, so the two compare within one run.
+import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -22,7 +25,19 @@ const RUNBOOK_SQL = `ALTER ROLE mallory NOLOGIN; SELECT pg_terminate_backend(pid
 // clock_timestamp() is when the query ran; the same host's clock as the bench's Date.now()
 const ATTACK_QUERY = `SELECT count(*), (extract(epoch FROM clock_timestamp()) * 1000)::float8 AS at FROM loot`;
 
-type Kind = 'runbook' | 'pgrevoke' | 'node';
+type Kind = 'runbook' | 'pgrevoke' | 'node' | 'baseline';
+
+const BASELINE = process.env.BENCH_CUTOFF_BASELINE ?? null;
+
+/** The baseline build's commit, as its row names it. */
+function baselineRev(): string {
+  if (!BASELINE) return '';
+  try {
+    return execFileSync('git', ['-C', BASELINE, 'log', '-1', '--format=%h'], { encoding: 'utf8' }).trim();
+  } catch {
+    return existsSync(path.join(BASELINE, '.rev')) ? readFileSync(path.join(BASELINE, '.rev'), 'utf8').trim() : 'unknown commit';
+  }
+}
 
 interface Trial {
   /** PGREVOKE_TRACE milestones (ms since the process started), pgrevoke trials only. */
@@ -71,7 +86,8 @@ async function reset(b: Bench, placement: Placement): Promise<string> {
 function command(b: Bench, kind: Kind): [string, string[], NodeJS.ProcessEnv] {
   if (kind === 'runbook') return [PSQL!, ['-X', '-q', ...asPostgres(b.cl.port), '-d', 'postgres', '-c', RUNBOOK_SQL], b.env];
   if (kind === 'node') return [process.execPath, ['-e', '0'], b.env];
-  const args = [BIN, 'cutoff', 'mallory', '--yes', '--json', '--hba-file', b.cl.hbaFile, ...asPostgres(b.cl.port)];
+  const bin = kind === 'baseline' ? path.join(BASELINE!, 'bin', 'pgrevoke.js') : BIN;
+  const args = [bin, 'cutoff', 'mallory', '--yes', '--json', '--hba-file', b.cl.hbaFile, ...asPostgres(b.cl.port)];
   return [process.execPath, args, { ...b.env, PGREVOKE_TRACE: '1' }];
 }
 
@@ -105,7 +121,7 @@ async function trial(b: Bench, kind: Kind, placement: Placement): Promise<Trial>
   const after = kind === 'node' ? { escapedQueries: 0, liveBackends: 0 } : await aftermath(b);
   const trace: Record<string, number> = {};
   for (const m of res.stderr.matchAll(/^trace ([\d.]+) ms (.+)$/gm)) trace[m[2]!] = Number(m[1]);
-  const hba = kind === 'pgrevoke' ? hbaStatus(res.stdout) : null;
+  const hba = kind === 'pgrevoke' || kind === 'baseline' ? hbaStatus(res.stdout) : null;
   return { trace, containmentMs, serverMs, commandMs, ...after, exitCode: res.code, hba, backendMask };
 }
 
@@ -130,15 +146,17 @@ async function setUp(): Promise<Bench> {
 
 type Results = Record<Placement, Record<Kind, Trial[]>>;
 
-/** Round i: each placement in turn (the first one alternating), in each node -e 0, the runbook, pgrevoke. */
+/** Round i: each placement in turn (the first one alternating), in each node -e 0, the runbook, pgrevoke (and the baseline). */
 async function runTrials(b: Bench): Promise<Results> {
   // node first: a placement changes while the role's sessions are cut, so only the server's own processes move
-  const kinds: Kind[] = PSQL ? ['node', 'runbook', 'pgrevoke'] : ['node', 'pgrevoke'];
-  const out = Object.fromEntries(PLACEMENTS.map((pl) => [pl, { runbook: [], pgrevoke: [], node: [] }])) as unknown as Results;
+  const kinds: Kind[] = [...(PSQL ? ['node', 'runbook', 'pgrevoke'] : ['node', 'pgrevoke']), ...(BASELINE ? ['baseline'] : [])] as Kind[];
+  const out = Object.fromEntries(PLACEMENTS.map((pl) => [pl, { runbook: [], pgrevoke: [], node: [], baseline: [] }])) as unknown as Results;
   for (let i = 0; i < TRIALS; i++) {
     const order = i % 2 ? [...PLACEMENTS].reverse() : PLACEMENTS;
+    // this build and the baseline take turns going first
+    const round = BASELINE && i % 2 ? [...kinds.slice(0, -2), 'baseline', 'pgrevoke'] : kinds;
     for (const placement of order)
-      for (const kind of kinds) {
+      for (const kind of round as Kind[]) {
         const t = await trial(b, kind, placement);
         console.error(
           `${i} ${placement} ${kind}: containment ${ms(t.serverMs)} (attacker's clock ${ms(t.containmentMs)}), wall ${ms(t.commandMs)}`,
@@ -181,7 +199,7 @@ function row(placement: Placement, name: string, ts: Trial[]): string {
   return `| ${placement} | ${name} | ${[...cells, ...counts].join(' | ')} |`;
 }
 
-const ratio = (r: Results[Placement], f: (t: Trial) => number) => med(r.pgrevoke, f) / med(r.runbook, f);
+const ratio = (r: Results[Placement], f: (t: Trial) => number, kind: Kind = 'pgrevoke') => med(r[kind], f) / med(r.runbook, f);
 
 function ratioLine(placement: Placement, r: Results[Placement], target: string): string {
   const rb = r.runbook.length ? med(r.runbook, (t) => t.serverMs) : NaN;
@@ -190,18 +208,41 @@ function ratioLine(placement: Placement, r: Results[Placement], target: string):
     ? `**${ratio(r, (t) => t.serverMs).toFixed(2)}x** (target ${target}); by the attacker's clock ${ratio(r, (t) => t.containmentMs).toFixed(2)}x`
     : 'n/a';
   const floorVsRunbook = PSQL ? `, ${(median(floor) / rb).toFixed(2)}x the runbook's containment` : '';
-  return `- **${placement}**: pgrevoke / runbook ${ratios}; \`node -e 0\` ${ms(median(floor))} median (${floor.map((x) => x.toFixed(0)).join(', ')} ms)${floorVsRunbook}.`;
+  const base = PSQL && r.baseline.length ? `; the baseline (${baselineRev()}) ${ratio(r, (t) => t.serverMs, 'baseline').toFixed(2)}x` : '';
+  return `- **${placement}**: pgrevoke / runbook ${ratios}${base}; \`node -e 0\` ${ms(median(floor))} median (${floor.map((x) => x.toFixed(0)).join(', ')} ms)${floorVsRunbook}.`;
 }
 
 /** Every PGREVOKE_TRACE milestone, in the order pgrevoke reached them: the median per placement. */
 function traceTable(r: Results): string {
-  const labels = [...new Set(PLACEMENTS.flatMap((pl) => r[pl].pgrevoke.flatMap((t) => Object.keys(t.trace))))];
+  const kinds: Kind[] = BASELINE ? ['pgrevoke', 'baseline'] : ['pgrevoke'];
+  const labels = [...new Set(kinds.flatMap((k) => PLACEMENTS.flatMap((pl) => r[pl][k].flatMap((t) => Object.keys(t.trace)))))];
   const at = (ts: Trial[], k: string) => {
     const xs = ts.map((t) => t.trace[k]).filter((x): x is number => x !== undefined);
     return xs.length ? ms(median(xs)) : 'n/a';
   };
-  const head = `| milestone | ${PLACEMENTS.join(' | ')} |\n|---|${PLACEMENTS.map(() => '---|').join('')}`;
-  return [head, ...labels.map((k) => `| ${k} | ${PLACEMENTS.map((pl) => at(r[pl].pgrevoke, k)).join(' | ')} |`)].join('\n');
+  const cols = PLACEMENTS.flatMap((pl) => kinds.map((k) => ({ pl, k })));
+  const name = (c: { pl: Placement; k: Kind }) => (BASELINE ? `${c.pl}, ${c.k === 'baseline' ? baselineRev() : 'this build'}` : c.pl);
+  const head = `| milestone | ${cols.map(name).join(' | ')} |\n|---|${cols.map(() => '---|').join('')}`;
+  return [head, ...labels.map((l) => `| ${l} | ${cols.map((c) => at(r[c.pl][c.k], l)).join(' | ')} |`)].join('\n');
+}
+
+/** Spans on the path to the containment statement: per trial, then the median (not a difference of the medians above). */
+const SPANS: [string, string, string][] = [
+  ['plan state (session open to plan built)', 'session open', 'plan built'],
+  ['plan built to contain start', 'plan built', 'contain start'],
+  ['session open to contain start', 'session open', 'contain start'],
+];
+
+function spanTable(r: Results): string {
+  const kinds: Kind[] = BASELINE ? ['pgrevoke', 'baseline'] : ['pgrevoke'];
+  const cols = PLACEMENTS.flatMap((pl) => kinds.map((k) => ({ pl, k })));
+  const name = (c: { pl: Placement; k: Kind }) => (BASELINE ? `${c.pl}, ${c.k === 'baseline' ? baselineRev() : 'this build'}` : c.pl);
+  const span = (ts: Trial[], from: string, to: string) => {
+    const xs = ts.flatMap((t) => (t.trace[from] !== undefined && t.trace[to] !== undefined ? [t.trace[to]! - t.trace[from]!] : []));
+    return xs.length ? `${ms(median(xs))} (${xs.map((x) => x.toFixed(0)).join(', ')})` : 'n/a';
+  };
+  const head = `| span, per trial (median; every trial) | ${cols.map(name).join(' | ')} |\n|---|${cols.map(() => '---|').join('')}`;
+  return [head, ...SPANS.map(([l, from, to]) => `| ${l} | ${cols.map((c) => span(r[c.pl][c.k], from, to)).join(' | ')} |`)].join('\n');
 }
 
 function checks(r: Results): string {
@@ -209,7 +250,7 @@ function checks(r: Results): string {
     const seen = [...new Set(Object.values(r[pl]).flatMap((ts) => ts.map((t) => t.backendMask)))];
     return `${pl} ${seen.join(' / ')}`;
   });
-  const hba = PLACEMENTS.flatMap((pl) => r[pl].pgrevoke.map((t) => t.hba));
+  const hba = PLACEMENTS.flatMap((pl) => [...r[pl].pgrevoke, ...r[pl].baseline].map((t) => t.hba));
   return `CPU affinity of a backend of the target (\`taskset -p\`, every trial): ${masks.join('; ')}. pgrevoke's hba_reject step: ${[...new Set(hba)].join(', ')} in ${hba.length} of ${hba.length} runs.`;
 }
 
@@ -218,12 +259,13 @@ function render(r: Results, major: number, load: number): string {
   const rows = PLACEMENTS.flatMap((pl) => [
     row(pl, 'psql runbook', r[pl].runbook),
     row(pl, '`pgrevoke cutoff --yes --hba-file ...` (default playbook)', r[pl].pgrevoke),
+    ...(BASELINE ? [row(pl, `the same, the build at ${baselineRev()} (baseline)`, r[pl].baseline)] : []),
   ]);
   const targets: Record<Placement, string> = { split: '<= 0.8x', shared: '<= 1.5x' };
   return `## cutoff: time to containment under a reconnecting attack
 
 Measured ${new Date().toISOString().slice(0, 10)} on ${machine()}; embedded PostgreSQL ${major}; ${TRIALS} trials per placement and command,
-alternating (each round: both placements, the first one alternating; in each \`node -e 0\`, the runbook, pgrevoke); 1-minute load average ${load.toFixed(2)} when the run began (the machine is shared).
+alternating (each round: both placements, the first one alternating; in each \`node -e 0\`, the runbook, pgrevoke${BASELINE ? ` and the baseline build, those two in turns first` : ''}); 1-minute load average ${load.toFixed(2)} when the run began (the machine is shared).
 Attack: ${SESSIONS} sessions of the target querying every ${INTERVAL_MS} ms and reconnecting at once when cut (one Node process, the bench's own).
 Placements: **split**, the server (postmaster pinned with \`taskset -a -p\` before the attack, backends inherit it) and the attacker on
 CPU 0, the command on CPU 1 (\`taskset -c 1\`): the responder on a machine of its own; **shared**, no pinning: the responder on the database host.${why ? ` Split not measured: ${why}.` : ''}
@@ -245,6 +287,8 @@ Where pgrevoke's time goes, from \`PGREVOKE_TRACE=1\` in the same trials (median
 ms after the spawn; "record start" to "record written" is the write-ahead record, fsyncs included):
 
 ${traceTable(r)}
+
+${spanTable(r)}
 
 ${readFileSync(path.join(ROOT, 'bench', 'cutoff-notes.md'), 'utf8').trim()}`;
 }

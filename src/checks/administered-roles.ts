@@ -9,10 +9,12 @@ export const FIRST_NORMAL_OID = 16384;
 const BOOTSTRAP_SUPERUSER_OID = 10;
 
 // ADMIN OPTION rows from the target down: a role it administers may administer (or have created) more.
-const SQL = `
+/** The roles the target administers; its OID as an SQL expression (default: parameter $1). */
+export function administeredRolesSql(target = '$1::oid'): string {
+  return `
 WITH RECURSIVE adm(roleid, member, grantor, depth, seen) AS (
   SELECT m.roleid, m.member, m.grantor, 1, ARRAY[m.member, m.roleid]
-    FROM pg_catalog.pg_auth_members m WHERE m.member = $1::oid AND m.admin_option
+    FROM pg_catalog.pg_auth_members m WHERE m.member = ${target} AND m.admin_option
   UNION ALL
   SELECT m.roleid, m.member, m.grantor, a.depth + 1, a.seen || m.roleid
     FROM pg_catalog.pg_auth_members m JOIN adm a ON m.member = a.roleid
@@ -25,19 +27,29 @@ SELECT DISTINCT ON (r.oid) r.oid::int AS oid, r.rolname::text AS name, v.rolname
   JOIN pg_catalog.pg_roles r ON r.oid = a.roleid
   JOIN pg_catalog.pg_roles v ON v.oid = a.member
   LEFT JOIN pg_catalog.pg_roles g ON g.oid = a.grantor
- WHERE r.oid >= ${FIRST_NORMAL_OID} AND r.oid <> $1::oid
+ WHERE r.oid >= ${FIRST_NORMAL_OID} AND r.oid <> ${target}
  ORDER BY r.oid, a.depth`;
+}
+
+const SQL = administeredRolesSql();
+
+interface AdministeredRow {
+  oid: number;
+  name: string;
+  via: string;
+  grantor: string | null;
+  grantor_oid: number | null;
+  can_login: boolean;
+  sessions: number;
+}
 
 export async function collectAdministeredRoles(q: Queryable, roleOid: number, major: number): Promise<AdministeredRoles> {
-  const { rows } = await q.query<{
-    oid: number;
-    name: string;
-    via: string;
-    grantor: string | null;
-    grantor_oid: number | null;
-    can_login: boolean;
-    sessions: number;
-  }>(SQL, [roleOid]);
+  return toAdministeredRoles((await q.query<AdministeredRow>(SQL, [roleOid])).rows, major);
+}
+
+/** administeredRolesSql()'s rows as facts. */
+export function toAdministeredRoles(result: readonly object[], major: number): AdministeredRoles {
+  const rows = result as AdministeredRow[];
   return {
     recorded: major >= 16,
     roles: rows.map((r) => ({

@@ -6,7 +6,9 @@ const ROLE_COLUMNS = `oid::text AS oid, rolname, rolsuper, rolinherit, rolcreate
        rolbypassrls, rolconnlimit, rolvaliduntil::text AS rolvaliduntil,
        (rolvaliduntil IS NOT NULL AND rolvaliduntil < now()) AS expired`;
 
-export const ROLE_SQL = `SELECT ${ROLE_COLUMNS} FROM pg_roles WHERE rolname = $1`;
+/** The role by its exact name, an SQL expression (default: parameter $1). */
+export const roleByNameSql = (name = '$1') => `SELECT ${ROLE_COLUMNS} FROM pg_roles WHERE rolname = ${name}`;
+export const ROLE_SQL = roleByNameSql();
 export const ROLE_BY_OID_SQL = `SELECT ${ROLE_COLUMNS} FROM pg_roles WHERE oid = $1::oid`;
 
 export interface RoleRow {

@@ -1,17 +1,18 @@
 // Read-only collection of what a plan is made from: every target resolved, its prepared
 // transactions, subscriptions, owned objects, the HBA decision, and the roles it administers.
-import { collectAdministeredRoles, FIRST_NORMAL_OID } from '../checks/administered-roles.js';
-import { collectPrepared } from '../checks/prepared-xacts.js';
-import type { OperatorFacts, Queryable, RoleInfo } from '../checks/types.js';
+import { collectAdministeredRoles, FIRST_NORMAL_OID, toAdministeredRoles } from '../checks/administered-roles.js';
+import { toPreparedXacts } from '../checks/prepared-xacts.js';
+import type { AdministeredRole, OperatorFacts, Queryable, RoleInfo, ServerFacts } from '../checks/types.js';
 import { ExitCode, PgrevokeError } from '../errors.js';
 import { resolveRole } from '../inspect/resolve-role.js';
 import type { ConnParams } from '../pg/conninfo.js';
 import { RoleAbsent } from '../pg/nodes.js';
-import { findRole } from '../pg/roles.js';
-import { collectOperator, collectServer } from '../pg/server.js';
+import { queryAll } from '../pg/query-all.js';
+import { findRole, toRoleInfo, type RoleRow } from '../pg/roles.js';
+import { toOperatorFacts, toServerFacts } from '../pg/server.js';
 import { hbaDecision } from './hba-decision.js';
 import type { PlanInput, PlanRole, PlanState } from './model.js';
-import { ADMIN_OF_SQL, OWNED_DATABASES_SQL, restoreRole, SUBSCRIPTIONS_SQL } from './sql.js';
+import { PLAN_PARTS, planReads, restoreRole } from './sql.js';
 
 /** The roles `targets` administer, directly or through each other, not themselves targets. */
 async function administeredBy(q: Queryable, major: number, targets: RoleInfo[]): Promise<PlanState['administered']> {
@@ -46,26 +47,75 @@ export async function adoptAdministered(q: Queryable, state: PlanState): Promise
   return out;
 }
 
-/** Read-only: resolve every target, read what the plan needs, refuse what must not be done (exit 2). */
-export async function collectPlanState(
-  params: ConnParams,
-  q: Queryable,
-  input: PlanInput,
-  opts: { absentOk?: boolean } = {},
-): Promise<{ state: PlanState; operator: OperatorFacts }> {
-  if (input.roles.length === 0) throw new PgrevokeError('name at least one role', { exitCode: ExitCode.USAGE });
-  const server = await collectServer(q);
-  const names = [...new Set(input.roles)];
-  // over a fleet a role may exist on some clusters only: cut it off where it exists
-  const found = await Promise.all(names.map((name) => (opts.absentOk ? findRole(q, name) : resolveRole(q, name))));
-  const named = found.filter((t): t is RoleInfo => t !== null);
-  if (named.length === 0) throw new RoleAbsent(`none of the roles exists here (${names.map((r) => JSON.stringify(r)).join(', ')})`);
-  const administered = await administeredBy(q, server.major, named);
-  // read at plan time; a role created after this is found again after a confirmation and at verification
-  const included = input.includeCreated ? await Promise.all(administered.map((r) => resolveRole(q, r.name))) : [];
-  const targets = [...named, ...included];
-  const operators = await Promise.all(targets.map((t) => collectOperator(q, t.oid)));
-  const operator: OperatorFacts = { ...operators[0]!, memberOfTarget: operators.every((o) => o.memberOfTarget) };
+/** One role's part of planReads(), by its name (role null: no role has that name). */
+interface RoleReads {
+  name: string;
+  role: RoleInfo | null;
+  operator: OperatorFacts;
+  administered: AdministeredRole[];
+  prepared: PlanState['prepared'];
+  subscriptions: PlanState['subscriptions'];
+  owned: PlanState['ownedDatabases'][number];
+  admin: boolean;
+}
+
+interface Reads {
+  server: ServerFacts | null;
+  roles: RoleReads[];
+  reassignTo: RoleInfo | null;
+}
+
+/** planReads() in one round trip, its results taken apart; `major` when the server's row is not among them. */
+async function readPlan(q: Queryable, names: string[], opts: { reassignTo?: string | null; major?: number }): Promise<Reads> {
+  const results = await queryAll(q, planReads(names, { server: opts.major === undefined, reassignTo: opts.reassignTo }));
+  const server = opts.major === undefined ? toServerFacts(results.shift()![0]!) : null;
+  const major = server?.major ?? opts.major!;
+  const n = PLAN_PARTS.length;
+  if (results.length < names.length * n) throw new Error(`plan reads: ${results.length} results to ${names.length * n} statements`);
+  const roles = names.map((name, i): RoleReads => {
+    const [role, op, adm, prepared, subs, owned, admin] = results.slice(i * n, i * n + n) as object[][];
+    const ownedRows = owned as { database: string | null; shared: boolean }[];
+    return {
+      name,
+      role: role![0] ? toRoleInfo(role![0] as RoleRow) : null,
+      operator: toOperatorFacts(op![0]!),
+      administered: toAdministeredRoles(adm!, major).roles,
+      prepared: toPreparedXacts(prepared!).map((p) => ({ ...p, role: name })),
+      subscriptions: (subs as { name: string; database: string; enabled: boolean }[]).map((x) => ({ ...x, role: name })),
+      owned: {
+        role: name,
+        databases: ownedRows.filter((r) => !r.shared && r.database).map((r) => r.database!),
+        shared: ownedRows.some((r) => r.shared),
+      },
+      admin: Boolean((admin as { admin: boolean | null }[])[0]?.admin),
+    };
+  });
+  const reassign = results[names.length * n]?.[0];
+  return { server, roles, reassignTo: reassign ? toRoleInfo(reassign as RoleRow) : null };
+}
+
+/** The roles `named` administer, not themselves targets, each once (the first target it is found under). */
+function administeredOf(named: RoleReads[]): PlanState['administered'] {
+  const oids = new Set(named.map((t) => t.role!.oid));
+  const out: PlanState['administered'] = [];
+  for (const t of named)
+    for (const r of t.administered) if (!oids.has(r.oid) && !out.some((o) => o.oid === r.oid)) out.push({ ...r, of: t.name });
+  return out;
+}
+
+/**
+ * The roles of `reads` that exist. A name without one is an error with a hint (resolveRole), or,
+ * over a fleet (`absentOk`), left out; one created since the batch read is read again.
+ */
+async function existing(q: Queryable, reads: RoleReads[], major: number, absentOk: boolean): Promise<RoleReads[]> {
+  const late: string[] = [];
+  for (const r of reads) if (!r.role && !absentOk) late.push((await resolveRole(q, r.name)).name);
+  const again = late.length ? (await readPlan(q, late, { major })).roles : [];
+  return [...reads.filter((r) => r.role), ...again.filter((r) => r.role)];
+}
+
+/** Refuse what must not be done (exit 2): a built-in role, the operator's own. */
+function refuseTargets(targets: RoleInfo[], operator: OperatorFacts): void {
   for (const t of targets) {
     if (t.oid < FIRST_NORMAL_OID)
       throw new PgrevokeError(`refusing to cut off ${JSON.stringify(t.name)}: it is a built-in role (oid ${t.oid})`, {
@@ -77,32 +127,54 @@ export async function collectPlanState(
         hint: 'connect as another superuser',
       });
   }
+}
+
+/**
+ * Read-only: resolve every target, read what the plan needs, refuse what must not be done (exit 2).
+ * One round trip (planReads), a second only for roles --include-created adds or one created meanwhile.
+ */
+export async function collectPlanState(
+  params: ConnParams,
+  q: Queryable,
+  input: PlanInput,
+  opts: { absentOk?: boolean } = {},
+): Promise<{ state: PlanState; operator: OperatorFacts }> {
+  if (input.roles.length === 0) throw new PgrevokeError('name at least one role', { exitCode: ExitCode.USAGE });
+  const names = [...new Set(input.roles)];
+  const first = await readPlan(q, names, { reassignTo: input.reassignTo });
+  const server = first.server!;
+  // over a fleet a role may exist on some clusters only: cut it off where it exists
+  const named = await existing(q, first.roles, server.major, Boolean(opts.absentOk));
+  if (named.length === 0) throw new RoleAbsent(`none of the roles exists here (${names.map((r) => JSON.stringify(r)).join(', ')})`);
+  const administered = administeredOf(named);
+  // read at plan time; a role created after this is found again after a confirmation and at verification
+  const includedNames = input.includeCreated ? administered.map((r) => r.name) : [];
+  const included = includedNames.length
+    ? await existing(q, (await readPlan(q, includedNames, { major: server.major })).roles, server.major, false)
+    : [];
+  const all = [...named, ...included];
+  const targets = all.map((r) => r.role!);
+  const operator: OperatorFacts = { ...all[0]!.operator, memberOfTarget: all.every((r) => r.operator.memberOfTarget) };
+  refuseTargets(targets, operator);
   if (input.reassignTo !== undefined && input.reassignTo !== null) {
-    const to = await resolveRole(q, input.reassignTo);
+    const to = first.reassignTo ?? (await resolveRole(q, input.reassignTo));
     if (targets.some((t) => t.oid === to.oid))
       throw new PgrevokeError('--reassign-to cannot be one of the roles being cut off', { exitCode: ExitCode.USAGE });
   }
-  const prepared: PlanState['prepared'] = [];
-  const subscriptions: PlanState['subscriptions'] = [];
-  const ownedDatabases: PlanState['ownedDatabases'] = [];
-  for (const t of targets) {
-    prepared.push(...(await collectPrepared(q, t.name)).map((p) => ({ ...p, role: t.name })));
-    const subs = await q.query<{ name: string; database: string; enabled: boolean }>(SUBSCRIPTIONS_SQL, [t.oid]);
-    subscriptions.push(...subs.rows.map((s) => ({ ...s, role: t.name })));
-    const owned = await q.query<{ database: string | null; shared: boolean }>(OWNED_DATABASES_SQL, [t.oid]);
-    ownedDatabases.push({
-      role: t.name,
-      databases: owned.rows.filter((r) => !r.shared && r.database).map((r) => r.database!),
-      shared: owned.rows.some((r) => r.shared),
-    });
-  }
   const hba = await hbaDecision(q, server, operator, input.hbaFile ?? null, targets);
-  const adminOf: string[] = [];
-  for (const t of targets) {
-    const r = await q.query<{ admin: boolean }>(ADMIN_OF_SQL, [t.oid]);
-    if (r.rows[0]?.admin) adminOf.push(t.name);
-  }
-  return { state: { server, targets, prepared, subscriptions, ownedDatabases, hba, adminOf, administered }, operator };
+  return {
+    state: {
+      server,
+      targets,
+      prepared: all.flatMap((r) => r.prepared),
+      subscriptions: all.flatMap((r) => r.subscriptions),
+      ownedDatabases: all.map((r) => r.owned),
+      hba,
+      adminOf: all.filter((r) => r.admin).map((r) => r.name),
+      administered,
+    },
+    operator,
+  };
 }
 
 /** A target as the plan lists it: its attributes before the cutoff, and how it was included. */

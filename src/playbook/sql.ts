@@ -2,12 +2,15 @@
 // through literal() (DDL and the one simple-query round trip cannot take parameters), OIDs and
 // pids validated as integers before they are spliced into array literals.
 import { createHash, createHmac, pbkdf2Sync, randomBytes } from 'node:crypto';
+import { administeredRolesSql } from '../checks/administered-roles.js';
 import { hiddenBackendsSql } from '../checks/hidden-backends.js';
 import { blockingSql, roleLocksSql } from '../checks/locks.js';
 import { preparedSql } from '../checks/prepared-xacts.js';
 import { ACTIVITY_COLUMNS, roleSessionsSql } from '../checks/sessions.js';
 import { ident, literal } from '../pg/quote.js';
 import { registerGenerated } from '../pg/redact.js';
+import { roleByNameSql } from '../pg/roles.js';
+import { operatorSql, SERVER_SQL } from '../pg/server.js';
 
 /** A statement to execute and the form that may be shown (they differ only where a secret sits). */
 export interface Statement {
@@ -320,15 +323,45 @@ WHERE auth_method = 'reject' AND error IS NULL AND user_name && $1::text[] ORDER
 
 export const SERVER_HBA_CONTENT_SQL = `SELECT pg_read_file(current_setting('hba_file')) AS content`;
 
-export const SUBSCRIPTIONS_SQL = `SELECT s.subname::text AS name, d.datname::text AS database, s.subenabled AS enabled
-FROM pg_subscription s JOIN pg_database d ON d.oid = s.subdbid WHERE s.subowner = $1::oid ORDER BY 2, 1`;
+// The plan state's reads take the role's OID as an SQL expression (default: parameter $1).
+const subscriptionsSql = (oid = '$1::oid') => `SELECT s.subname::text AS name, d.datname::text AS database, s.subenabled AS enabled
+FROM pg_subscription s JOIN pg_database d ON d.oid = s.subdbid WHERE s.subowner = ${oid} ORDER BY 2, 1`;
+export const SUBSCRIPTIONS_SQL = subscriptionsSql();
 
 // dbid 0 = shared objects (databases, tablespaces): REASSIGN OWNED in any one database covers them.
-export const OWNED_DATABASES_SQL = `SELECT DISTINCT d.datname::text AS database, sd.dbid = 0 AS shared
+const ownedDatabasesSql = (oid = '$1::oid') => `SELECT DISTINCT d.datname::text AS database, sd.dbid = 0 AS shared
 FROM pg_shdepend sd LEFT JOIN pg_database d ON d.oid = sd.dbid
-WHERE sd.refclassid = 'pg_authid'::regclass AND sd.refobjid = $1::oid AND sd.deptype <> 'p'`;
+WHERE sd.refclassid = 'pg_authid'::regclass AND sd.refobjid = ${oid} AND sd.deptype <> 'p'`;
+export const OWNED_DATABASES_SQL = ownedDatabasesSql();
 
-export const ADMIN_OF_SQL = `SELECT pg_has_role(current_user, $1::oid, 'MEMBER WITH ADMIN OPTION') AS admin`;
+const adminOfSql = (oid = '$1::oid') => `SELECT pg_has_role(current_user, ${oid}, 'MEMBER WITH ADMIN OPTION') AS admin`;
+export const ADMIN_OF_SQL = adminOfSql();
+
+/** The statements of planReads() per role, in the order their results come back (after the server's row, when asked for). */
+export const PLAN_PARTS = ['role', 'operator', 'administered', 'prepared', 'subscriptions', 'ownedDatabases', 'adminOf'] as const;
+
+/**
+ * What a plan is made from in one simple-query round trip (the attack goes on while it runs): the
+ * server's facts (`server`), then per role by its exact name PLAN_PARTS, then the --reassign-to role
+ * (`reassignTo`). A name no role has gives no role row, and NULL for its OID in the other parts.
+ */
+export function planReads(names: readonly string[], opts: { server: boolean; reassignTo?: string | null }): string {
+  const per = names.flatMap((name) => {
+    const oid = `(SELECT oid FROM pg_catalog.pg_roles WHERE rolname = ${literal(name)})`;
+    const owners = `ARRAY[${literal(name)}]::text[]`;
+    return [
+      roleByNameSql(literal(name)),
+      operatorSql(oid),
+      administeredRolesSql(oid),
+      preparedSql(owners),
+      subscriptionsSql(oid),
+      ownedDatabasesSql(oid),
+      adminOfSql(oid),
+    ];
+  });
+  const reassign = opts.reassignTo === undefined || opts.reassignTo === null ? [] : [roleByNameSql(literal(opts.reassignTo))];
+  return join([...(opts.server ? [SERVER_SQL] : []), ...per, ...reassign].map((q) => q.trim()));
+}
 
 /**
  * An event trigger runs its function as whoever runs the DDL: a sql step's session turns them off
