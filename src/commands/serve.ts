@@ -17,6 +17,7 @@ import { openStateDir } from '../record/state-dir.js';
 import type { AuditBase } from '../serve/audit.js';
 import { loadServeConfig, type ServeConfig } from '../serve/config.js';
 import { createGithubHandler } from '../serve/github/index.js';
+import { createScimHandler } from '../serve/scim/index.js';
 import { checkListen, createServer, type Handler } from '../serve/http.js';
 import { createEnqueue } from '../serve/intake.js';
 import { ServeJournal } from '../serve/journal.js';
@@ -37,15 +38,13 @@ interface Adapters {
   github: Handler | null;
 }
 
-async function adaptersFor(cfg: ServeConfig, enqueue: Enqueue, storeDir: string, dryRun: boolean): Promise<Adapters> {
-  const scim = cfg.scimToken === null ? null : await scimHandler(storeDir, enqueue, dryRun);
-  const github = cfg.github ? createGithubHandler({ ...cfg.github, enqueue }) : null;
-  return { scim, github };
-}
+/** The SCIM adapter does not depend on the config (the core checks the token): one for the service's life. */
+let scimAdapter: Handler | null = null;
 
-/** F's SCIM adapter (src/serve/scim/index.ts), once it is there; until then the endpoint answers 503. */
-async function scimHandler(_storeDir: string, _enqueue: Enqueue, _dryRun: boolean): Promise<Handler | null> {
-  return null;
+async function adaptersFor(cfg: ServeConfig, enqueue: Enqueue, storeDir: string, dryRun: boolean): Promise<Adapters> {
+  if (cfg.scimToken !== null && !scimAdapter) scimAdapter = createScimHandler({ storeDir, enqueue, dryRun });
+  const github = cfg.github ? createGithubHandler({ ...cfg.github, enqueue }) : null;
+  return { scim: cfg.scimToken === null ? null : scimAdapter, github };
 }
 
 /** The audit reason of a deactivation: the playbook's, `offboarding` for the shipped playbooks' default `compromise`. */

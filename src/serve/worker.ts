@@ -120,7 +120,9 @@ export class Worker {
     try {
       await this.d.journal.attempt(entry, message);
       const last = entry.attempts >= MAX_ATTEMPTS;
-      await this.auditSafe([outcomeLine(this.d.auditBase(), event, last ? 'failed' : 'retry', `attempt ${entry.attempts}: ${message}`)]);
+      // a Retry's attempt has its line already (with the cutoff's detail)
+      if (last || !(err instanceof Retry))
+        await this.auditSafe([outcomeLine(this.d.auditBase(), event, last ? 'failed' : 'retry', `attempt ${entry.attempts}: ${message}`)]);
       if (last) {
         await this.d.journal.finish(entry, { status: 'failed', records: [], detail: null, error: message, attempts: entry.attempts });
         this.d.status.lastEvent = { ...this.summaryOf(entry), status: 'failed' };
@@ -167,13 +169,13 @@ export class Worker {
     const { auditEntries } = await import('../record/cutoff-audit.js');
     const nodeReports = report.nodes.flatMap((n) => (n.report ? [n.report] : []));
     const status = statusOf(report);
-    const detail = report.nodes.map((n) => `${n.node}: ${n.status}${n.error ? ` (${n.error})` : ''}`).join('; ');
+    // a dry run's plan: the steps per node; and, as cutoff --dry-run, no per-step audit lines
+    const planned = (n: FleetCutoffReport['nodes'][number]) =>
+      report.dryRun && n.report ? ` (would run ${n.report.steps.map((x) => x.action).join(', ')})` : '';
+    const detail = report.nodes.map((n) => `${n.node}: ${n.status}${planned(n)}${n.error ? ` (${n.error})` : ''}`).join('; ');
+    const steps = report.dryRun ? [] : nodeReports.flatMap((r) => auditEntries(r, report.reasonText));
     await this.auditSafe([
-      ...tagged(
-        base,
-        event,
-        nodeReports.flatMap((r) => auditEntries(r, report.reasonText)),
-      ),
+      ...tagged(base, event, steps),
       outcomeLine(
         base,
         event,

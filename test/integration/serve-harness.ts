@@ -58,11 +58,13 @@ export async function startServe(d: ServeDir, args: string[] = [], env: NodeJS.P
   const url = await waitFor(
     async () => {
       if (code !== undefined) throw new Error(`serve exited ${code}:\n${run.stderr()}`);
-      return /listening on (https?:\/\/\S+?);/.exec(run.stderr())?.[1];
+      return /listening on (https?:\/\/[^\s;]+)/.exec(run.stderr())?.[1];
     },
     20_000,
     'serve to listen',
-  );
+  ).catch((err: Error) => {
+    throw new Error(`${err.message}; its stderr:\n${run.stderr()}`);
+  });
   return { run, url, stderr: () => run.stderr() };
 }
 
