@@ -4,6 +4,7 @@ import { benchFleet } from './fleet.js';
 import { benchGuard } from './guard.js';
 import { benchInspect } from './inspect.js';
 import { benchLocks } from './locks.js';
+import { benchLockout } from './lockout.js';
 import { writeSection } from './lib.js';
 
 const BENCHES: Record<string, () => Promise<string>> = {
@@ -12,6 +13,7 @@ const BENCHES: Record<string, () => Promise<string>> = {
   guard: benchGuard,
   fleet: benchFleet,
   locks: benchLocks,
+  lockout: benchLockout,
 };
 
 const wanted = process.argv.slice(2).filter((a) => !a.startsWith('-'));
