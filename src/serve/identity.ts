@@ -14,6 +14,10 @@
 // whatever case the provider sends this time (Entra sends the UPN as typed), so exact rules compare
 // case-insensitively and patterns are matched, case-insensitively, against the lower-cased name:
 // what a capture puts in a role name is lower case, as PostgreSQL folds unquoted names.
+// Without case is not with look-alikes: toLowerCase makes U+212A KELVIN SIGN an ASCII k and
+// U+0130 an i with a combining dot, and a case-insensitive Unicode regex takes U+017F LONG S for s
+// and U+212A for k. An identity provider keeps such a name apart from the ASCII one, so it must
+// not reach the real person's roles (foldName, LOOKALIKE).
 import vm from 'node:vm';
 import { z } from 'zod';
 import { hasUnsafe } from '../util/terminal-safe.js';
@@ -137,14 +141,14 @@ export function checkIdentityRules(rules: readonly IdentityRule[], base: YamlPat
     for (const key of ['user', 'github'] as const) {
       const value = rule[key];
       if (value === undefined) continue;
-      const first = seen[key].get(value.toLowerCase());
+      const first = seen[key].get(foldName(value));
       // a rule with both names is shadowed only if both are; one repeated name is still an error
       if (first !== undefined)
         return {
           path: [...base, i, key],
           message: `${key} "${value}" is already ${fieldName([...base, first])}: the first matching rule wins, so this one never applies to it`,
         };
-      seen[key].set(value.toLowerCase(), i);
+      seen[key].set(foldName(value), i);
     }
   }
   return null;
@@ -195,7 +199,26 @@ function patternOf(rule: IdentityRule & { user_pattern: string }): RegExp {
   return re;
 }
 
-const same = (a: string | undefined, b: string | undefined) => a !== undefined && b !== undefined && a.toLowerCase() === b.toLowerCase();
+/**
+ * The characters outside ASCII that toLowerCase or a case-insensitive Unicode regex takes for ASCII
+ * letters (U+0130, U+017F, U+212A; the unit test scans every code point for more).
+ */
+const LOOKALIKE = /[\u0130\u017f\u212a]/u;
+
+/**
+ * A name as names are compared here: lower case, except the characters toLowerCase would turn into
+ * ASCII (U+0130, U+212A), which stay as they are, so that they never equal an ASCII name.
+ */
+export function foldName(name: string): string {
+  return name.replace(/[^\u0130\u212a]+/gu, (run) => run.toLowerCase());
+}
+
+const same = (a: string | undefined, b: string | undefined) => a !== undefined && b !== undefined && foldName(a) === foldName(b);
+
+function lookalike(name: string): string | null {
+  const c = LOOKALIKE.exec(name)?.[0];
+  return c === undefined ? null : `U+${c.codePointAt(0)!.toString(16).toUpperCase().padStart(4, '0')}`;
+}
 
 /**
  * The roles of `identity` under `rules`, with which rule and why: the first rule that matches
@@ -210,7 +233,7 @@ export function mapIdentity(rules: readonly IdentityRule[], identity: ServeIdent
       continue;
     }
     if (identity.user === undefined) continue;
-    const input = identity.user.toLowerCase();
+    const input = foldName(identity.user);
     if (input.length > MAX_MATCH_INPUT)
       return {
         mapped: false,
@@ -227,6 +250,15 @@ export function mapIdentity(rules: readonly IdentityRule[], identity: ServeIdent
         reason: `user_pattern ran past ${MATCH_TIME_LIMIT_MS} ms on this userName and was stopped`,
       };
     if (match === null) continue;
+    // the match may owe itself to case-insensitive matching taking the character for an ASCII letter
+    const odd = lookalike(input);
+    if (odd !== null)
+      return {
+        mapped: false,
+        roles: null,
+        rule: i,
+        reason: `userName holds ${odd}, a look-alike that case-insensitive matching takes for an ASCII letter: never mapped by a pattern`,
+      };
     const roles = fill(rule.roles, match.groups ?? {});
     if (typeof roles === 'string') return { mapped: false, roles: null, rule: i, reason: roles };
     return { mapped: true, roles: [...new Set(roles)], rule: i };

@@ -3,6 +3,7 @@
 // (`userName eq`) or a dangling `and` is invalidFilter rather than matched, and userName compares without
 // case, as RFC 7643 defines it (caseExact false; Okta's spec test looks a user up in capitals).
 import type { Filter as ScimFilter } from 'scimmy/types';
+import { foldName } from '../identity.js';
 import { badRequest } from './errors.js';
 import SCIMMY, { MAX_RESULTS } from './scimmy.js';
 
@@ -24,10 +25,10 @@ function checkExpressions(node: unknown, text: string): void {
   if (typeof node === 'object' && node !== null) for (const v of Object.values(node)) checkExpressions(v, text);
 }
 
-/** Strings of the expressions on userName, in lower case (the users are matched with theirs lowered too). */
+/** Strings of the expressions on userName, folded as identity.ts compares names (the users' are folded too): a look-alike is not the ASCII name. */
 function foldUserName(node: unknown, inUserName = false): unknown {
   if (Array.isArray(node)) return node.map((x) => foldUserName(x, inUserName));
-  if (typeof node === 'string') return inUserName ? node.toLowerCase() : node;
+  if (typeof node === 'string') return inUserName ? foldName(node) : node;
   if (typeof node !== 'object' || node === null) return node;
   return Object.fromEntries(Object.entries(node).map(([k, v]) => [k, foldUserName(v, inUserName || k.toLowerCase() === 'username')]));
 }
@@ -50,7 +51,7 @@ export function userFilter(text: string | null): ((users: Record<string, unknown
   checkExpressions([...parsed], text);
   const folded = new SCIMMY.Types.Filter(foldUserName([...parsed]));
   return (users) => {
-    const views = new Map(users.map((u) => [typeof u.userName === 'string' ? { ...u, userName: u.userName.toLowerCase() } : u, u]));
+    const views = new Map(users.map((u) => [typeof u.userName === 'string' ? { ...u, userName: foldName(u.userName) } : u, u]));
     return folded.match([...views.keys()]).map((v) => views.get(v) as Record<string, unknown>);
   };
 }

@@ -5,6 +5,7 @@
 // Creating a user touches no database: provisioning roles is out of scope.
 import { randomUUID } from 'node:crypto';
 import type { Filter as ScimFilter } from 'scimmy/types';
+import { foldName } from '../identity.js';
 import type { AdapterResponse, Enqueue } from '../types.js';
 import { ScimFailure, SCIM_CONTENT_TYPE, notFound } from './errors.js';
 import { attributeFilter, paging, userFilter } from './query.js';
@@ -38,10 +39,10 @@ function userResponse(ctx: UsersContext, u: StoredUser, status = 200, attrs?: Sc
 
 const missing = (id: string) => notFound(`no User with id ${id}`);
 
-/** userName is unique without case (RFC 7643: caseExact false, uniqueness server): 409 uniqueness. */
+/** userName is unique without case (RFC 7643: caseExact false, uniqueness server), as identity.ts folds names: 409 uniqueness. */
 function checkUnique(users: readonly StoredUser[], resource: StoredResource, selfId: string | null): void {
-  const name = resource.userName.toLowerCase();
-  const other = users.find((u) => u.id !== selfId && u.resource.userName.toLowerCase() === name);
+  const name = foldName(resource.userName);
+  const other = users.find((u) => u.id !== selfId && foldName(u.resource.userName) === name);
   if (other) throw new ScimFailure(409, 'uniqueness', `a User with userName ${resource.userName} exists already (id ${other.id})`);
 }
 
