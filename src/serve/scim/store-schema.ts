@@ -16,7 +16,8 @@ export const StoredUserSchema = z.strictObject({
   /** Bumped on every stored change (meta.version). */
   version: z.int().nonnegative(),
   /**
-   * How many times `active` has flipped (or the user was deleted while active): the redelivery key's
+   * How many times `active` has flipped as an event (or the user was deleted while active; an
+   * activation of a user never deactivated here is not counted): the redelivery key's
    * counter, so that each real deactivation or reactivation is a new event and a retry is the same.
    */
   transitions: z.int().nonnegative(),

@@ -1,6 +1,9 @@
 // When a SCIM change is an event for the serve core: a user going from active to inactive (PATCH or
 // PUT with active false, or DELETE of an active user) is a deactivation, inactive to active a
-// reactivation; any other change only updates the stored user.
+// reactivation; any other change only updates the stored user. A reactivation undoes this
+// service's own deactivation: a user never deactivated here (created inactive, then activated) is
+// only stored active, so on_reactivate: restore never undoes a cutoff someone else made (an
+// incident responder's of a compromised role).
 //
 // The redelivery key is the user's id and the number of its transitions once this one is counted
 // (`scim:<id>:<n>:<action>`), kept with the user. A provider's retry of a request whose first attempt
@@ -24,6 +27,8 @@ export interface Transition {
 export function transitionOf(before: StoredUser, nowActive: boolean): Transition | null {
   const was = isActive(before.resource);
   if (was === nowActive) return null;
+  // counted transitions start with a deactivation: none counted, nothing of ours to undo
+  if (nowActive && before.transitions === 0) return null;
   return { action: nowActive ? 'reactivate' : 'deactivate', count: before.transitions + 1 };
 }
 
