@@ -155,14 +155,14 @@ describe('createGithubHandler: deliveries', () => {
     expect(journal).toEqual([]);
   });
 
-  it('organization member_removed for the org: the login is enqueued under the delivery id, then 202', async () => {
+  it('organization member_removed for the org: the login is enqueued under github:<delivery id>, then 202', async () => {
     const { handler, journal } = setup();
     const res = await handler(delivery('organization', fixture('organization.member_removed')));
     expect(res).toEqual({ status: 202, body: { accepted: true, id: 'ev-1', duplicate: false } });
     expect(journal).toEqual([
       {
         provider: 'github',
-        key: '72d3162e-cc78-11e3-81ab-4c9367dc0958',
+        key: 'github:72d3162e-cc78-11e3-81ab-4c9367dc0958',
         action: 'deactivate',
         identity: { github: 'Hacktocat' },
         summary: 'organization member_removed: Hacktocat left octocoders',
@@ -199,7 +199,10 @@ describe('createGithubHandler: deliveries', () => {
     const req = delivery('organization', fixture('organization.member_removed'));
     expect((await handler(req)).body).toEqual({ accepted: true, id: 'ev-1', duplicate: true });
     await handler(req);
-    expect(journal.map((e) => e.key)).toEqual(['72d3162e-cc78-11e3-81ab-4c9367dc0958', '72d3162e-cc78-11e3-81ab-4c9367dc0958']);
+    expect(journal.map((e) => e.key)).toEqual([
+      'github:72d3162e-cc78-11e3-81ab-4c9367dc0958',
+      'github:72d3162e-cc78-11e3-81ab-4c9367dc0958',
+    ]);
   });
 
   it('another organization, and other organization actions, are acknowledged (200) and ignored', async () => {

@@ -5,7 +5,8 @@
 // answer in the webhook's delivery log, so each says why.
 //
 // A delivery is keyed by X-GitHub-Delivery, the event's GUID, which a redelivery keeps: the
-// journal runs a key once. GitHub does not retry a failed delivery by itself (only redelivery by
+// journal runs a key once. The key is github:<delivery>: the header is not signed, and the SCIM
+// adapter's keys (scim:...) share the journal, so a delivery id must never name a SCIM event. GitHub does not retry a failed delivery by itself (only redelivery by
 // hand or through its API), so an enqueue failure is left to reject: the core answers 5xx and logs.
 import type { AdapterRequest, AdapterResponse, Enqueue } from '../types.js';
 import { githubDecision } from './events.js';
@@ -77,7 +78,7 @@ export function createGithubHandler(deps: GithubHandlerDeps): (req: AdapterReque
       case 'deactivate': {
         const queued = await deps.enqueue({
           provider: 'github',
-          key: delivery,
+          key: `github:${delivery}`,
           action: 'deactivate',
           identity: { github: decision.login },
           summary: decision.summary,
