@@ -85,13 +85,20 @@ const GITHUB_TYPES: ReadonlySet<string> = new Set(['application/json', 'applicat
 async function readBody(req: http.IncomingMessage, types: ReadonlySet<string>): Promise<Buffer> {
   const declared = Number(req.headers['content-length'] ?? 0);
   if (declared > MAX_BODY) throw new HttpError(413, `body over ${MAX_BODY} bytes`);
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of req as AsyncIterable<Buffer>) {
-    size += chunk.length;
-    if (size > MAX_BODY) throw new HttpError(413, `body over ${MAX_BODY} bytes`);
-    chunks.push(chunk);
-  }
+  // events, not for-await: leaving a for-await destroys the request, and with it the socket, so the
+  // client would get a reset instead of the 413. Past the cap the rest is read and dropped.
+  const chunks = await new Promise<Buffer[]>((resolve, reject) => {
+    const got: Buffer[] = [];
+    let size = 0;
+    req.on('data', (chunk: Buffer) => {
+      if (size > MAX_BODY) return;
+      size += chunk.length;
+      if (size > MAX_BODY) reject(new HttpError(413, `body over ${MAX_BODY} bytes`));
+      else got.push(chunk);
+    });
+    req.on('end', () => resolve(got));
+    req.on('error', reject);
+  });
   const body = Buffer.concat(chunks);
   const type = (req.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
   if (body.length > 0 && !types.has(type)) throw new HttpError(415, `send ${[...types].join(' or ')}`);
@@ -169,8 +176,14 @@ export function createServer(r: Routes, tlsFiles: { cert: Buffer; key: Buffer } 
           status === 413 ? { connection: 'close' } : undefined,
         ),
       );
-      // an oversize body is not read to its end: the connection goes
-      if (status === 413) res.on('finish', () => req.socket.destroy());
+      // an oversize body: the answer, then the connection goes (what the client still sends is dropped meanwhile)
+      if (status === 413) {
+        req.resume();
+        res.on('finish', () => {
+          req.socket.end();
+          setTimeout(() => req.socket.destroy(), 2_000).unref();
+        });
+      }
     });
   };
   // timeouts are checked every second, not every 30 (Node's default), so a stalled client goes in time

@@ -35,13 +35,14 @@ const FIXTURES = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../
 const fixture = (name: string) => fs.readFile(path.join(FIXTURES, name), 'utf8');
 const OKTA_USER = 'test.user@okta.local';
 const ENTRA_USER = 'Test_User_00aa00aa-bb11-cc22-dd33-44ee44ee44ee';
-const ROLES = ['alice', 'bob', 'carol', 'okta_user', 'entra_user'];
+const ROLES = ['alice', 'bob', 'carol', 'dan', 'erin', 'okta_user', 'entra_user'];
 
 const IDENTITIES = `
 identities:
   - { github: alice-gh, roles: [alice] }
   - { github: bob-gh, roles: [bob] }
   - { github: carol-gh, roles: [carol] }
+  - { github: dan-gh, roles: [dan] }
   - { user: ${OKTA_USER}, roles: [okta_user] }
   - { user: ${ENTRA_USER}, roles: [entra_user] }
 `;
@@ -232,6 +233,7 @@ describe.each(MAJORS)('pgrevoke serve against PostgreSQL %i', (major) => {
     s1.run.signal('SIGKILL');
     await s1.run.exited;
     await holder.query('ROLLBACK');
+    await holder.end();
     // the server may still run the statement the killed service sent (NOLOGIN commits once the lock is free);
     // what the journal owes is the rest of the cutoff, and its outcome
     expect((await journal(d)).some((l) => l.type === 'done' && l.id === id)).toBe(false);
@@ -243,6 +245,73 @@ describe.each(MAJORS)('pgrevoke serve against PostgreSQL %i', (major) => {
     const v = await runCli(['verify', 'bob', '--dsn', cl.dsn()]);
     expect(v.code, v.stdout + v.stderr).toBe(0);
     expect(await stopServe(s2)).toBe(0);
+  });
+
+  it('SIGTERM while a cutoff waits: exit 0, the event stays in the journal, the next start completes it', async () => {
+    const holder = await cl.connectAs('postgres', cl.password);
+    await holder.query('BEGIN');
+    await holder.query('ALTER ROLE dan CONNECTION LIMIT 7');
+    const s1 = await start(d);
+    const r = await postGithub(s1, githubDelivery('organization', memberRemoved('dan-gh')));
+    expect(r.status).toBe(202);
+    const { id } = (await r.json()) as { id: string };
+    await waitFor(
+      async () =>
+        (
+          await cl.sql(
+            `SELECT 1 FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query ILIKE '%ALTER ROLE%dan%' AND pid <> pg_backend_pid()`,
+          )
+        ).length > 0,
+      15_000,
+      "the cutoff's ALTER ROLE waiting on the test's lock",
+    );
+    expect(await stopServe(s1)).toBe(0);
+    expect(s1.stderr()).toContain('SIGTERM: draining');
+    await holder.query('ROLLBACK');
+    await holder.end();
+    // the cutoff's statement was cancelled (as cutoff does on SIGTERM): nothing done, the event still owed
+    expect(await canLogin('dan')).toBe(true);
+    expect((await journal(d)).some((l) => l.type === 'done' && l.id === id)).toBe(false);
+    const s2 = await start(d);
+    expect((await outcomeOf(d, id)).status).toBe('contained');
+    expect(await canLogin('dan')).toBe(false);
+    expect(await stopServe(s2)).toBe(0);
+  });
+
+  it('offboarding drops the role; a reactivation then cannot undo it: recorded and reported not_restorable', async () => {
+    const off = await serveDir(
+      baseConfig(
+        `targets: [ ${JSON.stringify(cl.dsn())} ]\nplaybook: offboarding\nreassign_to: postgres\non_reactivate: restore\nidentities:\n  - { user: erin@example.com, roles: [erin] }\n`,
+      ),
+    );
+    extra.push(off);
+    const s = await start(off);
+    const user = { schemas: ['urn:ietf:params:scim:schemas:core:2.0:User'], userName: 'erin@example.com', active: true };
+    const created = await scim(s, 'POST', '/Users', JSON.stringify(user));
+    expect(created.status).toBe(201);
+    const uid = ((await created.json()) as { id: string }).id;
+    const patch = (active: boolean) =>
+      JSON.stringify({
+        schemas: ['urn:ietf:params:scim:api:messages:2.0:PatchOp'],
+        Operations: [{ op: 'replace', path: 'active', value: active }],
+      });
+    expect((await scim(s, 'PATCH', `/Users/${uid}`, patch(false))).status).toBe(200);
+    const idOf = (action: string) =>
+      waitFor(
+        async () => (await journal(off)).find((l) => l.type === 'accepted' && l.event?.key.endsWith(`:${action}`))?.event?.id,
+        10_000,
+        action,
+      );
+    expect((await outcomeOf(off, await idOf('deactivate'))).status).toBe('contained');
+    expect(await cl.sql(`SELECT 1 FROM pg_roles WHERE rolname = 'erin'`)).toEqual([]);
+    expect((await scim(s, 'PATCH', `/Users/${uid}`, patch(true))).status).toBe(200);
+    const back = await idOf('reactivate');
+    const outcome = await outcomeOf(off, back);
+    expect(outcome.status).toBe('not_restorable');
+    const line = (await auditLines(off)).find((l) => l.event?.id === back && l.action === 'serve_restore')!;
+    expect(line.result).toBe('not_restorable');
+    expect(line.detail).toContain('dropped the role: nothing can be undone');
+    expect(await stopServe(s)).toBe(0);
   });
 
   it('--dry-run plans and records every action and changes nothing', async () => {
