@@ -5,10 +5,10 @@ import os from 'node:os';
 import { Context, type GlobalOptions } from '../context.js';
 import { ExitCode, usageError } from '../errors.js';
 import { Guard, type GuardConfig, type GuardEvent, type GuardNode } from '../guard/index.js';
+import { describeGroups } from '../guard/lockout-groups.js';
 import { parseInterval, parseMaxBlind, parseRoleNames, timeoutRules } from '../guard/options.js';
-import { guardJson, guardLine, guardStatus, nothingFoundJson, onceSummaryLine, type OnceSummary } from '../report/guard.js';
+import { guardJson, guardLine, guardStatus, lockoutJson, nothingFoundJson, onceSummaryLine, type OnceSummary } from '../report/guard.js';
 import { resolveTargets } from '../fleet/targets.js';
-import { lockoutPolicy } from '../lockout/index.js';
 import { osUserName } from './common.js';
 
 interface GuardFlags {
@@ -40,15 +40,20 @@ interface GuardFlags {
 
 /** The guard's backend is easy to tell apart in pg_stat_activity unless the operator named it. */
 export async function guardNodes(f: GuardFlags, g: GlobalOptions): Promise<GuardNode[]> {
-  return (await resolveTargets({ target: f.target, fleet: f.fleet, only: f.only }, g, 'pgrevoke-guard')).nodes.map(({ name, params }) => ({
-    name,
-    params,
-  }));
+  return (await resolveTargets({ target: f.target, fleet: f.fleet, only: f.only }, g, 'pgrevoke-guard')).nodes.map(
+    ({ name, params, cluster }) => ({ name, params, cluster }),
+  );
 }
 
+const LOCKOUT_FLAGS = ['lockoutAfter', 'banAddressAfter', 'lockoutWindow', 'lockoutFor', 'lockoutBy', 'excludeAddress'] as const;
+
 /** The lockout flags as guard's lockout config; null without --lockout-after / --ban-address-after. */
-function guardLockout(f: GuardFlags, nodes: readonly GuardNode[]): GuardConfig['lockout'] {
-  const policy = lockoutPolicy({ ...f, excludeRole: parseRoleNames(f.excludeRole, '--exclude-role') });
+async function guardLockout(f: GuardFlags, nodes: readonly GuardNode[]): Promise<GuardConfig['lockout']> {
+  // src/lockout loads only when a lockout flag is given: a guard without one never loads it
+  const given = LOCKOUT_FLAGS.some((k) => f[k] !== undefined);
+  const policy = given
+    ? (await import('../lockout/options.js')).lockoutPolicy({ ...f, excludeRole: parseRoleNames(f.excludeRole, '--exclude-role') })
+    : null;
   if (!policy) {
     if (f.serverLog || f.hbaFile)
       throw usageError(`${f.serverLog ? '--server-log' : '--hba-file'} needs --lockout-after N or --ban-address-after N`);
@@ -65,7 +70,7 @@ export async function guardConfig(f: GuardFlags, g: GlobalOptions): Promise<Guar
   const nodes = await guardNodes(f, g);
   return {
     nodes,
-    lockout: guardLockout(f, nodes),
+    lockout: await guardLockout(f, nodes),
     deny: parseRoleNames(f.deny, '--deny'),
     denyFile: f.denyFile ?? null,
     exclude: parseRoleNames(f.excludeRole, '--exclude-role'),
@@ -80,11 +85,11 @@ export async function guardConfig(f: GuardFlags, g: GlobalOptions): Promise<Guar
   };
 }
 
-function lockoutSummary(l: NonNullable<GuardConfig['lockout']>): string {
+function lockoutSummary(l: NonNullable<GuardConfig['lockout']>, nodes: readonly GuardNode[]): string {
   const p = l.policy;
   const by = p.after ? `locking ${p.by === 'role' ? 'the role' : 'the (role, address)'} after ${p.after} failed logins` : '';
   const ban = p.banAddressAfter ? `banning an address after ${p.banAddressAfter}` : '';
-  return `${[by, ban].filter(Boolean).join(' and ')} within ${p.windowMs / 1000} s for ${p.forMs / 1000} s (one cluster; log: ${l.serverLog ?? 'over SQL'})`;
+  return `${[by, ban].filter(Boolean).join(' and ')} within ${p.windowMs / 1000} s for ${p.forMs / 1000} s (${describeGroups(nodes)}; log: ${l.serverLog ?? 'over SQL'})`;
 }
 
 function summary(cfg: GuardConfig): string {
@@ -97,7 +102,7 @@ function summary(cfg: GuardConfig): string {
     `idle timeouts ${t(cfg.idle)}`,
     `idle-in-transaction timeouts ${t(cfg.idleInTransaction)}`,
     ...(cfg.onMembershipRevoked ? ['ending sessions of members that lose a membership'] : []),
-    ...(cfg.lockout ? [lockoutSummary(cfg.lockout)] : []),
+    ...(cfg.lockout ? [lockoutSummary(cfg.lockout, cfg.nodes)] : []),
     cfg.maxBlindMs ? `exit 3 after ${cfg.maxBlindMs / 1000} s blind` : 'never exits blind',
   ];
   return `pgrevoke guard: ${cfg.dryRun ? 'DRY RUN (nothing is terminated): ' : ''}watching ${bits.join(', ')}`;
@@ -144,6 +149,11 @@ export async function run([flags]: unknown[], g: GlobalOptions): Promise<ExitCod
       else if (e.type === 'kill') acted[e.kill.dryRun ? 'wouldEnd' : 'ended']++;
       if (ctx.json) ctx.stdout.write(JSON.stringify(guardJson(e)) + '\n');
       else ctx.out(guardLine(e, ctx.c));
+      return;
+    }
+    // a lockout event is a JSON object like the kills' with --json (guard's stdout is one stream of events)
+    if (e.type === 'lockout' && ctx.json) {
+      ctx.stdout.write(JSON.stringify(lockoutJson(e.lockout)) + '\n');
       return;
     }
     const line = guardStatus(e);

@@ -34,6 +34,7 @@ export async function open(ctx: GuardContext, n: NodeState, stop: StopSignal): P
   try {
     const s = await setUp(ctx, client);
     n.user = s.user;
+    n.major = s.major;
     n.superuser = s.superuser;
     n.signalBackend = s.signal_backend;
     if (!n.connectedOnce) warnPrivileges(ctx, n.node.name, s);

@@ -3,17 +3,12 @@
 // that neither the tick nor NodeState has to know it. Never throws: a failed pass is said (once
 // per distinct error) and the snapshot kept, so the next pass sees the same change and tries again.
 import { errText } from './failures.js';
-import { LockoutHook } from './lockout-hook.js';
+import type { LockoutHook } from './lockout-hook.js';
 import { endMembershipHoldovers } from './membership-holdover.js';
 import type { MembershipSnapshot } from './membership.js';
-import { SERVER_MAJOR } from './membership-sql.js';
 import { operatorOf, type GuardContext, type NodeState } from './state.js';
-import type { GuardClient } from './types.js';
 
 interface ExtraNode {
-  /** The connection `major` was read on (a reconnect reads it again: the server may have been upgraded). */
-  client: GuardClient | null;
-  major: number;
   /** pg_auth_members as last seen; kept across reconnects, so a REVOKE while disconnected is still seen. */
   snapshot: MembershipSnapshot | null;
   /** The last error said, so that a pass failing the same way each tick is said once. */
@@ -22,15 +17,24 @@ interface ExtraNode {
 
 export class GuardExtras {
   private readonly nodes = new Map<NodeState, ExtraNode>();
-  private readonly lockout: LockoutHook | null;
+  private lockout: LockoutHook | null = null;
 
-  constructor(private readonly ctx: GuardContext) {
-    this.lockout = ctx.cfg.lockout ? new LockoutHook(ctx, ctx.cfg.lockout) : null;
+  constructor(private readonly ctx: GuardContext) {}
+
+  /**
+   * Load what the configuration asks for: the lockout hook (and with it src/lockout and
+   * src/serverlog) only with a lockout flag, so that a guard without one never loads them.
+   */
+  async init(): Promise<void> {
+    const cfg = this.ctx.cfg.lockout;
+    if (!cfg || this.lockout) return;
+    const { LockoutHook } = await import('./lockout-hook.js');
+    this.lockout = new LockoutHook(this.ctx, cfg);
   }
 
   /** After a tick on a connected node. */
   async afterTick(n: NodeState): Promise<void> {
-    await this.lockout?.afterTick(n);
+    this.lockout?.afterTick(n);
     await this.membership(n);
   }
 
@@ -39,15 +43,11 @@ export class GuardExtras {
     const client = n.client;
     if (!ctx.cfg.onMembershipRevoked || !client) return;
     let x = this.nodes.get(n);
-    if (!x) this.nodes.set(n, (x = { client: null, major: 0, snapshot: null, failing: null }));
+    if (!x) this.nodes.set(n, (x = { snapshot: null, failing: null }));
     try {
-      if (x.client !== client) {
-        const { rows } = await client.query<{ major: number }>({ ...SERVER_MAJOR, query_timeout: ctx.queryTimeoutMs });
-        x.major = rows[0]!.major;
-        x.client = client;
-      }
+      // read with the connection's setup (GUARD_SETUP): a reconnect reads it again, the server may have been upgraded
       const r = await endMembershipHoldovers(client, x.snapshot, {
-        major: x.major,
+        major: n.major,
         dryRun: ctx.cfg.dryRun,
         exclude: ctx.cfg.exclude,
         node: n.node.name,
@@ -69,10 +69,9 @@ export class GuardExtras {
   /** The node's loop ended: its state goes with it. */
   forget(n: NodeState): void {
     this.nodes.delete(n);
-    this.lockout?.forget(n);
   }
 
-  /** Wait for work still running beside the loops (a lockout enforcement), at stop. */
+  /** Wait for work still running beside the loops (a lockout enforcement), at stop; close what it opened. */
   async settled(): Promise<void> {
     await this.lockout?.settled();
   }

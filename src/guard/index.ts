@@ -56,6 +56,7 @@ export class Guard {
     // a deny file that cannot be read, or holds a name that cannot be a role, is exit 2 at start
     if (this.cfg.denyFile) await this.ctx.deny.read();
     await checkOutputs([{ flag: '--audit-log', file: this.cfg.auditLog, append: true }]);
+    await this.extras.init();
   }
 
   /** Re-read the deny file now (SIGHUP). A file that cannot be read keeps the names last read. */
@@ -118,6 +119,7 @@ export class Guard {
   run(): Promise<void> {
     if (this.running) return this.running;
     this.running = (async () => {
+      await this.extras.init();
       const fatal: unknown[] = [];
       await Promise.all(
         this.cfg.nodes.map((node) =>

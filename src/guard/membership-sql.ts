@@ -6,7 +6,6 @@ import { CLIENT_BACKEND_TYPES } from '../sessions/filters.js';
 import { CLIENT, type GuardSessionColumns } from './sql.js';
 
 /** The node's major version, read once per connection: the probe's text depends on it. */
-export const SERVER_MAJOR = { text: "SELECT current_setting('server_version_num')::int / 10000 AS major" };
 
 /** set_option exists from 16 on; before, every membership allows SET ROLE. */
 const canSet = (major: number) => (major >= 16 ? 'm.set_option' : 'true');

@@ -278,6 +278,7 @@ export function guardTick(rules: GuardRules, opts: { dryRun: boolean; known?: re
  * fails the tick with 55P03 instead of stalling it; see guardUnblock).
  */
 export const GUARD_SETUP = `SELECT current_user::text AS "user", current_setting('server_version') AS version,
+       current_setting('server_version_num')::int / 10000 AS major,
        pg_is_in_recovery() AS standby, current_setting('is_superuser') = 'on' AS superuser,
        pg_has_role('pg_signal_backend', 'USAGE') AS signal_backend,
        pg_has_role('pg_read_all_stats', 'USAGE') AS read_all_stats,
@@ -287,10 +288,28 @@ export const GUARD_SETUP = `SELECT current_user::text AS "user", current_setting
 export interface GuardSetupRow {
   user: string;
   version: string;
+  /** The server's major version (read once per connection, for what the passes after the tick build). */
+  major: number;
   standby: boolean;
   superuser: boolean;
   signal_backend: boolean;
   read_all_stats: boolean;
+}
+
+/**
+ * The lockout's own connection (lockout-conn.ts): the guard's statement_timeout, and the server's
+ * system identifier, which keys the saved log position (lockout-cursor.ts) with the node's name: a
+ * node rebuilt under the same name is another server. NULL where pg_control_system() is not granted.
+ */
+export const LOCKOUT_SETUP = `SELECT set_config('statement_timeout', '5s', false) AS statement_timeout,
+       current_setting('log_directory') AS log_directory,
+       CASE WHEN has_function_privilege('pg_control_system()', 'EXECUTE')
+            THEN (SELECT system_identifier::text FROM pg_control_system()) END AS system_identifier`;
+
+export interface LockoutSetupRow {
+  /** Where the server's log files are: a saved position elsewhere is not this log's. */
+  log_directory: string;
+  system_identifier: string | null;
 }
 
 /** A lock row `l` of pg_lock_status() on a system catalog: a shared one (database 0), or any relation below FirstNormalObjectId. */

@@ -27,6 +27,8 @@ export interface NodeState {
   connectedOnce: boolean;
   failures: number;
   user: string;
+  /** The server's major version, as GUARD_SETUP read it on this connection (0 before the first). */
+  major: number;
   /** What ended the connection while no statement ran (the next one only says "not queryable"). */
   lostWith: unknown;
   /** `pid:backend_start` of sessions already reported, mapped to what was reported. */
@@ -51,6 +53,7 @@ export function newNode(node: GuardNode): NodeState {
     connectedOnce: false,
     failures: 0,
     user: '',
+    major: 0,
     lostWith: null,
     seen: new Map(),
     roles: new Map(),

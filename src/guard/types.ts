@@ -4,7 +4,7 @@
 import type { ConnParams, TargetNode } from '../pg/conninfo.js';
 import type { PgrevokeError } from '../errors.js';
 import type { AuditEntry, AuditReason } from '../record/audit.js';
-import type { LockoutPolicy } from '../lockout/types.js';
+import type { LockoutEvent, LockoutPolicy } from '../lockout/types.js';
 import type { AuditSession } from '../sessions/kill.js';
 import type { TimeoutRules } from './sql.js';
 
@@ -16,8 +16,11 @@ export interface GuardClient {
   on?(event: 'error', listener: (err: Error) => void): unknown;
 }
 
-/** A node's name and its connection parameters (resolveTargets in src/fleet/targets.ts). */
-export type GuardNode = TargetNode;
+/**
+ * A node's name and its connection parameters (resolveTargets in src/fleet/targets.ts), and its
+ * fleet cluster: the lockout engine's unit (null, or absent: --target nodes, one group together).
+ */
+export type GuardNode = TargetNode & { cluster?: string | null };
 
 export interface GuardConfig {
   nodes: readonly GuardNode[];
@@ -51,6 +54,8 @@ export interface GuardLockoutConfig {
   policy: LockoutPolicy;
   serverLog: string | null;
   hbaFile: string | null;
+  /** Where the state directory is (PGREVOKE_STATE_DIR); default process.env. */
+  env?: NodeJS.ProcessEnv;
 }
 
 /** One session the guard ended, would end (dry run) or may not end (permissions). */
@@ -98,6 +103,7 @@ export type GuardEvent =
   | { type: 'connected'; node: string; user: string; version: string; standby: boolean; superuser: boolean; afterFailures: number }
   | { type: 'reconnecting'; node: string; error: string; lost: boolean; attempt: number; delayMs: number }
   | { type: 'reloaded'; source: 'signal' | 'file'; deny: number; added: string[]; removed: string[] }
+  | { type: 'lockout'; lockout: LockoutEvent }
   | { type: 'warning'; node: string | null; message: string }
   | { type: 'info'; node: string | null; message: string }
   | { type: 'error'; node: string | null; message: string };

@@ -4,6 +4,7 @@
 import type { ChalkInstance } from 'chalk';
 import { plural } from '../checks/persistence/common.js';
 import type { GuardEvent, GuardKill, GuardRollback } from '../guard/types.js';
+import type { LockoutEvent } from '../lockout/types.js';
 import { shownName, truncate } from './format.js';
 
 export const GUARD_EVENT_VERSION = 1;
@@ -59,6 +60,40 @@ export function guardJson(e: GuardActionEvent): Record<string, unknown> {
   };
 }
 
+/**
+ * A lockout event's JSON object (guard --json, beside the kill lines): `event` is the engine's kind
+ * (lockout, reapplied, expired, unlocked, login_kept, failed, cap), `kind` the lockout's (address,
+ * role, address_ban; null for a failure or a cap that names none).
+ */
+export function lockoutJson(e: LockoutEvent): Record<string, unknown> {
+  const l = e.lockout;
+  return {
+    v: GUARD_EVENT_VERSION,
+    event: e.event,
+    time: e.time,
+    node: e.node,
+    lockoutId: l?.id ?? null,
+    kind: l?.kind ?? null,
+    role: l?.role ?? null,
+    address: l?.address ?? null,
+    count: l?.count ?? null,
+    since: l?.since ?? null,
+    until: l?.until ?? null,
+    nodes: l?.nodes ?? null,
+    reason: l?.reason ?? null,
+    detail: e.detail,
+  };
+}
+
+/** A lockout event as a status line: done on a node is info, kept LOGIN and caps are warnings, a failure an error. */
+function lockoutStatus(e: LockoutEvent): string {
+  const l = e.lockout;
+  const what = l ? ` ${l.kind} ${l.role === null ? '*' : shownName(l.role)}${l.address ? ` from ${l.address}` : ''} until ${l.until}` : '';
+  const message = `${e.event === 'lockout' ? 'lockout in force' : `lockout ${e.event}`}:${what}${e.detail ? ` (${e.detail})` : ''}`;
+  const level = e.event === 'failed' ? 'error: ' : e.event === 'cap' || e.event === 'login_kept' ? 'warning: ' : '';
+  return `pgrevoke guard: ${level}${e.node ? `${e.node}: ` : ''}${message}`;
+}
+
 // free text (application_name, a gid) as a JSON string; role and database names as SQL identifiers
 const q = (s: string | null) => (s === null ? '-' : JSON.stringify(s));
 const named = (s: string | null) => (s === null ? '-' : shownName(s));
@@ -110,6 +145,8 @@ export function guardStatus(e: GuardEvent): string | null {
       return `pgrevoke guard: reloaded (${e.source === 'signal' ? 'SIGHUP' : 'deny file changed'}): ${e.deny} role(s) denied${
         e.added.length ? `; added ${e.added.map((n) => shownName(n)).join(', ')}` : ''
       }${e.removed.length ? `; removed ${e.removed.map((n) => shownName(n)).join(', ')}` : ''}`;
+    case 'lockout':
+      return lockoutStatus(e.lockout);
     case 'warning':
       return `pgrevoke guard: warning: ${at(e.node)}${e.message}`;
     case 'error':

@@ -1,7 +1,8 @@
 // pgrevoke guard --lockout-after as a user runs it (the CLI as a subprocess, against real servers
 // logging csvlog, read over SQL): three wrong passwords for alice from 127.0.0.2 lock that pair
 // within seconds (the right password from there is refused, 28000), while alice from 127.0.0.3
-// still gets in; `pgrevoke lockouts --json` over the same state directory lists the pair.
+// still gets in; the lockout is a JSON event on guard's stdout (--json); `pgrevoke lockouts --json`
+// over the same state directory lists the pair.
 import { mkdtempSync, promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -56,12 +57,34 @@ describe.each(MAJORS)('guard --lockout-after (CLI) on PostgreSQL %i', (major) =>
       () => `alice from 127.0.0.2 to be refused\n${g.stderr()}`,
     );
     expect(await loginFrom(cl, '127.0.0.3', 'alice', 'pw-alice')).toBe('allow');
-    // the event is said once the pass that wrote the lines has checked them
+    // the event is said once the pass that wrote the lines has checked them: with --json, one JSON object on stdout
+    const lockoutEvents = () =>
+      g
+        .stdout()
+        .split('\n')
+        .filter(Boolean)
+        .map((l) => JSON.parse(l) as Record<string, unknown>)
+        .filter((e) => e.event === 'lockout');
     await until(
-      () => /lockout in force: address alice from 127\.0\.0\.2/.test(g.stderr()),
+      () => lockoutEvents().length > 0,
       10_000,
-      () => `the lockout event\n${g.stderr()}`,
+      () => `the lockout event\n${g.stdout()}\n${g.stderr()}`,
     );
+    expect(lockoutEvents()).toEqual([
+      expect.objectContaining({
+        v: 1,
+        event: 'lockout',
+        kind: 'address',
+        role: 'alice',
+        address: '127.0.0.2',
+        count: 3,
+        node: `127.0.0.1:${cl.port}`,
+        since: expect.any(String),
+        until: expect.any(String),
+        reason: expect.stringContaining('3 failed logins'),
+      }),
+    ]);
+    expect(g.stderr()).not.toContain('lockout in force');
 
     const r = await runCli(['lockouts', '--json'], env);
     expect(r.code).toBe(0);
