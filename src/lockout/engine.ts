@@ -2,7 +2,10 @@
 // failures a tick read from the log (of any node: the attacker tries the standby next), then
 // `enforce` (new lockouts in force, hand-removed blocks put back, ended ones taken out). A lockout
 // made from one node's failures holds on every node of the cluster. The counts in flight live in
-// this process (a restart starts them afresh); the lockouts themselves live in the state directory.
+// this process (a restart starts them afresh); the lockouts themselves live in the state directory,
+// written (fsync'd) as soon as one is made or expires. Knocks on lockouts in force only count what
+// the attacker keeps trying: under a flood every pass has some, so they are written at most every
+// KNOCK_WRITE_MS, with the next change, or at `flush` (stop); a SIGKILL loses at most that much of them.
 import type { AuthFailure } from '../serverlog/types.js';
 import { Enforcer, type EnforcerConfig } from './enforcer.js';
 import { readRoles } from './apply-role.js';
@@ -16,11 +19,29 @@ export interface EngineConfig extends EnforcerConfig {
 }
 
 const CAP_REPEAT_MS = 60_000;
+/** Knocks alone are written at most this often (docs/lockouts.md). */
+export const KNOCK_WRITE_MS = 5_000;
+
+type Knocks = Map<string, { count: number; last: string }>;
+
+/** `into` plus `more`, as a new map (the pending knocks change only once written). */
+function addKnocks(into: Knocks, more: Knocks): Knocks {
+  const out: Knocks = new Map([...into].map(([id, k]) => [id, { ...k }]));
+  for (const [id, k] of more) {
+    const had = out.get(id);
+    if (!had) out.set(id, { ...k });
+    else [had.count, had.last] = [had.count + k.count, Date.parse(k.last) > Date.parse(had.last) ? k.last : had.last];
+  }
+  return out;
+}
 
 export class LockoutEngine {
   private readonly tally: Tally;
   private readonly enforcer: Enforcer;
   private readonly self = { roles: new Set<string>(), addresses: new Set<string>() };
+  /** Knocks on stored lockouts not written yet, and when knocks were last written. */
+  private knocks: Knocks = new Map();
+  private knocksWritten = 0;
 
   constructor(readonly cfg: EngineConfig) {
     this.tally = new Tally(cfg.policy);
@@ -82,12 +103,34 @@ export class LockoutEngine {
     for (const c of d.capped) this.enforcer.event(events, 'cap', now, null, null, c, CAP_REPEAT_MS);
     for (const e of events) this.cfg.onEvent?.(e);
     d.lock = await this.ofRealRoles(d.lock);
-    if (!d.lock.length && !d.knocks.size && !d.expire.length) return [];
+    const knocks = addKnocks(this.knocks, d.knocks);
+    if (!d.lock.length && !d.expire.length && (!knocks.size || now.getTime() - this.knocksWritten < KNOCK_WRITE_MS)) {
+      this.knocks = knocks;
+      return [];
+    }
+    const added = await this.write(d.lock, knocks, d.expire, now);
+    this.knocks = new Map();
+    this.knocksWritten = now.getTime();
+    await this.enforcer.refresh();
+    return added;
+  }
+
+  /** The knocks not written yet, written (guard's stop). */
+  async flush(now: Date = new Date()): Promise<void> {
+    if (!this.knocks.size) return;
+    await this.write([], this.knocks, [], now);
+    this.knocks = new Map();
+    this.knocksWritten = now.getTime();
+    await this.enforcer.refresh();
+  }
+
+  /** One locked update of the state: the new lockouts (those merged into them ended), the knocks, the expired. */
+  private write(lock: NewLockout[], knocks: Knocks, expire: readonly string[], now: Date): Promise<Lockout[]> {
     const nodes = this.cfg.nodes.map((n) => n.name);
-    const added = await updateLockouts((cur) => {
+    return updateLockouts((cur) => {
       const active = new Map(cur.filter((l) => !l.ended).map((l) => [lockoutKey(l), l]));
       const made: Lockout[] = [];
-      for (const { replaces, ...n } of d.lock) {
+      for (const { replaces, ...n } of lock) {
         // another engine of this cluster (a second guard) may have made it meanwhile
         if (active.has(lockoutKey(n))) continue;
         // the lockouts merged into it end as it is recorded: the next enforcement writes it in their place, in one edit
@@ -97,17 +140,15 @@ export class LockoutEngine {
         active.set(lockoutKey(l), l);
         made.push(l);
       }
-      for (const [id, k] of d.knocks) {
+      for (const [id, k] of knocks) {
         const l = id.startsWith('new:') ? active.get(id.slice(4)) : cur.find((x) => x.id === id);
         if (!l) continue;
         l.knocks += k.count;
         if (!l.lastKnock || Date.parse(k.last) > Date.parse(l.lastKnock)) l.lastKnock = k.last;
       }
-      for (const l of cur) if (d.expire.includes(l.id) && !l.ended) l.ended = { at: now.toISOString(), why: 'expired' };
+      for (const l of cur) if (expire.includes(l.id) && !l.ended) l.ended = { at: now.toISOString(), why: 'expired' };
       return { list: cur, result: made };
     }, this.enforcer.env);
-    await this.enforcer.refresh();
-    return added;
   }
 
   /** Make every connected node hold the lockouts: see src/lockout/enforcer.ts. */
