@@ -52,11 +52,23 @@ export class Worker {
   /** Look at the journal again (a new event, a backoff ended): starts the loop unless it runs. */
   kick(): void {
     if (this.stopping || this.running) return;
-    this.running = this.loop().finally(() => {
-      this.running = null;
-      // an event accepted while the loop was finishing
-      if (!this.stopping && this.ready()) this.kick();
-    });
+    let broke = false;
+    this.running = this.loop()
+      .catch((err: unknown) => {
+        broke = true;
+        // not an event's failure (those are journaled): the loop itself; the next kick starts it again
+        this.d.status.lastError = { at: new Date().toISOString(), event: null, message: describeError(err) };
+        this.d.log(`pgrevoke serve: the worker stopped on an error: ${describeError(err)}`);
+      })
+      .finally(() => {
+        this.running = null;
+        if (broke) {
+          if (!this.stopping) (this.wake = setTimeout(() => this.kick(), 5_000)).unref();
+          return;
+        }
+        // an event accepted while the loop was finishing
+        if (!this.stopping && this.ready()) this.kick();
+      });
   }
 
   /** Stop taking events; resolves once the running one is done (SIGTERM's drain). */
@@ -66,9 +78,16 @@ export class Worker {
     await this.running;
   }
 
+  /**
+   * The oldest event due now, and never one behind an older event still owed for one of its roles:
+   * a reactivation must not overtake the deactivation it undoes while that one waits out a backoff.
+   */
   private ready(): JournalEntry | undefined {
     const now = Date.now();
-    return this.d.journal.pending().find((e) => (this.notBefore.get(e.event.id) ?? 0) <= now);
+    const owed = this.d.journal.pending();
+    return owed.find(
+      (e, i) => (this.notBefore.get(e.event.id) ?? 0) <= now && !owed.slice(0, i).some((o) => o.roles?.some((r) => e.roles?.includes(r))),
+    );
   }
 
   private async loop(): Promise<void> {
