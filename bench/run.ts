@@ -4,6 +4,7 @@ import { benchFleet } from './fleet.js';
 import { benchGuard } from './guard.js';
 import { benchInspect } from './inspect.js';
 import { benchLocks } from './locks.js';
+import { benchServe } from './serve.js';
 import { benchLockout } from './lockout.js';
 import { writeSection } from './lib.js';
 
@@ -13,6 +14,7 @@ const BENCHES: Record<string, () => Promise<string>> = {
   guard: benchGuard,
   fleet: benchFleet,
   locks: benchLocks,
+  serve: benchServe,
   lockout: benchLockout,
 };
 
