@@ -23,6 +23,15 @@ export function hiddenBackendsSql(major: number): string {
   return major >= 18 ? `${STARTING_SQL}\nUNION ALL ${VIRTUALXID_SQL}` : VIRTUALXID_SQL;
 }
 
+/**
+ * hiddenBackendsSql() for a server whose major is not known yet (read in the same round trip): the
+ * PostgreSQL 18 part behind a one-time filter on server_version_num, so before 18 it is not run.
+ */
+export function hiddenBackendsAnyMajorSql(): string {
+  return `SELECT * FROM (${STARTING_SQL}) s WHERE current_setting('server_version_num')::int >= 180000
+UNION ALL ${VIRTUALXID_SQL}`;
+}
+
 interface HiddenResult {
   pid: number;
   via: 'virtualxid' | 'starting';

@@ -10,8 +10,10 @@ import { RoleAbsent } from '../pg/nodes.js';
 import { queryAll } from '../pg/query-all.js';
 import { findRole, toRoleInfo, type RoleRow } from '../pg/roles.js';
 import { toOperatorFacts, toServerFacts } from '../pg/server.js';
+import type { Snapshot } from '../record/cutoff-report.js';
 import { hbaDecision } from './hba-decision.js';
 import type { PlanInput, PlanRole, PlanState } from './model.js';
+import { toSnapshot } from './snapshot-rows.js';
 import { PLAN_PARTS, planReads, restoreRole } from './sql.js';
 
 /** The roles `targets` administer, directly or through each other, not themselves targets. */
@@ -63,11 +65,21 @@ interface Reads {
   server: ServerFacts | null;
   roles: RoleReads[];
   reassignTo: RoleInfo | null;
+  /** The snapshot's results (SNAPSHOT_PARTS per name, then the hidden backends), when asked for. */
+  snapshot: object[][] | null;
 }
 
-/** planReads() in one round trip, its results taken apart; `major` when the server's row is not among them. */
-async function readPlan(q: Queryable, names: string[], opts: { reassignTo?: string | null; major?: number }): Promise<Reads> {
-  const results = await queryAll(q, planReads(names, { server: opts.major === undefined, reassignTo: opts.reassignTo }));
+interface ReadOptions {
+  reassignTo?: string | null;
+  /** Known when the server's row is not among the reads (a second round). */
+  major?: number;
+  snapshot?: boolean;
+}
+
+/** planReads() in one round trip, its results taken apart. */
+async function readPlan(q: Queryable, names: string[], opts: ReadOptions): Promise<Reads> {
+  const sql = planReads(names, { server: opts.major === undefined, reassignTo: opts.reassignTo, snapshot: opts.snapshot });
+  const results = await queryAll(q, sql);
   const server = opts.major === undefined ? toServerFacts(results.shift()![0]!) : null;
   const major = server?.major ?? opts.major!;
   const n = PLAN_PARTS.length;
@@ -90,8 +102,10 @@ async function readPlan(q: Queryable, names: string[], opts: { reassignTo?: stri
       admin: Boolean((admin as { admin: boolean | null }[])[0]?.admin),
     };
   });
-  const reassign = results[names.length * n]?.[0];
-  return { server, roles, reassignTo: reassign ? toRoleInfo(reassign as RoleRow) : null };
+  const reassigned = opts.reassignTo !== undefined && opts.reassignTo !== null;
+  const reassign = reassigned ? results[names.length * n]![0] : undefined;
+  const snapshot = opts.snapshot ? results.slice(names.length * n + (reassigned ? 1 : 0)) : null;
+  return { server, roles, reassignTo: reassign ? toRoleInfo(reassign as RoleRow) : null, snapshot };
 }
 
 /** The roles `named` administer, not themselves targets, each once (the first target it is found under). */
@@ -132,16 +146,19 @@ function refuseTargets(targets: RoleInfo[], operator: OperatorFacts): void {
 /**
  * Read-only: resolve every target, read what the plan needs, refuse what must not be done (exit 2).
  * One round trip (planReads), a second only for roles --include-created adds or one created meanwhile.
+ * With `snapshot` the snapshot step's reads ride in the first round trip too (nothing may stand
+ * between them and containment: no prompt); they are kept only when every target was read there.
  */
 export async function collectPlanState(
   params: ConnParams,
   q: Queryable,
   input: PlanInput,
-  opts: { absentOk?: boolean } = {},
-): Promise<{ state: PlanState; operator: OperatorFacts }> {
+  opts: { absentOk?: boolean; snapshot?: boolean } = {},
+): Promise<{ state: PlanState; operator: OperatorFacts; snapshot: Snapshot | null }> {
   if (input.roles.length === 0) throw new PgrevokeError('name at least one role', { exitCode: ExitCode.USAGE });
   const names = [...new Set(input.roles)];
-  const first = await readPlan(q, names, { reassignTo: input.reassignTo });
+  const takenAt = new Date().toISOString();
+  const first = await readPlan(q, names, { reassignTo: input.reassignTo, snapshot: opts.snapshot });
   const server = first.server!;
   // over a fleet a role may exist on some clusters only: cut it off where it exists
   const named = await existing(q, first.roles, server.major, Boolean(opts.absentOk));
@@ -174,7 +191,15 @@ export async function collectPlanState(
       administered,
     },
     operator,
+    snapshot: snapshotOf(first, all, takenAt),
   };
+}
+
+/** The snapshot read with the plan, of `targets`; null when not read, or when a target was read in another round. */
+function snapshotOf(first: Reads, targets: RoleReads[], takenAt: string): Snapshot | null {
+  if (!first.snapshot || !targets.every((t) => first.roles.includes(t))) return null;
+  const names = first.roles.map((r) => r.name);
+  return toSnapshot(first.snapshot, names, takenAt, new Set(targets.map((t) => t.name)));
 }
 
 /** A target as the plan lists it: its attributes before the cutoff, and how it was included. */

@@ -131,10 +131,14 @@ async function connectAndLoad(req: CutoffRequest): Promise<{ pb: LoadedPlaybook 
 /** Read-only, every node at once: its plan, its refusal, recorded before-states. One node's failure ends a single-node run. */
 async function prepareAll(req: CutoffRequest, hooks: CutoffHooks, pb: LoadedPlaybook, clients: (Client | Error)[]): Promise<Session> {
   const { targets, fleet } = req;
+  // no prompt between the plan and the first change: the snapshot may be read with the plan
+  const snapshot = req.dryRun || !hooks.confirm;
   const prepared = await mapBounded(targets, req.concurrency, async (t) => {
     const c = clients[targets.indexOf(t)]!;
     if (c instanceof Error) return c;
-    return prepareNode(t, c, pb, req.input, { fleet }).catch((err: unknown) => (err instanceof Error ? err : new Error(String(err))));
+    return prepareNode(t, c, pb, req.input, { fleet, snapshot }).catch((err: unknown) =>
+      err instanceof Error ? err : new Error(String(err)),
+    );
   });
   if (!fleet && prepared[0] instanceof Error) throw prepared[0];
   const live = prepared.filter((p): p is PreparedNode => !(p instanceof Error));
@@ -286,6 +290,7 @@ async function applyNode(s: Session, n: PreparedNode, { record, interrupt, ...ho
       params: n.target.params,
       operator: who(s, n),
       reasonText: s.req.reason,
+      snapshot: n.snapshot,
       interrupt,
       ...hooks,
       onStep: (step, phase) => {

@@ -8,7 +8,7 @@ import type { PgbouncerSection } from '../pgbouncer/section.js';
 import { stampNode } from '../record/node-stamp.js';
 import { describeError } from '../errors.js';
 import { mapBounded } from '../util/pool.js';
-import type { CutoffReport } from '../record/cutoff-report.js';
+import type { CutoffReport, Snapshot } from '../record/cutoff-report.js';
 import type { FleetCutoffReport, NodeOutcome, NodeStatus } from '../record/fleet-report.js';
 import type { LoadedPlaybook } from './load.js';
 import { collectPlanState } from './collect.js';
@@ -27,22 +27,32 @@ export interface PreparedNode {
   /** pg_control_system(): a standby shares its primary's (null when not readable). */
   systemIdentifier: string | null;
   refusal: Error | null;
+  /** The snapshot, read with the plan state (`snapshot` asked for it); null or absent: the snapshot step reads it. */
+  snapshot?: Snapshot | null;
 }
 
-/** Read-only, per node: resolve the roles, read the state, build the plan. */
+/**
+ * Read-only, per node: resolve the roles, read the state, build the plan. `snapshot`: nothing
+ * stands between planning and applying (no prompt), so the snapshot step's reads may ride in the
+ * plan state's round trip, when the playbook takes the snapshot first.
+ */
 export async function prepareNode(
   target: NodeTarget,
   client: Client,
   playbook: LoadedPlaybook,
   input: PlanInput,
-  opts: { fleet: boolean },
+  opts: { fleet: boolean; snapshot?: boolean },
 ): Promise<PreparedNode> {
-  const { state, operator } = await collectPlanState(target.params, client, input, { absentOk: opts.fleet });
+  const snapshotFirst = Boolean(opts.snapshot) && playbook.steps[0]?.action === 'snapshot';
+  const { state, operator, snapshot } = await collectPlanState(target.params, client, input, {
+    absentOk: opts.fleet,
+    snapshot: snapshotFirst,
+  });
   await collectForSteps(client, playbook, state);
   const here = opts.fleet ? { ...input, roles: state.targets.map((t) => t.name) } : input;
   const plan = buildPlan(playbook, state, operator, target.params, here, { node: target.name });
   const systemIdentifier = opts.fleet ? (state.server.systemIdentifier ?? null) : null;
-  return { target, client, state, plan, operator, systemIdentifier, refusal: null };
+  return { target, client, state, plan, operator, systemIdentifier, refusal: null, snapshot };
 }
 
 /** Which primary a standby follows: same system identifier, else same fleet cluster. */

@@ -5,7 +5,7 @@
 import type { HiddenBackend, Queryable, RoleInfo } from '../checks/types.js';
 import type { ConnParams } from '../pg/conninfo.js';
 import { queryText, redact } from '../pg/redact.js';
-import { newReport, type CutoffReport, type ReportStep, type Suspect } from '../record/cutoff-report.js';
+import { newReport, type CutoffReport, type ReportStep, type Snapshot, type Suspect } from '../record/cutoff-report.js';
 import type { Executor } from './executor.js';
 import type { ServerLocker } from './hba-lock.js';
 import { Interrupt } from './interrupt.js';
@@ -28,6 +28,8 @@ export interface ApplyDeps {
   /** Progress (text mode prints it on stderr). */
   onStep?: (step: ReportStep, phase: 'start' | 'end') => void;
   now?: () => Date;
+  /** The snapshot, when it was read with the plan state (no prompt stood between): the snapshot step takes it as it is. */
+  snapshot?: Snapshot | null;
   /** The server's pg_hba.conf lock (default: a session of its own in template1); tests without a server pass a stand-in. */
   hbaServerLock?: ServerLocker;
 }

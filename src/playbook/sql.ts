@@ -3,7 +3,7 @@
 // pids validated as integers before they are spliced into array literals.
 import { createHash, createHmac, pbkdf2Sync, randomBytes } from 'node:crypto';
 import { administeredRolesSql } from '../checks/administered-roles.js';
-import { hiddenBackendsSql } from '../checks/hidden-backends.js';
+import { hiddenBackendsAnyMajorSql, hiddenBackendsSql } from '../checks/hidden-backends.js';
 import { blockingSql, roleLocksSql } from '../checks/locks.js';
 import { preparedSql } from '../checks/prepared-xacts.js';
 import { ACTIVITY_COLUMNS, roleSessionsSql } from '../checks/sessions.js';
@@ -141,12 +141,14 @@ export const SNAPSHOT_PARTS = ['sessions', 'locks', 'blocking', 'prepared'] as c
  * backends. The same queries inspect runs with parameters; here the OID and name are literals.
  */
 export function snapshotReads(targets: readonly { oid: number; name: string }[], major: number): string {
-  const per = targets.flatMap((t) => {
-    const oid = `${checkOid(t.oid)}::oid`;
-    const owners = `ARRAY[${literal(t.name)}]::text[]`;
-    return [roleSessionsSql(oid), roleLocksSql('role', { backends: oid, owners }), blockingSql(oid, owners), preparedSql(owners)];
-  });
+  const per = targets.flatMap((t) => snapshotParts(`${checkOid(t.oid)}::oid`, t.name));
   return join([...per.map((q) => q.trim()), hiddenScan(major)]);
+}
+
+/** SNAPSHOT_PARTS for one role: its OID as an SQL expression, its name. */
+function snapshotParts(oid: string, name: string): string[] {
+  const owners = `ARRAY[${literal(name)}]::text[]`;
+  return [roleSessionsSql(oid), roleLocksSql('role', { backends: oid, owners }), blockingSql(oid, owners), preparedSql(owners)];
 }
 
 // The insert position, not pg_current_wal_lsn(): with synchronous_commit = off the commit record may
@@ -340,14 +342,19 @@ export const ADMIN_OF_SQL = adminOfSql();
 /** The statements of planReads() per role, in the order their results come back (after the server's row, when asked for). */
 export const PLAN_PARTS = ['role', 'operator', 'administered', 'prepared', 'subscriptions', 'ownedDatabases', 'adminOf'] as const;
 
+/** A role's OID by its exact name, as an SQL expression: NULL when no role has it. */
+const oidByName = (name: string) => `(SELECT oid FROM pg_catalog.pg_roles WHERE rolname = ${literal(name)})`;
+
 /**
  * What a plan is made from in one simple-query round trip (the attack goes on while it runs): the
  * server's facts (`server`), then per role by its exact name PLAN_PARTS, then the --reassign-to role
- * (`reassignTo`). A name no role has gives no role row, and NULL for its OID in the other parts.
+ * (`reassignTo`), then with `snapshot` the snapshot's reads (snapshotReads(), by name; the hidden
+ * scan for whichever major answers). A name no role has gives no role row, and NULL for its OID
+ * in the other parts.
  */
-export function planReads(names: readonly string[], opts: { server: boolean; reassignTo?: string | null }): string {
+export function planReads(names: readonly string[], opts: { server: boolean; reassignTo?: string | null; snapshot?: boolean }): string {
   const per = names.flatMap((name) => {
-    const oid = `(SELECT oid FROM pg_catalog.pg_roles WHERE rolname = ${literal(name)})`;
+    const oid = oidByName(name);
     const owners = `ARRAY[${literal(name)}]::text[]`;
     return [
       roleByNameSql(literal(name)),
@@ -360,7 +367,8 @@ export function planReads(names: readonly string[], opts: { server: boolean; rea
     ];
   });
   const reassign = opts.reassignTo === undefined || opts.reassignTo === null ? [] : [roleByNameSql(literal(opts.reassignTo))];
-  return join([...(opts.server ? [SERVER_SQL] : []), ...per, ...reassign].map((q) => q.trim()));
+  const snapshot = opts.snapshot ? [...names.flatMap((name) => snapshotParts(oidByName(name), name)), hiddenBackendsAnyMajorSql()] : [];
+  return join([...(opts.server ? [SERVER_SQL] : []), ...per, ...reassign, ...snapshot].map((q) => q.trim()));
 }
 
 /**

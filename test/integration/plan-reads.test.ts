@@ -2,7 +2,8 @@
 // parameterised queries it replaced, on a real server: a hostile role name, two targets, a role a
 // target administers, a prepared transaction, owned objects, --reassign-to. Counted on the real
 // client (--hba-file given: without it the HBA decision compares the server's file in a query of
-// its own, which may be refused): one query for the plan state; a second only for roles --include-created adds.
+// its own, which may be refused): one query for the plan state, the snapshot riding in it when asked for; a second only for
+// roles --include-created adds.
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { collectAdministeredRoles } from '../../src/checks/administered-roles.js';
@@ -10,10 +11,12 @@ import { collectPrepared } from '../../src/checks/prepared-xacts.js';
 import type { Queryable } from '../../src/checks/types.js';
 import { resolveConnParams } from '../../src/pg/conninfo.js';
 import { ident } from '../../src/pg/quote.js';
+import { queryAll } from '../../src/pg/query-all.js';
 import { findRole } from '../../src/pg/roles.js';
 import { collectOperator, collectServer } from '../../src/pg/server.js';
 import { collectPlanState } from '../../src/playbook/collect.js';
-import { ADMIN_OF_SQL, OWNED_DATABASES_SQL, SUBSCRIPTIONS_SQL } from '../../src/playbook/sql.js';
+import { toSnapshot } from '../../src/playbook/snapshot-rows.js';
+import { ADMIN_OF_SQL, OWNED_DATABASES_SQL, snapshotReads, SUBSCRIPTIONS_SQL } from '../../src/playbook/sql.js';
 import { MAJORS, startClusterWithHba, type TestCluster } from '../helpers/cluster.js';
 
 const HOSTILE = `plan "a\\b' OR 'x`;
@@ -65,8 +68,9 @@ describe.each(MAJORS)('the plan state in one round trip on PostgreSQL %i', (majo
   it("reads in one query what the parameterised queries read, per target, with --reassign-to's role", async () => {
     const q = counted(client);
     const input = { roles: [PLAIN, HOSTILE, PLAIN], reassignTo: 'heir', hbaFile: cl.hbaFile };
-    const { state, operator } = await collectPlanState(params(), q, input);
+    const { state, operator, snapshot } = await collectPlanState(params(), q, input);
     expect(q.n).toBe(1);
+    expect(snapshot).toBeNull();
     // the same facts, read one query at a time as before
     const server = await collectServer(client);
     const targets = [(await findRole(client, PLAIN))!, (await findRole(client, HOSTILE))!];
@@ -96,11 +100,28 @@ describe.each(MAJORS)('the plan state in one round trip on PostgreSQL %i', (majo
     expect(state.ownedDatabases.find((o) => o.role === PLAIN)!.databases).toEqual(['postgres']);
   });
 
-  it('--include-created: a second query for the roles it adds', async () => {
+  it('with the snapshot: still one query, and the snapshot is what its own round trip reads', async () => {
     const q = counted(client);
-    const { state } = await collectPlanState(params(), q, { roles: [HOSTILE], includeCreated: true, hbaFile: cl.hbaFile });
+    const { state, snapshot } = await collectPlanState(params(), q, { roles: [PLAIN, HOSTILE], hbaFile: cl.hbaFile }, { snapshot: true });
+    expect(q.n).toBe(1);
+    const names = state.targets.map((t) => t.name);
+    const own = toSnapshot(await queryAll(client, snapshotReads(state.targets, major)), names, '');
+    expect(own.sessions.length).toBeGreaterThanOrEqual(2);
+    expect(own.preparedTransactions.map((p) => p.gid)).toEqual(['plan-px']);
+    expect(stable(snapshot!)).toEqual(stable(own));
+  });
+
+  it('--include-created: a second query for the roles it adds; the snapshot is then left to the step', async () => {
+    const q = counted(client);
+    const { state, snapshot } = await collectPlanState(
+      params(),
+      q,
+      { roles: [HOSTILE], includeCreated: true, hbaFile: cl.hbaFile },
+      { snapshot: true },
+    );
     expect(q.n).toBe(2);
     expect(state.targets.map((t) => t.name)).toEqual([HOSTILE, MADE]);
+    expect(snapshot).toBeNull();
   });
 
   it('a name no role has: the hint (exit 2), or over a fleet left out', async () => {

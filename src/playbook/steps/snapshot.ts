@@ -2,14 +2,11 @@
 // blocking, prepared transactions), in one round trip: containment waits for it. Under a lock on a
 // catalog it gives way: the containment statement's terminate rows carry the sessions' forensic columns instead.
 import type { z as Z } from 'zod';
-import { toHiddenBackends } from '../../checks/hidden-backends.js';
-import { toBlockingRows, toLockRows } from '../../checks/locks.js';
-import { toPreparedXacts } from '../../checks/prepared-xacts.js';
-import { toSession, type ActivityRow } from '../../checks/sessions.js';
 import { queryAll } from '../../pg/query-all.js';
 import type { Snapshot } from '../../record/cutoff-report.js';
 import { sqlError, type Run } from '../run.js';
-import { SNAPSHOT_PARTS, snapshotReads } from '../sql.js';
+import { toSnapshot } from '../snapshot-rows.js';
+import { snapshotReads } from '../sql.js';
 import { StepSkipped, type PlanContext, type StepKind } from './kind.js';
 
 const fields = (_z: typeof Z) => ({});
@@ -24,32 +21,22 @@ function planSnapshot(ctx: PlanContext): void {
   });
 }
 
-async function collectSnapshot(run: Run, snap: Snapshot): Promise<void> {
-  const results = await queryAll(run.reader, snapshotReads(run.targets, run.major));
-  const n = SNAPSHOT_PARTS.length;
-  if (results.length !== run.targets.length * n + 1)
-    throw new Error(`snapshot: ${results.length} results to ${run.targets.length * n + 1} statements`);
-  run.targets.forEach((t, i) => {
-    const [sessions, locks, blocking, prepared] = results.slice(i * n, i * n + n) as [object[], object[], object[], object[]];
-    snap.sessions.push(...(sessions as ActivityRow[]).map(toSession));
-    snap.locks.push(...toLockRows(locks).map((l) => ({ ...l, role: t.name })));
-    snap.blocking.push(...toBlockingRows(blocking).map((b) => ({ ...b, role: t.name })));
-    snap.preparedTransactions.push(...toPreparedXacts(prepared).map((p) => ({ ...p, role: t.name })));
-  });
-  snap.hiddenBackends = toHiddenBackends(results.at(-1)!);
+/** What the snapshot found, as the step's detail says it. */
+function summary(snap: Snapshot): string {
+  return `${snap.sessions.length} session(s), ${snap.hiddenBackends.length} hidden backend(s), ${snap.locks.length} lock(s), ${snap.blocking.length} blocked session(s), ${snap.preparedTransactions.length} prepared transaction(s)`;
 }
 
 async function applySnapshot(run: Run): Promise<string> {
-  const snap: Snapshot = {
-    takenAt: run.clock().toISOString(),
-    sessions: [],
-    hiddenBackends: [],
-    locks: [],
-    blocking: [],
-    preparedTransactions: [],
-  };
+  // read with the plan state, in its round trip, when nothing stood between (no prompt): taken as it is
+  if (run.deps.snapshot) {
+    run.report.snapshot = run.deps.snapshot;
+    return summary(run.deps.snapshot);
+  }
+  const takenAt = run.clock().toISOString();
+  let snap: Snapshot;
   try {
-    await collectSnapshot(run, snap);
+    const names = run.targets.map((t) => t.name);
+    snap = toSnapshot(await queryAll(run.reader, snapshotReads(run.targets, run.major)), names, takenAt);
   } catch (err) {
     if ((err as { code?: string }).code !== '55P03') throw err;
     throw new StepSkipped(
@@ -57,7 +44,7 @@ async function applySnapshot(run: Run): Promise<string> {
     );
   }
   run.report.snapshot = snap;
-  return `${snap.sessions.length} session(s), ${snap.hiddenBackends.length} hidden backend(s), ${snap.locks.length} lock(s), ${snap.blocking.length} blocked session(s), ${snap.preparedTransactions.length} prepared transaction(s)`;
+  return summary(snap);
 }
 
 export const snapshotStep = {

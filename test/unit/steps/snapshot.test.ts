@@ -98,6 +98,23 @@ describe('snapshot apply', () => {
     );
   });
 
+  it('read with the plan state (no prompt stood between): taken as it is, with no query of its own', async () => {
+    const r = reader(() => new Error('no query expected'));
+    const pre = {
+      takenAt: '2030-01-01T00:00:00.000Z',
+      sessions: [],
+      hiddenBackends: [{ pid: 5151, via: 'virtualxid' as const, backendStart: null, clientAddr: null }],
+      locks: [],
+      blocking: [],
+      preparedTransactions: [],
+    };
+    const { detail, log, run } = await dryApply(snapshotStep, planWith(snapshotStep).steps, 0, { reader: r, deps: { snapshot: pre } });
+    expect(detail).toBe('0 session(s), 1 hidden backend(s), 0 lock(s), 0 blocked session(s), 0 prepared transaction(s)');
+    expect(r.queries).toEqual([]);
+    expect(log).toEqual([]);
+    expect(run.report.snapshot).toBe(pre);
+  });
+
   it('any other failure is a failure', async () => {
     const r = reader(() => sqlError('permission denied for view pg_stat_activity', '42501'));
     await expect(dryApply(snapshotStep, planWith(snapshotStep).steps, 0, { reader: r })).rejects.toMatchObject({ code: '42501' });
