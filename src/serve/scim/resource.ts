@@ -84,7 +84,8 @@ export function inboundUser(body: JsonObject): Promise<StoredResource> {
 export function outboundUser(u: StoredUser, usersUrl: string, attributes?: ScimFilter): JsonObject {
   const instance = new SCIMMY.Schemas.User(
     {
-      ...u.resource,
+      // a copy: the store's users are shared (store.ts read)
+      ...structuredClone(u.resource),
       id: u.id,
       meta: { created: new Date(u.created), lastModified: new Date(u.lastModified), version: `W/"${u.version}"` },
     },
@@ -93,6 +94,22 @@ export function outboundUser(u: StoredUser, usersUrl: string, attributes?: ScimF
     attributes,
   );
   return JSON.parse(JSON.stringify(instance)) as JsonObject;
+}
+
+/**
+ * The User as a filter sees it: what outboundUser renders (the stored attributes, already SCIMMY's
+ * coercion of what was sent, with id and meta), built without SCIMMY, for matching every user.
+ * It shares the stored user's attributes: read it, never change it.
+ */
+export function matchView(u: StoredUser, usersUrl: string): JsonObject {
+  const meta = {
+    resourceType: 'User',
+    created: u.created,
+    lastModified: u.lastModified,
+    location: `${usersUrl}/${u.id}`,
+    version: `W/"${u.version}"`,
+  };
+  return { ...(u.resource as JsonObject), id: u.id, meta };
 }
 
 /** The operations of a PatchOp body, Entra's boolean strings made booleans; 400 invalidSyntax when it is not one. */

@@ -111,9 +111,14 @@ export class UserStore {
     });
   }
 
-  /** The users as on file (a copy), read in turn with the changes. */
-  read(): Promise<StoredUser[]> {
-    return oneAtATime(this.file, async () => structuredClone(await this.current()));
+  /**
+   * The users as on file, shared and never to be changed (a change works on its own copy, and a
+   * write replaces the array). Not in turn with the changes: a look-up never holds up a
+   * deactivation queued behind it; it sees the file before or after a change, each whole (written
+   * by rename, and the cache is checked against the file's inode, size and mtime on every read).
+   */
+  read(): Promise<readonly StoredUser[]> {
+    return this.current();
   }
 
   private async write(users: StoredUser[]): Promise<void> {

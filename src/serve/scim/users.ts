@@ -9,7 +9,7 @@ import { foldName } from '../identity.js';
 import type { AdapterResponse, Enqueue } from '../types.js';
 import { ScimFailure, SCIM_CONTENT_TYPE, notFound } from './errors.js';
 import { attributeFilter, paging, userFilter } from './query.js';
-import { inboundUser, outboundUser, parseBody, patchedUser } from './resource.js';
+import { inboundUser, matchView, outboundUser, parseBody, patchedUser } from './resource.js';
 import type { StoredResource, StoredUser } from './store-schema.js';
 import type { UserStore } from './store.js';
 import { eventOf, isActive, transitionOf } from './transition.js';
@@ -51,9 +51,10 @@ export async function listUsers(ctx: UsersContext, query: URLSearchParams): Prom
   const attrs = attributeFilter(query);
   const { startIndex, count } = paging(query);
   const users = await ctx.store.read();
-  // matched on the full outbound form (meta, id), answered in the projection asked for
+  // matched on each user's outbound form (matchView: what outboundUser renders, without SCIMMY,
+  // which costs about 0.6 ms a user: 6 s a look-up over 10,000); only the page is rendered
   const byId = new Map(users.map((u) => [u.id, u]));
-  const all = users.map((u) => outboundUser(u, ctx.usersUrl));
+  const all = users.map((u) => matchView(u, ctx.usersUrl));
   const hits = match ? match(all) : all;
   const page = hits
     .slice(startIndex - 1, startIndex - 1 + count)
