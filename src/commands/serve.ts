@@ -17,7 +17,7 @@ import { openStateDir } from '../record/state-dir.js';
 import type { AuditBase } from '../serve/audit.js';
 import { loadServeConfig, type ServeConfig } from '../serve/config.js';
 import { createGithubHandler } from '../serve/github/index.js';
-import { createScimHandler } from '../serve/scim/index.js';
+import { checkScimStore, createScimHandler } from '../serve/scim/index.js';
 import { checkListen, createServer, type Handler } from '../serve/http.js';
 import { createEnqueue } from '../serve/intake.js';
 import { ServeJournal } from '../serve/journal.js';
@@ -112,6 +112,13 @@ async function serve(
   config: () => ServeConfig,
 ): Promise<ExitCode> {
   const journal = await ServeJournal.open({ dryRun });
+  // a SCIM user store that cannot be read is refused now (exit 2), not found out by the first request
+  const users =
+    first.scimToken === null
+      ? null
+      : await checkScimStore({ storeDir: dir, dryRun }).catch((err: unknown) => {
+          throw usageError(describeError(err), 'move the file aside to start with no users');
+        });
   const status: ServeStatus = { lastEvent: null, lastError: null };
   let chain: Promise<unknown> = Promise.resolve();
   const audit = (entries: AuditEntry[]) => {
@@ -143,7 +150,7 @@ async function serve(
   const bound = server.address() as AddressInfo;
   const host = bound.family === 'IPv6' ? `[${bound.address}]` : bound.address;
   log(
-    `pgrevoke serve: listening on ${scheme}://${host}:${bound.port}${dryRun ? ' (dry run: nothing is changed)' : ''}; ${first.targets.nodes.length} target(s), playbook ${first.playbook.name}`,
+    `pgrevoke serve: listening on ${scheme}://${host}:${bound.port}${dryRun ? ' (dry run: nothing is changed)' : ''}; ${first.targets.nodes.length} target(s), playbook ${first.playbook.name}${users === null ? '' : `; ${users} SCIM user(s) stored`}`,
   );
   const owed = journal.pending().length;
   if (owed) log(`pgrevoke serve: ${owed} event(s) accepted before a restart and not done: resuming`);
