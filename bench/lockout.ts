@@ -263,8 +263,9 @@ function cpuOrNull(pid: number): number | null {
 }
 
 /** One CPU window of a fresh guard: its Node process and every backend serving it (one started within counts whole). */
-async function loadWindow(b: Bench, v: Variant, cond: string, stateDir: string): Promise<void> {
-  const g = await startGuard(b, v.args(b), stateDir);
+async function loadWindow(b: Bench, v: Variant, cond: string): Promise<void> {
+  // a state directory of its own: no log cursor of an earlier window's guard to resume from (a backlog)
+  const g = await startGuard(b, v.args(b), await fs.mkdtemp(path.join(b.dir, 'state-')));
   try {
     const pids0 = await g.backends();
     const b0 = new Map(pids0.map((pid) => [pid, cpuOrNull(pid) ?? 0]));
@@ -284,7 +285,7 @@ async function loadWindow(b: Bench, v: Variant, cond: string, stateDir: string):
 }
 
 /** One condition: lag trials under the attacker (variants alternating), then CPU windows without it, A B B A. */
-async function condition(b: Bench, vs: Variant[], cond: string, stateDir: string): Promise<void> {
+async function condition(b: Bench, vs: Variant[], cond: string): Promise<void> {
   const attacker = new Attacker({
     host: '127.0.0.1',
     port: b.cl.port,
@@ -302,7 +303,7 @@ async function condition(b: Bench, vs: Variant[], cond: string, stateDir: string
     await attacker.stop();
   }
   await until(async () => (await sessionCount(b.admin, `usename = 'victim'`)) === 0, 10_000, 'the attacker gone');
-  for (const v of [...vs, ...[...vs].reverse()]) await loadWindow(b, v, cond, stateDir);
+  for (const v of [...vs, ...[...vs].reverse()]) await loadWindow(b, v, cond);
 }
 
 /** One trial of the Nth failure to the refusal: times in ms, null where it did not happen within 5 s. */
@@ -525,10 +526,9 @@ export async function benchLockout(): Promise<string> {
   const version = (await b.admin.query<{ v: string }>(`SELECT version() AS v`)).rows[0]!.v;
   try {
     for (const m of ms) await nthMode(b, m);
-    const stateDir = await fs.mkdtemp(path.join(b.dir, 'state-'));
-    await condition(b, vs, CONDITIONS.quiet, stateDir);
+    await condition(b, vs, CONDITIONS.quiet);
     trickle.start();
-    await condition(b, vs, CONDITIONS.trickle, stateDir);
+    await condition(b, vs, CONDITIONS.trickle);
     await trickle.stop();
   } finally {
     await trickle.stop();
@@ -634,8 +634,8 @@ ${SESSIONS} sessions of \`victim\` querying every ${ATTACK_INTERVAL_MS} ms and r
 lag = the attacker's last successful query by the server's clock (its \`clock_timestamp()\`) - t0, as in the guard section (its refused
 reconnects then lock \`victim\` out from 127.0.0.1 in the lockout rows: pg_hba.conf is put back after each trial). CPU: utime+stime
 from /proc of the guard's Node process and of every backend serving it (found by the ports of its sockets; one started within a window
-counts whole, one gone before the window's end is not counted), as % of one core, over ${WINDOW_MS / 1000} s windows in A B B A order without the
-attacker (two per row); CPU added per tick = (backend + process CPU - the no-flags row's) x the ${DEFAULT_INTERVAL_MS} ms interval. Trickle: wrong passwords of ${TRICKLE_ROLES} real roles from ${TRICKLE_ADDRESSES.join(', ')}, round robin (no pair
+counts whole, one gone before the window's end is not counted), as % of one core, over ${WINDOW_MS / 1000} s windows (each a fresh guard and state directory: no log cursor to resume)
+in A B B A order without the attacker (two per row); CPU added per tick = (backend + process CPU - the no-flags row's) x the ${DEFAULT_INTERVAL_MS} ms interval. Trickle: wrong passwords of ${TRICKLE_ROLES} real roles from ${TRICKLE_ADDRESSES.join(', ')}, round robin (no pair
 failed ${AFTER} times in any guard's life: no lockout forms); ${r.trickle.rate().toFixed(1)} attempts/s achieved (${outcomes}; ${r.trickle.skipped} skipped with 10 in flight).
 Guard exit codes on SIGTERM: ${[...exits].join(', ')}.
 
