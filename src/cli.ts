@@ -228,9 +228,10 @@ nodeOptions(program.command('guard'), 'to guard')
     `
 Reasons (stable strings in the audit log and the JSON lines): role_nologin, role_dropped, role_expired
 (VALID UNTIL passed, whatever the auth method), denylisted, idle_timeout (idle or idle in transaction),
-membership_revoked (--on-membership-revoked). Lockouts (--lockout-after, --ban-address-after) are said on stderr;
-\`pgrevoke lockouts\` lists them, \`pgrevoke unlock\` lifts one.
-With --json, stdout is JSON Lines: one object per session event ({"event":"kill"|"would_kill"|"denied",...}).
+membership_revoked (--on-membership-revoked). Lockouts (--lockout-after, --ban-address-after), one engine per fleet
+cluster, are said on stderr, or with --json as JSON lines; \`pgrevoke lockouts\` lists them, \`pgrevoke unlock\` lifts one.
+With --json, stdout is JSON Lines: one object per session event ({"event":"kill"|"would_kill"|"denied",...}) and lockout
+event ({"event":"lockout"|"expired"|...,"kind":"address"|"role"|"address_ban",...}).
 Status (connected, reconnecting, reloaded, tick failures) goes to stderr. SIGTERM/SIGINT stop it (exit 0); SIGHUP re-reads
 --deny-file (a file with a bad name is refused whole: the names in force stay). Exit 2 at start: bad flags, deny file,
 password or database; exit 3: a node blind past --max-blind (named, with the error).`,

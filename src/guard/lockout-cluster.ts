@@ -2,8 +2,11 @@
 // failures read from any of them (the attacker tries the standby next) and enforcing on all of
 // them, never on another cluster's. Enforcement may wait seconds on pg_hba.conf locks, so it runs
 // beside the loop: at most one ingest+enforce in flight, failures read meanwhile wait for the
-// next. A pass that throws keeps its failures for the next one (bounded), and the log positions
-// they were read up to are saved only once they have been counted.
+// next. A pass whose ingest throws keeps its failures for the next one (bounded); the log positions
+// they were read up to are saved only once they have been counted. An enforcement that throws is
+// retried by the next pass without handing the failures over again. (The engine throws mostly
+// before it counts, reading the lockouts file; a throw while recording them, after counting,
+// makes the retry count those failures twice: the engine would have to drop repeats to prevent it.)
 import { LockoutEngine, type LockoutNode } from '../lockout/index.js';
 import type { AuthFailure, LogCursor } from '../serverlog/types.js';
 import { errText } from './failures.js';
@@ -99,23 +102,12 @@ export class ClusterLockout {
     this.pending = empty();
     try {
       await this.engine.ingest(batch.failures);
-      await this.engine.enforce();
     } catch (err) {
-      // kept for the next pass, before what was read since, so that the order they were logged in holds
-      const later = this.pending;
-      this.pending = { failures: [...batch.failures, ...later.failures], cursors: batch.cursors };
-      for (const [r, c] of later.cursors)
-        batch.cursors.set(r, { cursor: c.cursor, hadFailures: c.hadFailures || (batch.cursors.get(r)?.hadFailures ?? false) });
-      this.bound();
-      this.failed = true;
-      const text = errText(err);
-      if (text !== this.failing)
-        this.ctx.emit({ type: 'error', node: null, message: `lockout pass failed${this.name ? ` (cluster ${this.name})` : ''}: ${text}` });
-      this.failing = text;
+      this.keep(batch);
+      this.fail(err);
       return;
     }
-    this.failed = false;
-    this.failing = null;
+    // counted: from here on a failure is never handed over again (it would count twice), and the positions may be saved
     this.dropped = 0;
     await Promise.all(
       [...batch.cursors].map(([r, c]) =>
@@ -126,6 +118,31 @@ export class ClusterLockout {
           ),
       ),
     );
+    try {
+      await this.engine.enforce();
+    } catch (err) {
+      this.fail(err);
+      return;
+    }
+    this.failed = false;
+    this.failing = null;
+  }
+
+  /** A batch not counted goes back, before what was read since, so that the order they were logged in holds. */
+  private keep(batch: Pending): void {
+    const later = this.pending;
+    this.pending = { failures: [...batch.failures, ...later.failures], cursors: batch.cursors };
+    for (const [r, c] of later.cursors)
+      batch.cursors.set(r, { cursor: c.cursor, hadFailures: c.hadFailures || (batch.cursors.get(r)?.hadFailures ?? false) });
+    this.bound();
+  }
+
+  private fail(err: unknown): void {
+    this.failed = true;
+    const text = errText(err);
+    if (text !== this.failing)
+      this.ctx.emit({ type: 'error', node: null, message: `lockout pass failed${this.name ? ` (cluster ${this.name})` : ''}: ${text}` });
+    this.failing = text;
   }
 
   /** At stop: the pass in flight ends, then one last pass (one try) counts what was read meanwhile. */
