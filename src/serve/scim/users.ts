@@ -124,13 +124,21 @@ export async function replaceUser(ctx: UsersContext, id: string, raw: Buffer): P
   return userResponse(ctx, u);
 }
 
+/**
+ * A PATCH that unassigns active (remove, or null) leaves a deactivated user inactive: absent is
+ * active, and only the provider's active true is a reactivation (as a PUT that leaves it out).
+ */
+function keepInactive(before: StoredUser, after: StoredResource | null): StoredResource | null {
+  return after !== null && before.resource.active === false && after.active === undefined ? { ...after, active: false } : after;
+}
+
 export async function patchUser(ctx: UsersContext, id: string, raw: Buffer): Promise<AdapterResponse> {
   const body = parseBody(raw);
   const u = await changeUser(
     ctx,
     id,
     (a) => `PATCH /Users/${id} active=${a}`,
-    (before) => patchedUser(before, body),
+    async (before) => keepInactive(before, await patchedUser(before, body)),
   );
   return userResponse(ctx, u);
 }
