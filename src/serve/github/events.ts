@@ -58,10 +58,18 @@ function memberRemoved(payload: Obj, scope: GithubScope): GithubDecision {
   return { kind: 'deactivate', login: login!, summary: `organization member_removed: ${login} left ${scope.org}` };
 }
 
-/** The configured team a payload's team is, if any: by slug, by name, or (a deleted team) by its name's slug. */
+/**
+ * The configured team a payload's team is, if any: a live team by its slug alone (GitHub's, and
+ * unique in the organization: a name, or a name's slug, could be another team's that any member
+ * may create, such as "DB.Admins" with slug db-admins-1); a deleted team, which has no slug left,
+ * by its name or its name's slug.
+ */
 function listedTeam(team: Obj, teams: readonly string[]): string | undefined {
   const name = str(team.name);
-  const candidates = [str(team.slug), name, name === undefined ? undefined : teamSlug(name)].map(lower);
+  const slug = str(team.slug);
+  const candidates = (
+    slug !== undefined && team.deleted !== true ? [slug] : [slug, name, name === undefined ? undefined : teamSlug(name)]
+  ).map(lower);
   return teams.find((t) => candidates.includes(t.toLowerCase()));
 }
 
