@@ -1,8 +1,9 @@
 // pgrevoke serve --config FILE [--dry-run]: the identity provider's receiver (issue 17). In the
 // foreground, logs on stderr: SCIM 2.0 at /scim/v2 and GitHub organization webhooks at /github;
 // each accepted event is journaled (fsync'd) before its 2xx, and the worker cuts the mapped roles
-// off on every target. SIGTERM (and SIGINT) drains: no new request is taken, the running event
-// finishes, exit 0. SIGHUP reloads the config; a bad one keeps the one in force and says why.
+// off on every target. SIGTERM (and SIGINT) drains: new requests get 503, the running event's
+// cutoff finishes and is journaled (a second signal, or the drain timeout, cancels it), exit 0.
+// SIGHUP reloads the config; a bad one keeps the one in force and says why.
 import os from 'node:os';
 import path from 'node:path';
 import type { Server } from 'node:http';
@@ -31,6 +32,19 @@ interface ServeFlags {
 }
 
 const log = (line: string) => process.stderr.write(`${line}\n`);
+
+/** How long SIGTERM's drain waits for the running cutoff before cancelling it (under systemd's 90 s TimeoutStopSec). */
+const DRAIN_TIMEOUT_S = 60;
+
+/** PGREVOKE_SERVE_DRAIN_TIMEOUT_S, in ms: a positive number of seconds, else exit 2 at start. */
+function drainTimeoutMs(env: NodeJS.ProcessEnv): number {
+  const raw = env.PGREVOKE_SERVE_DRAIN_TIMEOUT_S;
+  if (raw === undefined || raw === '') return DRAIN_TIMEOUT_S * 1000;
+  const s = Number(raw);
+  if (!Number.isFinite(s) || s <= 0)
+    throw usageError(`PGREVOKE_SERVE_DRAIN_TIMEOUT_S must be a positive number of seconds, not ${JSON.stringify(raw)}`);
+  return s * 1000;
+}
 
 /** The adapters over one config: rebuilt on SIGHUP (a new secret, org or teams). */
 interface Adapters {
@@ -75,6 +89,7 @@ export async function run([flags]: unknown[], _g: GlobalOptions): Promise<ExitCo
   const f = flags as ServeFlags;
   if (!f.config) throw usageError('--config FILE is required', 'see docs/serve.md for the config file');
   const dryRun = Boolean(f.dryRun);
+  const drainMs = drainTimeoutMs(process.env);
   let cfg = await loadServeConfig(f.config);
   checkListen(cfg.listen, cfg.tls !== null, cfg.allowPlainHttp);
   await checkOutputs([{ flag: 'audit_log', file: cfg.auditLog, append: true }]);
@@ -93,8 +108,7 @@ export async function run([flags]: unknown[], _g: GlobalOptions): Promise<ExitCo
   try {
     return await serve(
       cfg,
-      dir,
-      dryRun,
+      { dir, dryRun, drainMs },
       (next) => (cfg = next),
       () => cfg,
     );
@@ -106,8 +120,7 @@ export async function run([flags]: unknown[], _g: GlobalOptions): Promise<ExitCo
 /** The running service: resolves with the exit code once SIGTERM/SIGINT has drained it. */
 async function serve(
   first: ServeConfig,
-  dir: string,
-  dryRun: boolean,
+  { dir, dryRun, drainMs }: { dir: string; dryRun: boolean; drainMs: number },
   set: (c: ServeConfig) => void,
   config: () => ServeConfig,
 ): Promise<ExitCode> {
@@ -167,16 +180,25 @@ async function serve(
       .catch((err: unknown) => log(`pgrevoke serve: SIGHUP: the new config is refused, the one in force stays: ${describeError(err)}`));
   };
   process.on('SIGHUP', reload);
+  // serve owns SIGTERM/SIGINT for its whole life (the cutoff installs no handler of its own): the
+  // first drains, a second cancels the running cutoff
+  let signals = 0;
+  let stop!: (sig: NodeJS.Signals) => void;
+  const stopping = new Promise<NodeJS.Signals>((resolve) => (stop = resolve));
+  const onSignal = (sig: NodeJS.Signals) => (++signals === 1 ? stop(sig) : worker.cancel(`a second ${sig}`));
+  process.on('SIGTERM', onSignal);
+  process.on('SIGINT', onSignal);
   try {
-    const sig = await new Promise<NodeJS.Signals>((resolve) => {
-      process.once('SIGTERM', () => resolve('SIGTERM'));
-      process.once('SIGINT', () => resolve('SIGINT'));
-    });
-    log(`pgrevoke serve: ${sig}: draining (no new requests; the running event finishes)`);
+    const sig = await stopping;
+    log(
+      `pgrevoke serve: ${sig}: draining (new requests get 503; the running cutoff finishes, for at most ${drainMs / 1000} s; a second ${sig} cancels it)`,
+    );
     accepting = false;
+    // idle keep-alive connections go now; a new request meanwhile is answered 503
+    server.closeIdleConnections();
+    await worker.drain(drainMs);
     const closed = new Promise<void>((resolve) => server.close(() => resolve()));
     server.closeIdleConnections();
-    await worker.drain();
     // a request still open past the drain (a client sending slowly) is cut
     const cut = setTimeout(() => server.closeAllConnections(), 2_000);
     await closed;
@@ -186,5 +208,7 @@ async function serve(
     return ExitCode.OK;
   } finally {
     process.off('SIGHUP', reload);
+    process.off('SIGTERM', onSignal);
+    process.off('SIGINT', onSignal);
   }
 }

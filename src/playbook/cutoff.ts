@@ -56,6 +56,12 @@ export interface CutoffHooks {
   progress: ((line: string) => void) | null;
   /** One node's steps as they start and end (a terminal's spinner line each), instead of `progress`'s line per step. */
   steps?: ((step: ReportStep, phase: 'start' | 'end') => void) | null;
+  /**
+   * The caller owns SIGINT/SIGTERM (pgrevoke serve drains on them): no signal handler is installed,
+   * and apply runs under this interrupt; triggering it cancels the running statement as a signal does.
+   * Without it, a signal during apply cancels the run (the cutoff command).
+   */
+  interrupt?: Interrupt;
 }
 
 export type CutoffOutcome =
@@ -234,13 +240,13 @@ async function recordAhead(s: Session): Promise<CutoffRecord | null> {
 }
 
 /**
- * Apply every runnable node under one interrupt: SIGINT/SIGTERM, or a step the record cannot take
- * (nothing changes unrecorded). Over a fleet the PgBouncer consoles run once every primary has
- * committed NOLOGIN (a RECONNECT before it would log the role straight back in), while the nodes
- * still settle: a shared-user pool's clients are cut sooner.
+ * Apply every runnable node under one interrupt: SIGINT/SIGTERM (or the caller's interrupt), or a
+ * step the record cannot take (nothing changes unrecorded). Over a fleet the PgBouncer consoles run
+ * once every primary has committed NOLOGIN (a RECONNECT before it would log the role straight back
+ * in), while the nodes still settle: a shared-user pool's clients are cut sooner.
  */
 async function applyNodes(s: Session, record: CutoffRecord | null): Promise<Applied> {
-  const interrupt = new Interrupt();
+  const interrupt = s.hooks.interrupt ?? new Interrupt();
   if (record)
     record.onFailure = (err) => {
       s.hooks.note(
@@ -248,12 +254,7 @@ async function applyNodes(s: Session, record: CutoffRecord | null): Promise<Appl
       );
       interrupt.trigger('the cutoff record could not be written');
     };
-  const onSignal = (sig: NodeJS.Signals) => {
-    if (!interrupt.interrupted) s.hooks.note(`pgrevoke: ${sig}: cancelling the running statement, then writing the report`);
-    interrupt.trigger();
-  };
-  process.on('SIGINT', onSignal);
-  process.on('SIGTERM', onSignal);
+  const unlisten = s.hooks.interrupt ? () => undefined : cancelOnSignal(s, interrupt);
   const startedAt = new Date().toISOString();
   let sections: Promise<PgbouncerSection[]> | null = null;
   const consoles = () => (sections ??= pgbouncerPlan(s.req, s.req.dryRun));
@@ -266,9 +267,22 @@ async function applyNodes(s: Session, record: CutoffRecord | null): Promise<Appl
     );
     return { results, startedAt, consoles };
   } finally {
+    unlisten();
+  }
+}
+
+/** SIGINT/SIGTERM trigger the interrupt while apply runs; returns the unsubscribe. */
+function cancelOnSignal(s: Session, interrupt: Interrupt): () => void {
+  const onSignal = (sig: NodeJS.Signals) => {
+    if (!interrupt.interrupted) s.hooks.note(`pgrevoke: ${sig}: cancelling the running statement, then writing the report`);
+    interrupt.trigger();
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  return () => {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
-  }
+  };
 }
 
 interface NodeRun {

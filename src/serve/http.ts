@@ -4,7 +4,8 @@
 // (application/scim+json or application/json, else 415), and a client slower than the header and
 // request timeouts is cut off. /scim/v2/* needs the SCIM bearer token, checked in constant time
 // before the body is read; /github is handed on with its raw body (the adapter checks the HMAC
-// signature over it); GET /healthz needs nothing and says nothing; GET /status needs the token.
+// signature over it); GET /healthz needs nothing and says nothing (503 while draining); GET /status
+// needs the token.
 import { createHash, timingSafeEqual } from 'node:crypto';
 import http from 'node:http';
 import https from 'node:https';
@@ -119,7 +120,12 @@ async function route(req: http.IncomingMessage, res: http.ServerResponse, r: Rou
   const p = url.pathname;
   const method = req.method ?? 'GET';
   const scim = p === '/scim/v2' || p.startsWith('/scim/v2/');
-  if (p === '/healthz' && method === 'GET') return send(res, { status: 200, body: { ok: true } });
+  // draining: a load balancer's health check sees it and sends the provider elsewhere
+  if (p === '/healthz' && method === 'GET')
+    return send(
+      res,
+      r.accepting() ? { status: 200, body: { ok: true } } : { status: 503, body: { ok: false }, headers: { 'retry-after': '5' } },
+    );
   if (!r.accepting()) return send(res, errorResponse(scim, 503, 'shutting down', { 'retry-after': '5', connection: 'close' }));
   if (scim || p === '/status') {
     const token = r.scimToken();

@@ -11,6 +11,7 @@ import { outcomeLine, tagged, type AuditBase } from './audit.js';
 import type { ServeConfig } from './config.js';
 import type { EventOutcome, JournalEntry, OutcomeStatus, ServeJournal } from './journal.js';
 import { reactivate } from './reactivate.js';
+import { Interrupt } from '../playbook/interrupt.js';
 
 /** Attempts before an event is given up on (recorded `failed`): about 10 minutes of backoff. */
 export const MAX_ATTEMPTS = 12;
@@ -41,6 +42,8 @@ export class Worker {
   private stopping = false;
   private wake: NodeJS.Timeout | null = null;
   private readonly notBefore = new Map<string, number>();
+  /** The running event's interrupt: a second SIGTERM or the drain timeout cancels its cutoff. */
+  private current: Interrupt | null = null;
 
   constructor(private readonly d: WorkerDeps) {}
 
@@ -71,11 +74,33 @@ export class Worker {
       });
   }
 
-  /** Stop taking events; resolves once the running one is done (SIGTERM's drain). */
-  async drain(): Promise<void> {
+  /**
+   * Stop taking events; resolves once the running one is done (SIGTERM's drain): its cutoff
+   * finishes and its outcome is journaled. Past `timeoutMs` the cutoff is cancelled (cancel()).
+   */
+  async drain(timeoutMs: number): Promise<void> {
     this.stopping = true;
     if (this.wake) clearTimeout(this.wake);
-    await this.running;
+    const timer = setTimeout(() => this.cancel(`the drain timeout (${timeoutMs / 1000} s)`), timeoutMs);
+    try {
+      await this.running;
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /**
+   * Cancel the running cutoff as a signal cancels `pgrevoke cutoff`: its statement is cancelled,
+   * the walk stops, the attempt is journaled and the event stays owed for the next start. A
+   * restore (reactivation) is not cancelled: its statements are bounded by their lock timeouts.
+   */
+  cancel(why: string): void {
+    const run = this.current;
+    if (!this.running) return;
+    if (!run) return this.d.log(`pgrevoke serve: ${why}: the running event is not a cutoff and runs to its end`);
+    if (run.interrupted) return;
+    this.d.log(`pgrevoke serve: ${why}: cancelling the running cutoff (the event stays in the journal for the next start)`);
+    run.trigger(why);
   }
 
   /**
@@ -213,11 +238,15 @@ export class Worker {
     };
   }
 
-  /** runCutoff over every target as a fleet (a node without the role, or down, is its section, not the end). */
+  /**
+   * runCutoff over every target as a fleet (a node without the role, or down, is its section, not
+   * the end), under the worker's interrupt: serve owns SIGTERM, so the drain lets the cutoff finish.
+   */
   private async cutoff(entry: JournalEntry): Promise<FleetCutoffReport> {
     const cfg = this.d.config();
     const { runCutoff } = await import('../playbook/cutoff.js');
     const base = this.d.auditBase();
+    const interrupt = (this.current = new Interrupt());
     const outcome = await runCutoff(
       {
         input: { roles: entry.roles!, reassignTo: cfg.reassignTo },
@@ -231,8 +260,8 @@ export class Worker {
         concurrency: 16,
         operator: { osUser: base.osUser, host: base.host },
       },
-      { confirm: null, note: this.d.log, progress: this.d.log },
-    );
+      { confirm: null, note: this.d.log, progress: this.d.log, interrupt },
+    ).finally(() => (this.current = null));
     // confirm is null and the run is a fleet: neither a prompt to decline nor a single node's refusal
     if (outcome.kind !== 'report' || !('nodes' in outcome.report)) throw new Error(`unexpected cutoff outcome ${outcome.kind}`);
     return outcome.report;

@@ -247,37 +247,6 @@ describe.each(MAJORS)('pgrevoke serve against PostgreSQL %i', (major) => {
     expect(await stopServe(s2)).toBe(0);
   });
 
-  it('SIGTERM while a cutoff waits: exit 0, the event stays in the journal, the next start completes it', async () => {
-    const holder = await cl.connectAs('postgres', cl.password);
-    await holder.query('BEGIN');
-    await holder.query('ALTER ROLE dan CONNECTION LIMIT 7');
-    const s1 = await start(d);
-    const r = await postGithub(s1, githubDelivery('organization', memberRemoved('dan-gh')));
-    expect(r.status).toBe(202);
-    const { id } = (await r.json()) as { id: string };
-    await waitFor(
-      async () =>
-        (
-          await cl.sql(
-            `SELECT 1 FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query ILIKE '%ALTER ROLE%dan%' AND pid <> pg_backend_pid()`,
-          )
-        ).length > 0,
-      15_000,
-      "the cutoff's ALTER ROLE waiting on the test's lock",
-    );
-    expect(await stopServe(s1)).toBe(0);
-    expect(s1.stderr()).toContain('SIGTERM: draining');
-    await holder.query('ROLLBACK');
-    await holder.end();
-    // the cutoff's statement was cancelled (as cutoff does on SIGTERM): nothing done, the event still owed
-    expect(await canLogin('dan')).toBe(true);
-    expect((await journal(d)).some((l) => l.type === 'done' && l.id === id)).toBe(false);
-    const s2 = await start(d);
-    expect((await outcomeOf(d, id)).status).toBe('contained');
-    expect(await canLogin('dan')).toBe(false);
-    expect(await stopServe(s2)).toBe(0);
-  });
-
   it('offboarding drops the role; a reactivation then cannot undo it: recorded and reported not_restorable', async () => {
     const off = await serveDir(
       baseConfig(
