@@ -4,7 +4,7 @@
 // and the user is in a field of its own). Where the user comes from, best first: a structured field
 // (csv user_name, json user), the stderr prefix's %u when the message names the same user, the
 // message itself when it can be read only one way.
-import ipaddr from 'ipaddr.js';
+import { canonicalAddress } from '../util/address.js';
 import { detailSaysRoleMissing, hbaLineOfDetail, matchTemplate, type Slots } from './messages.js';
 import type { LogRecord } from './record.js';
 import { logTimeToIso } from './time.js';
@@ -26,10 +26,9 @@ export interface FailureContext {
 
 /** A numeric client address, normalized (`::ffff:10.0.0.1` stays IPv6: pg_hba.conf tells the two apart); null otherwise. */
 export function clientAddress(host: string | null | undefined): string | null {
-  if (!host || !ipaddr.isValid(host)) return null;
   // a resolved host name (log_hostname = on) is no address; its reverse DNS is the client's to set
-  if (!/^[0-9a-fA-F:.]+(%[\w.-]+)?$/.test(host)) return null;
-  return ipaddr.parse(host.replace(/%.*$/, '')).toString();
+  if (!host || !/^[0-9a-fA-F:.]+(%[\w.-]+)?$/.test(host)) return null;
+  return canonicalAddress(host.replace(/%.*$/, ''));
 }
 
 /** The user the entry's message names, given what the entry says elsewhere; undefined when it cannot be told. */

@@ -1,9 +1,9 @@
 // pgrevoke sessions: option parsing and the one pure filter -> SQL builder. Values only ever travel as
 // parameters; the only text spliced into the SQL comes from fixed tables in this file.
 import { literalList } from '../pg/quote.js';
-import ipaddr from 'ipaddr.js';
 import { ACTIVITY_COLUMNS } from '../checks/sessions.js';
 import { usageError } from '../errors.js';
+import { inRanges, mappedTwin, parseRange, rangeText } from '../util/address.js';
 import { durationFlag, MAX_AGE_S } from '../util/flags.js';
 
 export const SORT_KEYS = ['pid', 'user', 'database', 'started', 'idle', 'xact_age'] as const;
@@ -33,7 +33,7 @@ export interface SessionFilters {
   states: string[];
   /** Exact application_name values. */
   applications: string[];
-  /** Normalized `address/prefix` strings; a session matches when its client address is inside any. */
+  /** Normalized `address/prefix` strings; a session matches when its client address is inside any (either form of IPv4). */
   clients: string[];
   /** Only sessions idle (see IDLE_STATES) for longer than this many seconds. */
   idleLongerThanS: number | null;
@@ -69,30 +69,34 @@ export function parseState(text: string): string {
 
 /** An address or CIDR range -> `address/prefix` (what the inet `<<=` test and the client-side match use). */
 export function parseClient(text: string): string {
-  const t = text.trim();
-  try {
-    if (ipaddr.isValidCIDR(t)) {
-      const [addr, prefix] = ipaddr.parseCIDR(t);
-      if (addr.kind() === 'ipv4' && !ipaddr.IPv4.isValidFourPartDecimal(t.replace(/\/\d+$/, ''))) throw new Error('short form');
-      return `${addr.toString()}/${prefix}`;
-    }
-    if (ipaddr.IPv6.isValid(t)) return `${ipaddr.IPv6.parse(t).toString()}/128`;
-    if (ipaddr.IPv4.isValidFourPartDecimal(t)) return `${ipaddr.IPv4.parse(t).toString()}/32`;
-  } catch {
-    /* fall through */
-  }
+  const r = parseRange(text);
+  if (r) return rangeText(r);
   throw usageError(`invalid --client: "${text}"`, 'an IP address or a CIDR range, e.g. 10.1.2.3, 10.0.0.0/8, ::1, fd00::/8');
+}
+
+/** The ranges as the SQL test takes them: each IPv4 range also in its IPv4-mapped IPv6 form, and back (src/util/address.ts). */
+export function clientRanges(ranges: readonly string[]): string[] {
+  return [
+    ...new Set(
+      ranges.flatMap((text) => {
+        const r = parseRange(text)!;
+        const twin = mappedTwin(r);
+        return twin ? [rangeText(r), rangeText(twin)] : [rangeText(r)];
+      }),
+    ),
+  ];
 }
 
 /** Client-side twin of the SQL `client_addr <<= ANY(...)` test, for rows that did not come through it. */
 export function clientMatches(addr: string | null, ranges: readonly string[]): boolean {
   if (ranges.length === 0) return true;
-  if (addr === null || !ipaddr.isValid(addr)) return false;
-  const a = ipaddr.parse(addr);
-  return ranges.some((r) => {
-    const [net, prefix] = ipaddr.parseCIDR(r);
-    return net.kind() === a.kind() && a.match(net, prefix);
-  });
+  return (
+    addr !== null &&
+    inRanges(
+      addr,
+      ranges.map((r) => parseRange(r)!),
+    )
+  );
 }
 
 const ORDER_BY: Record<SortKey, string> = {
@@ -127,7 +131,7 @@ export function buildSessionsQuery(f: SessionFilters): BuiltQuery {
   if (f.databases.length) where.push(`a.datname::text = ANY(${param(f.databases, 'text[]')})`);
   if (f.states.length) where.push(`a.state = ANY(${param(f.states, 'text[]')})`);
   if (f.applications.length) where.push(`a.application_name = ANY(${param(f.applications, 'text[]')})`);
-  if (f.clients.length) where.push(`a.client_addr <<= ANY(${param(f.clients, 'inet[]')})`);
+  if (f.clients.length) where.push(`a.client_addr <<= ANY(${param(clientRanges(f.clients), 'inet[]')})`);
   if (f.idleLongerThanS !== null)
     where.push(
       `a.state IN (${literalList(IDLE_STATES)}) AND a.state_change < clock_timestamp() - ${param(f.idleLongerThanS, 'float8')} * interval '1 second'`,

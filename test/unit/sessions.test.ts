@@ -58,13 +58,17 @@ describe('parseState / parseClient / parseWatch', () => {
     expect(parseClient('10.0.0.0/8')).toBe('10.0.0.0/8');
     expect(parseClient('::1')).toBe('::1/128');
     expect(parseClient('fd00::/8')).toBe('fd00::/8');
-    for (const bad of ['localhost', '10/8', '127.1', '1.2.3.4/33', "1.2.3.4'--", ''])
+    for (const bad of ['localhost', '10/8', '127.1', '1.2.3.4/33', "1.2.3.4'--", '', 'fe80::1%eth0', '::1/129', '10.0.0.0/x'])
       expect(usage(() => parseClient(bad)).message).toContain('--client');
   });
   it('matches client addresses like inet <<=', () => {
     expect(clientMatches('127.0.0.1', ['127.0.0.0/8'])).toBe(true);
     expect(clientMatches('10.1.2.3', ['127.0.0.0/8'])).toBe(false);
-    expect(clientMatches('::ffff:127.0.0.1', ['127.0.0.0/8'])).toBe(false);
+    // one host in either form of IPv4 (src/util/address.ts)
+    expect(clientMatches('::ffff:127.0.0.1', ['127.0.0.0/8'])).toBe(true);
+    expect(clientMatches('127.0.0.1', ['::ffff:127.0.0.0/104'])).toBe(true);
+    expect(clientMatches('::ffff:10.0.0.1', ['127.0.0.0/8'])).toBe(false);
+    expect(clientMatches('::1', ['127.0.0.0/8', '::ffff:0:0/96'])).toBe(false);
     expect(clientMatches(null, ['127.0.0.0/8'])).toBe(false);
     expect(clientMatches(null, [])).toBe(true);
   });
@@ -108,7 +112,14 @@ describe('buildSessionsQuery', () => {
       idleLongerThanS: 30,
       sort: 'pid',
     });
-    expect(q.values).toEqual([['app', hostile], ['db1'], ['idle', 'idle in transaction'], ['psql'], ['127.0.0.1/32', '::1/128'], 30]);
+    expect(q.values).toEqual([
+      ['app', hostile],
+      ['db1'],
+      ['idle', 'idle in transaction'],
+      ['psql'],
+      ['127.0.0.1/32', '::ffff:7f00:1/128', '::1/128'],
+      30,
+    ]);
     expect(q.text).toContain('a.usename::text = ANY($1::text[])');
     expect(q.text).toContain('a.datname::text = ANY($2::text[])');
     expect(q.text).toContain('a.state = ANY($3::text[])');
