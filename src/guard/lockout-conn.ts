@@ -20,6 +20,8 @@ export interface OpenConn {
 }
 
 const SQLSTATE = /^[0-9A-Z]{5}$/;
+/** How long closing a connection may take before it is left to the socket's own end. */
+const CLOSE_WAIT_MS = 1000;
 
 export class LockoutConn {
   private raw: GuardClient | null = null;
@@ -76,6 +78,12 @@ export class LockoutConn {
     if (!raw || (only && raw !== only)) return;
     this.raw = null;
     this.open = null;
-    await raw.end().catch(() => undefined);
+    // a connection whose statement hangs may not end cleanly either: never wait on it long
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([
+      raw.end().catch(() => undefined),
+      new Promise<void>((resolve) => (timer = setTimeout(resolve, CLOSE_WAIT_MS).unref())),
+    ]);
+    clearTimeout(timer);
   }
 }
