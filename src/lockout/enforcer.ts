@@ -44,6 +44,10 @@ interface RolePass {
   now: Date;
   patch: Patch;
   out: LockoutEvent[];
+  /** Every lockout on file (a role's later lockout holds its LOGIN too). */
+  list: readonly Lockout[];
+  /** An unlock: LOGIN is given back now or never (it does not wait for a cutoff's restore). */
+  unlocking: boolean;
 }
 
 const REPEAT_MS = 5000;
@@ -53,6 +57,8 @@ export class Enforcer {
   private stamp: string | null | undefined = undefined;
   private lastRecheck = 0;
   private readonly said = new Map<string, number>();
+  /** Ended `role` lockouts whose LOGIN waits for a cutoff's restore (said once; looked at on rechecks only). */
+  private readonly owed = new Set<string>();
   readonly env: NodeJS.ProcessEnv;
 
   constructor(readonly cfg: EnforcerConfig) {
@@ -196,7 +202,9 @@ export class Enforcer {
   ): Promise<void> {
     const mine = list.filter((l) => l.kind === 'role' && (!only || only.has(l.id)));
     const recheck = !only && now.getTime() - this.lastRecheck >= (this.cfg.recheckMs ?? 1000);
-    const due = mine.filter((l) => (!l.ended && (!l.applied.length || recheck)) || (l.ended && l.applied.length));
+    const due = mine.filter(
+      (l) => (!l.ended && (!l.applied.length || recheck)) || (l.ended && l.applied.length && (recheck || !this.owed.has(l.id))),
+    );
     if (!due.length) return;
     const primary = live.find((n) => !n.facts.standby);
     if (!primary) {
@@ -206,7 +214,7 @@ export class Enforcer {
     if (recheck) this.lastRecheck = now.getTime();
     try {
       const rows = await readRoles(primary.client, [...new Set(due.map((l) => l.role!))]);
-      const pass: RolePass = { primary, live, now, patch, out };
+      const pass: RolePass = { primary, live, now, patch, out, list, unlocking: only !== undefined };
       for (const l of due) {
         const row = rows.get(l.role!);
         if (l.ended) await this.liftRole(l, row, pass);
@@ -250,7 +258,19 @@ export class Enforcer {
   private async liftRole(l: Lockout, row: RoleRow | undefined, pass: RolePass): Promise<void> {
     const { primary, live, now, patch, out } = pass;
     const contents = await Promise.all(live.map((n) => (n.facts.hbaFile ? readFile(n.facts.hbaFile, 'utf8').catch(() => '') : '')));
-    const back = loginBack(l, row, await cutoffSince(l, this.env, contents));
+    const cutoff = await cutoffSince(l, this.env, contents);
+    const later = pass.list.some((x) => x.kind === 'role' && x.role === l.role && !x.ended);
+    // a cutoff since (or a later lockout of the role) is the only thing that holds LOGIN back: owed
+    // until it is restored (restore gives back what the cutoff found, the lockout's NOLOGIN), then
+    // given back here; never while it holds
+    if (!pass.unlocking && (cutoff || later) && 'sql' in loginBack(l, row, null)) {
+      const until = cutoff ? `${cutoff}; it comes back once that cutoff is restored` : 'a later lockout of the role is in force';
+      if (!this.owed.has(l.id)) this.event(out, 'login_kept', now, primary.node.name, l, `LOGIN not given back yet: ${until}`);
+      this.owed.add(l.id);
+      return;
+    }
+    this.owed.delete(l.id);
+    const back = loginBack(l, row, cutoff);
     if ('sql' in back) await primary.client.query({ text: back.sql });
     add(patch, l.id, (x) => (x.applied = []));
     const done = l.ended!.why === 'unlock' ? 'unlocked' : 'expired';
