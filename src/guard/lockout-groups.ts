@@ -11,11 +11,12 @@ export function lockoutGroups(nodes: readonly GuardNode[]): Map<string | null, G
   return groups;
 }
 
-/** `one cluster: the --target nodes (2 nodes)`, `2 clusters, each its own: cluster a (2 nodes), cluster b (1 node)`. */
+/** `one cluster (2 nodes)`, `one cluster: cluster a (2 nodes)`, `2 clusters, each its own: cluster a (2 nodes), the --target nodes (1 node)`. */
 export function describeGroups(nodes: readonly GuardNode[]): string {
   const groups = lockoutGroups(nodes);
-  const named = [...groups].map(
-    ([c, ns]) => `${c === null ? 'the --target nodes' : `cluster ${c}`} (${ns.length} node${ns.length === 1 ? '' : 's'})`,
-  );
+  const count = (ns: readonly GuardNode[]) => `${ns.length} node${ns.length === 1 ? '' : 's'}`;
+  const [only] = groups;
+  if (groups.size === 1 && only![0] === null) return `one cluster (${count(only![1])})`;
+  const named = [...groups].map(([c, ns]) => `${c === null ? 'the --target nodes' : `cluster ${c}`} (${count(ns)})`);
   return groups.size === 1 ? `one cluster: ${named[0]}` : `${groups.size} clusters, each its own: ${named.join(', ')}`;
 }

@@ -40,6 +40,7 @@ describe.each(MAJORS)('guard --lockout-after (CLI) on PostgreSQL %i', (major) =>
       15_000,
       () => `guard connected\n${g.stderr()}`,
     );
+    expect(g.stderr()).toContain('(one cluster (1 node); log: over SQL)');
     // the first poll starts at the end of the log: a failure logged before it would not count
     await until(
       async () =>
