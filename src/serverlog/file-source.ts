@@ -10,7 +10,7 @@
 import { constants as C, promises as fs, type Stats } from 'node:fs';
 import path from 'node:path';
 import { ExitCode, PgrevokeError } from '../errors.js';
-import { lastBoundary, TAIL_BYTES } from './boundary.js';
+import { firstBoundary, lastBoundary, TAIL_BYTES } from './boundary.js';
 import { HEAD_BYTES, identityText, parseIdentity, sameHead, type Identity } from './fingerprint.js';
 import { formatOfName, sniffFormat } from './format.js';
 import type { ExtractStats } from './extract.js';
@@ -189,12 +189,30 @@ export class FileLogSource implements AuthFailureSource {
   private async resume(o: Open, budget: number): Promise<AuthFailure[]> {
     const id = parseIdentity(this.position!.identity);
     const head = await readAt(o.handle, 0, HEAD_BYTES);
-    if (!id || (id.inode === o.inode && sameHead(id, head.subarray(0, id.headLength)))) return [];
+    if (!id || (id.inode === o.inode && sameHead(id, head.subarray(0, id.headLength)))) {
+      await this.primeBefore(o);
+      return [];
+    }
     const failures = id ? await this.finishCopy(id, budget) : [];
     this.stats.rotations++;
     this.tail!.parser.reset();
     this.position = { file: this.opts.file, offset: 0, identity: identityText(head, o.inode) };
     return failures;
+  }
+
+  /**
+   * Resumed in the same file: learn the connections logged just before the cursor, as start() does
+   * before the end (stderr without %h: a failure's address is its backend's `connection received`
+   * line, which a login in flight across the restart logged before the cursor).
+   */
+  private async primeBefore(o: Open): Promise<void> {
+    const tail = this.tail!;
+    const offset = this.position!.offset;
+    if (offset === 0 || offset > (await o.handle.stat()).size) return;
+    const base = Math.max(0, offset - TAIL_BYTES);
+    const data = await readAt(o.handle, base, offset - base);
+    const start = base === 0 ? 0 : firstBoundary(tail.format, data, base);
+    tail.extractor.prime(tail.parser.peek(data.subarray(start - base), start));
   }
 
   /** The rest of a file that is no longer under the name (rotated, or copied before a truncation), found beside it by inode or first bytes. */

@@ -3,7 +3,46 @@
 // copies the log away and empties it, and three wrong passwords are logged into the emptied file.
 // The saved position is past the file's new end, in a file whose first bytes changed: the reader
 // resumes as it does for a truncation (the copy's rest, then the file from 0), and the pair is locked.
+// And logins in flight across the restart: their `connection received` lines (the only place the
+// address is, without %h) were logged before the saved position, their failures after it.
+
+/** alice's password login from `from`, held at the server's password request (`password` method): `fail()` answers it wrongly. */
+async function heldLogin(port: number, from: string): Promise<{ fail(): Promise<void> }> {
+  const sock = net.connect({ host: '127.0.0.1', port, localAddress: from });
+  sock.on('error', () => undefined);
+  await once(sock, 'connect');
+  const params = Buffer.from('user\0alice\0database\0postgres\0\0');
+  const head = Buffer.alloc(8);
+  head.writeInt32BE(8 + params.length, 0);
+  head.writeInt32BE(196608, 4);
+  sock.write(Buffer.concat([head, params]));
+  let got = Buffer.alloc(0);
+  await new Promise<void>((resolve) => {
+    const on = (d: Buffer) => {
+      got = Buffer.concat([got, d]);
+      // AuthenticationCleartextPassword: 'R', length 8, code 3
+      if (got.length >= 9 && got[0] === 0x52 && got.readInt32BE(5) === 3) {
+        sock.off('data', on);
+        resolve();
+      }
+    };
+    sock.on('data', on);
+  });
+  return {
+    fail: async () => {
+      const pw = Buffer.from('wrong-password\0');
+      const m = Buffer.alloc(5);
+      m[0] = 0x70;
+      m.writeInt32BE(4 + pw.length, 1);
+      const closed = once(sock, 'close');
+      sock.write(Buffer.concat([m, pw]));
+      await closed;
+    },
+  };
+}
+import { once } from 'node:events';
 import { promises as fs } from 'node:fs';
+import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -75,6 +114,53 @@ describe.each(MAJORS)('guard --lockout-after --server-log across a restart and c
       () => `the lockout event\n${g2.stdout()}`,
     );
     expect(lockoutEvents(g2, 'lockout')[0]).toMatchObject({ role: 'alice', address: '127.8.0.8', count: 3 });
+    g2.signal('SIGTERM');
+    expect(await g2.exited).toBe(0);
+  });
+
+  it('logins in flight across the restart: their failures after it count, from the address logged before it', async () => {
+    await cl.writeDataFile(
+      'pg_hba.conf',
+      HARDENED_HBA.replace('local all all trust\n', 'local all all trust\nhost all alice 127.10.0.0/16 password\n'),
+    );
+    await cl.sql('SELECT pg_reload_conf()');
+    const env = { PGREVOKE_STATE_DIR: await fs.mkdtemp(path.join(dir, 'state-')) };
+    const args = ['guard', '--dsn', cl.dsn(), '--json', '--lockout-after', '3', '--server-log', cl.logFile, '--hba-file', cl.hbaFile];
+    const g1 = startCli(args, env);
+    running.push(g1);
+    await until(
+      async () =>
+        (await cl.sql(`SELECT 1 FROM pg_stat_activity WHERE application_name = 'pgrevoke-guard' AND query LIKE '%hba_file%'`)).length > 0,
+      15_000,
+      () => `the guard's first lockout pass\n${g1.stderr()}`,
+    );
+    const held = [];
+    for (let i = 0; i < 3; i++) held.push(await heldLogin(cl.port, '127.10.0.10'));
+    const received = async () => {
+      const log = await fs.readFile(cl.logFile, 'utf8');
+      const at = log.lastIndexOf('connection received: host=127.10.0.10');
+      return at < 0 ? -1 : Buffer.byteLength(log.slice(0, log.indexOf('\n', at) + 1));
+    };
+    await until(async () => (await received()) > 0, 10_000, 'the connection lines');
+    // a few of the guard's reads after them (every 400 ms): its position at stop is past them
+    await new Promise((r) => setTimeout(r, 1500));
+    g1.signal('SIGTERM');
+    expect(await g1.exited).toBe(0);
+    const [name] = await fs.readdir(path.join(env.PGREVOKE_STATE_DIR, 'log-cursors'));
+    const saved = JSON.parse(await fs.readFile(path.join(env.PGREVOKE_STATE_DIR, 'log-cursors', name!), 'utf8')) as {
+      cursor: { offset: number };
+    };
+    expect(saved.cursor.offset).toBeGreaterThanOrEqual(await received());
+
+    for (const h of held) await h.fail();
+    const g2 = startCli(args, env);
+    running.push(g2);
+    await until(
+      () => lockoutEvents(g2, 'lockout').length === 1,
+      15_000,
+      () => `the lockout event\n${g2.stdout()}\n${g2.stderr()}`,
+    );
+    expect(lockoutEvents(g2, 'lockout')[0]).toMatchObject({ role: 'alice', address: '127.10.0.10', count: 3 });
     g2.signal('SIGTERM');
     expect(await g2.exited).toBe(0);
   });
