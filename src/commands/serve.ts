@@ -132,7 +132,7 @@ async function serve(
       : await checkScimStore({ storeDir: dir, dryRun }).catch((err: unknown) => {
           throw usageError(describeError(err), 'move the file aside to start with no users');
         });
-  const status: ServeStatus = { lastEvent: null, lastError: null };
+  const status: ServeStatus = { lastEvent: null, lastError: null, lastUnmapped: null };
   let chain: Promise<unknown> = Promise.resolve();
   const audit = (entries: AuditEntry[]) => {
     const next = chain
@@ -151,7 +151,7 @@ async function serve(
       scimToken: () => config().scimToken,
       scim: () => adapters.scim,
       github: () => adapters.github,
-      status: () => ({ queueDepth: worker.depth, dryRun, lastEvent: status.lastEvent, lastError: status.lastError }),
+      status: () => ({ queueDepth: worker.depth, dryRun, ...status }),
       log,
       accepting: () => accepting,
     },

@@ -4,7 +4,7 @@
 // consoles once NOLOGIN has committed, build the report, close the record. The command passes the
 // parsed options and what only it knows (the prompt, where lines go); it renders what comes back.
 import type { Client } from '../pg/connect.js';
-import { ExitCode } from '../errors.js';
+import { describeError, ExitCode, PgrevokeError } from '../errors.js';
 import type { PgbouncerTarget } from '../fleet/targets.js';
 import { connectAll, RoleAbsent, type NodeTarget } from '../pg/nodes.js';
 import type { PgbouncerSection } from '../pgbouncer/section.js';
@@ -64,8 +64,15 @@ export interface CutoffHooks {
   interrupt?: Interrupt;
 }
 
+/** A node of a fleet that must not be changed, and why (a refusal, not a failure: trying again changes nothing). */
+export interface NodeRefusal {
+  node: string;
+  reason: string;
+}
+
 export type CutoffOutcome =
-  | { kind: 'report'; report: CutoffReport | FleetCutoffReport }
+  /** `refusals`: over a fleet, the nodes refused before any change (refusalsOf). */
+  | { kind: 'report'; report: CutoffReport | FleetCutoffReport; refusals?: NodeRefusal[] }
   /** One node (not a fleet) that must not be changed: the report to write, then the refusal to raise. */
   | { kind: 'refused'; report: CutoffReport; refusal: Error }
   /** The operator said no at the prompt: nothing was changed. */
@@ -346,14 +353,32 @@ async function finishSingle(s: Session, { results }: Applied, record: CutoffReco
 async function finishFleet(s: Session, applied: Applied, record: CutoffRecord | null): Promise<CutoffOutcome> {
   const sections = await applied.consoles();
   if (s.hooks.progress) for (const c of sections) s.hooks.progress(`pgrevoke: ${c.node}: ${c.status}${c.error ? `, ${c.error}` : ''}`);
-  const { report } = reportOf(s, applied, sections);
+  const { report, refusals } = reportOf(s, applied, sections);
   report.record = record?.file ?? null;
   report.exitCode = await closeRecord(record, report.exitCode, report, s.hooks.note);
-  return { kind: 'report', report };
+  return { kind: 'report', report, refusals };
+}
+
+/**
+ * The nodes refused before any change: preflight's refusal (what the operator may not do), or a
+ * target refused while planning (a built-in role, the operator's own: collect.ts's usage errors
+ * on a node that answered). Not a node that could not be reached or read.
+ */
+function refusalsOf(s: Session): NodeRefusal[] {
+  return s.req.targets.flatMap((t, i) => {
+    const p = s.prepared[i]!;
+    const reached = !(s.clients[i] instanceof Error);
+    const why = p instanceof PgrevokeError ? (reached && p.exitCode === ExitCode.USAGE ? p : null) : p instanceof Error ? null : p.refusal;
+    return why ? [{ node: t.name, reason: describeError(why) }] : [];
+  });
 }
 
 /** The fleet report; without `applied`, of a fleet none of whose nodes may be changed (no record, nothing run). */
-function reportOf(s: Session, applied?: Applied, pgbouncer: PgbouncerSection[] = []): { kind: 'report'; report: FleetCutoffReport } {
+function reportOf(
+  s: Session,
+  applied?: Applied,
+  pgbouncer: PgbouncerSection[] = [],
+): { kind: 'report'; report: FleetCutoffReport; refusals: NodeRefusal[] } {
   const report = buildFleetReport({
     targets: s.req.targets,
     reached: s.clients.map((c) => !(c instanceof Error)),
@@ -367,5 +392,5 @@ function reportOf(s: Session, applied?: Applied, pgbouncer: PgbouncerSection[] =
     reasonText: s.req.reason,
     startedAt: applied?.startedAt ?? new Date().toISOString(),
   });
-  return { kind: 'report', report };
+  return { kind: 'report', report, refusals: refusalsOf(s) };
 }

@@ -4,7 +4,7 @@
 // for an event that survives a crash. An unmapped identity is accepted and done at once
 // (acknowledged, nothing done, flagged): it never fails the provider's request.
 import type { AuditEntry } from '../record/audit.js';
-import { mappedLine, receivedLine, type AuditBase } from './audit.js';
+import { identityLabel, mappedLine, receivedLine, type AuditBase } from './audit.js';
 import type { ServeConfig } from './config.js';
 import type { ServeJournal } from './journal.js';
 import type { ServeStatus, Worker } from './worker.js';
@@ -57,11 +57,8 @@ export function createEnqueue(d: IntakeDeps): Enqueue {
         status: mapped ? 'pending' : 'unmapped',
       };
       if (!mapped) {
-        d.status.lastError = {
-          at: new Date().toISOString(),
-          event: entry.event.id,
-          message: `unmapped identity ${JSON.stringify(who)}: nothing done`,
-        };
+        // flagged, not an error: lastError stays for failures
+        d.status.lastUnmapped = { at: new Date().toISOString(), event: entry.event.id, identity: identityLabel(input.identity) };
         await d.journal.finish(entry, { status: 'unmapped', records: [], detail: null, error: null, attempts: 0 });
       } else d.worker.kick();
     }

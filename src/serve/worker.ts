@@ -7,7 +7,8 @@
 import { ExitCode, describeError } from '../errors.js';
 import type { AuditEntry } from '../record/audit.js';
 import type { FleetCutoffReport } from '../record/fleet-report.js';
-import { outcomeLine, tagged, type AuditBase } from './audit.js';
+import type { NodeRefusal } from '../playbook/cutoff.js';
+import { outcomeLine, serveLine, tagged, type AuditBase } from './audit.js';
 import type { ServeConfig } from './config.js';
 import type { EventOutcome, JournalEntry, OutcomeStatus, ServeJournal } from './journal.js';
 import { reactivate } from './reactivate.js';
@@ -20,7 +21,10 @@ const backoffMs = (attempt: number) => Math.min(60_000, 500 * 2 ** attempt);
 /** What GET /status shows. */
 export interface ServeStatus {
   lastEvent: { id: string; provider: string; action: string; receivedAt: string; status: OutcomeStatus | 'pending' } | null;
+  /** A failure: an event's cutoff that failed, was refused or left exposure; the journal or audit log not written. */
   lastError: { at: string; event: string | null; message: string } | null;
+  /** Not an error: the last identity no rule maps (acknowledged, nothing done, flagged). */
+  lastUnmapped: { at: string; event: string; identity: string } | null;
 }
 
 export interface WorkerDeps {
@@ -209,26 +213,32 @@ export class Worker {
         attempts,
       };
     }
-    const report = await this.cutoff(entry);
+    const { report, refusals } = await this.cutoff(entry);
     const { auditEntries } = await import('../record/cutoff-audit.js');
     const nodeReports = report.nodes.flatMap((n) => (n.report ? [n.report] : []));
-    const status = statusOf(report);
+    const status = statusOf(report, refusals);
     // a dry run's plan: the steps per node; and, as cutoff --dry-run, no per-step audit lines
     const planned = (n: FleetCutoffReport['nodes'][number]) =>
       report.dryRun && n.report ? ` (would run ${n.report.steps.map((x) => x.action).join(', ')})` : '';
     const detail = report.nodes.map((n) => `${n.node}: ${n.status}${planned(n)}${n.error ? ` (${n.error})` : ''}`).join('; ');
     const steps = report.dryRun ? [] : nodeReports.flatMap((r) => auditEntries(r, report.reasonText));
+    const recorded = `${detail}${report.record ? `; record ${report.record}` : ''}`;
+    const why = refusals.map((r) => `${r.node}: ${r.reason}`).join('; ');
     await this.auditSafe([
       ...tagged(base, event, steps),
-      outcomeLine(
-        base,
-        event,
-        status === 'retry' ? 'retry' : status,
-        `${detail}${report.record ? `; record ${report.record}` : ''}`,
-        entry.roles.join(','),
-      ),
+      status === 'refused'
+        ? serveLine(base, event, {
+            action: 'serve_cutoff',
+            result: 'refused',
+            detail: `refused: ${why}; ${recorded}`,
+            target: entry.roles.join(','),
+          })
+        : outcomeLine(base, event, status, recorded, entry.roles.join(',')),
     ]);
     if (status === 'retry') throw new Retry(`not every node was cut off: ${detail}`);
+    // a refusal is final: the same cutoff would be refused again (the journal has no status of its own for it yet)
+    if (status === 'refused')
+      return { status: 'failed', records: report.record ? [report.record] : [], detail, error: `refused: ${why}`, attempts };
     return {
       status,
       records: report.record ? [report.record] : [],
@@ -242,7 +252,7 @@ export class Worker {
    * runCutoff over every target as a fleet (a node without the role, or down, is its section, not
    * the end), under the worker's interrupt: serve owns SIGTERM, so the drain lets the cutoff finish.
    */
-  private async cutoff(entry: JournalEntry): Promise<FleetCutoffReport> {
+  private async cutoff(entry: JournalEntry): Promise<{ report: FleetCutoffReport; refusals: NodeRefusal[] }> {
     const cfg = this.d.config();
     const { runCutoff } = await import('../playbook/cutoff.js');
     const base = this.d.auditBase();
@@ -264,14 +274,21 @@ export class Worker {
     ).finally(() => (this.current = null));
     // confirm is null and the run is a fleet: neither a prompt to decline nor a single node's refusal
     if (outcome.kind !== 'report' || !('nodes' in outcome.report)) throw new Error(`unexpected cutoff outcome ${outcome.kind}`);
-    return outcome.report;
+    return { report: outcome.report, refusals: outcome.refusals ?? [] };
   }
 }
 
-/** The event's outcome from the fleet report: a node not cut off (down, failed, refused, partway) is a retry. */
-function statusOf(r: FleetCutoffReport): OutcomeStatus | 'retry' {
+/**
+ * The event's outcome from the fleet report: a node not cut off (down, failed, partway) is a
+ * retry; else a node refused before any change (a role that must not be cut off, a privilege the
+ * service lacks) makes it `refused`, final.
+ */
+function statusOf(r: FleetCutoffReport, refusals: NodeRefusal[]): OutcomeStatus | 'retry' | 'refused' {
+  const refused = new Set(refusals.map((x) => x.node));
+  const open = r.nodes.filter((n) => !refused.has(n.node)).map((n) => n.status);
+  if (open.some((x) => x === 'unreachable' || x === 'failed' || x === 'partial' || x === 'refused')) return 'retry';
+  if (refused.size) return 'refused';
   const s = r.nodes.map((n) => n.status);
-  if (s.some((x) => x === 'unreachable' || x === 'failed' || x === 'partial' || x === 'refused')) return 'retry';
   if (s.every((x) => x === 'absent')) return 'absent';
   if (r.dryRun) return 'planned';
   if (s.some((x) => x === 'exposed') || r.exitCode === ExitCode.EXPOSED) return 'exposed';

@@ -69,7 +69,7 @@ describe('pgrevoke serve: HTTP', () => {
     expect((await fetch(`${s.url}/status`, { headers: { authorization: 'Bearer wrong' } })).status).toBe(401);
     const st = await fetch(`${s.url}/status`, { headers: { authorization: `Bearer ${SCIM_TOKEN}` } });
     expect(st.status).toBe(200);
-    expect(await st.json()).toEqual({ queueDepth: 0, dryRun: false, lastEvent: null, lastError: null });
+    expect(await st.json()).toEqual({ queueDepth: 0, dryRun: false, lastEvent: null, lastError: null, lastUnmapped: null });
     expect(await stopServe(s)).toBe(0);
     expect(s.stderr()).toContain('SIGTERM: draining');
     expect(await journal(d)).toEqual([]);
