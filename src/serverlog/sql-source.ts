@@ -63,6 +63,8 @@ export class SqlLogSource implements AuthFailureSource {
   /** Problems with the server's settings for this reader (no %h and no log_connections, ...). */
   warnings: string[] = [];
   readonly stats: SqlSourceStats = { rotations: 0, lost: 0 };
+  /** Started from a saved cursor, not yet polled. */
+  private resumed: boolean;
   /** Set by the first poll of a look back (`back`). */
   backStart: BackStart | null = null;
 
@@ -71,6 +73,7 @@ export class SqlLogSource implements AuthFailureSource {
     private readonly opts: SqlSourceOptions = {},
   ) {
     this.position = opts.cursor ?? null;
+    this.resumed = this.position !== null;
   }
 
   get format(): LogFormat | null {
@@ -193,6 +196,25 @@ export class SqlLogSource implements AuthFailureSource {
     return { file, offset, row: { head: row.head, data: rest } };
   }
 
+  /**
+   * Resumed from a saved cursor, in the same file (its first bytes unchanged): learn the connections
+   * logged just before the cursor, as start() does before the end. stderr only (csvlog and jsonlog
+   * name the client in every entry): without %h a failure's address is its backend's `connection
+   * received` line, which a login in flight across a restart logged before the cursor.
+   */
+  private async primeBefore(tail: LogTail, listing: Listing): Promise<void> {
+    const pos = this.position!;
+    const id = parseIdentity(pos.identity);
+    const head = listing.pre?.row.head;
+    const size = this.sizeOf(listing, pos.file);
+    if (tail.format !== 'stderr' || !id || !head || !sameHead(id, head.subarray(0, id.headLength))) return;
+    if (size === null || pos.offset === 0 || pos.offset > size) return;
+    const base = Math.max(0, pos.offset - TAIL_BYTES);
+    const data = (await this.read(pos.file, base, pos.offset - base)).data ?? Buffer.alloc(0);
+    const start = base === 0 ? 0 : firstBoundary(tail.format, data, base);
+    tail.extractor.prime(tail.parser.peek(data.subarray(start - base), start));
+  }
+
   /** The files written after `file` up to `current`, in the order written. */
   private successors(listing: Listing, file: string): string[] {
     const dir = path.posix.dirname(listing.current);
@@ -216,7 +238,8 @@ export class SqlLogSource implements AuthFailureSource {
         return [];
       }
       listing.pre = await this.startBack(tail, listing, this.opts.back);
-    }
+    } else if (this.resumed) await this.primeBefore(tail, listing);
+    this.resumed = false;
     const failures: AuthFailure[] = [];
     let budget = tail.pollBytes;
     for (;;) {
