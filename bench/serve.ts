@@ -9,7 +9,7 @@
 // stamps each stderr line, each request's arrival and each response's end with the epoch clock, so
 // that where the time goes is read on the server's side, not from this busy process.
 import { createHmac, randomUUID } from 'node:crypto';
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -155,7 +155,7 @@ interface Trial {
   lastAfterReport: boolean;
   liveAfter: number;
   load: number;
-  /** The service's fsyncs from the request's arrival to the outcome journaled: when each ended, how long, which file. */
+  /** The service's fsyncs from the request's arrival (the POST /Users before it left out) to the outcome journaled: when each ended, how long, which file. */
   fsyncs: { at: number; ms: number; file: string }[];
 }
 
@@ -382,7 +382,7 @@ function fileKind(p: string): string {
   if (b.startsWith('journal')) return 'serve journal';
   if (b.startsWith('audit')) return 'audit log';
   if (b.includes('scim-users') || (dir && b === 'serve')) return 'SCIM user store';
-  if (b.includes('pg_hba') || (dir && b.startsWith('data'))) return 'pg_hba.conf and its backup';
+  if (b.includes('pg_hba') || (dir && (b === 'data' || b === 'hba-backups'))) return 'pg_hba.conf and its backup';
   return `other (${b})`;
 }
 
@@ -441,7 +441,7 @@ async function trial(s: Service, nodes: Node[], provider: Provider, label: strin
     const fsyncs = s.lines
       .slice(mark)
       .map((l) => ({ at: l.at, m: /^probe fsync ([\d.]+) ms (.*)$/.exec(l.text) }))
-      .filter((x) => x.m && x.at <= t['outcome journaled'] + 1)
+      .filter((x) => x.m && x.at >= t['request arrived'] && x.at <= t['outcome journaled'] + 1)
       .map((x) => ({ at: x.at, ms: Number(x.m![1]), file: fileKind(x.m![2]!) }));
     const lastAfterReport = last > t['outcome journaled'];
     return { provider, status, httpStatus: r.status, t, escapes, lastAfterReport, liveAfter, load, fsyncs };
@@ -580,6 +580,17 @@ function fsyncTable(placements: Placement[], scim: Trial[][]): string {
   return `The service's fsyncs per event (FileHandle.sync, stamped by the probe; median count per event, how many before the 2xx, median total time):\n\n${head}\n${rows.join('\n')}\n\nEach service's first event (before the trials, a role no target has; the worker's modules load then): send to outcome journaled ${cold}.`;
 }
 
+/** The build measured: HEAD, and whether src/ had uncommitted changes (npm run bench builds the working tree). */
+function build(): string {
+  const git = (...a: string[]) => execFileSync('git', ['-C', ROOT, ...a], { encoding: 'utf8' }).trim();
+  try {
+    const dirty = git('status', '--porcelain', '--', 'src').split('\n').filter(Boolean).length;
+    return `the build of ${git('rev-parse', '--short', 'HEAD')}${dirty ? ` with ${dirty} uncommitted file(s) under src/ (npm run bench builds the working tree)` : ''}`;
+  } catch {
+    return 'the working tree';
+  }
+}
+
 function render(placements: Placement[], major: number, load0: number[], load1: number[]): string {
   const loads = placements.flatMap((pl) => pl.trials.map((t) => t.load));
   const verdict = placements
@@ -592,7 +603,7 @@ function render(placements: Placement[], major: number, load0: number[], load1: 
     .join('; ');
   return `## serve: from the identity provider's request to the role's last session
 
-Measured ${new Date().toISOString().slice(0, 10)} on ${machine()} (nproc ${os.availableParallelism()}); embedded PostgreSQL ${major}, ${CLUSTERS} clusters
+Measured ${new Date().toISOString().slice(0, 10)}, ${build()}, on ${machine()} (nproc ${os.availableParallelism()}); embedded PostgreSQL ${major}, ${CLUSTERS} clusters
 (\`shared_buffers\` 16MB); 1-minute load average ${load0[0]!.toFixed(2)} (5-minute ${load0[1]!.toFixed(2)}) when the run began, ${load1[0]!.toFixed(2)} at its end,
 ${Math.min(...loads).toFixed(1)} to ${Math.max(...loads).toFixed(1)} at the trials' starts (the machine is shared). ${TRIALS} SCIM trials per placement, alternating
 (the first placement of a round alternating), then one GitHub trial each. \`pgrevoke serve --config\` as a subprocess, one per placement
