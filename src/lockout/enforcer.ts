@@ -26,6 +26,20 @@ export interface EnforcerConfig {
   onEvent?: (e: LockoutEvent) => void;
   /** How often `role` lockouts are checked for LOGIN turned back on meanwhile (default 1 s). */
   recheckMs?: number;
+  /**
+   * Only the lockouts of `nodes` (ofNodes): guard's engines, one per cluster, share the state file.
+   * Unlock leaves it off: it acts on the lockouts it is given, under whatever names its nodes have.
+   */
+  ownOnly?: boolean;
+}
+
+/**
+ * Whether a lockout is one of these nodes' cluster's: its nodes (those of the engine that made it)
+ * overlap them. One naming nodes of several clusters (made when one engine had them all) is each
+ * of theirs; one naming none is everyone's.
+ */
+export function ofNodes(l: Pick<Lockout, 'nodes'>, names: ReadonlySet<string>): boolean {
+  return !l.nodes.length || l.nodes.some((n) => names.has(n));
 }
 
 /** What one call changes in the state, per lockout id, applied in one locked update at its end. */
@@ -60,16 +74,23 @@ export class Enforcer {
   /** Ended `role` lockouts whose LOGIN waits for a cutoff's restore (said once; looked at on rechecks only). */
   private readonly owed = new Set<string>();
   readonly env: NodeJS.ProcessEnv;
+  private readonly names: ReadonlySet<string>;
 
   constructor(readonly cfg: EnforcerConfig) {
     this.env = cfg.env ?? process.env;
+    this.names = new Set(cfg.nodes.map((n) => n.name));
   }
 
-  /** The lockouts as on file, re-read only when the file changed. */
+  /** Whether this enforcer acts on (and its engine counts against) the lockout. */
+  mine(l: Pick<Lockout, 'nodes'>): boolean {
+    return !this.cfg.ownOnly || ofNodes(l, this.names);
+  }
+
+  /** The lockouts on file (with ownOnly, those of its nodes), re-read only when the file changed. */
   async refresh(): Promise<Lockout[]> {
     const stamp = await storeStamp(this.env);
     if (stamp !== this.stamp) {
-      this.list = await readLockouts(this.env);
+      this.list = (await readLockouts(this.env)).filter((l) => this.mine(l));
       this.stamp = stamp;
     }
     return this.list;
@@ -278,11 +299,11 @@ export class Enforcer {
     else this.event(out, 'login_kept', now, primary.node.name, l, `LOGIN not given back: ${back.kept}`);
   }
 
-  /** The call's changes, on the lockouts as on file now; ended lockouts in force nowhere any more leave the state. */
+  /** The call's changes, on the lockouts as on file now; its ended lockouts in force nowhere any more leave the state. */
   private async commit(patch: Patch): Promise<void> {
     await updateLockouts((cur) => {
       for (const l of cur) for (const fn of patch.get(l.id) ?? []) fn(l);
-      return { list: cur.filter((l) => !(l.ended && l.applied.length === 0)), result: null };
+      return { list: cur.filter((l) => !(l.ended && l.applied.length === 0 && this.mine(l))), result: null };
     }, this.env);
     await this.refresh();
   }

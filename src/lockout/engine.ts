@@ -45,7 +45,8 @@ export class LockoutEngine {
 
   constructor(readonly cfg: EngineConfig) {
     this.tally = new Tally(cfg.policy);
-    this.enforcer = new Enforcer(cfg);
+    // the clusters' engines share the state file: each counts against, and enforces, its own lockouts alone
+    this.enforcer = new Enforcer({ ...cfg, ownOnly: true });
   }
 
   /** The lockouts as last read from the state directory. */
@@ -128,10 +129,10 @@ export class LockoutEngine {
   private write(lock: NewLockout[], knocks: Knocks, expire: readonly string[], now: Date): Promise<Lockout[]> {
     const nodes = this.cfg.nodes.map((n) => n.name);
     return updateLockouts((cur) => {
-      const active = new Map(cur.filter((l) => !l.ended).map((l) => [lockoutKey(l), l]));
+      const active = new Map(cur.filter((l) => !l.ended && this.enforcer.mine(l)).map((l) => [lockoutKey(l), l]));
       const made: Lockout[] = [];
       for (const { replaces, ...n } of lock) {
-        // another engine of this cluster (a second guard) may have made it meanwhile
+        // another engine of this cluster (a second guard) may have made it meanwhile; another cluster's does not count
         if (active.has(lockoutKey(n))) continue;
         // the lockouts merged into it end as it is recorded: the next enforcement writes it in their place, in one edit
         for (const old of cur) if (replaces?.includes(old.id) && !old.ended) old.ended = { at: now.toISOString(), why: 'merged' };

@@ -8,6 +8,8 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { KNOCK_WRITE_MS, LockoutEngine } from '../../src/lockout/engine.js';
 import { readLockouts, storeStamp, updateLockouts } from '../../src/lockout/store.js';
+import type { LockoutNode } from '../../src/lockout/types.js';
+import type { ConnParams } from '../../src/pg/conninfo.js';
 import type { AuthFailure } from '../../src/serverlog/types.js';
 import { storedLockout, testPolicy } from '../helpers/lockout.js';
 
@@ -28,7 +30,9 @@ async function setup() {
   const env = { PGREVOKE_STATE_DIR: mkdtempSync(path.join(os.tmpdir(), 'pgrevoke-knocks-')) };
   const held = storedLockout({ since: new Date(T0).toISOString(), until: new Date(T0 + 900_000).toISOString(), applied: ['n1'] });
   await updateLockouts(() => ({ list: [held], result: null }), env);
-  const e = new LockoutEngine({ policy: testPolicy(), nodes: [], env, operator: { osUser: 'test', host: 'here' } });
+  // the lockout's node, never connected: the engine counts against its own nodes' lockouts only
+  const node: LockoutNode = { name: held.nodes[0]!, params: {} as ConnParams, client: () => null };
+  const e = new LockoutEngine({ policy: testPolicy(), nodes: [node], env, operator: { osUser: 'test', host: 'here' } });
   return { env, e, held };
 }
 
