@@ -4,9 +4,8 @@
 // beside the loop: at most one ingest+enforce in flight, failures read meanwhile wait for the
 // next. A pass whose ingest throws keeps its failures for the next one (bounded); the log positions
 // they were read up to are saved only once they have been counted. An enforcement that throws is
-// retried by the next pass without handing the failures over again. (The engine throws mostly
-// before it counts, reading the lockouts file; a throw while recording them, after counting,
-// makes the retry count those failures twice: the engine would have to drop repeats to prevent it.)
+// retried by the next pass without handing the failures over again. The engine keeps a batch's
+// counts only once what they made is written (src/lockout/engine.ts), so a retried batch counts once.
 import { LockoutEngine, type LockoutNode } from '../lockout/index.js';
 import type { AuthFailure, LogCursor } from '../serverlog/types.js';
 import { errText } from './failures.js';

@@ -99,20 +99,32 @@ export class LockoutEngine {
   async ingest(failures: readonly AuthFailure[], now: Date = new Date()): Promise<Lockout[]> {
     const self = await this.learnSelf();
     const list = await this.enforcer.refresh();
-    const d = this.tally.decide(failures, list, now.getTime(), self);
-    const events: LockoutEvent[] = [];
-    for (const c of d.capped) this.enforcer.event(events, 'cap', now, null, null, c, CAP_REPEAT_MS);
-    for (const e of events) this.cfg.onEvent?.(e);
-    d.lock = await this.ofRealRoles(d.lock);
-    const knocks = addKnocks(this.knocks, d.knocks);
-    if (!d.lock.length && !d.expire.length && (!knocks.size || now.getTime() - this.knocksWritten < KNOCK_WRITE_MS)) {
-      this.knocks = knocks;
-      return [];
+    // the counts are kept only once what they made is written: a throw before then undoes them, so
+    // that guard handing the same failures over again (it retries a pass that threw) counts them once
+    this.tally.begin();
+    let added: Lockout[];
+    try {
+      const d = this.tally.decide(failures, list, now.getTime(), self);
+      const events: LockoutEvent[] = [];
+      for (const c of d.capped) this.enforcer.event(events, 'cap', now, null, null, c, CAP_REPEAT_MS);
+      for (const e of events) this.cfg.onEvent?.(e);
+      d.lock = await this.ofRealRoles(d.lock);
+      const knocks = addKnocks(this.knocks, d.knocks);
+      if (!d.lock.length && !d.expire.length && (!knocks.size || now.getTime() - this.knocksWritten < KNOCK_WRITE_MS)) {
+        this.tally.settle(false);
+        this.knocks = knocks;
+        return [];
+      }
+      added = await this.write(d.lock, knocks, d.expire, now);
+    } catch (err) {
+      this.tally.settle(true);
+      throw err;
     }
-    const added = await this.write(d.lock, knocks, d.expire, now);
+    this.tally.settle(false);
     this.knocks = new Map();
     this.knocksWritten = now.getTime();
-    await this.enforcer.refresh();
+    // written: this read only refreshes the copy (enforce reads the file again, and says a failure)
+    await this.enforcer.refresh().catch(() => undefined);
     return added;
   }
 

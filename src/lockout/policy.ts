@@ -74,18 +74,43 @@ export interface Self {
   addresses: ReadonlySet<string>;
 }
 
-/** Failure times per key, bounded (insertion order is recency: a touched key moves to the end). */
+/**
+ * Failure times per key, bounded (insertion order is recency: a touched key moves to the end).
+ * Changes since `begin` can be undone: the times each key had before its first change are kept.
+ */
 class Windows {
   private readonly keys = new Map<string, number[]>();
   evicted = 0;
+  private undo: { keys: Map<string, number[] | undefined>; evicted: number } | null = null;
 
   constructor(
     private readonly need: number,
     private readonly windowMs: number,
   ) {}
 
+  begin(): void {
+    this.undo = { keys: new Map(), evicted: this.evicted };
+  }
+
+  /** Keep the changes since `begin` (rollback: undo them). */
+  end(rollback: boolean): void {
+    const undo = this.undo;
+    this.undo = null;
+    if (!undo || !rollback) return;
+    for (const [key, times] of undo.keys) {
+      this.keys.delete(key);
+      if (times) this.keys.set(key, times);
+    }
+    this.evicted = undo.evicted;
+  }
+
+  private saveForUndo(key: string): void {
+    if (this.undo && !this.undo.keys.has(key)) this.undo.keys.set(key, this.keys.get(key)?.slice());
+  }
+
   /** Add a failure at `t`; true when the key now has `need` failures within the window (its times are then cleared). */
   add(key: string, t: number): number | null {
+    this.saveForUndo(key);
     const times = this.keys.get(key) ?? [];
     this.keys.delete(key);
     times.push(t);
@@ -95,7 +120,9 @@ class Windows {
     if (times.length >= this.need) return times.length;
     this.keys.set(key, times);
     if (this.keys.size > MAX_TRACKED_KEYS) {
-      this.keys.delete(this.keys.keys().next().value!);
+      const oldest = this.keys.keys().next().value!;
+      this.saveForUndo(oldest);
+      this.keys.delete(oldest);
       this.evicted++;
     }
     return null;
@@ -143,6 +170,18 @@ export class Tally {
     this.addresses = policy.banAddressAfter === null ? null : new Windows(policy.banAddressAfter, policy.windowMs);
     this.ranges = parseRanges(policy.excludeAddresses);
     this.excluded = new Set(policy.excludeRoles);
+  }
+
+  /**
+   * The counts `decide` makes from here on are tentative: `settle(false)` keeps them, `settle(true)`
+   * undoes them (the lockouts they made were not recorded: the same failures are handed over again).
+   */
+  begin(): void {
+    for (const w of [this.pairs, this.roles, this.addresses]) w?.begin();
+  }
+
+  settle(rollback: boolean): void {
+    for (const w of [this.pairs, this.roles, this.addresses]) w?.end(rollback);
   }
 
   private evicted(): number {
