@@ -144,9 +144,13 @@ export class ClusterLockout {
     this.failing = text;
   }
 
-  /** At stop: the pass in flight ends, then one last pass (one try) counts what was read meanwhile. */
+  /**
+   * At stop: the pass in flight ends, then one last pass (one try) counts what was read meanwhile,
+   * and the knocks not written yet (the engine writes them at most every 5 s) are written.
+   */
   async settled(): Promise<void> {
     await this.inFlight;
     if (this.pending.failures.length || this.pending.cursors.size) await this.start();
+    await this.engine.flush().catch((err: unknown) => this.fail(err));
   }
 }
