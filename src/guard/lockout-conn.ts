@@ -27,11 +27,14 @@ export class LockoutConn {
   private raw: GuardClient | null = null;
   private open: OpenConn | null = null;
   private opening: Promise<OpenConn> | null = null;
+  private pid: number | null = null;
 
   constructor(
     private readonly params: ConnParams,
     private readonly queryTimeoutMs: number,
     private readonly connect: (p: ConnParams) => Promise<GuardClient> = (p) => pgConnect(p) as Promise<GuardClient>,
+    /** The node's own backends (lockout-own.ts): this connection's pid is in it while it is open. */
+    private readonly own: Set<number> = new Set(),
   ) {}
 
   /** The connection now, or null while none is open (the engine skips the node until the next pass opens one). */
@@ -65,6 +68,8 @@ export class LockoutConn {
     try {
       const setup = (await client.query<LockoutSetupRow>({ text: LOCKOUT_SETUP })).rows[0]!;
       this.open = { client, setup };
+      this.pid = setup.pid;
+      this.own.add(setup.pid);
       return this.open;
     } catch (err) {
       await this.close(raw);
@@ -78,6 +83,8 @@ export class LockoutConn {
     if (!raw || (only && raw !== only)) return;
     this.raw = null;
     this.open = null;
+    if (this.pid !== null) this.own.delete(this.pid);
+    this.pid = null;
     // a connection whose statement hangs may not end cleanly either: never wait on it long
     let timer: NodeJS.Timeout | undefined;
     await Promise.race([

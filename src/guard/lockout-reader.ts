@@ -8,6 +8,7 @@ import { SETTINGS_SQL, type SettingsRow } from '../serverlog/sql.js';
 import type { AuthFailure, AuthFailureSource, LogCursor } from '../serverlog/types.js';
 import { loadCursor, saveCursor, type CursorKey } from './lockout-cursor.js';
 import { LockoutConn, type OpenConn } from './lockout-conn.js';
+import { ownBackends } from './lockout-own.js';
 import type { GuardContext } from './state.js';
 import type { GuardLockoutConfig, GuardNode } from './types.js';
 
@@ -38,7 +39,7 @@ export class LogReader {
     private readonly cfg: GuardLockoutConfig,
     readonly node: GuardNode,
   ) {
-    this.conn = new LockoutConn(node.params, ctx.queryTimeoutMs, ctx.cfg.connect);
+    this.conn = new LockoutConn(node.params, ctx.queryTimeoutMs, ctx.cfg.connect, ownBackends(node));
   }
 
   private get env(): NodeJS.ProcessEnv {

@@ -97,7 +97,8 @@ function pairs(m: ReadonlyMap<string, number>): [string[], number[]] {
 }
 
 // $1 deny, $2 exclude, then (names, seconds) pairs: $3/$4 idle by database, $5/$6 idle by role,
-// $7/$8 idle-in-transaction by database, $9/$10 idle-in-transaction by role; $11 role keys known.
+// $7/$8 idle-in-transaction by database, $9/$10 idle-in-transaction by role; $11 role keys known;
+// $12 the guard's other backends on the node (its lockout connection's), spared like its own.
 // array_position is an expression: a subquery over unnest() here was one more subplan per use.
 const lookup = (names: number, secs: number, key: string) => `($${secs}::float8[])[array_position($${names}::text[], ${key})]`;
 
@@ -175,7 +176,7 @@ const SUSPECT_PAIRS = 'SELECT * FROM k WHERE k.suspect OR k.idle_limit IS NOT NU
 const SUSPECTS = `SELECT b.pid, k.* FROM (${SUSPECT_PAIRS}) k
   JOIN (${BACKEND(`i, pg_stat_get_backend_pid(i) AS pid, ${USER_DB}`)} WHERE EXISTS (${SUSPECT_PAIRS})) b
     ON b.usesysid = k.usesysid AND b.datid = k.datid
-  WHERE b.pid <> pg_backend_pid()
+  WHERE b.pid <> pg_backend_pid() AND b.pid <> ALL($12::int[])
     AND (k.suspect OR NOT COALESCE(pg_stat_get_backend_activity_start(b.i), pg_stat_get_backend_start(b.i))
                           >= now() - k.idle_limit * interval '1 second')`;
 
@@ -257,7 +258,7 @@ const TICK_TEXT = { live: tickText(false), dry: tickText(true) };
  * Deny-listed roles come back the same way, without a session (ROLES_BY_NAME): every tick, so a
  * reloaded list is resolved by the next one.
  */
-export function guardTick(rules: GuardRules, opts: { dryRun: boolean; known?: readonly string[] }): GuardQuery {
+export function guardTick(rules: GuardRules, opts: { dryRun: boolean; known?: readonly string[]; spared?: readonly number[] }): GuardQuery {
   const values = [
     [...rules.deny],
     [...rules.exclude],
@@ -266,6 +267,7 @@ export function guardTick(rules: GuardRules, opts: { dryRun: boolean; known?: re
     ...pairs(rules.idleInTransaction.databases),
     ...pairs(rules.idleInTransaction.roles),
     opts.known ?? [],
+    opts.spared ?? [],
   ];
   return opts.dryRun
     ? { name: 'pgrevoke_guard_tick_dry', text: TICK_TEXT.dry, values }
@@ -301,12 +303,14 @@ export interface GuardSetupRow {
  * system identifier, which keys the saved log position (lockout-cursor.ts) with the node's name: a
  * node rebuilt under the same name is another server. NULL where pg_control_system() is not granted.
  */
-export const LOCKOUT_SETUP = `SELECT set_config('statement_timeout', '5s', false) AS statement_timeout,
+export const LOCKOUT_SETUP = `SELECT set_config('statement_timeout', '5s', false) AS statement_timeout, pg_backend_pid() AS pid,
        current_setting('log_directory') AS log_directory,
        CASE WHEN has_function_privilege('pg_control_system()', 'EXECUTE')
             THEN (SELECT system_identifier::text FROM pg_control_system()) END AS system_identifier`;
 
 export interface LockoutSetupRow {
+  /** Its backend: the tick spares it (lockout-own.ts). */
+  pid: number;
   /** Where the server's log files are: a saved position elsewhere is not this log's. */
   log_directory: string;
   system_identifier: string | null;

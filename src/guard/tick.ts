@@ -2,6 +2,7 @@
 // every session that must end, then what of it to report. A session is reported once, however many
 // ticks see it; the roles of every session seen are remembered for when pg_authid is locked.
 import { guardAuditEntry, deniedMessage, toKill, type ReasonRow } from './kill-event.js';
+import { sparedPids } from './lockout-own.js';
 import { guardTick, parseRoleKey, type GuardQuery, type GuardRow, type GuardRules } from './sql.js';
 import { operatorOf, type GuardContext, type NodeState } from './state.js';
 import type { GuardAuditEntry } from './types.js';
@@ -80,12 +81,16 @@ function learn(n: NodeState, rows: readonly GuardRow[]): void {
   n.knownKeys = null;
 }
 
-/** The tick statement and its parameters, built again only when the rules or the roles known changed. */
+/**
+ * The tick statement and its parameters, built again only when the rules or the roles known changed;
+ * the guard's other backends on the node (its lockout connection's) are spared as of now.
+ */
 function tickQuery(n: NodeState, rules: GuardRules, dryRun: boolean): GuardQuery {
   const known = (n.knownKeys ??= [...n.roles.values()].map((r) => r.key));
   const last = n.lastTick;
-  if (last && last.rules === rules && last.known === known) return last.query;
-  const query = guardTick(rules, { dryRun, known });
+  const spared = sparedPids(n.node);
+  const query = last && last.rules === rules && last.known === known ? last.query : guardTick(rules, { dryRun, known });
   n.lastTick = { rules, known, query };
-  return query;
+  if (!spared.length) return query;
+  return { ...query, values: [...query.values.slice(0, -1), spared] };
 }

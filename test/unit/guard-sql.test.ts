@@ -30,7 +30,7 @@ describe('guardTick', () => {
   });
 
   it('passes every name and limit as a parameter, in a fixed order', () => {
-    const q = guardTick(full, { dryRun: false, known: ['16384:login:mallory'] });
+    const q = guardTick(full, { dryRun: false, known: ['16384:login:mallory'], spared: [4242] });
     expect(q.values).toEqual([
       ['UPPER', HOSTILE, 'a"b'],
       ['break-glass'],
@@ -43,10 +43,13 @@ describe('guardTick', () => {
       ['report'],
       [1.5],
       ['16384:login:mallory'],
+      [4242],
     ]);
     for (const name of ['UPPER', HOSTILE, 'a"b', 'break-glass', 'app=prod', 'etl', 'report']) expect(q.text).not.toContain(name);
-    for (let i = 1; i <= 11; i++) expect(q.text).toContain(`$${i}::`);
-    expect(q.text).not.toContain('$12');
+    for (let i = 1; i <= 12; i++) expect(q.text).toContain(`$${i}::`);
+    expect(q.text).not.toContain('$13');
+    // the guard's lockout connection is spared as its own backend is
+    expect(q.text).toContain('WHERE b.pid <> pg_backend_pid() AND b.pid <> ALL($12::int[])');
   });
 
   it('has one text per mode, whatever the rules: each connection prepares it once', () => {
@@ -58,7 +61,7 @@ describe('guardTick', () => {
     expect(d.name).not.toBe(a.name);
     expect(guardTick(rules(), { dryRun: true }).text).toBe(d.text);
     // empty rules still pass (empty) arrays, so the parameter types never change
-    expect(a.values).toEqual([[], [], [], [], [], [], [], [], [], [], []]);
+    expect(a.values).toEqual([[], [], [], [], [], [], [], [], [], [], [], []]);
   });
 
   it('terminates in the same statement, only rows with a reason, only where the role may signal', () => {
