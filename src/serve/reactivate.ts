@@ -1,11 +1,13 @@
 // on_reactivate: restore. Each of the identity's roles is restored from the latest record of its
 // cutoff that no restore has used yet, by the restore command's own function (--yes semantics, on
-// the config's targets). A cutoff that dropped the role (the offboarding playbook) cannot be
-// undone: that is recorded and reported as `not_restorable`, never retried.
+// the config's targets), and only when this service's deactivation of that identity wrote it
+// (own-cutoffs.ts) and found the role not cut off already: a cutoff someone else made (a
+// responder's) stands, `nothing_to_restore`. A cutoff that dropped the role (the offboarding
+// playbook) cannot be undone: that is recorded and reported as `not_restorable`, never retried.
 import { Writable } from 'node:stream';
 import { Context } from '../context.js';
 import { describeError, ExitCode } from '../errors.js';
-import { latestUnrestored, readRecords, type CutoffRecordFile } from '../record/journal.js';
+import { beforeChain, latestUnrestored, readRecords, type CutoffRecordFile } from '../record/journal.js';
 import type { ServeConfig } from './config.js';
 import type { OutcomeStatus } from './journal.js';
 
@@ -38,13 +40,24 @@ class Collect extends Writable {
   }
 }
 
-async function restoreOne(
-  role: string,
-  cfg: ServeConfig,
-  opts: { dryRun: boolean; log: (line: string) => void },
-): Promise<RoleRestore & { record?: string }> {
-  const found = latestUnrestored(await readRecords(), { role });
+async function restoreOne(role: string, cfg: ServeConfig, opts: ReactivateOptions): Promise<RoleRestore & { record?: string }> {
+  const records = await readRecords();
+  const found = latestUnrestored(records, { role });
   if (!found) return { role, status: 'nothing_to_restore', detail: 'no cutoff record of the role that a restore has not used yet' };
+  if (!opts.own.has(found.record.file))
+    return {
+      role,
+      status: 'nothing_to_restore',
+      detail: `the role's latest cutoff (${found.record.file}) was not made by this identity's deactivation here: it stands`,
+    };
+  // a rerun: the deactivation found the role cut off already; its before-state is another cutoff's
+  const other = beforeChain(records, found.role.beforeFrom, role).find((x) => !opts.own.has(x.record.file));
+  if (other)
+    return {
+      role,
+      status: 'nothing_to_restore',
+      detail: `this identity's deactivation found the role cut off already by ${other.record.file}: that cutoff stands`,
+    };
   if (dropped(found.record, role))
     return {
       role,
@@ -71,11 +84,14 @@ async function restoreOne(
 
 const RANK: OutcomeStatus[] = ['restored', 'planned', 'nothing_to_restore', 'not_restorable'];
 
-export async function reactivate(
-  roles: string[],
-  cfg: ServeConfig,
-  opts: { dryRun: boolean; log: (line: string) => void },
-): Promise<ReactivateResult> {
+export interface ReactivateOptions {
+  dryRun: boolean;
+  log: (line: string) => void;
+  /** The records this service's deactivations of the identity wrote (own-cutoffs.ts): the only ones restored. */
+  own: ReadonlySet<string>;
+}
+
+export async function reactivate(roles: string[], cfg: ServeConfig, opts: ReactivateOptions): Promise<ReactivateResult> {
   if (cfg.onReactivate === 'ignore')
     return {
       status: 'ignored',

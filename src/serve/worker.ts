@@ -12,6 +12,7 @@ import { outcomeLine, serveLine, tagged, type AuditBase } from './audit.js';
 import type { ServeConfig } from './config.js';
 import type { EventOutcome, JournalEntry, OutcomeStatus, ServeJournal } from './journal.js';
 import { reactivate } from './reactivate.js';
+import { addOwnCutoff, ownCutoffs } from './own-cutoffs.js';
 import { Interrupt } from '../playbook/interrupt.js';
 
 /** Attempts before an event is given up on (recorded `failed`): about 10 minutes of backoff. */
@@ -202,7 +203,8 @@ export class Worker {
     if (!entry.roles) return { status: 'unmapped', records: [], detail: null, error: null, attempts };
     if (event.action === 'reactivate') {
       const cfg = this.d.config();
-      const r = await reactivate(entry.roles, cfg, { dryRun: this.d.dryRun, log: this.d.log });
+      const own = await ownCutoffs(event.identity, this.d.dryRun);
+      const r = await reactivate(entry.roles, cfg, { dryRun: this.d.dryRun, log: this.d.log, own });
       await this.auditSafe(r.roles.map((x) => outcomeLine(base, event, x.status, x.detail, x.role)));
       if (r.retry) throw new Retry(r.retry);
       return {
@@ -214,6 +216,8 @@ export class Worker {
       };
     }
     const { report, refusals } = await this.cutoff(entry);
+    // before the outcome is journaled: the reactivation restores only what this identity's deactivations wrote
+    if (report.record) await addOwnCutoff(event, report.record, this.d.dryRun);
     const { auditEntries } = await import('../record/cutoff-audit.js');
     const nodeReports = report.nodes.flatMap((n) => (n.report ? [n.report] : []));
     const status = statusOf(report, refusals);
