@@ -8,7 +8,7 @@ import { isBlockingHbaError } from '../hba/file-errors.js';
 import { confirmEdit, replaceFile, restoreFile } from '../playbook/hba-file.js';
 import { withHbaLock } from '../playbook/hba-lock.js';
 import { canonicalAddress, targetRange } from './address.js';
-import { blockRules, lockoutRule, withLockoutBlock, type BlockEdit } from './hba-block.js';
+import { blockRules, currentBlock, lockoutRule, withLockoutBlock, type BlockEdit } from './hba-block.js';
 import { HBA_ERRORS_SQL, RELOAD_CONF, RULES_AT_SQL } from './sql.js';
 import { readLockouts } from './store.js';
 import type { Lockout, LockoutClient, LockoutNode } from './types.js';
@@ -110,23 +110,41 @@ async function checkRules(client: LockoutClient, edit: BlockEdit, byId: Map<stri
     );
 }
 
+/** A block already in the file, unchanged: reloaded, no error rows, each rule read where it stands. */
+async function verifyBlock(client: LockoutClient, edit: BlockEdit, list: readonly Lockout[], file: string): Promise<void> {
+  await client.query({ text: RELOAD_CONF });
+  const errors = (await client.query<{ line_number: number; error: string }>({ text: HBA_ERRORS_SQL })).rows.filter((r) =>
+    isBlockingHbaError(r.error),
+  );
+  if (errors.length)
+    throw new Error(
+      `pg_hba_file_rules shows error rows (${errors.map((r) => `line ${r.line_number}: ${r.error}`).join('; ')}): the lockout lines there are not in force`,
+    );
+  await checkRules(client, edit, new Map(list.map((l) => [l.id, l])), file);
+}
+
 /**
  * Bring the node's file to what `mode` asks, under both HBA locks, from the file as it is inside
  * them (and, for `sync`, the lockouts as on file then: another engine's new lockout is kept).
- * Error rows after the reload put the backup back (and reload again) and throw.
+ * Error rows after the reload put the backup back (and reload again) and throw. `verify`: with no
+ * edit due, reload and check the block as it stands all the same (its rules were never checked).
  */
 export async function editHba(
   node: LockoutNode,
   client: LockoutClient,
   file: string,
   mode: HbaMode,
-  opts: { env: NodeJS.ProcessEnv; now: Date },
+  opts: { env: NodeJS.ProcessEnv; now: Date; verify?: boolean },
 ): Promise<HbaOutcome> {
   return withHbaLock({ params: node.params, env: opts.env }, file, async (target) => {
     const list = mode.kind === 'sync' ? await readLockouts(opts.env) : [];
     const content = await readFile(target, 'utf8');
-    const edit = planEdit(content, file, list, node.name, mode, opts.now);
+    const edit = planEdit(content, file, list, node.name, mode, opts.now) ?? (opts.verify ? currentBlock(content, file) : null);
     if (!edit) return outcome(file, content, content, null, null);
+    if (edit.content === content) {
+      await verifyBlock(client, edit, list, file);
+      return outcome(file, content, content, target, null);
+    }
     const blocking = (await client.query<{ line_number: number; error: string }>({ text: HBA_ERRORS_SQL })).rows.filter((r) =>
       isBlockingHbaError(r.error),
     );

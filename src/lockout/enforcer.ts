@@ -178,21 +178,39 @@ export class Enforcer {
     try {
       const quick = await pendingEdit(file, list, name, mode, now);
       if (!quick.edit && !mine.length) return;
-      const result: HbaOutcome | null = quick.edit ? await editHba(n.node, n.client, file, mode, { env: this.env, now }) : null;
-      const present = result?.present ?? new Set(blockRules(quick.content, file).map((r) => r.id));
+      // lines in the file not yet recorded in force here (a pass whose reload timed out wrote them, or one
+      // killed before it recorded them): verified as that pass would have, before they count as in force
+      const inFile = new Set(blockRules(quick.content, file).map((r) => r.id));
+      const unchecked = only ? [] : mine.filter((l) => !l.ended && inFile.has(l.id) && !l.applied.includes(name));
+      const verify = unchecked.length > 0;
+      const result: HbaOutcome | null =
+        quick.edit || verify ? await editHba(n.node, n.client, file, mode, { env: this.env, now, verify }) : null;
+      const present = result?.present ?? inFile;
       for (const l of mine) {
         const has = present.has(l.id);
         if (has !== l.applied.includes(name))
           add(patch, l.id, (x) => (x.applied = has ? [...new Set([...x.applied, name])] : x.applied.filter((a) => a !== name)));
       }
-      if (result) this.hbaEvents(result, list, name, now, out);
+      if (result) this.hbaEvents(result, list, name, now, out, unchecked);
     } catch (err) {
       this.event(out, 'failed', now, name, null, `pg_hba.conf ${file}: ${describeError(err)}`);
     }
   }
 
-  private hbaEvents(r: HbaOutcome, list: Lockout[], node: string, now: Date, out: LockoutEvent[]): void {
-    const where = `${r.written}${r.written !== r.file ? ` (${r.file} links to it)` : ''}; backup ${r.backup}; reloaded, checked in pg_hba_file_rules`;
+  private hbaEvents(r: HbaOutcome, list: Lockout[], node: string, now: Date, out: LockoutEvent[], unchecked: readonly Lockout[]): void {
+    const at = `${r.written}${r.written !== r.file ? ` (${r.file} links to it)` : ''}`;
+    const where = `${at}; backup ${r.backup}; reloaded, checked in pg_hba_file_rules`;
+    // written by an earlier pass, checked only now: in force from here on, said as the first pass would have
+    for (const l of unchecked)
+      if (r.present.has(l.id) && !r.added.includes(l.id))
+        this.event(
+          out,
+          'lockout',
+          now,
+          node,
+          l,
+          `reject line in ${at} (written by an earlier pass that could not check it); reloaded, checked in pg_hba_file_rules`,
+        );
     for (const id of r.added) {
       const l = list.find((x) => x.id === id);
       if (l)

@@ -123,6 +123,18 @@ export function withLockoutBlock(
   return { content: [...block, ...rest].join('\n'), block, ruleLines: want.map((_, i) => i + 2) };
 }
 
+/**
+ * The file's one lockout block as it stands, as an edit that changes nothing: for the reload and
+ * check of rules written by a pass that could not check them (its reload timed out). Null without
+ * exactly one block.
+ */
+export function currentBlock(content: string, file = 'pg_hba.conf'): BlockEdit | null {
+  const { lines, blocks } = parse(content, file);
+  if (blocks.length !== 1) return null;
+  const [b, e] = blocks[0]!;
+  return { content, block: lines.slice(b, e + 1), ruleLines: lines.slice(b + 1, e).map((_, i) => b + i + 2) };
+}
+
 /** Where the rules of a block already in the file are (1-based), for a check without an edit. */
 export function ruleLinesIn(content: string): number[] {
   const lines = content.split('\n');

@@ -4,7 +4,7 @@
 // server's answers on that connection: the statement hangs. Meanwhile a session of a denied role
 // is still ended by the next tick, and once the relay lets the answer through the lockout holds. A
 // statement that never answers times out (query_timeout): its connection is dropped and the next
-// pass, on a fresh one, puts the lockout in force.
+// pass, on a fresh one, reloads and checks pg_hba_file_rules before it records (and says) the lockout in force.
 import net from 'node:net';
 import { promises as fs } from 'node:fs';
 import os from 'node:os';
@@ -159,6 +159,11 @@ describe.each(MAJORS)('guard --lockout-after with a stalled lockout statement on
     );
     expect(await loginFrom(cl, '127.9.0.9', 'alice', 'pw-alice')).toBe('28000');
     expect(r.stalled()).toBe(1);
+    // recorded only once verified as the first pass would have: a reload on the fresh connection and the
+    // rules checked in pg_hba_file_rules, then said (and audited) as any lockout taking effect
+    const said = lockoutEvents(g, 'lockout');
+    expect(said.map((e) => [e.role, e.address])).toEqual([['alice', '127.9.0.9']]);
+    expect(said[0]!.detail).toMatch(/reloaded, checked in pg_hba_file_rules/);
     g.signal('SIGTERM');
     expect(await g.exited).toBe(0);
   });
