@@ -15,9 +15,14 @@ import { reactivate } from './reactivate.js';
 import { addOwnCutoff, ownCutoffs } from './own-cutoffs.js';
 import { Interrupt } from '../playbook/interrupt.js';
 
-/** Attempts before an event is given up on (recorded `failed`): about 10 minutes of backoff. */
+/**
+ * Attempts before a reactivation is given up on (recorded `failed`): about 10 minutes of backoff. A
+ * deactivation never is: the provider has had its 2xx (a SCIM user is stored inactive, so no resend
+ * comes), and a node back from a long outage must still lose the role's LOGIN.
+ */
 export const MAX_ATTEMPTS = 12;
-const backoffMs = (attempt: number) => Math.min(60_000, 500 * 2 ** attempt);
+/** The wait after the attempt-th failed attempt: 1 s doubling to 60 s, then every 60 s. */
+export const backoffMs = (attempt: number) => Math.min(60_000, 500 * 2 ** attempt);
 
 /** What GET /status shows. */
 export interface ServeStatus {
@@ -37,6 +42,8 @@ export interface WorkerDeps {
   auditBase: () => AuditBase;
   log: (line: string) => void;
   status: ServeStatus;
+  /** The wait after a failed attempt (the tests' short one); default backoffMs. */
+  backoffMs?: (attempt: number) => number;
 }
 
 /** An attempt that did not get there: kept pending, retried. */
@@ -161,14 +168,18 @@ export class Worker {
     return { id, provider, action, receivedAt };
   }
 
-  /** A failed attempt: recorded, retried later; after the last one the event is done as `failed`. */
+  private backoff(attempt: number): number {
+    return (this.d.backoffMs ?? backoffMs)(attempt);
+  }
+
+  /** A failed attempt: recorded, retried later; a reactivation's last one makes it done as `failed`. */
   private async failed(entry: JournalEntry, err: unknown): Promise<void> {
     const message = describeError(err);
     const { event } = entry;
     this.d.status.lastError = { at: new Date().toISOString(), event: event.id, message };
     try {
       await this.d.journal.attempt(entry, message);
-      const last = entry.attempts >= MAX_ATTEMPTS;
+      const last = entry.event.action === 'reactivate' && entry.attempts >= MAX_ATTEMPTS;
       // a Retry's attempt has its line already (with the cutoff's detail)
       if (last || !(err instanceof Retry))
         await this.auditSafe([outcomeLine(this.d.auditBase(), event, last ? 'failed' : 'retry', `attempt ${entry.attempts}: ${message}`)]);
@@ -178,7 +189,7 @@ export class Worker {
         this.d.log(`pgrevoke serve: event ${event.id}: failed after ${entry.attempts} attempts, giving up: ${message}`);
         return;
       }
-      const wait = backoffMs(entry.attempts);
+      const wait = this.backoff(entry.attempts);
       this.notBefore.set(event.id, Date.now() + wait);
       this.d.log(`pgrevoke serve: event ${event.id}: attempt ${entry.attempts} failed (${message}); again in ${Math.round(wait / 1000)} s`);
     } catch (journalErr) {
