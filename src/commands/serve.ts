@@ -21,7 +21,7 @@ import { createGithubHandler } from '../serve/github/index.js';
 import { checkScimStore, createScimHandler } from '../serve/scim/index.js';
 import { checkListen, createServer, type Handler } from '../serve/http.js';
 import { createEnqueue } from '../serve/intake.js';
-import { ServeJournal } from '../serve/journal.js';
+import { openQueue } from '../serve/queue-open.js';
 import { Worker, type ServeStatus } from '../serve/worker.js';
 import type { Enqueue } from '../serve/types.js';
 import { osUserName } from './common.js';
@@ -73,6 +73,7 @@ function fixedChanges(was: ServeConfig, now: ServeConfig): string[] {
   if (was.listen.host !== now.listen.host || was.listen.port !== now.listen.port) out.push('listen');
   if (Boolean(was.tls) !== Boolean(now.tls) || (was.tls && now.tls && !was.tls.cert.equals(now.tls.cert))) out.push('tls');
   if (was.allowPlainHttp !== now.allowPlainHttp) out.push('allow_plain_http');
+  if (JSON.stringify(was.queue) !== JSON.stringify(now.queue) || was.journalKeepMs !== now.journalKeepMs) out.push('queue, journal_keep');
   return out;
 }
 
@@ -124,7 +125,9 @@ async function serve(
   set: (c: ServeConfig) => void,
   config: () => ServeConfig,
 ): Promise<ExitCode> {
-  const journal = await ServeJournal.open({ dryRun });
+  // the local journal (compacted as it opens), or the shared queue's table
+  const journal = await openQueue({ dryRun, keepMs: first.journalKeepMs, shared: first.queue });
+  if (first.queue) log(`pgrevoke serve: shared queue: ${journal.where}`);
   // a SCIM user store that cannot be read is refused now (exit 2), not found out by the first request
   const users =
     first.scimToken === null
@@ -165,7 +168,7 @@ async function serve(
   log(
     `pgrevoke serve: listening on ${scheme}://${host}:${bound.port}${dryRun ? ' (dry run: nothing is changed)' : ''}; ${first.targets.nodes.length} target(s), playbook ${first.playbook.name}${users === null ? '' : `; ${users} SCIM user(s) stored`}`,
   );
-  const owed = journal.pending().length;
+  const owed = journal.depth();
   if (owed) log(`pgrevoke serve: ${owed} event(s) accepted before a restart and not done: resuming`);
   worker.kick();
 
@@ -204,7 +207,8 @@ async function serve(
     await closed;
     clearTimeout(cut);
     await chain;
-    log(`pgrevoke serve: stopped; ${journal.pending().length} event(s) left for the next start`);
+    await journal.close();
+    log(`pgrevoke serve: stopped; ${journal.depth()} event(s) left for the next start`);
     return ExitCode.OK;
   } finally {
     process.off('SIGHUP', reload);

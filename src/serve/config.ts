@@ -2,19 +2,21 @@
 // exit 2 naming file, line and field). Secrets are never in the file: `scim.token_env` and
 // `github.secret_env` name environment variables, read when the config is loaded (at start and on
 // SIGHUP). Relative paths (tls, fleet, audit_log, a playbook path) are relative to the config file,
-// so a systemd unit's working directory does not change what they mean.
+// so a systemd unit's working directory does not change what they mean. `queue:` names the shared
+// queue's database (a DSN resolved as --target's: pgpass, service files, PG* variables).
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
 import { ExitCode, PgrevokeError, usageError } from '../errors.js';
 import { resolveDsn } from '../fleet/dsn.js';
+import { parseDuration } from '../util/flags.js';
 import { resolveTargets, type ResolvedTargets } from '../fleet/targets.js';
 import type { LoadedPlaybook } from '../playbook/load.js';
 import { parseYamlWith, type YamlProblem } from '../util/yaml.js';
 import { checkIdentityRules, IdentityRuleSchema, type IdentityRule } from './identity.js';
 
 const HINT =
-  'see docs/serve.md for the config keys: listen, tls, scim, github, targets or fleet, playbook, on_reactivate, audit_log, identities';
+  'see docs/serve.md for the config keys: listen, tls, scim, github, targets or fleet, playbook, on_reactivate, audit_log, identities, queue, queue_schema, queue_lease, journal_keep';
 
 const NonEmpty = z.string().min(1, 'must not be empty');
 const EnvName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'an environment variable name');
@@ -34,6 +36,11 @@ const Schema = z.strictObject({
   on_reactivate: z.enum(['restore', 'ignore']).default('ignore'),
   audit_log: NonEmpty,
   identities: z.array(IdentityRuleSchema).default([]),
+  /** The shared queue: a DSN (postgresql://... or key=value); unset: the local journal. */
+  queue: NonEmpty.optional(),
+  queue_schema: NonEmpty.default('pgrevoke'),
+  queue_lease: z.union([z.number(), NonEmpty]).default('30s'),
+  journal_keep: z.union([z.number(), NonEmpty]).default('7d'),
 });
 type Data = z.output<typeof Schema>;
 
@@ -55,6 +62,23 @@ export interface ServeConfig {
   onReactivate: 'restore' | 'ignore';
   auditLog: string;
   identities: IdentityRule[];
+  /** `queue:`: the shared queue's DSN, its schema and lease; null: the local journal. */
+  queue: { dsn: string; schema: string; leaseMs: number } | null;
+  /** How long done events' keys are kept for redelivery detection (journal_keep). */
+  journalKeepMs: number;
+}
+
+/** A duration key in seconds within [min, max], or why not. */
+const DURATIONS = { queue_lease: { min: 1, max: 3600 }, journal_keep: { min: 3600, max: 366 * 86400 } } as const;
+function seconds(v: number | string, key: keyof typeof DURATIONS): number | string {
+  const { min, max } = DURATIONS[key];
+  let s: number;
+  try {
+    s = parseDuration(String(v), key);
+  } catch (err) {
+    return (err as Error).message;
+  }
+  return s >= min && s <= max ? s : `a duration from ${min} s to ${max} s`;
 }
 
 /** `127.0.0.1:8443`, `[::1]:8443`, `0.0.0.0:443`. */
@@ -73,6 +97,17 @@ function check(d: Data): YamlProblem | null {
   if (d.targets && d.fleet) return { path: ['fleet'], message: 'targets: or fleet:, not both' };
   if (!d.targets && !d.fleet) return { path: [], message: 'where to cut off: give targets: (DSNs) or fleet: (a fleet file)' };
   if (d.only && !d.fleet) return { path: ['only'], message: 'only: selects clusters of a fleet: file' };
+  for (const key of ['queue_lease', 'journal_keep'] as const) {
+    const s = seconds(d[key], key);
+    if (typeof s === 'string') return { path: [key], message: s };
+  }
+  if (d.queue_schema.includes('\0')) return { path: ['queue_schema'], message: 'must not contain a NUL byte' };
+  if (d.queue)
+    try {
+      resolveDsn(d.queue, 'queue');
+    } catch (err) {
+      return { path: ['queue'], message: (err as Error).message, hint: (err as PgrevokeError).hint };
+    }
   for (const [i, t] of (d.targets ?? []).entries())
     try {
       resolveDsn(t, `targets[${i}]`);
@@ -129,5 +164,7 @@ export async function loadServeConfig(file: string, env: NodeJS.ProcessEnv = pro
     onReactivate: d.on_reactivate,
     auditLog: here(d.audit_log),
     identities: d.identities,
+    queue: d.queue ? { dsn: d.queue, schema: d.queue_schema, leaseMs: (seconds(d.queue_lease, 'queue_lease') as number) * 1000 } : null,
+    journalKeepMs: (seconds(d.journal_keep, 'journal_keep') as number) * 1000,
   };
 }

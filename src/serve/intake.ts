@@ -6,13 +6,13 @@
 import type { AuditEntry } from '../record/audit.js';
 import { identityLabel, mappedLine, receivedLine, type AuditBase } from './audit.js';
 import type { ServeConfig } from './config.js';
-import type { ServeJournal } from './journal.js';
+import type { ServeQueue } from './queue.js';
 import type { ServeStatus, Worker } from './worker.js';
 import { mapIdentity } from './identity.js';
 import type { Enqueue, ServeEventInput } from './types.js';
 
 export interface IntakeDeps {
-  journal: ServeJournal;
+  journal: ServeQueue;
   worker: Worker;
   config: () => ServeConfig;
   audit: (entries: AuditEntry[]) => Promise<void>;

@@ -10,7 +10,7 @@ import type { FleetCutoffReport } from '../record/fleet-report.js';
 import type { NodeRefusal } from '../playbook/cutoff.js';
 import { outcomeLine, serveLine, tagged, type AuditBase } from './audit.js';
 import type { ServeConfig } from './config.js';
-import type { EventOutcome, JournalEntry, OutcomeStatus, ServeJournal } from './journal.js';
+import type { EventOutcome, JournalEntry, OutcomeStatus, ServeQueue } from './queue.js';
 import { reactivate } from './reactivate.js';
 import { addOwnCutoff, ownCutoffs } from './own-cutoffs.js';
 import { Interrupt } from '../playbook/interrupt.js';
@@ -34,7 +34,7 @@ export interface ServeStatus {
 }
 
 export interface WorkerDeps {
-  journal: ServeJournal;
+  journal: ServeQueue;
   /** The config in force (SIGHUP may replace it between two events). */
   config: () => ServeConfig;
   dryRun: boolean;
@@ -53,7 +53,8 @@ export class Worker {
   private running: Promise<void> | null = null;
   private stopping = false;
   private wake: NodeJS.Timeout | null = null;
-  private readonly notBefore = new Map<string, number>();
+  /** Kicked while the loop ran: look again once it ends (an event accepted while it was finishing). */
+  private again = false;
   /** The running event's interrupt: a second SIGTERM or the drain timeout cancels its cutoff. */
   private current: Interrupt | null = null;
 
@@ -61,12 +62,17 @@ export class Worker {
 
   /** Events accepted and not done (the running one included). */
   get depth(): number {
-    return this.d.journal.pending().length;
+    return this.d.journal.depth();
   }
 
   /** Look at the journal again (a new event, a backoff ended): starts the loop unless it runs. */
   kick(): void {
-    if (this.stopping || this.running) return;
+    if (this.stopping) return;
+    if (this.running) {
+      this.again = true;
+      return;
+    }
+    this.again = false;
     let broke = false;
     this.running = this.loop()
       .catch((err: unknown) => {
@@ -81,8 +87,7 @@ export class Worker {
           if (!this.stopping) (this.wake = setTimeout(() => this.kick(), 5_000)).unref();
           return;
         }
-        // an event accepted while the loop was finishing
-        if (!this.stopping && this.ready()) this.kick();
+        if (!this.stopping && this.again) this.kick();
       });
   }
 
@@ -115,30 +120,20 @@ export class Worker {
     run.trigger(why);
   }
 
-  /**
-   * The oldest event due now, and never one behind an older event still owed for one of its roles:
-   * a reactivation must not overtake the deactivation it undoes while that one waits out a backoff.
-   */
-  private ready(): JournalEntry | undefined {
-    const now = Date.now();
-    const owed = this.d.journal.pending();
-    return owed.find(
-      (e, i) => (this.notBefore.get(e.event.id) ?? 0) <= now && !owed.slice(0, i).some((o) => o.roles?.some((r) => e.roles?.includes(r))),
-    );
-  }
-
+  /** The journal's claim (the oldest event due, never ahead of an older one owed for one of its roles), one at a time. */
   private async loop(): Promise<void> {
-    for (let next = this.ready(); next && !this.stopping; next = this.ready()) await this.process(next);
+    for (let next = await this.d.journal.claim(); next; next = this.stopping ? null : await this.d.journal.claim())
+      await this.process(next);
     this.schedule();
   }
 
-  /** The earliest backoff's end, if an event waits on one. */
+  /** The journal says when to look again (a backoff's end; the shared queue: its poll). */
   private schedule(): void {
     if (this.wake) clearTimeout(this.wake);
     this.wake = null;
-    const waits = this.d.journal.pending().map((e) => this.notBefore.get(e.event.id) ?? 0);
-    if (this.stopping || waits.length === 0) return;
-    this.wake = setTimeout(() => this.kick(), Math.max(0, Math.min(...waits) - Date.now()));
+    const due = this.d.journal.nextDue();
+    if (this.stopping || due === null) return;
+    this.wake = setTimeout(() => this.kick(), Math.max(0, due - Date.now()));
     this.wake.unref();
   }
 
@@ -157,7 +152,6 @@ export class Worker {
       this.d.log(
         `pgrevoke serve: event ${event.id} (${event.provider} ${event.action}): ${outcome.status}${outcome.detail ? `: ${outcome.detail}` : ''}`,
       );
-      this.notBefore.delete(event.id);
     } catch (err) {
       await this.failed(entry, err);
     }
@@ -178,7 +172,7 @@ export class Worker {
     const { event } = entry;
     this.d.status.lastError = { at: new Date().toISOString(), event: event.id, message };
     try {
-      await this.d.journal.attempt(entry, message);
+      await this.d.journal.attempt(entry, message, this.backoff(entry.attempts + 1));
       const last = entry.event.action === 'reactivate' && entry.attempts >= MAX_ATTEMPTS;
       // a Retry's attempt has its line already (with the cutoff's detail)
       if (last || !(err instanceof Retry))
@@ -190,11 +184,9 @@ export class Worker {
         return;
       }
       const wait = this.backoff(entry.attempts);
-      this.notBefore.set(event.id, Date.now() + wait);
       this.d.log(`pgrevoke serve: event ${event.id}: attempt ${entry.attempts} failed (${message}); again in ${Math.round(wait / 1000)} s`);
     } catch (journalErr) {
-      // the journal cannot be written: keep it pending in memory, a restart reads it again
-      this.notBefore.set(event.id, Date.now() + 60_000);
+      // the journal cannot be written: it keeps the event pending (and backs off), a restart reads it again
       this.d.log(`pgrevoke serve: event ${event.id}: the journal could not be written (${describeError(journalErr)})`);
     }
   }
