@@ -3,9 +3,12 @@
 // says a TLS proxy is in front (allow_plain_http). Bodies are capped at 1 MiB (413), JSON only
 // (application/scim+json or application/json, else 415), and a client slower than the header and
 // request timeouts is cut off. /scim/v2/* needs the SCIM bearer token, checked in constant time
-// before the body is read; /github is handed on with its raw body (the adapter checks the HMAC
-// signature over it); GET /healthz needs nothing and says nothing (503 while draining); GET /status
-// needs the token.
+// before the body is read; /github needs a well-formed X-Hub-Signature-256 header before its body is
+// read, and is handed on with its raw body (the adapter checks the HMAC signature over it). The
+// bodies read before any check has passed (/github's) share a budget (UNAUTH_BODY_BUDGET, 503 with
+// Retry-After beyond it), and the server holds at most MAX_CONNECTIONS connections, so that
+// unauthenticated clients cannot make it hold more memory than that. GET /healthz needs nothing and
+// says nothing (503 while draining); GET /status needs the token.
 import { createHash, timingSafeEqual } from 'node:crypto';
 import http from 'node:http';
 import https from 'node:https';
@@ -16,6 +19,28 @@ import type { AdapterRequest, AdapterResponse } from './types.js';
 export const MAX_BODY = 1024 * 1024;
 export const HEADERS_TIMEOUT_MS = 10_000;
 export const REQUEST_TIMEOUT_MS = 30_000;
+/** Connections held at once; one more is closed as it arrives (Node's server.maxConnections). */
+export const MAX_CONNECTIONS = 256;
+/** Bytes of /github bodies being read at once, before their signature is checked (16 MiB). */
+export const UNAUTH_BODY_BUDGET = 16 * MAX_BODY;
+const SIGNATURE = /^sha256=[0-9a-f]{64}$/i;
+
+/** The bytes reserved for unauthenticated bodies in flight: a request's declared length, or the cap. */
+class BodyBudget {
+  private used = 0;
+  constructor(private readonly limit: number) {}
+  /** Reserve room for the request's body; null: over the budget. */
+  take(req: http.IncomingMessage): number | null {
+    const declared = Number(req.headers['content-length']);
+    const n = Number.isInteger(declared) && declared >= 0 && declared <= MAX_BODY ? declared : MAX_BODY;
+    if (this.used + n > this.limit) return null;
+    this.used += n;
+    return n;
+  }
+  give(n: number): void {
+    this.used -= n;
+  }
+}
 
 export type Handler = (req: AdapterRequest) => Promise<AdapterResponse>;
 
@@ -115,7 +140,7 @@ function errorResponse(scim: boolean, status: number, detail: string, headers?: 
     : { status, body: { error: detail }, headers };
 }
 
-async function route(req: http.IncomingMessage, res: http.ServerResponse, r: Routes, tls: boolean): Promise<void> {
+async function route(req: http.IncomingMessage, res: http.ServerResponse, r: Routes, tls: boolean, budget: BodyBudget): Promise<void> {
   const url = new URL(req.url ?? '/', 'http://x');
   const p = url.pathname;
   const method = req.method ?? 'GET';
@@ -145,11 +170,40 @@ async function route(req: http.IncomingMessage, res: http.ServerResponse, r: Rou
     const handler = r.github();
     if (!handler) return send(res, errorResponse(false, 404, 'no GitHub endpoint configured'));
     if (method !== 'POST') return send(res, errorResponse(false, 405, 'POST only'));
-    const out = await handler(await adapterRequest(req, url, '/github', tls));
-    if (out.status === 401) r.log(`pgrevoke serve: 401 POST /github from ${req.socket.remoteAddress ?? '?'}: signature refused`);
-    return send(res, out);
+    const from = req.socket.remoteAddress ?? '?';
+    // no body is read for a request that cannot be signed: it is refused on its headers
+    const sig = req.headers['x-hub-signature-256'];
+    if (typeof sig !== 'string' || !SIGNATURE.test(sig.trim())) {
+      r.log(`pgrevoke serve: 401 POST /github from ${from}: no well-formed X-Hub-Signature-256 header`);
+      return refuse(req, res, errorResponse(false, 401, 'X-Hub-Signature-256 (sha256=<hex>) is required', { connection: 'close' }));
+    }
+    const held = budget.take(req);
+    if (held === null) {
+      r.log(`pgrevoke serve: 503 POST /github from ${from}: unauthenticated bodies in flight over ${UNAUTH_BODY_BUDGET} bytes`);
+      return refuse(req, res, errorResponse(false, 503, 'busy: try again', { 'retry-after': '5', connection: 'close' }));
+    }
+    try {
+      const out = await handler(await adapterRequest(req, url, '/github', tls));
+      if (out.status === 401) r.log(`pgrevoke serve: 401 POST /github from ${from}: signature refused`);
+      return send(res, out);
+    } finally {
+      budget.give(held);
+    }
   }
   return send(res, errorResponse(false, 404, 'not found'));
+}
+
+/**
+ * Answer without keeping the body (what the client sends meanwhile is dropped), then close the
+ * connection: ended first, so that the answer is not lost to a reset, destroyed 2 s later.
+ */
+function refuse(req: http.IncomingMessage, res: http.ServerResponse, r: AdapterResponse): void {
+  req.resume();
+  res.on('finish', () => {
+    req.socket.end();
+    setTimeout(() => req.socket.destroy(), 2_000).unref();
+  });
+  send(res, r);
 }
 
 /** The request as the adapter mounted at `mount` sees it: the path below the mount, the body read (capped). */
@@ -167,9 +221,10 @@ async function adapterRequest(req: http.IncomingMessage, url: URL, mount: string
 /** The server, not yet listening. */
 export function createServer(r: Routes, tlsFiles: { cert: Buffer; key: Buffer } | null): http.Server {
   const tls = tlsFiles !== null;
+  const budget = new BodyBudget(UNAUTH_BODY_BUDGET);
   const handle = (req: http.IncomingMessage, res: http.ServerResponse) => {
     const scim = (req.url ?? '').startsWith('/scim/v2');
-    route(req, res, r, tls).catch((err: unknown) => {
+    route(req, res, r, tls, budget).catch((err: unknown) => {
       const status = err instanceof HttpError ? err.status : 500;
       if (status === 500) r.log(`pgrevoke serve: 500 ${req.method} ${req.url}: ${(err as Error).message}`);
       else r.log(`pgrevoke serve: ${status} ${req.method} ${req.url}: ${(err as Error).message}`);
@@ -202,5 +257,6 @@ export function createServer(r: Routes, tlsFiles: { cert: Buffer; key: Buffer } 
   const server = tls ? https.createServer({ ...opts, cert: tlsFiles.cert, key: tlsFiles.key }, handle) : http.createServer(opts, handle);
   // a connection idle this long (a client that stalls mid-body) is closed
   server.setTimeout(REQUEST_TIMEOUT_MS);
+  server.maxConnections = MAX_CONNECTIONS;
   return server;
 }
