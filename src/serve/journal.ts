@@ -4,32 +4,28 @@
 // worker appends the outcome when it is done. On start the file is read back: an event accepted
 // and not done (a crash or SIGKILL between the 2xx and the cutoff) is handed to the worker again,
 // and a redelivered key is recognised and not run twice.
-import { randomBytes } from "node:crypto";
-import { promises as fs } from "node:fs";
-import path from "node:path";
-import { openStateDir } from "../record/state-dir.js";
-import { appendSafe } from "../record/safe-write.js";
-import type { ServeEvent, ServeEventInput } from "./types.js";
+import { randomBytes } from 'node:crypto';
+import { promises as fs } from 'node:fs';
+import path from 'node:path';
+import { openStateDir } from '../record/state-dir.js';
+import { appendSafe } from '../record/safe-write.js';
+import type { ServeEvent, ServeEventInput } from './types.js';
 
-import {
-  type EventOutcome,
-  type JournalEntry,
-  type ServeQueue,
-} from "./queue.js";
+import { type EventOutcome, type JournalEntry, type ServeQueue } from './queue.js';
 
-export type { EventOutcome, JournalEntry, OutcomeStatus } from "./queue.js";
+export type { EventOutcome, JournalEntry, OutcomeStatus } from './queue.js';
 
 export type JournalLine =
-  | { type: "accepted"; event: ServeEvent; roles: string[] | null }
-  | { type: "attempt"; id: string; at: string; attempt: number; error: string }
-  | { type: "done"; id: string; at: string; outcome: EventOutcome };
+  | { type: 'accepted'; event: ServeEvent; roles: string[] | null }
+  | { type: 'attempt'; id: string; at: string; attempt: number; error: string }
+  | { type: 'done'; id: string; at: string; outcome: EventOutcome };
 
 /** Per entry, what the worker's timer needs beside the entry itself. */
 interface Kept {
   /** Its last attempt line, as read or appended. */
   attempt: JournalLine | null;
   /** Its done line. */
-  done: (JournalLine & { type: "done" }) | null;
+  done: (JournalLine & { type: 'done' }) | null;
   /** Not to be claimed before (epoch ms): a failed attempt's backoff; a restart retries at once. */
   notBefore: number;
 }
@@ -51,22 +47,15 @@ export class ServeJournal implements ServeQueue {
   }
 
   /** Open (create) the journal of this mode and read it back. */
-  static async open(
-    opts: { dryRun: boolean; keepMs?: number },
-    env: NodeJS.ProcessEnv = process.env,
-  ): Promise<ServeJournal> {
-    const dir = await openStateDir(env, "serve");
-    const j = new ServeJournal(
-      path.join(dir, opts.dryRun ? "journal-dry-run.jsonl" : "journal.jsonl"),
-    );
-    const text = await fs
-      .readFile(j.file, "utf8")
-      .catch((err: NodeJS.ErrnoException) => {
-        if (err.code === "ENOENT") return "";
-        throw err;
-      });
-    j.torn = text.length > 0 && !text.endsWith("\n");
-    for (const l of text.split("\n").filter(Boolean)) j.replay(l);
+  static async open(opts: { dryRun: boolean; keepMs?: number }, env: NodeJS.ProcessEnv = process.env): Promise<ServeJournal> {
+    const dir = await openStateDir(env, 'serve');
+    const j = new ServeJournal(path.join(dir, opts.dryRun ? 'journal-dry-run.jsonl' : 'journal.jsonl'));
+    const text = await fs.readFile(j.file, 'utf8').catch((err: NodeJS.ErrnoException) => {
+      if (err.code === 'ENOENT') return '';
+      throw err;
+    });
+    j.torn = text.length > 0 && !text.endsWith('\n');
+    for (const l of text.split('\n').filter(Boolean)) j.replay(l);
     return j;
   }
 
@@ -77,7 +66,7 @@ export class ServeJournal implements ServeQueue {
     } catch {
       return; // torn by a crash: the 2xx was never sent for it
     }
-    if (line.type === "accepted") {
+    if (line.type === 'accepted') {
       const e: JournalEntry = {
         event: line.event,
         roles: line.roles,
@@ -92,7 +81,7 @@ export class ServeJournal implements ServeQueue {
     const e = this.byId.get(line.id);
     const m = this.meta.get(line.id);
     if (!e || !m) return;
-    if (line.type === "attempt") {
+    if (line.type === 'attempt') {
       e.attempts = line.attempt;
       m.attempt = line;
     } else {
@@ -104,7 +93,7 @@ export class ServeJournal implements ServeQueue {
   /** Appends in order, each fsync'd before the next (and before the caller's promise resolves). */
   private append(line: JournalLine): Promise<void> {
     const run = this.chain.then(async () => {
-      const lead = this.torn ? "\n" : "";
+      const lead = this.torn ? '\n' : '';
       await appendSafe(this.file, `${lead}${JSON.stringify(line)}\n`);
       this.torn = false;
     });
@@ -116,21 +105,17 @@ export class ServeJournal implements ServeQueue {
    * `roles` is decided by the caller inside the same turn, so that two deliveries of one key at
    * once are one entry.
    */
-  async accept(
-    input: ServeEventInput,
-    roles: string[] | null,
-  ): Promise<{ entry: JournalEntry; duplicate: boolean }> {
+  async accept(input: ServeEventInput, roles: string[] | null): Promise<{ entry: JournalEntry; duplicate: boolean }> {
     const seen = this.byKey.get(input.key);
     if (seen) {
       // the first delivery may still be being written: the duplicate's 2xx waits for it
       await this.chain;
-      if (this.byKey.get(input.key) === seen)
-        return { entry: seen, duplicate: true };
+      if (this.byKey.get(input.key) === seen) return { entry: seen, duplicate: true };
       return this.accept(input, roles);
     }
     const event: ServeEvent = {
       ...input,
-      id: randomBytes(8).toString("hex"),
+      id: randomBytes(8).toString('hex'),
       receivedAt: new Date().toISOString(),
     };
     const entry: JournalEntry = { event, roles, attempts: 0, done: null };
@@ -139,7 +124,7 @@ export class ServeJournal implements ServeQueue {
     this.byId.set(event.id, entry);
     this.meta.set(event.id, { attempt: null, done: null, notBefore: 0 });
     try {
-      await this.append({ type: "accepted", event, roles });
+      await this.append({ type: 'accepted', event, roles });
     } catch (err) {
       this.byKey.delete(input.key);
       this.byId.delete(event.id);
@@ -153,13 +138,7 @@ export class ServeJournal implements ServeQueue {
     if (this.claimed) return null;
     const now = Date.now();
     const owed = this.pending();
-    const next = owed.find(
-      (e, i) =>
-        this.dueAt(e) <= now &&
-        !owed
-          .slice(0, i)
-          .some((o) => o.roles?.some((r) => e.roles?.includes(r))),
-    );
+    const next = owed.find((e, i) => this.dueAt(e) <= now && !owed.slice(0, i).some((o) => o.roles?.some((r) => e.roles?.includes(r))));
     if (!next) return null;
     this.claimed = next.event.id;
     return next;
@@ -173,11 +152,7 @@ export class ServeJournal implements ServeQueue {
     if (this.claimed === entry.event.id) this.claimed = null;
   }
 
-  async attempt(
-    entry: JournalEntry,
-    error: string,
-    retryInMs: number,
-  ): Promise<void> {
+  async attempt(entry: JournalEntry, error: string, retryInMs: number): Promise<void> {
     entry.attempts += 1;
     const m = this.meta.get(entry.event.id);
     // the backoff holds whether or not the line is written: a journal that cannot be written is
@@ -185,7 +160,7 @@ export class ServeJournal implements ServeQueue {
     if (m) m.notBefore = Date.now() + retryInMs;
     this.letGo(entry);
     const line: JournalLine = {
-      type: "attempt",
+      type: 'attempt',
       id: entry.event.id,
       at: new Date().toISOString(),
       attempt: entry.attempts,
@@ -202,7 +177,7 @@ export class ServeJournal implements ServeQueue {
 
   async finish(entry: JournalEntry, outcome: EventOutcome): Promise<void> {
     const line = {
-      type: "done" as const,
+      type: 'done' as const,
       id: entry.event.id,
       at: new Date().toISOString(),
       outcome,
@@ -222,9 +197,7 @@ export class ServeJournal implements ServeQueue {
 
   /** Accepted and not done, oldest first: what the worker owes. */
   pending(): JournalEntry[] {
-    return [...this.byId.values()]
-      .filter((e) => !e.done)
-      .sort((a, b) => a.event.receivedAt.localeCompare(b.event.receivedAt));
+    return [...this.byId.values()].filter((e) => !e.done).sort((a, b) => a.event.receivedAt.localeCompare(b.event.receivedAt));
   }
 
   depth(): number {

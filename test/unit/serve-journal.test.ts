@@ -2,62 +2,52 @@
 // key twice is one event (also when both arrive at once), events not done come back on reopen, a
 // line torn by a crash is skipped and the next append starts a line of its own, and a dry run's
 // journal is apart from the real one.
-import { promises as fs } from "node:fs";
-import os from "node:os";
-import path from "node:path";
-import { afterAll, describe, expect, it } from "vitest";
-import { ServeJournal } from "../../src/serve/journal.js";
-import type { ServeEventInput } from "../../src/serve/types.js";
+import { promises as fs } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { ServeJournal } from '../../src/serve/journal.js';
+import type { ServeEventInput } from '../../src/serve/types.js';
 
 const dirs: string[] = [];
 async function stateEnv(): Promise<NodeJS.ProcessEnv> {
-  const dir = await fs.mkdtemp(
-    path.join(os.tmpdir(), "pgrevoke-serve-journal-"),
-  );
+  const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'pgrevoke-serve-journal-'));
   dirs.push(dir);
-  return { PGREVOKE_STATE_DIR: path.join(dir, "state") };
+  return { PGREVOKE_STATE_DIR: path.join(dir, 'state') };
 }
-afterAll(async () =>
-  Promise.all(dirs.map((d) => fs.rm(d, { recursive: true, force: true }))),
-);
+afterAll(async () => Promise.all(dirs.map((d) => fs.rm(d, { recursive: true, force: true }))));
 
-const input = (
-  key: string,
-  action: ServeEventInput["action"] = "deactivate",
-): ServeEventInput => ({
-  provider: "github",
+const input = (key: string, action: ServeEventInput['action'] = 'deactivate'): ServeEventInput => ({
+  provider: 'github',
   key,
   action,
-  identity: { github: "alice-gh" },
-  summary: "organization member_removed",
+  identity: { github: 'alice-gh' },
+  summary: 'organization member_removed',
 });
 
-describe("serve journal", () => {
-  it("is on disk when accept resolves; a redelivered key is a duplicate; pending events come back on reopen", async () => {
+describe('serve journal', () => {
+  it('is on disk when accept resolves; a redelivered key is a duplicate; pending events come back on reopen', async () => {
     const env = await stateEnv();
     const j = await ServeJournal.open({ dryRun: false }, env);
-    const a = await j.accept(input("d-1"), ["alice"]);
+    const a = await j.accept(input('d-1'), ['alice']);
     expect(a.duplicate).toBe(false);
-    const text = await fs.readFile(j.file, "utf8");
+    const text = await fs.readFile(j.file, 'utf8');
     expect(JSON.parse(text.trim())).toMatchObject({
-      type: "accepted",
-      roles: ["alice"],
-      event: { key: "d-1", id: a.entry.event.id },
+      type: 'accepted',
+      roles: ['alice'],
+      event: { key: 'd-1', id: a.entry.event.id },
     });
-    const again = await j.accept(input("d-1"), ["alice"]);
+    const again = await j.accept(input('d-1'), ['alice']);
     expect(again).toMatchObject({
       duplicate: true,
       entry: { event: { id: a.entry.event.id } },
     });
     // two deliveries of one key at once: one entry
-    const [x, y] = await Promise.all([
-      j.accept(input("d-2"), ["alice"]),
-      j.accept(input("d-2"), ["alice"]),
-    ]);
+    const [x, y] = await Promise.all([j.accept(input('d-2'), ['alice']), j.accept(input('d-2'), ['alice'])]);
     expect([x.duplicate, y.duplicate].sort()).toEqual([false, true]);
     expect(x.entry).toBe(y.entry);
     await j.finish(a.entry, {
-      status: "contained",
+      status: 'contained',
       records: [],
       detail: null,
       error: null,
@@ -65,63 +55,58 @@ describe("serve journal", () => {
     });
 
     const reopened = await ServeJournal.open({ dryRun: false }, env);
-    expect(reopened.pending().map((e) => e.event.key)).toEqual(["d-2"]);
-    expect((await reopened.accept(input("d-1"), ["alice"])).duplicate).toBe(
-      true,
-    );
-    expect((await fs.readFile(j.file, "utf8")).trim().split("\n")).toHaveLength(
-      3,
-    );
+    expect(reopened.pending().map((e) => e.event.key)).toEqual(['d-2']);
+    expect((await reopened.accept(input('d-1'), ['alice'])).duplicate).toBe(true);
+    expect((await fs.readFile(j.file, 'utf8')).trim().split('\n')).toHaveLength(3);
   });
 
-  it("a line torn by a crash is skipped, and the next append starts on a line of its own", async () => {
+  it('a line torn by a crash is skipped, and the next append starts on a line of its own', async () => {
     const env = await stateEnv();
     const j = await ServeJournal.open({ dryRun: false }, env);
-    await j.accept(input("k-1"), ["alice"]);
+    await j.accept(input('k-1'), ['alice']);
     await fs.appendFile(j.file, '{"type":"accepted","event":{"id":"torn","ke');
     const reopened = await ServeJournal.open({ dryRun: false }, env);
-    expect(reopened.pending().map((e) => e.event.key)).toEqual(["k-1"]);
-    await reopened.accept(input("k-2"), null);
+    expect(reopened.pending().map((e) => e.event.key)).toEqual(['k-1']);
+    await reopened.accept(input('k-2'), null);
     const again = await ServeJournal.open({ dryRun: false }, env);
-    expect(again.pending().map((e) => e.event.key)).toEqual(["k-1", "k-2"]);
+    expect(again.pending().map((e) => e.event.key)).toEqual(['k-1', 'k-2']);
     expect(again.pending()[1]!.roles).toBeNull();
   });
 
   it("a dry run's journal is its own: a rehearsed key is not a real duplicate", async () => {
     const env = await stateEnv();
     const dry = await ServeJournal.open({ dryRun: true }, env);
-    await dry.accept(input("k-1"), ["alice"]);
+    await dry.accept(input('k-1'), ['alice']);
     const real = await ServeJournal.open({ dryRun: false }, env);
-    expect((await real.accept(input("k-1"), ["alice"])).duplicate).toBe(false);
-    expect(path.basename(dry.file)).toBe("journal-dry-run.jsonl");
+    expect((await real.accept(input('k-1'), ['alice'])).duplicate).toBe(false);
+    expect(path.basename(dry.file)).toBe('journal-dry-run.jsonl');
     expect((await fs.stat(path.dirname(real.file))).mode & 0o777).toBe(0o700);
   });
 });
 
 const outcome = {
-  status: "contained" as const,
+  status: 'contained' as const,
   records: [],
   detail: null,
   error: null,
   attempts: 1,
 };
 
-describe("serve journal claims (the ServeQueue interface, local)", () => {
-  it("one event at a time, oldest first, never ahead of an older one owed for one of its roles; a backoff is waited out", async () => {
+describe('serve journal claims (the ServeQueue interface, local)', () => {
+  it('one event at a time, oldest first, never ahead of an older one owed for one of its roles; a backoff is waited out', async () => {
     const env = await stateEnv();
     const j = await ServeJournal.open({ dryRun: false }, env);
-    const e1 = (await j.accept(input("e1"), ["alice"])).entry;
+    const e1 = (await j.accept(input('e1'), ['alice'])).entry;
     // distinct receivedAt: the order is the order accepted
     await new Promise((r) => setTimeout(r, 5));
-    const e2 = (await j.accept(input("e2", "reactivate"), ["bob", "alice"]))
-      .entry;
+    const e2 = (await j.accept(input('e2', 'reactivate'), ['bob', 'alice'])).entry;
     await new Promise((r) => setTimeout(r, 5));
-    const e3 = (await j.accept(input("e3"), ["carol"])).entry;
+    const e3 = (await j.accept(input('e3'), ['carol'])).entry;
     expect(j.depth()).toBe(3);
     expect(await j.claim()).toBe(e1);
     expect(await j.claim()).toBeNull();
     const t = Date.now();
-    await j.attempt(e1, "lock timeout", 60_000);
+    await j.attempt(e1, 'lock timeout', 60_000);
     expect(e1.attempts).toBe(1);
     // e1 waits out its backoff; e2 shares alice with it, so e3 goes first
     expect(await j.claim()).toBe(e3);
