@@ -3,15 +3,17 @@
 // "duplicate"). An accepted event is appended and fsync'd before the provider gets its 2xx; the
 // worker appends the outcome when it is done. On start the file is read back: an event accepted
 // and not done (a crash or SIGKILL between the 2xx and the cutoff) is handed to the worker again,
-// and a redelivered key is recognised and not run twice.
+// and a redelivered key is recognised and not run twice. Then it is compacted: rewritten
+// (atomically) with the events not done and the done ones of the last `journal_keep` (7 days), whose
+// keys still catch a redelivery; older keys are forgotten, so the file does not grow for ever.
 import { randomBytes } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { openStateDir } from '../record/state-dir.js';
-import { appendSafe } from '../record/safe-write.js';
+import { appendSafe, writeFileSafe } from '../record/safe-write.js';
 import type { ServeEvent, ServeEventInput } from './types.js';
 
-import { type EventOutcome, type JournalEntry, type ServeQueue } from './queue.js';
+import { DEFAULT_KEEP_MS, type EventOutcome, type JournalEntry, type ServeQueue } from './queue.js';
 
 export type { EventOutcome, JournalEntry, OutcomeStatus } from './queue.js';
 
@@ -20,7 +22,7 @@ export type JournalLine =
   | { type: 'attempt'; id: string; at: string; attempt: number; error: string }
   | { type: 'done'; id: string; at: string; outcome: EventOutcome };
 
-/** Per entry, what the worker's timer needs beside the entry itself. */
+/** Per entry, what compaction and the worker's timer need beside the entry itself. */
 interface Kept {
   /** Its last attempt line, as read or appended. */
   attempt: JournalLine | null;
@@ -46,8 +48,15 @@ export class ServeJournal implements ServeQueue {
     return this.file;
   }
 
-  /** Open (create) the journal of this mode and read it back. */
-  static async open(opts: { dryRun: boolean; keepMs?: number }, env: NodeJS.ProcessEnv = process.env): Promise<ServeJournal> {
+  /**
+   * Open (create) the journal of this mode, read it back, and compact it: done events whose outcome
+   * is older than `keepMs` are dropped (their keys no longer catch a redelivery).
+   */
+  static async open(
+    opts: { dryRun: boolean; keepMs?: number },
+    env: NodeJS.ProcessEnv = process.env,
+    now = Date.now(),
+  ): Promise<ServeJournal> {
     const dir = await openStateDir(env, 'serve');
     const j = new ServeJournal(path.join(dir, opts.dryRun ? 'journal-dry-run.jsonl' : 'journal.jsonl'));
     const text = await fs.readFile(j.file, 'utf8').catch((err: NodeJS.ErrnoException) => {
@@ -55,7 +64,9 @@ export class ServeJournal implements ServeQueue {
       throw err;
     });
     j.torn = text.length > 0 && !text.endsWith('\n');
-    for (const l of text.split('\n').filter(Boolean)) j.replay(l);
+    const lines = text.split('\n').filter(Boolean);
+    for (const l of lines) j.replay(l);
+    await j.compact(lines.length, now - (opts.keepMs ?? DEFAULT_KEEP_MS));
     return j;
   }
 
@@ -67,12 +78,7 @@ export class ServeJournal implements ServeQueue {
       return; // torn by a crash: the 2xx was never sent for it
     }
     if (line.type === 'accepted') {
-      const e: JournalEntry = {
-        event: line.event,
-        roles: line.roles,
-        attempts: 0,
-        done: null,
-      };
+      const e: JournalEntry = { event: line.event, roles: line.roles, attempts: 0, done: null };
       this.byKey.set(line.event.key, e);
       this.byId.set(line.event.id, e);
       this.meta.set(line.event.id, { attempt: null, done: null, notBefore: 0 });
@@ -88,6 +94,34 @@ export class ServeJournal implements ServeQueue {
       e.done = line.outcome;
       m.done = line;
     }
+  }
+
+  /** The lines the journal needs now: per event kept, its acceptance, its last attempt, its outcome. */
+  private keptLines(since: number): JournalLine[] {
+    const out: JournalLine[] = [];
+    for (const e of this.byId.values()) {
+      const m = this.meta.get(e.event.id)!;
+      const doneAt = m.done ? Date.parse(m.done.at) : NaN;
+      // an outcome of unknown time is kept: forgetting a key too early runs a redelivery twice
+      if (m.done && doneAt < since) {
+        this.byId.delete(e.event.id);
+        this.byKey.delete(e.event.key);
+        this.meta.delete(e.event.id);
+        continue;
+      }
+      out.push({ type: 'accepted', event: e.event, roles: e.roles });
+      if (m.attempt && !m.done) out.push(m.attempt);
+      if (m.done) out.push(m.done);
+    }
+    return out;
+  }
+
+  /** Rewrite the file (temp file, fsync, rename) when that drops something: old events, spent attempt lines, a torn line. */
+  private async compact(read: number, since: number): Promise<void> {
+    const kept = this.keptLines(since);
+    if (kept.length === read && !this.torn) return;
+    await writeFileSafe(this.file, kept.map((l) => `${JSON.stringify(l)}\n`).join(''));
+    this.torn = false;
   }
 
   /** Appends in order, each fsync'd before the next (and before the caller's promise resolves). */
@@ -113,11 +147,7 @@ export class ServeJournal implements ServeQueue {
       if (this.byKey.get(input.key) === seen) return { entry: seen, duplicate: true };
       return this.accept(input, roles);
     }
-    const event: ServeEvent = {
-      ...input,
-      id: randomBytes(8).toString('hex'),
-      receivedAt: new Date().toISOString(),
-    };
+    const event: ServeEvent = { ...input, id: randomBytes(8).toString('hex'), receivedAt: new Date().toISOString() };
     const entry: JournalEntry = { event, roles, attempts: 0, done: null };
     // claimed before the append: a second delivery while this one is being written is its duplicate
     this.byKey.set(input.key, entry);
@@ -159,13 +189,7 @@ export class ServeJournal implements ServeQueue {
     // not hammered (a minute at least), and a restart reads what is on disk again
     if (m) m.notBefore = Date.now() + retryInMs;
     this.letGo(entry);
-    const line: JournalLine = {
-      type: 'attempt',
-      id: entry.event.id,
-      at: new Date().toISOString(),
-      attempt: entry.attempts,
-      error,
-    };
+    const line: JournalLine = { type: 'attempt', id: entry.event.id, at: new Date().toISOString(), attempt: entry.attempts, error };
     try {
       await this.append(line);
     } catch (err) {
@@ -176,12 +200,7 @@ export class ServeJournal implements ServeQueue {
   }
 
   async finish(entry: JournalEntry, outcome: EventOutcome): Promise<void> {
-    const line = {
-      type: 'done' as const,
-      id: entry.event.id,
-      at: new Date().toISOString(),
-      outcome,
-    };
+    const line = { type: 'done' as const, id: entry.event.id, at: new Date().toISOString(), outcome };
     try {
       await this.append(line);
     } catch (err) {

@@ -32,27 +32,14 @@ describe('serve journal', () => {
     const a = await j.accept(input('d-1'), ['alice']);
     expect(a.duplicate).toBe(false);
     const text = await fs.readFile(j.file, 'utf8');
-    expect(JSON.parse(text.trim())).toMatchObject({
-      type: 'accepted',
-      roles: ['alice'],
-      event: { key: 'd-1', id: a.entry.event.id },
-    });
+    expect(JSON.parse(text.trim())).toMatchObject({ type: 'accepted', roles: ['alice'], event: { key: 'd-1', id: a.entry.event.id } });
     const again = await j.accept(input('d-1'), ['alice']);
-    expect(again).toMatchObject({
-      duplicate: true,
-      entry: { event: { id: a.entry.event.id } },
-    });
+    expect(again).toMatchObject({ duplicate: true, entry: { event: { id: a.entry.event.id } } });
     // two deliveries of one key at once: one entry
     const [x, y] = await Promise.all([j.accept(input('d-2'), ['alice']), j.accept(input('d-2'), ['alice'])]);
     expect([x.duplicate, y.duplicate].sort()).toEqual([false, true]);
     expect(x.entry).toBe(y.entry);
-    await j.finish(a.entry, {
-      status: 'contained',
-      records: [],
-      detail: null,
-      error: null,
-      attempts: 1,
-    });
+    await j.finish(a.entry, { status: 'contained', records: [], detail: null, error: null, attempts: 1 });
 
     const reopened = await ServeJournal.open({ dryRun: false }, env);
     expect(reopened.pending().map((e) => e.event.key)).toEqual(['d-2']);
@@ -84,13 +71,50 @@ describe('serve journal', () => {
   });
 });
 
-const outcome = {
-  status: 'contained' as const,
-  records: [],
-  detail: null,
-  error: null,
-  attempts: 1,
-};
+const DAY = 86_400_000;
+const outcome = { status: 'contained' as const, records: [], detail: null, error: null, attempts: 1 };
+
+describe('serve journal compaction (journal_keep)', () => {
+  it('on open, keeps what is owed and the keys of recent outcomes, forgets older ones, and rewrites the file only then', async () => {
+    const env = await stateEnv();
+    const j = await ServeJournal.open({ dryRun: false }, env);
+    const old = await j.accept(input('old'), ['alice']);
+    await j.finish(old.entry, outcome);
+    const owed = await j.accept(input('owed'), ['bob']);
+    await j.attempt(owed.entry, 'node down', 1000);
+    await j.attempt(owed.entry, 'node down again', 1000);
+    const before = (await fs.readFile(j.file, 'utf8')).trim().split('\n');
+    expect(before).toHaveLength(5);
+
+    // within the window: nothing dropped but the spent attempt line; a redelivery is a duplicate
+    const soon = await ServeJournal.open({ dryRun: false, keepMs: 7 * DAY }, env, Date.now() + DAY);
+    expect((await soon.accept(input('old'), ['alice'])).duplicate).toBe(true);
+    const kept = (await fs.readFile(j.file, 'utf8'))
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { type: string; error?: string });
+    expect(kept.map((l) => l.type)).toEqual(['accepted', 'done', 'accepted', 'attempt']);
+    expect(kept[3]!.error).toBe('node down again');
+    expect(soon.pending().map((e) => [e.event.key, e.attempts])).toEqual([['owed', 2]]);
+
+    // past it: the old outcome and its key are gone, the owed event (however old) stays with its attempts
+    const later = await ServeJournal.open({ dryRun: false, keepMs: 7 * DAY }, env, Date.now() + 8 * DAY);
+    expect(later.get(old.entry.event.id)).toBeUndefined();
+    expect(later.pending().map((e) => [e.event.key, e.attempts])).toEqual([['owed', 2]]);
+    expect((await fs.readFile(j.file, 'utf8')).trim().split('\n')).toHaveLength(2);
+    expect((await later.accept(input('old'), ['alice'])).duplicate).toBe(false);
+    expect((await fs.stat(j.file)).mode & 0o777).toBe(0o600);
+  });
+
+  it('a torn last line is dropped by the rewrite', async () => {
+    const env = await stateEnv();
+    const j = await ServeJournal.open({ dryRun: false }, env);
+    await j.accept(input('k-1'), ['alice']);
+    await fs.appendFile(j.file, '{"type":"accepted","event":{"id":"torn","ke');
+    await ServeJournal.open({ dryRun: false }, env);
+    expect(await fs.readFile(j.file, 'utf8')).toMatch(/^\{[^\n]*\}\n$/);
+  });
+});
 
 describe('serve journal claims (the ServeQueue interface, local)', () => {
   it('one event at a time, oldest first, never ahead of an older one owed for one of its roles; a backoff is waited out', async () => {
