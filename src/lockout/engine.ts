@@ -1,17 +1,20 @@
 // The lockout engine of one cluster, the narrow API guard calls: `ingest` the authentication
 // failures a tick read from the log (of any node: the attacker tries the standby next), then
 // `enforce` (new lockouts in force, hand-removed blocks put back, ended ones taken out). A lockout
-// made from one node's failures holds on every node of the cluster. The counts in flight live in
-// this process (a restart starts them afresh); the lockouts themselves live in the state directory,
-// written (fsync'd) as soon as one is made or expires. Knocks on lockouts in force only count what
-// the attacker keeps trying: under a flood every pass has some, so they are written at most every
-// KNOCK_WRITE_MS, with the next change, or at `flush` (stop); a SIGKILL loses at most that much of them.
+// made from one node's failures holds on every node of the cluster. The lockouts live in the state
+// directory, written (fsync'd) as soon as one is made or expires. Knocks on lockouts in force only
+// count what the attacker keeps trying, and the failure counts below the threshold change with
+// every failure: under a flood every pass has some, so both are written at most every
+// KNOCK_WRITE_MS, or at `flush` (stop); a SIGKILL loses at most that much of them. The counts
+// (tally-store.ts) are restored at the first ingest, so a guard restart does not start them afresh.
+import { describeError } from '../errors.js';
 import type { AuthFailure } from '../serverlog/types.js';
 import { Enforcer, type EnforcerConfig } from './enforcer.js';
 import { readRoles } from './apply-role.js';
 import { nodeFacts } from './node-facts.js';
 import { lockoutKey, recorded, Tally, type NewLockout, type Self } from './policy.js';
 import { newLockoutId, updateLockouts } from './store.js';
+import { readTally, tallyOf, writeTally } from './tally-store.js';
 import type { Lockout, LockoutEvent, LockoutPolicy } from './types.js';
 
 export interface EngineConfig extends EnforcerConfig {
@@ -42,6 +45,10 @@ export class LockoutEngine {
   /** Knocks on stored lockouts not written yet, and when knocks were last written. */
   private knocks: Knocks = new Map();
   private knocksWritten = 0;
+  /** Whether the counts on file were restored (at the first ingest), and the tally's changes when last written. */
+  private restored = false;
+  private tallySaved = 0;
+  private tallyWritten = 0;
 
   constructor(readonly cfg: EngineConfig) {
     this.tally = new Tally(cfg.policy);
@@ -99,6 +106,54 @@ export class LockoutEngine {
   async ingest(failures: readonly AuthFailure[], now: Date = new Date()): Promise<Lockout[]> {
     const self = await this.learnSelf();
     const list = await this.enforcer.refresh();
+    await this.restoreTally(now);
+    try {
+      return await this.count(failures, list, now, self);
+    } finally {
+      await this.saveTally(now, false);
+    }
+  }
+
+  /** The counts kept before a restart, once; a file refused is said (counting starts afresh), never fatal. */
+  private async restoreTally(now: Date): Promise<void> {
+    if (this.restored) return;
+    this.restored = true;
+    try {
+      const entries = await readTally(this.enforcer.env);
+      this.tally.restore(
+        tallyOf(
+          entries,
+          this.cfg.nodes.map((n) => n.name),
+        ),
+        now.getTime(),
+      );
+    } catch (err) {
+      this.warn(now, `the failure counts kept before the restart were not restored: ${describeError(err)}; counting starts afresh`);
+    }
+    this.tallySaved = this.tally.changes();
+  }
+
+  /** The counts, written when they changed, at most every KNOCK_WRITE_MS (`force`: at stop); a failure is said, never fatal. */
+  private async saveTally(now: Date, force: boolean): Promise<void> {
+    const changes = this.tally.changes();
+    if (changes === this.tallySaved || (!force && now.getTime() - this.tallyWritten < KNOCK_WRITE_MS)) return;
+    const entry = { nodes: this.cfg.nodes.map((n) => n.name), windowMs: this.cfg.policy.windowMs, written: now.toISOString() };
+    try {
+      await writeTally({ ...entry, ...this.tally.snapshot(now.getTime()) }, now.getTime(), this.enforcer.env);
+      this.tallySaved = changes;
+      this.tallyWritten = now.getTime();
+    } catch (err) {
+      this.warn(now, `the failure counts could not be written (a restart would start them afresh): ${describeError(err)}`);
+    }
+  }
+
+  private warn(now: Date, detail: string): void {
+    const events: LockoutEvent[] = [];
+    this.enforcer.event(events, 'failed', now, null, null, detail);
+    for (const e of events) this.cfg.onEvent?.(e);
+  }
+
+  private async count(failures: readonly AuthFailure[], list: readonly Lockout[], now: Date, self: Self): Promise<Lockout[]> {
     // the counts are kept only once what they made is written: a throw before then undoes them, so
     // that guard handing the same failures over again (it retries a pass that threw) counts them once
     this.tally.begin();
@@ -128,8 +183,9 @@ export class LockoutEngine {
     return added;
   }
 
-  /** The knocks not written yet, written (guard's stop). */
+  /** The counts and knocks not written yet, written (guard's stop). */
   async flush(now: Date = new Date()): Promise<void> {
+    await this.saveTally(now, true);
     if (!this.knocks.size) return;
     await this.write([], this.knocks, [], now);
     this.knocks = new Map();

@@ -2,7 +2,8 @@
 // key is locked, which lockouts expire. The rules (docs/lockouts.md says them to the user):
 //  - failures of an excluded role or address, of the engine's own login role or from the address
 //    it connects from, never count (the engine must never lock itself, or the operator, out);
-//  - a failure older than the window (a log read late, a restart) never counts;
+//  - a failure older than the window (a log read late, a restart) never counts; those inside it
+//    outlive a guard restart (the engine keeps the windows in the state directory: restore);
 //  - `address`: N failures of one role from one address within the window lock that pair; `role`:
 //    N failures of one role (from anywhere) lock the role; a ban: M failures from one address across
 //    every role, unknown names included, reject the address for every role;
@@ -81,6 +82,8 @@ export interface Self {
 class Windows {
   private readonly keys = new Map<string, number[]>();
   evicted = 0;
+  /** Times added or restored so far: the engine writes the windows when this changed. */
+  changes = 0;
   private undo: { keys: Map<string, number[] | undefined>; evicted: number } | null = null;
 
   constructor(
@@ -111,6 +114,7 @@ class Windows {
   /** Add a failure at `t`; true when the key now has `need` failures within the window (its times are then cleared). */
   add(key: string, t: number): number | null {
     this.saveForUndo(key);
+    this.changes++;
     const times = this.keys.get(key) ?? [];
     this.keys.delete(key);
     times.push(t);
@@ -131,6 +135,45 @@ class Windows {
   get size(): number {
     return this.keys.size;
   }
+
+  /** Per key, oldest key first, the times still inside the window at `now` (what the state keeps). */
+  snapshot(now: number): [string, number[]][] {
+    const out: [string, number[]][] = [];
+    for (const [key, times] of this.keys) {
+      const inside = times.filter((t) => t >= now - this.windowMs);
+      if (inside.length) out.push([key, inside]);
+    }
+    return out;
+  }
+
+  /**
+   * Times from the state, before any counting: only those inside the window at `now` (a time ahead
+   * of the clock counts as now, as decide does), at most need - 1 per key (the next failure locks,
+   * even if the threshold was lowered meanwhile), at most MAX_TRACKED_KEYS keys, the latest kept.
+   */
+  restore(entries: readonly (readonly [string, readonly number[]])[], now: number): void {
+    if (this.need <= 1) return;
+    const kept = entries
+      .map(([key, times]) => {
+        const inside = times.map((t) => Math.min(t, now)).filter((t) => t >= now - this.windowMs);
+        return [key, inside.sort((a, b) => a - b).slice(-(this.need - 1))] as const;
+      })
+      .filter(([, times]) => times.length > 0)
+      .sort(([, a], [, b]) => a[a.length - 1]! - b[b.length - 1]!);
+    for (const [key, times] of kept.slice(-MAX_TRACKED_KEYS)) {
+      const merged = [...(this.keys.get(key) ?? []), ...times].sort((a, b) => a - b).slice(-(this.need - 1));
+      this.keys.delete(key);
+      this.keys.set(key, merged);
+    }
+    this.changes++;
+  }
+}
+
+/** The windows of a tally, per sort, as the state directory keeps them (src/lockout/tally-store.ts). */
+export interface TallyWindows {
+  pairs: [string, number[]][];
+  roles: [string, number[]][];
+  addresses: [string, number[]][];
 }
 
 const keyOf = (...parts: (string | null)[]) => parts.map((p) => p ?? '').join('\0');
@@ -186,6 +229,27 @@ export class Tally {
 
   private evicted(): number {
     return (this.pairs?.evicted ?? 0) + (this.roles?.evicted ?? 0) + (this.addresses?.evicted ?? 0);
+  }
+
+  /** Times counted or restored so far (the engine writes the windows when this changed). */
+  changes(): number {
+    return (this.pairs?.changes ?? 0) + (this.roles?.changes ?? 0) + (this.addresses?.changes ?? 0);
+  }
+
+  /** The failure times still inside the window at `now`, per sort and key (kept across a restart). */
+  snapshot(now: number): TallyWindows {
+    return {
+      pairs: this.pairs?.snapshot(now) ?? [],
+      roles: this.roles?.snapshot(now) ?? [],
+      addresses: this.addresses?.snapshot(now) ?? [],
+    };
+  }
+
+  /** Counts kept from before a restart: see Windows.restore (a sort this policy does not count is ignored). */
+  restore(w: TallyWindows, now: number): void {
+    this.pairs?.restore(w.pairs, now);
+    this.roles?.restore(w.roles, now);
+    this.addresses?.restore(w.addresses, now);
   }
 
   /** Keys tracked now, per sort (for tests and the cap message). */

@@ -32,36 +32,43 @@ export async function storeStamp(env: NodeJS.ProcessEnv = process.env): Promise<
   return st ? `${st.ino}:${st.size}:${st.mtimeMs}` : null;
 }
 
-/** The lockouts on file (none when there is no file yet); a hostile file is exit 2, in one line. */
-export async function readLockouts(env: NodeJS.ProcessEnv = process.env): Promise<Lockout[]> {
-  const file = path.join(await openStateDir(env), STORE_FILE);
+/**
+ * The JSON document in `file` of the state directory (undefined when there is no file): never
+ * through a link, refused (`refuse(why)`) when another user's, writable by others, over `maxBytes`
+ * or not JSON. Shared by lockouts.json and lockout-tally.json.
+ */
+export async function readStateJson(file: string, maxBytes: number, refuse: (why: string) => Error): Promise<unknown> {
   let h: fs.FileHandle;
   try {
     h = await fs.open(file, C.O_RDONLY | C.O_NOFOLLOW);
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT') return [];
-    if (code === 'ELOOP') throw storeRefused(file, 'it is a symbolic link');
+    if (code === 'ENOENT') return undefined;
+    if (code === 'ELOOP') throw refuse('it is a symbolic link');
     throw err;
   }
   try {
     const st = await h.stat();
     const me = process.getuid?.();
-    if (!st.isFile()) throw storeRefused(file, 'it is not a regular file');
-    if (me !== undefined && st.uid !== me) throw storeRefused(file, `it belongs to uid ${st.uid}, not to this user`);
-    if (st.mode & 0o022)
-      throw storeRefused(file, `it is writable by its group or others (mode ${(st.mode & 0o777).toString(8).padStart(4, '0')})`);
-    if (st.size > MAX_BYTES) throw storeRefused(file, `it is ${st.size} bytes, far more than lockouts take`);
-    let doc: unknown;
+    if (!st.isFile()) throw refuse('it is not a regular file');
+    if (me !== undefined && st.uid !== me) throw refuse(`it belongs to uid ${st.uid}, not to this user`);
+    if (st.mode & 0o022) throw refuse(`it is writable by its group or others (mode ${(st.mode & 0o777).toString(8).padStart(4, '0')})`);
+    if (st.size > maxBytes) throw refuse(`it is ${st.size} bytes, far more than pgrevoke writes there`);
     try {
-      doc = JSON.parse(await h.readFile('utf8'));
+      return JSON.parse(await h.readFile('utf8')) as unknown;
     } catch (err) {
-      throw storeRefused(file, `it is not JSON (${(err as Error).message})`);
+      throw refuse(`it is not JSON (${(err as Error).message})`);
     }
-    return checkStore(doc, file);
   } finally {
     await h.close();
   }
+}
+
+/** The lockouts on file (none when there is no file yet); a hostile file is exit 2, in one line. */
+export async function readLockouts(env: NodeJS.ProcessEnv = process.env): Promise<Lockout[]> {
+  const file = path.join(await openStateDir(env), STORE_FILE);
+  const doc = await readStateJson(file, MAX_BYTES, (why) => storeRefused(file, why));
+  return doc === undefined ? [] : checkStore(doc, file);
 }
 
 async function writeLockouts(list: readonly Lockout[], env: NodeJS.ProcessEnv): Promise<void> {
