@@ -33,19 +33,6 @@ interface ServeFlags {
 
 const log = (line: string) => process.stderr.write(`${line}\n`);
 
-/** How long SIGTERM's drain waits for the running cutoff before cancelling it (under systemd's 90 s TimeoutStopSec). */
-const DRAIN_TIMEOUT_S = 60;
-
-/** PGREVOKE_SERVE_DRAIN_TIMEOUT_S, in ms: a positive number of seconds, else exit 2 at start. */
-function drainTimeoutMs(env: NodeJS.ProcessEnv): number {
-  const raw = env.PGREVOKE_SERVE_DRAIN_TIMEOUT_S;
-  if (raw === undefined || raw === '') return DRAIN_TIMEOUT_S * 1000;
-  const s = Number(raw);
-  if (!Number.isFinite(s) || s <= 0)
-    throw usageError(`PGREVOKE_SERVE_DRAIN_TIMEOUT_S must be a positive number of seconds, not ${JSON.stringify(raw)}`);
-  return s * 1000;
-}
-
 /** The adapters over one config: rebuilt on SIGHUP (a new secret, org or teams). */
 interface Adapters {
   scim: Handler | null;
@@ -90,7 +77,6 @@ export async function run([flags]: unknown[], _g: GlobalOptions): Promise<ExitCo
   const f = flags as ServeFlags;
   if (!f.config) throw usageError('--config FILE is required', 'see docs/serve.md for the config file');
   const dryRun = Boolean(f.dryRun);
-  const drainMs = drainTimeoutMs(process.env);
   let cfg = await loadServeConfig(f.config);
   checkListen(cfg.listen, cfg.tls !== null, cfg.allowPlainHttp);
   await checkOutputs([{ flag: 'audit_log', file: cfg.auditLog, append: true }]);
@@ -109,7 +95,7 @@ export async function run([flags]: unknown[], _g: GlobalOptions): Promise<ExitCo
   try {
     return await serve(
       cfg,
-      { dir, dryRun, drainMs },
+      { dir, dryRun },
       (next) => (cfg = next),
       () => cfg,
     );
@@ -121,7 +107,7 @@ export async function run([flags]: unknown[], _g: GlobalOptions): Promise<ExitCo
 /** The running service: resolves with the exit code once SIGTERM/SIGINT has drained it. */
 async function serve(
   first: ServeConfig,
-  { dir, dryRun, drainMs }: { dir: string; dryRun: boolean; drainMs: number },
+  { dir, dryRun }: { dir: string; dryRun: boolean },
   set: (c: ServeConfig) => void,
   config: () => ServeConfig,
 ): Promise<ExitCode> {
@@ -193,6 +179,8 @@ async function serve(
   process.on('SIGINT', onSignal);
   try {
     const sig = await stopping;
+    // drain_timeout as the config says it now (SIGHUP may have changed it)
+    const drainMs = config().drainMs;
     log(
       `pgrevoke serve: ${sig}: draining (new requests get 503; the running cutoff finishes, for at most ${drainMs / 1000} s; a second ${sig} cancels it)`,
     );

@@ -16,7 +16,7 @@ import { parseYamlWith, type YamlProblem } from '../util/yaml.js';
 import { checkIdentityRules, IdentityRuleSchema, type IdentityRule } from './identity.js';
 
 const HINT =
-  'see docs/serve.md for the config keys: listen, tls, scim, github, targets or fleet, playbook, on_reactivate, audit_log, identities, queue, queue_schema, queue_lease, journal_keep';
+  'see docs/serve.md for the config keys: listen, tls, scim, github, targets or fleet, playbook, on_reactivate, audit_log, identities, queue, queue_schema, queue_lease, journal_keep, drain_timeout';
 
 const NonEmpty = z.string().min(1, 'must not be empty');
 const EnvName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'an environment variable name');
@@ -41,6 +41,7 @@ const Schema = z.strictObject({
   queue_schema: NonEmpty.default('pgrevoke'),
   queue_lease: z.union([z.number(), NonEmpty]).default('30s'),
   journal_keep: z.union([z.number(), NonEmpty]).default('7d'),
+  drain_timeout: z.union([z.number(), NonEmpty]).default('60s'),
 });
 type Data = z.output<typeof Schema>;
 
@@ -66,10 +67,16 @@ export interface ServeConfig {
   queue: { dsn: string; schema: string; leaseMs: number } | null;
   /** How long done events' keys are kept for redelivery detection (journal_keep). */
   journalKeepMs: number;
+  /** How long SIGTERM's drain waits for the running cutoff before cancelling it (drain_timeout; under systemd's 90 s TimeoutStopSec). */
+  drainMs: number;
 }
 
 /** A duration key in seconds within [min, max], or why not. */
-const DURATIONS = { queue_lease: { min: 1, max: 3600 }, journal_keep: { min: 3600, max: 366 * 86400 } } as const;
+const DURATIONS = {
+  queue_lease: { min: 1, max: 3600 },
+  journal_keep: { min: 3600, max: 366 * 86400 },
+  drain_timeout: { min: 1, max: 3600 },
+} as const;
 function seconds(v: number | string, key: keyof typeof DURATIONS): number | string {
   const { min, max } = DURATIONS[key];
   let s: number;
@@ -97,7 +104,7 @@ function check(d: Data): YamlProblem | null {
   if (d.targets && d.fleet) return { path: ['fleet'], message: 'targets: or fleet:, not both' };
   if (!d.targets && !d.fleet) return { path: [], message: 'where to cut off: give targets: (DSNs) or fleet: (a fleet file)' };
   if (d.only && !d.fleet) return { path: ['only'], message: 'only: selects clusters of a fleet: file' };
-  for (const key of ['queue_lease', 'journal_keep'] as const) {
+  for (const key of ['queue_lease', 'journal_keep', 'drain_timeout'] as const) {
     const s = seconds(d[key], key);
     if (typeof s === 'string') return { path: [key], message: s };
   }
@@ -166,5 +173,6 @@ export async function loadServeConfig(file: string, env: NodeJS.ProcessEnv = pro
     identities: d.identities,
     queue: d.queue ? { dsn: d.queue, schema: d.queue_schema, leaseMs: (seconds(d.queue_lease, 'queue_lease') as number) * 1000 } : null,
     journalKeepMs: (seconds(d.journal_keep, 'journal_keep') as number) * 1000,
+    drainMs: (seconds(d.drain_timeout, 'drain_timeout') as number) * 1000,
   };
 }

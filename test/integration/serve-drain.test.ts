@@ -31,9 +31,9 @@ describe.each(MAJORS)('pgrevoke serve drains on SIGTERM, PostgreSQL %i', (major)
   const dirs: ServeDir[] = [];
   const services: Service[] = [];
 
-  const dir = async () => {
+  const dir = async (more = '') => {
     const identities = ROLES.map((r) => `  - { github: ${r}-gh, roles: [${r}] }`).join('\n');
-    const d = await serveDir(baseConfig(`targets: [ ${JSON.stringify(cl.dsn())} ]\nidentities:\n${identities}\n`));
+    const d = await serveDir(baseConfig(`targets: [ ${JSON.stringify(cl.dsn())} ]\nidentities:\n${identities}\n${more}`));
     dirs.push(d);
     return d;
   };
@@ -128,10 +128,10 @@ describe.each(MAJORS)('pgrevoke serve drains on SIGTERM, PostgreSQL %i', (major)
     expect(await s2.run.exited).toBe(0);
   });
 
-  it('the drain timeout (PGREVOKE_SERVE_DRAIN_TIMEOUT_S) cancels a cutoff that does not finish in time', async () => {
-    const d = await dir();
+  it('the drain timeout (drain_timeout) cancels a cutoff that does not finish in time', async () => {
+    const d = await dir('drain_timeout: 1s\n');
     const holder = await holdRole('drain_c');
-    const s = await start(d, { PGREVOKE_SERVE_DRAIN_TIMEOUT_S: '1' });
+    const s = await start(d);
     const id = await deactivateHeld(s, 'drain_c');
     s.run.signal('SIGTERM');
     expect(await s.run.exited).toBe(0);
@@ -141,10 +141,10 @@ describe.each(MAJORS)('pgrevoke serve drains on SIGTERM, PostgreSQL %i', (major)
     expect((await journal(d)).some((l) => l.type === 'done' && l.id === id)).toBe(false);
   });
 
-  it('a drain timeout that is not a positive number of seconds is refused at start (exit 2)', async () => {
-    const d = await dir();
-    const r = await runCli(['serve', '--config', d.config], { ...d.env, PGREVOKE_SERVE_DRAIN_TIMEOUT_S: 'soon' });
+  it('a drain timeout that is not a duration is refused at start (exit 2, naming the file, line and key)', async () => {
+    const d = await dir('drain_timeout: soon\n');
+    const r = await runCli(['serve', '--config', d.config], d.env);
     expect(r.code).toBe(2);
-    expect(r.stderr).toContain('PGREVOKE_SERVE_DRAIN_TIMEOUT_S');
+    expect(r.stderr).toMatch(/serve\.yaml:\d+: drain_timeout/);
   });
 });
