@@ -21,6 +21,8 @@ import { Interrupt } from '../playbook/interrupt.js';
  * comes), and a node back from a long outage must still lose the role's LOGIN.
  */
 export const MAX_ATTEMPTS = 12;
+/** How soon the loop looks again at events owed when the journal names no time for them. */
+const OWED_POLL_MS = 1_000;
 /** The wait after the attempt-th failed attempt: 1 s doubling to 60 s, then every 60 s. */
 export const backoffMs = (attempt: number) => Math.min(60_000, 500 * 2 ** attempt);
 
@@ -127,11 +129,16 @@ export class Worker {
     this.schedule();
   }
 
-  /** The journal says when to look again (a backoff's end; the shared queue: its poll). */
+  /**
+   * The journal says when to look again (a backoff's end; the shared queue: its poll). Events owed
+   * with no time named are looked at again in a second: a backoff that ended after the claim found
+   * nothing due is overdue by now, and nextDue() names only times ahead, so nothing else would wake
+   * the loop before the next accepted event.
+   */
   private schedule(): void {
     if (this.wake) clearTimeout(this.wake);
     this.wake = null;
-    const due = this.d.journal.nextDue();
+    const due = this.d.journal.nextDue() ?? (this.depth > 0 ? Date.now() + OWED_POLL_MS : null);
     if (this.stopping || due === null) return;
     this.wake = setTimeout(() => this.kick(), Math.max(0, due - Date.now()));
     this.wake.unref();
