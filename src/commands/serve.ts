@@ -104,6 +104,40 @@ export async function run([flags]: unknown[], _g: GlobalOptions): Promise<ExitCo
   }
 }
 
+/** Audit lines appended in order, one append at a time (the audit_log as the config says it now). */
+function auditChain(config: () => ServeConfig): { audit: (entries: AuditEntry[]) => Promise<void>; written: () => Promise<unknown> } {
+  let chain: Promise<unknown> = Promise.resolve();
+  const audit = (entries: AuditEntry[]) => {
+    const next = chain
+      .then(() => appendAudit(config().auditLog, entries))
+      .then((tightened) => tightened && log(`pgrevoke serve: ${tightened}`));
+    chain = next.catch(() => undefined);
+    return next.then(() => undefined);
+  };
+  return { audit, written: () => chain };
+}
+
+/** The start line: where it listens (the port as bound: listen HOST:0 takes a free one), what it acts on. */
+function listeningLine(server: Server, first: ServeConfig, dryRun: boolean, users: number | null): string {
+  const scheme = first.tls ? 'https' : 'http';
+  const bound = server.address() as AddressInfo;
+  const host = bound.family === 'IPv6' ? `[${bound.address}]` : bound.address;
+  return `pgrevoke serve: listening on ${scheme}://${host}:${bound.port}${dryRun ? ' (dry run: nothing is changed)' : ''}; ${first.targets.nodes.length} target(s), playbook ${first.playbook.name}${users === null ? '' : `; ${users} SCIM user(s) stored`}`;
+}
+
+/** Stop taking requests while `drain` runs (new ones get 503 from the front), then close the server. */
+async function drainServer(server: Server, drain: () => Promise<void>): Promise<void> {
+  // idle keep-alive connections go now; a new request meanwhile is answered 503
+  server.closeIdleConnections();
+  await drain();
+  const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+  server.closeIdleConnections();
+  // a request still open past the drain (a client sending slowly) is cut
+  const cut = setTimeout(() => server.closeAllConnections(), 2_000);
+  await closed;
+  clearTimeout(cut);
+}
+
 /** The running service: resolves with the exit code once SIGTERM/SIGINT has drained it. */
 async function serve(
   first: ServeConfig,
@@ -122,14 +156,7 @@ async function serve(
           throw usageError(describeError(err), 'move the file aside to start with no users');
         });
   const status: ServeStatus = { lastEvent: null, lastError: null, lastUnmapped: null };
-  let chain: Promise<unknown> = Promise.resolve();
-  const audit = (entries: AuditEntry[]) => {
-    const next = chain
-      .then(() => appendAudit(config().auditLog, entries))
-      .then((tightened) => tightened && log(`pgrevoke serve: ${tightened}`));
-    chain = next.catch(() => undefined);
-    return next.then(() => undefined);
-  };
+  const { audit, written } = auditChain(config);
   const auditBase = () => auditBaseOf(config());
   const worker = new Worker({ journal, config, dryRun, audit, auditBase, log, status });
   const enqueue = createEnqueue({ journal, worker, config, audit, auditBase, log, status });
@@ -147,13 +174,7 @@ async function serve(
     first.tls,
   );
   await listen(server, first);
-  const scheme = first.tls ? 'https' : 'http';
-  // the port as bound (listen: HOST:0 takes a free one)
-  const bound = server.address() as AddressInfo;
-  const host = bound.family === 'IPv6' ? `[${bound.address}]` : bound.address;
-  log(
-    `pgrevoke serve: listening on ${scheme}://${host}:${bound.port}${dryRun ? ' (dry run: nothing is changed)' : ''}; ${first.targets.nodes.length} target(s), playbook ${first.playbook.name}${users === null ? '' : `; ${users} SCIM user(s) stored`}`,
-  );
+  log(listeningLine(server, first, dryRun, users));
   const owed = journal.depth();
   if (owed) log(`pgrevoke serve: ${owed} event(s) accepted before a restart and not done: resuming`);
   worker.kick();
@@ -185,16 +206,8 @@ async function serve(
       `pgrevoke serve: ${sig}: draining (new requests get 503; the running cutoff finishes, for at most ${drainMs / 1000} s; a second ${sig} cancels it)`,
     );
     accepting = false;
-    // idle keep-alive connections go now; a new request meanwhile is answered 503
-    server.closeIdleConnections();
-    await worker.drain(drainMs);
-    const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-    server.closeIdleConnections();
-    // a request still open past the drain (a client sending slowly) is cut
-    const cut = setTimeout(() => server.closeAllConnections(), 2_000);
-    await closed;
-    clearTimeout(cut);
-    await chain;
+    await drainServer(server, () => worker.drain(drainMs));
+    await written();
     await journal.close();
     log(`pgrevoke serve: stopped; ${journal.depth()} event(s) left for the next start`);
     return ExitCode.OK;
