@@ -11,16 +11,15 @@ import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { openStateDir } from '../record/state-dir.js';
 import { appendSafe, writeFileSafe } from '../record/safe-write.js';
+import { usageError } from '../errors.js';
+import { parseJournalLine, type JournalLine } from './journal-schema.js';
 import type { ServeEvent, ServeEventInput } from './types.js';
 
 import { DEFAULT_KEEP_MS, type EventOutcome, type JournalEntry, type ServeQueue } from './queue.js';
 
 export type { EventOutcome, JournalEntry, OutcomeStatus } from './queue.js';
 
-export type JournalLine =
-  | { type: 'accepted'; event: ServeEvent; roles: string[] | null }
-  | { type: 'attempt'; id: string; at: string; attempt: number; error: string }
-  | { type: 'done'; id: string; at: string; outcome: EventOutcome };
+export type { JournalLine } from './journal-schema.js';
 
 /** Per entry, what compaction and the worker's timer need beside the entry itself. */
 interface Kept {
@@ -64,19 +63,26 @@ export class ServeJournal implements ServeQueue {
       throw err;
     });
     j.torn = text.length > 0 && !text.endsWith('\n');
-    const lines = text.split('\n').filter(Boolean);
-    for (const l of lines) j.replay(l);
-    await j.compact(lines.length, now - (opts.keepMs ?? DEFAULT_KEEP_MS));
+    const lines = text.split('\n');
+    let read = 0;
+    for (const [i, l] of lines.entries()) {
+      if (!l) continue;
+      const r = parseJournalLine(l);
+      if ('line' in r) {
+        j.replay(r.line);
+        read += 1;
+        // the last line with no newline after it was torn by a crash: the 2xx was never sent for it
+      } else if (!(j.torn && i === lines.length - 1))
+        throw usageError(
+          `the serve journal ${j.file}:${i + 1} is ${r.wrong}: not starting over a journal it cannot read`,
+          'fix or remove that line (an event it held is then not run), or move the file aside',
+        );
+    }
+    await j.compact(read, now - (opts.keepMs ?? DEFAULT_KEEP_MS));
     return j;
   }
 
-  private replay(text: string): void {
-    let line: JournalLine;
-    try {
-      line = JSON.parse(text) as JournalLine;
-    } catch {
-      return; // torn by a crash: the 2xx was never sent for it
-    }
+  private replay(line: JournalLine): void {
     if (line.type === 'accepted') {
       const e: JournalEntry = { event: line.event, roles: line.roles, attempts: 0, done: null };
       this.byKey.set(line.event.key, e);
