@@ -229,13 +229,18 @@ export class ServeJournal implements ServeQueue {
     return this.pending().length;
   }
 
-  /** The earliest backoff's end still ahead: the events not due now wait on one (or on an event that does). */
+  /**
+   * When the next claim can find something: the earliest due time of the events owed that no older
+   * owed event holds back (for a shared role) and that nobody runs. One that ended already (between
+   * the claim finding nothing due and this question) is due now, not dropped; a held-back event waits
+   * on its holder, so its own past time never spins the worker. While one is claimed: null (claims
+   * are one at a time; its attempt or outcome lets go, and the worker asks again then).
+   */
   nextDue(): number | null {
-    const now = Date.now();
-    const waits = this.pending()
-      .map((e) => this.dueAt(e))
-      .filter((t) => t > now);
-    return waits.length ? Math.min(...waits) : null;
+    if (this.claimed) return null;
+    const owed = this.pending();
+    const free = owed.filter((e, i) => !owed.slice(0, i).some((o) => o.roles?.some((r) => e.roles?.includes(r))));
+    return free.length ? Math.max(Date.now(), Math.min(...free.map((e) => this.dueAt(e)))) : null;
   }
 
   async close(): Promise<void> {
