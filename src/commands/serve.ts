@@ -22,6 +22,7 @@ import { checkScimStore, createScimHandler } from '../serve/scim/index.js';
 import { checkListen, createServer, type Handler } from '../serve/http.js';
 import { createEnqueue } from '../serve/intake.js';
 import { openQueue } from '../serve/queue-open.js';
+import { compactOwnCutoffs } from '../serve/own-cutoffs.js';
 import { Worker, type ServeStatus } from '../serve/worker.js';
 import type { Enqueue } from '../serve/types.js';
 import { osUserName } from './common.js';
@@ -148,6 +149,8 @@ async function serve(
   // the local journal (compacted as it opens), or the shared queue's table
   const journal = await openQueue({ dryRun, keepMs: first.journalKeepMs, shared: first.queue });
   if (first.queue) log(`pgrevoke serve: shared queue: ${journal.where}`);
+  // the ledger of this service's cutoffs (local, whatever the queue): checked and compacted as the journal
+  await compactOwnCutoffs({ dryRun, keepMs: first.journalKeepMs });
   // a SCIM user store that cannot be read is refused now (exit 2), not found out by the first request
   const users =
     first.scimToken === null

@@ -1,6 +1,7 @@
 // pgrevoke serve over a journal it cannot read (issue 17's red team), as a subprocess: a line that
 // is JSON and not a journal line refuses the start with exit 2 and one line naming
-// journal.jsonl:N and what is wrong (and the hint line), no stack trace (that is --debug's), the file left as it was;
+// journal.jsonl:N and what is wrong (and the hint line), no stack trace
+// (as does a bad line of own-cutoffs.jsonl) (that is --debug's), the file left as it was;
 // nothing listens. The target is never reached (a closed port): the journal is read first.
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
@@ -42,4 +43,17 @@ describe('pgrevoke serve: a journal line that is not a journal line', () => {
         expect(await fs.readFile(file, 'utf8')).toBe(text);
       }
     });
+
+  it('the own-cutoffs ledger likewise: exit 2 naming own-cutoffs.jsonl:1', async () => {
+    const d = await serveDir(
+      baseConfig('targets: [ "postgresql://u@127.0.0.1:1/postgres" ]\nidentities:\n  - { github: alice-gh, roles: [alice] }'),
+    );
+    await fs.mkdir(path.join(d.state, 'serve'), { recursive: true, mode: 0o700 });
+    await fs.chmod(d.state, 0o700);
+    await fs.writeFile(path.join(d.state, 'serve', 'own-cutoffs.jsonl'), 'null\n', { mode: 0o600 });
+    const run = startCli(['serve', '--config', d.config], d.env, { timeoutMs: 30_000 });
+    expect(await run.exited).toBe(2);
+    expect(run.stderr()).toMatch(/^pgrevoke: error: \S*own-cutoffs\.jsonl:1 is not an own-cutoffs line/);
+    expect(run.stderr()).not.toMatch(/listening on|\n\s+at /);
+  });
 });
