@@ -130,10 +130,9 @@ export class Worker {
   }
 
   /**
-   * The journal says when to look again (a backoff's end; the shared queue: its poll). Events owed
-   * with no time named are looked at again in a second: a backoff that ended after the claim found
-   * nothing due is overdue by now, and nextDue() names only times ahead, so nothing else would wake
-   * the loop before the next accepted event.
+   * The journal says when to look again (a backoff's end, an overdue one as now; the shared queue:
+   * its poll). Events owed with no time named (one claimed elsewhere, one held back by an older
+   * event) are looked at again in a second, so no owed event waits for the next accepted one.
    */
   private schedule(): void {
     if (this.wake) clearTimeout(this.wake);
