@@ -7,17 +7,18 @@ import { promises as fs } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loginOutcome, MAJORS, startClusterWithHba, type TestCluster } from '../helpers/cluster.js';
 import {
+  activePatch,
   auditLines,
   baseConfig,
   githubDelivery,
   memberRemoved,
   outcomeOf,
   postGithub,
-  SCIM_TOKEN,
-  serveDir,
-  startServe,
-  type Service,
+  scimRequest,
   type ServeDir,
+  serveDir,
+  type Service,
+  startServe,
 } from './serve-harness.js';
 
 const PW = 'pw';
@@ -28,22 +29,14 @@ describe.each(MAJORS)('serve: a role already contained, PostgreSQL %i', (major) 
   let d: ServeDir;
   let s: Service | null = null;
 
-  const scim = (method: string, p: string, body?: unknown) =>
-    fetch(`${s!.url}/scim/v2${p}`, {
-      method,
-      headers: { authorization: `Bearer ${SCIM_TOKEN}`, 'content-type': 'application/scim+json' },
-      body: body === undefined ? undefined : JSON.stringify(body),
-    });
+  const scim = (method: string, p: string, body?: unknown) => scimRequest(s!, method, p, body);
   const attrs = async () =>
     (
       await cl.sql<{ login: boolean; limit: number }>(
         "SELECT rolcanlogin AS login, rolconnlimit AS limit FROM pg_roles WHERE rolname = 'frank'",
       )
     )[0];
-  const patchActive = (active: boolean) => ({
-    schemas: ['urn:ietf:params:scim:api:messages:2.0:PatchOp'],
-    Operations: [{ op: 'replace', value: { active } }],
-  });
+  const patchActive = (active: boolean) => activePatch(active, 'okta');
 
   beforeAll(async () => {
     cl = await startClusterWithHba(major);

@@ -152,3 +152,29 @@ export async function stopServe(s: Service): Promise<number | null> {
   s.run.signal('SIGTERM');
   return s.run.exited;
 }
+
+/** A SCIM request with the bearer token; `body` is sent as JSON. */
+export function scimRequest(s: Service, method: string, p: string, body?: unknown): Promise<Response> {
+  return fetch(`${s.url}/scim/v2${p}`, {
+    method,
+    headers: { authorization: `Bearer ${SCIM_TOKEN}`, 'content-type': 'application/scim+json' },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+}
+
+/** A PATCH of `active` as Entra ID sends it (`path: active`), or as Okta does (no path, the value an object). */
+export function activePatch(value: boolean, form: 'entra' | 'okta' = 'entra'): unknown {
+  return {
+    schemas: ['urn:ietf:params:scim:api:messages:2.0:PatchOp'],
+    Operations: [form === 'entra' ? { op: 'replace', path: 'active', value } : { op: 'replace', value: { active: value } }],
+  };
+}
+
+/** The id of the first event accepted whose key ends with `:action` (deactivate, reactivate). */
+export function acceptedEventId(d: ServeDir, action: string): Promise<string> {
+  return waitFor(
+    async () => (await journal(d)).find((l) => l.type === 'accepted' && l.event?.key.endsWith(`:${action}`))?.event?.id,
+    10_000,
+    `the ${action} event`,
+  );
+}

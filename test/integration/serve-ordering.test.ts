@@ -12,15 +12,17 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { lockWaiters, loginOutcome, MAJORS, startClusterWithHba, type TestCluster } from '../helpers/cluster.js';
 import { waitFor } from '../helpers/wait.js';
 import {
+  acceptedEventId,
+  activePatch,
   auditLines,
   baseConfig,
   journal,
   outcomeOf,
-  SCIM_TOKEN,
-  serveDir,
-  startServe,
-  type Service,
+  scimRequest,
   type ServeDir,
+  serveDir,
+  type Service,
+  startServe,
 } from './serve-harness.js';
 
 const PW = 'pw';
@@ -32,22 +34,9 @@ describe.each(MAJORS)('pgrevoke serve: a reactivation waits for the deactivation
   let d: ServeDir;
   let s: Service | undefined;
 
-  const scim = (method: string, p: string, body?: unknown) =>
-    fetch(`${s!.url}/scim/v2${p}`, {
-      method,
-      headers: { authorization: `Bearer ${SCIM_TOKEN}`, 'content-type': 'application/scim+json' },
-      body: body === undefined ? undefined : JSON.stringify(body),
-    });
-  const active = (value: boolean) => ({
-    schemas: ['urn:ietf:params:scim:api:messages:2.0:PatchOp'],
-    Operations: [{ op: 'replace', path: 'active', value }],
-  });
-  const eventOf = (action: string) =>
-    waitFor(
-      async () => (await journal(d)).find((l) => l.type === 'accepted' && l.event?.key.endsWith(`:${action}`))?.event?.id,
-      10_000,
-      `the ${action} event`,
-    );
+  const scim = (method: string, p: string, body?: unknown) => scimRequest(s!, method, p, body);
+  const active = (value: boolean) => activePatch(value);
+  const eventOf = (action: string) => acceptedEventId(d, action);
   const canLogin = async () => (await loginOutcome(cl, { user: 'ord', password: PW })) === 'allow';
 
   beforeAll(async () => {

@@ -11,15 +11,17 @@ import { runCli } from '../helpers/cli.js';
 import { loginOutcome, MAJORS, startClusterWithHba, type TestCluster } from '../helpers/cluster.js';
 import { waitFor } from '../helpers/wait.js';
 import {
+  acceptedEventId,
+  activePatch,
   baseConfig,
   journal,
   outcomeOf,
-  SCIM_TOKEN,
+  scimRequest,
+  type ServeDir,
   serveDir,
+  type Service,
   startServe,
   stopServe,
-  type Service,
-  type ServeDir,
 } from './serve-harness.js';
 
 const PW = 'pw';
@@ -49,22 +51,9 @@ describe.each(MAJORS)('serve reactivation scope, PostgreSQL %i', (major) => {
     if (d) await fs.rm(d.dir, { recursive: true, force: true });
   });
 
-  const scim = (method: string, p: string, body?: unknown) =>
-    fetch(`${s!.url}/scim/v2${p}`, {
-      method,
-      headers: { authorization: `Bearer ${SCIM_TOKEN}`, 'content-type': 'application/scim+json' },
-      body: body === undefined ? undefined : JSON.stringify(body),
-    });
-  const active = (value: boolean) => ({
-    schemas: ['urn:ietf:params:scim:api:messages:2.0:PatchOp'],
-    Operations: [{ op: 'replace', path: 'active', value }],
-  });
-  const idOf = (action: string) =>
-    waitFor(
-      async () => (await journal(d)).find((l) => l.type === 'accepted' && l.event?.key.endsWith(`:${action}`))?.event?.id,
-      10_000,
-      action,
-    );
+  const scim = (method: string, p: string, body?: unknown) => scimRequest(s!, method, p, body);
+  const active = (value: boolean) => activePatch(value);
+  const idOf = (action: string) => acceptedEventId(d, action);
 
   it("an IdP suspend and unsuspend does not undo a responder's cutoff made before it", async () => {
     const cut = await runCli(['cutoff', 'alice', '--dsn', cl.dsn(), '--yes', '--reason', 'compromise'], { PGREVOKE_STATE_DIR: d.state });
