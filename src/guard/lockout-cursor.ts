@@ -6,9 +6,9 @@
 // Read never through a link, from a regular file of this user that others cannot write, and
 // schema-checked: anything else is ignored with one warning (the reader then starts at the end).
 import { createHash } from 'node:crypto';
-import { constants as C, promises as fs } from 'node:fs';
 import path from 'node:path';
 import { writeFileSafe } from '../record/safe-write.js';
+import { readStateJson, refusalText, type StateFileRefusal } from '../record/state-file.js';
 import { openStateDir } from '../record/state-dir.js';
 import type { LogCursor } from '../serverlog/types.js';
 
@@ -17,6 +17,21 @@ const CURSOR_VERSION = 1;
 /** A cursor is a few hundred bytes: anything far larger is not one. */
 const MAX_BYTES = 64 * 1024;
 const MAX_PATH = 4096;
+/** Why a cursor file was not used, in the warning's own (short) words. */
+function short(r: StateFileRefusal): string {
+  switch (r.kind) {
+    case 'owner':
+      return `it belongs to uid ${r.uid}`;
+    case 'mode':
+      return 'it is writable by its group or others';
+    case 'size':
+      return `it is ${r.size} bytes`;
+    case 'json':
+      return 'it is not JSON';
+    default:
+      return refusalText(r);
+  }
+}
 const IDENTITY = /^head=\d+:[0-9a-f]{32}(?:;ino=\d+:\d+)?$/;
 
 export interface CursorKey {
@@ -64,38 +79,16 @@ export function checkCursor(doc: unknown, k: CursorKey): LogCursor | string {
 /** The saved cursor of `k`; none (and why) when there is no usable one. Never throws for a bad file. */
 export async function loadCursor(k: CursorKey, env: NodeJS.ProcessEnv): Promise<LoadedCursor> {
   const file = await cursorPath(k, env);
-  let h: fs.FileHandle;
+  let doc: unknown;
   try {
-    h = await fs.open(file, C.O_RDONLY | C.O_NOFOLLOW | C.O_NONBLOCK);
+    doc = await readStateJson(file, MAX_BYTES, (_why, r) => new Error(short(r)));
   } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT') return { cursor: null, ignored: null };
-    return { cursor: null, ignored: `${file}: ${code === 'ELOOP' ? 'it is a symbolic link' : (err as Error).message}` };
+    // refused, or the open failed: either way the reader starts at the end
+    return { cursor: null, ignored: `${file}: ${(err as Error).message}` };
   }
-  try {
-    const st = await h.stat();
-    const me = process.getuid?.();
-    const why = !st.isFile()
-      ? 'it is not a regular file'
-      : me !== undefined && st.uid !== me
-        ? `it belongs to uid ${st.uid}`
-        : st.mode & 0o022
-          ? 'it is writable by its group or others'
-          : st.size > MAX_BYTES
-            ? `it is ${st.size} bytes`
-            : null;
-    if (why) return { cursor: null, ignored: `${file}: ${why}` };
-    let doc: unknown;
-    try {
-      doc = JSON.parse(await h.readFile('utf8'));
-    } catch {
-      return { cursor: null, ignored: `${file}: it is not JSON` };
-    }
-    const c = checkCursor(doc, k);
-    return typeof c === 'string' ? { cursor: null, ignored: `${file}: ${c}` } : { cursor: c, ignored: null };
-  } finally {
-    await h.close();
-  }
+  if (doc === undefined) return { cursor: null, ignored: null };
+  const c = checkCursor(doc, k);
+  return typeof c === 'string' ? { cursor: null, ignored: `${file}: ${c}` } : { cursor: c, ignored: null };
 }
 
 /** Save `cursor` as `k`'s (mode 0600, replaced atomically: a crash leaves the old one or the new one). */

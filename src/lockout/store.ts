@@ -4,10 +4,11 @@
 // two guards, or a guard and `pgrevoke unlock`, never write from a copy the other has changed.
 // Written with writeFileSafe (temp file, fsync, rename; mode 0600).
 import { randomBytes } from 'node:crypto';
-import { constants as C, promises as fs } from 'node:fs';
+import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { acquireFileLock } from '../record/file-lock.js';
 import { writeFileSafe } from '../record/safe-write.js';
+import { readStateJson } from '../record/state-file.js';
 import { openStateDir, stateDirPath } from '../record/state-dir.js';
 import { checkStore, STORE_SCHEMA_VERSION, storeRefused } from './schema.js';
 import type { Lockout } from './types.js';
@@ -32,37 +33,8 @@ export async function storeStamp(env: NodeJS.ProcessEnv = process.env): Promise<
   return st ? `${st.ino}:${st.size}:${st.mtimeMs}` : null;
 }
 
-/**
- * The JSON document in `file` of the state directory (undefined when there is no file): never
- * through a link, refused (`refuse(why)`) when another user's, writable by others, over `maxBytes`
- * or not JSON. Shared by lockouts.json and lockout-tally.json.
- */
-export async function readStateJson(file: string, maxBytes: number, refuse: (why: string) => Error): Promise<unknown> {
-  let h: fs.FileHandle;
-  try {
-    h = await fs.open(file, C.O_RDONLY | C.O_NOFOLLOW);
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT') return undefined;
-    if (code === 'ELOOP') throw refuse('it is a symbolic link');
-    throw err;
-  }
-  try {
-    const st = await h.stat();
-    const me = process.getuid?.();
-    if (!st.isFile()) throw refuse('it is not a regular file');
-    if (me !== undefined && st.uid !== me) throw refuse(`it belongs to uid ${st.uid}, not to this user`);
-    if (st.mode & 0o022) throw refuse(`it is writable by its group or others (mode ${(st.mode & 0o777).toString(8).padStart(4, '0')})`);
-    if (st.size > maxBytes) throw refuse(`it is ${st.size} bytes, far more than pgrevoke writes there`);
-    try {
-      return JSON.parse(await h.readFile('utf8')) as unknown;
-    } catch (err) {
-      throw refuse(`it is not JSON (${(err as Error).message})`);
-    }
-  } finally {
-    await h.close();
-  }
-}
+// the state directory's safe JSON reader, also lockout-tally.json's (tally-store.ts imports it from here)
+export { readStateJson } from '../record/state-file.js';
 
 /** The lockouts on file (none when there is no file yet); a hostile file is exit 2, in one line. */
 export async function readLockouts(env: NodeJS.ProcessEnv = process.env): Promise<Lockout[]> {

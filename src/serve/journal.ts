@@ -7,8 +7,8 @@
 // (atomically) with the events not done and the done ones of the last `journal_keep` (7 days), whose
 // keys still catch a redelivery; older keys are forgotten, so the file does not grow for ever.
 import { randomBytes } from 'node:crypto';
-import { promises as fs } from 'node:fs';
 import path from 'node:path';
+import { readStateText } from '../record/state-file.js';
 import { openStateDir } from '../record/state-dir.js';
 import { appendSafe, writeFileSafe } from '../record/safe-write.js';
 import { usageError } from '../errors.js';
@@ -20,6 +20,9 @@ import { DEFAULT_KEEP_MS, type EventOutcome, type JournalEntry, type ServeQueue 
 export type { EventOutcome, JournalEntry, OutcomeStatus } from './queue.js';
 
 export type { JournalLine } from './journal-schema.js';
+
+/** Compaction keeps it small; a file far larger than this is not ours. */
+const MAX_JOURNAL_BYTES = 256 * 1024 * 1024;
 
 /** Per entry, what compaction and the worker's timer need beside the entry itself. */
 interface Kept {
@@ -58,10 +61,13 @@ export class ServeJournal implements ServeQueue {
   ): Promise<ServeJournal> {
     const dir = await openStateDir(env, 'serve');
     const j = new ServeJournal(path.join(dir, opts.dryRun ? 'journal-dry-run.jsonl' : 'journal.jsonl'));
-    const text = await fs.readFile(j.file, 'utf8').catch((err: NodeJS.ErrnoException) => {
-      if (err.code === 'ENOENT') return '';
-      throw err;
-    });
+    const text =
+      (await readStateText(j.file, MAX_JOURNAL_BYTES, (why) =>
+        usageError(
+          `the serve journal ${j.file} cannot be used: ${why}: not starting over a journal it cannot trust`,
+          'move the file aside (an event it held is then not run), or give it back to this user with mode 0600',
+        ),
+      )) ?? '';
     j.torn = text.length > 0 && !text.endsWith('\n');
     const lines = text.split('\n');
     let read = 0;

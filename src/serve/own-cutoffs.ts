@@ -5,11 +5,11 @@
 // between reruns the cutoff, whose record is added in its turn. Each line is checked with zod when
 // read (a bad one is refused, naming file:line, as the journal's are), and at each start the file is
 // compacted: a line is kept while its record still has a role not restored, or within journal_keep.
-import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
 import { usageError } from '../errors.js';
 import { readRecords, type CutoffRecordFile } from '../record/journal.js';
+import { readStateText } from '../record/state-file.js';
 import { openStateDir } from '../record/state-dir.js';
 import { appendSafe, writeFileSafe } from '../record/safe-write.js';
 import type { ServeEvent, ServeIdentity } from './types.js';
@@ -22,16 +22,22 @@ const OwnLineSchema = z.object({
 });
 type OwnLine = z.infer<typeof OwnLineSchema>;
 
+/** Compaction keeps it small; a file far larger than this is not ours. */
+const MAX_LEDGER_BYTES = 256 * 1024 * 1024;
+
 async function ledger(dryRun: boolean, env: NodeJS.ProcessEnv): Promise<string> {
   return path.join(await openStateDir(env, 'serve'), dryRun ? 'own-cutoffs-dry-run.jsonl' : 'own-cutoffs.jsonl');
 }
 
 /** The ledger's lines; a torn last line (no newline after it: a crash mid-append, its outcome never journaled) is skipped. */
 async function readLedger(file: string): Promise<{ lines: OwnLine[]; torn: boolean }> {
-  const text = await fs.readFile(file, 'utf8').catch((err: NodeJS.ErrnoException) => {
-    if (err.code === 'ENOENT') return '';
-    throw err;
-  });
+  const text =
+    (await readStateText(file, MAX_LEDGER_BYTES, (why) =>
+      usageError(
+        `${file} cannot be used: ${why}: the service cannot tell which cutoffs are its own`,
+        'move the file aside (a reactivation then restores nothing), or give it back to this user with mode 0600',
+      ),
+    )) ?? '';
   const torn = text.length > 0 && !text.endsWith('\n');
   const all = text.split('\n');
   const lines: OwnLine[] = [];
@@ -74,7 +80,7 @@ export async function addOwnCutoff(
   const line: OwnLine = { event: event.id, at: new Date().toISOString(), identity: event.identity, record };
   const file = await ledger(dryRun, env);
   // after a line torn by a crash, start on a line of its own
-  const text = await fs.readFile(file, 'utf8').catch(() => '');
+  const text = (await readStateText(file, MAX_LEDGER_BYTES, (why) => new Error(why)).catch(() => undefined)) ?? '';
   await appendSafe(file, `${text.length && !text.endsWith('\n') ? '\n' : ''}${JSON.stringify(line)}\n`);
 }
 

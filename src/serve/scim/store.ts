@@ -5,9 +5,10 @@
 // when another user's or writable by others, and checked with zod (store-schema.ts). Changes run one
 // at a time per file in this process (a reloaded handler over the same directory waits its turn);
 // one `pgrevoke serve` owns a state directory.
-import { constants as C, promises as fs } from 'node:fs';
+import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { writeFileSafe } from '../../record/safe-write.js';
+import { readStateJson } from '../../record/state-file.js';
 import { ScimFailure } from './errors.js';
 import { STORE_SCHEMA_VERSION, StoreFileSchema, type StoredUser } from './store-schema.js';
 
@@ -31,38 +32,16 @@ async function stampOf(file: string): Promise<string> {
 }
 
 async function readUsers(file: string): Promise<StoredUser[]> {
-  let h: fs.FileHandle;
-  try {
-    h = await fs.open(file, C.O_RDONLY | C.O_NOFOLLOW);
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT') return [];
-    if (code === 'ELOOP') throw refused(file, 'it is a symbolic link');
-    throw err;
+  const doc = await readStateJson(file, MAX_BYTES, (why, r) =>
+    refused(file, r.kind === 'size' ? `it is ${r.size} bytes, far more than users take` : why),
+  );
+  if (doc === undefined) return [];
+  const parsed = StoreFileSchema.safeParse(doc);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    throw refused(file, `it does not fit the schema (${issue?.path.join('.') || 'top level'}: ${issue?.message})`);
   }
-  try {
-    const st = await h.stat();
-    const me = process.getuid?.();
-    if (!st.isFile()) throw refused(file, 'it is not a regular file');
-    if (me !== undefined && st.uid !== me) throw refused(file, `it belongs to uid ${st.uid}, not to this user`);
-    if (st.mode & 0o022)
-      throw refused(file, `it is writable by its group or others (mode ${(st.mode & 0o777).toString(8).padStart(4, '0')})`);
-    if (st.size > MAX_BYTES) throw refused(file, `it is ${st.size} bytes, far more than users take`);
-    let doc: unknown;
-    try {
-      doc = JSON.parse(await h.readFile('utf8'));
-    } catch (err) {
-      throw refused(file, `it is not JSON (${(err as Error).message})`);
-    }
-    const parsed = StoreFileSchema.safeParse(doc);
-    if (!parsed.success) {
-      const issue = parsed.error.issues[0];
-      throw refused(file, `it does not fit the schema (${issue?.path.join('.') || 'top level'}: ${issue?.message})`);
-    }
-    return parsed.data.users;
-  } finally {
-    await h.close();
-  }
+  return parsed.data.users;
 }
 
 /** The change each file is waiting on, so that changes of one file never interleave. */
