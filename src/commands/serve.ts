@@ -186,6 +186,8 @@ async function serve(
     loadServeConfig(config().file)
       .then(async (next) => {
         const fixed = fixedChanges(config(), next);
+        // the new audit log is checked as the first one was at start: a bad one keeps the config in force
+        await checkOutputs([{ flag: 'audit_log', file: next.auditLog, append: true }]);
         adapters = await adaptersFor(next, enqueue, dir, dryRun);
         set(next);
         log(`pgrevoke serve: SIGHUP: ${config().file} reloaded${fixed.length ? `; ${fixed.join(', ')} change only on a restart` : ''}`);

@@ -14,6 +14,7 @@ import http from 'node:http';
 import https from 'node:https';
 import { isIP } from 'node:net';
 import { usageError } from '../errors.js';
+import { signatureWellFormed } from './github/signature.js';
 import type { AdapterRequest, AdapterResponse } from './types.js';
 
 export const MAX_BODY = 1024 * 1024;
@@ -23,7 +24,6 @@ export const REQUEST_TIMEOUT_MS = 30_000;
 export const MAX_CONNECTIONS = 256;
 /** Bytes of /github bodies being read at once, before their signature is checked (16 MiB). */
 export const UNAUTH_BODY_BUDGET = 16 * MAX_BODY;
-const SIGNATURE = /^sha256=[0-9a-f]{64}$/i;
 
 /** The bytes reserved for unauthenticated bodies in flight: a request's declared length, or the cap. */
 class BodyBudget {
@@ -172,8 +172,7 @@ async function route(req: http.IncomingMessage, res: http.ServerResponse, r: Rou
     if (method !== 'POST') return send(res, errorResponse(false, 405, 'POST only'));
     const from = req.socket.remoteAddress ?? '?';
     // no body is read for a request that cannot be signed: it is refused on its headers
-    const sig = req.headers['x-hub-signature-256'];
-    if (typeof sig !== 'string' || !SIGNATURE.test(sig.trim())) {
+    if (!signatureWellFormed(req.headers['x-hub-signature-256'])) {
       r.log(`pgrevoke serve: 401 POST /github from ${from}: no well-formed X-Hub-Signature-256 header`);
       return refuse(req, res, errorResponse(false, 401, 'X-Hub-Signature-256 (sha256=<hex>) is required', { connection: 'close' }));
     }
@@ -206,11 +205,20 @@ function refuse(req: http.IncomingMessage, res: http.ServerResponse, r: AdapterR
   send(res, r);
 }
 
+/** A path's percent-escapes decoded; one that is not UTF-8 (`%E0`) is the client's error (400), not ours. */
+function decodedPath(p: string): string {
+  try {
+    return decodeURIComponent(p);
+  } catch {
+    throw new HttpError(400, 'the path is not valid percent-encoded UTF-8');
+  }
+}
+
 /** The request as the adapter mounted at `mount` sees it: the path below the mount, the body read (capped). */
 async function adapterRequest(req: http.IncomingMessage, url: URL, mount: string, tls: boolean): Promise<AdapterRequest> {
   return {
     method: req.method ?? 'GET',
-    path: decodeURIComponent(url.pathname.slice(mount.length)),
+    path: decodedPath(url.pathname.slice(mount.length)),
     query: url.searchParams,
     headers: req.headers,
     rawBody: await readBody(req, mount === '/github' ? GITHUB_TYPES : SCIM_TYPES),
@@ -226,25 +234,11 @@ export function createServer(r: Routes, tlsFiles: { cert: Buffer; key: Buffer } 
     const scim = (req.url ?? '').startsWith('/scim/v2');
     route(req, res, r, tls, budget).catch((err: unknown) => {
       const status = err instanceof HttpError ? err.status : 500;
-      if (status === 500) r.log(`pgrevoke serve: 500 ${req.method} ${req.url}: ${(err as Error).message}`);
-      else r.log(`pgrevoke serve: ${status} ${req.method} ${req.url}: ${(err as Error).message}`);
-      send(
-        res,
-        errorResponse(
-          scim,
-          status,
-          err instanceof HttpError ? err.message : 'internal error',
-          status === 413 ? { connection: 'close' } : undefined,
-        ),
-      );
+      r.log(`pgrevoke serve: ${status} ${req.method} ${req.url}: ${(err as Error).message}`);
+      const detail = err instanceof HttpError ? err.message : 'internal error';
       // an oversize body: the answer, then the connection goes (what the client still sends is dropped meanwhile)
-      if (status === 413) {
-        req.resume();
-        res.on('finish', () => {
-          req.socket.end();
-          setTimeout(() => req.socket.destroy(), 2_000).unref();
-        });
-      }
+      if (status === 413) refuse(req, res, errorResponse(scim, status, detail, { connection: 'close' }));
+      else send(res, errorResponse(scim, status, detail));
     });
   };
   // timeouts are checked every second, not every 30 (Node's default), so a stalled client goes in time
