@@ -5,6 +5,7 @@
 import { z } from 'zod';
 import { ExitCode, PgrevokeError } from '../errors.js';
 import { roleNameProblem } from '../util/role-name.js';
+import { fieldName } from '../util/yaml.js';
 import { canonicalTarget, prefixLength } from './address.js';
 import type { Lockout } from './types.js';
 
@@ -72,8 +73,7 @@ export function checkStore(doc: unknown, file: string): Lockout[] {
   const res = StoreSchema.safeParse(doc);
   if (res.success) return res.data.lockouts as Lockout[];
   const issue = res.error.issues[0]!;
-  const field = issue.path.map((p) => (typeof p === 'number' ? `[${p}]` : `.${String(p)}`)).join('');
-  throw storeRefused(file, `${field ? field.replace(/^\./, '') : 'the document'}: ${issue.message}`);
+  throw storeRefused(file, `${issue.path.length ? fieldName(issue.path) : 'the document'}: ${issue.message}`);
 }
 
 export function storeRefused(file: string, why: string): PgrevokeError {

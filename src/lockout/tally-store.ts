@@ -12,6 +12,7 @@ import { ExitCode, PgrevokeError } from '../errors.js';
 import { acquireFileLock } from '../record/file-lock.js';
 import { writeFileSafe } from '../record/safe-write.js';
 import { openStateDir } from '../record/state-dir.js';
+import { fieldName } from '../util/yaml.js';
 import { MAX_THRESHOLD, MAX_TRACKED_KEYS, type TallyWindows } from './policy.js';
 import { readStateJson } from './store.js';
 
@@ -67,8 +68,7 @@ export async function readTally(env: NodeJS.ProcessEnv = process.env): Promise<T
   const res = TallySchema.safeParse(doc);
   if (res.success) return res.data.clusters;
   const issue = res.error.issues[0]!;
-  const field = issue.path.map((p) => (typeof p === 'number' ? `[${p}]` : `.${String(p)}`)).join('');
-  throw tallyRefused(file, `${field ? field.replace(/^\./, '') : 'the document'}: ${issue.message}`);
+  throw tallyRefused(file, `${issue.path.length ? fieldName(issue.path) : 'the document'}: ${issue.message}`);
 }
 
 /**

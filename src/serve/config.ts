@@ -9,7 +9,7 @@ import path from 'node:path';
 import { z } from 'zod';
 import { ExitCode, PgrevokeError, usageError } from '../errors.js';
 import { resolveDsn } from '../fleet/dsn.js';
-import { parseDuration } from '../util/flags.js';
+import { durationFlag } from '../util/flags.js';
 import { resolveTargets, type ResolvedTargets } from '../fleet/targets.js';
 import type { LoadedPlaybook } from '../playbook/load.js';
 import { parseYamlWith, type YamlProblem } from '../util/yaml.js';
@@ -71,21 +71,28 @@ export interface ServeConfig {
   drainMs: number;
 }
 
-/** A duration key in seconds within [min, max], or why not. */
+/** The duration keys' ranges, in seconds. */
 const DURATIONS = {
   queue_lease: { min: 1, max: 3600 },
   journal_keep: { min: 3600, max: 366 * 86400 },
   drain_timeout: { min: 1, max: 3600 },
 } as const;
-function seconds(v: number | string, key: keyof typeof DURATIONS): number | string {
-  const { min, max } = DURATIONS[key];
-  let s: number;
+type DurationKey = keyof typeof DURATIONS;
+type Durations = Record<DurationKey, number>;
+
+/**
+ * A duration key in seconds (durationFlag), or why not, as the problem's message: the problem names
+ * the key, so an out-of-range value says only the range; a malformed one keeps durationFlag's message.
+ */
+function seconds(v: number | string, key: DurationKey): number | string {
+  const text = String(v);
   try {
-    s = parseDuration(String(v), key);
+    return durationFlag(text, key, DURATIONS[key]);
   } catch (err) {
-    return (err as Error).message;
+    const message = (err as Error).message;
+    const why = message.slice(`invalid ${key}: "${text}": `.length);
+    return why.startsWith('a duration from ') ? why : message;
   }
-  return s >= min && s <= max ? s : `a duration from ${min} s to ${max} s`;
 }
 
 /** `127.0.0.1:8443`, `[::1]:8443`, `0.0.0.0:443`. */
@@ -97,16 +104,20 @@ export function parseListen(v: string): { host: string; port: number } | null {
   return { host: (m[1] ?? m[2])!, port };
 }
 
-/** What the schema cannot say: listen's form, a target and where to send the cutoff, a resolvable DSN. */
-function check(d: Data): YamlProblem | null {
+/**
+ * What the schema cannot say: listen's form, a target and where to send the cutoff, the durations'
+ * ranges, a resolvable DSN. The durations in seconds are put in `secs` (all of them when no problem).
+ */
+function check(d: Data, secs: Partial<Durations>): YamlProblem | null {
   if (!parseListen(d.listen)) return { path: ['listen'], message: 'expected HOST:PORT (an IPv6 address in brackets: [::1]:8443)' };
   if (!d.scim && !d.github) return { path: [], message: 'nothing to listen for: give scim:, github: or both' };
   if (d.targets && d.fleet) return { path: ['fleet'], message: 'targets: or fleet:, not both' };
   if (!d.targets && !d.fleet) return { path: [], message: 'where to cut off: give targets: (DSNs) or fleet: (a fleet file)' };
   if (d.only && !d.fleet) return { path: ['only'], message: 'only: selects clusters of a fleet: file' };
-  for (const key of ['queue_lease', 'journal_keep', 'drain_timeout'] as const) {
+  for (const key of Object.keys(DURATIONS) as DurationKey[]) {
     const s = seconds(d[key], key);
     if (typeof s === 'string') return { path: [key], message: s };
+    secs[key] = s;
   }
   if (d.queue_schema.includes('\0')) return { path: ['queue_schema'], message: 'must not contain a NUL byte' };
   if (d.queue)
@@ -147,7 +158,9 @@ function readOrFail(file: string, what: string): Buffer {
 export async function loadServeConfig(file: string, env: NodeJS.ProcessEnv = process.env): Promise<ServeConfig> {
   const abs = path.resolve(file);
   const text = readOrFail(abs, 'the serve config').toString('utf8');
-  const d = parseYamlWith(text, file, Schema, { what: 'serve config', hint: HINT, check });
+  const secs: Partial<Durations> = {};
+  const d = parseYamlWith(text, file, Schema, { what: 'serve config', hint: HINT, check: (data) => check(data, secs) });
+  const { queue_lease, journal_keep, drain_timeout } = secs as Durations;
   const here = (p: string) => path.resolve(path.dirname(abs), p);
   const targetOptions = d.fleet ? { fleet: here(d.fleet), ...(d.only ? { only: d.only } : {}) } : { target: d.targets! };
   const targets = await resolveTargets(targetOptions, {}, 'pgrevoke-serve');
@@ -171,8 +184,8 @@ export async function loadServeConfig(file: string, env: NodeJS.ProcessEnv = pro
     onReactivate: d.on_reactivate,
     auditLog: here(d.audit_log),
     identities: d.identities,
-    queue: d.queue ? { dsn: d.queue, schema: d.queue_schema, leaseMs: (seconds(d.queue_lease, 'queue_lease') as number) * 1000 } : null,
-    journalKeepMs: (seconds(d.journal_keep, 'journal_keep') as number) * 1000,
-    drainMs: (seconds(d.drain_timeout, 'drain_timeout') as number) * 1000,
+    queue: d.queue ? { dsn: d.queue, schema: d.queue_schema, leaseMs: queue_lease * 1000 } : null,
+    journalKeepMs: journal_keep * 1000,
+    drainMs: drain_timeout * 1000,
   };
 }

@@ -50,16 +50,35 @@ export function mappedTwin([a, bits]: AddressRange): AddressRange | null {
   return v6.isIPv4MappedAddress() && bits >= 96 ? [v6.toIPv4Address(), bits - 96] : null;
 }
 
-/** Whether the client address (any text; not an address: no) is in the range, in either form of IPv4. */
-export function inRange(address: string, range: AddressRange): boolean {
+/** A client address (any text) parsed, or null when it is none. */
+function clientIp(address: string): Ip | null {
   const one = canonicalAddress(address);
-  if (one === null) return false;
-  const a = ipaddr.parse(one);
-  const twin = mappedTwin(range);
-  return [range, ...(twin ? [twin] : [])].some(([net, bits]) => net.kind() === a.kind() && a.match(net, bits));
+  return one === null ? null : ipaddr.parse(one);
 }
 
-/** Whether the client address is in any of the ranges. */
+/** Each range's mappedTwin, computed once per range (inRanges runs on every failure the lockout engine ingests). */
+const twins = new WeakMap<AddressRange, AddressRange | null>();
+function twinOf(range: AddressRange): AddressRange | null {
+  let twin = twins.get(range);
+  if (twin === undefined) twins.set(range, (twin = mappedTwin(range)));
+  return twin;
+}
+
+function matches(a: Ip, range: AddressRange): boolean {
+  const hit = ([net, bits]: AddressRange) => net.kind() === a.kind() && a.match(net, bits);
+  const twin = twinOf(range);
+  return hit(range) || (twin !== null && hit(twin));
+}
+
+/** Whether the client address (any text; not an address: no) is in the range, in either form of IPv4. */
+export function inRange(address: string, range: AddressRange): boolean {
+  const a = clientIp(address);
+  return a !== null && matches(a, range);
+}
+
+/** Whether the client address is in any of the ranges (the address parsed once). */
 export function inRanges(address: string, ranges: readonly AddressRange[]): boolean {
-  return ranges.some((r) => inRange(address, r));
+  if (ranges.length === 0) return false;
+  const a = clientIp(address);
+  return a !== null && ranges.some((r) => matches(a, r));
 }
