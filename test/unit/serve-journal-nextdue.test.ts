@@ -2,28 +2,11 @@
 // worker's claim finding nothing due and its question when to look again) is due now, not
 // forgotten; an event due but held behind an older one owed for a shared role waits on that one's
 // backoff, not on "now" (which would spin the worker).
-import { promises as fs } from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { ServeJournal } from '../../src/serve/journal.js';
-import type { ServeEventInput } from '../../src/serve/types.js';
+import { input, stateDirs } from './serve-journal-helpers.js';
 
-const dirs: string[] = [];
-async function stateEnv(): Promise<NodeJS.ProcessEnv> {
-  const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'pgrevoke-serve-nextdue-'));
-  dirs.push(dir);
-  return { PGREVOKE_STATE_DIR: path.join(dir, 'state') };
-}
-afterAll(async () => Promise.all(dirs.map((d) => fs.rm(d, { recursive: true, force: true }))));
-
-const input = (key: string, action: ServeEventInput['action'] = 'deactivate'): ServeEventInput => ({
-  provider: 'github',
-  key,
-  action,
-  identity: { github: 'alice-gh' },
-  summary: 'organization member_removed',
-});
+const stateEnv = stateDirs('pgrevoke-serve-nextdue-');
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 describe('serve journal nextDue', () => {

@@ -3,27 +3,12 @@
 // line torn by a crash is skipped and the next append starts a line of its own, and a dry run's
 // journal is apart from the real one.
 import { promises as fs } from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { ServeJournal } from '../../src/serve/journal.js';
-import type { ServeEventInput } from '../../src/serve/types.js';
+import { input, stateDirs } from './serve-journal-helpers.js';
 
-const dirs: string[] = [];
-async function stateEnv(): Promise<NodeJS.ProcessEnv> {
-  const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'pgrevoke-serve-journal-'));
-  dirs.push(dir);
-  return { PGREVOKE_STATE_DIR: path.join(dir, 'state') };
-}
-afterAll(async () => Promise.all(dirs.map((d) => fs.rm(d, { recursive: true, force: true }))));
-
-const input = (key: string, action: ServeEventInput['action'] = 'deactivate'): ServeEventInput => ({
-  provider: 'github',
-  key,
-  action,
-  identity: { github: 'alice-gh' },
-  summary: 'organization member_removed',
-});
+const stateEnv = stateDirs('pgrevoke-serve-journal-');
 
 describe('serve journal', () => {
   it('is on disk when accept resolves; a redelivered key is a duplicate; pending events come back on reopen', async () => {
