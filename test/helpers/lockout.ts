@@ -9,6 +9,7 @@ import type { Lockout, LockoutClient, LockoutNode, LockoutPolicy } from '../../s
 import { connect } from '../../src/pg/connect.js';
 import { nodeLabel, resolveConnParams } from '../../src/pg/conninfo.js';
 import { SqlLogSource } from '../../src/serverlog/sql-source.js';
+import type { AuthFailure } from '../../src/serverlog/types.js';
 import { loginOutcome, startCluster, type TestCluster } from './cluster.js';
 import { boundSocket } from './serverlog.js';
 
@@ -109,3 +110,17 @@ export async function redTeamStart(
   await source.poll();
   return { env, source };
 }
+
+let failurePid = 100;
+/** A password failure of `user` from `address` at `atMs`, as the log readers hand it on (each its own pid). */
+export const passwordFailure = (user: string, address: string, atMs: number): AuthFailure => ({
+  at: new Date(atMs).toISOString(),
+  user,
+  database: 'postgres',
+  address,
+  sqlstate: '28P01',
+  kind: 'password',
+  message: `password authentication failed for user "${user}"`,
+  hbaLine: null,
+  pid: failurePid++,
+});

@@ -11,22 +11,10 @@ import { LockoutEngine } from '../../src/lockout/engine.js';
 import { readLockouts } from '../../src/lockout/store.js';
 import type { LockoutNode } from '../../src/lockout/types.js';
 import type { ConnParams } from '../../src/pg/conninfo.js';
-import type { AuthFailure } from '../../src/serverlog/types.js';
-import { testPolicy } from '../helpers/lockout.js';
+import { passwordFailure, testPolicy } from '../helpers/lockout.js';
 
 const T0 = Date.parse('2026-03-01T12:00:00Z');
-let pid = 100;
-const fail = (user: string, address: string, atMs: number): AuthFailure => ({
-  at: new Date(atMs).toISOString(),
-  user,
-  database: 'postgres',
-  address,
-  sqlstate: '28P01',
-  kind: 'password',
-  message: `password authentication failed for user "${user}"`,
-  hbaLine: null,
-  pid: pid++,
-});
+const fail = passwordFailure;
 
 describe('ingest retried after it threw', () => {
   it('counts the failures once: counts are kept only once what they made is written', async () => {

@@ -13,23 +13,11 @@ import { readLockouts } from '../../src/lockout/store.js';
 import { readTally, TALLY_FILE } from '../../src/lockout/tally-store.js';
 import type { LockoutEvent, LockoutNode } from '../../src/lockout/types.js';
 import type { ConnParams } from '../../src/pg/conninfo.js';
-import type { AuthFailure } from '../../src/serverlog/types.js';
-import { testPolicy } from '../helpers/lockout.js';
+import { passwordFailure, testPolicy } from '../helpers/lockout.js';
 
 const T0 = Date.parse('2026-03-01T12:00:00Z');
 const MIN = 60_000;
-let pid = 100;
-const fail = (user: string, address: string, atMs: number): AuthFailure => ({
-  at: new Date(atMs).toISOString(),
-  user,
-  database: 'postgres',
-  address,
-  sqlstate: '28P01',
-  kind: 'password',
-  message: `password authentication failed for user "${user}"`,
-  hbaLine: null,
-  pid: pid++,
-});
+const fail = passwordFailure;
 const node = (name: string): LockoutNode => ({ name, params: {} as ConnParams, client: () => null });
 const fresh = () => ({ PGREVOKE_STATE_DIR: mkdtempSync(path.join(os.tmpdir(), 'pgrevoke-lockout-tally-')) });
 const engine = (env: NodeJS.ProcessEnv, names = ['n1', 'n2'], events: LockoutEvent[] = []) =>
